@@ -1,0 +1,10 @@
+"""`safehome bench` commands."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(name="bench")
+def bench() -> None:
+    """Benchmarks; figures go to docs/benchmarks.md."""

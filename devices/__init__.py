@@ -1,0 +1,1 @@
+"""Sensor and actuator drivers as declarative device definitions over gpiozero."""

@@ -1,0 +1,1 @@
+"""Simulated sensor firmware, fleets of gateways and scenarios."""

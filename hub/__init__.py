@@ -1,0 +1,1 @@
+"""Central hub: broker management, registry, ingest, storage, alarms, API."""

@@ -1,0 +1,1 @@
+"""Managed central Mosquitto broker."""
