@@ -1,4 +1,5 @@
-"""`safehome hub` commands."""
+"""``safehome hub …`` commands. Each subcommand lives in the module of its feature and is
+registered here with one line."""
 
 from __future__ import annotations
 
@@ -8,3 +9,11 @@ import click
 @click.group(name="hub")
 def hub() -> None:
     """Run the hub, import and export the registry, manage tokens."""
+
+
+# Registered subcommands (one line each, added by the feature that owns it):
+# hub.add_command(run_cmd)       <- hub/runner.py         (ingest, supervision, alarms, API)
+# hub.add_command(import_cmd)    <- hub/registry/cli.py   (YAML / CSV registers)
+# hub.add_command(export_cmd)    <- hub/registry/cli.py
+# hub.add_command(db)            <- hub/db/cli.py         (migrations)
+# hub.add_command(token)         <- hub/api/tokens_cli.py (API tokens: role + region)

@@ -6,9 +6,9 @@ used, so that ``safehome edge …`` on a Raspberry Pi never imports the hub's st
 
 from __future__ import annotations
 
-import importlib
-
 import click
+
+from safehome.lazy import LazyGroup
 
 #: group name -> "module:attribute" of a click command or group.
 GROUPS: dict[str, str] = {
@@ -22,21 +22,7 @@ GROUPS: dict[str, str] = {
 }
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(GROUPS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = GROUPS.get(cmd_name)
-        if target is None:
-            return None
-        module, _, attr = target.partition(":")
-        cmd = getattr(importlib.import_module(module), attr)
-        assert isinstance(cmd, click.Command)
-        return cmd
-
-
-@click.group(cls=LazyGroup)
+@click.group(cls=LazyGroup, lazy=GROUPS)
 @click.version_option(package_name="safehome")
 def cli() -> None:
     """safehome: home-safety monitoring for old people who live alone."""

@@ -1,0 +1,3 @@
+from safehome.cli import main
+
+main()
