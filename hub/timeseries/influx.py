@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import WriteOptions
@@ -29,7 +29,7 @@ from reactivex.scheduler import ThreadPoolScheduler
 from urllib3.exceptions import HTTPError
 
 from hub.timeseries.base import Point, Sample, to_ms
-from hub.timeseries.errors import QueryError
+from hub.timeseries.errors import BackpressureError, QueryError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,10 @@ class InfluxSettings:
     max_retry_time_ms: int = 120_000
     #: Points accepted but not yet written (or finally failed) before new ones are dropped.
     max_pending: int = 200_000
+    #: What to do with points beyond ``max_pending``: ``drop`` them (counted), or ``reject``
+    #: the whole ``write`` with :class:`BackpressureError` so that the caller does not ack
+    #: the telemetry and the gateway resends it later from its durable buffer.
+    overflow: Literal["drop", "reject"] = "drop"
     #: How long ``close`` waits for buffered points to be written.
     max_close_wait_ms: int = 10_000
     timeout_ms: int = 10_000
@@ -58,7 +62,8 @@ class InfluxSettings:
 class WriterStats:
     accepted: int
     written: int
-    dropped: int  #: refused because ``max_pending`` points were in flight (backpressure)
+    dropped: int  #: refused because ``max_pending`` points were in flight (overflow="drop")
+    rejected: int  #: refused with BackpressureError (overflow="reject"); the caller kept them
     failed: int  #: given up on after retries, or refused by the server
     invalid: int  #: not representable (NaN/inf)
     retries: int
@@ -128,11 +133,16 @@ class InfluxTimeSeriesStore:
     """:class:`~hub.timeseries.TimeSeriesStore` writing to InfluxDB (or anything speaking
     its ``/api/v2/write``). ``write`` never blocks on the network."""
 
-    def __init__(self, settings: InfluxSettings) -> None:
+    def __init__(self, settings: InfluxSettings | None = None, **kwargs: Any) -> None:
+        """Pass :class:`InfluxSettings`, or its fields as keywords (url, token, org, bucket, …)."""
+        if settings is None:
+            settings = InfluxSettings(**kwargs)
+        elif kwargs:
+            raise TypeError("pass either settings or keyword fields, not both")
         self.settings = settings
         self._lock = threading.Lock()
         self._accepted = self._done = self._written = self._dropped = self._failed = self._invalid = 0
-        self._retries = 0
+        self._retries = self._rejected = 0
         self._client = InfluxDBClient(
             url=settings.url, token=settings.token, org=settings.org, timeout=settings.timeout_ms
         )
@@ -197,6 +207,12 @@ class InfluxTimeSeriesStore:
         with self._lock:
             self._invalid += invalid
             room = max(self.settings.max_pending - (self._accepted - self._done), 0)
+            if len(lines) > room and self.settings.overflow == "reject":
+                self._rejected += len(lines)
+                raise BackpressureError(
+                    f"{self._accepted - self._done} points waiting for the time-series server"
+                    f" (limit {self.settings.max_pending}); {len(lines)} refused, not stored"
+                )
             if len(lines) > room:
                 self._dropped += len(lines) - room
                 lines = lines[:room]
@@ -225,6 +241,7 @@ class InfluxTimeSeriesStore:
                 accepted=self._accepted,
                 written=self._written,
                 dropped=self._dropped,
+                rejected=self._rejected,
                 failed=self._failed,
                 invalid=self._invalid,
                 retries=self._retries,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hub.timeseries import Point, TimeSeriesStore
-from hub.timeseries.errors import QueryError
+from hub.timeseries.errors import BackpressureError, QueryError
 from hub.timeseries.influx import InfluxSettings, InfluxTimeSeriesStore, flux_query, line
 from tests.support.victoria import VictoriaMetrics
 
@@ -158,3 +158,31 @@ def test_non_finite_values_are_counted_not_sent(victoria: VictoriaMetrics) -> No
         assert store.stats().written == 1
     finally:
         store.close()
+
+
+def test_backpressure_can_reject_instead_of_dropping(tmp_path: Path) -> None:
+    dead = VictoriaMetrics(tmp_path / "dead")  # never started
+    store = InfluxTimeSeriesStore(
+        url=dead.url,
+        token="t",
+        org="o",
+        bucket="b",
+        max_pending=150,
+        overflow="reject",
+        max_retries=1,
+        retry_interval_ms=100,
+        max_close_wait_ms=2000,
+    )
+    try:
+        store.write([Point("gw-vm-rej", "s", "m", now_ms() + i, 1.0) for i in range(100)])
+        with pytest.raises(BackpressureError, match="limit 150"):
+            store.write([Point("gw-vm-rej", "s", "m", now_ms() + i, 1.0) for i in range(100)])
+        stats = store.stats()
+        assert (stats.accepted, stats.rejected, stats.dropped) == (100, 100, 0)
+    finally:
+        store.close()
+
+
+def test_settings_or_keywords_not_both() -> None:
+    with pytest.raises(TypeError, match="not both"):
+        InfluxTimeSeriesStore(settings("http://127.0.0.1:1"), bucket="x")
