@@ -300,3 +300,16 @@ def test_error_messages_are_plain_and_in_file_order(
     ]
     assert info.value.errors[0].message.startswith("not a phone number")
     assert info.value.errors[2].message.startswith("not an id")
+
+
+def test_duplicate_yaml_keys_are_errors(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    text = dump_yaml(sample_register()).replace(
+        "- id: home-000002\n", "- id: home-000002\n  address: first address\n", 1
+    )
+    path = tmp_path / "dup.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RegistryValidationError) as info:
+        import_register(session_factory, [path])
+    [err] = info.value.errors
+    assert (err.table, err.row, err.column) == ("homes", 2, "address")
+    assert "given twice" in err.message

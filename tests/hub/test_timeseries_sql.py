@@ -69,6 +69,14 @@ def test_duplicates_within_one_write_are_stored_once(engine: Engine) -> None:
     ]
 
 
+def test_non_finite_values_are_skipped_not_fatal(engine: Engine) -> None:
+    store = SqlTimeSeriesStore(engine)
+    store.write([Point("gw-1", "s", "m", MS0, float("nan")), Point("gw-1", "s", "m", MS0 + 1, 2.0)])
+    store.write([Point("gw-1", "s", "m", MS0 + 2, float("inf"))])
+    assert store.query("gw-1", "s", "m", T0, T0 + MIN) == [(T0 + dt.timedelta(milliseconds=1), 2.0)]
+    assert store.invalid == 2
+
+
 def test_downsampled_query_averages_per_bucket(engine: Engine) -> None:
     store = SqlTimeSeriesStore(engine)
     store.write(minute_points(25))
