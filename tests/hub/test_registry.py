@@ -313,3 +313,41 @@ def test_duplicate_yaml_keys_are_errors(session_factory: sessionmaker[Session], 
     [err] = info.value.errors
     assert (err.table, err.row, err.column) == ("homes", 2, "address")
     assert "given twice" in err.message
+
+
+def test_optional_fields_survive_csv_and_yaml_round_trips(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    data = sample_register()
+    home = data["homes"][2]
+    home["key_holder"] = None
+    home["emergency_contacts"] = []
+    home["care_notes"] = ""
+    home["residents"] = [{"name": "张三"}]
+    data["sensors"][0]["location"] = ""
+    csv_dir = tmp_path / "csv"
+    write_csv(data, csv_dir)
+    import_register(session_factory, [csv_dir])
+    assert exported(session_factory) == canonical(data)
+    assert import_register(session_factory, [write_yaml(tmp_path, data)]).changed == 0
+
+
+def test_export_picks_the_district(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    import_register(session_factory, [write_yaml(tmp_path, sample_register())])
+    other = sample_register(homes=1, prefix="x")
+    other["district"] = dict(other["district"], id="minhang", name="闵行区城运中心")
+    for table in ("subdistricts", "workstations", "homes"):
+        for row in other[table]:
+            row["id"] = "mh-" + row["id"]
+    for row in other["workstations"]:
+        row["subdistrict"] = "mh-" + row["subdistrict"]
+    for row in other["homes"]:
+        row["workstation"] = "mh-" + row["workstation"]
+    for row in other["gateways"]:
+        row["home"] = "mh-" + row["home"]
+    import_register(session_factory, [write_yaml(tmp_path, other, "minhang.yaml")])
+    with session_factory() as s:
+        with pytest.raises(LookupError, match="minhang, pudong"):
+            export(s)
+        assert export(s, "minhang") == canonical(other)
+        assert export(s, "pudong") == canonical(sample_register())
