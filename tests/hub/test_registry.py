@@ -351,3 +351,48 @@ def test_export_picks_the_district(session_factory: sessionmaker[Session], tmp_p
             export(s)
         assert export(s, "minhang") == canonical(other)
         assert export(s, "pudong") == canonical(sample_register())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version: 1\nhomes: []\nhomes: []\n", ("homes", "table given twice")),
+        ("version: 1\nsensors: 5\n", ("sensors", "expected a list of rows")),
+        ("version: 1\nsensors:\n", ("district", "exactly one district")),
+    ],
+)
+def test_yaml_table_shape_errors(
+    session_factory: sessionmaker[Session], tmp_path: Path, text: str, expected: tuple[str, str]
+) -> None:
+    path = tmp_path / "shape.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RegistryValidationError) as info:
+        import_register(session_factory, [path])
+    assert any(e.table == expected[0] and expected[1] in e.message for e in info.value.errors)
+
+
+def test_yaml_python_tags_are_refused(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    path = tmp_path / "evil.yaml"
+    path.write_text("version: 1\ndistrict: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
+    with pytest.raises(RegistryFileError, match="not valid YAML"):
+        import_register(session_factory, [path])
+
+
+def test_pure_python_yaml_reader_gives_the_same_rows() -> None:
+    from hub.registry.yaml_stream import top_level
+
+    def read(pure: bool) -> dict[str, Any]:
+        return {
+            key: (line, value[2] if isinstance(value, tuple) else [(i[0], i[2]) for i in value])
+            for key, line, value in top_level(dump_yaml(sample_register()), pure_python=pure)
+        }
+
+    assert read(True) == read(False)
+    assert read(False)["homes"][1][0] == (read(False)["homes"][0] + 1, sample_register()["homes"][0])
+
+
+def test_yaml_tag_on_a_table_is_refused(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    path = tmp_path / "tagged.yaml"
+    path.write_text("version: 1\nhomes: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
+    with pytest.raises(RegistryFileError, match="not allowed"):
+        import_register(session_factory, [path])
