@@ -77,9 +77,9 @@ class ScriptedGateway:
                 self.acks.setdefault(item.id, []).append(item)
         return self.acks
 
-    async def acked(self, ids: Iterable[str], times: int = 1, timeout: float = 20) -> None:
+    async def acked(self, ids: Iterable[str], times: int = 1, within: float = 20) -> None:
         wanted = list(ids)
-        await until(lambda: all(len(self.collect_acks().get(i, [])) >= times for i in wanted), timeout,
+        await until(lambda: all(len(self.collect_acks().get(i, [])) >= times for i in wanted), within,
                     f"{len(wanted)} acks on {self.gw}")
 
     def close(self) -> None:

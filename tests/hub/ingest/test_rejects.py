@@ -55,7 +55,7 @@ async def test_good_messages_survive_garbage_at_rate(secured: SecuredBroker, wor
                 infos.append(gw.client.c.publish(str(p.Topic.of(gw.gw, "telemetry")), p.encode(t), qos=1))
         for info in infos:
             info.wait_for_publish(10)
-        await gw.acked([m.id for m in events + telemetry], timeout=60)
+        await gw.acked([m.id for m in events + telemetry], within=60)
         with worker.engine.connect() as conn:
             n_events = conn.scalar(select(func.count()).select_from(StoredEvent)
                                    .where(StoredEvent.gateway_id == gw.gw))
