@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,14 +46,14 @@ class SupervisionService:
         settings: SupervisionSettings,
         session_factory: sessionmaker[Session],
         metrics: HubMetrics,
-        sinks: Sequence[EventSink] = (),
+        sinks: list[EventSink] | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.settings = settings
         self.policy = policy_of(settings)
         self.factory = session_factory
         self.metrics = metrics
-        self.sinks = list(sinks)
+        self.sinks = sinks if sinks is not None else []  # shared: sinks added later are seen
         self.clock = clock
         self._since: dict[tuple[str, str | None], dt.datetime] = {}
         self._last_sensor_tick: dt.datetime | None = None
