@@ -145,28 +145,27 @@ class SupervisionService:
         ]
 
     def _tick_db(self, now: dt.datetime, with_sensors: bool) -> list[ConditionChange]:
-        changes: list[ConditionChange] = []
+        # Read, then write in a transaction of its own that starts with a write: on SQLite a
+        # read transaction that upgrades to a write fails at once ("database is locked")
+        # when another worker does the same, instead of waiting. The writes are guarded
+        # (ON CONFLICT / state = 'open'), so the gap between the two is harmless.
         with self.factory() as session, session.begin():
             keys = open_keys(session, GATEWAY_KINDS | {ConditionKind.SENSOR_SILENT})
             gateways = self._gateways(session, now, keys)
             sensors = self._sensors(session, now) if with_sensors else []
-            transitions = evaluate(now, gateways, sensors, keys, self.policy)
-            for t in transitions:
-                change = self._apply(session, t, now)
-                if change is not None:
-                    changes.append(change)
             online = session.scalar(select(func.count()).select_from(GatewayState).where(GatewayState.online))
         self.metrics.gateways_online.set(online or 0)
+        transitions = evaluate(now, gateways, sensors, keys, self.policy)
+        changes: list[ConditionChange] = []
+        if transitions:
+            with self.factory() as session, session.begin():
+                for t in transitions:
+                    change = self._apply(session, t, now)
+                    if change is not None:
+                        changes.append(change)
         for c in changes:
             self.metrics.conditions.labels(c.kind, c.state).inc()
-            log.warning(
-                "condition %s %s gateway=%s sensor=%s %s",
-                c.kind,
-                c.state,
-                c.gateway_id,
-                c.sensor_id,
-                c.detail,
-            )
+            log.warning("condition %s %s gateway=%s sensor=%s %s", c.kind, c.state, c.gateway_id, c.sensor_id, c.detail)
         return changes
 
     @staticmethod
