@@ -129,6 +129,9 @@ class IngestService:
                         self._accept(msg)
             except aiomqtt.MqttError as exc:
                 log.warning("ingest lost the broker (%s); reconnecting in %.1f s", exc, backoff)
+            except Exception:
+                # never let the consumer die: log it with its traceback and reconnect
+                log.exception("ingest receiver failed; reconnecting in %.1f s", backoff)
             finally:
                 self._client = None
                 self.subscribed.clear()
@@ -147,7 +150,13 @@ class IngestService:
         while True:
             batch = await self.queue.take(self.settings.ingest.batch_max)
             self.metrics.queue_depth.set(len(self.queue))
-            await self.process(batch)
+            try:
+                await self.process(batch)
+            except Exception:
+                # A bug must not stop the ingest. Nothing of this batch that was not stored
+                # was acked, so the gateways resend it.
+                self.metrics.store_errors.labels("unexpected").inc()
+                log.exception("ingest failed on a batch of %d messages; continuing", len(batch))
 
     def _classify(self, batch: Sequence[aiomqtt.Message], now: dt.datetime) -> list[Incoming | Rejected]:
         items: list[Incoming | Rejected] = []
