@@ -32,6 +32,7 @@ from hub.metrics import HubMetrics
 from hub.mqtt import make_client
 from hub.settings import HubSettings
 from hub.sinks import EventSink, NewEvent
+from hub.threads import ThreadWork
 from hub.timeseries import TimeSeriesStore
 from protocols import AckItem, Event, Telemetry, encode, hub_subscriptions
 
@@ -89,6 +90,7 @@ class IngestService:
         self._client: aiomqtt.Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._rejects = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
+        self._threads = ThreadWork()
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -106,6 +108,7 @@ class IngestService:
             except asyncio.CancelledError:
                 pass
         self._tasks = []
+        await self._threads.drain()
 
     # --- receiving -------------------------------------------------------------------
     async def _receive_forever(self) -> None:
@@ -197,7 +200,7 @@ class IngestService:
         while True:
             started = time.perf_counter()
             try:
-                result = await asyncio.to_thread(fn, *args)
+                result = await self._threads.run(fn, *args)
             except StoreError as exc:
                 self.metrics.store_errors.labels(kind).inc()
                 log.error(
