@@ -42,8 +42,12 @@ class MqttSettings(_Part):
     #: MQTT 3.1.1: aiomqtt over MQTT 5 measured ~3x slower here (shared/MEASUREMENTS.md).
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     share_group: str = "hub"
-    #: Persistent session: the broker queues the worker's share while it restarts.
-    clean_session: bool = False
+    #: Clean session by default: Mosquitto 2.0.11 keeps handing an *offline* persistent
+    #: member of a shared subscription its share (measured: half of the events waited for
+    #: a stopped worker while the other one was up). With clean sessions a stopped worker
+    #: takes nothing; what was in flight to it is resent by the gateways (app-level ack).
+    #: A single-worker deployment may set false: the broker then queues while it restarts.
+    clean_session: bool = True
     ack_qos: Literal[0, 1] = 1
 
     def secret(self) -> str | None:
