@@ -84,13 +84,14 @@ def parse_yaml(text: str, name: str = "<yaml>") -> Loaded:
     if not isinstance(data, dict):
         raise RegistryFileError(f"{name}: expected a mapping with version, district, subdistricts, …")
     lines: dict[str, list[int | None]] = {}
-    for key_node, value_node in node.value:
-        if isinstance(value_node, yaml.SequenceNode):
-            lines[str(key_node.value)] = [item.start_mark.line + 1 for item in value_node.value]
-        else:
-            lines[str(key_node.value)] = [value_node.start_mark.line + 1]
-    tables: dict[str, RawTable] = {}
     errors: list[RowError] = []
+    for key_node, value_node in node.value:
+        table = str(key_node.value)
+        rows = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        lines[table] = [item.start_mark.line + 1 for item in rows]
+        for i, item in enumerate(rows):
+            errors += _duplicate_keys(table, i, item)
+    tables: dict[str, RawTable] = {}
     for key, value in data.items():
         if key == "version":
             continue
@@ -105,6 +106,22 @@ def parse_yaml(text: str, name: str = "<yaml>") -> Loaded:
                 RowError(str(key), None, None, "expected a list of rows", lines.get(str(key), [None])[0])
             )
     return tables, data.get("version"), errors
+
+
+def _duplicate_keys(table: str, i: int, row: yaml.Node) -> list[RowError]:
+    """YAML keeps the last of two equal keys silently; a register must not."""
+    if not isinstance(row, yaml.MappingNode):
+        return []
+    seen: set[str] = set()
+    out = []
+    for key, _ in row.value:
+        name = str(key.value)
+        if name in seen:
+            out.append(
+                RowError(table, i + 1, name, "column given twice in this row", key.start_mark.line + 1)
+            )
+        seen.add(name)
+    return out
 
 
 def load_csv(paths: Iterable[Path]) -> Loaded:
