@@ -89,14 +89,17 @@ class SupervisionSettings(_Part):
     tick_s: float = Field(default=1.0, gt=0)
     #: A silent gateway is reported within gateway_max_silence_s + tick_s (<= 60 s by default).
     gateway_max_silence_s: float = Field(default=55.0, gt=0)
-    gateway_min_silence_s: float = Field(default=10.0, gt=0)
+    #: Also the database scan's cutoff: each tick reads the gateways silent for longer than
+    #: this. Below the usual heartbeat (30 s) that would be most gateways on every tick.
+    gateway_min_silence_s: float = Field(default=30.0, gt=0)
     heartbeat_misses: float = Field(default=2.0, ge=1)
     grace_s: float = Field(default=5.0, ge=0)
     offline_grace_s: float = Field(
         default=10.0, ge=0, description="Last-Will blips shorter than this raise nothing"
     )
     sensor_grace_s: float = Field(default=60.0, ge=0)
-    sensor_tick_s: float = Field(default=10.0, gt=0)
+    #: Sensors are scanned in full (all registered sensors) this often.
+    sensor_tick_s: float = Field(default=30.0, gt=0)
     default_heartbeat_s: int = Field(default=30, ge=1)
 
     @model_validator(mode="after")
