@@ -7,6 +7,7 @@ import click
 
 from hub.db.cli import db
 from hub.registry.cli import export_cmd, import_cmd
+from hub.runner import run_cmd
 
 
 @click.group(name="hub")
@@ -24,3 +25,4 @@ def hub() -> None:
 hub.add_command(db)
 hub.add_command(import_cmd)
 hub.add_command(export_cmd)
+hub.add_command(run_cmd)
