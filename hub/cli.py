@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from hub.db.cli import db
+
 
 @click.group(name="hub")
 def hub() -> None:
@@ -17,3 +19,5 @@ def hub() -> None:
 # hub.add_command(export_cmd)    <- hub/registry/cli.py
 # hub.add_command(db)            <- hub/db/cli.py         (migrations)
 # hub.add_command(token)         <- hub/api/tokens_cli.py (API tokens: role + region)
+
+hub.add_command(db)
