@@ -15,6 +15,7 @@ HUB_KINDS: dict[str, AlarmClass] = {
     "gateway_offline": AlarmClass.SUPERVISORY,
     "sensor_silent": AlarmClass.SUPERVISORY,
     "broker_dropped": AlarmClass.TROUBLE,
+    "broker_dropping": AlarmClass.TROUBLE,
 }
 
 #: Lower number = more urgent (the fire-alarm panel convention).

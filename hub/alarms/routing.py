@@ -135,7 +135,8 @@ def plan_route(
     """The initial recipients of a new alarm of class ``cls`` raised at ``at``."""
     p = policy.for_class(cls)
     if not ctx.registered:
-        return Shift.NIGHT, _dedupe(tier_recipients(ctx, "district", p.voice))
+        first = [Recipient(r.channel, r.address, r.role) for r in tier_recipients(ctx, "district", p.voice)]
+        return Shift.NIGHT, _dedupe(first)
     shift = DutyHours.of(ctx.day_start, ctx.day_end, ctx.timezone).shift_at(at)
     ws = ctx.workstation_id
     out = [Recipient("console", f"workstation:{ws}", "workstation")]

@@ -69,6 +69,9 @@ class Alarm(Base):
         Index("ix_alarms_district_id_id", "district_id", "id"),
         Index("ix_alarms_gateway_id_sensor_id", "gateway_id", "sensor_id"),
     )
+    #: Every UPDATE says ``WHERE version = <read version>``: of two concurrent writers one wins,
+    #: the other gets StaleDataError (turned into ConcurrentUpdate).
+    __mapper_args__ = {"version_id_col": version}
 
 
 class AlarmTransition(Base):
