@@ -7,6 +7,8 @@ the database itself, under concurrency, in one round trip per chunk. Out-of-orde
 repeated ``seq`` values are stored as they come (seq is informative, the id is the key).
 
 The answers are only true once the caller's transaction commits: commit first, then ack.
+On :class:`StoreError` (database down, a deadlock with a transaction that locks other rows
+first, …) roll back and do not ack: the gateway resends and the next attempt decides.
 Events carry no foreign key to the registry, so an alarm from an unregistered gateway is
 still stored (and can be surfaced as such) instead of being refused.
 """
@@ -98,6 +100,9 @@ def store_events(session: Session, events: Sequence[Event], received_at: dt.date
         if ev.id not in seen:
             seen.add(ev.id)
             unique_rows.append(event_row(ev, received_at))
+    # Insert in id order: two workers storing overlapping batches then take the row locks
+    # of conflicting ids in the same order and wait for each other instead of deadlocking.
+    unique_rows.sort(key=lambda r: r["id"])
     try:
         for start in range(0, len(unique_rows), CHUNK):
             chunk = unique_rows[start : start + CHUNK]
