@@ -1,7 +1,7 @@
 """alarms, notifications, api tokens
 
 Revision ID: 0003_alarms
-Revises: 0001_registry (0002_ingest once ingest lands)
+Revises: 0002_ingest
 Create Date: 2026-11-28 16:25:36.325410
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision: str = '0003_alarms'
-down_revision: str | None = '0001_registry'
+down_revision: str | None = '0002_ingest'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
