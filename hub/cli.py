@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from hub.api.tokens_cli import token
 from hub.db.cli import db
 from hub.registry.cli import export_cmd, import_cmd
 
@@ -24,3 +25,4 @@ def hub() -> None:
 hub.add_command(db)
 hub.add_command(import_cmd)
 hub.add_command(export_cmd)
+hub.add_command(token)
