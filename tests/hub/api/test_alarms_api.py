@@ -227,7 +227,9 @@ def test_filters_and_cursor_pagination(api: Api) -> None:
     assert ids(api.get("ws1", "/api/v1/alarms", params={"open": "true"})) == {api.alarms["gw-1"]}
     assert ids(api.get("ws1", "/api/v1/alarms", params={"state": "resolved"})) == set(more)
     since = (h.clock.now() - dt.timedelta(seconds=2)).isoformat()
-    assert len(ids(api.get("ws1", "/api/v1/alarms", params={"since": since}))) == 3  # raised at now-2, now-1, now
+    assert (
+        len(ids(api.get("ws1", "/api/v1/alarms", params={"since": since}))) == 3
+    )  # raised at now-2, now-1, now
     assert api.get("ws1", "/api/v1/alarms", params={"cursor": "%%%"}).status_code == 400
 
 
