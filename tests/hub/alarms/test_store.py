@@ -16,6 +16,7 @@ from hub.alarms.store.actions import apply_action
 from hub.alarms.store.engine import condition_signal, event_signal
 from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition, HomeOverride
 from hub.alarms.store.tx import in_transaction
+from hub.db.state import Condition
 from hub.notify.models import Notification
 from protocols import Event, EventKind, EventState, new_event_id
 from tests.hub.alarms.conftest import NIGHT, Hub
@@ -264,3 +265,31 @@ def test_signal_with_unknown_kind_is_supervisory(hub: Hub) -> None:
     assert load(hub, r.alarm_id or "").alarm_class == "supervisory"
     with hub.sessions() as s:
         assert s.scalar(select(func.count()).select_from(AlarmTransition)) == 1
+
+
+def test_recheck_raises_what_the_sink_never_heard(hub: Hub) -> None:
+    """Ingest committed an event and crashed before telling the engine: the service's
+    re-check at start turns it into an alarm, once."""
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+    from hub.db.events import store_events
+
+    ev = smoke(gw="gw-3")
+    with hub.sessions() as s, s.begin():
+        assert store_events(s, [ev], hub.clock.now()) == [True]
+        s.add(
+            Condition(
+                gateway_id="gw-2",
+                sensor_id=None,
+                kind="gateway_silent",
+                state="restored",
+                opened_at=hub.clock.now(),
+                restored_at=hub.clock.now(),
+            )
+        )
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    assert svc.reconcile() == 3  # the event; the condition's open and its restore
+    assert svc.reconcile() == 0
+    with hub.sessions() as s:
+        alarms = {(a.gateway_id, a.kind): a.state for a in s.scalars(select(Alarm))}
+    assert alarms == {("gw-3", "smoke"): "raised", ("gw-2", "gateway_silent"): "resolved"}
