@@ -84,6 +84,7 @@ class OutboxWorker:
         lease_s: float = 60.0,
         send_timeout_s: float = 20.0,
         on_delivered: OnDelivered | None = None,
+        on_result: Callable[[str, str], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.channel = channel
@@ -94,6 +95,7 @@ class OutboxWorker:
         self.lease = dt.timedelta(seconds=lease_s)
         self.send_timeout_s = send_timeout_s
         self.on_delivered = on_delivered
+        self.on_result = on_result  #: (channel, new status) after every attempt, e.g. for metrics
         self.wakeup = asyncio.Event()
         self.delivered = self.failed = self.dead = 0
         self.stopping = False
@@ -180,6 +182,8 @@ class OutboxWorker:
         except DeliveryFailed as exc:
             result = exc
         status = await asyncio.to_thread(self.record, msg, started, result)
+        if self.on_result is not None:
+            self.on_result(self.channel.name, status)
         if status == "delivered":
             self.delivered += 1
         elif status == "dead":
@@ -228,3 +232,23 @@ class OutboxWorker:
         """Finish the batch in hand, then return from :meth:`run`."""
         self.stopping = True
         self.wakeup.set()
+
+
+def dead_letter_unconfigured(session: Session, configured: Iterable[str], now: dt.datetime) -> dict[str, int]:
+    """Dead-letter pending notifications of channels no worker here can deliver (e.g. SMS
+    without a provider), so they show as failed instead of waiting forever."""
+    names = sorted(set(configured))
+    rows = (
+        session.execute(
+            update(Notification)
+            .where(Notification.status == "pending", Notification.channel.not_in(names))
+            .values(status="dead", last_error="channel not configured on this hub", lease_until=None)
+            .returning(Notification.channel)
+        )
+        .scalars()
+        .all()
+    )
+    out: dict[str, int] = {}
+    for ch in rows:
+        out[ch] = out.get(ch, 0) + 1
+    return out

@@ -293,3 +293,19 @@ def test_recheck_raises_what_the_sink_never_heard(hub: Hub) -> None:
     with hub.sessions() as s:
         alarms = {(a.gateway_id, a.kind): a.state for a in s.scalars(select(Alarm))}
     assert alarms == {("gw-3", "smoke"): "raised", ("gw-2", "gateway_silent"): "resolved"}
+
+
+def test_notifications_of_unconfigured_channels_are_dead_lettered_not_left_waiting(hub: Hub) -> None:
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+
+    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)  # no SMS/voice provider
+    svc.reconcile()
+    with hub.sessions() as s:
+        status = {
+            (n.channel, n.status) for n in s.scalars(select(Notification).where(Notification.alarm_id == a))
+        }
+    assert ("sms", "dead") in status and ("voice", "dead") in status
+    assert ("console", "pending") in status and ("sms", "pending") not in status
+    assert svc.metrics.unconfigured.labels("sms")._value.get() >= 1
