@@ -6,16 +6,16 @@ import click
 
 from hub.db.errors import MigrationError
 
-#: Same variable as the hub's settings field ``db_url`` (prefix ``SAFEHOME_HUB_``).
-DB_URL_ENV = "SAFEHOME_HUB_DB_URL"
-DEFAULT_DB_URL = "sqlite:///safehome-hub.db"
+#: The hub settings' ``database.url`` (``SAFEHOME_HUB_DATABASE__URL``) and its default.
+DB_URL_ENV = "SAFEHOME_HUB_DATABASE__URL"
+DEFAULT_DB_URL = "sqlite:///hub.db"
 
 db_url_option = click.option(
     "--db-url",
     envvar=DB_URL_ENV,
     default=DEFAULT_DB_URL,
     show_default=True,
-    help=f"Database URL (sqlite:///FILE or postgresql://…); env {DB_URL_ENV}.",
+    help=f"Database URL (sqlite:///FILE or postgresql://USER@HOST/DB); env {DB_URL_ENV}.",
 )
 
 

@@ -264,3 +264,39 @@ def test_cli_import_export(db_url: str, tmp_path: Path) -> None:
     assert "gateways row 1" in bad_result.output and "column home" in bad_result.output
     assert "sensors row 1" in bad_result.output and "column model" in bad_result.output
     assert "2 error(s)" in bad_result.output
+
+
+def test_cli_reads_the_database_url_from_the_hub_settings_env(db_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    path = write_yaml(tmp_path, sample_register(homes=1))
+    result = runner.invoke(hub, ["import", str(path)], env={"SAFEHOME_HUB_DATABASE__URL": db_url})
+    assert result.exit_code == 0, result.output
+    out = runner.invoke(hub, ["export"], env={"SAFEHOME_HUB_DATABASE__URL": db_url})
+    assert yaml.safe_load(out.output)["homes"][0]["id"] == "home-000001"
+
+
+def test_cli_refuses_an_unmigrated_database(blank_db_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    path = write_yaml(tmp_path, sample_register(homes=1))
+    for args in (["import", str(path)], ["export"]):
+        result = runner.invoke(hub, [*args, "--db-url", blank_db_url])
+        assert result.exit_code == 1
+        assert "run `safehome hub db upgrade` first" in result.output
+
+
+def test_error_messages_are_plain_and_in_file_order(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    data = sample_register()
+    data["sensors"][0]["model"] = "Smoke Detector"
+    data["homes"][0]["key_holder"]["phone"] = "call the neighbour"
+    data["gateways"][0]["home"] = "home-404"
+    with pytest.raises(RegistryValidationError) as info:
+        import_register(session_factory, [write_yaml(tmp_path, data)])
+    assert [(e.table, e.column) for e in info.value.errors] == [
+        ("homes", "key_holder.phone"),
+        ("gateways", "home"),
+        ("sensors", "model"),
+    ]
+    assert info.value.errors[0].message.startswith("not a phone number")
+    assert info.value.errors[2].message.startswith("not an id")
