@@ -35,6 +35,7 @@ def add_cmd(url: str, region: str, name: str, secret: str | None, db_url: str) -
     secret = secret or secrets.token_urlsafe(32)
     engine = make_engine(db_url)
     try:
+        _require_head(engine)
         with make_session_factory(engine)() as s, s.begin():
             if s.get(REGION_KINDS[kind], rid) is None:
                 raise click.ClickException(f"no {kind} {rid!r} in the registry")
@@ -58,6 +59,7 @@ def list_cmd(db_url: str) -> None:
 
     engine = make_engine(db_url)
     try:
+        _require_head(engine)
         with make_session_factory(engine)() as s:
             for w in s.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id)):
                 state = "active" if w.active else "disabled"
@@ -75,6 +77,7 @@ def disable_cmd(webhook_id: int, db_url: str) -> None:
 
     engine = make_engine(db_url)
     try:
+        _require_head(engine)
         with make_session_factory(engine)() as s, s.begin():
             w = s.get(WebhookSubscription, webhook_id)
             if w is None:
@@ -83,3 +86,14 @@ def disable_cmd(webhook_id: int, db_url: str) -> None:
     finally:
         engine.dispose()
     click.echo(f"webhook {webhook_id} disabled")
+
+
+def _require_head(engine: object) -> None:
+    """Refuse a database that is not migrated (instead of failing on a missing table)."""
+    from hub.db.errors import MigrationError
+    from hub.db.migrate import require_head
+
+    try:
+        require_head(engine)  # type: ignore[arg-type]
+    except MigrationError as exc:
+        raise click.ClickException(str(exc)) from exc
