@@ -24,7 +24,7 @@ from hub.alarms.clock import Clock, SystemClock
 from hub.alarms.errors import AlarmError
 from hub.alarms.escalation import DEFAULT_ESCALATION
 from hub.alarms.metrics import AlarmMetrics
-from hub.alarms.rules import Signal
+from hub.alarms.rules import DEFAULT_THRESHOLDS, Reading, Signal
 from hub.alarms.settings import AlarmSettings, ProviderSettings
 from hub.alarms.store.actions import mark_notified
 from hub.alarms.store.engine import AlarmEngine, condition_signal, event_signal
@@ -41,7 +41,7 @@ from hub.notify.outbox import OutboxWorker, dead_letter_unconfigured
 from hub.notify.sms import HttpProviderChannel, ProviderConfig
 from hub.notify.webhook import WebhookChannel
 from hub.sinks import ConditionChange, NewEvent
-from protocols import Event, ProtocolError
+from protocols import Event, ProtocolError, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,23 @@ class AlarmService:
                 await asyncio.to_thread(self.handle, *event_signal(e.event, e.received_at))
             except AlarmError:
                 log.exception("event %s not turned into an alarm yet; the re-check will retry", e.event.id)
+
+    async def telemetry_stored(self, batches: Sequence[tuple[Telemetry, dt.datetime]]) -> None:
+        """Analogue readings with a threshold (gas_lel, co_ppm) → raise/restore with hysteresis.
+        For ingest to call after storing telemetry (optional sink method)."""
+        for tm, received_at in batches:
+            for r in tm.readings:
+                if r.metric not in DEFAULT_THRESHOLDS:
+                    continue
+                at = dt.datetime.fromtimestamp(r.ts / 1000, dt.UTC) if r.ts and tm.synced else received_at
+                reading = Reading(tm.gw, r.sensor, r.metric, r.value, at)
+                try:
+                    result = await asyncio.to_thread(self.engine.handle_reading, reading)
+                except AlarmError:
+                    log.exception("reading %s/%s %s not evaluated", tm.gw, r.sensor, r.metric)
+                    continue
+                if result.decision != "ignore":
+                    self.metrics.decisions.labels(result.decision).inc()
 
     async def conditions_changed(self, changes: Sequence[ConditionChange]) -> None:
         for c in changes:

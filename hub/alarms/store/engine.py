@@ -21,7 +21,18 @@ from hub.alarms.clock import Clock
 from hub.alarms.escalation import DEFAULT_ESCALATION, EscalationPolicy, timers_for
 from hub.alarms.lifecycle import State, auto_resolve
 from hub.alarms.routing import DEFAULT_POLICY, RoutingPolicy, plan_route
-from hub.alarms.rules import AlarmKey, Ignore, Open, OpenAlarm, Repeat, Restore, Signal, decide
+from hub.alarms.rules import (
+    AlarmKey,
+    Ignore,
+    Open,
+    OpenAlarm,
+    Reading,
+    Repeat,
+    Restore,
+    Signal,
+    analogue_signal,
+    decide,
+)
 from hub.alarms.store.actions import alarm_payload, flush_or_conflict, log_step, record
 from hub.alarms.store.models import Alarm, AlarmTimer, ProcessedSignal
 from hub.alarms.store.registry import Place, place_of
@@ -89,6 +100,30 @@ class AlarmEngine:
     def handle(self, signal: Signal, key: str) -> Processed:
         """Process one signal in its own transaction (retried on races with other workers)."""
         result = in_transaction(self.sessions, lambda s: self.process(s, signal, key), self.retries)
+        if result.notifications and self.on_enqueued is not None:
+            self.on_enqueued()
+        return result
+
+    def handle_reading(self, reading: Reading) -> Processed:
+        """An analogue reading (gas %LEL, CO ppm): raise or restore when it crosses its
+        threshold with hysteresis; anything else is ignored without touching the database."""
+        th = reading.thresholds.get(reading.metric)
+        if th is None:
+            return Processed("ignore", detail=f"no threshold for {reading.metric}")
+        key = f"rd:{reading.gateway_id}:{reading.sensor_id}:{reading.metric}:{int(reading.at.timestamp() * 1000)}"
+
+        def work(s: Session) -> Processed:
+            current = s.scalars(
+                select(Alarm).where(
+                    Alarm.open_key == open_key((reading.gateway_id, reading.sensor_id, th.kind))
+                )
+            ).first()
+            signal = analogue_signal(reading, active=current is not None and current.restored_at is None)
+            if signal is None:
+                return Processed("ignore", current.id if current else None, detail="no threshold crossed")
+            return self.process(s, signal, key)
+
+        result = in_transaction(self.sessions, work, self.retries)
         if result.notifications and self.on_enqueued is not None:
             self.on_enqueued()
         return result
