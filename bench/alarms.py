@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import datetime as dt
+import logging
 import tempfile
 import time
 from pathlib import Path

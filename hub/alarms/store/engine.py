@@ -35,7 +35,7 @@ from hub.alarms.rules import (
 )
 from hub.alarms.store.actions import alarm_payload, flush_or_conflict, log_step, record
 from hub.alarms.store.models import Alarm, AlarmTimer, ProcessedSignal
-from hub.alarms.store.registry import Place, place_of
+from hub.alarms.store.registry import Place, overrides_of, place_of
 from hub.alarms.store.tx import in_transaction
 from hub.notify.outbox import Outgoing, enqueue
 from protocols import Event, EventState, new_event_id
@@ -134,7 +134,12 @@ class AlarmEngine:
             return Processed("duplicate", detail=f"{key} already processed")
         now = self.clock.now()
         current = s.scalars(select(Alarm).where(Alarm.open_key == open_key(signal.key))).first()
-        place = place_of(s, signal.gateway_id, signal.sensor_id, self.default_district)
+        # the full registry lookup only for a new alarm; a repeat or restore needs the overrides
+        place = (
+            place_of(s, signal.gateway_id, signal.sensor_id, self.default_district)
+            if current is None
+            else None
+        )
         snapshot = (
             OpenAlarm(
                 current.id, State(current.state), current.count, current.last_seen_at, current.restored_at
@@ -142,9 +147,13 @@ class AlarmEngine:
             if current
             else None
         )
-        decision = decide(signal, snapshot, place.overrides)
+        overrides = (
+            place.overrides if place is not None else overrides_of(s, current.home_id if current else None)
+        )
+        decision = decide(signal, snapshot, overrides)
         result: Processed
         if isinstance(decision, Open):
+            assert place is not None
             result = self._open(s, signal, decision, place, now)
         elif isinstance(decision, Repeat):
             assert current is not None
