@@ -293,6 +293,6 @@ def configure(hub: HubLike) -> AlarmService:
         if isinstance(sinks, list) and sinks is not hub.sinks and service not in sinks:
             sinks.append(service)
     hub.services.append(service)
-    mount_api(hub.app, ApiContext(hub.session_factory, service.clock, service.wake))
+    mount_api(hub.app, ApiContext(hub.session_factory, service.clock, service.wake, service.bus))
     hub.app.state.console_bus = service.bus
     return service
