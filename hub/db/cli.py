@@ -40,3 +40,17 @@ def upgrade_cmd(db_url: str, revision: str) -> None:
         raise click.ClickException(str(exc)) from exc
     finally:
         engine.dispose()
+
+
+@db.command(name="current")
+@db_url_option
+def current_cmd(db_url: str) -> None:
+    """Show the database's schema revision and the newest one this hub knows."""
+    from hub.db.engine import make_engine
+    from hub.db.migrate import current_revision, head_revision
+
+    engine = make_engine(db_url)
+    try:
+        click.echo(f"database: {current_revision(engine) or 'none (empty)'}; newest: {head_revision()}")
+    finally:
+        engine.dispose()
