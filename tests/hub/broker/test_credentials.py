@@ -88,7 +88,7 @@ def test_a_stale_pid_file_is_never_signalled(tmp_path: Path) -> None:
     try:
         pid_path = tmp_path / "mosquitto.pid"
         pid_path.write_text(f"{sleeper.pid}\n")
-        with pytest.raises(BrokerError, match="'sleep', not mosquitto"):
+        with pytest.raises(BrokerError, match="not mosquitto: not signalled"):
             reload_broker(pid_path)
         creds = Credentials(PasswordFile(tmp_path / "passwd"), pid_path)
         with pytest.raises(BrokerError, match=r"credentials changed .* not reloaded"):
