@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from hub.alarms.webhooks_cli import webhook
+from hub.api.tokens_cli import token
 from hub.db.cli import db
 from hub.registry.cli import export_cmd, import_cmd
 from hub.runner import run_cmd
@@ -26,3 +28,5 @@ hub.add_command(db)
 hub.add_command(import_cmd)
 hub.add_command(export_cmd)
 hub.add_command(run_cmd)
+hub.add_command(token)
+hub.add_command(webhook)
