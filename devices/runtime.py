@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpiozero import DigitalInputDevice, DigitalOutputDevice, Factory
+from gpiozero import DigitalInputDevice, DigitalOutputDevice, Factory, GPIOZeroError
 
 from devices.analog import AnalogSource, Mcp3008Source
 from devices.capabilities import (
@@ -180,6 +180,23 @@ class SensorRuntime:
         for c, _dev, deb in self._contacts:
             out[f"{c.kind if isinstance(c, AlarmContact) else 'tamper'}_contact"] = 1.0 if deb.state else 0.0
         return out
+
+    def check(self) -> bool:
+        """Self-test: every pin and ADC answers. Reads without touching the filters."""
+        try:
+            for _c, dev, _d in self._contacts:
+                bool(dev.is_active)
+            for _b, dev, _d, _l in self._buttons:
+                bool(dev.is_active)
+            for _lv, src, _f in self._levels:
+                src.read()
+        except (ReadError, GPIOZeroError, OSError):
+            return False
+        return True
+
+    @property
+    def faulted(self) -> bool:
+        return self._faulted
 
     @property
     def alarm_active(self) -> bool:

@@ -19,6 +19,7 @@ def factory() -> Iterator[MockFactory]:
     f = make_pin_factory("mock")
     assert isinstance(f, MockFactory)
     yield f
+    f.reset()  # MockFactory pins are shared by all instances: leave none driven
     f.close()
 
 
