@@ -68,12 +68,12 @@ def acker(mosquitto: Mosquitto) -> Iterator[HubAcker]:
     a.close()
 
 
-async def wait_until(pred: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+async def wait_until(pred: Callable[[], bool], within: float = 10.0, what: str = "condition") -> None:
     """Poll ``pred`` with a deadline (never a bare sleep as synchronisation)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not pred():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+            raise TimeoutError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(0.02)
 
 

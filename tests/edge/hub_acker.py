@@ -42,14 +42,18 @@ class Received:
 
 class HubAcker:
     def __init__(self, host: str, port: int, *, auto_ack: bool = True, group: str | None = None,
-                 username: str | None = None, password: str | None = None) -> None:
+                 username: str | None = None, password: str | None = None,
+                 persistent: bool = False) -> None:
+        """``persistent``: clean_session False, so that a broker with persistence queues
+        uplink for the acker while it reconnects after a broker restart."""
         self.auto_ack = auto_ack
         self.group = group or f"hub{uuid.uuid4().hex[:8]}"
         self.received: list[Received] = []
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"acker-{self.group}",
-                                   protocol=mqtt.MQTTv311)
+                                   protocol=mqtt.MQTTv311, clean_session=not persistent)
+        self._client.reconnect_delay_set(0.05, 0.5)
         if username:
             self._client.username_pw_set(username, password)
         self._connected = threading.Event()
@@ -112,18 +116,19 @@ class HubAcker:
         return None
 
     async def wait_for(self, gw: str, channel: Channel, predicate: Callable[[Any], bool] = lambda m: True,
-                       timeout: float = 10.0, count: int = 1) -> list[Any]:
+                       within: float = 10.0, count: int = 1) -> list[Any]:
         """Poll (with a deadline, yielding to the event loop) until ``count`` matches arrived."""
-        deadline = time.monotonic() + timeout
-        while (found := self._found(gw, channel, predicate, count, deadline, timeout)) is None:
+        deadline = time.monotonic() + within
+        # the list is filled by paho's thread: there is no event to await
+        while (found := self._found(gw, channel, predicate, count, deadline, within)) is None:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         return found
 
     def wait_for_sync(self, gw: str, channel: Channel, predicate: Callable[[Any], bool] = lambda m: True,
-                      timeout: float = 10.0, count: int = 1) -> list[Any]:
+                      within: float = 10.0, count: int = 1) -> list[Any]:
         """Blocking variant, for tests whose agent runs in another process."""
-        deadline = time.monotonic() + timeout
-        while (found := self._found(gw, channel, predicate, count, deadline, timeout)) is None:
+        deadline = time.monotonic() + within
+        while (found := self._found(gw, channel, predicate, count, deadline, within)) is None:
             time.sleep(0.02)
         return found
 
