@@ -133,5 +133,5 @@ class HubAcker:
         return found
 
     def close(self) -> None:
+        self._client.disconnect()  # first: wakes paho's loop thread, so loop_stop joins at once
         self._client.loop_stop()
-        self._client.disconnect()
