@@ -34,10 +34,16 @@ DAY_HOURS = (("08:00", "20:00"), ("08:30", "17:30"), ("07:30", "19:30"))
 def _sensors(rng: random.Random, gw: str) -> list[Sensor]:
     out = [Sensor(id="smoke-1", gateway=gw, model="smoke-dry-contact", kind="smoke", location="kitchen")]
     if rng.random() < 0.4:
-        out.append(Sensor(id="smoke-2", gateway=gw, model="smoke-dry-contact", kind="smoke", location="bedroom"))
+        out.append(
+            Sensor(id="smoke-2", gateway=gw, model="smoke-dry-contact", kind="smoke", location="bedroom")
+        )
     if rng.random() < 0.85:
         # analogue %LEL is reported with every telemetry batch: a short expected interval
-        out.append(Sensor(id="gas-1", gateway=gw, model="gas-detector", kind="gas", location="kitchen", interval_s=300))
+        out.append(
+            Sensor(
+                id="gas-1", gateway=gw, model="gas-detector", kind="gas", location="kitchen", interval_s=300
+            )
+        )
     if rng.random() < 0.9:
         out.append(Sensor(id="panic-1", gateway=gw, model="panic-button", kind="panic", location="bedroom"))
     return out
@@ -53,10 +59,18 @@ def _home(rng: random.Random, n: int, ws: str) -> Home:
         )
     ]
     contacts = [
-        Contact(name=names.person_name(rng, old=False), relation=rng.choice(names.RELATIONS), phone=names.mobile(rng))
+        Contact(
+            name=names.person_name(rng, old=False),
+            relation=rng.choice(names.RELATIONS),
+            phone=names.mobile(rng),
+        )
         for _ in range(rng.choice((1, 1, 2)))
     ]
-    holder = KeyHolder(name=names.person_name(rng, old=False), phone=names.mobile(rng)) if rng.random() < 0.7 else None
+    holder = (
+        KeyHolder(name=names.person_name(rng, old=False), phone=names.mobile(rng))
+        if rng.random() < 0.7
+        else None
+    )
     return Home(
         id=f"home-{n:06d}",
         workstation=ws,
@@ -76,7 +90,9 @@ def generate(homes: int, seed: int = 1, district_id: str = "pudong") -> Registry
     n_ws = math.ceil(homes / HOMES_PER_WORKSTATION)
     n_sd = min(MAX_SUBDISTRICTS, math.ceil(n_ws / WORKSTATIONS_PER_SUBDISTRICT))
     subdistricts = [
-        Subdistrict(id=f"sd-{i + 1:02d}", name=f"{names.SUBDISTRICTS[i]}街道城运分中心", phone=names.landline(rng))
+        Subdistrict(
+            id=f"sd-{i + 1:02d}", name=f"{names.SUBDISTRICTS[i]}街道城运分中心", phone=names.landline(rng)
+        )
         for i in range(n_sd)
     ]
     workstations = []
@@ -104,7 +120,9 @@ def generate(homes: int, seed: int = 1, district_id: str = "pudong") -> Registry
         gateways.append(Gateway(id=gw, home=home.id))
         sensors += _sensors(rng, gw)
     return Registry(
-        district=District(id=district_id, name="浦东新区城运中心", timezone="Asia/Shanghai", phone="+862158880000"),
+        district=District(
+            id=district_id, name="浦东新区城运中心", timezone="Asia/Shanghai", phone="+862158880000"
+        ),
         subdistricts=subdistricts,
         workstations=workstations,
         homes=home_rows,

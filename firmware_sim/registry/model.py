@@ -134,7 +134,9 @@ class Registry(_Row):
             if h.workstation not in wss
         ]
         errors += [
-            f"gateways[{i}].home: unknown home {g.home!r}" for i, g in enumerate(self.gateways) if g.home not in homes
+            f"gateways[{i}].home: unknown home {g.home!r}"
+            for i, g in enumerate(self.gateways)
+            if g.home not in homes
         ]
         keys: set[tuple[str, str]] = set()
         for i, s in enumerate(self.sensors):
@@ -147,7 +149,9 @@ class Registry(_Row):
             if s.model not in MODEL_KIND:
                 errors.append(f"{where}.model: unknown model {s.model!r} (known: {', '.join(MODEL_KIND)})")
             elif MODEL_KIND[s.model] != s.kind:
-                errors.append(f"{where}.kind: model {s.model!r} raises {MODEL_KIND[s.model]!r}, not {s.kind!r}")
+                errors.append(
+                    f"{where}.kind: model {s.model!r} raises {MODEL_KIND[s.model]!r}, not {s.kind!r}"
+                )
         return errors
 
 
@@ -178,5 +182,9 @@ def load_registry(path: Path) -> Registry:
 def registry_to_yaml(reg: Registry) -> str:
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump(
-        reg.model_dump(mode="json", exclude_none=True), Dumper=dumper, allow_unicode=True, sort_keys=False, width=200
+        reg.model_dump(mode="json", exclude_none=True),
+        Dumper=dumper,
+        allow_unicode=True,
+        sort_keys=False,
+        width=200,
     )

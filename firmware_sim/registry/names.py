@@ -32,7 +32,16 @@ NEIGHBOURHOODS = (
     "东园", "南苑", "竹园", "梅园", "松林", "明珠", "锦华", "福山", "崂山", "阳光",
     "紫叶", "华丰", "新村", "泾东", "金桥湾", "桃园", "海防", "东昌", "仁恒", "仁和",
 )  # fmt: skip
-RELATIONS = ("daughter", "son", "niece", "nephew", "granddaughter", "grandson", "neighbour", "daughter_in_law")
+RELATIONS = (
+    "daughter",
+    "son",
+    "niece",
+    "nephew",
+    "granddaughter",
+    "grandson",
+    "neighbour",
+    "daughter_in_law",
+)
 CARE_NOTES = (
     "", "", "", "听力差，请大声敲门", "行动不便，使用助行器", "夜间服用安眠药，可能听不到门铃",
     "钥匙由隔壁邻居保管", "糖尿病，注意低血糖", "认知障碍，可能不认得来访者", "养猫一只，开门注意",

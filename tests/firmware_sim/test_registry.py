@@ -41,7 +41,9 @@ def test_same_seed_same_district_other_seed_other_people() -> None:
 def test_cli_writes_the_same_registry_to_stdout() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "safehome", "sim", "registry", "--homes", "30", "--seed", "5"],
-        cwd=ROOT, capture_output=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
     ).stdout.decode()
     assert parse_registry(yaml.safe_load(out)) == generate(30, seed=5)
 
@@ -53,11 +55,20 @@ def _doc() -> dict:  # type: ignore[type-arg]
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d["homes"][3].update(workstation="ws-9999"), "homes[3].workstation: unknown workstation 'ws-9999'"),
+        (
+            lambda d: d["homes"][3].update(workstation="ws-9999"),
+            "homes[3].workstation: unknown workstation 'ws-9999'",
+        ),
         (lambda d: d["gateways"][2].update(home="home-404"), "gateways[2].home: unknown home 'home-404'"),
         (lambda d: d["sensors"][0].update(model="smoke-v9"), "sensors[0].model: unknown model 'smoke-v9'"),
-        (lambda d: d["sensors"][0].update(kind="gas"), "sensors[0].kind: model 'smoke-dry-contact' raises 'smoke'"),
-        (lambda d: d["sensors"].append(dict(d["sensors"][0])), "duplicate sensor 'smoke-1' on gateway 'gw-000001'"),
+        (
+            lambda d: d["sensors"][0].update(kind="gas"),
+            "sensors[0].kind: model 'smoke-dry-contact' raises 'smoke'",
+        ),
+        (
+            lambda d: d["sensors"].append(dict(d["sensors"][0])),
+            "duplicate sensor 'smoke-1' on gateway 'gw-000001'",
+        ),
         (lambda d: d["workstations"][0].update(subdistrict="sd-99"), "unknown subdistrict 'sd-99'"),
         (lambda d: d["homes"].append(dict(d["homes"][0])), "homes[10].id: duplicate id 'home-000001'"),
     ],
