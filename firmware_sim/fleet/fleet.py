@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 import protocols as p
 from firmware_sim.errors import FleetError, MqttError
 from firmware_sim.fleet.gateway import GatewaySpec, Pending, SimGateway
@@ -31,8 +33,11 @@ log = logging.getLogger(__name__)
 HEARTBEAT, TELEMETRY, RECONNECT = 0, 1, 2
 
 
-@dataclass
-class FleetSettings:
+class FleetSettings(BaseSettings):
+    """Settings of one fleet process (``SAFEHOME_SIM_*`` env, or CLI options)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAFEHOME_SIM_")
+
     host: str = "127.0.0.1"
     port: int = 1883
     heartbeat_s: float = 30.0
