@@ -1,4 +1,4 @@
-"""`safehome bench` commands."""
+"""`safehome bench` commands. Benchmarks are not tests: each prints and appends figures to docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -8,3 +8,21 @@ import click
 @click.group(name="bench")
 def bench() -> None:
     """Benchmarks; figures go to docs/benchmarks.md."""
+
+
+@bench.command(name="connections")
+@click.option("--homes", type=click.IntRange(1, 19_000), default=10_000, show_default=True)
+@click.option("--processes", type=click.IntRange(1, 8), default=1, show_default=True)
+@click.option("--hold", type=float, default=65.0, show_default=True, help="Seconds to hold all sessions.")
+def connections(homes: int, processes: int, hold: float) -> None:
+    """Concurrent gateway sessions held with heartbeats (floor goal 10,000)."""
+    from bench import connections as c
+
+    c.run(homes, processes, hold)
+
+
+@bench.command(name="all")
+@click.pass_context
+def all_(ctx: click.Context) -> None:
+    """Every benchmark, one after the other."""
+    ctx.invoke(connections)
