@@ -107,6 +107,8 @@ class Fleet:
         self._n = 0
         self._stopping = False
         self._reconnecting: set[str] = set()
+        self._with_pending: set[str] = set()  #: gateways that may have something to (re)send
+        self._next_keepalive_scan = 0.0
         self.store = FleetStore(settings.state_path) if settings.state_path else None
         if self.store is not None:
             seqs, pend = self.store.load()
@@ -268,6 +270,8 @@ class Fleet:
 
     # --- uplink --------------------------------------------------------------------------
     def _send_due(self, g: SimGateway, now: float) -> None:
+        if g.pending:
+            self._with_pending.add(g.id)
         s = self.sessions.get(g.id)
         if s is None or not s.connected:
             return
@@ -348,11 +352,17 @@ class Fleet:
                 self._at(now + self.settings.telemetry_s, TELEMETRY, gw_id)
             else:
                 reconnect.append(gw_id)
-        for gw_id, s in list(self.sessions.items()):
+        for gw_id in list(self._with_pending):
             g = self.gateways[gw_id]
             if g.pending:
                 self._send_due(g, now)
-            s.tick(now)
+            else:
+                self._with_pending.discard(gw_id)
+        if now >= self._next_keepalive_scan:
+            # keep-alive needs attention only every few seconds, not every tick
+            self._next_keepalive_scan = now + self.settings.keepalive / 8
+            for s in list(self.sessions.values()):
+                s.tick(now)
         if self.store is not None:
             self.store.flush()
         return reconnect
