@@ -104,3 +104,21 @@ def test_unreadable_file_is_a_registry_error(tmp_path: Path) -> None:
     bad.write_text("homes: [unclosed")
     with pytest.raises(RegistryError, match=str(bad)):
         load_registry(bad)
+
+
+def test_hub_import_accepts_the_generated_registry_idempotently(tmp_path: Path) -> None:
+    """The real `safehome hub import` (SQLite) takes what `safehome sim registry` writes."""
+    from click.testing import CliRunner
+
+    from hub.cli import hub
+
+    path = tmp_path / "registry.yaml"
+    path.write_text(registry_to_yaml(generate(120, seed=11)))
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    runner = CliRunner()
+    assert runner.invoke(hub, ["db", "upgrade", "--db-url", url]).exit_code == 0
+    first = runner.invoke(hub, ["import", str(path), "--db-url", url])
+    assert first.exit_code == 0, first.output
+    assert "gateways      created     120" in first.output
+    again = runner.invoke(hub, ["import", str(path), "--db-url", url])
+    assert again.exit_code == 0 and again.output.strip().endswith("changed 0 row(s)")
