@@ -19,9 +19,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench import procstat, report
-from bench.standin import StandIn
 from firmware_sim.broker import LocalBroker
 from firmware_sim.runner import raise_fd_limit
+from firmware_sim.standin import StandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from firmware_sim.errors import SimError
+from firmware_sim.procs import die_with_parent
 
 
 def free_port() -> int:
@@ -72,6 +73,7 @@ class LocalBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         try:
             wait_port(self.host, self.port)

@@ -66,6 +66,7 @@ class FleetObserver:
     """Hooks for views and benchmarks; all no-ops by default."""
 
     def sent(self, gw: SimGateway, pend: Pending, resend: bool) -> None: ...
+    def stored(self, gw: SimGateway, ids: set[str]) -> None: ...
     def home_told(self, gw: SimGateway, item: p.AckItem) -> None: ...
     def link(self, gw: SimGateway, up: bool) -> None: ...
 
@@ -240,6 +241,8 @@ class Fleet:
                 self.observer.home_told(g, item)
             gone = before - set(g.pending)
             self.stats.inc("acked", len(gone))
+            if gone:
+                self.observer.stored(g, gone)
             if self.store is not None:
                 for mid in gone:
                     self.store.delete(mid)

@@ -57,7 +57,7 @@ class Planner:
     def add(self, t: float, op: str, gw: str, **kw: object) -> None:
         self.out.append(Action(round(t, 3), len(self.out), op, gw, **kw))  # type: ignore[arg-type]
 
-    def select(self, tg: m.Target, where: str, sensor: str | None = None) -> list[str]:
+    def select(self, tg: m.Target, where: str, sensor: str | None = None, kind: str | None = None) -> list[str]:
         if tg.gateway is not None:
             if tg.gateway not in self.idx.by_id:
                 raise ScenarioError(f"unknown gateway {tg.gateway!r}", where + ".gateway")
@@ -78,6 +78,10 @@ class Planner:
             pool = [g for g in pool if self.idx.has_sensor(g, sensor)]
             if not pool:
                 raise ScenarioError(f"no selected gateway has sensor {sensor!r}", where)
+        if kind is not None:
+            pool = [g for g in pool if self.idx.sensor_of_kind(g, kind)]
+            if not pool:
+                raise ScenarioError(f"no selected gateway has a {kind} sensor", where)
         n = (
             tg.homes
             if tg.homes is not None
@@ -100,7 +104,7 @@ class Planner:
                 )
 
     def _panic(self, t0: float, s: m.Panic, where: str) -> None:
-        for gw in self.select(s, where):
+        for gw in self.select(s, where, kind="panic"):
             sensor = self.idx.sensor_of_kind(gw, "panic")
             self.add(t0, "alarm", gw, kind="panic", sensor=sensor, note="panic button")
             if s.cancel_after is not None:

@@ -1,4 +1,4 @@
-"""A stand-in for the hub's ingest in benchmarks that only need acks: paho, counts and acks.
+"""A stand-in for the hub that only acks (paho): for demos and benchmarks without the hub.
 
 Acks every event and telemetry message with ``stored`` (like the hub after its commit),
 counts messages per channel and records receive times of events (for latency figures).
