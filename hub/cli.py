@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import click
 
+from hub.api.tokens_cli import token
 from hub.db.cli import db
 from hub.registry.cli import export_cmd, import_cmd
+from hub.runner import run_cmd
 
 
 @click.group(name="hub")
@@ -24,3 +26,5 @@ def hub() -> None:
 hub.add_command(db)
 hub.add_command(import_cmd)
 hub.add_command(export_cmd)
+hub.add_command(run_cmd)
+hub.add_command(token)

@@ -61,6 +61,9 @@ class MqttSettings(_Part):
 
 class DatabaseSettings(_Part):
     url: str = "sqlite:///hub.db"
+    #: Apply Alembic migrations at start. With several PostgreSQL workers, run
+    #: `safehome hub db upgrade` once instead and set this to false.
+    migrate: bool = True
 
 
 class HttpSettings(_Part):

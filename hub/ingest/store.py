@@ -107,8 +107,7 @@ def store_telemetry(ts: TimeSeriesStore, plan: Plan) -> int:
         return 0
     try:
         ts.write(points)
-    except StoreError:
-        raise
-    except (SQLAlchemyError, OSError) as exc:
+    except Exception as exc:
+        # any backend failure (SQL, InfluxDB HTTP, …) means: not stored, do not ack, retry
         raise StoreError(f"writing {len(points)} readings failed: {exc}") from exc
     return len(points)

@@ -5,6 +5,7 @@ Everything waits by polling with a deadline, never by sleeping a fixed time.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
@@ -25,6 +26,15 @@ def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.01)
+
+
+async def until(cond: Callable[[], bool], within: float = 10.0, what: str = "condition") -> None:
+    """``wait_for`` for async tests: yields to the event loop (where the hub runs) while polling."""
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 @dataclass

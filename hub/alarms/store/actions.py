@@ -160,3 +160,21 @@ def apply_action(
             now,
         )
     return t
+
+
+def mark_notified(session: Session, notification: Any, now: dt.datetime) -> None:
+    """Outbox hook: the first delivery to a person moves a raised alarm to *notified*.
+
+    Runs inside the outbox's recording transaction, in a savepoint: if an operator changed
+    the alarm at the same moment, the alarm is already past *notified* and nothing is lost."""
+    if notification.channel == "home" or not notification.alarm_id:
+        return
+    alarm = session.get(Alarm, notification.alarm_id)
+    if alarm is None or alarm.state != State.RAISED.value:
+        return
+    try:
+        with session.begin_nested():
+            t = plan(State.RAISED, Action.NOTIFY, "system", now, f"first delivery: {notification.channel} to {notification.role}")
+            record(session, alarm, t)
+    except StaleDataError:
+        session.expire(alarm)

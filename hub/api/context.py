@@ -1,0 +1,18 @@
+"""What the API routes need from the running hub, handed over explicitly (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.alarms.clock import Clock, SystemClock
+
+
+@dataclass
+class ApiContext:
+    sessions: sessionmaker[Session]
+    clock: Clock = field(default_factory=SystemClock)
+    #: Called after a transition committed notifications (wakes the outbox); thread-safe.
+    on_enqueued: Callable[[], None] = lambda: None

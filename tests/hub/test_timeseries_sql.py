@@ -1,0 +1,140 @@
+"""SQL time-series backend: write, idempotent resend, range + downsample queries, retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from hub.timeseries import Point, TimeSeriesStore
+from hub.timeseries.errors import QueryError, WriteError
+from hub.timeseries.models import ReadingRow, RollupRow
+from hub.timeseries.retention import RetentionPolicy, apply_retention
+from hub.timeseries.sql import SqlTimeSeriesStore
+
+T0 = dt.datetime(2026, 11, 28, 0, 0, tzinfo=dt.UTC)
+MS0 = int(T0.timestamp() * 1000)
+MIN = dt.timedelta(minutes=1)
+
+
+def minute_points(n: int, gw: str = "gw-1", sensor: str = "gas-1", metric: str = "gas_lel") -> list[Point]:
+    """One point per minute from T0, value = minute index."""
+    return [Point(gw, sensor, metric, MS0 + i * 60_000, float(i)) for i in range(n)]
+
+
+def rows(engine: Engine, model: type[ReadingRow] | type[RollupRow]) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model)).scalar() or 0)
+
+
+def test_is_a_time_series_store(engine: Engine) -> None:
+    assert isinstance(SqlTimeSeriesStore(engine), TimeSeriesStore)
+
+
+def test_write_and_query_raw(engine: Engine) -> None:
+    store = SqlTimeSeriesStore(engine)
+    store.write(minute_points(10))
+    store.write([Point("gw-1", "gas-1", "gas_ppm", T0, 99.0), Point("gw-2", "gas-1", "gas_lel", T0, 50.0)])
+    got = store.query("gw-1", "gas-1", "gas_lel", T0 + 2 * MIN, T0 + 5 * MIN)
+    assert got == [(T0 + 2 * MIN, 2.0), (T0 + 3 * MIN, 3.0), (T0 + 4 * MIN, 4.0)]  # end exclusive
+    assert store.query("gw-1", "gas-1", "gas_ppm", T0, T0 + MIN) == [(T0, 99.0)]
+    assert store.query("gw-1", "smoke-1", "gas_lel", T0, T0 + MIN) == []
+
+
+def test_datetime_and_ms_timestamps_are_equivalent(engine: Engine) -> None:
+    store = SqlTimeSeriesStore(engine)
+    store.write([Point("gw-1", "s", "m", T0 + MIN, 1.5)])
+    store.write([Point("gw-1", "s", "m", MS0 + 60_000, 1.5)])  # the same point again
+    assert store.query("gw-1", "s", "m", T0, T0 + 2 * MIN) == [(T0 + MIN, 1.5)]
+    with pytest.raises(ValueError, match="naive"):
+        store.write([Point("gw-1", "s", "m", dt.datetime(2026, 1, 1), 1.0)])
+
+
+def test_resent_batch_is_stored_once(engine: Engine) -> None:
+    store = SqlTimeSeriesStore(engine, batch_size=7)
+    points = minute_points(30)
+    store.write(points)
+    store.write(points[10:20] + minute_points(35)[30:])
+    assert rows(engine, ReadingRow) == 35
+
+
+def test_downsampled_query_averages_per_bucket(engine: Engine) -> None:
+    store = SqlTimeSeriesStore(engine)
+    store.write(minute_points(25))
+    got = store.query("gw-1", "gas-1", "gas_lel", T0, T0 + 25 * MIN, every=dt.timedelta(minutes=10))
+    assert got == [(T0, 4.5), (T0 + 10 * MIN, 14.5), (T0 + 20 * MIN, 22.0)]
+    # Empty buckets are left out.
+    store.write([Point("gw-1", "gas-1", "gas_lel", T0 + 60 * MIN, 7.0)])
+    got = store.query("gw-1", "gas-1", "gas_lel", T0, T0 + 2 * 60 * MIN, every=dt.timedelta(minutes=30))
+    assert got == [(T0, 12.0), (T0 + 60 * MIN, 7.0)]
+
+
+def test_bad_queries(engine: Engine) -> None:
+    store = SqlTimeSeriesStore(engine)
+    with pytest.raises(QueryError, match="before start"):
+        store.query("gw-1", "s", "m", T0, T0 - MIN)
+    with pytest.raises(QueryError, match="positive"):
+        store.query("gw-1", "s", "m", T0, T0 + MIN, every=dt.timedelta(0))
+
+
+def test_write_failure_is_a_write_error(tmp_path: object) -> None:
+    from hub.db.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path}/empty.db")  # no tables
+    try:
+        with pytest.raises(WriteError, match="storing 3 readings failed"):
+            SqlTimeSeriesStore(engine).write(minute_points(3))
+    finally:
+        engine.dispose()
+
+
+def test_retention_folds_old_readings_into_rollups(engine: Engine) -> None:
+    store = SqlTimeSeriesStore(engine)
+    store.write(minute_points(180))  # 3 h, values 0..179
+    policy = RetentionPolicy(
+        raw_retention=dt.timedelta(hours=1), bucket=dt.timedelta(hours=1), rollup_retention=None
+    )
+    now = T0 + dt.timedelta(hours=2, minutes=30)  # cutoff 01:30 → complete buckets before 01:00
+    report = apply_retention(engine, now, policy)
+    assert report.raw_deleted == 60
+    assert rows(engine, RollupRow) == 1
+    assert rows(engine, ReadingRow) == 120
+    # The query result is the same as before folding, at bucket resolution.
+    hourly = store.query("gw-1", "gas-1", "gas_lel", T0, T0 + 3 * 60 * MIN, every=dt.timedelta(hours=1))
+    assert hourly == [(T0, 29.5), (T0 + 60 * MIN, 89.5), (T0 + 120 * MIN, 149.5)]
+    # The raw query now shows the rollup point at its bucket start.
+    raw = store.query("gw-1", "gas-1", "gas_lel", T0, T0 + 61 * MIN)
+    assert raw == [(T0, 29.5), (T0 + 60 * MIN, 60.0)]
+    # Running again changes nothing.
+    again = apply_retention(engine, now, policy)
+    assert again.raw_deleted == 0 and rows(engine, RollupRow) == 1
+
+
+def test_late_readings_merge_into_existing_rollup(engine: Engine) -> None:
+    store = SqlTimeSeriesStore(engine)
+    policy = RetentionPolicy(
+        raw_retention=dt.timedelta(hours=1), bucket=dt.timedelta(hours=1), rollup_retention=None
+    )
+    store.write([Point("gw-1", "s", "m", MS0 + i * 60_000, 10.0) for i in range(3)])
+    apply_retention(engine, T0 + dt.timedelta(hours=3), policy)
+    store.write([Point("gw-1", "s", "m", MS0 + 30 * 60_000, 40.0)])  # arrives late
+    apply_retention(engine, T0 + dt.timedelta(hours=3), policy)
+    with engine.connect() as conn:
+        row = conn.execute(select(RollupRow.value, RollupRow.min, RollupRow.max, RollupRow.n)).one()
+    assert tuple(row) == (17.5, 10.0, 40.0, 4)
+
+
+def test_rollups_expire(engine: Engine) -> None:
+    store = SqlTimeSeriesStore(engine)
+    store.write(minute_points(120))
+    policy = RetentionPolicy(
+        raw_retention=dt.timedelta(minutes=1),
+        bucket=dt.timedelta(hours=1),
+        rollup_retention=dt.timedelta(days=1),
+    )
+    apply_retention(engine, T0 + dt.timedelta(hours=3), policy)
+    assert rows(engine, RollupRow) == 2
+    report = apply_retention(engine, T0 + dt.timedelta(days=1, hours=1, minutes=30), policy)
+    assert report.rollups_deleted == 1
+    assert rows(engine, RollupRow) == 1
