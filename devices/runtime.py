@@ -1,0 +1,244 @@
+"""Installed sensors and outputs: a definition bound to gpiozero devices and pure filters.
+
+The agent polls :meth:`SensorRuntime.poll` every few tens of milliseconds and gets back
+debounced, filtered :class:`Change` objects. Per-sensor wiring overrides come from the
+sensor's ``params``: ``{role}_pin``, ``{role}_active_low``, ``{role}_debounce_ms``,
+``{role}_channel``, and ``{role}_enabled`` (e.g. ``level_enabled = false`` for a gas
+detector without the MCP3008 fitted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpiozero import DigitalInputDevice, DigitalOutputDevice, Factory, GPIOZeroError
+
+from devices.analog import AnalogSource, Mcp3008Source
+from devices.capabilities import (
+    AlarmContact,
+    AnalogLevel,
+    Button,
+    Capability,
+    Definition,
+    Siren,
+    StatusLed,
+    Tamper,
+)
+from devices.errors import DefinitionError, DeviceError, ReadError
+from devices.logic import Debouncer, LevelFilter, PanicAction, PanicButton
+from devices.registry import validate
+
+Scalar = str | int | float | bool | None
+#: consecutive failed reads before a sensor_fault is raised
+FAULT_AFTER = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A filtered state change of one sensor: ``alarm`` True = condition on, False = restore."""
+
+    sensor: str
+    kind: str
+    alarm: bool
+    cause: str
+    values: Mapping[str, float] = field(default_factory=dict)
+
+
+def apply_params(defn: Definition, params: Mapping[str, Scalar]) -> tuple[Definition, set[str]]:
+    """The definition with per-sensor overrides applied; also the disabled roles."""
+    caps: list[Capability] = []
+    disabled: set[str] = set()
+    known = {f"{c.role}_{f.name}" for c in defn.capabilities for f in dataclasses.fields(c)}
+    known |= {f"{c.role}_enabled" for c in defn.capabilities}
+    for key in params:
+        if key not in known:
+            raise DefinitionError(f"model {defn.model!r}: unknown param {key!r}; known: {sorted(known)}")
+    for cap in defn.capabilities:
+        if params.get(f"{cap.role}_enabled") is False:
+            disabled.add(cap.role)
+        changes: dict[str, Any] = {}
+        for f in dataclasses.fields(cap):
+            key = f"{cap.role}_{f.name}"
+            if key in params and f.name not in ("role", "kind"):
+                value, current = params[key], getattr(cap, f.name)
+                numeric = isinstance(current, float) and type(value) is int
+                if type(value) is not type(current) and not numeric and current is not None:
+                    raise DefinitionError(
+                        f"model {defn.model!r}: param {key!r} must be {type(current).__name__}, "
+                        f"got {type(value).__name__} {value!r}"
+                    )
+                changes[f.name] = value
+        caps.append(dataclasses.replace(cap, **changes) if changes else cap)
+    return validate(dataclasses.replace(defn, capabilities=tuple(caps))), disabled
+
+
+def _input(pin: int, active_low: bool, pull_up: bool, factory: Factory) -> DigitalInputDevice:
+    if pull_up and active_low:
+        return DigitalInputDevice(pin, pull_up=True, pin_factory=factory)
+    if not pull_up and not active_low:
+        return DigitalInputDevice(pin, pull_up=False, pin_factory=factory)
+    return DigitalInputDevice(pin, pull_up=None, active_state=not active_low, pin_factory=factory)
+
+
+class SensorRuntime:
+    """One installed input device (smoke contact, gas detector, panic button)."""
+
+    def __init__(
+        self,
+        sensor_id: str,
+        definition: Definition,
+        factory: Factory,
+        params: Mapping[str, Scalar] | None = None,
+        analog: Callable[[AnalogLevel], AnalogSource] | None = None,
+    ) -> None:
+        self.sensor_id = sensor_id
+        self.definition, disabled = apply_params(definition, params or {})
+        self.model = definition.model
+        self.pins: dict[str, int] = {}
+        self.faults = 0
+        self._contacts: list[tuple[AlarmContact | Tamper, DigitalInputDevice, Debouncer]] = []
+        self._buttons: list[tuple[Button, DigitalInputDevice, Debouncer, PanicButton]] = []
+        self._levels: list[tuple[AnalogLevel, AnalogSource, LevelFilter]] = []
+        self._active: dict[str, set[str]] = {}  # kind -> roles currently in alarm
+        self._last_values: dict[str, float] = {}
+        self._fail_count = 0
+        self._faulted = False
+        try:
+            for cap in self.definition.capabilities:
+                if cap.role in disabled:
+                    continue
+                if isinstance(cap, AlarmContact | Tamper):
+                    dev = _input(cap.pin, cap.active_low, cap.pull_up, factory)
+                    self.pins[cap.role] = cap.pin
+                    self._contacts.append((cap, dev, Debouncer(cap.debounce_ms / 1000)))
+                elif isinstance(cap, Button):
+                    dev = _input(cap.pin, cap.active_low, cap.pull_up, factory)
+                    self.pins[cap.role] = cap.pin
+                    logic = PanicButton(long_press_s=cap.long_press_cancel_s)
+                    self._buttons.append((cap, dev, Debouncer(cap.debounce_ms / 1000), logic))
+                elif isinstance(cap, AnalogLevel):
+                    src = analog(cap) if analog else Mcp3008Source(cap.channel, factory)
+                    self._levels.append((cap, src, LevelFilter(cap.thresholds, cap.hysteresis)))
+        except DeviceError:
+            self.close()
+            raise
+        except Exception as exc:  # gpiozero pin errors (PinInUse, PinInvalidPin…)
+            self.close()
+            raise DefinitionError(f"sensor {sensor_id!r} ({self.model}): cannot open pins: {exc}") from exc
+
+    def _set(self, kind: str, role: str, on: bool, values: Mapping[str, float]) -> Change | None:
+        roles = self._active.setdefault(kind, set())
+        was = bool(roles)
+        roles.add(role) if on else roles.discard(role)
+        if bool(roles) != was:
+            return Change(self.sensor_id, kind, bool(roles), role, dict(values))
+        return None
+
+    def poll(self, now: float) -> list[Change]:
+        """Sample every input once; return the filtered changes (usually none)."""
+        out: list[Change] = []
+        for c, dev, deb in self._contacts:
+            new = deb.update(bool(dev.is_active), now)
+            if new is not None:
+                kind = "tamper" if isinstance(c, Tamper) else c.kind
+                ch = self._set(kind, c.role, new, {})
+                if ch:
+                    out.append(ch)
+        for b, dev, deb, logic in self._buttons:
+            deb.update(bool(dev.is_active), now)
+            action = logic.update(deb.state, now)
+            if action is PanicAction.ALARM:
+                out.append(Change(self.sensor_id, b.kind, True, "press"))
+            elif action is PanicAction.CANCEL:
+                out.append(Change(self.sensor_id, b.kind, False, "cancel"))
+        for lv, src, filt in self._levels:
+            try:
+                value = round(src.read() * lv.full_scale, 2)
+            except ReadError:
+                self._fail_count += 1
+                if self._fail_count >= FAULT_AFTER and not self._faulted:
+                    self._faulted = True
+                    out.append(Change(self.sensor_id, "sensor_fault", True, lv.role))
+                continue
+            if self._faulted:
+                self._faulted = False
+                out.append(Change(self.sensor_id, "sensor_fault", False, lv.role))
+            self._fail_count = 0
+            self._last_values[lv.metric] = value
+            if filt.update(value) is not None:
+                ch = self._set(lv.kind, lv.role, filt.level >= lv.alarm_level, {"lel": value})
+                if ch:
+                    out.append(ch)
+        return out
+
+    def readings(self) -> dict[str, float]:
+        """Latest values for periodic telemetry (metric id -> value)."""
+        out = dict(self._last_values)
+        for c, _dev, deb in self._contacts:
+            out[f"{c.kind if isinstance(c, AlarmContact) else 'tamper'}_contact"] = 1.0 if deb.state else 0.0
+        return out
+
+    def check(self) -> bool:
+        """Self-test: every pin and ADC answers. Reads without touching the filters."""
+        try:
+            for _c, dev, _d in self._contacts:
+                bool(dev.is_active)
+            for _b, dev, _d, _l in self._buttons:
+                bool(dev.is_active)
+            for _lv, src, _f in self._levels:
+                src.read()
+        except (ReadError, GPIOZeroError, OSError):
+            return False
+        return True
+
+    @property
+    def faulted(self) -> bool:
+        return self._faulted
+
+    @property
+    def alarm_active(self) -> bool:
+        return any(self._active.values())
+
+    def close(self) -> None:
+        for _c, dev, _d in self._contacts:
+            dev.close()
+        for _b, dev, _d, _l in self._buttons:
+            dev.close()
+        for _lv, src, _f in self._levels:
+            src.close()
+
+
+class OutputRuntime:
+    """A buzzer or status LED: just on/off; the agent makes the patterns."""
+
+    def __init__(self, output_id: str, definition: Definition, factory: Factory,
+                 params: Mapping[str, Scalar] | None = None) -> None:
+        self.output_id = output_id
+        self.definition, _ = apply_params(definition, params or {})
+        caps = [c for c in self.definition.capabilities if isinstance(c, Siren | StatusLed)]
+        if len(caps) != 1:
+            raise DefinitionError(f"output {output_id!r}: model {definition.model!r} is not a single output")
+        cap = caps[0]
+        self.role = "siren" if isinstance(cap, Siren) else "led"
+        self.pin = cap.pin
+        try:
+            self._dev = DigitalOutputDevice(cap.pin, active_high=cap.active_high, initial_value=False,
+                                            pin_factory=factory)
+        except Exception as exc:  # gpiozero pin errors
+            raise DefinitionError(f"output {output_id!r}: cannot open pin {cap.pin}: {exc}") from exc
+
+    def set(self, on: bool) -> None:
+        if on:
+            self._dev.on()
+        else:
+            self._dev.off()
+
+    @property
+    def is_on(self) -> bool:
+        return bool(self._dev.value)
+
+    def close(self) -> None:
+        self._dev.close()

@@ -1,0 +1,189 @@
+"""Downlink handling for the agent: Acks, retained Config, Commands and their results.
+
+Every refused message is logged with its reason and counted (``agent.rejects``); nothing
+here raises past :func:`handle_downlink`, so a bad message never stops the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import aiomqtt
+
+from edge.downlink import parse
+from edge.errors import ConfigError, DownlinkError
+from edge.health import cpu_temp_c
+from edge.link import topic
+from edge.siren import HANDLED
+from protocols import (
+    Ack,
+    AckStatus,
+    Channel,
+    Command,
+    CommandName,
+    CommandResult,
+    Config,
+    GatewayState,
+    ProtocolError,
+    decode,
+    encode,
+    gateway_subscriptions,
+)
+
+if TYPE_CHECKING:
+    from edge.agent import Agent
+
+log = logging.getLogger(__name__)
+Scalar = str | int | float | bool | None
+DONE = frozenset({AckStatus.STORED, AckStatus.REJECTED}) | HANDLED
+
+
+def subscriptions(gw: str) -> list[str]:
+    return gateway_subscriptions(gw)
+
+
+async def handle_downlink(agent: Agent, client: aiomqtt.Client, topic_s: str, payload: object) -> None:
+    if not isinstance(payload, bytes | bytearray):
+        agent.rejects.count("bad_payload")
+        log.error("downlink on %s refused: payload is %s, not bytes", topic_s, type(payload).__name__)
+        return
+    try:
+        msg = parse(agent.gw, topic_s, bytes(payload))
+    except DownlinkError as exc:
+        agent.rejects.count(exc.reason)
+        log.error("downlink on %s refused (%d bytes): %s", topic_s, len(payload), exc)
+        return
+    if isinstance(msg, Ack):
+        on_ack(agent, msg)
+    elif isinstance(msg, Config):
+        apply_config(agent, msg, persist=True)
+    else:
+        result = await run_command(agent, client, msg)
+        try:
+            await client.publish(topic(agent.gw, Channel.RESULT), encode(result), qos=1)
+        except aiomqtt.MqttError as exc:
+            log.warning("result of command %s not published: %s", msg.id, exc)
+
+
+def on_ack(agent: Agent, ack: Ack) -> None:
+    now = asyncio.get_running_loop().time()
+    done: list[str] = []
+    for item in ack.items:
+        if item.status in DONE:
+            done.append(item.id)
+        if item.status is AckStatus.REJECTED:
+            log.error("hub rejected %s: %s", item.id, item.reason or "(no reason)")
+        if agent.siren.hub_status(item.id, item.status, now):
+            log.warning("help is on the way for %s (%s by %s)", item.id, item.status, item.by or "center")
+            asyncio.get_running_loop().create_task(agent.voice.say("help_on_the_way"))
+    if done:
+        agent.outbox.ack(done)
+        agent.last_ack_ms = agent.clock.now_ms()
+
+
+# --- config ----------------------------------------------------------------------------
+
+
+def apply_config(agent: Agent, cfg: Config, persist: bool) -> bool:
+    """Apply the hub's desired config when it is newer than what we run. Persisted."""
+    if agent.config_revision is not None and cfg.revision <= agent.config_revision:
+        log.debug("config revision %d already applied", cfg.revision)
+        return False
+    agent.heartbeat_s = cfg.heartbeat_s
+    agent.telemetry_s = cfg.telemetry_s
+    agent.outbox.newest_first = cfg.backlog_order == "newest_first"
+    agent.siren.enabled = cfg.siren_enabled
+    agent.siren.timeout_s = cfg.siren_timeout_s
+    local = {s.sensor_id for s in agent.sensors}
+    unknown = [s.id for s in cfg.sensors if s.id not in local]
+    if unknown:
+        log.warning("config revision %d names sensors not wired here: %s", cfg.revision, unknown)
+    agent.config_revision = cfg.revision
+    if persist:
+        agent.store.put_meta("config", cfg.model_dump_json())
+    log.info("applied config revision %d", cfg.revision)
+    return True
+
+
+def restore_config(agent: Agent) -> None:
+    raw = agent.store.get_meta("config")
+    if raw is None:
+        return
+    try:
+        cfg = decode(Channel.CONFIG, raw, Config)
+    except ProtocolError as exc:
+        log.error("persisted config is invalid, ignored: %s", exc)
+        return
+    apply_config(agent, cfg, persist=False)
+
+
+def reload_local(agent: Agent) -> str:
+    """Re-read the settings file: soft settings apply now, wiring changes need a restart."""
+    if agent.settings_loader is None:
+        return "no settings file to re-read"
+    new = agent.settings_loader()
+    agent.heartbeat_s, agent.telemetry_s = new.heartbeat_s, new.telemetry_s
+    agent.outbox.newest_first = new.backlog_order == "newest_first"
+    agent.outbox.ack_timeout_s, agent.outbox.resend_max_s = new.ack_timeout_s, new.resend_max_s
+    agent.siren.enabled, agent.siren.timeout_s = new.siren_enabled, new.siren_timeout_s
+    rewired = new.sensors != agent.s.sensors or new.outputs != agent.s.outputs
+    agent.s = new
+    revision, agent.config_revision = agent.config_revision, None
+    restore_config(agent)  # the hub's desired config still wins
+    agent.config_revision = agent.config_revision if agent.config_revision is not None else revision
+    return "reloaded" + ("; sensor wiring changed: restart to apply" if rewired else "")
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+def selftest(agent: Agent) -> dict[str, Scalar]:
+    failed = [s.sensor_id for s in agent.sensors if not s.check()]
+    if failed:
+        log.error("selftest: sensors not answering: %s", failed)
+    sensors_ok = not failed
+    buzzer = agent.outputs.get("siren")
+    if buzzer is not None:
+        buzzer.set(True)  # a short chirp; the siren driver switches it back
+    return {
+        "store": agent.store.check(),
+        "sensors": len(agent.sensors),
+        "sensors_ok": sensors_ok,
+        "buzzer": buzzer is not None,
+        "clock_synced": agent.clock.synced(),
+        "cpu_temp_c": cpu_temp_c(),
+    }
+
+
+async def run_command(agent: Agent, client: aiomqtt.Client, cmd: Command) -> CommandResult:
+    ok, detail = True, ""
+    data: dict[str, Scalar] = {}
+    now_ms, synced = agent.clock.stamp()
+    try:
+        if cmd.expires is not None and synced and now_ms > cmd.expires:
+            ok, detail = False, f"expired at {cmd.expires}, now {now_ms}"
+        elif cmd.name == CommandName.SELFTEST:
+            data = selftest(agent)
+            ok = bool(data["store"]) and bool(data["sensors_ok"])
+        elif cmd.name == CommandName.SILENCE_SIREN:
+            agent.siren.silence()
+            detail = "siren silenced"
+        elif cmd.name == CommandName.RELOAD_CONFIG:
+            detail = reload_local(agent)
+        elif cmd.name == CommandName.REPORT_STATUS:
+            payload = agent.status_payload(GatewayState.ONLINE, "report")
+            await client.publish(topic(agent.gw, Channel.STATUS), payload, qos=1, retain=True)
+            st = agent.state()
+            data = {k: v for k, v in st.items() if isinstance(v, str | int | float | bool)}
+        else:
+            ok, detail = False, f"unknown_command: {cmd.name!r}"
+            agent.rejects.count("unknown_command")
+            log.error("unknown command %r (id %s)", cmd.name, cmd.id)
+    except ConfigError as exc:
+        ok, detail = False, str(exc)[:500]
+    stamp = agent.stamp()
+    return CommandResult(gw=agent.gw, seq=stamp.seq, id=stamp.id, ts=stamp.ts, synced=stamp.synced,
+                         command_id=cmd.id, command=cmd.name, ok=ok, detail=detail[:500],
+                         data=dict(list(data.items())[:64]))

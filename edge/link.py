@@ -1,0 +1,61 @@
+"""The MQTT client for one gateway: persistent session, QoS 1, TLS, credentials, Last-Will.
+
+One aiomqtt client per connection attempt (same client id = gateway id, clean_session
+False, so the broker keeps our subscriptions and queues QoS 1 downlink while we are away).
+Reconnects use exponential backoff with full jitter, so that 5,000 gateways coming back
+after a neighbourhood power cut do not reconnect in lock-step.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+
+import aiomqtt
+
+from edge.errors import ConfigError
+from edge.settings import EdgeSettings
+from protocols import Channel, Topic
+
+
+def topic(gateway_id: str, channel: Channel | str) -> str:
+    return str(Topic.of(gateway_id, channel))
+
+
+def tls_params(s: EdgeSettings) -> aiomqtt.TLSParameters | None:
+    m = s.mqtt
+    if not m.tls:
+        return None
+    for name, path in (("ca_file", m.ca_file), ("cert_file", m.cert_file), ("key_file", m.key_file)):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"mqtt.{name} {path} does not exist")
+    return aiomqtt.TLSParameters(
+        ca_certs=str(m.ca_file) if m.ca_file else None,
+        certfile=str(m.cert_file) if m.cert_file else None,
+        keyfile=str(m.key_file) if m.key_file else None,
+        cert_reqs=ssl.CERT_REQUIRED,
+        tls_version=ssl.PROTOCOL_TLS_CLIENT,
+    )
+
+
+def make_client(s: EdgeSettings, will_payload: bytes) -> aiomqtt.Client:
+    m = s.mqtt
+    return aiomqtt.Client(
+        m.host,
+        m.port,
+        username=s.mqtt_username,
+        password=m.password.get_secret_value() if m.password else None,
+        identifier=s.gateway_id,
+        clean_session=False,
+        protocol=aiomqtt.ProtocolVersion.V311,
+        will=aiomqtt.Will(topic(s.gateway_id, Channel.STATUS), will_payload, qos=1, retain=True),
+        keepalive=m.keepalive_s,
+        timeout=m.connect_timeout_s,
+        tls_params=tls_params(s),
+    )
+
+
+def reconnect_delay(attempt: int, min_s: float, max_s: float, rng: random.Random) -> float:
+    """Full-jitter exponential backoff: uniform in [min_s, min(max_s, min_s * 2**attempt)]."""
+    ceiling = min(max_s, min_s * 2 ** min(attempt, 20))
+    return rng.uniform(min_s, max(min_s, ceiling))

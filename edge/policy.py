@@ -1,0 +1,85 @@
+"""Pure delivery policy: priority lanes, the in-flight window, resend backoff.
+
+Plain functions over plain data (no clock, no I/O), so the rules are tested exactly:
+
+* lane of a message: alarm (an alarm-class event raised) < trouble / supervisory /
+  restore / test < telemetry; lower lane = sent first, at every step;
+* within the event lanes: oldest first (by ``seq``) so that alarm → restore stay in order;
+  within telemetry: ``backlog_order`` (oldest_first or newest_first);
+* the window holds the ``window`` highest-priority unacked messages; an arriving alarm
+  displaces the lowest-priority message in flight (which is resent later, same id);
+* an unacked message is resent after ``ack_timeout * 2**(attempt-1)``, capped; forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from edge.store import LANE_ALARM, LANE_EVENT, LANE_TELEMETRY, Entry
+from protocols import AlarmClass, EventKind, EventState, class_of
+
+
+def lane_for_event(kind: EventKind, state: EventState) -> int:
+    if class_of(kind) is AlarmClass.ALARM and state is EventState.ALARM:
+        return LANE_ALARM
+    return LANE_EVENT
+
+
+def priority(entry: Entry, newest_first: bool) -> tuple[int, int]:
+    if entry.lane == LANE_TELEMETRY and newest_first:
+        return (entry.lane, -entry.seq)
+    return (entry.lane, entry.seq)
+
+
+def resend_delay(attempts: int, base_s: float, cap_s: float) -> float:
+    """Seconds to wait for the Ack after send number ``attempts`` (1-based)."""
+    return float(min(cap_s, base_s * float(2 ** min(max(attempts - 1, 0), 30))))
+
+
+@dataclass(slots=True)
+class Flight:
+    """A message sent and not yet acked."""
+
+    entry: Entry
+    attempts: int
+    due: float  #: resend when now >= due
+
+
+def plan(
+    candidates: Iterable[Entry],
+    flights: dict[str, Flight],
+    *,
+    window: int,
+    now: float,
+    newest_first: bool,
+    base_s: float,
+    cap_s: float,
+) -> list[Entry]:
+    """Decide what to publish now; updates ``flights`` in place. Result is in send order.
+
+    ``candidates`` are the best-ranked unacked messages of each lane (may overlap
+    ``flights``).
+    """
+    pool: dict[str, Entry] = {f.entry.id: f.entry for f in flights.values()}
+    for e in candidates:
+        pool.setdefault(e.id, e)
+    ranked = sorted(pool.values(), key=lambda e: priority(e, newest_first))[:window]
+    keep = {e.id for e in ranked}
+    for fid in [fid for fid in flights if fid not in keep]:
+        del flights[fid]  # displaced by higher-priority messages: resent later, same id
+    out: list[Entry] = []
+    for e in ranked:
+        f = flights.get(e.id)
+        if f is None:
+            flights[e.id] = Flight(e, 1, now + resend_delay(1, base_s, cap_s))
+            out.append(e)
+        elif now >= f.due:
+            f.attempts += 1
+            f.due = now + resend_delay(f.attempts, base_s, cap_s)
+            out.append(e)
+    return out
+
+
+def next_due(flights: dict[str, Flight]) -> float | None:
+    return min((f.due for f in flights.values()), default=None)

@@ -1,0 +1,88 @@
+"""Build uplink messages (pure: the caller passes seq, id and time)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from devices.runtime import Change
+from edge.policy import lane_for_event
+from edge.store import LANE_TELEMETRY, Entry
+from protocols import (
+    Event,
+    EventKind,
+    EventState,
+    GatewayState,
+    Reading,
+    Status,
+    Telemetry,
+    encode,
+)
+from protocols.messages import SensorHealth, Values
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    seq: int
+    id: str
+    ts: int
+    synced: bool
+
+
+def event_from_change(gw: str, change: Change, st: Stamp) -> Event:
+    values = Values(lel=change.values["lel"]) if "lel" in change.values else None
+    return Event(
+        gw=gw, seq=st.seq, id=st.id, ts=st.ts, synced=st.synced, sensor=change.sensor,
+        kind=EventKind(change.kind), state=EventState.ALARM if change.alarm else EventState.RESTORE,
+        values=values,
+    )
+
+
+def event_entry(ev: Event) -> Entry:
+    return Entry(ev.id, lane_for_event(ev.kind, ev.state), "event", ev.seq, ev.ts, encode(ev))
+
+
+def telemetry(gw: str, readings: Mapping[str, Mapping[str, float]], st: Stamp) -> Telemetry | None:
+    rows = [
+        Reading(sensor=sensor, metric=metric, value=float(value))
+        for sensor, values in readings.items()
+        for metric, value in sorted(values.items())
+    ]
+    if not rows:
+        return None
+    return Telemetry(gw=gw, seq=st.seq, id=st.id, ts=st.ts, synced=st.synced, readings=rows[:1000])
+
+
+def telemetry_entry(t: Telemetry) -> Entry:
+    return Entry(t.id, LANE_TELEMETRY, "telemetry", t.seq, t.ts, encode(t))
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    depth: int
+    alarms_pending: int
+    oldest_unacked_s: float | None
+    uptime_s: float
+    cpu_temp_c: float | None
+    config_revision: int | None
+    sensors: tuple[tuple[str, str, bool], ...]  # (id, model, ok)
+
+
+def status(gw: str, state: GatewayState, reason: str, ts: int, synced: bool, heartbeat_s: int,
+           fw: str, health: Health | None = None) -> Status:
+    extra: dict[str, object] = {}
+    if health is not None:
+        extra = {
+            "buffer_depth": health.depth,
+            "alarms_pending": health.alarms_pending,
+            "oldest_unacked_s": health.oldest_unacked_s,
+            "uptime_s": round(health.uptime_s, 1),
+            "cpu_temp_c": health.cpu_temp_c,
+            "config_revision": health.config_revision,
+            "sensors": [SensorHealth(id=i, model=m, ok=ok) for i, m, ok in health.sensors[:64]],
+        }
+    return Status.model_validate(
+        {"gw": gw, "state": state, "reason": reason, "ts": ts, "synced": synced,
+         "heartbeat_s": heartbeat_s, "fw": fw, **{k: v for k, v in extra.items() if v is not None}},
+        strict=False,
+    )

@@ -1,0 +1,58 @@
+"""Every definition is valid and registered; invalid definitions are refused clearly."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from devices import definitions, registry
+from devices.capabilities import Definition, alarm_contact, analog_level, button
+from devices.errors import DefinitionError, UnknownModelError
+
+REQUIRED = {"smoke-dry-contact", "gas-detector", "panic-button", "buzzer", "status-led"}
+
+
+def all_definitions() -> list[Definition]:
+    return [v for v in vars(definitions).values() if isinstance(v, Definition)]
+
+
+def test_required_models_are_registered() -> None:
+    assert set(registry.models()) >= REQUIRED
+
+
+@pytest.mark.parametrize("defn", all_definitions(), ids=lambda d: d.model)
+def test_every_definition_is_valid_and_registered(defn: Definition) -> None:
+    assert registry.validate(defn) is defn
+    assert registry.get(defn.model) is defn
+    assert defn in definitions.ALL
+
+
+def test_unknown_model() -> None:
+    with pytest.raises(UnknownModelError, match="unknown device model 'nope'"):
+        registry.get("nope")
+
+
+@pytest.mark.parametrize(
+    ("caps", "match"),
+    [
+        ((alarm_contact("smoke", pin=1),), "pin 1 is not a BCM GPIO"),
+        ((alarm_contact("fire!", pin=17),), "kind 'fire!'"),
+        ((alarm_contact("smoke", pin=17), button("panic", pin=17)), "uses a pin twice"),
+        ((analog_level("gas", "%LEL", "gas_lel", thresholds=(20.0, 10.0)),), "strictly ascending"),
+        ((analog_level("gas", "%LEL", "gas_lel", hysteresis=50.0),), "hysteresis"),
+        ((analog_level("gas", "%LEL", "gas_lel", channel=9),), "channel 9"),
+        ((analog_level("gas", "%LEL", "gas_lel", alarm_level=3),), "alarm_level 3"),
+        ((button("panic", pin=22, long_press_cancel_s=0),), "long_press_cancel_s"),
+        ((), "no capabilities"),
+    ],
+)
+def test_invalid_definitions_are_refused(caps: tuple, match: str) -> None:
+    with pytest.raises(DefinitionError, match=match):
+        registry.validate(Definition("x-model", "v", "d", caps))
+
+
+def test_register_refuses_a_second_definition_for_a_model() -> None:
+    other = dataclasses.replace(definitions.BUZZER, description="another")
+    with pytest.raises(DefinitionError, match="registered twice"):
+        registry.register(other)

@@ -1,0 +1,50 @@
+"""Broker down for a while → events buffered → broker back → delivered, alarms before telemetry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from gpiozero.pins.mock import MockFactory
+
+from protocols import Channel, Event, EventKind, Telemetry
+from tests.edge.conftest import make_agent, running, settings_for, wait_until
+from tests.edge.hub_acker import HubAcker
+from tests.support.mosquitto import Mosquitto
+
+
+async def test_broker_outage_buffers_then_delivers_alarms_first(
+    tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto], mock_factory: MockFactory
+) -> None:
+    broker = mosquitto_factory(persistence=True)
+    hub = HubAcker(broker.host, broker.port, persistent=True)
+    try:
+        s = settings_for(tmp_path, broker, telemetry_flush_s=0.2)
+        agent = make_agent(s, mock_factory)
+        gw = s.gateway_id
+        async with running(agent):
+            broker.stop()
+            await wait_until(lambda: not agent.link_up.is_set(), what="link down")
+            for _ in range(5):  # a backlog of telemetry, older than the alarm
+                agent.record_telemetry()
+            agent.analog["gas-1"].set_fraction(0.05)
+            await wait_until(lambda: agent.outbox.depth() >= 5, what="telemetry buffered")
+            mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
+            await wait_until(lambda: agent.outbox.alarms_pending() == 1, what="alarm recorded")
+            await wait_until(lambda: not agent.outbox.memory, what="telemetry flushed to disk")
+            assert agent.store.depth() == {0: 1, 2: 5}
+            assert not hub.messages(gw, Channel.EVENT)
+
+            broker.start()  # same port, same persistence file: the acker's session survives
+            await wait_until(lambda: agent.link_up.is_set(), within=15, what="reconnect")
+            await hub.wait_for(gw, Channel.TELEMETRY, count=5, within=15)
+            await wait_until(lambda: agent.outbox.depth() == 0, what="everything acked")
+
+        uplink = [m for m in (r.message for r in hub.received) if isinstance(m, Event | Telemetry)]
+        kinds = [m.kind if isinstance(m, Event) else "telemetry" for m in uplink]
+        assert kinds[0] is EventKind.SMOKE, kinds
+        assert kinds.count("telemetry") >= 5
+        seqs = [m.seq for m in uplink if isinstance(m, Telemetry)]
+        assert seqs == sorted(seqs)  # backlog oldest-first (the default)
+    finally:
+        hub.close()
