@@ -21,9 +21,10 @@ from rich.text import Text
 from firmware_sim import runner
 from firmware_sim.broker import LocalBroker
 from firmware_sim.fleet import Fleet, FleetSettings, specs_from_registry
-from firmware_sim.registry import generate, registry_to_yaml
+from firmware_sim.registry import Registry, generate, registry_to_yaml
 from firmware_sim.scenario import load_scenario, plan
 from safehome.demo_hub import HubHandle, start_hub
+from safehome.demo_responder import Responder
 from safehome.demo_view import DemoBoard, render
 
 DEMO_SCENARIO = Path(__file__).resolve().parents[1] / "firmware_sim" / "scenarios" / "demo.yaml"
@@ -43,6 +44,27 @@ def _counters(fleet: Fleet, board: DemoBoard) -> dict[str, int | str]:
     }
 
 
+def _responder(hub: HubHandle, reg: Registry) -> Responder | None:
+    """People at the centers (scripted); the second workstation is the slow one."""
+    if hub.api_url is None:
+        return None
+    tokens = {region: tok for key, tok in hub.tokens.items() for role, _, region in [key.partition(" ")]
+              if role in ("operator", "supervisor")}  # fmt: skip
+    watch = hub.token("supervisor", f"district:{reg.district.id}")
+    assert watch is not None
+    slow = {reg.workstations[1].id} if len(reg.workstations) > 1 else set()
+    return Responder(hub.api_url, tokens, watch, slow)
+
+
+async def _respond(responder: Responder, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await responder.poll()
+        try:
+            await asyncio.wait_for(stop.wait(), 1.0)
+        except TimeoutError:
+            pass
+
+
 async def _run(
     homes: int, seed: int, duration: float | None, view: bool, workdir: Path, scenario: Path
 ) -> None:
@@ -55,7 +77,7 @@ async def _run(
     hub: HubHandle | None = None
     try:
         click.echo(f"broker: mosquitto pid {broker.pid} on mqtt://{broker.host}:{broker.port}")
-        hub = start_hub(workdir, broker.host, broker.port, registry_path)
+        hub = start_hub(workdir, broker.host, broker.port, registry_path, reg)
         for line in hub.describe():
             click.echo(Text.from_markup(line).plain)
         specs = specs_from_registry(reg)
@@ -66,11 +88,17 @@ async def _run(
                             *hub.describe(), "Ctrl-C stops everything."])  # fmt: skip
         stop = asyncio.Event()
         fleet_box: list[Fleet] = []
+        responder = _responder(hub, reg)
+        tasks: list[asyncio.Task[None]] = []
+        if responder is not None:
+            tasks.append(asyncio.create_task(_respond(responder, stop)))
 
         def report(fleet: Fleet) -> None:
             fleet_box[:] = [fleet]
             if not view:
                 runner.stats_line(fleet)
+                if responder is not None:
+                    click.echo(f"  center: {responder.status}", err=True)
 
         if view:
             from rich.live import Live
@@ -79,18 +107,22 @@ async def _run(
                 with Live(refresh_per_second=2, screen=False, transient=False) as lv:
                     while not stop.is_set():
                         if fleet_box:
-                            lv.update(render(board, header, _counters(fleet_box[0], board)))
+                            center = (
+                                (responder.alarms, responder.details, responder.status) if responder else None
+                            )
+                            lv.update(render(board, header, _counters(fleet_box[0], board), center))
                         try:
                             await asyncio.wait_for(stop.wait(), 0.5)
                         except TimeoutError:
                             pass
 
-            view_task = asyncio.create_task(live())
+            tasks.append(asyncio.create_task(live()))
         await runner.run(specs, settings, actions=actions, duration=duration, observer=board, report=report,
                          report_every=0.5 if view else 5.0, stop=stop)  # fmt: skip
         stop.set()
-        if view:
-            await view_task
+        await asyncio.gather(*tasks)
+        if responder is not None:
+            await responder.close()
     finally:
         if hub is not None:
             hub.stop()

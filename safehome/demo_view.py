@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Group
 from rich.panel import Panel
@@ -22,6 +23,7 @@ from firmware_sim.fleet.gateway import Pending
 from firmware_sim.registry import Registry
 
 STATUS_STYLE = {
+    "raised": "bold red", "notified": "yellow",
     "sent": "yellow", "resending": "bold yellow", "stored": "cyan", "acknowledged": "bold blue",
     "dispatched": "bold green", "on_site": "green", "resolved": "dim green", "rejected": "red",
 }  # fmt: skip
@@ -112,8 +114,39 @@ class DemoBoard(FleetObserver):
         return rows[: self.max_rows]
 
 
-def render(board: DemoBoard, header: str, counters: dict[str, int | str]) -> Group:
-    table = Table(expand=True, show_lines=False, header_style="bold")
+TIERS = ("workstation", "subdistrict", "district")
+
+
+def center_table(
+    alarms: list[dict[str, Any]], details: dict[str, dict[str, Any]], status: str = "", rows: int = 12
+) -> Table:
+    """The hub's alarms: routed to which workstation, escalated how far, who acted."""
+    table = Table(expand=True, header_style="bold", title=f"at the centers (hub API: {status})")
+    for col in ("raised", "alarm", "home", "workstation", "escalated to", "state", "responder", "acts"):
+        table.add_column(col, no_wrap=True)
+    for a in alarms[:rows]:
+        d = details.get(a["id"], {})
+        tiers = {n["tier"] for n in d.get("notifications", [])}
+        reached = " → ".join(t for t in TIERS if t in tiers) or "-"
+        acts = ", ".join(
+            f"{h['action']} by {h['actor']}" for h in d.get("history", []) if h["action"] != "notify"
+        )
+        raised = a["raised_at"][11:19]
+        style = CLASS_STYLE.get(a["alarm_class"], "")
+        table.add_row(raised, Text(a["kind"], style=style), a.get("home_id") or "-", a.get("workstation_id") or "-",
+                      Text(reached, style="bold magenta" if "subdistrict" in tiers else ""),
+                      Text(a["state"], style=STATUS_STYLE.get(a["state"], "")), a.get("responder") or "",
+                      acts[-60:])  # fmt: skip
+    return table
+
+
+def render(
+    board: DemoBoard,
+    header: str,
+    counters: dict[str, int | str],
+    center: tuple[list[dict[str, Any]], dict[str, dict[str, Any]], str] | None = None,
+) -> Group:
+    table = Table(expand=True, show_lines=False, header_style="bold", title="in the homes (gateways)")
     for col in ("time", "home", "address", "workstation", "event", "status", "by", "tx"):
         table.add_column(col, no_wrap=col not in ("address", "workstation"))
     for r in board.visible():
@@ -126,5 +159,6 @@ def render(board: DemoBoard, header: str, counters: dict[str, int | str]) -> Gro
         Panel(Text.from_markup(header), title="safehome demo", border_style="blue"),
         Panel(Text.from_markup(stats), border_style="dim"),
         table,
+        *([center_table(*center)] if center is not None else []),
         Panel("\n".join(board.log) or "(nothing yet)", title="at home", border_style="green"),
     )
