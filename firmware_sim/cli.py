@@ -235,3 +235,70 @@ def scenario_cmd(
             report=runner.stats_line,
         )
     )
+
+
+@sim.command(name="home")
+@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Edge agent TOML (pin_factory must be mock); default: the standard kit.")  # fmt: skip
+@click.option("--gateway", default="gw-home-sim", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=1883, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Agent buffer/state directory (default: a temporary directory).")  # fmt: skip
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--linger", type=float, default=10.0, show_default=True, help="Seconds to keep running after the script."
+)
+def home_cmd(script: Path, config: Path | None, gateway: str, host: str, port: int, data_dir: Path | None,
+             seed: int, linger: float) -> None:  # fmt: skip
+    """Run a REAL edge agent whose sensors are firmware models playing SCRIPT on mock pins."""
+    import asyncio
+    import logging
+    import tempfile
+
+    from edge.agent import Agent
+    from edge.settings import load_settings
+    from firmware_sim.errors import SimError
+    from firmware_sim.firmware.driver import PinDriver, play
+    from firmware_sim.firmware.home import DEFAULT_OUTPUTS, DEFAULT_SENSORS, load_home_script
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        drives = load_home_script(script, seed)
+    except SimError as exc:
+        raise click.ClickException(str(exc)) from exc
+    tmp = Path(tempfile.mkdtemp(prefix="safehome-home-")) if data_dir is None else data_dir
+    overrides: dict[str, Any] = {"pin_factory": "mock", "environment": "development", "watchdog": False}
+    if config is None:
+        overrides |= {"gateway_id": gateway, "data_dir": tmp / "data", "state_dir": tmp / "run",
+                      "mqtt": {"host": host, "port": port}, "sensors": DEFAULT_SENSORS,
+                      "outputs": DEFAULT_OUTPUTS, "time_sync": "assume_synced"}  # fmt: skip
+    settings = load_settings(config, **overrides)
+
+    async def main() -> None:
+        import signal
+
+        agent = Agent(settings)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(agent.run())
+
+        def show(d: Any) -> None:
+            if d.note:
+                click.echo(f"{d.t:8.2f}s {d.sensor} {d.role}={d.value:g} {d.note}", err=True)
+
+        try:
+            await play(drives, PinDriver(agent), on_drive=show, stop=stop)
+            try:
+                await asyncio.wait_for(stop.wait(), linger)
+            except TimeoutError:
+                pass
+            click.echo(f"agent state: {agent.state()}", err=True)
+        finally:
+            agent.stop()
+            await task
+
+    asyncio.run(main())

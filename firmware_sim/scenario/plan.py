@@ -57,7 +57,9 @@ class Planner:
     def add(self, t: float, op: str, gw: str, **kw: object) -> None:
         self.out.append(Action(round(t, 3), len(self.out), op, gw, **kw))  # type: ignore[arg-type]
 
-    def select(self, tg: m.Target, where: str, sensor: str | None = None, kind: str | None = None) -> list[str]:
+    def select(
+        self, tg: m.Target, where: str, sensor: str | None = None, kind: str | None = None
+    ) -> list[str]:
         if tg.gateway is not None:
             if tg.gateway not in self.idx.by_id:
                 raise ScenarioError(f"unknown gateway {tg.gateway!r}", where + ".gateway")
