@@ -40,7 +40,7 @@ from hub.timeseries_factory import make_timeseries
 log = logging.getLogger("safehome.hub")
 
 #: "module:function" of ``configure(hub: Hub) -> None`` hooks, applied in order.
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("hub.alarms.service:configure",)
 
 
 class Service(Protocol):

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from hub.alarms.settings import AlarmSettings
 from hub.settings_files import FileSettings, SettingsError, load_settings
 
 #: Secrets that ship in examples and docs; never acceptable in production.
@@ -123,6 +124,7 @@ class HubSettings(FileSettings):
     ingest: IngestSettings = IngestSettings()
     supervision: SupervisionSettings = SupervisionSettings()
     timeseries: TimeseriesSettings = TimeseriesSettings()
+    alarms: AlarmSettings = AlarmSettings()
     log_level: str = "INFO"
 
     def check_secrets(self) -> None:

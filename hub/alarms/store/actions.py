@@ -174,7 +174,13 @@ def mark_notified(session: Session, notification: Any, now: dt.datetime) -> None
         return
     try:
         with session.begin_nested():
-            t = plan(State.RAISED, Action.NOTIFY, "system", now, f"first delivery: {notification.channel} to {notification.role}")
+            t = plan(
+                State.RAISED,
+                Action.NOTIFY,
+                "system",
+                now,
+                f"first delivery: {notification.channel} to {notification.role}",
+            )
             record(session, alarm, t)
     except StaleDataError:
         session.expire(alarm)
