@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 
@@ -21,8 +23,24 @@ def connections(homes: int, processes: int, hold: float) -> None:
     c.run(homes, processes, hold)
 
 
+#: Benchmarks owned by other modules of bench/: "module:command", registered below.
+OTHERS: tuple[str, ...] = ("bench.ingest:ingest_cmd",)
+
+
+def _register() -> None:
+    for ref in OTHERS:
+        module, _, attr = ref.partition(":")
+        bench.add_command(getattr(importlib.import_module(module), attr))
+
+
+_register()
+
+
 @bench.command(name="all")
 @click.pass_context
 def all_(ctx: click.Context) -> None:
-    """Every benchmark, one after the other."""
-    ctx.invoke(connections)
+    """Every benchmark, one after the other (each with its defaults)."""
+    for name in sorted(bench.commands):
+        if name != "all":
+            click.echo(f"=== safehome bench {name}", err=True)
+            ctx.invoke(bench.commands[name])

@@ -1,24 +1,24 @@
-"""Build the configured time-series store (SQL on the hub database by default, or InfluxDB)."""
+"""The time-series store the hub's settings ask for (SQL on the hub database by default, or
+InfluxDB), opened with :func:`hub.timeseries.factory.open_store`."""
 
 from __future__ import annotations
-
-import importlib
 
 from sqlalchemy import Engine
 
 from hub.db.engine import make_engine
 from hub.settings import SettingsError, TimeseriesSettings
 from hub.timeseries import TimeSeriesStore
+from hub.timeseries.factory import open_store
+from hub.timeseries.influx import InfluxSettings
 
 
 def make_timeseries(s: TimeseriesSettings, engine: Engine) -> TimeSeriesStore:
     if s.backend == "sql":
-        sql = importlib.import_module("hub.timeseries.sql")
-        store: TimeSeriesStore = sql.SqlTimeSeriesStore(make_engine(s.url) if s.url else engine)
-        return store
+        return open_store("sql", engine=make_engine(s.url) if s.url else engine)
     if not s.url:
         raise SettingsError("timeseries.backend = influx needs timeseries.url")
-    influx = importlib.import_module("hub.timeseries.influx")
     token = s.token.get_secret_value() if s.token else ""
-    store = influx.InfluxTimeSeriesStore(url=s.url, token=token, org=s.org, bucket=s.bucket)
-    return store
+    # overflow="reject": past the writer's bound, telemetry is not acked and stays in the
+    # gateways' buffers (resent later) instead of being dropped at the hub.
+    influx = InfluxSettings(url=s.url, token=token, org=s.org, bucket=s.bucket, overflow="reject")
+    return open_store("influx", influx=influx)

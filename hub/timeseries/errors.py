@@ -2,6 +2,7 @@
 
 ``TimeSeriesError``
   ├── ``WriteError``   readings could not be stored (the caller must not ack them)
+  │     └── ``BackpressureError``  too many points waiting for the server (overflow="reject")
   └── ``QueryError``   a query failed or was malformed
 """
 
@@ -13,6 +14,10 @@ class TimeSeriesError(Exception):
 
 
 class WriteError(TimeSeriesError):
+    pass
+
+
+class BackpressureError(WriteError):
     pass
 
 

@@ -138,3 +138,13 @@ def test_rollups_expire(engine: Engine) -> None:
     report = apply_retention(engine, T0 + dt.timedelta(days=1, hours=1, minutes=30), policy)
     assert report.rollups_deleted == 1
     assert rows(engine, RollupRow) == 1
+
+
+def test_factory_opens_the_configured_backend(engine: Engine) -> None:
+    from hub.timeseries.factory import open_store
+
+    assert isinstance(open_store("sql", engine=engine), SqlTimeSeriesStore)
+    with pytest.raises(ValueError, match="needs the hub database"):
+        open_store("sql")
+    with pytest.raises(ValueError, match="needs InfluxSettings"):
+        open_store("influx")
