@@ -59,6 +59,9 @@ def _configure_sqlite(engine: Engine) -> None:
             # FULL, not WAL's usual NORMAL: NORMAL may lose the last commits on power loss,
             # and the hub acks an event (the gateway then forgets it) right after commit.
             cur.execute("PRAGMA synchronous=FULL")
+            # 32 MiB page cache (default 2 MiB): telemetry inserts touch one b-tree leaf per
+            # series, and the tails of thousands of series must stay cached to be cheap.
+            cur.execute("PRAGMA cache_size=-32768")
         finally:
             cur.close()
 

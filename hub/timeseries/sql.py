@@ -39,8 +39,16 @@ class SqlTimeSeriesStore:
     def __init__(self, engine: Engine, *, batch_size: int = 10_000) -> None:
         self.engine = engine
         self.batch_size = batch_size
-        ph = _placeholders(engine.dialect.paramstyle, 5)
-        self._insert_sql = f"INSERT INTO readings ({_COLUMNS}) VALUES ({ph}) ON CONFLICT DO NOTHING"
+        self._postgres = engine.dialect.name == "postgresql"
+        if self._postgres:
+            # One statement per batch with five arrays: several times faster than executemany.
+            self._insert_sql = (
+                f"INSERT INTO readings ({_COLUMNS}) SELECT * FROM unnest("
+                "%s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[], %s::float8[]) ON CONFLICT DO NOTHING"
+            )
+        else:
+            ph = _placeholders(engine.dialect.paramstyle, 5)
+            self._insert_sql = f"INSERT INTO readings ({_COLUMNS}) VALUES ({ph}) ON CONFLICT DO NOTHING"
 
     def write(self, readings: Sequence[Point]) -> None:
         """Store ``readings`` in one transaction (all or none)."""
@@ -59,7 +67,12 @@ class SqlTimeSeriesStore:
         try:
             with self.engine.begin() as conn:
                 for start in range(0, len(rows), self.batch_size):
-                    conn.exec_driver_sql(self._insert_sql, rows[start : start + self.batch_size])
+                    chunk = rows[start : start + self.batch_size]
+                    if self._postgres:
+                        columns = tuple(list(c) for c in zip(*chunk, strict=True))
+                        conn.exec_driver_sql(self._insert_sql, columns)
+                    else:
+                        conn.exec_driver_sql(self._insert_sql, chunk)
         except SQLAlchemyError as exc:
             raise WriteError(f"storing {len(rows)} readings failed: {exc}") from exc
 

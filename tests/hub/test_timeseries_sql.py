@@ -59,6 +59,16 @@ def test_resent_batch_is_stored_once(engine: Engine) -> None:
     assert rows(engine, ReadingRow) == 35
 
 
+def test_duplicates_within_one_write_are_stored_once(engine: Engine) -> None:
+    store = SqlTimeSeriesStore(engine)
+    p = Point("gw-1", "s", "m", MS0, 1.0)
+    store.write([p, p, Point("gw-1", "s", "m", MS0, 2.0), Point("gw-1", "s", "m", MS0 + 1, 3.0)])
+    assert store.query("gw-1", "s", "m", T0, T0 + MIN) == [
+        (T0, 1.0),
+        (T0 + dt.timedelta(milliseconds=1), 3.0),
+    ]
+
+
 def test_downsampled_query_averages_per_bucket(engine: Engine) -> None:
     store = SqlTimeSeriesStore(engine)
     store.write(minute_points(25))
