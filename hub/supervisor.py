@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,14 +46,14 @@ class SupervisionService:
         settings: SupervisionSettings,
         session_factory: sessionmaker[Session],
         metrics: HubMetrics,
-        sinks: Sequence[EventSink] = (),
+        sinks: list[EventSink] | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.settings = settings
         self.policy = policy_of(settings)
         self.factory = session_factory
         self.metrics = metrics
-        self.sinks = list(sinks)
+        self.sinks = sinks if sinks is not None else []  # shared: sinks added later are seen
         self.clock = clock
         self._since: dict[tuple[str, str | None], dt.datetime] = {}
         self._last_sensor_tick: dt.datetime | None = None
@@ -145,28 +145,27 @@ class SupervisionService:
         ]
 
     def _tick_db(self, now: dt.datetime, with_sensors: bool) -> list[ConditionChange]:
-        changes: list[ConditionChange] = []
+        # Read, then write in a transaction of its own that starts with a write: on SQLite a
+        # read transaction that upgrades to a write fails at once ("database is locked")
+        # when another worker does the same, instead of waiting. The writes are guarded
+        # (ON CONFLICT / state = 'open'), so the gap between the two is harmless.
         with self.factory() as session, session.begin():
             keys = open_keys(session, GATEWAY_KINDS | {ConditionKind.SENSOR_SILENT})
             gateways = self._gateways(session, now, keys)
             sensors = self._sensors(session, now) if with_sensors else []
-            transitions = evaluate(now, gateways, sensors, keys, self.policy)
-            for t in transitions:
-                change = self._apply(session, t, now)
-                if change is not None:
-                    changes.append(change)
             online = session.scalar(select(func.count()).select_from(GatewayState).where(GatewayState.online))
         self.metrics.gateways_online.set(online or 0)
+        transitions = evaluate(now, gateways, sensors, keys, self.policy)
+        changes: list[ConditionChange] = []
+        if transitions:
+            with self.factory() as session, session.begin():
+                for t in transitions:
+                    change = self._apply(session, t, now)
+                    if change is not None:
+                        changes.append(change)
         for c in changes:
             self.metrics.conditions.labels(c.kind, c.state).inc()
-            log.warning(
-                "condition %s %s gateway=%s sensor=%s %s",
-                c.kind,
-                c.state,
-                c.gateway_id,
-                c.sensor_id,
-                c.detail,
-            )
+            log.warning("condition %s %s gateway=%s sensor=%s %s", c.kind, c.state, c.gateway_id, c.sensor_id, c.detail)
         return changes
 
     @staticmethod

@@ -13,7 +13,7 @@ import datetime as dt
 import enum
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiomqtt
@@ -85,7 +85,7 @@ class BrokerMonitor:
         worker_id: str,
         session_factory: sessionmaker[Session],
         metrics: HubMetrics,
-        sinks: Sequence[EventSink] = (),
+        sinks: list[EventSink] | None = None,
         quiet_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -93,7 +93,7 @@ class BrokerMonitor:
         self.worker_id = worker_id
         self.factory = session_factory
         self.metrics = metrics
-        self.sinks = list(sinks)
+        self.sinks = sinks if sinks is not None else []  # shared: sinks added later are seen
         self.watch = DropWatch(quiet_s)
         self.clock = clock
         self._tasks: list[asyncio.Task[None]] = []

@@ -75,14 +75,14 @@ class IngestService:
         session_factory: sessionmaker[Session],
         timeseries: TimeSeriesStore,
         metrics: HubMetrics,
-        sinks: Sequence[EventSink] = (),
+        sinks: list[EventSink] | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.settings = settings
         self.factory = session_factory
         self.timeseries = timeseries
         self.metrics = metrics
-        self.sinks = list(sinks)
+        self.sinks = sinks if sinks is not None else []  # shared: sinks added later are seen
         self.clock = clock
         self.queue = UplinkQueue()
         self.subscribed = asyncio.Event()
@@ -167,21 +167,21 @@ class IngestService:
         now = self.clock()
         plan = make_plan(self._classify(batch, now))
         if plan.rejected_acks:
-            await self._publish_acks(plan.rejected_acks)
+            await self.publish_acks(plan.rejected_acks)
         if plan.events or plan.gateways or plan.sensors:
             answers = await self._retry("core", store_core, self.factory, plan, now)
             new = [e for e, is_new in zip(plan.events, answers, strict=True) if is_new]
             self.metrics.events_stored.labels("new").inc(len(new))
             self.metrics.events_stored.labels("duplicate").inc(len(plan.events) - len(new))
             if plan.events:
-                await self._publish_acks(stored_items(plan.events))
+                await self.publish_acks(stored_items(plan.events))
                 self._observe_lag("event", plan.events)
             if new:
                 await self._notify([NewEvent(e, now) for e in new])
         if plan.telemetry:
             n = await self._retry("telemetry", store_telemetry, self.timeseries, plan)
             self.metrics.readings_stored.inc(n)
-            await self._publish_acks(stored_items(plan.telemetry))
+            await self.publish_acks(stored_items(plan.telemetry))
             self._observe_lag("telemetry", plan.telemetry)
 
     async def _retry(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -202,7 +202,10 @@ class IngestService:
             self.metrics.store_batch.labels(kind).observe(time.perf_counter() - started)
             return result
 
-    async def _publish_acks(self, items: dict[str, list[AckItem]]) -> None:
+    async def publish_acks(self, items: dict[str, list[AckItem]]) -> None:
+        """Publish ack items per gateway (QoS ``mqtt.ack_qos``). Also for other features: the
+        alarm engine tells a home ``acknowledged`` / ``dispatched`` through this. Best effort:
+        when not connected nothing is sent (uplink is resent by the gateway until acked)."""
         client = self._client
         if client is None:
             return  # not connected: the gateways resend and are acked then

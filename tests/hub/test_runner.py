@@ -10,13 +10,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from fastapi import APIRouter
 
 import protocols as p
-from hub.runner import build_hub
+from hub.runner import Hub, build_hub
 from hub.settings import load_hub_settings
+from tests.hub.ingest.conftest import RecordingSink
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import start_secured_broker, until, wait_for
 from tests.support.mosquitto import Mosquitto, free_port
+
+
+def configure_probe(hub: Hub) -> None:
+    """What the alarm engine's configure(hub) does: add a sink and a router."""
+    sink = RecordingSink()
+    hub.sinks.append(sink)
+    router = APIRouter(prefix="/api/v1")
+
+    @router.get("/probe")
+    def probe() -> dict[str, int]:
+        return {"sinks": len(hub.sinks)}
+
+    hub.app.include_router(router)
+    hub.app.state.probe_sink = sink
 
 
 async def test_hub_serves_health_and_metrics_and_ingests(
@@ -29,7 +45,7 @@ async def test_hub_serves_health_and_metrics_and_ingests(
         mqtt={"port": secured.broker.port, "password": secured.hub_password},
         http={"port": 0},
     )
-    hub = build_hub(settings)
+    hub = build_hub(settings, extensions=("tests.hub.test_runner:configure_probe",))
     await hub.start()
     gw = ScriptedGateway(secured, "run-gw-1").connect()
     try:
@@ -46,6 +62,10 @@ async def test_hub_serves_health_and_metrics_and_ingests(
             assert 'safehome_messages_in_total{type="event"} 1.0' in text
             assert "safehome_store_batch_seconds_bucket" in text
             assert "safehome_gateways_online" in text
+            # the extension's sink and router joined the running hub
+            sink = hub.app.state.probe_sink
+            await until(lambda: [n.event.id for n in sink.events] == [ev.id], what="extension sink told")
+            assert (await http.get("/api/v1/probe")).json() == {"sinks": 1}
     finally:
         gw.close()
         await hub.stop()

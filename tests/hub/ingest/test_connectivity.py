@@ -6,6 +6,7 @@ the real clock plus an offset the test moves, so deadlines pass without sleeping
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from sqlalchemy import select
@@ -145,3 +146,24 @@ async def test_silent_sensor_raises_and_restores(secured: SecuredBroker, worker:
             ("sensor_silent", "gas-1", "restored"), ("sensor_silent", "smoke-1", "open")]
     finally:
         gw.close()
+
+
+async def test_two_supervisors_open_and_restore_once(secured: SecuredBroker, worker: Worker) -> None:
+    """Every worker ticks; the database lets one of them open (and restore) a condition."""
+    register(worker, "conn-twice-1", {})
+    clock = Clock()
+    sups = [supervisor(worker, clock) for _ in range(3)]
+    for s in sups:
+        s.sinks = [type(worker.sink)()]
+    assert [await s.tick() for s in sups] == [[], [], []]  # never heard: counts from now
+    clock.advance(60)
+    results = await asyncio.gather(*(s.tick() for s in sups))
+    opened = [c for r in results for c in r]
+    assert [(c.kind, c.state) for c in opened] == [("gateway_silent", "open")]
+    assert sum(len(s.sinks[0].changes) for s in sups) == 1  # type: ignore[attr-defined]
+    assert conditions(worker, "conn-twice-1") == [("gateway_silent", None, "open")]
+    with make_session_factory(worker.engine)() as s, s.begin():  # heard again
+        s.add(GatewayState(gateway_id="conn-twice-1", online=True, last_seen_at=clock()))
+    results = await asyncio.gather(*(s.tick() for s in sups))
+    assert [(c.kind, c.state) for r in results for c in r] == [("gateway_silent", "restored")]
+    assert conditions(worker, "conn-twice-1") == [("gateway_silent", None, "restored")]
