@@ -104,6 +104,7 @@ class AlarmService:
             for ch in channels
         ]
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -120,10 +121,18 @@ class AlarmService:
             ),
         ]
 
-    async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Let every loop finish the work in hand (database work runs in threads that a
+        cancel would not stop), then cancel what is still waiting on the network."""
+        self._stopping.set()
+        self.timers.stop()
+        for w in self.outboxes:
+            w.stop()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace_s)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.http.aclose()
         close = getattr(self.publisher, "close", None)
@@ -204,7 +213,11 @@ class AlarmService:
 
     async def _reconcile_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.reconcile_every_s)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.settings.reconcile_every_s)
+                return
+            except TimeoutError:
+                pass
             try:
                 await asyncio.to_thread(self.reconcile)
             except AlarmError:
@@ -235,6 +248,12 @@ def configure(hub: HubLike) -> AlarmService:
     publisher = MqttAckPublisher(s.mqtt, f"{s.worker_id}-acks")
     service = AlarmService(s.alarms, hub.session_factory, s.worker_id, publisher=publisher)
     hub.sinks.append(service)
+    # ingest/supervision copy the sink list when they are built (before extensions run):
+    # register with each of them too, once.
+    for svc in hub.services:
+        sinks = getattr(svc, "sinks", None)
+        if isinstance(sinks, list) and sinks is not hub.sinks and service not in sinks:
+            sinks.append(service)
     hub.services.append(service)
     mount_api(hub.app, ApiContext(hub.session_factory, service.clock, service.wake))
     hub.app.state.console_bus = service.bus

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from hub.api import alarms
+from hub.api import alarms, kpis
 from hub.api.auth import principal
 from hub.api.context import ApiContext
 
@@ -16,6 +16,7 @@ def api_router() -> APIRouter:
     route that reads alarms filters them with :func:`hub.api.auth.alarm_scope`."""
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(principal)])
     router.include_router(alarms.router)
+    router.include_router(kpis.router)
     return router
 
 

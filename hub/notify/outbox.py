@@ -96,6 +96,7 @@ class OutboxWorker:
         self.on_delivered = on_delivered
         self.wakeup = asyncio.Event()
         self.delivered = self.failed = self.dead = 0
+        self.stopping = False
 
     # --- database steps (synchronous; run in a thread by the async loop) --------------
 
@@ -209,8 +210,9 @@ class OutboxWorker:
         return len(batch)
 
     async def run(self, idle_s: float = 0.5) -> None:
-        """Deliver until cancelled; an :meth:`wake` call skips the idle wait."""
-        while True:
+        """Deliver until :meth:`stop` (or cancelled); :meth:`wake` skips the idle wait."""
+        self.stopping = False
+        while not self.stopping:
             if await self.run_once():
                 continue
             self.wakeup.clear()
@@ -220,4 +222,9 @@ class OutboxWorker:
                 pass
 
     def wake(self) -> None:
+        self.wakeup.set()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from :meth:`run`."""
+        self.stopping = True
         self.wakeup.set()

@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.clock import Clock
+from hub.alarms.errors import AlarmError
 from hub.alarms.escalation import Step, should_fire
 from hub.alarms.lifecycle import State
 from hub.alarms.routing import DEFAULT_POLICY, RoutingPolicy, dedupe_against, tier_recipients
@@ -135,10 +136,19 @@ class TimerWorker:
         return Fired(timer.id, alarm.id, timer.step_name, True, len(ids))
 
     async def run(self, interval_s: float = 1.0) -> None:
-        """Fire due timers until cancelled. A DB hiccup is logged and retried next round."""
-        while True:
+        """Fire due timers until :meth:`stop`. A DB hiccup is logged and retried next round."""
+        self._stop = asyncio.Event()
+        while not self._stop.is_set():
             try:
                 await asyncio.to_thread(self.fire_due)
-            except OperationalError as exc:
+            except (OperationalError, AlarmError) as exc:
                 log.warning("timer worker %s: %s (retrying)", self.worker_id, exc)
-            await asyncio.sleep(interval_s)
+            try:
+                await asyncio.wait_for(self._stop.wait(), interval_s)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()

@@ -56,8 +56,20 @@ def seed_registry(sessions: sessionmaker[Session]) -> None:
             s.add(Gateway(id=f"gw-{n}", home_id=f"home-{n}"))
         s.flush()
         for n in (1, 2, 3):
-            s.add(Sensor(gateway_id=f"gw-{n}", id="smoke-1", model="smoke-dry-contact", kind="smoke", location="kitchen"))
-            s.add(Sensor(gateway_id=f"gw-{n}", id="panic-1", model="panic-button", kind="panic", location="bedroom"))
+            s.add(
+                Sensor(
+                    gateway_id=f"gw-{n}",
+                    id="smoke-1",
+                    model="smoke-dry-contact",
+                    kind="smoke",
+                    location="kitchen",
+                )
+            )
+            s.add(
+                Sensor(
+                    gateway_id=f"gw-{n}", id="panic-1", model="panic-button", kind="panic", location="bedroom"
+                )
+            )
 
 
 @dataclass

@@ -16,18 +16,27 @@ from hub.alarms.store.actions import apply_action
 from hub.alarms.store.engine import condition_signal, event_signal
 from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition, HomeOverride
 from hub.alarms.store.tx import in_transaction
+from hub.db.state import Condition
 from hub.notify.models import Notification
 from protocols import Event, EventKind, EventState, new_event_id
 from tests.hub.alarms.conftest import NIGHT, Hub
 
 
-def smoke(gw: str = "gw-1", state: EventState = EventState.ALARM, kind: EventKind = EventKind.SMOKE, sensor: str = "smoke-1") -> Event:
+def smoke(
+    gw: str = "gw-1",
+    state: EventState = EventState.ALARM,
+    kind: EventKind = EventKind.SMOKE,
+    sensor: str = "smoke-1",
+) -> Event:
     return Event(gw=gw, seq=1, id=new_event_id(), ts=1, synced=True, sensor=sensor, kind=kind, state=state)
 
 
 def notifications(hub: Hub, alarm_id: str) -> set[tuple[str, str, str]]:
     with hub.sessions() as s:
-        return {(n.channel, n.address, n.tier) for n in s.scalars(select(Notification).where(Notification.alarm_id == alarm_id))}
+        return {
+            (n.channel, n.address, n.tier)
+            for n in s.scalars(select(Notification).where(Notification.alarm_id == alarm_id))
+        }
 
 
 def load(hub: Hub, alarm_id: str) -> Alarm:
@@ -44,7 +53,12 @@ def test_smoke_event_opens_routed_alarm_with_timers(hub: Hub) -> None:
     assert r.decision == "open" and r.alarm_id
     a = load(hub, r.alarm_id)
     assert (a.kind, a.alarm_class, a.priority, a.state, a.count) == ("smoke", "alarm", 1, "raised", 1)
-    assert (a.home_id, a.workstation_id, a.subdistrict_id, a.district_id) == ("home-1", "ws-0001", "sd-01", "pudong")
+    assert (a.home_id, a.workstation_id, a.subdistrict_id, a.district_id) == (
+        "home-1",
+        "ws-0001",
+        "sd-01",
+        "pudong",
+    )
     assert (a.device_model, a.location, a.shift, a.event_id) == ("smoke-dry-contact", "kitchen", "day", ev.id)
     assert [h.action for h in a.history] == ["raise"]
     n = notifications(hub, a.id)
@@ -52,7 +66,9 @@ def test_smoke_event_opens_routed_alarm_with_timers(hub: Hub) -> None:
     assert ("voice", "+86-ws1", "initial") in n and ("sms", "+86-fam1", "initial") in n
     assert not any("ws2" in addr or "ws-0002" in addr for _, addr, _ in n)
     with hub.sessions() as s:
-        timers = s.scalars(select(AlarmTimer).where(AlarmTimer.alarm_id == a.id).order_by(AlarmTimer.step_index)).all()
+        timers = s.scalars(
+            select(AlarmTimer).where(AlarmTimer.alarm_id == a.id).order_by(AlarmTimer.step_index)
+        ).all()
         assert [(t.tier, t.due_at - a.raised_at) for t in timers] == [
             ("subdistrict", dt.timedelta(seconds=60)),
             ("district", dt.timedelta(minutes=10)),
@@ -88,7 +104,9 @@ def test_restore_latches_life_safety_and_auto_resolves_untaken_trouble(hub: Hub)
     assert load(hub, a).state == "raised" and load(hub, a).restored_at is not None
 
     t = hub.alarms.handle(*event_signal(smoke(kind=EventKind.BATTERY_LOW), hub.clock.now())).alarm_id or ""
-    hub.alarms.handle(*event_signal(smoke(kind=EventKind.BATTERY_LOW, state=EventState.RESTORE), hub.clock.now()))
+    hub.alarms.handle(
+        *event_signal(smoke(kind=EventKind.BATTERY_LOW, state=EventState.RESTORE), hub.clock.now())
+    )
     closed = load(hub, t)
     assert (closed.state, closed.outcome, closed.open_key) == ("resolved", "restored", None)
     # once closed, the next battery_low opens a new alarm
@@ -100,7 +118,12 @@ def test_supervisory_condition_from_ingest(hub: Hub) -> None:
     r = hub.alarms.handle(*condition_signal(7, "gw-2", None, "gateway_silent", False, hub.clock.now()))
     a = load(hub, r.alarm_id or "")
     assert (a.alarm_class, a.workstation_id, a.sensor_id) == ("supervisory", "ws-0002", "")
-    assert hub.alarms.handle(*condition_signal(7, "gw-2", None, "gateway_silent", False, hub.clock.now())).decision == "duplicate"
+    assert (
+        hub.alarms.handle(
+            *condition_signal(7, "gw-2", None, "gateway_silent", False, hub.clock.now())
+        ).decision
+        == "duplicate"
+    )
     hub.alarms.handle(*condition_signal(7, "gw-2", None, "gateway_silent", True, hub.clock.now()))
     assert load(hub, a.id).state == "resolved"
 
@@ -114,17 +137,29 @@ def test_unregistered_gateway_still_raises_to_district(hub: Hub) -> None:
 
 def test_home_override_flags_but_never_suppresses_panic(hub: Hub) -> None:
     with hub.sessions() as s, s.begin():
-        s.add(HomeOverride(home_id="home-1", suppress=["panic", "battery_low"], frequent_false=["panic"], note="presses by mistake"))
+        s.add(
+            HomeOverride(
+                home_id="home-1",
+                suppress=["panic", "battery_low"],
+                frequent_false=["panic"],
+                note="presses by mistake",
+            )
+        )
     p = hub.alarms.handle(*event_signal(smoke(kind=EventKind.PANIC, sensor="panic-1"), hub.clock.now()))
     assert p.decision == "open"
     assert load(hub, p.alarm_id or "").flags == ["frequent_false_alarms", "suppression_ignored_life_safety"]
-    assert hub.alarms.handle(*event_signal(smoke(kind=EventKind.BATTERY_LOW), hub.clock.now())).decision == "ignore"
+    assert (
+        hub.alarms.handle(*event_signal(smoke(kind=EventKind.BATTERY_LOW), hub.clock.now())).decision
+        == "ignore"
+    )
 
 
 def act(hub: Hub, alarm_id: str, action: Action, actor: str = "op-1", **kw: object) -> str:
     def work(s):  # type: ignore[no-untyped-def]
         a = s.get(Alarm, alarm_id)
-        return apply_action(s, a, action, actor, hub.clock.now(), by="workstation ws-0001", **kw).to_state.value
+        return apply_action(
+            s, a, action, actor, hub.clock.now(), by="workstation ws-0001", **kw
+        ).to_state.value
 
     return in_transaction(hub.sessions, work)
 
@@ -149,7 +184,9 @@ def test_closed_loop_records_who_when_note_and_tells_home(hub: Hub) -> None:
     assert alarm.history[1].note == "calling" and alarm.history[-1].actor == "supervisor"
     assert (alarm.outcome, alarm.responder, alarm.open_key) == ("cooking_smoke", "volunteer Li", None)
     with hub.sessions() as s:
-        home = s.scalars(select(Notification).where(Notification.alarm_id == a, Notification.channel == "home")).all()
+        home = s.scalars(
+            select(Notification).where(Notification.alarm_id == a, Notification.channel == "home")
+        ).all()
         assert [n.payload["status"] for n in home] == ["acknowledged", "dispatched", "on_site", "resolved"]
         assert {n.payload["event_id"] for n in home} == {ev.id} and {n.address for n in home} == {"gw-1"}
         pending = s.scalars(select(AlarmTimer.status).where(AlarmTimer.alarm_id == a)).all()
@@ -228,3 +265,31 @@ def test_signal_with_unknown_kind_is_supervisory(hub: Hub) -> None:
     assert load(hub, r.alarm_id or "").alarm_class == "supervisory"
     with hub.sessions() as s:
         assert s.scalar(select(func.count()).select_from(AlarmTransition)) == 1
+
+
+def test_recheck_raises_what_the_sink_never_heard(hub: Hub) -> None:
+    """Ingest committed an event and crashed before telling the engine: the service's
+    re-check at start turns it into an alarm, once."""
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+    from hub.db.events import store_events
+
+    ev = smoke(gw="gw-3")
+    with hub.sessions() as s, s.begin():
+        assert store_events(s, [ev], hub.clock.now()) == [True]
+        s.add(
+            Condition(
+                gateway_id="gw-2",
+                sensor_id=None,
+                kind="gateway_silent",
+                state="restored",
+                opened_at=hub.clock.now(),
+                restored_at=hub.clock.now(),
+            )
+        )
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    assert svc.reconcile() == 3  # the event; the condition's open and its restore
+    assert svc.reconcile() == 0
+    with hub.sessions() as s:
+        alarms = {(a.gateway_id, a.kind): a.state for a in s.scalars(select(Alarm))}
+    assert alarms == {("gw-3", "smoke"): "raised", ("gw-2", "gateway_silent"): "resolved"}

@@ -22,7 +22,16 @@ from tests.hub.alarms.conftest import Hub
 
 
 def raise_smoke(hub: Hub, gw: str = "gw-1") -> str:
-    ev = Event(gw=gw, seq=1, id=new_event_id(), ts=1, synced=True, sensor="smoke-1", kind=EventKind.SMOKE, state=EventState.ALARM)
+    ev = Event(
+        gw=gw,
+        seq=1,
+        id=new_event_id(),
+        ts=1,
+        synced=True,
+        sensor="smoke-1",
+        kind=EventKind.SMOKE,
+        state=EventState.ALARM,
+    )
     r = hub.alarms.handle(*event_signal(ev, hub.clock.now()))
     assert r.alarm_id
     return r.alarm_id
@@ -32,7 +41,9 @@ def escalations(hub: Hub, alarm_id: str) -> list[tuple[str, str]]:
     with hub.sessions() as s:
         return sorted(
             (n.tier, n.address)
-            for n in s.scalars(select(Notification).where(Notification.alarm_id == alarm_id, Notification.tier != "initial"))
+            for n in s.scalars(
+                select(Notification).where(Notification.alarm_id == alarm_id, Notification.tier != "initial")
+            )
         )
 
 
@@ -119,7 +130,11 @@ def test_two_workers_fire_each_timer_exactly_once(hub: Hub) -> None:
         assert {t.status for t in timers} == {"fired"}
         assert {t.fired_by for t in timers} <= {"w0", "w1"}
         per_alarm = {
-            a: s.scalars(select(Notification.address).where(Notification.alarm_id == a, Notification.tier == "district")).all()
+            a: s.scalars(
+                select(Notification.address).where(
+                    Notification.alarm_id == a, Notification.tier == "district"
+                )
+            ).all()
             for a in alarms[:3]
         }
     # one district console notification per registered alarm, not two

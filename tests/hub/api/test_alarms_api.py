@@ -227,7 +227,9 @@ def test_filters_and_cursor_pagination(api: Api) -> None:
     assert ids(api.get("ws1", "/api/v1/alarms", params={"open": "true"})) == {api.alarms["gw-1"]}
     assert ids(api.get("ws1", "/api/v1/alarms", params={"state": "resolved"})) == set(more)
     since = (h.clock.now() - dt.timedelta(seconds=2)).isoformat()
-    assert len(ids(api.get("ws1", "/api/v1/alarms", params={"since": since}))) == 3  # raised at now-2, now-1, now
+    assert (
+        len(ids(api.get("ws1", "/api/v1/alarms", params={"since": since}))) == 3
+    )  # raised at now-2, now-1, now
     assert api.get("ws1", "/api/v1/alarms", params={"cursor": "%%%"}).status_code == 400
 
 
@@ -258,3 +260,24 @@ def test_token_cli_create_and_revoke(hub: Hub) -> None:
         tid = token.split("_")[1]
         assert runner.invoke(hub_cli, ["token", "revoke", tid, "--db-url", hub.url]).exit_code == 0
         assert c.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_kpis_are_scoped_and_computed_from_the_record(api: Api) -> None:
+    a = api.alarms["gw-1"]
+    api.hub.clock.advance(30)
+    assert api.post("ws1", f"/api/v1/alarms/{a}/acknowledge", "k1").status_code == 200
+    api.hub.clock.advance(90)
+    assert api.post("ws1", f"/api/v1/alarms/{a}/dispatch", "k2", {"responder": "Li"}).status_code == 200
+    assert (
+        api.post("ws1", f"/api/v1/alarms/{a}/resolve", "k3", {"outcome": "cooking_smoke"}).status_code == 200
+    )
+    since = "2026-01-01T00:00:00Z"
+    k = api.get("ws1", "/api/v1/kpis", params={"since": since}).json()
+    assert k["alarms"] == 1 and k["acknowledged_within_60s"] == 1.0
+    assert k["time_to_acknowledge"]["median_s"] == 30 and k["time_to_dispatch"]["median_s"] == 120
+    assert k["false_alarm_rates"]["device_model"] == {
+        "smoke-dry-contact": {"resolved": 1, "false": 1, "rate": 1.0}
+    }
+    d = api.get("district", "/api/v1/kpis", params={"since": since}).json()
+    assert d["alarms"] == 3 and d["acknowledged_within_60s"] == 1 / 3  # two never acknowledged
+    assert api.get("ws1", "/api/v1/kpis").status_code == 422

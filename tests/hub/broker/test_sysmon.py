@@ -38,7 +38,9 @@ def test_drop_watch_opens_on_rise_and_restores_when_quiet() -> None:
 async def test_dropped_messages_become_metric_and_condition(
     mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path, db_url: str
 ) -> None:
-    secured = start_secured_broker(mosquitto_factory, tmp_path / "sys", extra="sys_interval 1\nmax_queued_messages 5\n")
+    secured = start_secured_broker(
+        mosquitto_factory, tmp_path / "sys", extra="sys_interval 1\nmax_queued_messages 5\n"
+    )
     gw = "sys-gw-1"
     pw = secured.gateway(gw)
     # a persistent QoS 1 subscriber that goes away: its queue (5) overflows
@@ -55,15 +57,25 @@ async def test_dropped_messages_become_metric_and_condition(
 
     engine = make_engine(db_url)
     sink, metrics, now = RecordingSink(), HubMetrics(), [0.0]
-    monitor = BrokerMonitor(MqttSettings(port=secured.broker.port, password=secured.hub_password),  # type: ignore[arg-type]
-                            "sys-test", make_session_factory(engine), metrics, [sink], quiet_s=30, clock=lambda: now[0])
+    monitor = BrokerMonitor(
+        MqttSettings(port=secured.broker.port, password=secured.hub_password),  # type: ignore[arg-type]
+        "sys-test",
+        make_session_factory(engine),
+        metrics,
+        [sink],
+        quiet_s=30,
+        clock=lambda: now[0],
+    )
     await monitor.start()
     pub = secured.client(gw, pw, client_id=gw).connect()
     try:
         for i in range(40):
             pub.c.publish(str(p.Topic.of(gw, "telemetry")), f"{i}".encode(), qos=1)
-        await until(lambda: (metrics.registry.get_sample_value("safehome_broker_dropped_messages") or 0) > 0,
-                    within=15, what="dropped counter seen")
+        await until(
+            lambda: (metrics.registry.get_sample_value("safehome_broker_dropped_messages") or 0) > 0,
+            within=15,
+            what="dropped counter seen",
+        )
         await until(lambda: len(sink.changes) == 1, what="broker_dropping opened")
         assert (sink.changes[0].kind, sink.changes[0].state) == ("broker_dropping", "open")
         with make_session_factory(engine)() as s:

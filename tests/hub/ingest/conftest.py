@@ -47,9 +47,16 @@ def hub_settings(secured: SecuredBroker, db_url: str, **kw: object) -> HubSettin
         database={"url": db_url, "migrate": False},
         mqtt=MqttSettings(port=secured.broker.port, password=secured.hub_password),  # type: ignore[arg-type]
         ingest=IngestSettings(reject_log_interval_s=5, retry_delay_s=0.2),
-        supervision=SupervisionSettings(tick_s=0.2, gateway_max_silence_s=2, gateway_min_silence_s=0.5,
-                                        heartbeat_misses=2, grace_s=0.2, offline_grace_s=0, sensor_grace_s=0.5,
-                                        sensor_tick_s=0.2),
+        supervision=SupervisionSettings(
+            tick_s=0.2,
+            gateway_max_silence_s=2,
+            gateway_min_silence_s=0.5,
+            heartbeat_misses=2,
+            grace_s=0.2,
+            offline_grace_s=0,
+            sensor_grace_s=0.5,
+            sensor_tick_s=0.2,
+        ),
         http={"enabled": False},
         **kw,  # type: ignore[arg-type]
     )

@@ -46,20 +46,34 @@ def register(worker: Worker, gw: str, sensors: dict[str, int]) -> None:
     with make_session_factory(worker.engine)() as s, s.begin():
         s.merge(District(id="d-1", name="d", timezone="Asia/Shanghai", phone="+86 1"))
         s.merge(Subdistrict(id="sd-1", district_id="d-1", name="sd", phone="+86 2"))
-        s.merge(Workstation(id="ws-1", subdistrict_id="sd-1", name="ws", phone="+86 3", oncall_phone="+86 4",
-                            day_start=dt.time(8), day_end=dt.time(20)))
+        s.merge(
+            Workstation(
+                id="ws-1",
+                subdistrict_id="sd-1",
+                name="ws",
+                phone="+86 3",
+                oncall_phone="+86 4",
+                day_start=dt.time(8),
+                day_end=dt.time(20),
+            )
+        )
         s.merge(Home(id=f"home-{gw}", workstation_id="ws-1", address="a"))
         s.merge(Gateway(id=gw, home_id=f"home-{gw}"))
         for sid, interval in sensors.items():
-            s.merge(Sensor(gateway_id=gw, id=sid, model="smoke-dry-contact", kind="smoke", interval_s=interval))
+            s.merge(
+                Sensor(gateway_id=gw, id=sid, model="smoke-dry-contact", kind="smoke", interval_s=interval)
+            )
 
 
 def supervisor(worker: Worker, clock: Clock) -> SupervisionService:
-    return SupervisionService(worker.settings.supervision, make_session_factory(worker.engine), worker.metrics,
-                              [worker.sink], clock)
+    return SupervisionService(
+        worker.settings.supervision, make_session_factory(worker.engine), worker.metrics, [worker.sink], clock
+    )
 
 
-async def test_last_will_marks_gateway_offline_and_opens_condition(secured: SecuredBroker, worker: Worker) -> None:
+async def test_last_will_marks_gateway_offline_and_opens_condition(
+    secured: SecuredBroker, worker: Worker
+) -> None:
     gw = ScriptedGateway(secured, "conn-lwt-1", heartbeat_s=1).connect()
     gw.send(gw.status(reason="birth"))
     await until(lambda: (st := gateway_state(worker, gw.gw)) is not None and st.online, what="online")
@@ -92,7 +106,9 @@ def last_seen(worker: Worker, gw: str) -> dt.datetime:
     return st.last_seen_at
 
 
-async def test_silent_gateway_raises_within_its_deadline_and_restores(secured: SecuredBroker, worker: Worker) -> None:
+async def test_silent_gateway_raises_within_its_deadline_and_restores(
+    secured: SecuredBroker, worker: Worker
+) -> None:
     gw = ScriptedGateway(secured, "conn-silent-1", heartbeat_s=1).connect()
     try:
         register(worker, gw.gw, {})
@@ -116,7 +132,9 @@ async def test_silent_gateway_raises_within_its_deadline_and_restores(secured: S
         clock.offset = dt.timedelta()
         assert [(c.kind, c.state) for c in await sup.tick()] == [("gateway_silent", "restored")]
         assert [(c.kind, c.state) for c in worker.sink.changes] == [
-            ("gateway_silent", "open"), ("gateway_silent", "restored")]
+            ("gateway_silent", "open"),
+            ("gateway_silent", "restored"),
+        ]
     finally:
         gw.close()
 
@@ -126,8 +144,12 @@ async def test_silent_sensor_raises_and_restores(secured: SecuredBroker, worker:
     try:
         register(worker, gw.gw, {"smoke-1": 10, "gas-1": 10})
         clock = Clock()
-        settings = worker.settings.supervision.model_copy(update={"gateway_max_silence_s": 3600, "sensor_tick_s": 0.001})
-        sup = SupervisionService(settings, make_session_factory(worker.engine), worker.metrics, [worker.sink], clock)
+        settings = worker.settings.supervision.model_copy(
+            update={"gateway_max_silence_s": 3600, "sensor_tick_s": 0.001}
+        )
+        sup = SupervisionService(
+            settings, make_session_factory(worker.engine), worker.metrics, [worker.sink], clock
+        )
         worker.service.clock = clock  # the ingest stamps last-seen with the same clock
         t = gw.telemetry([("smoke-1", "battery_v", 3.1), ("gas-1", "gas_lel", 0.0)])
         gw.send(t)
@@ -136,14 +158,19 @@ async def test_silent_sensor_raises_and_restores(secured: SecuredBroker, worker:
         clock.advance(10.6)  # interval 10 s + grace 0.5 s
         changes = await sup.tick()
         assert sorted((c.kind, c.sensor_id, c.state) for c in changes) == [
-            ("sensor_silent", "gas-1", "open"), ("sensor_silent", "smoke-1", "open")]
+            ("sensor_silent", "gas-1", "open"),
+            ("sensor_silent", "smoke-1", "open"),
+        ]
         t2 = gw.telemetry([("gas-1", "gas_lel", 0.0)], ts=t.ts + 1)
         gw.send(t2)
         await gw.acked([t2.id])
         assert [(c.kind, c.sensor_id, c.state) for c in await sup.tick()] == [
-            ("sensor_silent", "gas-1", "restored")]
+            ("sensor_silent", "gas-1", "restored")
+        ]
         assert sorted(conditions(worker, gw.gw)) == [
-            ("sensor_silent", "gas-1", "restored"), ("sensor_silent", "smoke-1", "open")]
+            ("sensor_silent", "gas-1", "restored"),
+            ("sensor_silent", "smoke-1", "open"),
+        ]
     finally:
         gw.close()
 

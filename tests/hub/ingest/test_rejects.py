@@ -19,8 +19,16 @@ GOOD = 150
 
 def bad_payloads(gw: str) -> list[tuple[str, bytes, str]]:
     """(channel, payload, expected reason)."""
-    ok = {"gw": gw, "seq": 1, "id": p.new_event_id(), "ts": now_ms(), "synced": True,
-          "sensor": "smoke-1", "kind": "smoke", "state": "alarm"}
+    ok = {
+        "gw": gw,
+        "seq": 1,
+        "id": p.new_event_id(),
+        "ts": now_ms(),
+        "synced": True,
+        "sensor": "smoke-1",
+        "kind": "smoke",
+        "state": "alarm",
+    }
     return [
         ("event", b"not json at all", "bad_json"),
         ("event", b"\xff\xfe\x00garbage", "bad_json"),
@@ -30,9 +38,14 @@ def bad_payloads(gw: str) -> list[tuple[str, bytes, str]]:
         ("event", orjson.dumps({**ok, "gw": "someone-else"}), "gateway_mismatch"),
         ("event", orjson.dumps({**ok, "id": p.new_event_id(), "kind": "flood"}), "bad_field"),
         ("event", orjson.dumps({**ok, "v": "2.0"}), "unsupported_version"),
-        ("telemetry", orjson.dumps({"gw": gw, "seq": 2, "id": p.new_event_id(), "ts": now_ms(), "synced": True,
-                                    "readings": []}), "bad_field"),
-        ("status", b"{\"gw\": 1}", "bad_field"),
+        (
+            "telemetry",
+            orjson.dumps(
+                {"gw": gw, "seq": 2, "id": p.new_event_id(), "ts": now_ms(), "synced": True, "readings": []}
+            ),
+            "bad_field",
+        ),
+        ("status", b'{"gw": 1}', "bad_field"),
     ]
 
 
@@ -49,25 +62,33 @@ async def test_good_messages_survive_garbage_at_rate(secured: SecuredBroker, wor
             channel, payload, _ = bad[i % len(bad)]
             infos.append(gw.client.c.publish(f"{p.ROOT}/gw/{gw.gw}/{channel}", payload, qos=1))
             if i % 3 == 0:
-                t = gw.telemetry([(f"s-{i % 5}", "battery_v", 3.0 + i / 1000), ("gas-1", "gas_lel", float(i % 7))],
-                                 ts=now_ms() + i)
+                t = gw.telemetry(
+                    [(f"s-{i % 5}", "battery_v", 3.0 + i / 1000), ("gas-1", "gas_lel", float(i % 7))],
+                    ts=now_ms() + i,
+                )
                 telemetry.append(t)
                 infos.append(gw.client.c.publish(str(p.Topic.of(gw.gw, "telemetry")), p.encode(t), qos=1))
         for info in infos:
             info.wait_for_publish(10)
         await gw.acked([m.id for m in events + telemetry], within=60)
         with worker.engine.connect() as conn:
-            n_events = conn.scalar(select(func.count()).select_from(StoredEvent)
-                                   .where(StoredEvent.gateway_id == gw.gw))
-            n_readings = conn.scalar(select(func.count()).select_from(ReadingRow)
-                                     .where(ReadingRow.gateway_id == gw.gw))
+            n_events = conn.scalar(
+                select(func.count()).select_from(StoredEvent).where(StoredEvent.gateway_id == gw.gw)
+            )
+            n_readings = conn.scalar(
+                select(func.count()).select_from(ReadingRow).where(ReadingRow.gateway_id == gw.gw)
+            )
         assert n_events == GOOD
         assert n_readings == 2 * len(telemetry)
         rounds = {reason: 0 for _, _, reason in bad}
         for i in range(GOOD):
             rounds[bad[i % len(bad)][2]] += 1
-        await until(lambda: all(worker.count("safehome_messages_rejected_total", reason=r) >= n
-                                for r, n in rounds.items()), what="rejects counted")
+        await until(
+            lambda: all(
+                worker.count("safehome_messages_rejected_total", reason=r) >= n for r, n in rounds.items()
+            ),
+            what="rejects counted",
+        )
         for reason, n in rounds.items():
             assert worker.count("safehome_messages_rejected_total", reason=reason) == n, reason
         assert worker.count("safehome_messages_in_total", type="event") == GOOD

@@ -15,7 +15,9 @@ from tests.support.hub_mqtt import SecuredBroker, until
 GATEWAYS, EVENTS = 4, 60
 
 
-async def test_two_workers_split_the_load_and_store_each_event_once(secured: SecuredBroker, db_url: str) -> None:
+async def test_two_workers_split_the_load_and_store_each_event_once(
+    secured: SecuredBroker, db_url: str
+) -> None:
     workers = [await start_worker(secured, db_url) for _ in range(2)]
     gws: list[ScriptedGateway] = []
     try:
