@@ -44,6 +44,7 @@ class FleetSettings(BaseSettings):
     telemetry_s: float = 60.0
     resend_s: float = 10.0
     resend_max_s: float = 120.0
+    window: int = 16
     keepalive: int = 60
     clean_session: bool = False
     connect_concurrency: int = 200
@@ -98,6 +99,7 @@ class Fleet:
                 s,
                 resend_s=settings.resend_s,
                 resend_max_s=settings.resend_max_s,
+                window=settings.window,
                 rng=random.Random(f"{settings.seed}/{s.id}"),
             )
             for s in specs
@@ -313,6 +315,16 @@ class Fleet:
     def send_telemetry(self, gw_id: str) -> None:
         g = self.gateways[gw_id]
         self._keep(g, g.telemetry(self.now_ms()))
+
+    def add_backlog(self, gw_id: str, count: int, interval_s: float) -> None:
+        """Queue ``count`` old telemetry batches (an outage's backlog) on a gateway."""
+        g = self.gateways[gw_id]
+        for pend in g.backlog(count, interval_s, self.now_ms()):
+            if self.store is not None:
+                self.store.put(g.id, pend)
+        if self.store is not None:
+            self.store.set_seq(g.id, g.seq)
+        self._send_due(g, time.monotonic())
 
     def heartbeat(self, gw_id: str) -> None:
         g = self.gateways[gw_id]

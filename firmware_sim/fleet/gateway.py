@@ -56,6 +56,7 @@ class SimGateway:
     config_revision: int | None = None
     resend_s: float = 10.0
     resend_max_s: float = 120.0
+    window: int = 16  #: unacked non-alarm messages in flight at most (alarms are never held back)
     rng: random.Random = field(default_factory=random.Random)
 
     @property
@@ -121,13 +122,30 @@ class SimGateway:
         return p.encode(msg)
 
     def due(self, now: float) -> list[Pending]:
-        """Pending messages to (re)send now, alarm-class first, then oldest first; schedules the next try."""
-        out = [x for x in self.pending.values() if x.next_at <= now]
-        out.sort(key=lambda x: not x.alarm)
+        """Pending messages to (re)send now, alarm-class first, then oldest first; schedules the next try.
+
+        Alarm-class events always go; other messages only while fewer than ``window`` are
+        in flight (sent, not yet acked, not yet due again), as the edge agent's window does.
+        """
+        in_flight = sum(1 for x in self.pending.values() if x.attempts and x.next_at > now and not x.alarm)
+        room = max(0, self.window - in_flight)
+        out: list[Pending] = []
+        for x in sorted(self.pending.values(), key=lambda x: not x.alarm):
+            if x.next_at > now:
+                continue
+            if not x.alarm:
+                if room == 0:
+                    continue
+                room -= 1
+            out.append(x)
         for x in out:
             x.attempts += 1
             x.next_at = now + min(self.resend_max_s, self.resend_s * 2 ** (x.attempts - 1))
         return out
+
+    def backlog(self, count: int, interval_s: float, now_ms: int) -> list[Pending]:
+        """``count`` telemetry batches as if recorded every ``interval_s`` while the link was down."""
+        return [self.telemetry(now_ms - int((count - i) * interval_s * 1000)) for i in range(count)]
 
     def reset_resend(self) -> None:
         """After a reconnect, everything pending goes out again at once (same ids)."""

@@ -61,3 +61,17 @@ def test_status_reports_buffer_depth_and_sensors() -> None:
     g.event(p.EventKind.PANIC, p.EventState.ALARM, None, 1)
     st = p.decode(p.Channel.STATUS, g.status(p.GatewayState.ONLINE, "heartbeat", 9, 30), p.Status)
     assert (st.buffer_depth, st.alarms_pending, len(st.sensors)) == (1, 1, 2)
+
+
+def test_window_holds_back_telemetry_but_never_alarms() -> None:
+    g = SimGateway(SPEC, resend_s=10, window=2)
+    backlog = g.backlog(5, 60, now_ms=1_000_000)
+    assert [p.decode(x.channel, x.payload, p.Telemetry).ts for x in backlog] == [
+        1_000_000 - k * 60_000 for k in (5, 4, 3, 2, 1)
+    ]
+    first = g.due(0.0)
+    assert [x.id for x in first] == [backlog[0].id, backlog[1].id]
+    alarm = g.event(p.EventKind.SMOKE, p.EventState.ALARM, "smoke-1", 1)
+    assert [x.id for x in g.due(1.0)] == [alarm.id]  # window full: only the alarm goes
+    g.on_ack(p.Ack(gw="gw-core", ts=2, items=[p.AckItem(id=backlog[0].id, status=p.AckStatus.STORED)]))
+    assert [x.id for x in g.due(2.0)] == [backlog[2].id]
