@@ -36,6 +36,18 @@ def _register() -> None:
 _register()
 
 
+@bench.command(name="latency")
+@click.option("--homes", "homes_list", default="1000,10000", show_default=True, help="Comma-separated N.")
+@click.option("--alarms", type=int, default=200, show_default=True)
+@click.option("--spacing", type=float, default=0.25, show_default=True, help="Seconds between alarms.")
+def latency(homes_list: str, alarms: int, spacing: float) -> None:
+    """Alarm latency (publish → webhook) p50/p99/max while N homes send telemetry and heartbeats."""
+    from bench import latency as lat
+
+    for n in (int(x) for x in homes_list.split(",")):
+        lat.run(n, alarms, spacing)
+
+
 @bench.command(name="all")
 @click.pass_context
 def all_(ctx: click.Context) -> None:

@@ -28,6 +28,18 @@ def registry_cmd(homes: int, seed: int, district: str) -> None:
     sys.stdout.write(registry_to_yaml(generate(homes, seed, district)))
 
 
+def _run_or_fail(coro: Any) -> None:
+    """Run the fleet; simulator errors become a one-line CLI error, not a traceback."""
+    import asyncio
+
+    from firmware_sim.errors import SimError
+
+    try:
+        asyncio.run(coro)
+    except SimError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _fleet_options(f: F) -> F:
     opts = [
         click.option(
@@ -124,6 +136,17 @@ def _creds(password_file: Path | None, password_template: str | None) -> Any:
 @sim.command(name="fleet")
 @_fleet_options
 @click.option(
+    "--backlog",
+    "backlog_h",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Hours of telemetry each gateway buffered during an outage, sent after (re)connecting.",
+)
+@click.option(
+    "--report-every", type=float, default=10.0, show_default=True, help="Seconds between status lines."
+)
+@click.option(
     "--incidents",
     type=float,
     default=0.0,
@@ -145,10 +168,11 @@ def fleet_cmd(
     duration: float | None,
     shard: str,
     verbose: bool,
+    backlog_h: float,
+    report_every: float,
     incidents: float,
 ) -> None:
     """Run N simulated gateways at the protocol level (heartbeats, telemetry, resend until acked)."""
-    import asyncio
 
     from firmware_sim import runner
     from firmware_sim.scenario import parse_scenario, plan
@@ -162,7 +186,7 @@ def fleet_cmd(
             ),
             specs,
         )
-    asyncio.run(
+    _run_or_fail(
         runner.run(
             specs,
             _settings(host, port, heartbeat, telemetry, resend, state, seed),
@@ -170,8 +194,19 @@ def fleet_cmd(
             actions=actions,
             duration=duration,
             report=runner.stats_line,
+            report_every=report_every,
+            prepare=_backlog(backlog_h, telemetry) if backlog_h > 0 else None,
         )
     )
+
+
+def _backlog(hours: float, telemetry_s: float) -> Callable[[Any], None]:
+    def prepare(fleet: Any) -> None:
+        count = max(1, int(hours * 3600 / telemetry_s))
+        for gw in fleet.gateways:
+            fleet.add_backlog(gw, count, telemetry_s)
+
+    return prepare
 
 
 @sim.command(name="scenario")
@@ -201,7 +236,6 @@ def scenario_cmd(
     dry_run: bool,
 ) -> None:
     """Play a scenario FILE (YAML) on a simulated fleet."""
-    import asyncio
 
     from firmware_sim import runner
     from firmware_sim.errors import SimError
@@ -223,7 +257,7 @@ def scenario_cmd(
         if a.note:
             click.echo(f"{a.t:8.1f}s {a.gw} {a.note}", err=True)
 
-    asyncio.run(
+    _run_or_fail(
         runner.run(
             specs,
             _settings(host, port, heartbeat, telemetry, resend, state, seed),

@@ -78,6 +78,7 @@ async def run(
     report: Callable[[Fleet], None] | None = None,
     report_every: float = 10.0,
     stop: asyncio.Event | None = None,
+    prepare: Callable[[Fleet], None] | None = None,
 ) -> Fleet:
     raise_fd_limit(len(specs) + 256)
     stop = stop or asyncio.Event()
@@ -85,6 +86,8 @@ async def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     fleet = Fleet(specs, settings, credentials, observer)
+    if prepare is not None:
+        prepare(fleet)  # e.g. an outage's backlog, queued before the gateways connect
     try:
         t0 = time.monotonic()
         await fleet.start()

@@ -142,3 +142,27 @@ async def test_bad_downlink_is_counted_and_the_gateway_keeps_working(mosquitto: 
         assert pend.id in {e.id for e in acker.of(gw, p.Channel.EVENT)}
     finally:
         acker.close()
+
+
+def test_fleet_cli_runs_a_registry_with_backlog_and_reports(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    import subprocess
+    import sys
+
+    from firmware_sim.registry import generate, registry_to_yaml
+
+    reg = tmp_path / "r.yaml"
+    reg.write_text(registry_to_yaml(generate(12, seed=3, district_id="clitest")))
+    acker = Acker(mosquitto.host, mosquitto.port)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "safehome", "sim", "fleet", "--registry", str(reg), "--homes", "10",
+             "--host", mosquitto.host, "--port", str(mosquitto.port), "--backlog", "0.1", "--telemetry", "60",
+             "--report-every", "0.5", "--duration", "3"],
+            capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2],
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert "connected 10/10" in out.stderr
+        assert "pending 0" in out.stderr.splitlines()[-1]  # 6 backlog batches per gateway, all acked
+        assert len(acker.of("gw-000003", p.Channel.TELEMETRY)) >= 6
+    finally:
+        acker.close()
