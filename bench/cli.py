@@ -48,6 +48,18 @@ def latency(homes_list: str, alarms: int, spacing: float) -> None:
         lat.run(n, alarms, spacing)
 
 
+@bench.command(name="recovery")
+@click.option("--gateways", type=int, default=5000, show_default=True)
+@click.option(
+    "--hours", type=float, default=1.0, show_default=True, help="Outage length (backlog per gateway)."
+)
+def recovery(gateways: int, hours: float) -> None:
+    """Time to store every gateway's outage backlog after reconnecting at once, alarm latency meanwhile."""
+    from bench import recovery as rec
+
+    rec.run(gateways, hours)
+
+
 @bench.command(name="all")
 @click.pass_context
 def all_(ctx: click.Context) -> None:
