@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 
 import protocols as p
 from firmware_sim.fleet import Fleet
@@ -166,3 +167,35 @@ def test_fleet_cli_runs_a_registry_with_backlog_and_reports(tmp_path: Path, mosq
         assert len(acker.of("gw-000003", p.Channel.TELEMETRY)) >= 6
     finally:
         acker.close()
+
+
+def mosquitto_passwords(path: Path, users: dict[str, str]) -> Path:
+    import subprocess
+
+    path.touch()
+    for user, pw in users.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(path), user, pw], check=True)
+    return path
+
+
+async def test_each_gateway_logs_in_with_its_own_credentials(mosquitto_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from firmware_sim.errors import FleetError
+    from firmware_sim.fleet import FleetSettings
+    from firmware_sim.runner import password_file
+
+    pwfile = mosquitto_passwords(
+        tmp_path / "passwd", {gw: f"secret-{gw}" for gw in ("simpw-000", "simpw-001")}
+    )
+    broker = mosquitto_factory(allow_anonymous=False, extra_config=f"password_file {pwfile}\n")
+    creds_file = tmp_path / "creds"
+    creds_file.write_text("# gateway-id:password\nsimpw-000:secret-simpw-000\nsimpw-001:secret-simpw-001\n")
+    settings = FleetSettings(host=broker.host, port=broker.port)
+    fleet = Fleet(specs(2, "simpw"), settings, password_file(creds_file))
+    await fleet.start()
+    try:
+        assert fleet.connected == 2
+    finally:
+        await fleet.stop()
+    creds_file.write_text("simpw-000:wrong\nsimpw-001:wrong\n")
+    with pytest.raises(FleetError, match=r"bad user name or password|not authorized"):
+        await Fleet(specs(2, "simpw"), settings, password_file(creds_file)).start()
