@@ -60,6 +60,17 @@ def recovery(gateways: int, hours: float) -> None:
     rec.run(gateways, hours)
 
 
+@bench.command(name="scaleout")
+@click.option("--gateways", type=int, default=20, show_default=True)
+@click.option("--messages", type=int, default=1500, show_default=True, help="telemetry messages per gateway")
+@click.option("--readings", type=int, default=20, show_default=True, help="readings per message")
+def scaleout(gateways: int, messages: int, readings: int) -> None:
+    """1 vs 2 hub ingest workers on a shared subscription: split and CPU per reading (PostgreSQL)."""
+    from bench import scaleout as so
+
+    so.run(gateways, messages, readings)
+
+
 @bench.command(name="all")
 @click.pass_context
 def all_(ctx: click.Context) -> None:
