@@ -238,7 +238,7 @@ class Fleet:
             return
         if isinstance(msg, p.Ack):
             before = set(g.pending)
-            for item in g.on_ack(msg):
+            for item in g.on_ack(msg, time.monotonic()):
                 self.stats.inc(f"home_told:{item.status.value}")
                 self.observer.home_told(g, item)
             gone = before - set(g.pending)

@@ -44,6 +44,7 @@ class Pending:
     alarm: bool
     next_at: float = 0.0  #: monotonic time of the next (re)send; 0 = send now
     attempts: int = 0
+    sent_at: float = 0.0  #: monotonic time of the last send
     event: p.Event | None = None
 
 
@@ -57,6 +58,7 @@ class SimGateway:
     resend_s: float = 10.0
     resend_max_s: float = 120.0
     window: int = 16  #: unacked non-alarm messages in flight at most (alarms are never held back)
+    rtt_s: float | None = None  #: smoothed time from send to ``stored`` ack (first sends only)
     rng: random.Random = field(default_factory=random.Random)
 
     @property
@@ -140,8 +142,16 @@ class SimGateway:
             out.append(x)
         for x in out:
             x.attempts += 1
-            x.next_at = now + min(self.resend_max_s, self.resend_s * 2 ** (x.attempts - 1))
+            x.sent_at = now
+            x.next_at = now + self.resend_after(x.attempts)
         return out
+
+    def resend_after(self, attempts: int) -> float:
+        """Backoff from ``resend_s`` doubling to ``resend_max_s``, but never sooner than 4x the
+        observed ack time: a hub that is slow (draining a backlog) is not also flooded with
+        duplicates of messages it already has queued."""
+        backoff: float = min(self.resend_max_s, self.resend_s * 2.0 ** (attempts - 1))
+        return max(backoff, 4 * self.rtt_s) if self.rtt_s is not None else backoff
 
     def backlog(self, count: int, interval_s: float, now_ms: int) -> list[Pending]:
         """``count`` telemetry batches as if recorded every ``interval_s`` while the link was down."""
@@ -152,12 +162,18 @@ class SimGateway:
         for x in self.pending.values():
             x.next_at = 0.0
 
-    def on_ack(self, ack: p.Ack) -> list[p.AckItem]:
-        """Drop stored/rejected messages; return the items meant for the people at home."""
+    def on_ack(self, ack: p.Ack, now: float | None = None) -> list[p.AckItem]:
+        """Drop stored/rejected messages; return the items meant for the people at home.
+
+        With ``now`` (monotonic), an ack of a message sent once updates the ack-time estimate
+        (Karn: a resent message's ack is ambiguous and not sampled)."""
         home: list[p.AckItem] = []
         for item in ack.items:
             if item.status in (p.AckStatus.STORED, p.AckStatus.REJECTED):
-                self.pending.pop(item.id, None)
+                done = self.pending.pop(item.id, None)
+                if done is not None and now is not None and done.attempts == 1:
+                    sample = max(0.0, now - done.sent_at)
+                    self.rtt_s = sample if self.rtt_s is None else 0.8 * self.rtt_s + 0.2 * sample
             else:
                 home.append(item)
         return home

@@ -75,3 +75,20 @@ def test_window_holds_back_telemetry_but_never_alarms() -> None:
     assert [x.id for x in g.due(1.0)] == [alarm.id]  # window full: only the alarm goes
     g.on_ack(p.Ack(gw="gw-core", ts=2, items=[p.AckItem(id=backlog[0].id, status=p.AckStatus.STORED)]))
     assert [x.id for x in g.due(2.0)] == [backlog[2].id]
+
+
+def test_slow_acks_stretch_the_resend_interval() -> None:
+    g = SimGateway(SPEC, resend_s=10, resend_max_s=40)
+    first = g.telemetry(1)
+    g.due(0.0)
+    assert first.next_at == 10.0
+    g.on_ack(p.Ack(gw="gw-core", ts=2, items=[p.AckItem(id=first.id, status=p.AckStatus.STORED)]), now=25.0)
+    assert g.rtt_s == 25.0  # the hub took 25 s to store it (draining a backlog)
+    second = g.telemetry(3)
+    g.due(30.0)
+    assert second.next_at == 30.0 + 100.0  # 4 x 25 s, not 10 s: no duplicate while it is queued
+    again = g.event(p.EventKind.SMOKE, p.EventState.ALARM, "smoke-1", 4)
+    g.due(31.0)
+    g.due(131.0)  # a resent message's ack does not update the estimate (ambiguous)
+    g.on_ack(p.Ack(gw="gw-core", ts=5, items=[p.AckItem(id=again.id, status=p.AckStatus.STORED)]), now=131.5)
+    assert g.rtt_s == 25.0
