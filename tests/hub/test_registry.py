@@ -456,3 +456,21 @@ def test_prune_leaves_parts_the_file_does_not_mention(
     assert report.tables["gateways"].deleted == 0  # no home listed: other gateways untouched
     assert report.tables["subdistricts"].deleted == 0  # the district row is always there
     assert len(sensor_ids(session_factory)) == 8
+
+
+def test_cli_prune(db_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert (
+        runner.invoke(
+            hub, ["import", str(write_yaml(tmp_path, sample_register())), "--db-url", db_url]
+        ).exit_code
+        == 0
+    )
+    smaller = sample_register(homes=2)
+    result = runner.invoke(
+        hub, ["import", str(write_yaml(tmp_path, smaller, "s.yaml")), "--db-url", db_url, "--prune"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "changed 5 row(s)" in result.output  # home 3, its gateway and its 3 sensors
+    out = runner.invoke(hub, ["export", "--db-url", db_url])
+    assert yaml.safe_load(out.output) == canonical(smaller)
