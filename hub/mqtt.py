@@ -20,7 +20,10 @@ def make_client(s: MqttSettings, identifier: str, **kwargs: Any) -> aiomqtt.Clie
             keyfile=str(s.keyfile) if s.keyfile else None,
         )
     protocol = aiomqtt.ProtocolVersion.V5 if s.protocol == "5" else aiomqtt.ProtocolVersion.V311
-    kwargs.setdefault("clean_session", s.clean_session if protocol is aiomqtt.ProtocolVersion.V311 else None)
+    if protocol is aiomqtt.ProtocolVersion.V5:
+        kwargs.pop("clean_session", None)  # MQTT 5 has clean_start instead (paho refuses both)
+    else:
+        kwargs.setdefault("clean_session", s.clean_session)
     return aiomqtt.Client(
         s.host,
         s.port,
