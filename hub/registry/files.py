@@ -21,6 +21,7 @@ import yaml
 
 from hub.registry.errors import RegistryFileError, RowError
 from hub.registry.schema import FORMAT_VERSION, TABLES, RawTable
+from hub.registry.yaml_stream import EmptyDocument, NotAMapping, top_level
 
 JSON_COLUMNS = frozenset({"residents", "emergency_contacts", "key_holder"})
 #: CSV column order per table (also the order written by :func:`write_csv`).
@@ -70,42 +71,44 @@ def load_yaml(path: Path) -> Loaded:
 
 
 def parse_yaml(text: str, name: str = "<yaml>") -> Loaded:
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
+    tables: dict[str, RawTable] = {}
+    errors: list[RowError] = []
+    version: object = None
     try:
-        node = loader.get_single_node()
-        if node is None:
-            raise RegistryFileError(f"{name}: empty file")
-        data = loader.construct_document(node)
+        for key, line, value in top_level(text):
+            if key in tables or (key == "version" and version is not None):
+                errors.append(RowError(key, None, None, "table given twice in the file", line))
+                if not isinstance(value, tuple):
+                    for _ in value:  # consume it
+                        pass
+                continue
+            if isinstance(value, tuple):
+                row_line, node, data = value
+                if key == "version":
+                    version = data
+                elif key == "district":
+                    tables[key] = RawTable([data], [row_line])
+                    errors += _duplicate_keys(key, 0, node)
+                elif data is None:
+                    tables[key] = RawTable()
+                else:
+                    errors.append(RowError(key, None, None, "expected a list of rows", row_line))
+                continue
+            table = RawTable()
+            for i, (row_line, node, data) in enumerate(value):
+                table.rows.append(data)
+                table.lines.append(row_line)
+                errors += _duplicate_keys(key, i, node)
+            tables[key] = table
+    except EmptyDocument:
+        raise RegistryFileError(f"{name}: empty file") from None
+    except NotAMapping:
+        raise RegistryFileError(
+            f"{name}: expected a mapping with version, district, subdistricts, …"
+        ) from None
     except yaml.YAMLError as exc:
         raise RegistryFileError(f"{name}: not valid YAML: {exc}") from exc
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
-        raise RegistryFileError(f"{name}: expected a mapping with version, district, subdistricts, …")
-    lines: dict[str, list[int | None]] = {}
-    errors: list[RowError] = []
-    for key_node, value_node in node.value:
-        table = str(key_node.value)
-        rows = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-        lines[table] = [item.start_mark.line + 1 for item in rows]
-        for i, item in enumerate(rows):
-            errors += _duplicate_keys(table, i, item)
-    tables: dict[str, RawTable] = {}
-    for key, value in data.items():
-        if key == "version":
-            continue
-        if key == "district":
-            tables["district"] = RawTable([value], lines.get("district", []))
-        elif isinstance(value, list):
-            tables[str(key)] = RawTable(value, lines.get(str(key), []))
-        elif value is None:
-            tables[str(key)] = RawTable()
-        else:
-            errors.append(
-                RowError(str(key), None, None, "expected a list of rows", lines.get(str(key), [None])[0])
-            )
-    return tables, data.get("version"), errors
+    return tables, version, errors
 
 
 def _duplicate_keys(table: str, i: int, row: yaml.Node) -> list[RowError]:

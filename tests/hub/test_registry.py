@@ -351,3 +351,126 @@ def test_export_picks_the_district(session_factory: sessionmaker[Session], tmp_p
             export(s)
         assert export(s, "minhang") == canonical(other)
         assert export(s, "pudong") == canonical(sample_register())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version: 1\nhomes: []\nhomes: []\n", ("homes", "table given twice")),
+        ("version: 1\nsensors: 5\n", ("sensors", "expected a list of rows")),
+        ("version: 1\nsensors:\n", ("district", "exactly one district")),
+    ],
+)
+def test_yaml_table_shape_errors(
+    session_factory: sessionmaker[Session], tmp_path: Path, text: str, expected: tuple[str, str]
+) -> None:
+    path = tmp_path / "shape.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RegistryValidationError) as info:
+        import_register(session_factory, [path])
+    assert any(e.table == expected[0] and expected[1] in e.message for e in info.value.errors)
+
+
+def test_yaml_python_tags_are_refused(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    path = tmp_path / "evil.yaml"
+    path.write_text("version: 1\ndistrict: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
+    with pytest.raises(RegistryFileError, match="not valid YAML"):
+        import_register(session_factory, [path])
+
+
+def test_pure_python_yaml_reader_gives_the_same_rows() -> None:
+    from hub.registry.yaml_stream import top_level
+
+    def read(pure: bool) -> dict[str, Any]:
+        return {
+            key: (line, value[2] if isinstance(value, tuple) else [(i[0], i[2]) for i in value])
+            for key, line, value in top_level(dump_yaml(sample_register()), pure_python=pure)
+        }
+
+    assert read(True) == read(False)
+    assert read(False)["homes"][1][0] == (read(False)["homes"][0] + 1, sample_register()["homes"][0])
+
+
+def test_yaml_tag_on_a_table_is_refused(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    path = tmp_path / "tagged.yaml"
+    path.write_text("version: 1\nhomes: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
+    with pytest.raises(RegistryFileError, match="not allowed"):
+        import_register(session_factory, [path])
+
+
+def sensor_ids(factory: sessionmaker[Session]) -> set[tuple[str, str]]:
+    with factory() as s:
+        return {(g, i) for g, i in s.execute(select(Sensor.gateway_id, Sensor.id))}
+
+
+def test_prune_deletes_what_the_file_no_longer_lists(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    import_register(session_factory, [write_yaml(tmp_path, sample_register())])
+    data = sample_register()
+    data["sensors"] = [s for s in data["sensors"] if (s["gateway"], s["id"]) != ("gw-000001", "gas-1")]
+    # Without --prune the removed sensor is kept (and reported as such).
+    report = import_register(session_factory, [write_yaml(tmp_path, data)])
+    assert (report.tables["sensors"].kept, report.tables["sensors"].deleted) == (1, 0)
+    assert ("gw-000001", "gas-1") in sensor_ids(session_factory)
+    # A dry run reports the deletion and deletes nothing.
+    dry = import_register(session_factory, [write_yaml(tmp_path, data)], dry_run=True, prune=True)
+    assert dry.tables["sensors"].deleted == 1
+    assert ("gw-000001", "gas-1") in sensor_ids(session_factory)
+    done = import_register(session_factory, [write_yaml(tmp_path, data)], prune=True)
+    assert (done.tables["sensors"].deleted, done.tables["sensors"].kept) == (1, 0)
+    assert ("gw-000001", "gas-1") not in sensor_ids(session_factory)
+    assert len(sensor_ids(session_factory)) == 8
+
+
+def test_prune_cascades_below_a_removed_row(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    import_register(session_factory, [write_yaml(tmp_path, sample_register())])
+    data = sample_register()
+    # Remove subdistrict sd-02 and everything under it from the file.
+    data["subdistricts"] = data["subdistricts"][:1]
+    data["workstations"] = data["workstations"][:1]
+    data["homes"] = [h for h in data["homes"] if h["workstation"] == "ws-0001"]
+    kept_homes = {h["id"] for h in data["homes"]}
+    data["gateways"] = [g for g in data["gateways"] if g["home"] in kept_homes]
+    kept_gws = {g["id"] for g in data["gateways"]}
+    data["sensors"] = [s for s in data["sensors"] if s["gateway"] in kept_gws]
+    report = import_register(session_factory, [write_yaml(tmp_path, data)], prune=True)
+    deleted = {name: t.deleted for name, t in report.tables.items() if t.deleted}
+    assert deleted == {"subdistricts": 1, "workstations": 1, "homes": 1, "gateways": 1, "sensors": 3}
+    assert exported(session_factory) == canonical(data)
+
+
+def test_prune_leaves_parts_the_file_does_not_mention(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    import_register(session_factory, [write_yaml(tmp_path, sample_register())])
+    full = sample_register()
+    partial = {
+        "version": 1,
+        "district": full["district"],
+        "gateways": [g for g in full["gateways"] if g["id"] == "gw-000002"],
+        "sensors": [s for s in full["sensors"] if s["gateway"] == "gw-000002" and s["id"] != "panic-1"],
+    }
+    report = import_register(session_factory, [write_yaml(tmp_path, partial, "partial.yaml")], prune=True)
+    assert report.tables["sensors"].deleted == 1
+    assert report.tables["gateways"].deleted == 0  # no home listed: other gateways untouched
+    assert report.tables["subdistricts"].deleted == 0  # the district row is always there
+    assert len(sensor_ids(session_factory)) == 8
+
+
+def test_cli_prune(db_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert (
+        runner.invoke(
+            hub, ["import", str(write_yaml(tmp_path, sample_register())), "--db-url", db_url]
+        ).exit_code
+        == 0
+    )
+    smaller = sample_register(homes=2)
+    result = runner.invoke(
+        hub, ["import", str(write_yaml(tmp_path, smaller, "s.yaml")), "--db-url", db_url, "--prune"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "changed 5 row(s)" in result.output  # home 3, its gateway and its 3 sensors
+    out = runner.invoke(hub, ["export", "--db-url", db_url])
+    assert yaml.safe_load(out.output) == canonical(smaller)
