@@ -10,6 +10,7 @@ routers (``hub.app.include_router``) before anything starts.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import importlib
 import logging
 import signal
@@ -31,10 +32,11 @@ from hub.db.engine import make_engine, make_session_factory
 from hub.db.migrate import upgrade
 from hub.ingest.service import IngestService
 from hub.metrics import HubMetrics
-from hub.settings import HubSettings, SettingsError, load_hub_settings
+from hub.settings import HubSettings, SettingsError, TimeseriesSettings, load_hub_settings
 from hub.sinks import EventSink
 from hub.supervisor import SupervisionService
 from hub.timeseries import TimeSeriesStore
+from hub.timeseries.retention import RetentionPolicy, RetentionService
 from hub.timeseries_factory import make_timeseries
 
 log = logging.getLogger("safehome.hub")
@@ -118,6 +120,12 @@ def _db_check(engine: Engine) -> Callable[[], tuple[bool, str]]:
     return check
 
 
+def _retention(s: TimeseriesSettings, engine: Engine) -> RetentionService:
+    rollups = dt.timedelta(days=s.rollup_retention_days) if s.rollup_retention_days else None
+    policy = RetentionPolicy(raw_retention=dt.timedelta(days=s.retention_days), rollup_retention=rollups)
+    return RetentionService(make_engine(s.url) if s.url else engine, policy, s.retention_every_s)
+
+
 def build_hub(settings: HubSettings, extensions: tuple[str, ...] | None = None) -> Hub:
     """Every hub service wired from ``settings`` (nothing started yet)."""
     engine = make_engine(settings.database.url)
@@ -131,6 +139,8 @@ def build_hub(settings: HubSettings, extensions: tuple[str, ...] | None = None) 
     hub.supervision = SupervisionService(settings.supervision, factory, metrics, hub.sinks)
     hub.monitor = BrokerMonitor(settings.mqtt, settings.worker_id, factory, metrics, hub.sinks)
     hub.services = [hub.ingest, hub.supervision, hub.monitor]
+    if settings.timeseries.backend == "sql":
+        hub.services.append(_retention(settings.timeseries, engine))
     ingest = hub.ingest
     checks = {
         "database": _db_check(engine),

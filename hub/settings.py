@@ -118,6 +118,10 @@ class TimeseriesSettings(_Part):
     token: SecretStr | None = None
     org: str = "safehome"
     bucket: str = "safehome"
+    #: sql backend: raw readings kept this long, then folded into hourly rollups
+    retention_days: int = Field(default=30, ge=1)
+    rollup_retention_days: int | None = Field(default=5 * 365, ge=1)
+    retention_every_s: float = Field(default=3600.0, gt=0)
 
 
 class HubSettings(FileSettings):

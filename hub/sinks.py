@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from protocols import Event
+from protocols import Event, Telemetry
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,4 +48,13 @@ class EventSink(Protocol):
 
     async def conditions_changed(self, changes: Sequence[ConditionChange]) -> None:
         """Conditions opened or restored by this worker."""
+        ...
+
+
+@runtime_checkable
+class TelemetrySink(Protocol):
+    """Optional second face of a sink: told of telemetry after it was stored and acked."""
+
+    async def telemetry_stored(self, batches: Sequence[tuple[Telemetry, dt.datetime]]) -> None:
+        """Stored telemetry messages with their receive time. Must return quickly."""
         ...

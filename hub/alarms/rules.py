@@ -9,12 +9,13 @@ resident who often presses by mistake, but never suppress life safety.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from hub.alarms.classes import classify, priority_of
 from hub.alarms.lifecycle import State
-from protocols import AlarmClass, EventState
+from protocols import AlarmClass, EventState, Telemetry
 
 #: (gateway id, sensor id or "" for the gateway itself, kind)
 AlarmKey = tuple[str, str, str]
@@ -184,3 +185,28 @@ def analogue_signal(reading: Reading, active: bool) -> Signal | None:
     else:
         return None
     return Signal(reading.gateway_id, reading.sensor_id, th.kind, state, reading.at, source="telemetry")
+
+
+def analogue_candidates(
+    tm: Telemetry,
+    received_at: datetime,
+    is_open: Callable[[str, str, str], bool],
+    thresholds: dict[str, Hysteresis] = DEFAULT_THRESHOLDS,
+) -> Iterator[Reading]:
+    """The readings of a telemetry message that may raise or restore an analogue alarm.
+
+    ``is_open(gateway, sensor, kind)`` says whether such an alarm is believed open. A
+    reading at or above the raise level of a sensor with no open alarm may raise one; at or
+    below the clear level of a sensor with an open alarm it may restore it; anything else
+    (the hysteresis band, a leak that is already alarmed) changes nothing. The reading is
+    timed by the device only when its clock was synchronised.
+    """
+    for r in tm.readings:
+        th = thresholds.get(r.metric)
+        if th is None:
+            continue
+        active = is_open(tm.gw, r.sensor, th.kind)
+        if (not active and r.value >= th.raise_at) or (active and r.value <= th.clear_at):
+            ts = r.ts if r.ts is not None else tm.ts
+            at = datetime.fromtimestamp(ts / 1000, UTC) if ts and tm.synced else received_at
+            yield Reading(tm.gw, r.sensor, r.metric, r.value, at, thresholds)

@@ -26,11 +26,11 @@ from hub.alarms.clock import Clock, SystemClock
 from hub.alarms.errors import AlarmError
 from hub.alarms.escalation import DEFAULT_ESCALATION
 from hub.alarms.metrics import AlarmMetrics
-from hub.alarms.rules import DEFAULT_THRESHOLDS, Reading, Signal
+from hub.alarms.rules import DEFAULT_THRESHOLDS, Reading, Signal, analogue_candidates
 from hub.alarms.settings import AlarmSettings, ProviderSettings
 from hub.alarms.store.actions import mark_notified
-from hub.alarms.store.engine import AlarmEngine, condition_signal, event_signal
-from hub.alarms.store.models import ProcessedSignal, WebhookSubscription
+from hub.alarms.store.engine import AlarmEngine, condition_signal, event_signal, open_key
+from hub.alarms.store.models import Alarm, ProcessedSignal, WebhookSubscription
 from hub.alarms.store.timers import TimerWorker
 from hub.api.app import mount_api
 from hub.api.context import ApiContext
@@ -122,12 +122,16 @@ class AlarmService:
         self._seq = itertools.count()
         self._busy = False
         self._tasks: list[asyncio.Task[Any]] = []
+        self._reading_tasks: set[asyncio.Task[None]] = set()
+        #: open_keys of open analogue-kind alarms, refreshed with every re-check
+        self._analogue_open: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.reconcile)
+        await asyncio.to_thread(self.refresh_analogue_open)
         self._tasks = [
             asyncio.create_task(self._process_forever(), name="alarm-signals"),
             asyncio.create_task(self.timers.run(self.settings.timer_tick_s), name="alarm-timers"),
@@ -197,20 +201,57 @@ class AlarmService:
 
     async def telemetry_stored(self, batches: Sequence[tuple[Telemetry, dt.datetime]]) -> None:
         """Analogue readings with a threshold (gas_lel, co_ppm) → raise/restore with hysteresis.
-        For ingest to call after storing telemetry (optional sink method)."""
-        for tm, received_at in batches:
-            for r in tm.readings:
-                if r.metric not in DEFAULT_THRESHOLDS:
-                    continue
-                at = dt.datetime.fromtimestamp(r.ts / 1000, dt.UTC) if r.ts and tm.synced else received_at
-                reading = Reading(tm.gw, r.sensor, r.metric, r.value, at)
-                try:
-                    result = await asyncio.to_thread(self.engine.handle_reading, reading)
-                except AlarmError:
-                    log.exception("reading %s/%s %s not evaluated", tm.gw, r.sensor, r.metric)
-                    continue
-                if result.decision != "ignore":
-                    self.metrics.decisions.labels(result.decision).inc()
+
+        Called by ingest for every stored telemetry message, so it must be cheap: readings
+        that cannot change anything (below the raise level with no open analogue alarm for
+        that sensor, or inside the hysteresis band) are dropped here without touching the
+        database; the rest are evaluated in the background, ingest never waits for them.
+        """
+        candidates = [
+            reading
+            for tm, received_at in batches
+            for reading in analogue_candidates(tm, received_at, self._is_analogue_open)
+        ]
+        if not candidates:
+            return
+        if not self._tasks:  # not running (tests, tools): decide now
+            await self._evaluate(candidates)
+            return
+        task = asyncio.create_task(self._evaluate(candidates), name="alarm-readings")
+        self._reading_tasks.add(task)
+        task.add_done_callback(self._reading_tasks.discard)
+
+    async def _evaluate(self, readings: Sequence[Reading]) -> None:
+        for reading in readings:
+            th = reading.thresholds[reading.metric]
+            okey = open_key((reading.gateway_id, reading.sensor_id, th.kind))
+            try:
+                result = await asyncio.to_thread(self.engine.handle_reading, reading)
+            except AlarmError:
+                log.exception("reading %s/%s %s not evaluated", reading.gateway_id, reading.sensor_id,
+                              reading.metric)
+                continue
+            if result.decision == "ignore":
+                continue
+            self.metrics.decisions.labels(result.decision).inc()
+            if reading.value >= th.raise_at:
+                self._analogue_open.add(okey)
+            elif reading.value <= th.clear_at:
+                self._analogue_open.discard(okey)
+
+    def _is_analogue_open(self, gateway_id: str, sensor_id: str, kind: str) -> bool:
+        return open_key((gateway_id, sensor_id, kind)) in self._analogue_open
+
+    def refresh_analogue_open(self) -> None:
+        """Which sensors have an open, unrestored alarm of an analogue kind (any worker's)."""
+        kinds = {th.kind for th in DEFAULT_THRESHOLDS.values()}
+        with self.sessions() as s:
+            keys = s.scalars(
+                select(Alarm.open_key).where(
+                    Alarm.open_key.is_not(None), Alarm.restored_at.is_(None), Alarm.kind.in_(kinds)
+                )
+            ).all()
+        self._analogue_open = {k for k in keys if k is not None}
 
     async def conditions_changed(self, changes: Sequence[ConditionChange]) -> None:
         for c in changes:
@@ -281,6 +322,7 @@ class AlarmService:
                 pass
             try:
                 await asyncio.to_thread(self.reconcile)
+                await asyncio.to_thread(self.refresh_analogue_open)
             except AlarmError:
                 log.exception("alarm re-check failed; next round retries")
 
@@ -311,13 +353,7 @@ def configure(hub: HubLike) -> AlarmService:
     service = AlarmService(
         s.alarms, hub.session_factory, s.worker_id, publisher=publisher, metrics=AlarmMetrics(registry)
     )
-    hub.sinks.append(service)
-    # ingest/supervision copy the sink list when they are built (before extensions run):
-    # register with each of them too, once.
-    for svc in hub.services:
-        sinks = getattr(svc, "sinks", None)
-        if isinstance(sinks, list) and sinks is not hub.sinks and service not in sinks:
-            sinks.append(service)
+    hub.sinks.append(service)  # ingest, supervision and the broker monitor share this list
     hub.services.append(service)
     mount_api(hub.app, ApiContext(hub.session_factory, service.clock, service.wake, service.bus))
     hub.app.state.console_bus = service.bus

@@ -31,7 +31,7 @@ from hub.ingest.store import store_core, store_telemetry
 from hub.metrics import HubMetrics
 from hub.mqtt import make_client
 from hub.settings import HubSettings
-from hub.sinks import EventSink, NewEvent
+from hub.sinks import EventSink, NewEvent, TelemetrySink
 from hub.threads import ThreadWork
 from hub.timeseries import TimeSeriesStore
 from protocols import AckItem, Event, Telemetry, encode, hub_subscriptions
@@ -195,6 +195,7 @@ class IngestService:
             self.metrics.readings_stored.inc(n)
             await self.publish_acks(stored_items(plan.telemetry))
             self._observe_lag("telemetry", plan.telemetry)
+            await self._notify_telemetry([(t, now) for t in plan.telemetry])
 
     async def _retry(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
         while True:
@@ -240,6 +241,17 @@ class IngestService:
         for m in messages:
             if m.synced and m.ts:
                 hist.observe(max(0.0, now_s - m.ts / 1000))
+
+    async def _notify_telemetry(self, batches: list[tuple[Telemetry, dt.datetime]]) -> None:
+        """Sinks that evaluate readings (gas %LEL thresholds) get the stored telemetry."""
+        for sink in self.sinks:
+            if not isinstance(sink, TelemetrySink):
+                continue
+            try:
+                await sink.telemetry_stored(batches)
+            except Exception:
+                self.metrics.sink_errors.labels(type(sink).__name__).inc()
+                log.exception("telemetry sink %s failed on %d messages", type(sink).__name__, len(batches))
 
     async def _notify(self, new: list[NewEvent]) -> None:
         for sink in self.sinks:

@@ -117,3 +117,28 @@ def test_hub_run_refuses_default_secret(tmp_path: Path) -> None:
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "well-known default" in r.stderr
+
+
+async def test_sql_time_series_retention_runs_in_the_hub(tmp_path: Path) -> None:
+    """The retention job is one of the hub's services, with the configured policy, and runs."""
+    import datetime as dt
+
+    from hub.timeseries.retention import RetentionService
+
+    settings = load_hub_settings(
+        None, env="dev", worker_id="ret-1",
+        database={"url": f"sqlite:///{tmp_path / 'hub.db'}"},
+        timeseries={"retention_days": 7, "rollup_retention_days": 400, "retention_every_s": 3600},
+        http={"enabled": False},
+    )
+    hub = build_hub(settings, extensions=())
+    (retention,) = [s for s in hub.services if isinstance(s, RetentionService)]
+    assert retention.policy.raw_retention == dt.timedelta(days=7)
+    assert retention.policy.rollup_retention == dt.timedelta(days=400)
+    await retention.start()
+    try:
+        await until(lambda: retention.runs >= 1, what="first retention run")
+        assert retention.failures == 0
+    finally:
+        await retention.stop()
+        hub.engine.dispose()

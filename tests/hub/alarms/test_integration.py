@@ -210,3 +210,42 @@ async def test_restart_before_escalation_deadline_then_two_workers_fire_once(
     finally:
         for w in workers:
             await w.stop()
+
+
+async def test_gas_reading_over_threshold_raises_an_alarm_through_ingest(
+    secured: SecuredBroker, db_url: str, receivers: dict[str, Receiver]
+) -> None:
+    """Telemetry %LEL above the raise level (no contact event at all) → a routed gas alarm;
+    readings inside the hysteresis band change nothing; below the clear level → restored."""
+    prepare(db_url, receivers)
+    hub = build_hub(settings(secured, db_url))
+    await hub.start()
+    gw = ScriptedGateway(secured, "gw-1").connect()
+    try:
+        await until(lambda: hub.ingest is not None and hub.ingest.subscribed.is_set(), 10, "hub subscribed")
+        quiet = gw.telemetry([("gas-1", "gas_lel", 3.0), ("smoke-1", "battery_v", 9.0)])
+        gw.send(quiet)
+        await gw.acked([quiet.id])
+        assert alarms_in(hub) == []
+
+        leak = gw.telemetry([("gas-1", "gas_lel", 27.5)])
+        gw.send(leak)
+        await gw.acked([leak.id])
+        await until(lambda: len(alarms_in(hub)) == 1, 10, "gas alarm raised from telemetry")
+        (alarm,) = alarms_in(hub)
+        assert (alarm.kind, alarm.sensor_id, alarm.workstation_id) == ("gas", "gas-1", "ws-0001")
+        assert alarm.restored_at is None
+
+        band = gw.telemetry([("gas-1", "gas_lel", 15.0)])
+        vented = gw.telemetry([("gas-1", "gas_lel", 4.0)])
+        gw.send(band)
+        gw.send(vented)
+        await gw.acked([band.id, vented.id])
+
+        def restored() -> bool:
+            return [a.restored_at is not None for a in alarms_in(hub)] == [True]
+
+        await until(restored, 10, "gas alarm restored below the clear level")
+    finally:
+        gw.close()
+        await hub.stop()
