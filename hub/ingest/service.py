@@ -29,7 +29,7 @@ from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
 from hub.ingest.plan import acks, make_plan, stored_items
 from hub.ingest.store import store_core, store_telemetry
 from hub.metrics import HubMetrics
-from hub.mqtt import make_client
+from hub.mqtt import make_client, set_nodelay
 from hub.settings import HubSettings
 from hub.sinks import EventSink, NewEvent, TelemetrySink
 from hub.threads import ThreadWork
@@ -118,6 +118,7 @@ class IngestService:
             client = make_client(mqtt, f"hub-{self.settings.worker_id}", max_inflight_messages=1000)
             try:
                 async with client:
+                    set_nodelay(client)
                     for topic in hub_subscriptions(mqtt.share_group):
                         await client.subscribe(topic, qos=1)
                     self._client = client

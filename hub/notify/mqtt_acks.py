@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 
 import aiomqtt
 
-from hub.mqtt import make_client
+from hub.mqtt import make_client, set_nodelay
 from hub.notify.errors import DeliveryFailed
 from hub.settings import MqttSettings
 from protocols import Ack, Channel, Topic, encode
@@ -34,6 +34,7 @@ class MqttAckPublisher:
                     self._settings, self._identifier, clean_session=True, timeout=self._timeout
                 )
                 await stack.enter_async_context(client)
+                set_nodelay(client)
                 self._stack, self._client = stack, client
             return self._client
 
