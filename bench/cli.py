@@ -1,6 +1,8 @@
-"""`safehome bench` commands."""
+"""`safehome bench` commands. Benchmarks are not tests: each prints and appends figures to docs/benchmarks.md."""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
@@ -8,3 +10,72 @@ import click
 @click.group(name="bench")
 def bench() -> None:
     """Benchmarks; figures go to docs/benchmarks.md."""
+
+
+@bench.command(name="connections")
+@click.option("--homes", type=click.IntRange(1, 19_000), default=10_000, show_default=True)
+@click.option("--processes", type=click.IntRange(1, 8), default=1, show_default=True)
+@click.option("--hold", type=float, default=65.0, show_default=True, help="Seconds to hold all sessions.")
+def connections(homes: int, processes: int, hold: float) -> None:
+    """Concurrent gateway sessions held with heartbeats (floor goal 10,000)."""
+    from bench import connections as c
+
+    c.run(homes, processes, hold)
+
+
+#: Benchmarks owned by other modules of bench/: "module:command", registered below.
+OTHERS: tuple[str, ...] = ("bench.ingest:ingest_cmd",)
+
+
+def _register() -> None:
+    for ref in OTHERS:
+        module, _, attr = ref.partition(":")
+        bench.add_command(getattr(importlib.import_module(module), attr))
+
+
+_register()
+
+
+@bench.command(name="latency")
+@click.option("--homes", "homes_list", default="1000,10000", show_default=True, help="Comma-separated N.")
+@click.option("--alarms", type=int, default=200, show_default=True)
+@click.option("--spacing", type=float, default=0.25, show_default=True, help="Seconds between alarms.")
+def latency(homes_list: str, alarms: int, spacing: float) -> None:
+    """Alarm latency (publish → webhook) p50/p99/max while N homes send telemetry and heartbeats."""
+    from bench import latency as lat
+
+    for n in (int(x) for x in homes_list.split(",")):
+        lat.run(n, alarms, spacing)
+
+
+@bench.command(name="recovery")
+@click.option("--gateways", type=int, default=5000, show_default=True)
+@click.option(
+    "--hours", type=float, default=1.0, show_default=True, help="Outage length (backlog per gateway)."
+)
+def recovery(gateways: int, hours: float) -> None:
+    """Time to store every gateway's outage backlog after reconnecting at once, alarm latency meanwhile."""
+    from bench import recovery as rec
+
+    rec.run(gateways, hours)
+
+
+@bench.command(name="scaleout")
+@click.option("--gateways", type=int, default=20, show_default=True)
+@click.option("--messages", type=int, default=1500, show_default=True, help="telemetry messages per gateway")
+@click.option("--readings", type=int, default=20, show_default=True, help="readings per message")
+def scaleout(gateways: int, messages: int, readings: int) -> None:
+    """1 vs 2 hub ingest workers on a shared subscription: split and CPU per reading (PostgreSQL)."""
+    from bench import scaleout as so
+
+    so.run(gateways, messages, readings)
+
+
+@bench.command(name="all")
+@click.pass_context
+def all_(ctx: click.Context) -> None:
+    """Every benchmark, one after the other (each with its defaults)."""
+    for name in sorted(bench.commands):
+        if name != "all":
+            click.echo(f"=== safehome bench {name}", err=True)
+            ctx.invoke(bench.commands[name])

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import click
 
+from hub.alarms.webhooks_cli import webhook
+from hub.api.tokens_cli import token
+from hub.db.cli import db
+from hub.registry.cli import export_cmd, import_cmd
+from hub.runner import run_cmd
+
 
 @click.group(name="hub")
 def hub() -> None:
@@ -17,3 +23,10 @@ def hub() -> None:
 # hub.add_command(export_cmd)    <- hub/registry/cli.py
 # hub.add_command(db)            <- hub/db/cli.py         (migrations)
 # hub.add_command(token)         <- hub/api/tokens_cli.py (API tokens: role + region)
+
+hub.add_command(db)
+hub.add_command(import_cmd)
+hub.add_command(export_cmd)
+hub.add_command(run_cmd)
+hub.add_command(token)
+hub.add_command(webhook)

@@ -1,10 +1,131 @@
-"""`safehome broker` commands."""
+"""`safehome broker` commands: write the config, run Mosquitto, manage gateway credentials."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
+
+from hub.broker.config import BrokerSettings
+from hub.broker.credentials import Credentials, PasswordFile
+from hub.broker.deploy import run_argv, write_deployment
+from hub.broker.errors import BrokerError
+
+_config_opt = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="TOML settings file (table [broker] or top level); SAFEHOME_BROKER_* env overrides it.",
+)
+_dir_opt = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory of mosquitto.conf, passwd, acl, pid file.",
+)
+
+
+def _settings(config_path: Path | None, **overrides: object) -> BrokerSettings:
+    try:
+        return BrokerSettings.load(config_path, **overrides)
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group(name="broker")
 def broker() -> None:
     """Write the Mosquitto config for a deployment, run it, manage gateway credentials."""
+
+
+@broker.command(name="config")
+@_config_opt
+@_dir_opt
+@click.option("--gateways", type=int, help="Gateways the deployment serves (sizes the queues).")
+@click.option("--no-tls", is_flag=True, default=False, help="Loopback-only lab setup without TLS.")
+def config_cmd(config_path: Path | None, directory: Path | None, gateways: int | None, no_tls: bool) -> None:
+    """Write mosquitto.conf, the ACL and the password file (with the hub account)."""
+    s = _settings(config_path, directory=directory, gateways=gateways, tls=False if no_tls else None)
+    try:
+        w = write_deployment(s)
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {w.config}, {w.acl}, {w.passwords}")
+    click.echo(f"max_queued_messages {s.queued_messages} for {s.gateways} gateways")
+    if w.hub_secret_created:
+        click.echo(f"new hub account password in {w.hub_secret} (point the hub's mqtt.password_file at it)")
+
+
+@broker.command(name="run")
+@_config_opt
+@_dir_opt
+def run_cmd(config_path: Path | None, directory: Path | None) -> None:
+    """Write the config if needed and replace this process with mosquitto."""
+    s = _settings(config_path, directory=directory)
+    try:
+        write_deployment(s)
+        argv = run_argv(s)
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    os.execv(argv[0], argv)
+
+
+@broker.group(name="gateway")
+def gateway() -> None:
+    """Create, rotate, revoke a gateway's MQTT credentials (the broker reloads, no restart)."""
+
+
+def _credentials(config_path: Path | None, directory: Path | None) -> Credentials:
+    # Credentials need the directory, pid file and broker user only: do not insist on
+    # the TLS files here (`--dir` alone must do).
+    s = _settings(config_path, directory=directory, tls=False)
+    return Credentials(PasswordFile(s.password_path, owner=s.user), s.pid_path)
+
+
+@gateway.command(name="add")
+@_config_opt
+@_dir_opt
+@click.argument("gateway_id")
+def add_cmd(config_path: Path | None, directory: Path | None, gateway_id: str) -> None:
+    """Create credentials; prints the new password once (username = gateway id)."""
+    try:
+        click.echo(_credentials(config_path, directory).create(gateway_id))
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@gateway.command(name="rotate")
+@_config_opt
+@_dir_opt
+@click.argument("gateway_id")
+def rotate_cmd(config_path: Path | None, directory: Path | None, gateway_id: str) -> None:
+    """Replace the password; prints the new one. The old one stops working at once."""
+    try:
+        click.echo(_credentials(config_path, directory).rotate(gateway_id))
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@gateway.command(name="revoke")
+@_config_opt
+@_dir_opt
+@click.argument("gateway_id")
+def revoke_cmd(config_path: Path | None, directory: Path | None, gateway_id: str) -> None:
+    """Remove the credentials; a connected gateway is disconnected at the reload."""
+    try:
+        _credentials(config_path, directory).revoke(gateway_id)
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"revoked {gateway_id}")
+
+
+@gateway.command(name="list")
+@_config_opt
+@_dir_opt
+def list_cmd(config_path: Path | None, directory: Path | None) -> None:
+    """Usernames in the password file."""
+    try:
+        for user in _credentials(config_path, directory).passwords.users():
+            click.echo(user)
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc

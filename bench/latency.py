@@ -1,0 +1,120 @@
+"""Benchmark 1: alarm latency, fleet publish → alarm webhook at a subscriber, under load.
+
+N homes send heartbeats (30 s) and batched telemetry (60 s) from a fleet process; K other
+gateways (in this process) each raise one smoke alarm, spaced out; the latency of each is
+the time from its publish to the first webhook POST for its gateway at a local receiver
+subscribed to the district. Also reported: publish → ``stored`` ack back at the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import protocols as p
+from bench import procstat, report
+from bench.system import System, percentile, system
+from firmware_sim.fleet import Fleet, FleetObserver, FleetSettings, SimGateway, specs_from_registry
+from firmware_sim.runner import raise_fd_limit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class StoredTimes(FleetObserver):
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+
+    def stored(self, gw: SimGateway, ids: set[str]) -> None:
+        t = time.time()
+        for i in ids:
+            self.at.setdefault(i, t)
+
+
+def load_fleet(s: System, homes: int, extra: list[str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "safehome", "sim", "fleet", "--registry", str(s.registry_path), "--homes", str(homes),
+         "--host", s.broker.host, "--port", str(s.broker.port), "--report-every", "1", *(extra or [])],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def fire_alarms(fleet: Fleet, gws: list[str], spacing: float) -> dict[str, tuple[float, str]]:
+    sent: dict[str, tuple[float, str]] = {}
+    for gw in gws:
+        t = time.time()
+        pend = fleet.trigger(gw, p.EventKind.SMOKE, sensor="smoke-1")
+        sent[gw] = (t, pend.id)
+        await asyncio.sleep(spacing)
+    return sent
+
+
+def latencies(
+    s: System, sent: dict[str, tuple[float, str]], stored: StoredTimes
+) -> tuple[list[float], list[float], int]:
+    hooks = s.webhooks.first_by_gateway
+    hook_ms = [(hooks[gw] - t) * 1000 for gw, (t, _i) in sent.items() if gw in hooks]
+    stored_ms = [(stored.at[i] - t) * 1000 for _gw, (t, i) in sent.items() if i in stored.at]
+    return hook_ms, stored_ms, len(sent) - len(hook_ms)
+
+
+async def measure(homes: int, alarms: int, spacing: float, warmup: float) -> str:
+    raise_fd_limit(20_000)
+    with system(homes + alarms) as s:
+        specs = specs_from_registry(s.registry)
+        load = load_fleet(s, homes)
+        observer = StoredTimes()
+        fleet = Fleet(
+            specs[homes:], FleetSettings(host=s.broker.host, port=s.broker.port, seed=7), observer=observer
+        )
+        stop = asyncio.Event()
+        runner: asyncio.Task[None] | None = None
+        try:
+            await fleet.start()
+            runner = asyncio.create_task(fleet.run(stop))
+            assert load.stderr is not None
+            t0 = time.monotonic()
+            while True:  # the load fleet prints "connected N/N" once a second
+                line = (await asyncio.to_thread(load.stderr.readline)).decode()
+                if f"connected {homes}/{homes}" in line or time.monotonic() - t0 > 300:
+                    break
+                if load.poll() is not None:
+                    raise SystemExit("the load fleet exited")
+            await asyncio.sleep(warmup)
+            hub_cpu0, t_cpu0 = procstat.cpu_s(s.hub.proc.pid), time.monotonic()  # type: ignore[union-attr]
+            sent = await fire_alarms(fleet, [g.id for g in specs[homes:]], spacing)
+            for _ in range(300):  # up to 30 s for the last webhooks
+                if len(s.webhooks.first_by_gateway.keys() & sent.keys()) >= len(sent):
+                    break
+                await asyncio.sleep(0.1)
+            hub_cpu = (procstat.cpu_s(s.hub.proc.pid) - hub_cpu0) / (time.monotonic() - t_cpu0) * 100  # type: ignore[union-attr]
+            hook_ms, stored_ms, missing = latencies(s, sent, observer)
+            rows = [
+                ("load", f"{homes:,} homes: heartbeat 30 s, telemetry 60 s (fleet process); {alarms} alarm gateways"),
+                ("alarms raised / webhooks received", f"{len(sent)} / {len(hook_ms)} (missing {missing})"),
+                ("publish → webhook p50 / p99 / max", f"{percentile(hook_ms, 50):.0f} / {percentile(hook_ms, 99):.0f} / {max(hook_ms, default=float('nan')):.0f} ms"),
+                ("publish → stored ack at the gateway p50 / p99 / max", f"{percentile(stored_ms, 50):.0f} / {percentile(stored_ms, 99):.0f} / {max(stored_ms, default=float('nan')):.0f} ms"),
+                ("hub CPU while measuring", f"{hub_cpu:.0f} % of one core"),
+                ("hub RSS", f"{procstat.rss_mb(s.hub.proc.pid):.0f} MB"),  # type: ignore[union-attr]
+                ("mosquitto RSS", f"{procstat.rss_mb(s.broker.pid or 0):.0f} MB"),
+            ]  # fmt: skip
+            notes = (
+                f"One alarm every {spacing:g} s, each on its own gateway (a repeat on the same sensor updates "
+                "the open alarm and sends no new webhook). Hub: `safehome hub run` on SQLite with the alarm "
+                "engine; webhook = the hub's signed webhook channel to a local HTTP receiver subscribed to the "
+                "district. Broker, hub, fleet and receiver share the 2 cores."
+            )
+            return report.write(f"Alarm latency at {homes:,} homes", rows, notes)
+        finally:
+            stop.set()
+            if runner is not None:
+                await runner
+            await fleet.stop()
+            load.terminate()
+            load.wait(30)
+
+
+def run(homes: int, alarms: int = 200, spacing: float = 0.25, warmup: float = 20.0) -> str:
+    return asyncio.run(measure(homes, alarms, spacing, warmup))

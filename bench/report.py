@@ -1,0 +1,59 @@
+"""Figures out: print them and append them, with command, date and machine, to docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+HEADER = """# Benchmarks
+
+Written by `make bench` / `safehome bench …` (bench/); do not edit the sections by hand.
+Each section says the command, the date and the machine it ran on. On this 2-core
+machine the broker, the load generator and the hub share the cores: compare figures
+measured in the same run, not across runs.
+"""
+
+
+def machine() -> str:
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())  # fmt: skip
+    return f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.1f} GiB RAM, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def command() -> str:
+    return "safehome " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def write(title: str, rows: list[tuple[str, str]], notes: str = "", doc: Path = DOC) -> str:
+    """Append one section (a two-column table) and return its text."""
+    lines = [
+        f"## {title}",
+        "",
+        f"- command: `{command()}`",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
+        f"- machine: {machine()}",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in rows],
+        "",
+    ]
+    if notes:
+        lines += [notes.strip(), ""]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    if not doc.exists():
+        doc.write_text(HEADER + "\n")
+    with doc.open("a") as f:
+        f.write(text)
+    return text

@@ -1,0 +1,72 @@
+"""Apply timed drives to a real edge agent's gpiozero MockFactory pins and settable ADC."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from firmware_sim.errors import SimError
+from firmware_sim.firmware.models import Drive
+
+
+class AgentLike(Protocol):
+    """What the driver needs of ``edge.agent.Agent`` (kept structural: no import of edge here)."""
+
+    factory: Any
+    analog: dict[str, Any]
+
+    def sensor(self, sensor_id: str) -> Any: ...
+
+
+class PinDriver:
+    def __init__(self, agent: AgentLike) -> None:
+        self.agent = agent
+
+    def apply(self, d: Drive) -> None:
+        try:
+            runtime = self.agent.sensor(d.sensor)
+        except StopIteration as exc:
+            raise SimError(f"the agent has no sensor {d.sensor!r}") from exc
+        if d.role == "level":
+            source = self.agent.analog.get(d.sensor)
+            if source is None:
+                raise SimError(f"sensor {d.sensor!r} has no simulated ADC (pin factory is not mock?)")
+            source.set_fraction(d.value)
+            return
+        if d.role not in runtime.pins:
+            raise SimError(f"sensor {d.sensor!r} has no input role {d.role!r} (has {sorted(runtime.pins)})")
+        cap = runtime.definition.capability(d.role)
+        pin = self.agent.factory.pin(runtime.pins[d.role])
+        active = d.value >= 0.5
+        # an active-low input is "active" when the contact pulls it to ground
+        if active == cap.active_low:
+            pin.drive_low()
+        else:
+            pin.drive_high()
+
+
+async def play(
+    drives: list[Drive],
+    driver: PinDriver,
+    clock: Callable[[], float] = time.monotonic,
+    on_drive: Callable[[Drive], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Apply each drive at its time (seconds from now)."""
+    t0 = clock()
+    for d in sorted(drives):
+        wait = d.t - (clock() - t0)
+        if wait > 0:
+            if stop is not None:
+                try:
+                    await asyncio.wait_for(stop.wait(), wait)
+                    return
+                except TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(wait)
+        driver.apply(d)
+        if on_drive is not None:
+            on_drive(d)

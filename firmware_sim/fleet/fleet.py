@@ -1,0 +1,428 @@
+"""Many simulated gateways in one asyncio process, each with its own MQTT session.
+
+One periodic tick drives every gateway's heartbeat, telemetry batch, resends,
+keep-alive and reconnects (a heap of due times), so 10,000 sessions cost one loop.
+Scenario actions (:meth:`Fleet.trigger`, :meth:`Fleet.link_down`, …) are plain calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import heapq
+import logging
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import protocols as p
+from firmware_sim.errors import FleetError, MqttError
+from firmware_sim.fleet.gateway import GatewaySpec, Pending, SimGateway
+from firmware_sim.fleet.store import FleetStore
+from firmware_sim.mqtt import MqttSession, Will
+from firmware_sim.mqtt.packets import Incoming
+from protocols.messages import Values
+
+log = logging.getLogger(__name__)
+HEARTBEAT, TELEMETRY, RECONNECT = 0, 1, 2
+
+
+class FleetSettings(BaseSettings):
+    """Settings of one fleet process (``SAFEHOME_SIM_*`` env, or CLI options)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAFEHOME_SIM_")
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    heartbeat_s: float = 30.0
+    telemetry_s: float = 60.0
+    resend_s: float = 10.0
+    resend_max_s: float = 120.0
+    window: int = 16
+    keepalive: int = 60
+    clean_session: bool = False
+    connect_concurrency: int = 200
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    tick_s: float = 0.1
+    seed: int = 1
+    state_path: Path | None = None
+
+
+@dataclass
+class FleetStats:
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def inc(self, key: str, n: int = 1) -> None:
+        self.counts[key] += n
+
+
+class FleetObserver:
+    """Hooks for views and benchmarks; all no-ops by default."""
+
+    def sent(self, gw: SimGateway, pend: Pending, resend: bool) -> None: ...
+    def stored(self, gw: SimGateway, ids: set[str]) -> None: ...
+    def home_told(self, gw: SimGateway, item: p.AckItem) -> None: ...
+    def link(self, gw: SimGateway, up: bool) -> None: ...
+
+
+Credentials = Callable[[str], tuple[str | None, str | None]]
+
+
+def username_only(gw: str) -> tuple[str | None, str | None]:
+    return gw, None
+
+
+class Fleet:
+    def __init__(
+        self,
+        specs: list[GatewaySpec],
+        settings: FleetSettings,
+        credentials: Credentials = username_only,
+        observer: FleetObserver | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self.observer = observer or FleetObserver()
+        self.clock = clock  # wall clock for message timestamps
+        self.stats = FleetStats()
+        self.rng = random.Random(settings.seed)
+        self.gateways: dict[str, SimGateway] = {
+            s.id: SimGateway(
+                s,
+                resend_s=settings.resend_s,
+                resend_max_s=settings.resend_max_s,
+                window=settings.window,
+                rng=random.Random(f"{settings.seed}/{s.id}"),
+            )
+            for s in specs
+        }
+        self.sessions: dict[str, MqttSession] = {}
+        self.down: set[str] = set()  #: gateways whose link is cut on purpose (scenario)
+        self._heap: list[tuple[float, int, int, str]] = []
+        self._n = 0
+        self._stopping = False
+        self._reconnecting: set[str] = set()
+        self._with_pending: set[str] = set()  #: gateways that may have something to (re)send
+        self._next_keepalive_scan = 0.0
+        self.store = FleetStore(settings.state_path) if settings.state_path else None
+        if self.store is not None:
+            seqs, pend = self.store.load()
+            for gw_id, g in self.gateways.items():
+                g.seq = seqs.get(gw_id, 0)
+                g.pending = {x.id: x for x in pend.get(gw_id, [])}
+
+    @property
+    def _hb(self) -> int:
+        return max(1, math.ceil(self.settings.heartbeat_s))
+
+    # --- time ----------------------------------------------------------------------------
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _at(self, when: float, what: int, gw: str) -> None:
+        self._n += 1
+        heapq.heappush(self._heap, (when, self._n, what, gw))
+
+    # --- sessions ------------------------------------------------------------------------
+    def _session(self, g: SimGateway) -> MqttSession:
+        user, password = self.credentials(g.id)
+        will = Will(
+            str(p.Topic.of(g.id, p.Channel.STATUS)),
+            p.encode(
+                p.Status(
+                    gw=g.id,
+                    state=p.GatewayState.OFFLINE,
+                    reason="lwt",
+                    ts=self.now_ms(),
+                    synced=True,
+                    heartbeat_s=self._hb,
+                )
+            ),
+        )
+        return MqttSession(
+            g.id,
+            username=user,
+            password=password,
+            will=will,
+            keepalive=self.settings.keepalive,
+            clean=self.settings.clean_session,
+            on_message=functools.partial(self._on_message, g),
+            on_lost=functools.partial(self._on_lost, g),
+        )
+
+    async def connect(self, gw_id: str) -> None:
+        g = self.gateways[gw_id]
+        s = self._session(g)
+        await s.connect(self.settings.host, self.settings.port)
+        self.sessions[gw_id] = s
+        s.subscribe(p.gateway_subscriptions(gw_id), qos=1)
+        s.publish(
+            str(p.Topic.of(gw_id, p.Channel.STATUS)),
+            g.status(p.GatewayState.ONLINE, "birth", self.now_ms(), self._hb),
+            retain=True,
+        )
+        g.reset_resend()
+        self._send_due(g, time.monotonic())
+        self.stats.inc("connects")
+        self.observer.link(g, True)
+
+    async def start(self) -> None:
+        """Connect every gateway (bounded concurrency) and schedule heartbeats and telemetry."""
+        sem = asyncio.Semaphore(self.settings.connect_concurrency)
+        failures: list[str] = []
+
+        async def one(gw_id: str) -> None:
+            async with sem:
+                try:
+                    await self.connect(gw_id)
+                except MqttError as exc:
+                    failures.append(str(exc))
+                    self._schedule_reconnect(gw_id)
+
+        await asyncio.gather(*(one(g) for g in self.gateways))
+        if failures and len(failures) == len(self.gateways):
+            raise FleetError(f"no gateway could connect; first error: {failures[0]}")
+        if failures:
+            log.warning(
+                "%d of %d gateways failed to connect (retrying): %s",
+                len(failures),
+                len(self.gateways),
+                failures[0],
+            )
+        now = time.monotonic()
+        for gw_id in self.gateways:
+            # spread the periodic messages evenly (real gateways boot at random times)
+            self._at(now + self.rng.uniform(0, self.settings.heartbeat_s), HEARTBEAT, gw_id)
+            self._at(now + self.rng.uniform(0, self.settings.telemetry_s), TELEMETRY, gw_id)
+
+    def _on_lost(self, g: SimGateway, exc: BaseException | None) -> None:
+        self.sessions.pop(g.id, None)
+        self.stats.inc("links_lost")
+        self.observer.link(g, False)
+        if not self._stopping and g.id not in self.down:
+            self._schedule_reconnect(g.id)
+
+    def _schedule_reconnect(self, gw_id: str) -> None:
+        if gw_id in self._reconnecting:
+            return
+        self._reconnecting.add(gw_id)
+        delay = self.rng.uniform(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
+        self._at(time.monotonic() + delay, RECONNECT, gw_id)
+
+    async def _reconnect(self, gw_id: str) -> None:
+        self._reconnecting.discard(gw_id)
+        if gw_id in self.sessions or gw_id in self.down or self._stopping:
+            return
+        try:
+            await self.connect(gw_id)
+        except MqttError as exc:
+            self.stats.inc("connect_failures")
+            log.info("reconnect failed: %s", exc)
+            self._schedule_reconnect(gw_id)
+
+    # --- downlink ------------------------------------------------------------------------
+    def _on_message(self, g: SimGateway, m: Incoming) -> None:
+        try:
+            _topic, msg = p.decode_for(m.topic, m.payload)
+        except p.ProtocolError as exc:
+            self.stats.inc(f"downlink_rejected:{exc.reason}")
+            log.warning("gateway %s: bad downlink on %s: %s", g.id, m.topic, exc)
+            return
+        if isinstance(msg, p.Ack):
+            before = set(g.pending)
+            for item in g.on_ack(msg, time.monotonic()):
+                self.stats.inc(f"home_told:{item.status.value}")
+                self.observer.home_told(g, item)
+            gone = before - set(g.pending)
+            self.stats.inc("acked", len(gone))
+            if gone:
+                self.observer.stored(g, gone)
+            if self.store is not None:
+                for mid in gone:
+                    self.store.delete(mid)
+        elif isinstance(msg, p.Config):
+            g.config_revision = msg.revision
+            self.stats.inc("configs")
+        elif isinstance(msg, p.Command):
+            self._answer(g, msg)
+
+    def _answer(self, g: SimGateway, cmd: p.Command) -> None:
+        known = cmd.name in set(p.CommandName)
+        seq, mid = g._next()
+        res = p.CommandResult(
+            gw=g.id,
+            seq=seq,
+            id=mid,
+            ts=self.now_ms(),
+            synced=True,
+            command_id=cmd.id,
+            command=cmd.name,
+            ok=known,
+            detail="" if known else "unknown_command",
+        )
+        s = self.sessions.get(g.id)
+        if s is not None and s.connected:
+            s.publish(str(p.Topic.of(g.id, p.Channel.RESULT)), p.encode(res))
+        self.stats.inc("commands")
+
+    # --- uplink --------------------------------------------------------------------------
+    def _send_due(self, g: SimGateway, now: float) -> None:
+        if g.pending:
+            self._with_pending.add(g.id)
+        s = self.sessions.get(g.id)
+        if s is None or not s.connected:
+            return
+        for pend in g.due(now):
+            s.publish(str(p.Topic.of(g.id, pend.channel)), pend.payload, qos=1)
+            resend = pend.attempts > 1
+            self.stats.inc(f"sent:{pend.channel.value}{':resend' if resend else ''}")
+            self.observer.sent(g, pend, resend)
+
+    def _keep(self, g: SimGateway, pend: Pending) -> None:
+        if self.store is not None:
+            self.store.put(g.id, pend)
+            self.store.set_seq(g.id, g.seq)
+            if pend.alarm:
+                self.store.flush()  # an alarm is durable before it is sent
+        self._send_due(g, time.monotonic())
+
+    def trigger(
+        self,
+        gw_id: str,
+        kind: p.EventKind,
+        state: p.EventState = p.EventState.ALARM,
+        sensor: str | None = None,
+        values: Values | None = None,
+    ) -> Pending:
+        """The gateway raises (or restores) an event now; sent at once when the link is up."""
+        g = self.gateways[gw_id]
+        pend = g.event(kind, state, sensor, self.now_ms(), values)
+        self.stats.inc(f"events:{kind.value}:{state.value}")
+        self._keep(g, pend)
+        return pend
+
+    def set_reading(self, gw_id: str, sensor: str, metric: str, value: float) -> None:
+        self.gateways[gw_id].readings[f"{sensor}/{metric}"] = value
+
+    def send_telemetry(self, gw_id: str) -> None:
+        g = self.gateways[gw_id]
+        self._keep(g, g.telemetry(self.now_ms()))
+
+    def add_backlog(self, gw_id: str, count: int, interval_s: float) -> None:
+        """Queue ``count`` old telemetry batches (an outage's backlog) on a gateway."""
+        g = self.gateways[gw_id]
+        for pend in g.backlog(count, interval_s, self.now_ms()):
+            if self.store is not None:
+                self.store.put(g.id, pend)
+        if self.store is not None:
+            self.store.set_seq(g.id, g.seq)
+        self._send_due(g, time.monotonic())
+
+    def heartbeat(self, gw_id: str) -> None:
+        g = self.gateways[gw_id]
+        s = self.sessions.get(gw_id)
+        if s is not None and s.connected:
+            s.publish(
+                str(p.Topic.of(gw_id, p.Channel.STATUS)),
+                g.status(p.GatewayState.ONLINE, "heartbeat", self.now_ms(), self._hb),
+                retain=True,
+            )
+            self.stats.inc("heartbeats")
+
+    def link_down(self, gw_id: str) -> None:
+        """Cut the gateway's link without DISCONNECT (broker publishes its Last-Will); it stays down."""
+        self.down.add(gw_id)
+        s = self.sessions.pop(gw_id, None)
+        if s is not None:
+            s.abort()
+            self.observer.link(self.gateways[gw_id], False)
+            self.stats.inc("links_cut")
+
+    def link_up(self, gw_id: str) -> None:
+        """Let the gateway reconnect (after a short random delay, like a rebooting router)."""
+        self.down.discard(gw_id)
+        if gw_id not in self.sessions:
+            self._schedule_reconnect(gw_id)
+
+    # --- the loop ------------------------------------------------------------------------
+    def tick(self, now: float) -> list[str]:
+        """Run everything due at ``now`` (monotonic); returns gateways to reconnect."""
+        reconnect: list[str] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, _, what, gw_id = heapq.heappop(heap)
+            if what == HEARTBEAT:
+                self.heartbeat(gw_id)
+                self._at(now + self.settings.heartbeat_s, HEARTBEAT, gw_id)
+            elif what == TELEMETRY:
+                self.send_telemetry(gw_id)
+                self._at(now + self.settings.telemetry_s, TELEMETRY, gw_id)
+            else:
+                reconnect.append(gw_id)
+        for gw_id in list(self._with_pending):
+            g = self.gateways[gw_id]
+            if g.pending:
+                self._send_due(g, now)
+            else:
+                self._with_pending.discard(gw_id)
+        if now >= self._next_keepalive_scan:
+            # keep-alive needs attention only every few seconds, not every tick
+            self._next_keepalive_scan = now + self.settings.keepalive / 8
+            for s in list(self.sessions.values()):
+                s.tick(now)
+        if self.store is not None:
+            self.store.flush()
+        return reconnect
+
+    async def run(self, until: asyncio.Event | None = None) -> None:
+        stop = until or asyncio.Event()
+        while not stop.is_set():
+            for gw_id in self.tick(time.monotonic()):
+                asyncio.get_running_loop().create_task(self._reconnect(gw_id))
+            try:
+                await asyncio.wait_for(stop.wait(), self.settings.tick_s)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        """Clean shutdown: retained ``offline/shutdown`` status, DISCONNECT, state flushed."""
+        self._stopping = True
+        for gw_id, s in list(self.sessions.items()):
+            if s.connected:
+                g = self.gateways[gw_id]
+                s.publish(
+                    str(p.Topic.of(gw_id, p.Channel.STATUS)),
+                    g.status(p.GatewayState.OFFLINE, "shutdown", self.now_ms(), self._hb),
+                    retain=True,
+                )
+            s.disconnect()
+        self.sessions.clear()
+        await asyncio.sleep(0)  # let the transports flush their DISCONNECT
+        if self.store is not None:
+            self.store.close()
+
+    @property
+    def connected(self) -> int:
+        return sum(1 for s in self.sessions.values() if s.connected)
+
+
+def specs_from_registry(reg: object, limit: int | None = None) -> list[GatewaySpec]:
+    """Gateway specs from a :class:`~firmware_sim.registry.Registry` (first ``limit`` gateways)."""
+    from firmware_sim.fleet.gateway import SensorSpec
+    from firmware_sim.registry.model import Registry
+
+    assert isinstance(reg, Registry)
+    homes = {h.id: h for h in reg.homes}
+    by_gw: dict[str, list[SensorSpec]] = {}
+    for s in reg.sensors:
+        by_gw.setdefault(s.gateway, []).append(SensorSpec(s.id, s.model, s.kind))
+    gws = reg.gateways[:limit] if limit else reg.gateways
+    return [GatewaySpec(g.id, tuple(by_gw.get(g.id, ())), g.home, homes[g.home].workstation) for g in gws]

@@ -1,0 +1,12 @@
+"""The registry file: model (validation) and a deterministic synthetic district generator."""
+
+from firmware_sim.registry.generate import generate
+from firmware_sim.registry.model import (
+    MODEL_KIND,
+    Registry,
+    load_registry,
+    parse_registry,
+    registry_to_yaml,
+)
+
+__all__ = ["MODEL_KIND", "Registry", "generate", "load_registry", "parse_registry", "registry_to_yaml"]

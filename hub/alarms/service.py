@@ -1,0 +1,298 @@
+"""The alarm feature as a hub service: wired into the hub by :func:`configure`.
+
+It listens to ingest and supervision (an :class:`~hub.sinks.EventSink`), re-checks the
+stored events and conditions at start and periodically (a crash between ingest's commit
+and the sink call loses nothing), fires escalation timers, runs one outbox worker per
+channel, and mounts the ``/api/v1`` routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import httpx
+import orjson
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.alarms.clock import Clock, SystemClock
+from hub.alarms.errors import AlarmError
+from hub.alarms.escalation import DEFAULT_ESCALATION
+from hub.alarms.metrics import AlarmMetrics
+from hub.alarms.rules import DEFAULT_THRESHOLDS, Reading, Signal
+from hub.alarms.settings import AlarmSettings, ProviderSettings
+from hub.alarms.store.actions import mark_notified
+from hub.alarms.store.engine import AlarmEngine, condition_signal, event_signal
+from hub.alarms.store.models import ProcessedSignal, WebhookSubscription
+from hub.alarms.store.timers import TimerWorker
+from hub.api.app import mount_api
+from hub.api.context import ApiContext
+from hub.db.events import StoredEvent
+from hub.db.state import Condition
+from hub.notify.channel import Channel, RetryPolicy
+from hub.notify.console import ConsoleBus
+from hub.notify.home import AckPublisher, HomeAckChannel
+from hub.notify.outbox import OutboxWorker, dead_letter_unconfigured
+from hub.notify.sms import HttpProviderChannel, ProviderConfig
+from hub.notify.webhook import WebhookChannel
+from hub.sinks import ConditionChange, NewEvent
+from protocols import Event, ProtocolError, Telemetry
+
+log = logging.getLogger(__name__)
+
+
+def _provider(p: ProviderSettings) -> ProviderConfig:
+    return ProviderConfig(
+        p.url,
+        token=p.token.get_secret_value() if p.token else None,
+        username=p.username,
+        password=p.password.get_secret_value() if p.password else None,
+        sender=p.sender,
+    )
+
+
+class AlarmService:
+    """Start/stop service and event sink of the alarm engine for one hub worker."""
+
+    def __init__(
+        self,
+        settings: AlarmSettings,
+        sessions: sessionmaker[Session],
+        worker_id: str,
+        clock: Clock | None = None,
+        publisher: AckPublisher | None = None,
+        bus: ConsoleBus | None = None,
+        metrics: AlarmMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.worker_id = worker_id
+        self.clock = clock or SystemClock()
+        self.bus = bus or ConsoleBus()
+        self.publisher = publisher
+        self.metrics = metrics or AlarmMetrics()
+        self.http = httpx.AsyncClient(timeout=settings.send_timeout_s)
+        self.engine = AlarmEngine(
+            sessions,
+            self.clock,
+            escalation=settings.escalation_policy() or DEFAULT_ESCALATION,
+            default_district=settings.default_district,
+            on_enqueued=self.wake,
+        )
+        self.timers = TimerWorker(
+            sessions,
+            self.clock,
+            worker_id,
+            default_district=settings.default_district,
+            on_enqueued=self.wake,
+            on_fired=lambda f: self.metrics.timers.labels("fired" if f.fired else "skipped").inc(),
+        )
+        retry = RetryPolicy(settings.retry_max_attempts, settings.retry_base_s, settings.retry_max_s)
+        channels: list[Channel] = [self.bus, WebhookChannel(self.http, self._webhook_secret)]
+        if settings.sms:
+            channels.append(HttpProviderChannel(self.http, _provider(settings.sms), "sms"))
+        if settings.voice:
+            channels.append(HttpProviderChannel(self.http, _provider(settings.voice), "voice"))
+        if publisher is not None and settings.home_acks:
+            channels.append(HomeAckChannel(publisher))
+        self.outboxes = [
+            OutboxWorker(
+                sessions,
+                ch,
+                worker_id,
+                self.clock.now,
+                retry,
+                send_timeout_s=settings.send_timeout_s,
+                on_delivered=mark_notified,
+                on_result=lambda ch, st: self.metrics.deliveries.labels(ch, st).inc(),
+            )
+            for ch in channels
+        ]
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.reconcile)
+        self._tasks = [
+            asyncio.create_task(self.timers.run(self.settings.timer_tick_s), name="alarm-timers"),
+            asyncio.create_task(self._reconcile_forever(), name="alarm-reconcile"),
+            *(
+                asyncio.create_task(w.run(self.settings.outbox_idle_s), name=f"outbox-{w.channel.name}")
+                for w in self.outboxes
+            ),
+        ]
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Let every loop finish the work in hand (database work runs in threads that a
+        cancel would not stop), then cancel what is still waiting on the network."""
+        self._stopping.set()
+        self.timers.stop()
+        for w in self.outboxes:
+            w.stop()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace_s)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.http.aclose()
+        close = getattr(self.publisher, "close", None)
+        if close is not None:
+            await close()
+
+    def wake(self) -> None:
+        """Thread-safe: wake the outbox workers (new notifications were committed)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        for w in self.outboxes:
+            loop.call_soon_threadsafe(w.wake)
+
+    # --- EventSink ---------------------------------------------------------------------
+
+    def handle(self, signal: Signal, key: str) -> None:
+        self.metrics.decisions.labels(self.engine.handle(signal, key).decision).inc()
+
+    async def events_stored(self, events: Sequence[NewEvent]) -> None:
+        for e in events:
+            try:
+                await asyncio.to_thread(self.handle, *event_signal(e.event, e.received_at))
+            except AlarmError:
+                log.exception("event %s not turned into an alarm yet; the re-check will retry", e.event.id)
+
+    async def telemetry_stored(self, batches: Sequence[tuple[Telemetry, dt.datetime]]) -> None:
+        """Analogue readings with a threshold (gas_lel, co_ppm) → raise/restore with hysteresis.
+        For ingest to call after storing telemetry (optional sink method)."""
+        for tm, received_at in batches:
+            for r in tm.readings:
+                if r.metric not in DEFAULT_THRESHOLDS:
+                    continue
+                at = dt.datetime.fromtimestamp(r.ts / 1000, dt.UTC) if r.ts and tm.synced else received_at
+                reading = Reading(tm.gw, r.sensor, r.metric, r.value, at)
+                try:
+                    result = await asyncio.to_thread(self.engine.handle_reading, reading)
+                except AlarmError:
+                    log.exception("reading %s/%s %s not evaluated", tm.gw, r.sensor, r.metric)
+                    continue
+                if result.decision != "ignore":
+                    self.metrics.decisions.labels(result.decision).inc()
+
+    async def conditions_changed(self, changes: Sequence[ConditionChange]) -> None:
+        for c in changes:
+            sig = condition_signal(
+                c.condition_id, c.gateway_id, c.sensor_id, c.kind, c.state == "restored", c.at
+            )
+            try:
+                await asyncio.to_thread(self.handle, *sig)
+            except AlarmError:
+                log.exception(
+                    "condition %s not turned into an alarm yet; the re-check will retry", c.condition_id
+                )
+
+    # --- re-check ----------------------------------------------------------------------
+
+    def reconcile(self) -> int:
+        """Process stored events and conditions of the window that have no decision yet."""
+        since = self.clock.now() - dt.timedelta(seconds=self.settings.reconcile_window_s)
+        done = 0
+        with self.sessions() as s:
+            processed = set(
+                s.scalars(select(ProcessedSignal.key).where(ProcessedSignal.processed_at >= since))
+            )
+            events = s.execute(
+                select(StoredEvent.id, StoredEvent.payload, StoredEvent.received_at)
+                .where(StoredEvent.received_at >= since)
+                .order_by(StoredEvent.received_at)
+            ).all()
+            conds = s.scalars(
+                select(Condition).where((Condition.opened_at >= since) | (Condition.restored_at >= since))
+            ).all()
+        for eid, payload, received_at in events:
+            if f"ev:{eid}" in processed:
+                continue
+            try:
+                ev = Event.model_validate_json(orjson.dumps(payload))
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                log.error(
+                    "stored event %s cannot be decoded: %s",
+                    eid,
+                    ProtocolError("bad_stored_event", str(exc)[:200]),
+                )
+                continue
+            self.handle(*event_signal(ev, received_at))
+            done += 1
+        for c in conds:
+            steps = [(False, c.opened_at)] + ([(True, c.restored_at)] if c.restored_at else [])
+            for restored, at in steps:
+                sig, key = condition_signal(c.id, c.gateway_id, c.sensor_id, c.kind, restored, at)
+                if key not in processed:
+                    self.handle(sig, key)
+                    done += 1
+        if done:
+            log.warning("re-check turned %d stored signals into alarm decisions", done)
+        with self.sessions() as s, s.begin():
+            dead = dead_letter_unconfigured(s, [w.channel.name for w in self.outboxes], self.clock.now())
+        for ch, n in dead.items():
+            self.metrics.unconfigured.labels(ch).inc(n)
+            log.error("%d %s notifications dead-lettered: no %s channel configured on this hub", n, ch, ch)
+        return done
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.settings.reconcile_every_s)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await asyncio.to_thread(self.reconcile)
+            except AlarmError:
+                log.exception("alarm re-check failed; next round retries")
+
+    def _webhook_secret(self, url: str) -> str | None:
+        with self.sessions() as s:
+            return s.scalars(
+                select(WebhookSubscription.secret).where(WebhookSubscription.url == url).limit(1)
+            ).first()
+
+
+class HubLike(Protocol):
+    """What :func:`configure` needs of :class:`hub.runner.Hub`."""
+
+    settings: Any
+    session_factory: sessionmaker[Session]
+    app: FastAPI
+    sinks: list[Any]
+    services: list[Any]
+
+
+def configure(hub: HubLike) -> AlarmService:
+    """Add the alarm engine to a hub worker: sink, service, API routes, MQTT acks."""
+    from hub.notify.mqtt_acks import MqttAckPublisher
+
+    s = hub.settings
+    publisher = MqttAckPublisher(s.mqtt, f"{s.worker_id}-acks")
+    registry = getattr(getattr(hub, "metrics", None), "registry", None)
+    service = AlarmService(
+        s.alarms, hub.session_factory, s.worker_id, publisher=publisher, metrics=AlarmMetrics(registry)
+    )
+    hub.sinks.append(service)
+    # ingest/supervision copy the sink list when they are built (before extensions run):
+    # register with each of them too, once.
+    for svc in hub.services:
+        sinks = getattr(svc, "sinks", None)
+        if isinstance(sinks, list) and sinks is not hub.sinks and service not in sinks:
+            sinks.append(service)
+    hub.services.append(service)
+    mount_api(hub.app, ApiContext(hub.session_factory, service.clock, service.wake, service.bus))
+    hub.app.state.console_bus = service.bus
+    return service

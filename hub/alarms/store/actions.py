@@ -1,0 +1,186 @@
+"""Apply lifecycle steps to stored alarms (inside the caller's transaction).
+
+Both writers of an alarm (an operator's transition, the engine's repeat/restore) go through
+the ORM, whose ``version_id_col`` makes every UPDATE conditional on the version that was
+read: two operators acknowledging at once → one wins, the other gets
+:class:`ConcurrentUpdate` naming the state the alarm is in now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from hub.alarms.errors import ConcurrentUpdate
+from hub.alarms.lifecycle import Action, Outcome, State, Transition, plan
+from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition
+from hub.notify.outbox import Outgoing, enqueue
+from protocols import AckStatus
+
+#: Lifecycle steps the home is told about (the gateway plays "help is on the way").
+HOME_ACKS: dict[State, AckStatus] = {
+    State.ACKNOWLEDGED: AckStatus.ACKNOWLEDGED,
+    State.DISPATCHED: AckStatus.DISPATCHED,
+    State.ON_SITE: AckStatus.ON_SITE,
+    State.RESOLVED: AckStatus.RESOLVED,
+}
+_STAMP = {
+    State.NOTIFIED: "notified_at",
+    State.ACKNOWLEDGED: "acknowledged_at",
+    State.DISPATCHED: "dispatched_at",
+    State.ON_SITE: "on_site_at",
+    State.RESOLVED: "resolved_at",
+    State.REVIEWED: "reviewed_at",
+}
+
+
+def alarm_payload(alarm: Alarm, event: str, address: str = "") -> dict[str, Any]:
+    """What notifications carry about an alarm (JSON-ready)."""
+    return {
+        "event": event,
+        "alarm_id": alarm.id,
+        "kind": alarm.kind,
+        "class": alarm.alarm_class,
+        "priority": alarm.priority,
+        "state": alarm.state,
+        "gateway_id": alarm.gateway_id,
+        "sensor_id": alarm.sensor_id or None,
+        "home_id": alarm.home_id,
+        "workstation_id": alarm.workstation_id,
+        "subdistrict_id": alarm.subdistrict_id,
+        "district_id": alarm.district_id,
+        "address": address,
+        "location": alarm.location,
+        "device_model": alarm.device_model,
+        "raised_at": alarm.raised_at.isoformat(),
+        "count": alarm.count,
+        "flags": list(alarm.flags or []),
+    }
+
+
+def record(session: Session, alarm: Alarm, t: Transition) -> None:
+    """Write a planned transition onto the alarm and its history."""
+    alarm.state = t.to_state.value
+    stamp = _STAMP.get(t.to_state)
+    if stamp:
+        setattr(alarm, stamp, t.at)
+    if t.responder:
+        alarm.responder = t.responder
+    if t.outcome is not None:
+        alarm.outcome = t.outcome.value
+    if t.to_state.closed:
+        alarm.open_key = None
+        session.execute(
+            update(AlarmTimer)
+            .where(AlarmTimer.alarm_id == alarm.id, AlarmTimer.status == "pending")
+            .values(status="cancelled")
+        )
+    session.add(
+        AlarmTransition(
+            alarm_id=alarm.id,
+            action=t.action.value,
+            from_state=t.from_state.value,
+            to_state=t.to_state.value,
+            actor=t.actor,
+            at=t.at,
+            note=t.note,
+            outcome=t.outcome.value if t.outcome else None,
+            responder=t.responder,
+        )
+    )
+
+
+def log_step(
+    session: Session, alarm: Alarm, action: str, at: dt.datetime, note: str, actor: str = "system"
+) -> None:
+    """A history line that does not change the lifecycle state (raise, restore, escalate…)."""
+    session.add(
+        AlarmTransition(
+            alarm_id=alarm.id,
+            action=action,
+            from_state=None if action == "raise" else alarm.state,
+            to_state=alarm.state,
+            actor=actor,
+            at=at,
+            note=note,
+        )
+    )
+
+
+def flush_or_conflict(session: Session, alarm: Alarm) -> None:
+    alarm_id = alarm.id  # read before the flush: after a failed flush the object is unusable
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise ConcurrentUpdate(
+            "concurrent_update", f"alarm {alarm_id} was changed by someone else; reload it", None
+        ) from exc
+
+
+def apply_action(
+    session: Session,
+    alarm: Alarm,
+    action: Action,
+    actor: str,
+    now: dt.datetime,
+    *,
+    by: str,
+    note: str = "",
+    outcome: Outcome | None = None,
+    responder: str | None = None,
+) -> Transition:
+    """Plan, record and flush one person's lifecycle step; tell the home when it matters.
+
+    ``by`` is what the home is told acted (a region, never a person's name)."""
+    t = plan(State(alarm.state), action, actor, now, note, outcome, responder)
+    record(session, alarm, t)
+    flush_or_conflict(session, alarm)
+    status = HOME_ACKS.get(t.to_state)
+    if status is not None and alarm.event_id:
+        enqueue(
+            session,
+            alarm.id,
+            [Outgoing("home", alarm.gateway_id, "home")],
+            {"event_id": alarm.event_id, "status": status.value, "by": by, "alarm_id": alarm.id},
+            now,
+        )
+    if alarm.workstation_id or alarm.district_id:
+        region = (
+            f"workstation:{alarm.workstation_id}" if alarm.workstation_id else f"district:{alarm.district_id}"
+        )
+        enqueue(
+            session,
+            alarm.id,
+            [Outgoing("console", region, "workstation")],
+            alarm_payload(alarm, "alarm.updated"),
+            now,
+        )
+    return t
+
+
+def mark_notified(session: Session, notification: Any, now: dt.datetime) -> None:
+    """Outbox hook: the first delivery to a person moves a raised alarm to *notified*.
+
+    Runs inside the outbox's recording transaction, in a savepoint: if an operator changed
+    the alarm at the same moment, the alarm is already past *notified* and nothing is lost."""
+    if notification.channel == "home" or not notification.alarm_id:
+        return
+    alarm = session.get(Alarm, notification.alarm_id)
+    if alarm is None or alarm.state != State.RAISED.value:
+        return
+    try:
+        with session.begin_nested():
+            t = plan(
+                State.RAISED,
+                Action.NOTIFY,
+                "system",
+                now,
+                f"first delivery: {notification.channel} to {notification.role}",
+            )
+            record(session, alarm, t)
+    except StaleDataError:
+        session.expire(alarm)

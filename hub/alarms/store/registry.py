@@ -1,0 +1,109 @@
+"""Read what routing needs from the registry: the home of a gateway, its workstation,
+subdistrict and district, its contacts, the webhooks of those regions, home overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from hub.alarms.routing import Contact, RoutingContext, Webhook
+from hub.alarms.rules import NO_OVERRIDES, HomeOverrides
+from hub.alarms.store.models import HomeOverride, WebhookSubscription
+from hub.registry.models import District, Gateway, Home, Sensor, Subdistrict, Workstation
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Routing context plus what the alarm card shows about where it happened."""
+
+    ctx: RoutingContext
+    address: str = ""
+    device_model: str | None = None
+    location: str = ""
+    overrides: HomeOverrides = NO_OVERRIDES
+
+
+def _contacts(raw: list[dict[str, object]] | None) -> tuple[Contact, ...]:
+    out = []
+    for c in raw or []:
+        phone = str(c.get("phone") or "")
+        if phone:
+            out.append(Contact(str(c.get("name", "")), phone, str(c.get("relation", ""))))
+    return tuple(out)
+
+
+def _webhooks(session: Session, regions: list[tuple[str, str | None]]) -> tuple[Webhook, ...]:
+    wanted = [(k, i) for k, i in regions if i]
+    if not wanted:
+        return ()
+    match = or_(
+        *(and_(WebhookSubscription.region_kind == k, WebhookSubscription.region_id == i) for k, i in wanted)
+    )
+    rows = session.scalars(
+        select(WebhookSubscription)
+        .where(WebhookSubscription.active.is_(True), match)
+        .order_by(WebhookSubscription.id)
+    ).all()
+    return tuple(Webhook(r.url, r.secret, r.region_kind, r.region_id, r.name) for r in rows)
+
+
+def overrides_of(session: Session, home_id: str | None) -> HomeOverrides:
+    ov = session.get(HomeOverride, home_id) if home_id else None
+    if ov is None:
+        return NO_OVERRIDES
+    return HomeOverrides(frozenset(map(str, ov.suppress)), frozenset(map(str, ov.frequent_false)), ov.note)
+
+
+def place_of(
+    session: Session, gateway_id: str, sensor_id: str | None, default_district: str | None = None
+) -> Place:
+    """Where an alarm of this gateway/sensor goes. Unknown gateways go to the district."""
+    row = session.execute(
+        select(Gateway, Home, Workstation, Subdistrict, District)
+        .join(Home, Gateway.home_id == Home.id)
+        .join(Workstation, Home.workstation_id == Workstation.id)
+        .join(Subdistrict, Workstation.subdistrict_id == Subdistrict.id)
+        .join(District, Subdistrict.district_id == District.id)
+        .where(Gateway.id == gateway_id)
+    ).first()
+    if row is None:
+        q = select(District).order_by(District.id)
+        if default_district:
+            q = q.where(District.id == default_district)
+        d = session.scalars(q.limit(1)).first()
+        ctx = RoutingContext(
+            district_id=d.id if d else (default_district or "unknown"),
+            district_phone=d.phone if d else None,
+            timezone=d.timezone if d else DEFAULT_TIMEZONE,
+            webhooks=_webhooks(session, [("district", d.id if d else None)]),
+        )
+        return Place(ctx)
+    _gw, home, ws, sd, d = row
+    sensor = session.get(Sensor, (gateway_id, sensor_id)) if sensor_id else None
+    ctx = RoutingContext(
+        district_id=d.id,
+        district_phone=d.phone,
+        timezone=d.timezone,
+        subdistrict_id=sd.id,
+        subdistrict_phone=sd.phone,
+        workstation_id=ws.id,
+        workstation_phone=ws.phone,
+        workstation_oncall_phone=ws.oncall_phone,
+        day_start=ws.day_start.strftime("%H:%M"),
+        day_end=ws.day_end.strftime("%H:%M"),
+        home_id=home.id,
+        emergency_contacts=_contacts(home.emergency_contacts),
+        webhooks=_webhooks(session, [("workstation", ws.id), ("subdistrict", sd.id), ("district", d.id)]),
+    )
+    overrides = overrides_of(session, home.id)
+    return Place(
+        ctx,
+        address=home.address,
+        device_model=sensor.model if sensor else None,
+        location=sensor.location if sensor else "",
+        overrides=overrides,
+    )

@@ -1,0 +1,39 @@
+"""Run a unit of work in its own transaction, retried when another worker won a race."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.alarms.errors import AlarmError, ConcurrentUpdate
+
+T = TypeVar("T")
+
+#: Races that a fresh read resolves: a version conflict (someone changed the alarm), a unique
+#: conflict (someone inserted the same key), SQLite's "database is locked" on a stale snapshot.
+RETRYABLE = (ConcurrentUpdate, IntegrityError, OperationalError)
+
+
+def in_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T], retries: int = 12) -> T:
+    """``work(session)`` inside ``BEGIN … COMMIT``; retried from scratch on a lost race.
+
+    ``work`` must decide from what it reads in the session, so that a retry after losing the
+    race decides again (and, e.g., refuses "already acknowledged" with a clear reason)."""
+    last: Exception | None = None
+    for attempt in range(retries):
+        try:
+            with sessions() as s, s.begin():
+                return work(s)
+        except RETRYABLE as exc:
+            last = exc
+            # SQLite answers a reader that wants to become a writer while another writer holds
+            # the lock with an immediate "locked" (no busy wait): back off before re-reading.
+            time.sleep(random.uniform(0, min(1.0, 0.005 * 2**attempt)))
+    if isinstance(last, ConcurrentUpdate):
+        raise last
+    raise AlarmError(f"gave up after {retries} conflicting attempts: {last}") from last

@@ -1,0 +1,200 @@
+"""``/api/v1/alarms``: list (filters, cursor pagination), detail with history, lifecycle POSTs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.alarms.errors import ConcurrentUpdate, TransitionRefused
+from hub.alarms.lifecycle import Action
+from hub.alarms.store.actions import apply_action
+from hub.alarms.store.models import Alarm
+from hub.alarms.store.tx import in_transaction
+from hub.api.auth import MAY, Context, CurrentPrincipal, alarm_scope
+from hub.api.models import IdempotencyKey
+from hub.api.schemas import AlarmDetail, AlarmPublic, AlarmsPage, DeliverySummary, Me, Problem, TransitionIn
+from hub.api.tokens import Principal
+from hub.notify.models import Notification
+
+router = APIRouter(tags=["alarms"])
+MAX_PAGE = 200
+NOT_FOUND = "no such alarm"
+
+
+def _cursor(alarm_id: str) -> str:
+    return base64.urlsafe_b64encode(alarm_id.encode()).decode().rstrip("=")
+
+
+def _uncursor(cursor: str) -> str:
+    try:
+        value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "bad cursor") from exc
+    if len(value) != 36:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "bad cursor")
+    return value
+
+
+def scoped_alarm(s: Session, p: Principal, alarm_id: str) -> Alarm:
+    alarm = s.scalars(select(Alarm).where(Alarm.id == alarm_id, alarm_scope(p))).first()
+    if alarm is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return alarm
+
+
+def detail_of(s: Session, alarm: Alarm) -> AlarmDetail:
+    d = AlarmDetail.model_validate(alarm)
+    rows = s.scalars(
+        select(Notification).where(Notification.alarm_id == alarm.id).order_by(Notification.created_at)
+    ).all()
+    d.notifications = [
+        DeliverySummary(channel=n.channel, role=n.role, tier=n.tier, status=n.status, attempts=n.attempts)
+        for n in rows
+    ]
+    return d
+
+
+@router.get("/me", response_model=Me)
+def me(p: CurrentPrincipal) -> Me:
+    return Me(token_id=p.token_id, role=p.role, region=p.region, name=p.name)
+
+
+@router.get("/alarms", response_model=AlarmsPage)
+def list_alarms(
+    p: CurrentPrincipal,
+    ctx: Context,
+    state: Annotated[list[str] | None, Query()] = None,
+    alarm_class: Annotated[list[str] | None, Query()] = None,
+    kind: Annotated[list[str] | None, Query()] = None,
+    home_id: str | None = None,
+    gateway_id: str | None = None,
+    workstation_id: str | None = None,
+    open: bool | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: str | None = None,
+) -> AlarmsPage:
+    """Newest first. Every filter narrows the caller's own region, never widens it."""
+    q = select(Alarm).where(alarm_scope(p))
+    if state:
+        q = q.where(Alarm.state.in_(state))
+    if alarm_class:
+        q = q.where(Alarm.alarm_class.in_(alarm_class))
+    if kind:
+        q = q.where(Alarm.kind.in_(kind))
+    for column, value in (
+        (Alarm.home_id, home_id),
+        (Alarm.gateway_id, gateway_id),
+        (Alarm.workstation_id, workstation_id),
+    ):
+        if value is not None:
+            q = q.where(column == value)
+    if open is not None:
+        q = q.where(Alarm.open_key.is_not(None) if open else Alarm.open_key.is_(None))
+    for bound, op in ((since, "ge"), (until, "lt")):
+        if bound is not None:
+            if bound.tzinfo is None:
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT, "since/until need a timezone (e.g. Z)"
+                )
+            q = q.where(Alarm.raised_at >= bound if op == "ge" else Alarm.raised_at < bound)
+    if cursor:
+        q = q.where(Alarm.id < _uncursor(cursor))
+    with ctx.sessions() as s:
+        rows = s.scalars(q.order_by(Alarm.id.desc()).limit(limit + 1)).all()
+        items = [AlarmPublic.model_validate(a) for a in rows[:limit]]
+    nxt = _cursor(items[-1].id) if len(rows) > limit else None
+    return AlarmsPage(items=items, next_cursor=nxt)
+
+
+@router.get("/alarms/{alarm_id}", response_model=AlarmDetail, responses={404: {"model": Problem}})
+def get_alarm(alarm_id: str, p: CurrentPrincipal, ctx: Context) -> AlarmDetail:
+    with ctx.sessions() as s:
+        return detail_of(s, scoped_alarm(s, p, alarm_id))
+
+
+def _request_hash(alarm_id: str, action: str, body: TransitionIn) -> str:
+    raw = orjson.dumps([alarm_id, action, body.model_dump(mode="json")], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(raw).hexdigest()
+
+
+@router.post(
+    "/alarms/{alarm_id}/{action}",
+    response_model=AlarmDetail,
+    responses={404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}},
+)
+def transition(
+    alarm_id: str,
+    action: Action,
+    body: TransitionIn,
+    p: CurrentPrincipal,
+    ctx: Context,
+    idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
+) -> JSONResponse:
+    """Take one lifecycle step. Repeating a request with the same ``Idempotency-Key`` returns
+    the first answer and changes nothing; the same key with a different request is refused."""
+    if action is Action.NOTIFY:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "notify is recorded by the hub itself")
+    h = _request_hash(alarm_id, action.value, body)
+
+    def work(s: Session) -> tuple[int, dict[str, Any]]:
+        seen = s.scalars(
+            select(IdempotencyKey).where(
+                IdempotencyKey.token_id == p.token_id, IdempotencyKey.key == idempotency_key
+            )
+        ).first()
+        if seen is not None:
+            if seen.request_hash != h:
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    "Idempotency-Key already used for a different request",
+                )
+            return seen.status_code, seen.response
+        alarm = scoped_alarm(s, p, alarm_id)  # 404 before 403: no hint about other regions
+        if p.role not in MAY[action.value]:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {p.role} may not {action.value}")
+        code: int
+        try:
+            apply_action(
+                s,
+                alarm,
+                action,
+                p.actor,
+                ctx.clock.now(),
+                by=p.region.replace(":", " "),
+                note=body.note,
+                outcome=body.outcome,
+                responder=body.responder,
+            )
+            code, payload = 200, detail_of(s, alarm).model_dump(mode="json")
+        except ConcurrentUpdate:
+            raise  # retried from a fresh read by in_transaction
+        except TransitionRefused as exc:
+            code = 409
+            payload = Problem(error=exc.reason, detail=exc.detail, state=exc.state).model_dump(mode="json")
+        s.add(
+            IdempotencyKey(
+                token_id=p.token_id,
+                key=idempotency_key,
+                request_hash=h,
+                status_code=code,
+                response=payload,
+                created_at=ctx.clock.now(),
+            )
+        )
+        return code, payload
+
+    code, payload = in_transaction(ctx.sessions, work)
+    if code == 200:
+        ctx.on_enqueued()
+    return JSONResponse(payload, status_code=code)

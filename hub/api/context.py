@@ -1,0 +1,21 @@
+"""What the API routes need from the running hub, handed over explicitly (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.alarms.clock import Clock, SystemClock
+from hub.notify.console import ConsoleBus
+
+
+@dataclass
+class ApiContext:
+    sessions: sessionmaker[Session]
+    clock: Clock = field(default_factory=SystemClock)
+    #: Called after a transition committed notifications (wakes the outbox); thread-safe.
+    on_enqueued: Callable[[], None] = lambda: None
+    #: The worker's console push bus (``/api/v1/alarms/stream``); None: no stream.
+    bus: ConsoleBus | None = None

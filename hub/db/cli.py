@@ -1,0 +1,56 @@
+"""``safehome hub db …``: database maintenance (migrations)."""
+
+from __future__ import annotations
+
+import click
+
+from hub.db.errors import MigrationError
+
+#: The hub settings' ``database.url`` (``SAFEHOME_HUB_DATABASE__URL``) and its default.
+DB_URL_ENV = "SAFEHOME_HUB_DATABASE__URL"
+DEFAULT_DB_URL = "sqlite:///hub.db"
+
+db_url_option = click.option(
+    "--db-url",
+    envvar=DB_URL_ENV,
+    default=DEFAULT_DB_URL,
+    show_default=True,
+    help=f"Database URL (sqlite:///FILE or postgresql://USER@HOST/DB); env {DB_URL_ENV}.",
+)
+
+
+@click.group(name="db")
+def db() -> None:
+    """Create and migrate the hub database."""
+
+
+@db.command(name="upgrade")
+@db_url_option
+@click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
+def upgrade_cmd(db_url: str, revision: str) -> None:
+    """Create the hub's tables or migrate them to the newest revision (idempotent)."""
+    from hub.db.engine import make_engine
+    from hub.db.migrate import current_revision, upgrade
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, revision)
+        click.echo(f"database at revision {current_revision(engine)}")
+    except MigrationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+
+
+@db.command(name="current")
+@db_url_option
+def current_cmd(db_url: str) -> None:
+    """Show the database's schema revision and the newest one this hub knows."""
+    from hub.db.engine import make_engine
+    from hub.db.migrate import current_revision, head_revision
+
+    engine = make_engine(db_url)
+    try:
+        click.echo(f"database: {current_revision(engine) or 'none (empty)'}; newest: {head_revision()}")
+    finally:
+        engine.dispose()

@@ -1,0 +1,141 @@
+"""Plan one batch: which events to store, which readings to write, what each gateway and
+sensor was last seen doing, and the acks to send once the batch is committed. Pure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.ingest.decode import Incoming, Rejected
+from hub.timeseries import Point
+from protocols import (
+    Ack,
+    AckItem,
+    AckStatus,
+    Channel,
+    CommandResult,
+    Event,
+    GatewayState,
+    Status,
+    Telemetry,
+    Topic,
+)
+from protocols.messages import AlarmClass
+
+MAX_ACK_ITEMS = 1000
+
+
+@dataclass
+class GatewaySeen:
+    last_seen: dt.datetime | None = None  #: None: only the broker spoke for it (Last-Will)
+    online: bool | None = None
+    status: dict[str, Any] | None = None
+    last_seq: int | None = None
+    retained_only: bool = True  #: only replayed retained status: do not override newer state
+
+
+@dataclass
+class Plan:
+    events: list[Event] = field(default_factory=list)
+    telemetry: list[Telemetry] = field(default_factory=list)
+    results: list[CommandResult] = field(default_factory=list)
+    gateways: dict[str, GatewaySeen] = field(default_factory=dict)
+    sensors: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
+    rejected_acks: dict[str, list[AckItem]] = field(default_factory=dict)
+
+    def points(self) -> list[Point]:
+        out: list[Point] = []
+        for t in self.telemetry:
+            out += [
+                Point(t.gw, r.sensor, r.metric, r.ts if r.ts is not None else t.ts, r.value)
+                for r in t.readings
+            ]
+        return out
+
+
+_PRIORITY = {AlarmClass.ALARM: 0, AlarmClass.SUPERVISORY: 1, AlarmClass.TROUBLE: 2, AlarmClass.TEST: 3}
+
+
+def _seen(plan: Plan, gw: str, at: dt.datetime, seq: int | None) -> GatewaySeen:
+    g = plan.gateways.setdefault(gw, GatewaySeen())
+    g.last_seen = at
+    g.online = True
+    g.retained_only = False
+    if seq is not None:
+        g.last_seq = seq if g.last_seq is None else max(g.last_seq, seq)
+    return g
+
+
+def _status(plan: Plan, s: Status, retained: bool, at: dt.datetime) -> None:
+    g = plan.gateways.setdefault(s.gw, GatewaySeen())
+    if retained:
+        # A retained status replayed on subscribe says nothing about *now*: it only seeds
+        # the state of a gateway the hub has no row for, and never refreshes last-seen.
+        if g.retained_only:
+            g.online = s.state is GatewayState.ONLINE
+            g.status = s.model_dump(mode="json")
+        return
+    g.retained_only = False
+    g.online = s.state is GatewayState.ONLINE
+    g.status = s.model_dump(mode="json")
+    if s.reason != "lwt":  # the Last-Will is the broker speaking, not the gateway
+        g.last_seen = at
+        if s.seq is not None:
+            g.last_seq = s.seq if g.last_seq is None else max(g.last_seq, s.seq)
+        for h in s.sensors:
+            if h.ok:
+                plan.sensors[(s.gw, h.id)] = at
+
+
+def make_plan(items: Iterable[Incoming | Rejected]) -> Plan:
+    """Group a batch. Events are ordered alarms first (then arrival order)."""
+    plan = Plan()
+    for it in items:
+        if isinstance(it, Rejected):
+            if it.gateway_id and it.msg_id:
+                item = AckItem(id=it.msg_id, status=AckStatus.REJECTED, reason=it.detail[:500])
+                plan.rejected_acks.setdefault(it.gateway_id, []).append(item)
+            continue
+        m, at = it.msg, it.received_at
+        if isinstance(m, Event):
+            plan.events.append(m)
+            _seen(plan, m.gw, at, m.seq)
+            if m.sensor:
+                plan.sensors[(m.gw, m.sensor)] = at
+        elif isinstance(m, Telemetry):
+            plan.telemetry.append(m)
+            _seen(plan, m.gw, at, m.seq)
+            for r in m.readings:
+                plan.sensors[(m.gw, r.sensor)] = at
+        elif isinstance(m, Status):
+            _status(plan, m, it.retained, at)
+        else:
+            plan.results.append(m)
+            _seen(plan, m.gw, at, m.seq)
+    plan.events.sort(key=lambda e: _PRIORITY[e.alarm_class])
+    return plan
+
+
+def acks(by_gateway: dict[str, list[AckItem]], now_ms: int) -> list[tuple[str, Ack]]:
+    """One Ack message per gateway (split past :data:`MAX_ACK_ITEMS`), as (topic, Ack)."""
+    out: list[tuple[str, Ack]] = []
+    for gw, items in by_gateway.items():
+        for start in range(0, len(items), MAX_ACK_ITEMS):
+            chunk = items[start : start + MAX_ACK_ITEMS]
+            out.append((str(Topic.of(gw, Channel.ACK)), Ack(gw=gw, ts=now_ms, items=chunk)))
+    return out
+
+
+def stored_items(messages: Sequence[Event | Telemetry]) -> dict[str, list[AckItem]]:
+    """``stored`` ack items for messages that are now durable (new or duplicate alike)."""
+    out: dict[str, list[AckItem]] = {}
+    seen: set[str] = set()
+    for m in messages:
+        if m.id in seen:
+            continue
+        seen.add(m.id)
+        out.setdefault(m.gw, []).append(AckItem(id=m.id, status=AckStatus.STORED))
+    return out

@@ -1,0 +1,250 @@
+"""The ingest service: consume ``$share/<group>/…`` uplink, store, ack after commit, notify.
+
+Two tasks share a priority queue. The receiver takes messages off the MQTT connection
+(reconnecting with backoff) and queues them, events ahead of everything else. The
+processor takes a batch (whatever is waiting, up to ``batch_max``), validates it, stores
+events and connectivity in one transaction, acks those events, tells the sinks about the
+new ones, then writes and acks the telemetry. A failed store is retried (never acked
+before it succeeds); a bad message is counted and logged, never stops either loop.
+Because the gateway resends until acked, this worker may also shed telemetry when its
+queue is full: it is not lost, only delayed. Events are never shed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aiomqtt
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.db.errors import StoreError
+from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
+from hub.ingest.plan import acks, make_plan, stored_items
+from hub.ingest.store import store_core, store_telemetry
+from hub.metrics import HubMetrics
+from hub.mqtt import make_client
+from hub.settings import HubSettings
+from hub.sinks import EventSink, NewEvent
+from hub.threads import ThreadWork
+from hub.timeseries import TimeSeriesStore
+from protocols import AckItem, Event, Telemetry, encode, hub_subscriptions
+
+log = logging.getLogger("safehome.hub.ingest")
+Clock = Callable[[], dt.datetime]
+_PRIORITY = {"event": 0, "status": 1, "result": 2, "telemetry": 3}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UplinkQueue:
+    """Received messages, events first, otherwise in arrival order."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, aiomqtt.Message]] = []
+        self._count = itertools.count()
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def put(self, msg: aiomqtt.Message) -> None:
+        prio = _PRIORITY.get(msg.topic.value.rsplit("/", 1)[-1], 4)
+        heapq.heappush(self._heap, (prio, next(self._count), msg))
+        self._ready.set()
+
+    async def take(self, limit: int) -> list[aiomqtt.Message]:
+        while not self._heap:
+            self._ready.clear()
+            await self._ready.wait()
+        n = min(limit, len(self._heap))
+        return [heapq.heappop(self._heap)[2] for _ in range(n)]
+
+
+class IngestService:
+    def __init__(
+        self,
+        settings: HubSettings,
+        session_factory: sessionmaker[Session],
+        timeseries: TimeSeriesStore,
+        metrics: HubMetrics,
+        sinks: list[EventSink] | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.factory = session_factory
+        self.timeseries = timeseries
+        self.metrics = metrics
+        self.sinks = sinks if sinks is not None else []  # shared: sinks added later are seen
+        self.clock = clock
+        self.queue = UplinkQueue()
+        self.subscribed = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._rejects = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
+        self._threads = ThreadWork()
+
+    # --- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._receive_forever(), name="ingest-receive"),
+            asyncio.create_task(self._process_forever(), name="ingest-process"),
+        ]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+        self._tasks = []
+        await self._threads.drain()
+
+    # --- receiving -------------------------------------------------------------------
+    async def _receive_forever(self) -> None:
+        mqtt = self.settings.mqtt
+        backoff = 0.5
+        while True:
+            client = make_client(mqtt, f"hub-{self.settings.worker_id}", max_inflight_messages=1000)
+            try:
+                async with client:
+                    for topic in hub_subscriptions(mqtt.share_group):
+                        await client.subscribe(topic, qos=1)
+                    self._client = client
+                    self.subscribed.set()
+                    log.info(
+                        "ingest subscribed as %s to %s",
+                        client.identifier,
+                        hub_subscriptions(mqtt.share_group),
+                    )
+                    backoff = 0.5
+                    async for msg in client.messages:
+                        self._accept(msg)
+            except aiomqtt.MqttError as exc:
+                log.warning("ingest lost the broker (%s); reconnecting in %.1f s", exc, backoff)
+            except Exception:
+                # never let the consumer die: log it with its traceback and reconnect
+                log.exception("ingest receiver failed; reconnecting in %.1f s", backoff)
+            finally:
+                self._client = None
+                self.subscribed.clear()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    def _accept(self, msg: aiomqtt.Message) -> None:
+        if len(self.queue) >= self.settings.ingest.max_pending and not msg.topic.value.endswith("/event"):
+            self.metrics.rejects.labels("shed_overload").inc()  # the gateway resends: delayed, not lost
+            return
+        self.queue.put(msg)
+        self.metrics.queue_depth.set(len(self.queue))
+
+    # --- processing ------------------------------------------------------------------
+    async def _process_forever(self) -> None:
+        while True:
+            batch = await self.queue.take(self.settings.ingest.batch_max)
+            self.metrics.queue_depth.set(len(self.queue))
+            try:
+                await self.process(batch)
+            except Exception:
+                # A bug must not stop the ingest. Nothing of this batch that was not stored
+                # was acked, so the gateways resend it.
+                self.metrics.store_errors.labels("unexpected").inc()
+                log.exception("ingest failed on a batch of %d messages; continuing", len(batch))
+
+    def _classify(self, batch: Sequence[aiomqtt.Message], now: dt.datetime) -> list[Incoming | Rejected]:
+        items: list[Incoming | Rejected] = []
+        for msg in batch:
+            payload = msg.payload if isinstance(msg.payload, bytes | bytearray) else str(msg.payload).encode()
+            item = classify(msg.topic.value, bytes(payload), bool(msg.retain), now)
+            if isinstance(item, Rejected):
+                self.metrics.rejects.labels(item.reason).inc()
+                self._rejects.reject(item)
+            else:
+                self.metrics.messages_in.labels(item.topic.channel.value).inc()
+            items.append(item)
+        return items
+
+    async def process(self, batch: Sequence[aiomqtt.Message]) -> None:
+        """Store and ack one batch (public so that benchmarks can drive it directly)."""
+        now = self.clock()
+        plan = make_plan(self._classify(batch, now))
+        if plan.rejected_acks:
+            await self.publish_acks(plan.rejected_acks)
+        if plan.events or plan.gateways or plan.sensors:
+            answers = await self._retry("core", store_core, self.factory, plan, now)
+            new = [e for e, is_new in zip(plan.events, answers, strict=True) if is_new]
+            self.metrics.events_stored.labels("new").inc(len(new))
+            self.metrics.events_stored.labels("duplicate").inc(len(plan.events) - len(new))
+            if plan.events:
+                await self.publish_acks(stored_items(plan.events))
+                self._observe_lag("event", plan.events)
+            if new:
+                await self._notify([NewEvent(e, now) for e in new])
+        if plan.telemetry:
+            n = await self._retry("telemetry", store_telemetry, self.timeseries, plan)
+            self.metrics.readings_stored.inc(n)
+            await self.publish_acks(stored_items(plan.telemetry))
+            self._observe_lag("telemetry", plan.telemetry)
+
+    async def _retry(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
+        while True:
+            started = time.perf_counter()
+            try:
+                result = await self._threads.run(fn, *args)
+            except StoreError as exc:
+                self.metrics.store_errors.labels(kind).inc()
+                log.error(
+                    "store %s failed, retrying in %.1f s (nothing acked): %s",
+                    kind,
+                    self.settings.ingest.retry_delay_s,
+                    exc,
+                )
+                await asyncio.sleep(self.settings.ingest.retry_delay_s)
+                continue
+            self.metrics.store_batch.labels(kind).observe(time.perf_counter() - started)
+            return result
+
+    async def publish_acks(self, items: dict[str, list[AckItem]]) -> None:
+        """Publish ack items per gateway (QoS ``mqtt.ack_qos``). Also for other features: the
+        alarm engine tells a home ``acknowledged`` / ``dispatched`` through this. Best effort:
+        when not connected nothing is sent (uplink is resent by the gateway until acked)."""
+        client = self._client
+        if client is None:
+            return  # not connected: the gateways resend and are acked then
+        now_ms = int(self.clock().timestamp() * 1000)
+        messages = acks(items, now_ms)
+        results = await asyncio.gather(
+            *(client.publish(topic, encode(ack), qos=self.settings.mqtt.ack_qos) for topic, ack in messages),
+            return_exceptions=True,
+        )
+        for (_, ack), res in zip(messages, results, strict=True):
+            if isinstance(res, BaseException):
+                log.warning("ack to %s not sent (%s): it will be resent on the gateway's retry", ack.gw, res)
+                continue
+            for item in ack.items:
+                self.metrics.acks_sent.labels(item.status.value).inc()
+
+    def _observe_lag(self, kind: str, messages: Sequence[Event | Telemetry]) -> None:
+        now_s = self.clock().timestamp()
+        hist = self.metrics.ingest_lag.labels(kind)
+        for m in messages:
+            if m.synced and m.ts:
+                hist.observe(max(0.0, now_s - m.ts / 1000))
+
+    async def _notify(self, new: list[NewEvent]) -> None:
+        for sink in self.sinks:
+            try:
+                await sink.events_stored(new)
+            except Exception:
+                self.metrics.sink_errors.labels(type(sink).__name__).inc()
+                log.exception("event sink %s failed on %d new events", type(sink).__name__, len(new))

@@ -1,0 +1,113 @@
+"""The ingest's writes: events + connectivity state in one transaction, telemetry to the
+time-series store. Synchronous (SQLAlchemy); the service runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.conditions import dialect_insert
+from hub.db.errors import StoreError
+from hub.db.events import store_events
+from hub.db.state import GatewayState, SensorState
+from hub.ingest.plan import GatewaySeen, Plan
+from hub.timeseries import TimeSeriesStore
+
+
+def _write_gateways(session: Session, gateways: dict[str, GatewaySeen]) -> None:
+    # Sorted keys: two workers upserting overlapping gateways lock rows in the same order.
+    live = [(gw, g) for gw, g in sorted(gateways.items()) if not g.retained_only]
+    seeded = [(gw, g) for gw, g in sorted(gateways.items()) if g.retained_only and g.online is not None]
+    with_status = [
+        {
+            "gateway_id": gw,
+            "online": bool(g.online),
+            "last_seen_at": g.last_seen,
+            "last_status": g.status,
+            "last_seq": g.last_seq,
+        }
+        for gw, g in live
+        if g.status is not None
+    ]
+    traffic = [
+        {"gateway_id": gw, "online": bool(g.online), "last_seen_at": g.last_seen, "last_seq": g.last_seq}
+        for gw, g in live
+        if g.status is None
+    ]
+    if with_status:
+        stmt = dialect_insert(session, GatewayState)
+        ex = stmt.excluded
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["gateway_id"],
+                set_={
+                    "online": ex.online,
+                    "last_status": ex.last_status,
+                    "last_seen_at": func.coalesce(ex.last_seen_at, GatewayState.last_seen_at),
+                    "last_seq": func.coalesce(ex.last_seq, GatewayState.last_seq),
+                },
+            ),
+            with_status,
+        )
+    if traffic:
+        stmt = dialect_insert(session, GatewayState)
+        ex = stmt.excluded
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["gateway_id"],
+                set_={
+                    "online": ex.online,
+                    "last_seen_at": ex.last_seen_at,
+                    "last_seq": func.coalesce(ex.last_seq, GatewayState.last_seq),
+                },
+            ),
+            traffic,
+        )
+    if seeded:
+        rows = [{"gateway_id": gw, "online": bool(g.online), "last_status": g.status} for gw, g in seeded]
+        session.execute(dialect_insert(session, GatewayState).on_conflict_do_nothing(), rows)
+
+
+def _write_sensors(session: Session, sensors: dict[tuple[str, str], dt.datetime]) -> None:
+    if not sensors:
+        return
+    rows = [{"gateway_id": g, "sensor_id": s, "last_seen_at": at} for (g, s), at in sorted(sensors.items())]
+    stmt = dialect_insert(session, SensorState)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["gateway_id", "sensor_id"], set_={"last_seen_at": stmt.excluded.last_seen_at}
+        ),
+        rows,
+    )
+
+
+def store_core(factory: sessionmaker[Session], plan: Plan, received_at: dt.datetime) -> list[bool]:
+    """Store the plan's events and connectivity in one transaction; True per new event.
+
+    Raises :class:`StoreError`; nothing is committed then, and nothing must be acked.
+    """
+    try:
+        with factory() as session, session.begin():
+            answers = store_events(session, plan.events, received_at) if plan.events else []
+            _write_gateways(session, plan.gateways)
+            _write_sensors(session, plan.sensors)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"storing a batch of {len(plan.events)} events failed: {exc}") from exc
+    return answers
+
+
+def store_telemetry(ts: TimeSeriesStore, plan: Plan) -> int:
+    """Write the plan's readings; returns how many. Raises :class:`StoreError` on failure."""
+    points = plan.points()
+    if not points:
+        return 0
+    try:
+        ts.write(points)
+    except Exception as exc:
+        # any backend failure (SQL, InfluxDB HTTP, …) means: not stored, do not ack, retry
+        raise StoreError(f"writing {len(points)} readings failed: {exc}") from exc
+    return len(points)

@@ -1,0 +1,76 @@
+"""The one interface every notification channel implements, and the retry schedule."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from hub.notify.errors import DeliveryFailed
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One notification to one recipient, as the outbox hands it to a channel."""
+
+    notification_id: str
+    alarm_id: str
+    channel: str
+    address: str  #: phone number, webhook URL, console region, gateway id
+    role: str
+    payload: Mapping[str, Any]
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    status_code: int | None = None
+    detail: str = ""
+
+
+class Channel(Protocol):
+    """Deliver one message or raise :class:`DeliveryFailed`. Must not block the event loop and
+    must give up within its own timeout: the outbox runs each channel on its own."""
+
+    name: str
+
+    async def send(self, message: Message) -> Delivered: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter; dead-letter after ``max_attempts``."""
+
+    max_attempts: int = 8
+    base_s: float = 2.0
+    max_s: float = 300.0
+    jitter: bool = True
+    _rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def delay_after(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        ceiling = min(self.max_s, self.base_s * 2 ** (attempt - 1))
+        return self._rng.uniform(ceiling / 2, ceiling) if self.jitter else ceiling
+
+
+def classify_http(response: httpx.Response) -> Delivered:
+    """2xx is delivered; 408/429/5xx are worth retrying; other statuses are not."""
+    code = response.status_code
+    if 200 <= code < 300:
+        return Delivered(code, response.reason_phrase)
+    retryable = code in (408, 429) or code >= 500
+    raise DeliveryFailed(f"HTTP {code} {response.text[:200]!r}", retryable=retryable, status_code=code)
+
+
+async def post(client: httpx.AsyncClient, url: str, **kwargs: Any) -> Delivered:
+    """POST and classify; network errors and timeouts become retryable :class:`DeliveryFailed`."""
+    try:
+        response = await client.post(url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise DeliveryFailed(f"timeout posting to {url}: {exc!r}") from exc
+    except httpx.HTTPError as exc:
+        raise DeliveryFailed(f"cannot post to {url}: {exc!r}") from exc
+    return classify_http(response)

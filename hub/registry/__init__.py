@@ -1,0 +1,1 @@
+"""The register of a district: centers, workstations, homes, gateways and sensors."""

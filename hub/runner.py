@@ -1,0 +1,172 @@
+"""``safehome hub run``: build every hub service from one settings object and run them.
+
+Wiring happens here and only here: engine, stores, metrics, the ingest, supervision, the
+broker ``$SYS`` monitor and the HTTP app. Other features join through :class:`Hub`:
+a ``configure(hub)`` function listed in :data:`EXTENSIONS` may add services
+(``hub.services``), event sinks (``hub.sinks``, seen by ingest and supervision) and
+routers (``hub.app.include_router``) before anything starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import click
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.app import create_app
+from hub.broker.sysmon import BrokerMonitor
+from hub.db.engine import make_engine, make_session_factory
+from hub.db.migrate import upgrade
+from hub.ingest.service import IngestService
+from hub.metrics import HubMetrics
+from hub.settings import HubSettings, SettingsError, load_hub_settings
+from hub.sinks import EventSink
+from hub.supervisor import SupervisionService
+from hub.timeseries import TimeSeriesStore
+from hub.timeseries_factory import make_timeseries
+
+log = logging.getLogger("safehome.hub")
+
+#: "module:function" of ``configure(hub: Hub) -> None`` hooks, applied in order.
+EXTENSIONS: tuple[str, ...] = ("hub.alarms.service:configure",)
+
+
+class Service(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Hub:
+    settings: HubSettings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    metrics: HubMetrics
+    timeseries: TimeSeriesStore
+    app: FastAPI
+    sinks: list[EventSink] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    ingest: IngestService | None = None
+    supervision: SupervisionService | None = None
+    monitor: BrokerMonitor | None = None
+    http_port: int | None = None
+    _server: uvicorn.Server | None = None
+    _server_task: asyncio.Task[None] | None = None
+    _started: list[Service] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Start core services, then extension services; the HTTP server last."""
+        for svc in self.services:
+            await svc.start()
+            self._started.append(svc)
+        if self.settings.http.enabled:
+            await self._start_http()
+
+    async def _start_http(self) -> None:
+        cfg = uvicorn.Config(self.app, host=self.settings.http.host, port=self.settings.http.port,
+                             log_level="warning", lifespan="off")
+        server = uvicorn.Server(cfg)
+        # uvicorn captures SIGINT/SIGTERM while serving and re-raises them when it has
+        # shut down, so run_hub's own handlers still see them and stop every service.
+        self._server = server
+        self._server_task = asyncio.create_task(server.serve(), name="http")
+        while not server.started:
+            if self._server_task.done():
+                self._server_task.result()  # raises the bind error
+                raise RuntimeError("HTTP server stopped during startup")
+            await asyncio.sleep(0.01)
+        sock = server.servers[0].sockets[0]
+        self.http_port = int(sock.getsockname()[1])
+        log.info("hub HTTP on %s:%s", self.settings.http.host, self.http_port)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._server_task is not None:
+            self._server.should_exit = True
+            await self._server_task
+            self._server = None
+        for svc in reversed(self._started):
+            try:
+                await svc.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(svc).__name__)
+        self._started.clear()
+        self.timeseries.close()
+        self.engine.dispose()
+
+
+def _db_check(engine: Engine) -> Callable[[], tuple[bool, str]]:
+    def check() -> tuple[bool, str]:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            return False, f"database unreachable: {type(exc).__name__}"
+        return True, "reachable"
+
+    return check
+
+
+def build_hub(settings: HubSettings, extensions: tuple[str, ...] | None = None) -> Hub:
+    """Every hub service wired from ``settings`` (nothing started yet)."""
+    engine = make_engine(settings.database.url)
+    if settings.database.migrate:
+        upgrade(engine)
+    factory = make_session_factory(engine)
+    metrics = HubMetrics()
+    ts = make_timeseries(settings.timeseries, engine)
+    hub = Hub(settings, engine, factory, metrics, ts, app=FastAPI())
+    hub.ingest = IngestService(settings, factory, ts, metrics, hub.sinks)
+    hub.supervision = SupervisionService(settings.supervision, factory, metrics, hub.sinks)
+    hub.monitor = BrokerMonitor(settings.mqtt, settings.worker_id, factory, metrics, hub.sinks)
+    hub.services = [hub.ingest, hub.supervision, hub.monitor]
+    ingest = hub.ingest
+    checks = {
+        "database": _db_check(engine),
+        "broker": lambda: (ingest.subscribed.is_set(), "subscribed" if ingest.subscribed.is_set() else "not connected"),
+    }
+    hub.app = create_app(settings, metrics, checks)
+    for ref in EXTENSIONS if extensions is None else extensions:
+        module, _, attr = ref.partition(":")
+        configure: Callable[[Hub], None] = getattr(importlib.import_module(module), attr)
+        configure(hub)
+    return hub
+
+
+async def run_hub(settings: HubSettings) -> None:
+    hub = build_hub(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await hub.start()
+    log.info("hub worker %s running", settings.worker_id)
+    try:
+        await stop.wait()
+    finally:
+        log.info("hub worker %s stopping", settings.worker_id)
+        await hub.stop()
+
+
+@click.command(name="run")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="TOML settings (table [hub] or top level); SAFEHOME_HUB_* env overrides it.")
+def run_cmd(config_path: Path | None) -> None:
+    """Run one hub worker: ingest, supervision, broker monitor, HTTP (/metrics, /healthz)."""
+    try:
+        settings = load_hub_settings(config_path)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_hub(settings))

@@ -1,0 +1,157 @@
+"""The hub's settings: one object per process, from a TOML file + ``SAFEHOME_HUB_*`` env.
+
+Nested tables map to ``SAFEHOME_HUB_<TABLE>__<FIELD>`` (e.g. ``SAFEHOME_HUB_MQTT__HOST``).
+Outside ``env = "dev"`` the hub refuses to start with a missing or well-known secret.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from hub.alarms.settings import AlarmSettings
+from hub.settings_files import FileSettings, SettingsError, load_settings
+
+#: Secrets that ship in examples and docs; never acceptable in production.
+DEFAULT_SECRETS = frozenset(
+    {"", "hub", "changeme", "change-me", "password", "secret", "dev", "test", "mosquitto"}
+)
+
+__all__ = ["HubSettings", "SettingsError", "load_hub_settings"]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(_Part):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str = "hub"
+    password: SecretStr | None = None
+    password_file: Path | None = Field(default=None, description="e.g. the broker's hub.password")
+    tls: bool = False
+    cafile: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    keepalive: int = Field(default=30, ge=5)
+    #: MQTT 3.1.1: aiomqtt over MQTT 5 measured ~3x slower here (shared/MEASUREMENTS.md).
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    share_group: str = "hub"
+    #: Clean session by default: Mosquitto 2.0.11 keeps handing an *offline* persistent
+    #: member of a shared subscription its share (measured: half of the events waited for
+    #: a stopped worker while the other one was up). With clean sessions a stopped worker
+    #: takes nothing; what was in flight to it is resent by the gateways (app-level ack).
+    #: A single-worker deployment may set false: the broker then queues while it restarts.
+    clean_session: bool = True
+    ack_qos: Literal[0, 1] = 1
+
+    def secret(self) -> str | None:
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text().strip()
+            except OSError as exc:
+                raise SettingsError(
+                    f"cannot read mqtt.password_file {self.password_file}: {exc.strerror}"
+                ) from exc
+        return None
+
+
+class DatabaseSettings(_Part):
+    url: str = "sqlite:///hub.db"
+    #: Apply Alembic migrations at start. With several PostgreSQL workers, run
+    #: `safehome hub db upgrade` once instead and set this to false.
+    migrate: bool = True
+
+
+class HttpSettings(_Part):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    enabled: bool = True
+
+
+class IngestSettings(_Part):
+    batch_max: int = Field(default=1000, ge=1, description="messages stored per transaction at most")
+    reject_log_interval_s: float = Field(
+        default=10.0, ge=0, description="one reject log line per reason per interval"
+    )
+    retry_delay_s: float = Field(default=1.0, gt=0, description="wait after a failed store before retrying")
+    max_pending: int = Field(default=200_000, ge=1000, description="received, unstored messages held at most")
+
+
+class SupervisionSettings(_Part):
+    tick_s: float = Field(default=1.0, gt=0)
+    #: A silent gateway is reported within gateway_max_silence_s + tick_s (<= 60 s by default).
+    gateway_max_silence_s: float = Field(default=55.0, gt=0)
+    #: Also the database scan's cutoff: each tick reads the gateways silent for longer than
+    #: this. Below the usual heartbeat (30 s) that would be most gateways on every tick.
+    gateway_min_silence_s: float = Field(default=30.0, gt=0)
+    heartbeat_misses: float = Field(default=2.0, ge=1)
+    grace_s: float = Field(default=5.0, ge=0)
+    offline_grace_s: float = Field(
+        default=10.0, ge=0, description="Last-Will blips shorter than this raise nothing"
+    )
+    sensor_grace_s: float = Field(default=60.0, ge=0)
+    #: Sensors are scanned in full (all registered sensors) this often.
+    sensor_tick_s: float = Field(default=30.0, gt=0)
+    default_heartbeat_s: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> SupervisionSettings:
+        if self.gateway_min_silence_s > self.gateway_max_silence_s:
+            raise ValueError("gateway_min_silence_s must not exceed gateway_max_silence_s")
+        return self
+
+
+class TimeseriesSettings(_Part):
+    backend: Literal["sql", "influx"] = "sql"
+    url: str | None = Field(
+        default=None, description="sql: database URL (default: database.url); influx: server"
+    )
+    token: SecretStr | None = None
+    org: str = "safehome"
+    bucket: str = "safehome"
+
+
+class HubSettings(FileSettings):
+    model_config = SettingsConfigDict(env_prefix="SAFEHOME_HUB_", env_nested_delimiter="__", extra="forbid")
+
+    env: Literal["dev", "test", "prod"] = "prod"
+    worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    database: DatabaseSettings = DatabaseSettings()
+    mqtt: MqttSettings = MqttSettings()
+    http: HttpSettings = HttpSettings()
+    ingest: IngestSettings = IngestSettings()
+    supervision: SupervisionSettings = SupervisionSettings()
+    timeseries: TimeseriesSettings = TimeseriesSettings()
+    alarms: AlarmSettings = AlarmSettings()
+    log_level: str = "INFO"
+
+    def check_secrets(self) -> None:
+        """Refuse default or missing secrets outside development."""
+        if self.env == "dev":
+            return
+        pw = self.mqtt.secret()
+        if pw is None or pw in DEFAULT_SECRETS:
+            raise SettingsError(
+                f"mqtt password is {'missing' if pw is None else 'a well-known default'}: set mqtt.password_file "
+                '(e.g. the broker\'s hub.password) or SAFEHOME_HUB_MQTT__PASSWORD, or env = "dev"'
+            )
+        if self.timeseries.backend == "influx":
+            token = self.timeseries.token.get_secret_value() if self.timeseries.token else ""
+            if token in DEFAULT_SECRETS:
+                raise SettingsError("timeseries.token is missing or a well-known default")
+
+
+def load_hub_settings(path: Path | None = None, **overrides: Any) -> HubSettings:
+    """Settings from ``path`` (table ``[hub]`` or top level) < env < overrides; secrets checked."""
+    settings = load_settings(HubSettings, path, "hub", **overrides)
+    settings.check_secrets()
+    return settings

@@ -1,0 +1,144 @@
+"""The hub side of the demo: the real hub (``safehome hub run``) on SQLite, or a stand-in.
+
+With ``hub/runner.py`` present: migrate a SQLite database, import the generated registry,
+create one demo token per role and region, write a dev-mode hub TOML and start
+``safehome hub run`` as a child process (it dies with the demo). Without it, a stand-in
+acks every event (``stored``), so gateways stop resending, but nothing is routed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from firmware_sim.broker import free_port
+from firmware_sim.procs import die_with_parent
+from firmware_sim.registry import Registry
+from firmware_sim.standin import StandIn
+
+
+@dataclass
+class HubHandle:
+    kind: str  #: "hub" or "stand-in"
+    lines: list[str] = field(default_factory=list)
+    standin: StandIn | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    api_url: str | None = None
+    tokens: dict[str, str] = field(default_factory=dict)  #: "role region" → token
+    log_path: Path | None = None
+
+    def describe(self) -> list[str]:
+        return self.lines
+
+    def token(self, role: str, region: str) -> str | None:
+        return self.tokens.get(f"{role} {region}")
+
+    def stop(self) -> None:
+        if self.standin is not None:
+            self.standin.close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def hub_available() -> bool:
+    return importlib.util.find_spec("hub.runner") is not None
+
+
+def _tokens(db_url: str, reg: Registry, workstations: list[str]) -> dict[str, str]:
+    from hub.api.tokens import create_token
+    from hub.db.engine import make_engine, make_session_factory
+
+    wanted = [("operator", f"workstation:{ws}") for ws in workstations]
+    wanted += [("supervisor", f"subdistrict:{sd.id}") for sd in reg.subdistricts]
+    wanted += [("supervisor", f"district:{reg.district.id}"), ("viewer", f"district:{reg.district.id}")]
+    engine = make_engine(db_url)
+    out: dict[str, str] = {}
+    try:
+        with make_session_factory(engine)() as s, s.begin():
+            for role, region in wanted:
+                tok, _p = create_token(s, role, region, f"demo {role} {region}", dt.datetime.now(dt.UTC))
+                out[f"{role} {region}"] = tok
+    finally:
+        engine.dispose()
+    return out
+
+
+def start_real_hub(workdir: Path, host: str, port: int, registry: Path, reg: Registry) -> HubHandle:
+    from hub.db.engine import make_engine, make_session_factory
+    from hub.db.migrate import upgrade
+    from hub.registry.service import import_register
+
+    db_url = f"sqlite:///{workdir / 'hub.db'}"
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        import_register(make_session_factory(engine), [registry])
+    finally:
+        engine.dispose()
+    tokens = _tokens(db_url, reg, [w.id for w in reg.workstations])
+    http_port = free_port()
+    config = workdir / "hub.toml"
+    config.write_text(
+        "\n".join([
+            "[hub]", 'env = "dev"', 'worker_id = "demo-hub"', 'log_level = "WARNING"',
+            "[hub.database]", f'url = "{db_url}"',
+            "[hub.mqtt]", f'host = "{host}"', f"port = {port}", 'username = "hub"',
+            "[hub.http]", 'host = "127.0.0.1"', f"port = {http_port}",
+        ]) + "\n"
+    )  # fmt: skip
+    log_path = workdir / "hub.log"
+    with log_path.open("ab") as logf:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "safehome", "hub", "run", "--config", str(config)],
+            stdout=logf, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{http_port}"
+    handle = HubHandle("hub", proc=proc, api_url=f"{base}/api/v1", tokens=tokens, log_path=log_path)
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            handle.stop()
+            raise RuntimeError(f"the hub exited at start; see {log_path}:\n{log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            handle.stop()
+            raise RuntimeError(f"the hub did not become healthy in 60 s; see {log_path}")
+        time.sleep(0.2)
+    handle.lines = [
+        f"hub: [bold]safehome hub run[/] (pid {proc.pid}, SQLite {workdir / 'hub.db'}, log {log_path})",
+        f"API: [bold]{handle.api_url}[/]   metrics {base}/metrics   health {base}/healthz",
+        *[
+            f"  token {k}: {v}"
+            for k, v in tokens.items()
+            if not k.startswith("operator") or k.endswith("ws-0001")
+        ],
+        f"  (operator tokens for every workstation are in {workdir / 'tokens.txt'})",
+    ]
+    (workdir / "tokens.txt").write_text("".join(f"{k}\t{v}\n" for k, v in tokens.items()))
+    return handle
+
+
+def start_hub(workdir: Path, host: str, port: int, registry: Path, reg: Registry) -> HubHandle:
+    if hub_available():
+        return start_real_hub(workdir, host, port, registry, reg)
+    return HubHandle(
+        "stand-in",
+        ["hub: [yellow]stand-in acker[/] (hub/runner.py not present): events are stored, not routed"],
+        StandIn(host, port),
+    )

@@ -1,0 +1,36 @@
+"""0003_alarms goes down to 0002_ingest and up again on both databases."""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import inspect
+
+from hub.db.engine import make_engine
+from hub.db.migrate import alembic_config, current_revision
+
+TABLES = {
+    "alarms",
+    "alarm_transitions",
+    "alarm_timers",
+    "alarm_signals",
+    "home_overrides",
+    "webhook_subscriptions",
+    "notifications",
+    "notification_attempts",
+    "api_tokens",
+    "idempotency_keys",
+}
+
+
+def test_0003_down_and_up(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert current_revision(engine) == "0003_alarms"
+        assert set(inspect(engine).get_table_names()) >= TABLES
+        command.downgrade(alembic_config(engine), "0002_ingest")
+        assert current_revision(engine) == "0002_ingest"
+        assert not TABLES & set(inspect(engine).get_table_names())
+        command.upgrade(alembic_config(engine), "head")
+        assert set(inspect(engine).get_table_names()) >= TABLES
+    finally:
+        engine.dispose()

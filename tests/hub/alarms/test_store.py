@@ -1,0 +1,347 @@
+"""The alarm engine on a real database (SQLite and PostgreSQL): signals → stored, routed
+alarms, exactly-once processing, repeats, restores, lifecycle with one winner."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from hub.alarms.errors import ConcurrentUpdate, TransitionRefused
+from hub.alarms.lifecycle import Action, Outcome
+from hub.alarms.rules import Signal
+from hub.alarms.store.actions import apply_action
+from hub.alarms.store.engine import condition_signal, event_signal
+from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition, HomeOverride
+from hub.alarms.store.tx import in_transaction
+from hub.db.state import Condition
+from hub.notify.models import Notification
+from protocols import Event, EventKind, EventState, new_event_id
+from tests.hub.alarms.conftest import NIGHT, Hub
+
+
+def smoke(
+    gw: str = "gw-1",
+    state: EventState = EventState.ALARM,
+    kind: EventKind = EventKind.SMOKE,
+    sensor: str = "smoke-1",
+) -> Event:
+    return Event(gw=gw, seq=1, id=new_event_id(), ts=1, synced=True, sensor=sensor, kind=kind, state=state)
+
+
+def notifications(hub: Hub, alarm_id: str) -> set[tuple[str, str, str]]:
+    with hub.sessions() as s:
+        return {
+            (n.channel, n.address, n.tier)
+            for n in s.scalars(select(Notification).where(Notification.alarm_id == alarm_id))
+        }
+
+
+def load(hub: Hub, alarm_id: str) -> Alarm:
+    with hub.sessions() as s:
+        a = s.get(Alarm, alarm_id)
+        assert a is not None
+        _ = a.history
+        return a
+
+
+def test_smoke_event_opens_routed_alarm_with_timers(hub: Hub) -> None:
+    ev = smoke()
+    r = hub.alarms.handle(*event_signal(ev, hub.clock.now()))
+    assert r.decision == "open" and r.alarm_id
+    a = load(hub, r.alarm_id)
+    assert (a.kind, a.alarm_class, a.priority, a.state, a.count) == ("smoke", "alarm", 1, "raised", 1)
+    assert (a.home_id, a.workstation_id, a.subdistrict_id, a.district_id) == (
+        "home-1",
+        "ws-0001",
+        "sd-01",
+        "pudong",
+    )
+    assert (a.device_model, a.location, a.shift, a.event_id) == ("smoke-dry-contact", "kitchen", "day", ev.id)
+    assert [h.action for h in a.history] == ["raise"]
+    n = notifications(hub, a.id)
+    assert ("console", "workstation:ws-0001", "initial") in n
+    assert ("voice", "+86-ws1", "initial") in n and ("sms", "+86-fam1", "initial") in n
+    assert not any("ws2" in addr or "ws-0002" in addr for _, addr, _ in n)
+    with hub.sessions() as s:
+        timers = s.scalars(
+            select(AlarmTimer).where(AlarmTimer.alarm_id == a.id).order_by(AlarmTimer.step_index)
+        ).all()
+        assert [(t.tier, t.due_at - a.raised_at) for t in timers] == [
+            ("subdistrict", dt.timedelta(seconds=60)),
+            ("district", dt.timedelta(minutes=10)),
+        ]
+
+
+def test_night_routing_includes_oncall_and_subdistrict(hub: Hub) -> None:
+    hub.clock.set(NIGHT)
+    r = hub.alarms.handle(*event_signal(smoke(), hub.clock.now()))
+    assert r.alarm_id
+    n = notifications(hub, r.alarm_id)
+    assert {("voice", "+86-oncall1", "initial"), ("console", "subdistrict:sd-01", "initial")} <= n
+    assert load(hub, r.alarm_id).shift == "night"
+
+
+def test_same_event_twice_is_processed_once_and_repeat_updates_count(hub: Hub) -> None:
+    ev = smoke()
+    first = hub.alarms.handle(*event_signal(ev, hub.clock.now()))
+    assert hub.alarms.handle(*event_signal(ev, hub.clock.now())).decision == "duplicate"
+    hub.clock.advance(5)
+    again = hub.alarms.handle(*event_signal(smoke(), hub.clock.now()))
+    assert again.decision == "repeat" and again.alarm_id == first.alarm_id
+    a = load(hub, first.alarm_id or "")
+    assert a.count == 2 and a.last_seen_at == hub.clock.now()
+    with hub.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Alarm)) == 1
+
+
+def test_restore_latches_life_safety_and_auto_resolves_untaken_trouble(hub: Hub) -> None:
+    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id or ""
+    r = hub.alarms.handle(*event_signal(smoke(state=EventState.RESTORE), hub.clock.now()))
+    assert r.decision == "restore"
+    assert load(hub, a).state == "raised" and load(hub, a).restored_at is not None
+
+    t = hub.alarms.handle(*event_signal(smoke(kind=EventKind.BATTERY_LOW), hub.clock.now())).alarm_id or ""
+    hub.alarms.handle(
+        *event_signal(smoke(kind=EventKind.BATTERY_LOW, state=EventState.RESTORE), hub.clock.now())
+    )
+    closed = load(hub, t)
+    assert (closed.state, closed.outcome, closed.open_key) == ("resolved", "restored", None)
+    # once closed, the next battery_low opens a new alarm
+    again = hub.alarms.handle(*event_signal(smoke(kind=EventKind.BATTERY_LOW), hub.clock.now()))
+    assert again.decision == "open" and again.alarm_id != t
+
+
+def test_supervisory_condition_from_ingest(hub: Hub) -> None:
+    r = hub.alarms.handle(*condition_signal(7, "gw-2", None, "gateway_silent", False, hub.clock.now()))
+    a = load(hub, r.alarm_id or "")
+    assert (a.alarm_class, a.workstation_id, a.sensor_id) == ("supervisory", "ws-0002", "")
+    assert (
+        hub.alarms.handle(
+            *condition_signal(7, "gw-2", None, "gateway_silent", False, hub.clock.now())
+        ).decision
+        == "duplicate"
+    )
+    hub.alarms.handle(*condition_signal(7, "gw-2", None, "gateway_silent", True, hub.clock.now()))
+    assert load(hub, a.id).state == "resolved"
+
+
+def test_unregistered_gateway_still_raises_to_district(hub: Hub) -> None:
+    r = hub.alarms.handle(*event_signal(smoke(gw="gw-stranger"), hub.clock.now()))
+    a = load(hub, r.alarm_id or "")
+    assert (a.workstation_id, a.district_id, a.flags) == (None, "pudong", ["unregistered_gateway"])
+    assert ("console", "district:pudong", "initial") in notifications(hub, a.id)
+
+
+def test_home_override_flags_but_never_suppresses_panic(hub: Hub) -> None:
+    with hub.sessions() as s, s.begin():
+        s.add(
+            HomeOverride(
+                home_id="home-1",
+                suppress=["panic", "battery_low"],
+                frequent_false=["panic"],
+                note="presses by mistake",
+            )
+        )
+    p = hub.alarms.handle(*event_signal(smoke(kind=EventKind.PANIC, sensor="panic-1"), hub.clock.now()))
+    assert p.decision == "open"
+    assert load(hub, p.alarm_id or "").flags == ["frequent_false_alarms", "suppression_ignored_life_safety"]
+    assert (
+        hub.alarms.handle(*event_signal(smoke(kind=EventKind.BATTERY_LOW), hub.clock.now())).decision
+        == "ignore"
+    )
+
+
+def act(hub: Hub, alarm_id: str, action: Action, actor: str = "op-1", **kw: object) -> str:
+    def work(s):  # type: ignore[no-untyped-def]
+        a = s.get(Alarm, alarm_id)
+        return apply_action(
+            s, a, action, actor, hub.clock.now(), by="workstation ws-0001", **kw
+        ).to_state.value
+
+    return in_transaction(hub.sessions, work)
+
+
+def test_closed_loop_records_who_when_note_and_tells_home(hub: Hub) -> None:
+    ev = smoke()
+    a = hub.alarms.handle(*event_signal(ev, hub.clock.now())).alarm_id or ""
+    assert act(hub, a, Action.ACKNOWLEDGE, note="calling") == "acknowledged"
+    hub.clock.advance(60)
+    act(hub, a, Action.DISPATCH, responder="volunteer Li")
+    act(hub, a, Action.ARRIVE)
+    act(hub, a, Action.RESOLVE, outcome=Outcome.COOKING_SMOKE, note="burnt rice")
+    act(hub, a, Action.REVIEW, actor="supervisor")
+    alarm = load(hub, a)
+    assert [(h.action, h.to_state) for h in alarm.history][1:] == [
+        ("acknowledge", "acknowledged"),
+        ("dispatch", "dispatched"),
+        ("arrive", "on_site"),
+        ("resolve", "resolved"),
+        ("review", "reviewed"),
+    ]
+    assert alarm.history[1].note == "calling" and alarm.history[-1].actor == "supervisor"
+    assert (alarm.outcome, alarm.responder, alarm.open_key) == ("cooking_smoke", "volunteer Li", None)
+    with hub.sessions() as s:
+        home = s.scalars(
+            select(Notification).where(Notification.alarm_id == a, Notification.channel == "home")
+        ).all()
+        assert [n.payload["status"] for n in home] == ["acknowledged", "dispatched", "on_site", "resolved"]
+        assert {n.payload["event_id"] for n in home} == {ev.id} and {n.address for n in home} == {"gw-1"}
+        pending = s.scalars(select(AlarmTimer.status).where(AlarmTimer.alarm_id == a)).all()
+        assert set(pending) == {"cancelled"}
+    with pytest.raises(TransitionRefused, match="closed"):
+        act(hub, a, Action.ACKNOWLEDGE)
+
+
+def test_stale_writer_loses(hub: Hub) -> None:
+    """Two operators read version 1; the first to commit wins, the second is refused."""
+    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id or ""
+    s1, s2 = hub.sessions(), hub.sessions()
+    try:
+        s1.begin()
+        s2.begin()
+        a1, a2 = s1.get(Alarm, a), s2.get(Alarm, a)
+        assert a1 and a2 and a1.version == a2.version
+        apply_action(s1, a1, Action.ACKNOWLEDGE, "op-1", hub.clock.now(), by="ws")
+        s1.commit()
+        with pytest.raises((ConcurrentUpdate, Exception)) as err:
+            apply_action(s2, a2, Action.ACKNOWLEDGE, "op-2", hub.clock.now(), by="ws")
+            s2.commit()
+        # PostgreSQL: version conflict; SQLite: the stale snapshot cannot become a writer
+        assert isinstance(err.value, ConcurrentUpdate) or "locked" in str(err.value)
+    finally:
+        s1.close()
+        s2.close()
+
+
+def test_two_operators_at_once_exactly_one_winner(hub: Hub) -> None:
+    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id or ""
+    barrier = threading.Barrier(2)
+    results: dict[str, str] = {}
+
+    def operator(name: str) -> None:
+        barrier.wait()
+        try:
+            results[name] = act(hub, a, Action.ACKNOWLEDGE, actor=name)
+        except TransitionRefused as exc:
+            results[name] = exc.reason
+
+    threads = [threading.Thread(target=operator, args=(f"op-{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results.values()) == ["acknowledged", "already_done"]
+    acks = [h for h in load(hub, a).history if h.action == "acknowledge"]
+    assert len(acks) == 1 and results[acks[0].actor] == "acknowledged"
+
+
+def test_two_workers_same_key_open_one_alarm(hub: Hub) -> None:
+    """Two hub workers processing two smoke events of one sensor at once: one alarm, count 2."""
+    barrier = threading.Barrier(2)
+    out: list[str] = []
+
+    def worker() -> None:
+        sig, key = event_signal(smoke(), hub.clock.now())
+        barrier.wait()
+        out.append(hub.alarms.handle(sig, key).decision)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(out) == ["open", "repeat"]
+    with hub.sessions() as s:
+        (alarm,) = s.scalars(select(Alarm)).all()
+        assert alarm.count == 2
+
+
+def test_signal_with_unknown_kind_is_supervisory(hub: Hub) -> None:
+    sig = Signal("gw-1", None, "brand_new_condition", EventState.ALARM, hub.clock.now())
+    r = hub.alarms.handle(sig, "cond:99:alarm")
+    assert load(hub, r.alarm_id or "").alarm_class == "supervisory"
+    with hub.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(AlarmTransition)) == 1
+
+
+def test_recheck_raises_what_the_sink_never_heard(hub: Hub) -> None:
+    """Ingest committed an event and crashed before telling the engine: the service's
+    re-check at start turns it into an alarm, once."""
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+    from hub.db.events import store_events
+
+    ev = smoke(gw="gw-3")
+    with hub.sessions() as s, s.begin():
+        assert store_events(s, [ev], hub.clock.now()) == [True]
+        s.add(
+            Condition(
+                gateway_id="gw-2",
+                sensor_id=None,
+                kind="gateway_silent",
+                state="restored",
+                opened_at=hub.clock.now(),
+                restored_at=hub.clock.now(),
+            )
+        )
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    assert svc.reconcile() == 3  # the event; the condition's open and its restore
+    assert svc.reconcile() == 0
+    with hub.sessions() as s:
+        alarms = {(a.gateway_id, a.kind): a.state for a in s.scalars(select(Alarm))}
+    assert alarms == {("gw-3", "smoke"): "raised", ("gw-2", "gateway_silent"): "resolved"}
+
+
+def test_notifications_of_unconfigured_channels_are_dead_lettered_not_left_waiting(hub: Hub) -> None:
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+
+    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)  # no SMS/voice provider
+    svc.reconcile()
+    with hub.sessions() as s:
+        status = {
+            (n.channel, n.status) for n in s.scalars(select(Notification).where(Notification.alarm_id == a))
+        }
+    assert ("sms", "dead") in status and ("voice", "dead") in status
+    assert ("console", "pending") in status and ("sms", "pending") not in status
+    assert svc.metrics.unconfigured.labels("sms")._value.get() >= 1
+
+
+async def test_gas_readings_raise_and_restore_with_hysteresis(hub: Hub) -> None:
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+    from protocols import Reading, Telemetry
+
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+
+    def batch(*lels: float) -> tuple[Telemetry, dt.datetime]:
+        hub.clock.advance(60)
+        readings = [
+            Reading(sensor="gas-1", metric="gas_lel", value=v, ts=int(hub.clock.now().timestamp() * 1000) + i)
+            for i, v in enumerate(lels)
+        ]
+        readings.append(Reading(sensor="gas-1", metric="battery_v", value=3.0))
+        return Telemetry(
+            gw="gw-1", seq=1, id=new_event_id(), ts=1, synced=True, readings=readings
+        ), hub.clock.now()
+
+    def gas() -> list[Alarm]:
+        with hub.sessions() as s:
+            return list(s.scalars(select(Alarm).where(Alarm.kind == "gas")))
+
+    await svc.telemetry_stored([batch(5.0, 19.9)])
+    assert gas() == []
+    await svc.telemetry_stored([batch(21.0, 25.0, 12.0)])  # raise; still above clear
+    (a,) = gas()
+    assert (a.sensor_id, a.state, a.restored_at, a.alarm_class) == ("gas-1", "raised", None, "alarm")
+    await svc.telemetry_stored([batch(9.5)])  # below clear: restored (latched, life safety)
+    (a,) = gas()
+    assert a.restored_at is not None and a.state == "raised"
+    await svc.telemetry_stored([batch(15.0)])  # between thresholds: nothing
+    await svc.telemetry_stored([batch(30.0)])  # above raise again: the same alarm, active again
+    (a,) = gas()
+    assert a.restored_at is None and a.count == 2

@@ -1,0 +1,98 @@
+"""Database fixtures of the hub tests: every test that takes ``db_url`` runs twice, on
+SQLite and on PostgreSQL.
+
+- ``db_url``: URL of a fresh, fully migrated (``head``) database of the test's own.
+  SQLite: a copy of a session-wide migrated file in ``tmp_path``. PostgreSQL: ``CREATE
+  DATABASE … TEMPLATE`` of a session-wide migrated database on the server found or started
+  by :mod:`tests.support.postgres`, dropped after the test. Tests on PostgreSQL carry the
+  ``postgres`` marker (deselect with ``-m "not postgres"``).
+- ``blank_db_url``: the same, but empty (for migration tests).
+- ``engine`` / ``session_factory``: on ``db_url``; disposed after the test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.db.engine import make_engine, make_session_factory
+from hub.db.migrate import upgrade
+from tests.support.postgres import PostgresServer, postgres_server
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PostgresServer) -> str:
+    """Name of a migrated database that per-test databases are copied from."""
+    url = pg_server.create_database("safehome_tmpl")
+    upgrade(url)
+    return url.rpartition("/")[2]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "hub.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _pg_copy(server: PostgresServer, template: str) -> str:
+    name = f"safehome_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+        )
+    server.created.append(name)
+    base = server.admin_url.rpartition("/")[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{base}/{name}"
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "hub.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    url = _pg_copy(server, request.getfixturevalue("pg_template"))
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def blank_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'blank.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)

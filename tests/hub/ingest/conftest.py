@@ -1,0 +1,101 @@
+"""Ingest fixtures: a real Mosquitto with the generated ACL, a real database (``db_url``:
+SQLite and PostgreSQL), and hub services started in the test's event loop."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from hub.db.engine import make_engine, make_session_factory
+from hub.ingest.service import IngestService
+from hub.metrics import HubMetrics
+from hub.settings import HubSettings, IngestSettings, MqttSettings, SupervisionSettings
+from hub.sinks import ConditionChange, NewEvent
+from hub.timeseries.sql import SqlTimeSeriesStore
+from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
+from tests.support.mosquitto import Mosquitto
+
+
+@dataclass
+class RecordingSink:
+    """The alarm engine's seat: records what it is told."""
+
+    events: list[NewEvent] = field(default_factory=list)
+    changes: list[ConditionChange] = field(default_factory=list)
+
+    async def events_stored(self, events: Sequence[NewEvent]) -> None:
+        self.events.extend(events)
+
+    async def conditions_changed(self, changes: Sequence[ConditionChange]) -> None:
+        self.changes.extend(changes)
+
+
+@pytest.fixture
+def secured(mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path) -> SecuredBroker:
+    return start_secured_broker(mosquitto_factory, tmp_path / "secured", extra="sys_interval 1\n")
+
+
+def hub_settings(secured: SecuredBroker, db_url: str, **kw: object) -> HubSettings:
+    return HubSettings(
+        env="test",
+        worker_id=f"w-{uuid.uuid4().hex[:8]}",
+        database={"url": db_url, "migrate": False},
+        mqtt=MqttSettings(port=secured.broker.port, password=secured.hub_password),  # type: ignore[arg-type]
+        ingest=IngestSettings(reject_log_interval_s=5, retry_delay_s=0.2),
+        supervision=SupervisionSettings(
+            tick_s=0.2,
+            gateway_max_silence_s=2,
+            gateway_min_silence_s=0.5,
+            heartbeat_misses=2,
+            grace_s=0.2,
+            offline_grace_s=0,
+            sensor_grace_s=0.5,
+            sensor_tick_s=0.2,
+        ),
+        http={"enabled": False},
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@dataclass
+class Worker:
+    settings: HubSettings
+    engine: Engine
+    service: IngestService
+    sink: RecordingSink
+    metrics: HubMetrics
+
+    def count(self, name: str, **labels: str) -> float:
+        value = self.metrics.registry.get_sample_value(name, labels)
+        return value or 0.0
+
+
+async def start_worker(
+    secured: SecuredBroker, db_url: str, worker_id: str | None = None, clean_session: bool = True
+) -> Worker:
+    settings = hub_settings(secured, db_url)
+    mqtt = settings.mqtt.model_copy(update={"clean_session": clean_session})
+    settings = settings.model_copy(update={"mqtt": mqtt, "worker_id": worker_id or settings.worker_id})
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    metrics = HubMetrics()
+    sink = RecordingSink()
+    service = IngestService(settings, factory, SqlTimeSeriesStore(engine), metrics, [sink])
+    await service.start()
+    return Worker(settings, engine, service, sink, metrics)
+
+
+@pytest.fixture
+async def worker(secured: SecuredBroker, db_url: str) -> AsyncIterator[Worker]:
+    import asyncio
+
+    w = await start_worker(secured, db_url)
+    await asyncio.wait_for(w.service.subscribed.wait(), 10)
+    yield w
+    await w.service.stop()
+    w.engine.dispose()

@@ -1,0 +1,85 @@
+"""Events through a real broker into a real database: stored once, acked after commit."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+import protocols as p
+from hub.db.events import StoredEvent
+from tests.hub.ingest.conftest import Worker
+from tests.support.hub_gateway import ScriptedGateway
+from tests.support.hub_mqtt import SecuredBroker, until
+
+
+def stored(worker: Worker, ids: list[str] | None = None) -> int:
+    with worker.engine.connect() as conn:
+        stmt = select(func.count()).select_from(StoredEvent)
+        if ids is not None:
+            stmt = stmt.where(StoredEvent.id.in_(ids))
+        return int(conn.scalar(stmt) or 0)
+
+
+async def test_event_is_stored_once_and_acked_after_commit(secured: SecuredBroker, worker: Worker) -> None:
+    gw = ScriptedGateway(secured, "ev-gw-1").connect()
+    try:
+        ev = gw.event(p.EventKind.PANIC, sensor="panic-1")
+        gw.send(ev)
+        await gw.acked([ev.id])
+        # the ack was sent after the commit: the row is visible to any other connection now
+        assert stored(worker, [ev.id]) == 1
+        assert gw.acks[ev.id][0].status is p.AckStatus.STORED
+        await until(lambda: len(worker.sink.events) == 1, what="alarm engine told")  # after the ack
+        assert [n.event.id for n in worker.sink.events] == [ev.id]
+
+        # a resend (same id): acked again, not stored again, the alarm engine not told again
+        gw.send(ev)
+        await gw.acked([ev.id], times=2)
+        assert stored(worker, [ev.id]) == 1
+        assert len(worker.sink.events) == 1
+        assert worker.count("safehome_events_stored_total", outcome="duplicate") == 1
+        assert worker.count("safehome_events_stored_total", outcome="new") == 1
+    finally:
+        gw.close()
+
+
+async def test_out_of_order_sequence_is_stored_as_it_comes(secured: SecuredBroker, worker: Worker) -> None:
+    gw = ScriptedGateway(secured, "ev-gw-ooo").connect()
+    try:
+        evs = [gw.event(seq=s) for s in (5, 3, 4, 1)]
+        for ev in evs:
+            gw.send(ev)
+        await gw.acked([e.id for e in evs])
+        assert stored(worker, [e.id for e in evs]) == 4
+        with worker.engine.connect() as conn:
+            seqs = sorted(conn.scalars(select(StoredEvent.seq).where(StoredEvent.gateway_id == "ev-gw-ooo")))
+        assert seqs == [1, 3, 4, 5]
+    finally:
+        gw.close()
+
+
+class BrokenSink:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def events_stored(self, events: object) -> None:
+        self.calls += 1
+        raise RuntimeError("alarm engine bug")
+
+    async def conditions_changed(self, changes: object) -> None:
+        raise RuntimeError("alarm engine bug")
+
+
+async def test_a_failing_sink_does_not_stop_the_ingest(secured: SecuredBroker, worker: Worker) -> None:
+    broken = BrokenSink()
+    worker.service.sinks.insert(0, broken)
+    gw = ScriptedGateway(secured, "ev-gw-sink").connect()
+    try:
+        evs = [gw.event(seq=i) for i in range(3)]
+        for ev in evs:
+            gw.send(ev)
+            await gw.acked([ev.id])
+        await until(lambda: len(worker.sink.events) == 3, what="the healthy sink still told")
+        assert worker.count("safehome_sink_errors_total", sink="BrokenSink") == broken.calls >= 1
+        assert stored(worker, [e.id for e in evs]) == 3
+    finally:
+        gw.close()

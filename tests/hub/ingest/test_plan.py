@@ -1,0 +1,86 @@
+"""Pure parts of the ingest: batch planning, ack building, the priority queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import aiomqtt
+
+import protocols as p
+from hub.ingest.decode import Incoming, Rejected, classify
+from hub.ingest.plan import MAX_ACK_ITEMS, acks, make_plan, stored_items
+from hub.ingest.service import UplinkQueue
+
+NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
+
+
+def incoming(msg: p.Event | p.Telemetry | p.Status, retained: bool = False) -> Incoming:
+    channel = {p.Event: "event", p.Telemetry: "telemetry", p.Status: "status"}[type(msg)]
+    item = classify(str(p.Topic.of(msg.gw, channel)), p.encode(msg), retained, NOW)
+    assert isinstance(item, Incoming), item
+    return item
+
+
+def event(gw: str, kind: p.EventKind, seq: int = 1) -> p.Event:
+    return p.Event(gw=gw, seq=seq, id=p.new_event_id(), ts=1, synced=True, sensor="s-1", kind=kind,
+                   state=p.EventState.ALARM)
+
+
+def status(gw: str, state: p.GatewayState, reason: str = "heartbeat") -> p.Status:
+    return p.Status.model_validate({"gw": gw, "state": state, "reason": reason, "ts": 1, "synced": True,
+                                    "sensors": [{"id": "smoke-1", "model": "m"}, {"id": "gas-1", "model": "m",
+                                                                                   "ok": False}]}, strict=False)
+
+
+def test_alarms_first_and_last_seen_per_gateway_and_sensor() -> None:
+    test_ev, panic = event("gw-1", p.EventKind.TEST, 1), event("gw-1", p.EventKind.PANIC, 2)
+    battery = event("gw-2", p.EventKind.BATTERY_LOW, 3)
+    tel = p.Telemetry(gw="gw-2", seq=9, id=p.new_event_id(), ts=5, synced=True,
+                      readings=[p.Reading(sensor="gas-1", metric="gas_lel", value=1.5, ts=4)])
+    plan = make_plan([incoming(test_ev), incoming(battery), incoming(panic), incoming(tel)])
+    assert [e.kind for e in plan.events] == [p.EventKind.PANIC, p.EventKind.BATTERY_LOW, p.EventKind.TEST]
+    assert plan.gateways["gw-1"].last_seq == 2 and plan.gateways["gw-2"].last_seq == 9
+    assert set(plan.sensors) == {("gw-1", "s-1"), ("gw-2", "s-1"), ("gw-2", "gas-1")}
+    assert [(pt.sensor_id, pt.metric, pt.ts, pt.value) for pt in plan.points()] == [("gas-1", "gas_lel", 4, 1.5)]
+
+
+def test_last_will_does_not_refresh_last_seen_and_retained_only_seeds() -> None:
+    plan = make_plan([incoming(status("gw-1", p.GatewayState.OFFLINE, "lwt"))])
+    g = plan.gateways["gw-1"]
+    assert (g.online, g.last_seen, g.retained_only) == (False, None, False)
+    plan = make_plan([incoming(status("gw-1", p.GatewayState.ONLINE), retained=True)])
+    g = plan.gateways["gw-1"]
+    assert (g.online, g.last_seen, g.retained_only) == (True, None, True)
+    assert plan.sensors == {}
+    plan = make_plan([incoming(status("gw-1", p.GatewayState.ONLINE))])
+    assert plan.gateways["gw-1"].last_seen == NOW
+    assert set(plan.sensors) == {("gw-1", "smoke-1")}  # gas-1 reported not ok: not "heard"
+
+
+def test_rejected_with_readable_id_is_acked_rejected() -> None:
+    r = Rejected("bad_field", "kind: bad", "safehome/v1/gw/gw-1/event", "gw-1", p.new_event_id())
+    plan = make_plan([r, Rejected("bad_json", "x", "safehome/v1/gw/gw-1/event")])
+    assert [i.status for i in plan.rejected_acks["gw-1"]] == [p.AckStatus.REJECTED]
+
+
+def test_acks_are_split_past_the_protocol_limit_and_deduplicated() -> None:
+    evs = [event("gw-1", p.EventKind.SMOKE, i) for i in range(MAX_ACK_ITEMS + 5)]
+    items = stored_items(evs + evs[:3])
+    assert len(items["gw-1"]) == MAX_ACK_ITEMS + 5
+    out = acks(items, 123)
+    assert [len(a.items) for _, a in out] == [MAX_ACK_ITEMS, 5]
+    assert all(t == "safehome/v1/gw/gw-1/ack" for t, _ in out)
+    for _, a in out:  # every ack is a valid protocol message
+        assert p.decode(p.Channel.ACK, p.encode(a)) == a
+
+
+async def test_events_overtake_a_telemetry_backlog() -> None:
+    q = UplinkQueue()
+    for i in range(50):
+        q.put(aiomqtt.Message(f"safehome/v1/gw/gw-{i}/telemetry", b"t", 1, False, i + 1, None))
+    q.put(aiomqtt.Message("safehome/v1/gw/gw-x/status", b"s", 1, False, 98, None))
+    q.put(aiomqtt.Message("safehome/v1/gw/gw-x/event", b"e", 1, False, 99, None))
+    first = await q.take(3)
+    assert [m.topic.value.rsplit("/", 1)[-1] for m in first] == ["event", "status", "telemetry"]
+    assert first[2].topic.value == "safehome/v1/gw/gw-0/telemetry"  # otherwise arrival order
+    assert len(q) == 49

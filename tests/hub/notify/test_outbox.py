@@ -1,0 +1,213 @@
+"""Outbox delivery against real local HTTP receivers: signed webhooks, retries with backoff,
+dead letter, delivery log per attempt, SMS provider adapter, and a down channel that does
+not hold up any other channel."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from hub.alarms.store.actions import mark_notified
+from hub.alarms.store.engine import event_signal
+from hub.alarms.store.models import Alarm, WebhookSubscription
+from hub.notify.channel import RetryPolicy
+from hub.notify.console import ConsoleBus
+from hub.notify.models import DeliveryAttempt, Notification
+from hub.notify.outbox import OutboxWorker, Outgoing, enqueue
+from hub.notify.signing import verify
+from hub.notify.sms import HttpProviderChannel, ProviderConfig
+from hub.notify.webhook import WebhookChannel
+from protocols import Event, EventKind, EventState, new_event_id
+from tests.hub.alarms.conftest import Hub
+from tests.support.http import Receiver, http_receiver
+from tests.support.mosquitto import free_port
+
+FAST = RetryPolicy(max_attempts=3, base_s=0.01, max_s=0.05, jitter=False)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with http_receiver() as r:
+        yield r
+
+
+def add(hub: Hub, channel: str, address: str, payload: dict | None = None) -> str:  # type: ignore[type-arg]
+    with hub.sessions() as s, s.begin():
+        (nid,) = enqueue(
+            s,
+            None,
+            [Outgoing(channel, address, "webhook")],
+            payload or {"event": "alarm.raised", "alarm_id": "a-1"},
+            utcnow(),
+        )
+    return nid
+
+
+def row(hub: Hub, nid: str) -> tuple[Notification, list[DeliveryAttempt]]:
+    with hub.sessions() as s:
+        n = s.get(Notification, nid)
+        assert n is not None
+        atts = list(
+            s.scalars(
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.notification_id == nid)
+                .order_by(DeliveryAttempt.attempt)
+            )
+        )
+        return n, atts
+
+
+async def drain(
+    worker: OutboxWorker, hub: Hub, nid: str, until: set[str], within_s: float = 15
+) -> Notification:
+    deadline = time.monotonic() + within_s
+    while True:
+        await worker.run_once()
+        n, _ = row(hub, nid)
+        if n.status in until:
+            return n
+        if time.monotonic() > deadline:
+            raise AssertionError(f"notification still {n.status} after {within_s}s")
+        await asyncio.sleep(0.005)
+
+
+async def test_signed_webhook_delivered_and_verifiable(hub: Hub, receiver: Receiver) -> None:
+    url = receiver.url + "/hook"
+    nid = add(hub, "webhook", url, {"event": "alarm.raised", "alarm_id": "a-1", "kind": "smoke"})
+    async with httpx.AsyncClient() as client:
+        w = OutboxWorker(hub.sessions, WebhookChannel(client, {url: "s3cret"}), "w1", utcnow, FAST)
+        n = await drain(w, hub, nid, {"delivered"})
+    (req,) = receiver.requests
+    assert req.path == "/hook" and req.json()["kind"] == "smoke"
+    assert req.headers["x-safehome-delivery"] == nid and req.headers["x-safehome-event"] == "alarm.raised"
+    verify(
+        "s3cret",
+        req.headers["x-safehome-signature"],
+        req.headers["x-safehome-timestamp"],
+        req.body,
+        now=time.time(),
+    )
+    _, attempts = row(hub, nid)
+    assert n.attempts == 1 and [(a.attempt, a.ok, a.status_code) for a in attempts] == [(1, True, 200)]
+
+
+async def test_retries_with_backoff_then_delivered(hub: Hub, receiver: Receiver) -> None:
+    receiver.script = [500, 503]
+    nid = add(hub, "webhook", receiver.url)
+    async with httpx.AsyncClient() as client:
+        w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}), "w1", utcnow, FAST)
+        await drain(w, hub, nid, {"delivered"})
+    _, attempts = row(hub, nid)
+    assert [(a.attempt, a.ok, a.status_code) for a in attempts] == [
+        (1, False, 500),
+        (2, False, 503),
+        (3, True, 200),
+    ]
+    assert len({r.headers["x-safehome-delivery"] for r in receiver.requests}) == 1  # same id on every retry
+    assert FAST.delay_after(1) == 0.01 and FAST.delay_after(2) == 0.02 and FAST.delay_after(10) == 0.05
+
+
+async def test_dead_letter_after_max_attempts(hub: Hub, receiver: Receiver) -> None:
+    receiver.script = [500] * 10
+    nid = add(hub, "webhook", receiver.url)
+    async with httpx.AsyncClient() as client:
+        w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}), "w1", utcnow, FAST)
+        n = await drain(w, hub, nid, {"dead"})
+    _, attempts = row(hub, nid)
+    assert len(attempts) == 3 and not any(a.ok for a in attempts) and "HTTP 500" in (n.last_error or "")
+    assert len(receiver.requests) == 3 and w.dead == 1
+
+
+async def test_client_error_is_dead_at_once(hub: Hub, receiver: Receiver) -> None:
+    receiver.script = [410]
+    nid = add(hub, "webhook", receiver.url)
+    async with httpx.AsyncClient() as client:
+        w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}), "w1", utcnow, FAST)
+        await drain(w, hub, nid, {"dead"})
+    assert len(receiver.requests) == 1
+
+
+async def test_sms_and_voice_through_http_provider(hub: Hub, receiver: Receiver) -> None:
+    cfg = ProviderConfig(receiver.url + "/send", token="prov-token", sender="safehome")
+    payload = {
+        "event": "alarm.raised",
+        "alarm_id": "a-9",
+        "kind": "gas",
+        "address": "路1号",
+        "location": "kitchen",
+        "tier": "initial",
+    }
+    sms, voice = add(hub, "sms", "+86-1", payload), add(hub, "voice", "+86-1", payload)
+    async with httpx.AsyncClient() as client:
+        for kind, nid in (("sms", sms), ("voice", voice)):
+            w = OutboxWorker(hub.sessions, HttpProviderChannel(client, cfg, kind), "w1", utcnow, FAST)
+            await drain(w, hub, nid, {"delivered"})
+    bodies = [r.json() for r in receiver.requests]
+    assert [b["kind"] for b in bodies] == ["sms", "voice"]
+    assert bodies[0]["to"] == "+86-1" and bodies[0]["reference"] == sms
+    assert bodies[0]["text"] == "[safehome] GAS 路1号 (kitchen) alarm a-9"
+    assert receiver.requests[0].headers["authorization"] == "Bearer prov-token"
+    assert "prov-token" not in repr(cfg)
+
+
+async def test_a_down_channel_never_delays_other_channels(hub: Hub) -> None:
+    """A webhook endpoint that accepts connections and never answers; the console channel
+    of the same alarm is delivered while the webhook is still hanging."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", free_port()))
+    hole.listen(100)
+    url = f"http://127.0.0.1:{hole.getsockname()[1]}/hook"
+    with hub.sessions() as s, s.begin():
+        s.add(WebhookSubscription(url=url, secret="k", region_kind="workstation", region_id="ws-0001"))
+    ev = Event(
+        gw="gw-1",
+        seq=1,
+        id=new_event_id(),
+        ts=1,
+        synced=True,
+        sensor="smoke-1",
+        kind=EventKind.SMOKE,
+        state=EventState.ALARM,
+    )
+    alarm_id = hub.alarms.handle(*event_signal(ev, hub.clock.now())).alarm_id
+    bus = ConsoleBus()
+    sub = bus.subscribe({"workstation:ws-0001"})
+    async with httpx.AsyncClient(timeout=30) as client:
+        webhook = OutboxWorker(
+            hub.sessions, WebhookChannel(client, {url: "k"}), "w1", utcnow, FAST, send_timeout_s=30
+        )
+        console = OutboxWorker(hub.sessions, bus, "w1", utcnow, FAST, on_delivered=mark_notified)
+        tasks = [asyncio.create_task(webhook.run(0.01)), asyncio.create_task(console.run(0.01))]
+        try:
+            item = await asyncio.wait_for(sub.get(), 10)
+            assert item["alarm_id"] == alarm_id and item["kind"] == "smoke"
+            deadline = time.monotonic() + 10
+            while True:  # the console's delivery is recorded right after it was handed over
+                with hub.sessions() as s:
+                    alarm = s.get(Alarm, alarm_id)
+                    assert alarm is not None
+                    if alarm.state == "notified" or time.monotonic() > deadline:
+                        break
+                await asyncio.sleep(0.01)
+            with hub.sessions() as s:
+                hook = s.scalars(select(Notification).where(Notification.channel == "webhook")).one()
+                assert hook.status == "sending"  # still hanging on the dead endpoint
+                alarm = s.get(Alarm, alarm_id)
+                assert alarm is not None and alarm.state == "notified"
+                assert [h.action for h in alarm.history] == ["raise", "notify"]
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            hole.close()

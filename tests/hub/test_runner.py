@@ -1,0 +1,110 @@
+"""The assembled hub: `safehome hub run` wiring, /healthz and /metrics, clean shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from fastapi import APIRouter
+
+import protocols as p
+from hub.runner import Hub, build_hub
+from hub.settings import load_hub_settings
+from tests.hub.ingest.conftest import RecordingSink
+from tests.support.hub_gateway import ScriptedGateway
+from tests.support.hub_mqtt import start_secured_broker, until, wait_for
+from tests.support.mosquitto import Mosquitto, free_port
+
+
+def configure_probe(hub: Hub) -> None:
+    """What the alarm engine's configure(hub) does: add a sink and a router."""
+    sink = RecordingSink()
+    hub.sinks.append(sink)
+    router = APIRouter(prefix="/api/v1")
+
+    @router.get("/probe")
+    def probe() -> dict[str, int]:
+        return {"sinks": len(hub.sinks)}
+
+    hub.app.include_router(router)
+    hub.app.state.probe_sink = sink
+
+
+async def test_hub_serves_health_and_metrics_and_ingests(
+    mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path
+) -> None:
+    secured = start_secured_broker(mosquitto_factory, tmp_path / "b", extra="sys_interval 1\n")
+    settings = load_hub_settings(
+        None, env="test", worker_id="run-1",
+        database={"url": f"sqlite:///{tmp_path / 'hub.db'}"},
+        mqtt={"port": secured.broker.port, "password": secured.hub_password},
+        http={"port": 0},
+    )
+    hub = build_hub(settings, extensions=("tests.hub.test_runner:configure_probe",))
+    await hub.start()
+    gw = ScriptedGateway(secured, "run-gw-1").connect()
+    try:
+        base = f"http://127.0.0.1:{hub.http_port}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            await until(lambda: hub.ingest is not None and hub.ingest.subscribed.is_set(), what="subscribed")
+            r = await http.get("/healthz")
+            assert r.status_code == 200, r.text
+            assert r.json()["checks"]["database"]["ok"] is True
+            ev = gw.event(p.EventKind.GAS, sensor="gas-1")
+            gw.send(ev)
+            await gw.acked([ev.id])
+            text = (await http.get("/metrics")).text
+            assert 'safehome_messages_in_total{type="event"} 1.0' in text
+            assert "safehome_store_batch_seconds_bucket" in text
+            assert "safehome_gateways_online" in text
+            # the extension's sink and router joined the running hub
+            sink = hub.app.state.probe_sink
+            await until(lambda: [n.event.id for n in sink.events] == [ev.id], what="extension sink told")
+            assert (await http.get("/api/v1/probe")).json() == {"sinks": 1}
+    finally:
+        gw.close()
+        await hub.stop()
+
+
+def test_hub_run_command_starts_and_stops_cleanly(mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path) -> None:
+    secured = start_secured_broker(mosquitto_factory, tmp_path / "b")
+    secret = tmp_path / "hub.password"
+    secret.write_text(secured.hub_password + "\n")
+    port = free_port()
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text(
+        f'[hub]\nworker_id = "cli-1"\n[hub.database]\nurl = "sqlite:///{tmp_path / "hub.db"}"\n'
+        f'[hub.mqtt]\nport = {secured.broker.port}\npassword_file = "{secret}"\n[hub.http]\nport = {port}\n'
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    proc = subprocess.Popen([sys.executable, "-m", "safehome", "hub", "run", "--config", str(cfg)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(lambda: healthy() or proc.poll() is not None, 30, "hub healthy")
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert "stopping" in out
+
+
+def test_hub_run_refuses_default_secret(tmp_path: Path) -> None:
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text('[hub.mqtt]\npassword = "changeme"\n')
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    r = subprocess.run([sys.executable, "-m", "safehome", "hub", "run", "--config", str(cfg)],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "well-known default" in r.stderr

@@ -1,0 +1,157 @@
+"""Small synchronous MQTT clients for hub tests: connect with credentials, collect messages.
+
+Everything waits by polling with a deadline, never by sleeping a fixed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from hub.broker.config import render_acl, render_security
+from hub.broker.credentials import Credentials, PasswordFile
+from tests.support.mosquitto import Mosquitto
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+async def until(cond: Callable[[], bool], within: float = 10.0, what: str = "condition") -> None:
+    """``wait_for`` for async tests: yields to the event loop (where the hub runs) while polling."""
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class Client:
+    """A paho client (MQTT 3.1.1 unless ``v5``) running its own network thread."""
+
+    broker: Mosquitto
+    username: str | None = None
+    password: str | None = None
+    client_id: str = ""
+    v5: bool = False
+    will: tuple[str, bytes] | None = None
+    messages: queue.Queue[mqtt.MQTTMessage] = field(default_factory=queue.Queue)
+    connect_rc: list[object] = field(default_factory=list)
+    disconnects: list[object] = field(default_factory=list)
+    subacks: dict[int, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        proto = mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=proto)
+        if self.username is not None:
+            self.c.username_pw_set(self.username, self.password)
+        if self.will is not None:
+            self.c.will_set(self.will[0], self.will[1], qos=1, retain=True)
+        self.c.on_message = lambda _c, _u, m: self.messages.put(m)
+        self.c.on_connect = lambda _c, _u, _f, rc, _p: self.connect_rc.append(rc)
+        self.c.on_disconnect = lambda _c, _u, _f, rc, _p: self.disconnects.append(rc)
+        self.c.on_subscribe = self._on_subscribe
+        self._lock = threading.Lock()
+
+    def _on_subscribe(self, _c: object, _u: object, mid: int, rcs: list[object], _p: object) -> None:
+        self.subacks[mid] = [int(getattr(rc, "value", rc)) for rc in rcs]  # type: ignore[call-overload]
+
+    def connect(self, expect_ok: bool = True, timeout: float = 10) -> Client:
+        self.c.connect(self.broker.host, self.broker.port, keepalive=30)
+        self.c.loop_start()
+        wait_for(lambda: bool(self.connect_rc) or bool(self.disconnects), timeout, "CONNACK")
+        ok = bool(self.connect_rc) and not getattr(self.connect_rc[-1], "is_failure", False)
+        if expect_ok:
+            assert ok, f"connect refused: {self.connect_rc} {self.disconnects}"
+        elif not ok:
+            self.c.loop_stop()  # do not keep retrying a refused login
+        return self
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.connect_rc) and bool(getattr(self.connect_rc[-1], "is_failure", False))
+
+    def subscribe(self, topic: str, qos: int = 1) -> list[int]:
+        rc, mid = self.c.subscribe(topic, qos)
+        assert rc == mqtt.MQTT_ERR_SUCCESS
+        wait_for(lambda: mid in self.subacks, what=f"SUBACK for {topic}")
+        return self.subacks[mid]
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        info = self.c.publish(topic, payload, qos=qos, retain=retain)
+        info.wait_for_publish(10)
+
+    def get(self, timeout: float = 10) -> mqtt.MQTTMessage:
+        return self.messages.get(timeout=timeout)
+
+    def drain(self) -> list[mqtt.MQTTMessage]:
+        out = []
+        while True:
+            try:
+                out.append(self.messages.get_nowait())
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+    def kill(self) -> None:
+        """Drop the TCP connection without DISCONNECT, so the broker sends the Last-Will."""
+        self.c.loop_stop()
+        sock = self.c.socket()
+        if sock is not None:
+            sock.close()
+
+
+@dataclass
+class SecuredBroker:
+    """A real Mosquitto with the hub's generated ACL and password file."""
+
+    broker: Mosquitto
+    credentials: Credentials
+    hub_password: str
+    directory: Path
+
+    def gateway(self, gw: str) -> str:
+        """Create credentials for ``gw`` and return its password."""
+        return self.credentials.create(gw)
+
+    def client(self, username: str | None, password: str | None, **kw: object) -> Client:
+        return Client(self.broker, username, password, **kw)  # type: ignore[arg-type]
+
+    def hub_client(self, **kw: object) -> Client:
+        return self.client("hub", self.hub_password, **kw)
+
+
+def start_secured_broker(
+    factory: Callable[..., Mosquitto], directory: Path, extra: str = ""
+) -> SecuredBroker:
+    directory.mkdir(parents=True, exist_ok=True)
+    passwd, acl, pid = directory / "passwd", directory / "acl", directory / "mosquitto.pid"
+    acl.write_text(render_acl())
+    creds = Credentials(PasswordFile(passwd), None)
+    hub_password = "hub-test-secret"
+    creds.set_hub(hub_password)
+    # The fixture's `max_queued_messages 0` (unlimited) makes Mosquitto 2.0.11 disconnect a
+    # client whose QoS 1 PUBLISH the ACL denies; the generated config sizes the queue, as here.
+    limits = "max_queued_messages 100000\n"
+    broker = factory(
+        extra_config=render_security(passwd, acl) + f"pid_file {pid}\n" + limits + extra,
+        allow_anonymous=False,
+    )
+    wait_for(pid.exists, what="broker pid file")
+    creds.pid_path = pid
+    return SecuredBroker(broker, creds, hub_password, directory)
