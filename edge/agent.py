@@ -26,7 +26,7 @@ from edge.clock import Clock, make_probe
 from edge.downlink import RejectCounter
 from edge.errors import EdgeError
 from edge.health import cpu_temp_c, write_state
-from edge.link import make_client, reconnect_delay, tls_params, topic
+from edge.link import make_client, reconnect_delay, set_nodelay, tls_params, topic
 from edge.outbox import Outbox
 from edge.sdnotify import Notifier, watchdog_interval_s
 from edge.settings import EdgeSettings
@@ -248,6 +248,7 @@ class Agent:
             await asyncio.sleep(delay)
 
     async def _connected(self, client: aiomqtt.Client) -> None:
+        set_nodelay(client)
         await client.subscribe([(t, 1) for t in commands.subscriptions(self.gw)])
         await client.publish(topic(self.gw, Channel.STATUS), self.status_payload(GatewayState.ONLINE, "birth"),
                              qos=1, retain=True)

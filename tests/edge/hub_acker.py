@@ -10,6 +10,7 @@ built elsewhere; this keeps the edge tests independent of it.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel
 
 from protocols import (
@@ -51,9 +53,9 @@ class HubAcker:
         self.received: list[Received] = []
         self.errors: list[str] = []
         self._lock = threading.Lock()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"acker-{self.group}",
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"acker-{self.group}",
                                    protocol=mqtt.MQTTv311, clean_session=not persistent)
-        self._client.reconnect_delay_set(0.05, 0.5)
+        self._client.reconnect_delay_set(1, 2)
         if username:
             self._client.username_pw_set(username, password)
         self._connected = threading.Event()
@@ -66,6 +68,9 @@ class HubAcker:
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, rc: object,
                     props: object = None) -> None:
+        sock = client.socket()
+        if isinstance(sock, socket.socket):  # like a real hub: no Nagle delay on acks
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for t in hub_subscriptions(self.group):
             client.subscribe(t, qos=1)
         # SUBACKs arrive before any message routed by the new subscription
@@ -73,11 +78,12 @@ class HubAcker:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
-            topic, message = decode_for(msg.topic, msg.payload)
+            topic, decoded = decode_for(msg.topic, bytes(msg.payload))
         except ValueError as exc:
             self.errors.append(f"{msg.topic}: {exc}")
             return
         with self._lock:
+            message: Any = decoded
             self.received.append(Received(topic, message, bool(msg.retain), time.monotonic()))
         if self.auto_ack and topic.channel in (Channel.EVENT, Channel.TELEMETRY):
             self.ack(topic.gateway_id, message.id, wait=False)

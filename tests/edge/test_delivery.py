@@ -66,3 +66,17 @@ async def test_rejected_event_leaves_the_buffer(
             await wait_until(lambda: agent.outbox.depth() == 0, what="reject to drop the event")
     finally:
         hub.close()
+
+
+async def test_uplink_socket_has_nagle_disabled(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    """Without TCP_NODELAY an alarm can wait tens of ms behind the previous segment's ACK."""
+    import socket
+
+    agent = make_agent(settings_for(tmp_path, mosquitto), mock_factory)
+    async with running(agent):
+        assert agent._client is not None
+        sock = agent._client._client.socket()
+        assert isinstance(sock, socket.socket)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1

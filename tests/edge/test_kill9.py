@@ -24,6 +24,8 @@ def toml_value(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, int | float):
         return repr(v)
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -57,7 +59,8 @@ def test_alarm_survives_kill_9_and_is_delivered_with_its_original_id(
     try:
         assert child.stdout is not None
         line = child.stdout.readline()  # blocks until the alarm is recorded (or the child dies)
-        assert line.startswith("RECORDED "), (line, child.stderr.read() if child.poll() is not None else "")
+        died = child.poll() is not None and child.stderr is not None
+        assert line.startswith("RECORDED "), (line, child.stderr.read() if died and child.stderr else "")
         child.send_signal(signal.SIGKILL)  # power cut, right after the commit
         child.wait(10)
     finally:
