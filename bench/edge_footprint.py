@@ -60,12 +60,21 @@ def io_write_bytes() -> tuple[int, int]:
 
 def idle_footprint(tmp: Path, broker: Mosquitto, seconds: float) -> dict[str, float]:
     hub = HubAcker(broker.host, broker.port)
-    top = {"gateway_id": "gw-bench-idle", "environment": "development", "data_dir": str(tmp / "idle"),
-           "state_dir": str(tmp / "idle-run"), "pin_factory": "mock", "time_sync": "assume_synced"}
+    top = {
+        "gateway_id": "gw-bench-idle",
+        "environment": "development",
+        "data_dir": str(tmp / "idle"),
+        "state_dir": str(tmp / "idle-run"),
+        "pin_factory": "mock",
+        "time_sync": "assume_synced",
+    }
     mqtt = {"host": broker.host, "port": broker.port}
     config = write_toml(tmp / "idle.toml", top, mqtt, {"sensors": SENSORS, "outputs": OUTPUTS})
-    proc = subprocess.Popen([sys.executable, "-m", "safehome", "edge", "run", "--config", str(config),
-                             "--log-level", "WARNING"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "safehome", "edge", "run", "--config", str(config), "--log-level", "WARNING"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         hub.wait_for_sync("gw-bench-idle", Channel.STATUS, lambda m: m.reason == "birth", within=30)
         time.sleep(2.0)  # let start-up work settle before measuring idle
@@ -83,12 +92,26 @@ def idle_footprint(tmp: Path, broker: Mosquitto, seconds: float) -> dict[str, fl
 
 
 def day_settings(tmp: Path, broker: Mosquitto, name: str, port: int | None = None) -> EdgeSettings:
-    return load_settings(None, gateway_id=f"gw-bench-{name}", environment="development",
-                         data_dir=tmp / name, state_dir=tmp / f"{name}-run", pin_factory="mock",
-                         time_sync="assume_synced", sensors=SENSORS, outputs=OUTPUTS, telemetry_s=3600,
-                         telemetry_flush_s=3600, heartbeat_s=3600,
-                         mqtt={"host": broker.host, "port": port or broker.port, "reconnect_min_s": 0.05,
-                               "reconnect_max_s": 0.2})
+    return load_settings(
+        None,
+        gateway_id=f"gw-bench-{name}",
+        environment="development",
+        data_dir=tmp / name,
+        state_dir=tmp / f"{name}-run",
+        pin_factory="mock",
+        time_sync="assume_synced",
+        sensors=SENSORS,
+        outputs=OUTPUTS,
+        telemetry_s=3600,
+        telemetry_flush_s=3600,
+        heartbeat_s=3600,
+        mqtt={
+            "host": broker.host,
+            "port": port or broker.port,
+            "reconnect_min_s": 0.05,
+            "reconnect_max_s": 0.2,
+        },
+    )
 
 
 async def simulated_day(s: EdgeSettings, link: bool) -> dict[str, float]:
@@ -127,8 +150,12 @@ async def simulated_day(s: EdgeSettings, link: bool) -> dict[str, float]:
             while agent.outbox.depth():  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         wb1, commits1 = io_write_bytes()[0], agent.store.commits
-        return {"write_bytes": wb1 - wb0, "commits": commits1 - commits0,
-                "file_growth": files_bytes(s.data_dir) - size0, "depth": agent.outbox.depth()}
+        return {
+            "write_bytes": wb1 - wb0,
+            "commits": commits1 - commits0,
+            "file_growth": files_bytes(s.data_dir) - size0,
+            "depth": agent.outbox.depth(),
+        }
     finally:
         agent.stop()
         await task
@@ -174,9 +201,13 @@ async def drain(tmp: Path, broker: Mosquitto) -> dict[str, float]:
         for r in events:
             if r.message.id in sent_at:
                 latencies.append((r.at - sent_at[r.message.id]) * 1000)
-        return {"drain_s": drained, "batches": DAY_BATCHES, "alarm_ms_max": max(latencies, default=-1),
-                "alarm_ms_median": sorted(latencies)[len(latencies) // 2] if latencies else -1,
-                "events": len(latencies)}
+        return {
+            "drain_s": drained,
+            "batches": DAY_BATCHES,
+            "alarm_ms_max": max(latencies, default=-1),
+            "alarm_ms_median": sorted(latencies)[len(latencies) // 2] if latencies else -1,
+            "events": len(latencies),
+        }
     finally:
         agent.stop()
         await task
@@ -210,23 +241,42 @@ def main() -> None:
             broker.stop()
     rows = [
         ("agent RSS, idle (5 sensors, 2 outputs, linked)", f"{idle['rss_mb']:.1f} MB"),
-        (f"agent CPU, idle over {args.idle_seconds:.0f} s (poll every 25 ms)", f"{idle['cpu_pct']:.2f} % of one core"),
-        ("disk written per day, link up (1,440 batches acked, 2 alarms + restores)",
-         f"{kb(up['write_bytes'])} (write_bytes), {int(up['commits'])} commits"),
-        ("disk written per day, link down all day (all telemetry buffered)",
-         f"{kb(down['write_bytes'])} (write_bytes), {int(down['commits'])} commits, files +{kb(down['file_growth'])}"),
+        (
+            f"agent CPU, idle over {args.idle_seconds:.0f} s (poll every 25 ms)",
+            f"{idle['cpu_pct']:.2f} % of one core",
+        ),
+        (
+            "disk written per day, link up (1,440 batches acked, 2 alarms + restores)",
+            f"{kb(up['write_bytes'])} (write_bytes), {int(up['commits'])} commits",
+        ),
+        (
+            "disk written per day, link down all day (all telemetry buffered)",
+            f"{kb(down['write_bytes'])} (write_bytes), {int(down['commits'])} commits, files +{kb(down['file_growth'])}",
+        ),
         ("drain a 24 h backlog (1,440 batches) after reconnect", f"{dr['drain_s']:.2f} s"),
-        (f"alarm record → hub receipt during the drain ({int(dr['events'])} events)",
-         f"median {dr['alarm_ms_median']:.0f} ms, max {dr['alarm_ms_max']:.0f} ms"),
+        (
+            f"alarm record → hub receipt during the drain ({int(dr['events'])} events)",
+            f"median {dr['alarm_ms_median']:.0f} ms, max {dr['alarm_ms_max']:.0f} ms",
+        ),
     ]
     cmd = "python -m bench.edge_footprint " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    lines = ["## Edge agent footprint", "", f"- command: `{cmd.strip()}`",
-             f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}", f"- machine: {machine()}", "",
-             "| figure | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
-             "Disk bytes are the process's `write_bytes` (/proc/self/io: bytes sent to the block layer) "
-             "over one simulated day; the floor is 5 MB/day. Telemetry acked before the 300 s flush "
-             "never reaches the disk; events are fsynced. The drain runs against a local Mosquitto "
-             "and the test acker, so it measures the agent, not a real uplink.", ""]
+    lines = [
+        "## Edge agent footprint",
+        "",
+        f"- command: `{cmd.strip()}`",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
+        f"- machine: {machine()}",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in rows],
+        "",
+        "Disk bytes are the process's `write_bytes` (/proc/self/io: bytes sent to the block layer) "
+        "over one simulated day; the floor is 5 MB/day. Telemetry acked before the 300 s flush "
+        "never reaches the disk; events are fsynced. The drain runs against a local Mosquitto "
+        "and the test acker, so it measures the agent, not a real uplink.",
+        "",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:

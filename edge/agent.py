@@ -63,11 +63,16 @@ class Agent:
         self.voice: VoicePrompt = voice or CommandVoicePrompt(settings.voice_prompt_cmd)
         self.settings_loader = settings_loader
         self.store = Store(settings.db_path, settings.buffer_max_telemetry)
-        self.outbox = Outbox(self.store, window=settings.inflight_window,
-                             newest_first=settings.backlog_order == "newest_first",
-                             ack_timeout_s=settings.ack_timeout_s, resend_max_s=settings.resend_max_s)
-        self.siren = SirenPolicy(timeout_s=settings.siren_timeout_s, help_s=settings.help_pattern_s,
-                                 enabled=settings.siren_enabled)
+        self.outbox = Outbox(
+            self.store,
+            window=settings.inflight_window,
+            newest_first=settings.backlog_order == "newest_first",
+            ack_timeout_s=settings.ack_timeout_s,
+            resend_max_s=settings.resend_max_s,
+        )
+        self.siren = SirenPolicy(
+            timeout_s=settings.siren_timeout_s, help_s=settings.help_pattern_s, enabled=settings.siren_enabled
+        )
         self.heartbeat_s = settings.heartbeat_s
         self.telemetry_s = settings.telemetry_s
         self.rejects = RejectCounter()
@@ -103,8 +108,11 @@ class Agent:
     def _open_devices(self) -> None:
         try:
             for d in self.s.sensors:
-                self.sensors.append(SensorRuntime(d.id, registry.get(d.model), self.factory, d.params,
-                                                  analog=self._analog_for(d.id)))
+                self.sensors.append(
+                    SensorRuntime(
+                        d.id, registry.get(d.model), self.factory, d.params, analog=self._analog_for(d.id)
+                    )
+                )
             for d in self.s.outputs:
                 out = OutputRuntime(d.id, registry.get(d.model), self.factory, d.params)
                 self.outputs[out.role] = out
@@ -149,8 +157,11 @@ class Agent:
         oldest = self.outbox.oldest_created_ms()
         age = max(0.0, (self.clock.now_ms() - oldest) / 1000) if oldest is not None else None
         return uplink.Health(
-            depth=self.outbox.depth(), alarms_pending=self.outbox.alarms_pending(),
-            oldest_unacked_s=age, uptime_s=time.monotonic() - self.started, cpu_temp_c=cpu_temp_c(),
+            depth=self.outbox.depth(),
+            alarms_pending=self.outbox.alarms_pending(),
+            oldest_unacked_s=age,
+            uptime_s=time.monotonic() - self.started,
+            cpu_temp_c=cpu_temp_c(),
             config_revision=self.config_revision,
             sensors=tuple((s.sensor_id, s.model, not s.faulted) for s in self.sensors),
         )
@@ -158,8 +169,11 @@ class Agent:
     def status_payload(self, state: GatewayState, reason: str) -> bytes:
         ts, synced = self.clock.stamp()
         h = self.health() if state is GatewayState.ONLINE else None
-        return uplink.status(self.gw, state, reason, ts, synced, self.heartbeat_s, FW, h).model_dump_json(
-            exclude_none=True).encode()
+        return (
+            uplink.status(self.gw, state, reason, ts, synced, self.heartbeat_s, FW, h)
+            .model_dump_json(exclude_none=True)
+            .encode()
+        )
 
     def healthy(self) -> bool:
         return time.monotonic() - self.last_poll < HEALTHY_POLL_S
@@ -167,14 +181,23 @@ class Agent:
     def state(self) -> dict[str, object]:
         h = self.health()
         return {
-            "gateway_id": self.gw, "link": "up" if self.link_up.is_set() else "down",
-            "buffer_depth": h.depth, "alarms_pending": h.alarms_pending,
-            "oldest_unacked_s": h.oldest_unacked_s, "last_ack_ms": self.last_ack_ms,
-            "in_flight": len(self.outbox.flights), "sent": self.outbox.sent, "resent": self.outbox.resent,
-            "acked": self.outbox.acked, "evicted": self.store.evicted, "store_ok": self.store.healthy,
-            "rejects": dict(self.rejects.by_reason), "config_revision": self.config_revision,
+            "gateway_id": self.gw,
+            "link": "up" if self.link_up.is_set() else "down",
+            "buffer_depth": h.depth,
+            "alarms_pending": h.alarms_pending,
+            "oldest_unacked_s": h.oldest_unacked_s,
+            "last_ack_ms": self.last_ack_ms,
+            "in_flight": len(self.outbox.flights),
+            "sent": self.outbox.sent,
+            "resent": self.outbox.resent,
+            "acked": self.outbox.acked,
+            "evicted": self.store.evicted,
+            "store_ok": self.store.healthy,
+            "rejects": dict(self.rejects.by_reason),
+            "config_revision": self.config_revision,
             "siren": self.siren.pattern(asyncio.get_running_loop().time(), self.link_up.is_set()).value,
-            "updated_ms": self.clock.now_ms(), "uptime_s": round(h.uptime_s, 1),
+            "updated_ms": self.clock.now_ms(),
+            "uptime_s": round(h.uptime_s, 1),
         }
 
     # --- loops ---------------------------------------------------------------------------
@@ -221,8 +244,10 @@ class Agent:
                 self.notifier.notify("WATCHDOG=1")
             else:
                 self.watchdog_skipped += 1
-                log.error("loop unhealthy (last poll %.1fs ago): not feeding the watchdog",
-                          time.monotonic() - self.last_poll)
+                log.error(
+                    "loop unhealthy (last poll %.1fs ago): not feeding the watchdog",
+                    time.monotonic() - self.last_poll,
+                )
             await asyncio.sleep(interval)
 
     async def _siren_loop(self) -> None:
@@ -250,8 +275,12 @@ class Agent:
     async def _connected(self, client: aiomqtt.Client) -> None:
         set_nodelay(client)
         await client.subscribe([(t, 1) for t in commands.subscriptions(self.gw)])
-        await client.publish(topic(self.gw, Channel.STATUS), self.status_payload(GatewayState.ONLINE, "birth"),
-                             qos=1, retain=True)
+        await client.publish(
+            topic(self.gw, Channel.STATUS),
+            self.status_payload(GatewayState.ONLINE, "birth"),
+            qos=1,
+            retain=True,
+        )
         self._client = client
         self.outbox.link_down()  # re-plan everything: alarms first, then the backlog
         self.link_up.set()
@@ -267,9 +296,13 @@ class Agent:
 
     async def _say_goodbye(self, client: aiomqtt.Client) -> None:
         try:
-            await client.publish(topic(self.gw, Channel.STATUS),
-                                 self.status_payload(GatewayState.OFFLINE, "shutdown"),
-                                 qos=1, retain=True, timeout=2)
+            await client.publish(
+                topic(self.gw, Channel.STATUS),
+                self.status_payload(GatewayState.OFFLINE, "shutdown"),
+                qos=1,
+                retain=True,
+                timeout=2,
+            )
         except aiomqtt.MqttError as exc:
             log.warning("could not publish shutdown status: %s", exc)
 
@@ -287,8 +320,9 @@ class Agent:
             self.outbox.changed.clear()
             batch = self.outbox.plan(loop.time())
             for i, e in enumerate(batch):
-                await client.publish(topic(self.gw, e.channel), e.payload, qos=1,
-                                     timeout=self.s.mqtt.connect_timeout_s)
+                await client.publish(
+                    topic(self.gw, e.channel), e.payload, qos=1, timeout=self.s.mqtt.connect_timeout_s
+                )
                 if self.outbox.urgent:  # an alarm arrived meanwhile: re-plan now
                     self.outbox.unsend([x.id for x in batch[i + 1 :]])
                     break
@@ -304,8 +338,12 @@ class Agent:
     async def _heartbeat(self, client: aiomqtt.Client) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
-            await client.publish(topic(self.gw, Channel.STATUS),
-                                 self.status_payload(GatewayState.ONLINE, "heartbeat"), qos=1, retain=True)
+            await client.publish(
+                topic(self.gw, Channel.STATUS),
+                self.status_payload(GatewayState.ONLINE, "heartbeat"),
+                qos=1,
+                retain=True,
+            )
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -316,9 +354,15 @@ class Agent:
         """Run until :meth:`stop` (or cancellation); then flush telemetry and close."""
         try:
             async with asyncio.TaskGroup() as tg:
-                for coro in (self._poll_loop(), self._telemetry_loop(), self._flush_loop(),
-                             self._state_loop(), self._watchdog_loop(), self._siren_loop(),
-                             self._link_loop()):
+                for coro in (
+                    self._poll_loop(),
+                    self._telemetry_loop(),
+                    self._flush_loop(),
+                    self._state_loop(),
+                    self._watchdog_loop(),
+                    self._siren_loop(),
+                    self._link_loop(),
+                ):
                     tg.create_task(coro)
                 await self._stop.wait()
                 raise _Stopping
@@ -336,4 +380,3 @@ class Agent:
             o.close()
         self.sensors, self.outputs = [], {}
         self.store.close()
-

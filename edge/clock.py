@@ -52,7 +52,10 @@ class TimedatectlProbe:
         try:
             out = subprocess.run(
                 ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
-                capture_output=True, text=True, timeout=5, check=True,
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
             ).stdout.strip()
         except (OSError, subprocess.SubprocessError) as exc:
             log.warning("timedatectl failed (%s); treating clock as unsynchronised", exc)
@@ -71,8 +74,13 @@ def make_probe(name: str) -> SyncProbe:
 class Clock:
     """Wall time in epoch ms plus a cached sync flag (probed at most every ``cache_s``)."""
 
-    def __init__(self, probe: SyncProbe, wall: Callable[[], float] = time.time,
-                 mono: Callable[[], float] = time.monotonic, cache_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        probe: SyncProbe,
+        wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
+        cache_s: float = 30.0,
+    ) -> None:
         self.probe = probe
         self.wall = wall
         self.mono = mono

@@ -130,7 +130,8 @@ def load_settings(path: Path | None = None, **overrides: object) -> EdgeSettings
     except ValidationError as exc:
         where = f" in {path}" if path else ""
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors(include_url=False)
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
         )
         raise ConfigError(f"invalid edge settings{where}: {problems}") from exc
     except (OSError, ValueError) as exc:  # unreadable file, TOML syntax error

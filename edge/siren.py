@@ -112,8 +112,9 @@ class CommandVoicePrompt:
             log.warning("voice prompt %r failed: %s", prompt, exc)
 
 
-async def drive(policy: SirenPolicy, buzzer: Switch | None, led: Switch | None,
-                link_up: asyncio.Event) -> None:
+async def drive(
+    policy: SirenPolicy, buzzer: Switch | None, led: Switch | None, link_up: asyncio.Event
+) -> None:
     """Play the current pattern forever; the LED is on while linked, blinks while not."""
     loop = asyncio.get_running_loop()
     step = 0

@@ -16,7 +16,9 @@ from tests.edge.test_kill9 import agent_config
 from tests.support.mosquitto import Mosquitto
 
 
-def test_selftest_passes_on_mock_pins(tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory) -> None:
+def test_selftest_passes_on_mock_pins(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
     config = agent_config(tmp_path, mosquitto, "gw-cli-selftest")
     r = CliRunner().invoke(edge, ["selftest", "--config", str(config)])
     assert r.exit_code == 0, r.output
@@ -31,7 +33,9 @@ def test_status_without_a_running_agent(tmp_path: Path, mosquitto: Mosquitto) ->
     assert "not running" in r.output
 
 
-async def test_status_of_a_running_agent(tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory) -> None:
+async def test_status_of_a_running_agent(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
     config = agent_config(tmp_path, mosquitto, new_gateway_id())
     s = load_settings(config)
     agent = make_agent(s, mock_factory)

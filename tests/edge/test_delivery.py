@@ -22,7 +22,12 @@ async def test_smoke_pin_low_reaches_the_hub_and_the_ack_empties_the_buffer(
         assert birth.state is GatewayState.ONLINE
         mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
         [ev] = await acker.wait_for(s.gateway_id, Channel.EVENT)
-        assert (ev.sensor, ev.kind, ev.state, ev.synced) == ("smoke-1", EventKind.SMOKE, EventState.ALARM, True)
+        assert (ev.sensor, ev.kind, ev.state, ev.synced) == (
+            "smoke-1",
+            EventKind.SMOKE,
+            EventState.ALARM,
+            True,
+        )
         await wait_until(lambda: agent.outbox.depth() == 0, what="ack to empty the buffer")
         assert not agent.store.contains(ev.id)
         assert agent.last_ack_ms is not None

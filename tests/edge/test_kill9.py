@@ -29,8 +29,9 @@ def toml_value(v: Any) -> str:
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_toml(path: Path, top: dict[str, Any], mqtt: dict[str, Any],
-               tables: dict[str, list[dict[str, Any]]]) -> Path:
+def write_toml(
+    path: Path, top: dict[str, Any], mqtt: dict[str, Any], tables: dict[str, list[dict[str, Any]]]
+) -> Path:
     lines = [f"{k} = {toml_value(v)}" for k, v in top.items()]
     lines += ["", "[mqtt]"] + [f"{k} = {toml_value(v)}" for k, v in mqtt.items()]
     for name, rows in tables.items():
@@ -41,9 +42,18 @@ def write_toml(path: Path, top: dict[str, Any], mqtt: dict[str, Any],
 
 
 def agent_config(tmp_path: Path, broker: Mosquitto, gw: str) -> Path:
-    top = {"gateway_id": gw, "environment": "development", "data_dir": str(tmp_path / "data"),
-           "state_dir": str(tmp_path / "run"), "pin_factory": "mock", "poll_ms": 10,
-           "ack_timeout_s": 0.5, "resend_max_s": 2.0, "time_sync": "assume_synced", "telemetry_s": 3600}
+    top = {
+        "gateway_id": gw,
+        "environment": "development",
+        "data_dir": str(tmp_path / "data"),
+        "state_dir": str(tmp_path / "run"),
+        "pin_factory": "mock",
+        "poll_ms": 10,
+        "ack_timeout_s": 0.5,
+        "resend_max_s": 2.0,
+        "time_sync": "assume_synced",
+        "telemetry_s": 3600,
+    }
     mqtt = {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}
     return write_toml(tmp_path / "edge.toml", top, mqtt, {"sensors": SENSORS, "outputs": OUTPUTS})
 
@@ -54,8 +64,14 @@ def test_alarm_survives_kill_9_and_is_delivered_with_its_original_id(
     gw = new_gateway_id()
     config = agent_config(tmp_path, mosquitto, gw)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, "-m", "tests.edge.agent_child", str(config)], cwd=ROOT,
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.edge.agent_child", str(config)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout is not None
         line = child.stdout.readline()  # blocks until the alarm is recorded (or the child dies)
@@ -77,8 +93,14 @@ def test_alarm_survives_kill_9_and_is_delivered_with_its_original_id(
     # the broker saw the connection die: the retained Last-Will says "offline"
     [will] = hub.wait_for_sync(gw, Channel.STATUS, lambda m: m.reason == "lwt")
     assert will.state is GatewayState.OFFLINE
-    agent = subprocess.Popen([sys.executable, "-m", "safehome", "edge", "run", "--config", str(config)],
-                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "safehome", "edge", "run", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         [ev] = hub.wait_for_sync(gw, Channel.EVENT, lambda m: m.id == event_id, within=20)
         assert (ev.kind, ev.sensor, ev.seq) == (EventKind.SMOKE, "smoke-1", int(seq))

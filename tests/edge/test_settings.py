@@ -48,8 +48,10 @@ def test_toml_then_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ('gateway_id = "gw-1"\npin_factory = "wiringpi"', "pin_factory"),
         ('gateway_id = "gw-1"\n[mqtt]\npassword = "changeme"', "default secret"),
         ('gateway_id = "gw-1"\nsurprise = 1', "surprise"),
-        ('gateway_id = "gw-1"\n[[sensors]]\nid="a"\nmodel="buzzer"\n[[outputs]]\nid="a"\nmodel="buzzer"',
-         "unique"),
+        (
+            'gateway_id = "gw-1"\n[[sensors]]\nid="a"\nmodel="buzzer"\n[[outputs]]\nid="a"\nmodel="buzzer"',
+            "unique",
+        ),
         ("gateway_id = ", "cannot read"),
     ],
 )

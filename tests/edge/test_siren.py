@@ -81,7 +81,9 @@ async def test_panic_buzzer_help_on_the_way_and_long_press_cancel(
 
         # a later long press cancels: a restore is sent; the alarm itself is never deleted
         button.drive_low()
-        [restore] = await acker.wait_for(gw, Channel.EVENT, lambda m: m.state is EventState.RESTORE, within=15)
+        [restore] = await acker.wait_for(
+            gw, Channel.EVENT, lambda m: m.state is EventState.RESTORE, within=15
+        )
         button.drive_high()
         assert restore.kind is EventKind.PANIC and restore.seq > alarm.seq
         assert len(acker.messages(gw, Channel.EVENT)) >= 2
