@@ -32,7 +32,7 @@ from edge.sdnotify import Notifier, watchdog_interval_s
 from edge.settings import EdgeSettings
 from edge.siren import CommandVoicePrompt, SirenPolicy, VoicePrompt, drive
 from edge.store import LANE_ALARM, Store
-from protocols import Channel, Event, GatewayState, new_event_id
+from protocols import Channel, Event, GatewayState, ProtocolError, decode, new_event_id
 
 log = logging.getLogger(__name__)
 FW = "safehome-edge/0.1.0"
@@ -350,8 +350,20 @@ class Agent:
     def stop(self) -> None:
         self._stop.set()
 
+    def _resume_siren(self) -> None:
+        """Alarms still unacked by the hub after a restart sound again."""
+        now = asyncio.get_running_loop().time()
+        for e in self.store.top(LANE_ALARM, 256):
+            try:
+                ev = decode(Channel.EVENT, e.payload, Event)
+            except ProtocolError as exc:
+                log.error("stored alarm %s is unreadable: %s", e.id, exc)
+                continue
+            self.siren.alarm(ev.id, ev.sensor or "", now)
+
     async def run(self) -> None:
         """Run until :meth:`stop` (or cancellation); then flush telemetry and close."""
+        self._resume_siren()
         try:
             async with asyncio.TaskGroup() as tg:
                 for coro in (

@@ -48,9 +48,14 @@ class SirenPolicy:
     enabled: bool = True
     unhandled: dict[str, tuple[str, float]] = field(default_factory=dict)  #: event id -> (sensor, t)
     help_until: float = 0.0
+    #: recent alarm event ids -> sensor: the hub may answer for any event of the same alarm
+    sensor_of: dict[str, str] = field(default_factory=dict)
 
     def alarm(self, event_id: str, sensor: str, now: float) -> None:
         self.unhandled[event_id] = (sensor, now)
+        self.sensor_of[event_id] = sensor
+        while len(self.sensor_of) > 256:
+            del self.sensor_of[next(iter(self.sensor_of))]
 
     def cancel_sensor(self, sensor: str) -> None:
         """The panic button was long-pressed: its alarms no longer call for the siren."""
@@ -61,7 +66,10 @@ class SirenPolicy:
         """Apply an Ack item. True when "help is on the way" starts now (voice prompt)."""
         if status not in HANDLED:
             return False
-        known = self.unhandled.pop(event_id, None) is not None
+        known = event_id in self.sensor_of
+        if known:
+            # the hub folds repeated events of a sensor into one alarm: all of them are handled
+            self.cancel_sensor(self.sensor_of[event_id])
         if status in HELP_ON_THE_WAY and (known or self.help_until > now):
             started = self.help_until <= now
             self.help_until = now + self.help_s
