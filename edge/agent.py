@@ -22,7 +22,7 @@ from devices.errors import DeviceError
 from devices.pins import make_pin_factory
 from devices.runtime import Change, OutputRuntime, SensorRuntime
 from edge import commands, uplink
-from edge.clock import Clock, make_probe
+from edge.clock import Clock, SyncWatch, make_probe
 from edge.downlink import RejectCounter
 from edge.errors import EdgeError
 from edge.health import cpu_temp_c, write_state
@@ -219,6 +219,14 @@ class Agent:
             self.last_poll = now
             await asyncio.sleep(period)
 
+    async def _clock_loop(self) -> None:
+        watch = SyncWatch(time.monotonic(), self.s.clock_grace_s)
+        while True:
+            await asyncio.sleep(min(60.0, self.s.clock_grace_s / 4 + 0.05))
+            raised = watch.update(self.clock.synced(), time.monotonic())
+            if raised is not None:
+                self.record(Change("", "clock_unsynced", raised, "clock"))
+
     async def _telemetry_loop(self) -> None:
         while True:
             await asyncio.sleep(self.telemetry_s)
@@ -367,6 +375,7 @@ class Agent:
         try:
             async with asyncio.TaskGroup() as tg:
                 for coro in (
+                    self._clock_loop(),
                     self._poll_loop(),
                     self._telemetry_loop(),
                     self._flush_loop(),

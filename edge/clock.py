@@ -100,3 +100,26 @@ class Clock:
 
     def stamp(self) -> tuple[int, bool]:
         return self.now_ms(), self.synced()
+
+
+class SyncWatch:
+    """When to raise / restore the ``clock_unsynced`` trouble (pure; ``now`` in seconds).
+
+    A Pi without RTC boots unsynchronised: only a clock still unsynchronised ``grace_s``
+    after start is a trouble; the restore follows the first synchronised probe after it.
+    """
+
+    def __init__(self, start: float, grace_s: float = 600.0) -> None:
+        self.start = start
+        self.grace_s = grace_s
+        self.raised = False
+
+    def update(self, synced: bool, now: float) -> bool | None:
+        """True: raise the trouble now; False: restore it now; None: nothing to report."""
+        if not synced and not self.raised and now - self.start >= self.grace_s:
+            self.raised = True
+            return True
+        if synced and self.raised:
+            self.raised = False
+            return False
+        return None

@@ -81,6 +81,9 @@ class EdgeSettings(BaseSettings):
     voice_prompt_cmd: list[str] = Field(default=[], description="argv run with the prompt id appended")
 
     time_sync: Literal["adjtimex", "timedatectl", "assume_synced", "never"] = "adjtimex"
+    clock_grace_s: float = Field(
+        default=600.0, gt=0, description="Unsynchronised this long after start: clock_unsynced trouble"
+    )
     watchdog: bool = True
 
     @model_validator(mode="after")

@@ -37,7 +37,7 @@ def event_from_change(gw: str, change: Change, st: Stamp) -> Event:
         id=st.id,
         ts=st.ts,
         synced=st.synced,
-        sensor=change.sensor,
+        sensor=change.sensor or None,
         kind=EventKind(change.kind),
         state=EventState.ALARM if change.alarm else EventState.RESTORE,
         values=values,
