@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from devices.errors import DeviceError
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings, load_settings
 
@@ -56,7 +57,7 @@ def run(config: Path | None, log_level: str) -> None:
 
     try:
         asyncio.run(main())
-    except EdgeError as exc:
+    except (EdgeError, DeviceError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -122,7 +123,7 @@ def selftest(config: Path | None) -> None:
 
     try:
         result = asyncio.run(main())
-    except EdgeError as exc:
+    except (EdgeError, DeviceError) as exc:
         raise click.ClickException(str(exc)) from exc
     for k, v in result.items():
         click.echo(f"{k:14} {v}")

@@ -52,3 +52,11 @@ def test_bad_config_is_a_clear_cli_error(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('gateway_id = "X"')
     r = CliRunner().invoke(edge, ["status", "--config", str(tmp_path / "bad.toml")])
     assert r.exit_code == 1 and "invalid edge settings" in r.output
+
+
+def test_hardware_pin_factory_off_a_pi_is_a_clear_error(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    config = agent_config(tmp_path, mosquitto, "gw-cli-rpigpio")
+    config.write_text(config.read_text().replace('pin_factory = "mock"', 'pin_factory = "rpigpio"'))
+    r = CliRunner().invoke(edge, ["selftest", "--config", str(config)])
+    assert r.exit_code == 1, r.output
+    assert "pin factory 'rpigpio' is not usable here" in r.output
