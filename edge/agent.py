@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable
 
@@ -21,12 +20,11 @@ from devices.capabilities import AnalogLevel
 from devices.errors import DeviceError
 from devices.pins import make_pin_factory
 from devices.runtime import Change, OutputRuntime, SensorRuntime
-from edge import commands, uplink
+from edge import commands, session, uplink
 from edge.clock import Clock, SyncWatch, make_probe
 from edge.downlink import RejectCounter
-from edge.errors import EdgeError
 from edge.health import cpu_temp_c, write_state
-from edge.link import make_client, reconnect_delay, set_nodelay, tls_params, topic
+from edge.link import tls_params
 from edge.outbox import Outbox
 from edge.sdnotify import Notifier, watchdog_interval_s
 from edge.settings import EdgeSettings
@@ -89,7 +87,7 @@ class Agent:
         self.read_errors = 0
         tls_params(settings)  # a missing CA/cert file is a configuration error: fail at start
         self._stop = asyncio.Event()
-        self._client: aiomqtt.Client | None = None
+        self.client: aiomqtt.Client | None = None  #: while linked
         self._open_devices()
         commands.restore_config(self)
 
@@ -262,96 +260,7 @@ class Agent:
         await drive(self.siren, self.outputs.get("siren"), self.outputs.get("led"), self.link_up)
 
     async def _link_loop(self) -> None:
-        rng = random.Random()
-        attempt = 0
-        m = self.s.mqtt
-        while True:
-            try:
-                async with make_client(self.s, self.status_payload(GatewayState.OFFLINE, "lwt")) as client:
-                    attempt = 0
-                    await self._connected(client)
-            except* aiomqtt.MqttError as eg:
-                log.warning("uplink down: %s", "; ".join(str(e) for e in eg.exceptions))
-            finally:
-                self._client = None
-                self.link_up.clear()
-                self.outbox.link_down()
-            delay = reconnect_delay(attempt, m.reconnect_min_s, m.reconnect_max_s, rng)
-            attempt += 1
-            await asyncio.sleep(delay)
-
-    async def _connected(self, client: aiomqtt.Client) -> None:
-        set_nodelay(client)
-        await client.subscribe([(t, 1) for t in commands.subscriptions(self.gw)])
-        await client.publish(
-            topic(self.gw, Channel.STATUS),
-            self.status_payload(GatewayState.ONLINE, "birth"),
-            qos=1,
-            retain=True,
-        )
-        self._client = client
-        self.outbox.link_down()  # re-plan everything: alarms first, then the backlog
-        self.link_up.set()
-        log.info("uplink up (%s:%d as %s)", self.s.mqtt.host, self.s.mqtt.port, self.s.mqtt_username)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._receiver(client))
-                tg.create_task(self._sender(client))
-                tg.create_task(self._heartbeat(client))
-        except asyncio.CancelledError:
-            await self._say_goodbye(client)
-            raise
-
-    async def _say_goodbye(self, client: aiomqtt.Client) -> None:
-        try:
-            await client.publish(
-                topic(self.gw, Channel.STATUS),
-                self.status_payload(GatewayState.OFFLINE, "shutdown"),
-                qos=1,
-                retain=True,
-                timeout=2,
-            )
-        except aiomqtt.MqttError as exc:
-            log.warning("could not publish shutdown status: %s", exc)
-
-    async def _receiver(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            try:
-                await commands.handle_downlink(self, client, str(message.topic), message.payload)
-            except EdgeError as exc:  # e.g. the store refused to persist a config
-                self.rejects.count("handler_error")
-                log.error("downlink on %s not handled: %s", message.topic, exc)
-
-    async def _sender(self, client: aiomqtt.Client) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            self.outbox.changed.clear()
-            batch = self.outbox.plan(loop.time())
-            for i, e in enumerate(batch):
-                await client.publish(
-                    topic(self.gw, e.channel), e.payload, qos=1, timeout=self.s.mqtt.connect_timeout_s
-                )
-                if self.outbox.urgent:  # an alarm arrived meanwhile: re-plan now
-                    self.outbox.unsend([x.id for x in batch[i + 1 :]])
-                    break
-            if self.outbox.urgent:
-                continue
-            due = self.outbox.next_due()
-            timeout = None if due is None else max(0.0, due - loop.time())
-            try:
-                await asyncio.wait_for(self.outbox.changed.wait(), timeout)
-            except TimeoutError:
-                pass
-
-    async def _heartbeat(self, client: aiomqtt.Client) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_s)
-            await client.publish(
-                topic(self.gw, Channel.STATUS),
-                self.status_payload(GatewayState.ONLINE, "heartbeat"),
-                qos=1,
-                retain=True,
-            )
+        await session.run_link(self)
 
     # --- lifecycle -----------------------------------------------------------------------
 

@@ -81,7 +81,7 @@ async def test_uplink_socket_has_nagle_disabled(
 
     agent = make_agent(settings_for(tmp_path, mosquitto), mock_factory)
     async with running(agent):
-        assert agent._client is not None
-        sock = agent._client._client.socket()
+        assert agent.client is not None
+        sock = agent.client._client.socket()
         assert isinstance(sock, socket.socket)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
