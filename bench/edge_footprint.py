@@ -29,7 +29,7 @@ from edge.clock import Clock, FixedProbe
 from edge.settings import EdgeSettings, load_settings
 from protocols import Channel, Event
 from tests.edge.hub_acker import HubAcker
-from tests.edge.test_kill9 import write_toml
+from tests.edge.tomlfile import write_toml
 from tests.support.mosquitto import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[1]

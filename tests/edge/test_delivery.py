@@ -85,3 +85,24 @@ async def test_uplink_socket_has_nagle_disabled(
         sock = agent.client._client.socket()
         assert isinstance(sock, socket.socket)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+async def test_an_alarm_overtakes_a_full_in_flight_window_of_telemetry(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    hub = HubAcker(mosquitto.host, mosquitto.port, auto_ack=False)
+    try:
+        s = settings_for(tmp_path, mosquitto, inflight_window=2, ack_timeout_s=60)
+        agent = make_agent(s, mock_factory)
+        async with running(agent):
+            for _ in range(6):
+                agent.record_telemetry()
+            await hub.wait_for(s.gateway_id, Channel.TELEMETRY, count=2)
+            assert len(agent.outbox.flights) == 2  # window full, nobody acks
+            mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
+            [ev] = await hub.wait_for(s.gateway_id, Channel.EVENT)
+            assert ev.kind is EventKind.SMOKE
+            assert len(hub.messages(s.gateway_id, Channel.TELEMETRY)) == 2  # nothing else got in
+            assert ev.id in agent.outbox.flights and len(agent.outbox.flights) == 2
+    finally:
+        hub.close()
