@@ -238,8 +238,15 @@ class Agent:
                 log.warning("buffer full: evicted %d oldest telemetry rows", evicted)
 
     async def _state_loop(self) -> None:
+        failing = False
         while True:
-            write_state(self.s.state_path, self.state())
+            try:
+                write_state(self.s.state_path, self.state())
+                failing = False
+            except OSError as exc:  # only `safehome edge status` suffers: never stop the agent
+                if not failing:
+                    log.error("cannot write status file %s: %s", self.s.state_path, exc)
+                failing = True
             await asyncio.sleep(2.0)
 
     async def _watchdog_loop(self) -> None:

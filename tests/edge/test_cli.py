@@ -60,3 +60,17 @@ def test_hardware_pin_factory_off_a_pi_is_a_clear_error(tmp_path: Path, mosquitt
     r = CliRunner().invoke(edge, ["selftest", "--config", str(config)])
     assert r.exit_code == 1, r.output
     assert "pin factory 'rpigpio' is not usable here" in r.output
+
+
+async def test_an_unwritable_status_file_does_not_stop_the_agent(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    from tests.edge.conftest import settings_for
+
+    (tmp_path / "not-a-dir").write_text("a file where the state dir should be")
+    s = settings_for(tmp_path, mosquitto, state_dir=tmp_path / "not-a-dir")
+    agent = make_agent(s, mock_factory)
+    async with running(agent):
+        await wait_until(lambda: agent.last_poll > 0 and agent.healthy(), what="running")
+        agent.record_telemetry()
+        await wait_until(lambda: agent.outbox.sent >= 1, what="still sending")
