@@ -101,20 +101,56 @@ OUTPUTS = (Siren, StatusLed)
 # --- constructors, so that definitions read like zigbee-herdsman-converters' ------------
 
 
-def alarm_contact(kind: str, pin: int, *, role: str = "contact", active_low: bool = True,
-                  pull_up: bool = True, debounce_ms: int = 200) -> AlarmContact:
+def alarm_contact(
+    kind: str,
+    pin: int,
+    *,
+    role: str = "contact",
+    active_low: bool = True,
+    pull_up: bool = True,
+    debounce_ms: int = 200,
+) -> AlarmContact:
     return AlarmContact(role, kind, pin, active_low, pull_up, debounce_ms)
 
 
-def analog_level(kind: str, unit: str, metric: str, *, role: str = "level", channel: int = 0,
-                 full_scale: float = 100.0, thresholds: tuple[float, ...] = (10.0, 20.0),
-                 hysteresis: float = 3.0, alarm_level: int = 2, optional: bool = True) -> AnalogLevel:
-    return AnalogLevel(role, kind, unit, metric, "mcp3008", channel, full_scale, thresholds,
-                       hysteresis, alarm_level, optional)
+def analog_level(
+    kind: str,
+    unit: str,
+    metric: str,
+    *,
+    role: str = "level",
+    channel: int = 0,
+    full_scale: float = 100.0,
+    thresholds: tuple[float, ...] = (10.0, 20.0),
+    hysteresis: float = 3.0,
+    alarm_level: int = 2,
+    optional: bool = True,
+) -> AnalogLevel:
+    return AnalogLevel(
+        role,
+        kind,
+        unit,
+        metric,
+        "mcp3008",
+        channel,
+        full_scale,
+        thresholds,
+        hysteresis,
+        alarm_level,
+        optional,
+    )
 
 
-def button(kind: str, pin: int, *, role: str = "button", long_press_cancel_s: float | None = 3.0,
-           debounce_ms: int = 50, active_low: bool = True, pull_up: bool = True) -> Button:
+def button(
+    kind: str,
+    pin: int,
+    *,
+    role: str = "button",
+    long_press_cancel_s: float | None = 3.0,
+    debounce_ms: int = 50,
+    active_low: bool = True,
+    pull_up: bool = True,
+) -> Button:
     return Button(role, kind, pin, active_low, pull_up, debounce_ms, long_press_cancel_s)
 
 

@@ -70,8 +70,12 @@ def validate_level(model: str, cap: AnalogLevel) -> None:
     ts = cap.thresholds
     if not ts or any(b <= a for a, b in itertools.pairwise(ts)):
         raise DefinitionError(f"{where}: thresholds {ts} must be non-empty and strictly ascending")
-    if cap.hysteresis < 0 or (len(ts) > 1 and cap.hysteresis >= min(b - a for a, b in itertools.pairwise(ts))):
-        raise DefinitionError(f"{where}: hysteresis {cap.hysteresis} must be >= 0 and below the threshold gaps")
+    if cap.hysteresis < 0 or (
+        len(ts) > 1 and cap.hysteresis >= min(b - a for a, b in itertools.pairwise(ts))
+    ):
+        raise DefinitionError(
+            f"{where}: hysteresis {cap.hysteresis} must be >= 0 and below the threshold gaps"
+        )
     if not 1 <= cap.alarm_level <= len(ts):
         raise DefinitionError(f"{where}: alarm_level {cap.alarm_level} outside 1..{len(ts)}")
     if cap.full_scale <= 0:

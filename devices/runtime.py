@@ -220,8 +220,13 @@ class SensorRuntime:
 class OutputRuntime:
     """A buzzer or status LED: just on/off; the agent makes the patterns."""
 
-    def __init__(self, output_id: str, definition: Definition, factory: Factory,
-                 params: Mapping[str, Scalar] | None = None) -> None:
+    def __init__(
+        self,
+        output_id: str,
+        definition: Definition,
+        factory: Factory,
+        params: Mapping[str, Scalar] | None = None,
+    ) -> None:
         self.output_id = output_id
         self.definition, _ = apply_params(definition, params or {})
         caps = [c for c in self.definition.capabilities if isinstance(c, Siren | StatusLed)]
@@ -231,8 +236,9 @@ class OutputRuntime:
         self.role = "siren" if isinstance(cap, Siren) else "led"
         self.pin = cap.pin
         try:
-            self._dev = DigitalOutputDevice(cap.pin, active_high=cap.active_high, initial_value=False,
-                                            pin_factory=factory)
+            self._dev = DigitalOutputDevice(
+                cap.pin, active_high=cap.active_high, initial_value=False, pin_factory=factory
+            )
         except Exception as exc:  # gpiozero pin errors
             raise DefinitionError(f"output {output_id!r}: cannot open pin {cap.pin}: {exc}") from exc
 

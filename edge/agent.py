@@ -8,29 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable
 
 import aiomqtt
-from gpiozero import Factory
+from gpiozero import Factory, GPIOZeroError
 
 from devices import registry
 from devices.analog import AnalogSource, SettableSource
 from devices.capabilities import AnalogLevel
+from devices.errors import DeviceError
 from devices.pins import make_pin_factory
 from devices.runtime import Change, OutputRuntime, SensorRuntime
-from edge import commands, uplink
-from edge.clock import Clock, make_probe
+from edge import commands, session, uplink
+from edge.clock import Clock, SyncWatch, make_probe
 from edge.downlink import RejectCounter
 from edge.health import cpu_temp_c, write_state
-from edge.link import make_client, reconnect_delay, topic
+from edge.link import tls_params
 from edge.outbox import Outbox
 from edge.sdnotify import Notifier, watchdog_interval_s
 from edge.settings import EdgeSettings
 from edge.siren import CommandVoicePrompt, SirenPolicy, VoicePrompt, drive
 from edge.store import LANE_ALARM, Store
-from protocols import Channel, Event, GatewayState, new_event_id
+from protocols import Channel, Event, GatewayState, ProtocolError, decode, new_event_id
 
 log = logging.getLogger(__name__)
 FW = "safehome-edge/0.1.0"
@@ -61,11 +61,16 @@ class Agent:
         self.voice: VoicePrompt = voice or CommandVoicePrompt(settings.voice_prompt_cmd)
         self.settings_loader = settings_loader
         self.store = Store(settings.db_path, settings.buffer_max_telemetry)
-        self.outbox = Outbox(self.store, window=settings.inflight_window,
-                             newest_first=settings.backlog_order == "newest_first",
-                             ack_timeout_s=settings.ack_timeout_s, resend_max_s=settings.resend_max_s)
-        self.siren = SirenPolicy(timeout_s=settings.siren_timeout_s, help_s=settings.help_pattern_s,
-                                 enabled=settings.siren_enabled)
+        self.outbox = Outbox(
+            self.store,
+            window=settings.inflight_window,
+            newest_first=settings.backlog_order == "newest_first",
+            ack_timeout_s=settings.ack_timeout_s,
+            resend_max_s=settings.resend_max_s,
+        )
+        self.siren = SirenPolicy(
+            timeout_s=settings.siren_timeout_s, help_s=settings.help_pattern_s, enabled=settings.siren_enabled
+        )
         self.heartbeat_s = settings.heartbeat_s
         self.telemetry_s = settings.telemetry_s
         self.rejects = RejectCounter()
@@ -79,8 +84,10 @@ class Agent:
         self.started = time.monotonic()
         self.config_revision: int | None = None
         self.watchdog_skipped = 0
+        self.read_errors = 0
+        tls_params(settings)  # a missing CA/cert file is a configuration error: fail at start
         self._stop = asyncio.Event()
-        self._client: aiomqtt.Client | None = None
+        self.client: aiomqtt.Client | None = None  #: while linked
         self._open_devices()
         commands.restore_config(self)
 
@@ -99,8 +106,11 @@ class Agent:
     def _open_devices(self) -> None:
         try:
             for d in self.s.sensors:
-                self.sensors.append(SensorRuntime(d.id, registry.get(d.model), self.factory, d.params,
-                                                  analog=self._analog_for(d.id)))
+                self.sensors.append(
+                    SensorRuntime(
+                        d.id, registry.get(d.model), self.factory, d.params, analog=self._analog_for(d.id)
+                    )
+                )
             for d in self.s.outputs:
                 out = OutputRuntime(d.id, registry.get(d.model), self.factory, d.params)
                 self.outputs[out.role] = out
@@ -145,8 +155,11 @@ class Agent:
         oldest = self.outbox.oldest_created_ms()
         age = max(0.0, (self.clock.now_ms() - oldest) / 1000) if oldest is not None else None
         return uplink.Health(
-            depth=self.outbox.depth(), alarms_pending=self.outbox.alarms_pending(),
-            oldest_unacked_s=age, uptime_s=time.monotonic() - self.started, cpu_temp_c=cpu_temp_c(),
+            depth=self.outbox.depth(),
+            alarms_pending=self.outbox.alarms_pending(),
+            oldest_unacked_s=age,
+            uptime_s=time.monotonic() - self.started,
+            cpu_temp_c=cpu_temp_c(),
             config_revision=self.config_revision,
             sensors=tuple((s.sensor_id, s.model, not s.faulted) for s in self.sensors),
         )
@@ -154,8 +167,11 @@ class Agent:
     def status_payload(self, state: GatewayState, reason: str) -> bytes:
         ts, synced = self.clock.stamp()
         h = self.health() if state is GatewayState.ONLINE else None
-        return uplink.status(self.gw, state, reason, ts, synced, self.heartbeat_s, FW, h).model_dump_json(
-            exclude_none=True).encode()
+        return (
+            uplink.status(self.gw, state, reason, ts, synced, self.heartbeat_s, FW, h)
+            .model_dump_json(exclude_none=True)
+            .encode()
+        )
 
     def healthy(self) -> bool:
         return time.monotonic() - self.last_poll < HEALTHY_POLL_S
@@ -163,14 +179,23 @@ class Agent:
     def state(self) -> dict[str, object]:
         h = self.health()
         return {
-            "gateway_id": self.gw, "link": "up" if self.link_up.is_set() else "down",
-            "buffer_depth": h.depth, "alarms_pending": h.alarms_pending,
-            "oldest_unacked_s": h.oldest_unacked_s, "last_ack_ms": self.last_ack_ms,
-            "in_flight": len(self.outbox.flights), "sent": self.outbox.sent, "resent": self.outbox.resent,
-            "acked": self.outbox.acked, "evicted": self.store.evicted, "store_ok": self.store.healthy,
-            "rejects": dict(self.rejects.by_reason), "config_revision": self.config_revision,
+            "gateway_id": self.gw,
+            "link": "up" if self.link_up.is_set() else "down",
+            "buffer_depth": h.depth,
+            "alarms_pending": h.alarms_pending,
+            "oldest_unacked_s": h.oldest_unacked_s,
+            "last_ack_ms": self.last_ack_ms,
+            "in_flight": len(self.outbox.flights),
+            "sent": self.outbox.sent,
+            "resent": self.outbox.resent,
+            "acked": self.outbox.acked,
+            "evicted": self.store.evicted,
+            "store_ok": self.store.healthy,
+            "rejects": dict(self.rejects.by_reason),
+            "config_revision": self.config_revision,
             "siren": self.siren.pattern(asyncio.get_running_loop().time(), self.link_up.is_set()).value,
-            "updated_ms": self.clock.now_ms(), "uptime_s": round(h.uptime_s, 1),
+            "updated_ms": self.clock.now_ms(),
+            "uptime_s": round(h.uptime_s, 1),
         }
 
     # --- loops ---------------------------------------------------------------------------
@@ -180,10 +205,25 @@ class Agent:
         while True:
             now = time.monotonic()
             for s in self.sensors:
-                for change in s.poll(now):
+                try:
+                    changes = s.poll(now)
+                except (DeviceError, GPIOZeroError, OSError) as exc:
+                    self.read_errors += 1
+                    if self.read_errors % 1000 == 1:  # log the first and then every 1000th
+                        log.error("sensor %s read failed (%d so far): %s", s.sensor_id, self.read_errors, exc)
+                    continue
+                for change in changes:
                     self.record(change)
             self.last_poll = now
             await asyncio.sleep(period)
+
+    async def _clock_loop(self) -> None:
+        watch = SyncWatch(time.monotonic(), self.s.clock_grace_s)
+        while True:
+            await asyncio.sleep(min(60.0, self.s.clock_grace_s / 4 + 0.05))
+            raised = watch.update(self.clock.synced(), time.monotonic())
+            if raised is not None:
+                self.record(Change("", "clock_unsynced", raised, "clock"))
 
     async def _telemetry_loop(self) -> None:
         while True:
@@ -198,8 +238,15 @@ class Agent:
                 log.warning("buffer full: evicted %d oldest telemetry rows", evicted)
 
     async def _state_loop(self) -> None:
+        failing = False
         while True:
-            write_state(self.s.state_path, self.state())
+            try:
+                write_state(self.s.state_path, self.state())
+                failing = False
+            except OSError as exc:  # only `safehome edge status` suffers: never stop the agent
+                if not failing:
+                    log.error("cannot write status file %s: %s", self.s.state_path, exc)
+                failing = True
             await asyncio.sleep(2.0)
 
     async def _watchdog_loop(self) -> None:
@@ -210,99 +257,49 @@ class Agent:
                 self.notifier.notify("WATCHDOG=1")
             else:
                 self.watchdog_skipped += 1
-                log.error("loop unhealthy (last poll %.1fs ago): not feeding the watchdog",
-                          time.monotonic() - self.last_poll)
+                log.error(
+                    "loop unhealthy (last poll %.1fs ago): not feeding the watchdog",
+                    time.monotonic() - self.last_poll,
+                )
             await asyncio.sleep(interval)
 
     async def _siren_loop(self) -> None:
         await drive(self.siren, self.outputs.get("siren"), self.outputs.get("led"), self.link_up)
 
     async def _link_loop(self) -> None:
-        rng = random.Random()
-        attempt = 0
-        m = self.s.mqtt
-        while True:
-            try:
-                async with make_client(self.s, self.status_payload(GatewayState.OFFLINE, "lwt")) as client:
-                    attempt = 0
-                    await self._connected(client)
-            except* aiomqtt.MqttError as eg:
-                log.warning("uplink down: %s", "; ".join(str(e) for e in eg.exceptions))
-            finally:
-                self._client = None
-                self.link_up.clear()
-                self.outbox.link_down()
-            delay = reconnect_delay(attempt, m.reconnect_min_s, m.reconnect_max_s, rng)
-            attempt += 1
-            await asyncio.sleep(delay)
-
-    async def _connected(self, client: aiomqtt.Client) -> None:
-        await client.subscribe([(t, 1) for t in commands.subscriptions(self.gw)])
-        await client.publish(topic(self.gw, Channel.STATUS), self.status_payload(GatewayState.ONLINE, "birth"),
-                             qos=1, retain=True)
-        self._client = client
-        self.outbox.link_down()  # re-plan everything: alarms first, then the backlog
-        self.link_up.set()
-        log.info("uplink up (%s:%d as %s)", self.s.mqtt.host, self.s.mqtt.port, self.s.mqtt_username)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._receiver(client))
-                tg.create_task(self._sender(client))
-                tg.create_task(self._heartbeat(client))
-        except asyncio.CancelledError:
-            await self._say_goodbye(client)
-            raise
-
-    async def _say_goodbye(self, client: aiomqtt.Client) -> None:
-        try:
-            await client.publish(topic(self.gw, Channel.STATUS),
-                                 self.status_payload(GatewayState.OFFLINE, "shutdown"),
-                                 qos=1, retain=True, timeout=2)
-        except aiomqtt.MqttError as exc:
-            log.warning("could not publish shutdown status: %s", exc)
-
-    async def _receiver(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            await commands.handle_downlink(self, client, str(message.topic), message.payload)
-
-    async def _sender(self, client: aiomqtt.Client) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            self.outbox.changed.clear()
-            batch = self.outbox.plan(loop.time())
-            for i, e in enumerate(batch):
-                await client.publish(topic(self.gw, e.channel), e.payload, qos=1,
-                                     timeout=self.s.mqtt.connect_timeout_s)
-                if self.outbox.urgent:  # an alarm arrived meanwhile: re-plan now
-                    self.outbox.unsend([x.id for x in batch[i + 1 :]])
-                    break
-            if self.outbox.urgent:
-                continue
-            due = self.outbox.next_due()
-            timeout = None if due is None else max(0.0, due - loop.time())
-            try:
-                await asyncio.wait_for(self.outbox.changed.wait(), timeout)
-            except TimeoutError:
-                pass
-
-    async def _heartbeat(self, client: aiomqtt.Client) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_s)
-            await client.publish(topic(self.gw, Channel.STATUS),
-                                 self.status_payload(GatewayState.ONLINE, "heartbeat"), qos=1, retain=True)
+        await session.run_link(self)
 
     # --- lifecycle -----------------------------------------------------------------------
 
     def stop(self) -> None:
         self._stop.set()
 
+    def _resume_siren(self) -> None:
+        """Alarms still unacked by the hub after a restart sound again."""
+        now = asyncio.get_running_loop().time()
+        for e in self.store.top(LANE_ALARM, 256):
+            try:
+                ev = decode(Channel.EVENT, e.payload, Event)
+            except ProtocolError as exc:
+                log.error("stored alarm %s is unreadable: %s", e.id, exc)
+                continue
+            self.siren.alarm(ev.id, ev.sensor or "", now)
+
     async def run(self) -> None:
         """Run until :meth:`stop` (or cancellation); then flush telemetry and close."""
+        self._resume_siren()
         try:
             async with asyncio.TaskGroup() as tg:
-                for coro in (self._poll_loop(), self._telemetry_loop(), self._flush_loop(),
-                             self._state_loop(), self._watchdog_loop(), self._siren_loop(),
-                             self._link_loop()):
+                for coro in (
+                    self._clock_loop(),
+                    self._poll_loop(),
+                    self._telemetry_loop(),
+                    self._flush_loop(),
+                    self._state_loop(),
+                    self._watchdog_loop(),
+                    self._siren_loop(),
+                    self._link_loop(),
+                ):
                     tg.create_task(coro)
                 await self._stop.wait()
                 raise _Stopping
@@ -320,4 +317,3 @@ class Agent:
             o.close()
         self.sensors, self.outputs = [], {}
         self.store.close()
-

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from devices.errors import DeviceError
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings, load_settings
 
@@ -37,8 +38,9 @@ def edge() -> None:
 @click.option("--log-level", default="INFO", show_default=True)
 def run(config: Path | None, log_level: str) -> None:
     """Run the agent until SIGTERM / SIGINT (systemd: Type=notify, WatchdogSec)."""
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     settings = _settings(config)
 
     def loader() -> EdgeSettings:
@@ -55,7 +57,7 @@ def run(config: Path | None, log_level: str) -> None:
 
     try:
         asyncio.run(main())
-    except EdgeError as exc:
+    except (EdgeError, DeviceError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -78,15 +80,19 @@ def status(config: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(out, indent=1, sort_keys=True))
         return
     click.echo(f"gateway      {s.gateway_id}")
-    click.echo(f"on disk      {sum(depth.values())} " + ", ".join(f"{k}: {v}" for k, v in sorted(depth.items())))
+    click.echo(
+        f"on disk      {sum(depth.values())} " + ", ".join(f"{k}: {v}" for k, v in sorted(depth.items()))
+    )
     if live is None:
         click.echo(f"agent        not running (no {s.state_path})")
         raise SystemExit(3)
     age = time.time() - (live.get("updated_ms") or 0) / 1000
     click.echo(f"agent        {'stale ' if age > 30 else ''}status from {age:.0f} s ago")
     click.echo(f"link         {live.get('link')}")
-    click.echo(f"buffer       {live.get('buffer_depth')} (alarms {live.get('alarms_pending')}), "
-               f"oldest unacked {live.get('oldest_unacked_s')} s")
+    click.echo(
+        f"buffer       {live.get('buffer_depth')} (alarms {live.get('alarms_pending')}), "
+        f"oldest unacked {live.get('oldest_unacked_s')} s"
+    )
     last = live.get("last_ack_ms")
     click.echo(f"last ack     {'never' if not last else f'{time.time() - last / 1000:.0f} s ago'}")
     click.echo(f"siren        {live.get('siren')}; rejects {live.get('rejects')}")
@@ -117,7 +123,7 @@ def selftest(config: Path | None) -> None:
 
     try:
         result = asyncio.run(main())
-    except EdgeError as exc:
+    except (EdgeError, DeviceError) as exc:
         raise click.ClickException(str(exc)) from exc
     for k, v in result.items():
         click.echo(f"{k:14} {v}")

@@ -52,7 +52,10 @@ class TimedatectlProbe:
         try:
             out = subprocess.run(
                 ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
-                capture_output=True, text=True, timeout=5, check=True,
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
             ).stdout.strip()
         except (OSError, subprocess.SubprocessError) as exc:
             log.warning("timedatectl failed (%s); treating clock as unsynchronised", exc)
@@ -71,8 +74,13 @@ def make_probe(name: str) -> SyncProbe:
 class Clock:
     """Wall time in epoch ms plus a cached sync flag (probed at most every ``cache_s``)."""
 
-    def __init__(self, probe: SyncProbe, wall: Callable[[], float] = time.time,
-                 mono: Callable[[], float] = time.monotonic, cache_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        probe: SyncProbe,
+        wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
+        cache_s: float = 30.0,
+    ) -> None:
         self.probe = probe
         self.wall = wall
         self.mono = mono
@@ -92,3 +100,26 @@ class Clock:
 
     def stamp(self) -> tuple[int, bool]:
         return self.now_ms(), self.synced()
+
+
+class SyncWatch:
+    """When to raise / restore the ``clock_unsynced`` trouble (pure; ``now`` in seconds).
+
+    A Pi without RTC boots unsynchronised: only a clock still unsynchronised ``grace_s``
+    after start is a trouble; the restore follows the first synchronised probe after it.
+    """
+
+    def __init__(self, start: float, grace_s: float = 600.0) -> None:
+        self.start = start
+        self.grace_s = grace_s
+        self.raised = False
+
+    def update(self, synced: bool, now: float) -> bool | None:
+        """True: raise the trouble now; False: restore it now; None: nothing to report."""
+        if not synced and not self.raised and now - self.start >= self.grace_s:
+            self.raised = True
+            return True
+        if synced and self.raised:
+            self.raised = False
+            return False
+        return None

@@ -184,6 +184,15 @@ async def run_command(agent: Agent, client: aiomqtt.Client, cmd: Command) -> Com
     except ConfigError as exc:
         ok, detail = False, str(exc)[:500]
     stamp = agent.stamp()
-    return CommandResult(gw=agent.gw, seq=stamp.seq, id=stamp.id, ts=stamp.ts, synced=stamp.synced,
-                         command_id=cmd.id, command=cmd.name, ok=ok, detail=detail[:500],
-                         data=dict(list(data.items())[:64]))
+    return CommandResult(
+        gw=agent.gw,
+        seq=stamp.seq,
+        id=stamp.id,
+        ts=stamp.ts,
+        synced=stamp.synced,
+        command_id=cmd.id,
+        command=cmd.name,
+        ok=ok,
+        detail=detail[:500],
+        data=dict(list(data.items())[:64]),
+    )

@@ -9,6 +9,7 @@ after a neighbourhood power cut do not reconnect in lock-step.
 from __future__ import annotations
 
 import random
+import socket
 import ssl
 
 import aiomqtt
@@ -53,6 +54,21 @@ def make_client(s: EdgeSettings, will_payload: bytes) -> aiomqtt.Client:
         timeout=m.connect_timeout_s,
         tls_params=tls_params(s),
     )
+
+
+def set_nodelay(client: aiomqtt.Client) -> bool:
+    """Disable Nagle on the connection (neither paho nor aiomqtt does).
+
+    Without it a small PUBLISH (an alarm) can wait for the ACK of the previous segment:
+    tens of ms per message, which made a 24 h backlog drain ~20x slower here."""
+    sock = client._client.socket()  # paho's socket (an SSLSocket under TLS)
+    if not isinstance(sock, socket.socket):  # ssl.SSLSocket is one too
+        return False
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        return False
+    return True
 
 
 def reconnect_delay(attempt: int, min_s: float, max_s: float, rng: random.Random) -> float:

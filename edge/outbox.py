@@ -23,8 +23,9 @@ MEMORY_LIMIT = 500
 
 
 class Outbox:
-    def __init__(self, store: Store, *, window: int, newest_first: bool, ack_timeout_s: float,
-                 resend_max_s: float) -> None:
+    def __init__(
+        self, store: Store, *, window: int, newest_first: bool, ack_timeout_s: float, resend_max_s: float
+    ) -> None:
         self.store = store
         self.window = window
         self.newest_first = newest_first
@@ -73,7 +74,14 @@ class Outbox:
                 log.error("%d events still in RAM only: %s", len(self.volatile), exc)
         if not self.memory:
             return 0
-        evicted = self.store.add_telemetry(list(self.memory.values()))
+        try:
+            evicted = self.store.add_telemetry(list(self.memory.values()))
+        except StoreError as exc:
+            log.error("telemetry flush failed, kept in RAM: %s", exc)
+            excess = len(self.memory) - 2 * MEMORY_LIMIT
+            for key in sorted(self.memory, key=lambda k: self.memory[k].seq)[: max(0, excess)]:
+                del self.memory[key]  # same policy as on disk: oldest telemetry goes first
+            return max(0, excess)
         self.memory.clear()
         return evicted
 
@@ -115,8 +123,15 @@ class Outbox:
     def plan(self, now: float) -> list[Entry]:
         self.urgent = False
         before = {fid: f.attempts for fid, f in self.flights.items()}
-        out = plan(self.candidates(), self.flights, window=self.window, now=now,
-                   newest_first=self.newest_first, base_s=self.ack_timeout_s, cap_s=self.resend_max_s)
+        out = plan(
+            self.candidates(),
+            self.flights,
+            window=self.window,
+            now=now,
+            newest_first=self.newest_first,
+            base_s=self.ack_timeout_s,
+            cap_s=self.resend_max_s,
+        )
         for e in out:
             if e.id in before:
                 self.resent += 1

@@ -81,6 +81,9 @@ class EdgeSettings(BaseSettings):
     voice_prompt_cmd: list[str] = Field(default=[], description="argv run with the prompt id appended")
 
     time_sync: Literal["adjtimex", "timedatectl", "assume_synced", "never"] = "adjtimex"
+    clock_grace_s: float = Field(
+        default=600.0, gt=0, description="Unsynchronised this long after start: clock_unsynced trouble"
+    )
     watchdog: bool = True
 
     @model_validator(mode="after")
@@ -130,7 +133,8 @@ def load_settings(path: Path | None = None, **overrides: object) -> EdgeSettings
     except ValidationError as exc:
         where = f" in {path}" if path else ""
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors(include_url=False)
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
         )
         raise ConfigError(f"invalid edge settings{where}: {problems}") from exc
     except (OSError, ValueError) as exc:  # unreadable file, TOML syntax error

@@ -18,6 +18,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from gpiozero import GPIOZeroError
+
 from protocols import AckStatus
 
 log = logging.getLogger(__name__)
@@ -46,9 +48,14 @@ class SirenPolicy:
     enabled: bool = True
     unhandled: dict[str, tuple[str, float]] = field(default_factory=dict)  #: event id -> (sensor, t)
     help_until: float = 0.0
+    #: recent alarm event ids -> sensor: the hub may answer for any event of the same alarm
+    sensor_of: dict[str, str] = field(default_factory=dict)
 
     def alarm(self, event_id: str, sensor: str, now: float) -> None:
         self.unhandled[event_id] = (sensor, now)
+        self.sensor_of[event_id] = sensor
+        while len(self.sensor_of) > 256:
+            del self.sensor_of[next(iter(self.sensor_of))]
 
     def cancel_sensor(self, sensor: str) -> None:
         """The panic button was long-pressed: its alarms no longer call for the siren."""
@@ -59,7 +66,10 @@ class SirenPolicy:
         """Apply an Ack item. True when "help is on the way" starts now (voice prompt)."""
         if status not in HANDLED:
             return False
-        known = self.unhandled.pop(event_id, None) is not None
+        known = event_id in self.sensor_of
+        if known:
+            # the hub folds repeated events of a sensor into one alarm: all of them are handled
+            self.cancel_sensor(self.sensor_of[event_id])
         if status in HELP_ON_THE_WAY and (known or self.help_until > now):
             started = self.help_until <= now
             self.help_until = now + self.help_s
@@ -110,8 +120,9 @@ class CommandVoicePrompt:
             log.warning("voice prompt %r failed: %s", prompt, exc)
 
 
-async def drive(policy: SirenPolicy, buzzer: Switch | None, led: Switch | None,
-                link_up: asyncio.Event) -> None:
+async def drive(
+    policy: SirenPolicy, buzzer: Switch | None, led: Switch | None, link_up: asyncio.Event
+) -> None:
     """Play the current pattern forever; the LED is on while linked, blinks while not."""
     loop = asyncio.get_running_loop()
     step = 0
@@ -124,8 +135,11 @@ async def drive(policy: SirenPolicy, buzzer: Switch | None, led: Switch | None,
             log.info("siren pattern: %s", pattern)
         seconds, on = STEPS[current][step % len(STEPS[current])]
         step += 1
-        if buzzer is not None:
-            buzzer.set(on)
-        if led is not None:
-            led.set(link_up.is_set() or (step % 2 == 0))
+        try:
+            if buzzer is not None:
+                buzzer.set(on)
+            if led is not None:
+                led.set(link_up.is_set() or (step % 2 == 0))
+        except (GPIOZeroError, OSError) as exc:
+            log.error("siren/LED output failed: %s", exc)
         await asyncio.sleep(min(seconds, 0.5))

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,19 +24,23 @@ from typing import Any
 
 from edge.errors import StoreError
 
+log = logging.getLogger(__name__)
+
 LANE_ALARM, LANE_EVENT, LANE_TELEMETRY = 0, 1, 2
 LANE_NAMES = {LANE_ALARM: "alarm", LANE_EVENT: "trouble/supervisory/restore", LANE_TELEMETRY: "telemetry"}
 SEQ_BLOCK = 1000
+INSERT = "INSERT OR IGNORE INTO outbox (id, lane, channel, seq, created_ms, payload) VALUES (?,?,?,?,?,?)"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
-    id TEXT PRIMARY KEY,
+    n INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     lane INTEGER NOT NULL,
     channel TEXT NOT NULL,
     seq INTEGER NOT NULL,
     created_ms INTEGER NOT NULL,
     payload BLOB NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS outbox_lane_seq ON outbox (lane, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -63,6 +68,10 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            # Small pages: every commit writes whole pages to the WAL (and again at the
+            # checkpoint), so 1 KiB pages write ~35 % fewer bytes per day than 4 KiB.
+            # Takes effect only when the file is created.
+            self._db.execute("PRAGMA page_size=1024")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(SCHEMA)
@@ -113,7 +122,14 @@ class Store:
     def next_seq(self) -> int:
         if self._seq >= self._reserved:
             new = self._seq + SEQ_BLOCK
-            self._tx("FULL", [("INSERT OR REPLACE INTO meta VALUES ('seq_reserved', ?)", (str(new),))])
+            try:
+                self._tx("FULL", [("INSERT OR REPLACE INTO meta VALUES ('seq_reserved', ?)", (str(new),))])
+            except StoreError as exc:
+                # Keep numbering (an event must still go out); seq may repeat only if we
+                # also crash before the store recovers. Retried at the next message.
+                log.error("seq block not reserved durably: %s", exc)
+                self._seq += 1
+                return self._seq
             self._reserved = new
         self._seq += 1
         return self._seq
@@ -126,7 +142,7 @@ class Store:
 
     def add_events(self, entries: list[Entry]) -> None:
         """Durably record events (fsynced before returning). Never evicts, never refuses."""
-        self._tx("FULL", [("INSERT OR IGNORE INTO outbox VALUES (?,?,?,?,?,?)", [self._row(e) for e in entries])])
+        self._tx("FULL", [(INSERT, [self._row(e) for e in entries])])
 
     def add_telemetry(self, entries: list[Entry]) -> int:
         """Write a telemetry batch (no fsync); evict oldest telemetry beyond the bound.
@@ -139,12 +155,13 @@ class Store:
         excess = self._telemetry_rows + len(entries) - self.max_telemetry
         stmts: list[tuple[str, Any]] = []
         if excess > 0:
-            stmts.append((
-                "DELETE FROM outbox WHERE id IN "
-                "(SELECT id FROM outbox WHERE lane=? ORDER BY seq LIMIT ?)",
-                (LANE_TELEMETRY, excess),
-            ))
-        stmts.append(("INSERT OR IGNORE INTO outbox VALUES (?,?,?,?,?,?)", [self._row(e) for e in entries]))
+            stmts.append(
+                (
+                    "DELETE FROM outbox WHERE n IN (SELECT n FROM outbox WHERE lane=? ORDER BY seq LIMIT ?)",
+                    (LANE_TELEMETRY, excess),
+                )
+            )
+        stmts.append((INSERT, [self._row(e) for e in entries]))
         self._tx("NORMAL", stmts)
         self._telemetry_rows = self._count(LANE_TELEMETRY)
         evicted = max(0, excess)

@@ -32,8 +32,14 @@ class Stamp:
 def event_from_change(gw: str, change: Change, st: Stamp) -> Event:
     values = Values(lel=change.values["lel"]) if "lel" in change.values else None
     return Event(
-        gw=gw, seq=st.seq, id=st.id, ts=st.ts, synced=st.synced, sensor=change.sensor,
-        kind=EventKind(change.kind), state=EventState.ALARM if change.alarm else EventState.RESTORE,
+        gw=gw,
+        seq=st.seq,
+        id=st.id,
+        ts=st.ts,
+        synced=st.synced,
+        sensor=change.sensor or None,
+        kind=EventKind(change.kind),
+        state=EventState.ALARM if change.alarm else EventState.RESTORE,
         values=values,
     )
 
@@ -68,8 +74,16 @@ class Health:
     sensors: tuple[tuple[str, str, bool], ...]  # (id, model, ok)
 
 
-def status(gw: str, state: GatewayState, reason: str, ts: int, synced: bool, heartbeat_s: int,
-           fw: str, health: Health | None = None) -> Status:
+def status(
+    gw: str,
+    state: GatewayState,
+    reason: str,
+    ts: int,
+    synced: bool,
+    heartbeat_s: int,
+    fw: str,
+    health: Health | None = None,
+) -> Status:
     extra: dict[str, object] = {}
     if health is not None:
         extra = {
@@ -82,7 +96,15 @@ def status(gw: str, state: GatewayState, reason: str, ts: int, synced: bool, hea
             "sensors": [SensorHealth(id=i, model=m, ok=ok) for i, m, ok in health.sensors[:64]],
         }
     return Status.model_validate(
-        {"gw": gw, "state": state, "reason": reason, "ts": ts, "synced": synced,
-         "heartbeat_s": heartbeat_s, "fw": fw, **{k: v for k, v in extra.items() if v is not None}},
+        {
+            "gw": gw,
+            "state": state,
+            "reason": reason,
+            "ts": ts,
+            "synced": synced,
+            "heartbeat_s": heartbeat_s,
+            "fw": fw,
+            **{k: v for k, v in extra.items() if v is not None},
+        },
         strict=False,
     )

@@ -10,6 +10,7 @@ built elsewhere; this keeps the edge tests independent of it.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel
 
 from protocols import (
@@ -41,9 +43,17 @@ class Received:
 
 
 class HubAcker:
-    def __init__(self, host: str, port: int, *, auto_ack: bool = True, group: str | None = None,
-                 username: str | None = None, password: str | None = None,
-                 persistent: bool = False) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        auto_ack: bool = True,
+        group: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        persistent: bool = False,
+    ) -> None:
         """``persistent``: clean_session False, so that a broker with persistence queues
         uplink for the acker while it reconnects after a broker restart."""
         self.auto_ack = auto_ack
@@ -51,9 +61,13 @@ class HubAcker:
         self.received: list[Received] = []
         self.errors: list[str] = []
         self._lock = threading.Lock()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"acker-{self.group}",
-                                   protocol=mqtt.MQTTv311, clean_session=not persistent)
-        self._client.reconnect_delay_set(0.05, 0.5)
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"acker-{self.group}",
+            protocol=mqtt.MQTTv311,
+            clean_session=not persistent,
+        )
+        self._client.reconnect_delay_set(1, 2)
         if username:
             self._client.username_pw_set(username, password)
         self._connected = threading.Event()
@@ -64,8 +78,12 @@ class HubAcker:
         if not self._connected.wait(10):
             raise TimeoutError("acker could not connect")
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, rc: object,
-                    props: object = None) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object = None
+    ) -> None:
+        sock = client.socket()
+        if isinstance(sock, socket.socket):  # like a real hub: no Nagle delay on acks
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for t in hub_subscriptions(self.group):
             client.subscribe(t, qos=1)
         # SUBACKs arrive before any message routed by the new subscription
@@ -73,26 +91,35 @@ class HubAcker:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
-            topic, message = decode_for(msg.topic, msg.payload)
+            topic, decoded = decode_for(msg.topic, bytes(msg.payload))
         except ValueError as exc:
             self.errors.append(f"{msg.topic}: {exc}")
             return
         with self._lock:
+            message: Any = decoded
             self.received.append(Received(topic, message, bool(msg.retain), time.monotonic()))
         if self.auto_ack and topic.channel in (Channel.EVENT, Channel.TELEMETRY):
             self.ack(topic.gateway_id, message.id, wait=False)
 
     # --- downlink ------------------------------------------------------------------------
 
-    def publish(self, gw: str, channel: Channel, payload: bytes | BaseModel, *, retain: bool = False,
-                wait: bool = True) -> None:
+    def publish(
+        self,
+        gw: str,
+        channel: Channel,
+        payload: bytes | BaseModel,
+        *,
+        retain: bool = False,
+        wait: bool = True,
+    ) -> None:
         data = encode(payload) if isinstance(payload, BaseModel) else payload
         info = self._client.publish(str(Topic.of(gw, channel)), data, qos=1, retain=retain)
         if wait:  # never from paho's own callback thread: it would wait for itself
             info.wait_for_publish(10)
 
-    def ack(self, gw: str, message_id: str, status: AckStatus = AckStatus.STORED, *, wait: bool = True,
-            **kw: Any) -> None:
+    def ack(
+        self, gw: str, message_id: str, status: AckStatus = AckStatus.STORED, *, wait: bool = True, **kw: Any
+    ) -> None:
         ack = Ack(gw=gw, ts=int(time.time() * 1000), items=[AckItem(id=message_id, status=status, **kw)])
         self.publish(gw, Channel.ACK, ack, wait=wait)
 
@@ -100,11 +127,21 @@ class HubAcker:
 
     def messages(self, gw: str, channel: Channel | None = None) -> list[Any]:
         with self._lock:
-            return [r.message for r in self.received
-                    if r.topic.gateway_id == gw and (channel is None or r.topic.channel is channel)]
+            return [
+                r.message
+                for r in self.received
+                if r.topic.gateway_id == gw and (channel is None or r.topic.channel is channel)
+            ]
 
-    def _found(self, gw: str, channel: Channel, predicate: Callable[[Any], bool], count: int,
-               deadline: float, timeout: float) -> list[Any] | None:
+    def _found(
+        self,
+        gw: str,
+        channel: Channel,
+        predicate: Callable[[Any], bool],
+        count: int,
+        deadline: float,
+        timeout: float,
+    ) -> list[Any] | None:
         found = [m for m in self.messages(gw, channel) if predicate(m)]
         if len(found) >= count:
             return found
@@ -115,8 +152,14 @@ class HubAcker:
             )
         return None
 
-    async def wait_for(self, gw: str, channel: Channel, predicate: Callable[[Any], bool] = lambda m: True,
-                       within: float = 10.0, count: int = 1) -> list[Any]:
+    async def wait_for(
+        self,
+        gw: str,
+        channel: Channel,
+        predicate: Callable[[Any], bool] = lambda m: True,
+        within: float = 10.0,
+        count: int = 1,
+    ) -> list[Any]:
         """Poll (with a deadline, yielding to the event loop) until ``count`` matches arrived."""
         deadline = time.monotonic() + within
         # the list is filled by paho's thread: there is no event to await
@@ -124,8 +167,14 @@ class HubAcker:
             await asyncio.sleep(0.02)
         return found
 
-    def wait_for_sync(self, gw: str, channel: Channel, predicate: Callable[[Any], bool] = lambda m: True,
-                      within: float = 10.0, count: int = 1) -> list[Any]:
+    def wait_for_sync(
+        self,
+        gw: str,
+        channel: Channel,
+        predicate: Callable[[Any], bool] = lambda m: True,
+        within: float = 10.0,
+        count: int = 1,
+    ) -> list[Any]:
         """Blocking variant, for tests whose agent runs in another process."""
         deadline = time.monotonic() + within
         while (found := self._found(gw, channel, predicate, count, deadline, within)) is None:

@@ -16,7 +16,9 @@ from tests.edge.test_kill9 import agent_config
 from tests.support.mosquitto import Mosquitto
 
 
-def test_selftest_passes_on_mock_pins(tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory) -> None:
+def test_selftest_passes_on_mock_pins(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
     config = agent_config(tmp_path, mosquitto, "gw-cli-selftest")
     r = CliRunner().invoke(edge, ["selftest", "--config", str(config)])
     assert r.exit_code == 0, r.output
@@ -31,7 +33,9 @@ def test_status_without_a_running_agent(tmp_path: Path, mosquitto: Mosquitto) ->
     assert "not running" in r.output
 
 
-async def test_status_of_a_running_agent(tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory) -> None:
+async def test_status_of_a_running_agent(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
     config = agent_config(tmp_path, mosquitto, new_gateway_id())
     s = load_settings(config)
     agent = make_agent(s, mock_factory)
@@ -48,3 +52,25 @@ def test_bad_config_is_a_clear_cli_error(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('gateway_id = "X"')
     r = CliRunner().invoke(edge, ["status", "--config", str(tmp_path / "bad.toml")])
     assert r.exit_code == 1 and "invalid edge settings" in r.output
+
+
+def test_hardware_pin_factory_off_a_pi_is_a_clear_error(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    config = agent_config(tmp_path, mosquitto, "gw-cli-rpigpio")
+    config.write_text(config.read_text().replace('pin_factory = "mock"', 'pin_factory = "rpigpio"'))
+    r = CliRunner().invoke(edge, ["selftest", "--config", str(config)])
+    assert r.exit_code == 1, r.output
+    assert "pin factory 'rpigpio' is not usable here" in r.output
+
+
+async def test_an_unwritable_status_file_does_not_stop_the_agent(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    from tests.edge.conftest import settings_for
+
+    (tmp_path / "not-a-dir").write_text("a file where the state dir should be")
+    s = settings_for(tmp_path, mosquitto, state_dir=tmp_path / "not-a-dir")
+    agent = make_agent(s, mock_factory)
+    async with running(agent):
+        await wait_until(lambda: agent.last_poll > 0 and agent.healthy(), what="running")
+        agent.record_telemetry()
+        await wait_until(lambda: agent.outbox.sent >= 1, what="still sending")

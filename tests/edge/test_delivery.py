@@ -22,7 +22,12 @@ async def test_smoke_pin_low_reaches_the_hub_and_the_ack_empties_the_buffer(
         assert birth.state is GatewayState.ONLINE
         mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
         [ev] = await acker.wait_for(s.gateway_id, Channel.EVENT)
-        assert (ev.sensor, ev.kind, ev.state, ev.synced) == ("smoke-1", EventKind.SMOKE, EventState.ALARM, True)
+        assert (ev.sensor, ev.kind, ev.state, ev.synced) == (
+            "smoke-1",
+            EventKind.SMOKE,
+            EventState.ALARM,
+            True,
+        )
         await wait_until(lambda: agent.outbox.depth() == 0, what="ack to empty the buffer")
         assert not agent.store.contains(ev.id)
         assert agent.last_ack_ms is not None
@@ -64,5 +69,40 @@ async def test_rejected_event_leaves_the_buffer(
             [ev] = await hub.wait_for(s.gateway_id, Channel.EVENT)
             hub.ack(s.gateway_id, ev.id, AckStatus.REJECTED, reason="unknown sensor")
             await wait_until(lambda: agent.outbox.depth() == 0, what="reject to drop the event")
+    finally:
+        hub.close()
+
+
+async def test_uplink_socket_has_nagle_disabled(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    """Without TCP_NODELAY an alarm can wait tens of ms behind the previous segment's ACK."""
+    import socket
+
+    agent = make_agent(settings_for(tmp_path, mosquitto), mock_factory)
+    async with running(agent):
+        assert agent.client is not None
+        sock = agent.client._client.socket()
+        assert isinstance(sock, socket.socket)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+async def test_an_alarm_overtakes_a_full_in_flight_window_of_telemetry(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    hub = HubAcker(mosquitto.host, mosquitto.port, auto_ack=False)
+    try:
+        s = settings_for(tmp_path, mosquitto, inflight_window=2, ack_timeout_s=60)
+        agent = make_agent(s, mock_factory)
+        async with running(agent):
+            for _ in range(6):
+                agent.record_telemetry()
+            await hub.wait_for(s.gateway_id, Channel.TELEMETRY, count=2)
+            assert len(agent.outbox.flights) == 2  # window full, nobody acks
+            mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
+            [ev] = await hub.wait_for(s.gateway_id, Channel.EVENT)
+            assert ev.kind is EventKind.SMOKE
+            assert len(hub.messages(s.gateway_id, Channel.TELEMETRY)) == 2  # nothing else got in
+            assert ev.id in agent.outbox.flights and len(agent.outbox.flights) == 2
     finally:
         hub.close()

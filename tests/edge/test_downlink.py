@@ -33,14 +33,24 @@ async def result_for(hub: HubAcker, gw: str, c: Command) -> CommandResult:
         (Channel.CONFIG, b'{"gw": "GW", "revision": "7", "ts": 1}', "bad_field"),
         (Channel.ACK, b"[1, 2, 3]", "not_an_object"),
         (Channel.ACK, b'{"gw": "GW", "ts": 1, "items": [{"id": "x", "status": "stored"}]}', "bad_field"),
-        (Channel.COMMAND, b'{"gw": "someone-else", "id": "ID", "name": "selftest", "ts": 1}', "gateway_mismatch"),
+        (
+            Channel.COMMAND,
+            b'{"gw": "someone-else", "id": "ID", "name": "selftest", "ts": 1}',
+            "gateway_mismatch",
+        ),
         (Channel.CONFIG, b'{"pad": "' + b"x" * 70_000 + b'"}', "too_large"),
         (Channel.COMMAND, b"", "bad_json"),
     ],
 )
 async def test_malformed_downlink_is_logged_counted_and_the_agent_keeps_running(
-    tmp_path: Path, mosquitto: Mosquitto, acker: HubAcker, mock_factory: MockFactory,
-    caplog: pytest.LogCaptureFixture, channel: Channel, payload: bytes, reason: str,
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    acker: HubAcker,
+    mock_factory: MockFactory,
+    caplog: pytest.LogCaptureFixture,
+    channel: Channel,
+    payload: bytes,
+    reason: str,
 ) -> None:
     s = settings_for(tmp_path, mosquitto)
     gw = s.gateway_id
@@ -117,8 +127,15 @@ async def test_retained_config_is_applied_and_persisted(
 ) -> None:
     s = settings_for(tmp_path, mosquitto)
     gw = s.gateway_id
-    cfg = Config(gw=gw, revision=7, ts=int(time.time() * 1000), heartbeat_s=20, telemetry_s=120,
-                 backlog_order="newest_first", siren_timeout_s=90)
+    cfg = Config(
+        gw=gw,
+        revision=7,
+        ts=int(time.time() * 1000),
+        heartbeat_s=20,
+        telemetry_s=120,
+        backlog_order="newest_first",
+        siren_timeout_s=90,
+    )
     acker.publish(gw, Channel.CONFIG, cfg, retain=True)
     try:
         agent = make_agent(s, mock_factory)
@@ -139,4 +156,3 @@ async def test_retained_config_is_applied_and_persisted(
         assert (again.config_revision, again.heartbeat_s, again.outbox.newest_first) == (7, 20, True)
     finally:
         again.close()
-

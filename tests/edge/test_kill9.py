@@ -8,40 +8,30 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from edge.store import read_depth
 from protocols import Channel, EventKind, GatewayState
 from tests.edge.conftest import OUTPUTS, SENSORS, new_gateway_id
 from tests.edge.hub_acker import HubAcker
+from tests.edge.tomlfile import write_toml
 from tests.support.mosquitto import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def write_toml(path: Path, top: dict[str, Any], mqtt: dict[str, Any],
-               tables: dict[str, list[dict[str, Any]]]) -> Path:
-    lines = [f"{k} = {toml_value(v)}" for k, v in top.items()]
-    lines += ["", "[mqtt]"] + [f"{k} = {toml_value(v)}" for k, v in mqtt.items()]
-    for name, rows in tables.items():
-        for row in rows:
-            lines += ["", f"[[{name}]]"] + [f"{k} = {toml_value(v)}" for k, v in row.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def agent_config(tmp_path: Path, broker: Mosquitto, gw: str) -> Path:
-    top = {"gateway_id": gw, "environment": "development", "data_dir": str(tmp_path / "data"),
-           "state_dir": str(tmp_path / "run"), "pin_factory": "mock", "poll_ms": 10,
-           "ack_timeout_s": 0.5, "resend_max_s": 2.0, "time_sync": "assume_synced", "telemetry_s": 3600}
+    top = {
+        "gateway_id": gw,
+        "environment": "development",
+        "data_dir": str(tmp_path / "data"),
+        "state_dir": str(tmp_path / "run"),
+        "pin_factory": "mock",
+        "poll_ms": 10,
+        "ack_timeout_s": 0.5,
+        "resend_max_s": 2.0,
+        "time_sync": "assume_synced",
+        "telemetry_s": 3600,
+    }
     mqtt = {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}
     return write_toml(tmp_path / "edge.toml", top, mqtt, {"sensors": SENSORS, "outputs": OUTPUTS})
 
@@ -52,12 +42,19 @@ def test_alarm_survives_kill_9_and_is_delivered_with_its_original_id(
     gw = new_gateway_id()
     config = agent_config(tmp_path, mosquitto, gw)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, "-m", "tests.edge.agent_child", str(config)], cwd=ROOT,
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.edge.agent_child", str(config)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout is not None
         line = child.stdout.readline()  # blocks until the alarm is recorded (or the child dies)
-        assert line.startswith("RECORDED "), (line, child.stderr.read() if child.poll() is not None else "")
+        died = child.poll() is not None and child.stderr is not None
+        assert line.startswith("RECORDED "), (line, child.stderr.read() if died and child.stderr else "")
         child.send_signal(signal.SIGKILL)  # power cut, right after the commit
         child.wait(10)
     finally:
@@ -74,8 +71,14 @@ def test_alarm_survives_kill_9_and_is_delivered_with_its_original_id(
     # the broker saw the connection die: the retained Last-Will says "offline"
     [will] = hub.wait_for_sync(gw, Channel.STATUS, lambda m: m.reason == "lwt")
     assert will.state is GatewayState.OFFLINE
-    agent = subprocess.Popen([sys.executable, "-m", "safehome", "edge", "run", "--config", str(config)],
-                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "safehome", "edge", "run", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         [ev] = hub.wait_for_sync(gw, Channel.EVENT, lambda m: m.id == event_id, within=20)
         assert (ev.kind, ev.sensor, ev.seq) == (EventKind.SMOKE, "smoke-1", int(seq))

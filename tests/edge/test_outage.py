@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from gpiozero.pins.mock import MockFactory
 
 from protocols import Channel, Event, EventKind, Telemetry
@@ -13,13 +14,14 @@ from tests.edge.hub_acker import HubAcker
 from tests.support.mosquitto import Mosquitto
 
 
+@pytest.mark.parametrize("order", ["oldest_first", "newest_first"])
 async def test_broker_outage_buffers_then_delivers_alarms_first(
-    tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto], mock_factory: MockFactory
+    tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto], mock_factory: MockFactory, order: str
 ) -> None:
     broker = mosquitto_factory(persistence=True)
     hub = HubAcker(broker.host, broker.port, persistent=True)
     try:
-        s = settings_for(tmp_path, broker, telemetry_flush_s=0.2)
+        s = settings_for(tmp_path, broker, telemetry_flush_s=0.2, backlog_order=order, inflight_window=2)
         agent = make_agent(s, mock_factory)
         gw = s.gateway_id
         async with running(agent):
@@ -44,7 +46,7 @@ async def test_broker_outage_buffers_then_delivers_alarms_first(
         kinds = [m.kind if isinstance(m, Event) else "telemetry" for m in uplink]
         assert kinds[0] is EventKind.SMOKE, kinds
         assert kinds.count("telemetry") >= 5
-        seqs = [m.seq for m in uplink if isinstance(m, Telemetry)]
-        assert seqs == sorted(seqs)  # backlog oldest-first (the default)
+        seqs = [m.seq for m in uplink if isinstance(m, Telemetry)][:5]
+        assert seqs == sorted(seqs, reverse=order == "newest_first")  # the backlog in config order
     finally:
         hub.close()

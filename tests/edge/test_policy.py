@@ -24,15 +24,25 @@ def test_backoff_doubles_up_to_the_cap_forever() -> None:
 
 def test_alarms_then_events_then_telemetry_oldest_first() -> None:
     flights: dict[str, Flight] = {}
-    cands = [e("t1", LANE_TELEMETRY, 1), e("t2", LANE_TELEMETRY, 2), e("r3", LANE_EVENT, 3), e("a4", LANE_ALARM, 4)]
+    cands = [
+        e("t1", LANE_TELEMETRY, 1),
+        e("t2", LANE_TELEMETRY, 2),
+        e("r3", LANE_EVENT, 3),
+        e("a4", LANE_ALARM, 4),
+    ]
     out = plan(cands, flights, window=10, now=0, newest_first=False, base_s=1, cap_s=8)
     assert [x.id for x in out] == ["a4", "r3", "t1", "t2"]
 
 
 def test_newest_first_applies_to_the_telemetry_backlog_only() -> None:
     flights: dict[str, Flight] = {}
-    cands = [e("t1", LANE_TELEMETRY, 1), e("t2", LANE_TELEMETRY, 2), e("r3", LANE_EVENT, 3),
-             e("r4", LANE_EVENT, 4), e("a5", LANE_ALARM, 5)]
+    cands = [
+        e("t1", LANE_TELEMETRY, 1),
+        e("t2", LANE_TELEMETRY, 2),
+        e("r3", LANE_EVENT, 3),
+        e("r4", LANE_EVENT, 4),
+        e("a5", LANE_ALARM, 5),
+    ]
     out = plan(cands, flights, window=10, now=0, newest_first=True, base_s=1, cap_s=8)
     assert [x.id for x in out] == ["a5", "r3", "r4", "t2", "t1"]
 
@@ -53,6 +63,8 @@ def test_an_alarm_displaces_the_lowest_priority_message_in_flight() -> None:
     flights: dict[str, Flight] = {}
     tele = [e(f"t{i}", LANE_TELEMETRY, i) for i in range(3)]
     plan(tele, flights, window=3, now=0, newest_first=False, base_s=1, cap_s=8)
-    out = plan([*tele, e("a9", LANE_ALARM, 9)], flights, window=3, now=0.1, newest_first=False, base_s=1, cap_s=8)
+    out = plan(
+        [*tele, e("a9", LANE_ALARM, 9)], flights, window=3, now=0.1, newest_first=False, base_s=1, cap_s=8
+    )
     assert [x.id for x in out] == ["a9"]
     assert set(flights) == {"a9", "t0", "t1"}  # t2 goes back to waiting, resent later with its id

@@ -49,7 +49,10 @@ def test_watchdog_interval() -> None:
 
 
 async def test_agent_feeds_the_watchdog_only_while_healthy(
-    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory, notify_socket: socket.socket,
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    mock_factory: MockFactory,
+    notify_socket: socket.socket,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # 1 s → pings every 0.5 s
@@ -57,8 +60,9 @@ async def test_agent_feeds_the_watchdog_only_while_healthy(
     agent = make_agent(s, mock_factory, notifier=Notifier(notify_socket.getsockname()))
     got: list[str] = []
     async with running(agent):
-        await wait_until(lambda: got.extend(drain(notify_socket)) or got.count("WATCHDOG=1") >= 2,
-                         what="watchdog pings")
+        await wait_until(
+            lambda: got.extend(drain(notify_socket)) or got.count("WATCHDOG=1") >= 2, what="watchdog pings"
+        )
         assert got[0] == "READY=1"
         assert agent.healthy()
         agent.healthy = lambda: False  # type: ignore[method-assign]  # as if the poll loop hung

@@ -48,8 +48,10 @@ def test_toml_then_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ('gateway_id = "gw-1"\npin_factory = "wiringpi"', "pin_factory"),
         ('gateway_id = "gw-1"\n[mqtt]\npassword = "changeme"', "default secret"),
         ('gateway_id = "gw-1"\nsurprise = 1', "surprise"),
-        ('gateway_id = "gw-1"\n[[sensors]]\nid="a"\nmodel="buzzer"\n[[outputs]]\nid="a"\nmodel="buzzer"',
-         "unique"),
+        (
+            'gateway_id = "gw-1"\n[[sensors]]\nid="a"\nmodel="buzzer"\n[[outputs]]\nid="a"\nmodel="buzzer"',
+            "unique",
+        ),
         ("gateway_id = ", "cannot read"),
     ],
 )
@@ -76,3 +78,15 @@ def test_clock_caches_the_sync_probe() -> None:
     assert clock.synced() is True
     assert isinstance(AdjtimexProbe().synced(), bool)  # the real syscall answers here
     assert make_probe("assume_synced").synced() and not make_probe("never").synced()
+
+
+def test_sync_watch_raises_only_after_the_grace_and_restores_once() -> None:
+    from edge.clock import SyncWatch
+
+    w = SyncWatch(start=0.0, grace_s=600)
+    assert w.update(False, 10) is None  # booting: NTP has not answered yet
+    assert w.update(False, 600) is True
+    assert w.update(False, 700) is None
+    assert w.update(True, 800) is False
+    assert w.update(True, 900) is None
+    assert SyncWatch(0.0, 600).update(True, 10) is None

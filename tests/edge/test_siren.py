@@ -27,6 +27,15 @@ def test_alarm_sounds_until_a_person_acknowledges_then_help_pattern() -> None:
     assert p.pattern(100, link_up=True) is Pattern.OFF
 
 
+def test_a_later_event_of_the_same_alarm_is_handled_with_it() -> None:
+    p = SirenPolicy()
+    p.alarm("e1", "smoke-1", now=0)
+    p.alarm("e2", "smoke-1", now=5)  # the hub folds e2 into the alarm raised by e1
+    p.alarm("e3", "gas-1", now=6)
+    assert p.hub_status("e1", AckStatus.ACKNOWLEDGED, now=7) is True
+    assert set(p.unhandled) == {"e3"}
+
+
 def test_timeout_never_applies_while_the_uplink_is_down() -> None:
     p = SirenPolicy(timeout_s=60)
     p.alarm("e1", "gas-1", now=0)
@@ -81,7 +90,9 @@ async def test_panic_buzzer_help_on_the_way_and_long_press_cancel(
 
         # a later long press cancels: a restore is sent; the alarm itself is never deleted
         button.drive_low()
-        [restore] = await acker.wait_for(gw, Channel.EVENT, lambda m: m.state is EventState.RESTORE, within=15)
+        [restore] = await acker.wait_for(
+            gw, Channel.EVENT, lambda m: m.state is EventState.RESTORE, within=15
+        )
         button.drive_high()
         assert restore.kind is EventKind.PANIC and restore.seq > alarm.seq
         assert len(acker.messages(gw, Channel.EVENT)) >= 2
@@ -91,3 +102,20 @@ def test_restore_is_in_the_event_lane() -> None:
     from edge.policy import lane_for_event
 
     assert lane_for_event(EventKind.PANIC, EventState.RESTORE) == LANE_EVENT
+
+
+async def test_an_unacked_alarm_sounds_again_after_a_restart(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    s = settings_for(tmp_path, mosquitto, mqtt={"host": "127.0.0.1", "port": 9, "reconnect_min_s": 0.1})
+    first = make_agent(s, mock_factory)
+    async with running(first, wait_link=False):
+        mock_factory.pin(first.sensor("gas-1").pins["contact"]).drive_low()
+        await wait_until(lambda: first.outbox.alarms_pending() == 1, what="alarm recorded")
+    mock_factory.reset()
+    second = make_agent(s, mock_factory)
+    async with running(second, wait_link=False):
+        loop_time = __import__("asyncio").get_running_loop().time
+        await wait_until(lambda: bool(second.siren.unhandled), what="siren resumed")
+        assert second.siren.pattern(loop_time(), link_up=False) is Pattern.ALARM
+        assert [sensor for sensor, _t in second.siren.unhandled.values()] == ["gas-1"]

@@ -13,8 +13,14 @@ from protocols import new_event_id
 
 def entry(store: Store, lane: int) -> Entry:
     seq = store.next_seq()
-    return Entry(new_event_id(), lane, "telemetry" if lane == LANE_TELEMETRY else "event", seq, 1000 + seq,
-                 b'{"x":%d}' % seq)
+    return Entry(
+        new_event_id(),
+        lane,
+        "telemetry" if lane == LANE_TELEMETRY else "event",
+        seq,
+        1000 + seq,
+        b'{"x":%d}' % seq,
+    )
 
 
 def test_full_of_telemetry_still_accepts_alarms_and_evicts_oldest_telemetry(tmp_path: Path) -> None:
