@@ -268,7 +268,7 @@ def report(figures: dict[str, str], command: str) -> str:
         "",
         f"- command: `{command}`",
         f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
-        f"- machine: {machine()}",
+        f"- machine: {machine()}; load average before the run {figures.pop('_load', '?')}",
         "",
         "| figure | value |",
         "|---|---|",
@@ -295,7 +295,9 @@ def report(figures: dict[str, str], command: str) -> str:
 def ingest_cmd(gateways: int, messages: int, readings: int, db_url: str | None, write: bool) -> None:
     """Readings/s stored by one hub worker vs a bare paho subscriber."""
     load = Load(gateways, messages, readings)
+    load_before = "{:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg())
     figures = run(load, db_url)
+    figures["_load"] = load_before
     command = f"safehome bench ingest --gateways {gateways} --messages {messages} --readings {readings}"
     if db_url:
         command += " --db-url postgresql://…"

@@ -47,6 +47,22 @@ def bench_readings(url: str, n: int = 200_000, batch: int = 1000) -> float:
     return n / elapsed
 
 
+def bench_growth(url: str, series: int = 5000, rounds: int = 6, n: int = 100_000) -> list[float]:
+    """Write rate per round of ``n`` readings over ``series`` interleaved series, as the table grows."""
+    engine = make_engine(url)
+    store = SqlTimeSeriesStore(engine)
+    rates = []
+    for _ in range(rounds):
+        t0 = int(time.time() * 1000) + 10**9 * next(_RUN)
+        points = [Point(f"gw-{i % series:06d}", "gas-1", "gas_lel", t0 + i, float(i)) for i in range(n)]
+        start = time.perf_counter()
+        for i in range(0, n, 1000):
+            store.write(points[i : i + 1000])
+        rates.append(n / (time.perf_counter() - start))
+    engine.dispose()
+    return rates
+
+
 def bench_events(url: str, n: int = 20_000, batch: int = 100) -> float:
     engine = make_engine(url)
     factory = make_session_factory(engine)
@@ -94,7 +110,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db-url", default=None, help="an empty, migrated or migratable database")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--growth", action="store_true", help="only: write rate as the readings table grows")
     args = parser.parse_args()
+    if args.growth:
+        with tempfile.TemporaryDirectory() as d:
+            url = fresh_url(args.db_url, Path(d), "growth")
+            upgrade(url)
+            rates = ", ".join(f"{r:,.0f}" for r in bench_growth(url))
+            print(
+                f"{url.split(':')[0]}: rounds of 100,000 readings over 5,000 series, writes of 1,000: {rates} readings/s"
+            )
+        return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         url = fresh_url(args.db_url, tmp, "bench")

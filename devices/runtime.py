@@ -194,6 +194,12 @@ class SensorRuntime:
             return False
         return True
 
+    def input_states(self) -> dict[str, bool]:
+        """Debounced state of each digital input by role (True = active)."""
+        out = {c.role: deb.state for c, _dev, deb in self._contacts}
+        out.update({b.role: deb.state for b, _dev, deb, _l in self._buttons})
+        return out
+
     @property
     def faulted(self) -> bool:
         return self._faulted

@@ -78,6 +78,7 @@ class Agent:
         self.last_poll = time.monotonic()
         self.started = time.monotonic()
         self.config_revision: int | None = None
+        self.watchdog_skipped = 0
         self._stop = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._open_devices()
@@ -208,6 +209,7 @@ class Agent:
             if self.healthy():
                 self.notifier.notify("WATCHDOG=1")
             else:
+                self.watchdog_skipped += 1
                 log.error("loop unhealthy (last poll %.1fs ago): not feeding the watchdog",
                           time.monotonic() - self.last_poll)
             await asyncio.sleep(interval)

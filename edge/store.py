@@ -58,6 +58,7 @@ class Store:
         self.path = path
         self.max_telemetry = max_telemetry
         self.evicted = 0
+        self.commits = 0  #: write transactions (each one is SD-card wear)
         self.healthy = True
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +90,7 @@ class Store:
                     else:
                         self._db.execute(sql, args)
                 self._db.execute("COMMIT")
+                self.commits += 1
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -151,6 +153,7 @@ class Store:
 
     def remove(self, ids: list[str]) -> int:
         """Drop acked entries (not fsynced: see module docstring). Returns rows removed."""
+        ids = [i for i in ids if self.contains(i)]  # a read is free; a write transaction is not
         if not ids:
             return 0
         before = self._db.total_changes

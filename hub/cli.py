@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from hub.alarms.webhooks_cli import webhook
 from hub.api.tokens_cli import token
 from hub.db.cli import db
 from hub.registry.cli import export_cmd, import_cmd
@@ -28,3 +29,4 @@ hub.add_command(import_cmd)
 hub.add_command(export_cmd)
 hub.add_command(run_cmd)
 hub.add_command(token)
+hub.add_command(webhook)

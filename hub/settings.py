@@ -43,8 +43,12 @@ class MqttSettings(_Part):
     #: MQTT 3.1.1: aiomqtt over MQTT 5 measured ~3x slower here (shared/MEASUREMENTS.md).
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     share_group: str = "hub"
-    #: Persistent session: the broker queues the worker's share while it restarts.
-    clean_session: bool = False
+    #: Clean session by default: Mosquitto 2.0.11 keeps handing an *offline* persistent
+    #: member of a shared subscription its share (measured: half of the events waited for
+    #: a stopped worker while the other one was up). With clean sessions a stopped worker
+    #: takes nothing; what was in flight to it is resent by the gateways (app-level ack).
+    #: A single-worker deployment may set false: the broker then queues while it restarts.
+    clean_session: bool = True
     ack_qos: Literal[0, 1] = 1
 
     def secret(self) -> str | None:
@@ -86,14 +90,17 @@ class SupervisionSettings(_Part):
     tick_s: float = Field(default=1.0, gt=0)
     #: A silent gateway is reported within gateway_max_silence_s + tick_s (<= 60 s by default).
     gateway_max_silence_s: float = Field(default=55.0, gt=0)
-    gateway_min_silence_s: float = Field(default=10.0, gt=0)
+    #: Also the database scan's cutoff: each tick reads the gateways silent for longer than
+    #: this. Below the usual heartbeat (30 s) that would be most gateways on every tick.
+    gateway_min_silence_s: float = Field(default=30.0, gt=0)
     heartbeat_misses: float = Field(default=2.0, ge=1)
     grace_s: float = Field(default=5.0, ge=0)
     offline_grace_s: float = Field(
         default=10.0, ge=0, description="Last-Will blips shorter than this raise nothing"
     )
     sensor_grace_s: float = Field(default=60.0, ge=0)
-    sensor_tick_s: float = Field(default=10.0, gt=0)
+    #: Sensors are scanned in full (all registered sensors) this often.
+    sensor_tick_s: float = Field(default=30.0, gt=0)
     default_heartbeat_s: int = Field(default=30, ge=1)
 
     @model_validator(mode="after")

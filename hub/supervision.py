@@ -35,7 +35,7 @@ from hub.db.state import ConditionKind
 @dataclass(frozen=True, slots=True)
 class Policy:
     gateway_max_silence_s: float = 55.0
-    gateway_min_silence_s: float = 10.0
+    gateway_min_silence_s: float = 30.0
     heartbeat_misses: float = 2.0
     grace_s: float = 5.0
     offline_grace_s: float = 10.0

@@ -23,6 +23,7 @@ from hub.registry.models import Gateway, Sensor
 from hub.settings import SupervisionSettings
 from hub.sinks import ConditionChange, EventSink
 from hub.supervision import Action, GatewayView, Key, Policy, SensorView, Transition, evaluate
+from hub.threads import ThreadWork
 
 log = logging.getLogger("safehome.hub.supervision")
 GATEWAY_KINDS = {ConditionKind.GATEWAY_SILENT, ConditionKind.GATEWAY_OFFLINE}
@@ -58,6 +59,7 @@ class SupervisionService:
         self._since: dict[tuple[str, str | None], dt.datetime] = {}
         self._last_sensor_tick: dt.datetime | None = None
         self._task: asyncio.Task[None] | None = None
+        self._threads = ThreadWork()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="supervision")
@@ -70,6 +72,7 @@ class SupervisionService:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        await self._threads.drain()
 
     async def _run(self) -> None:
         while True:
@@ -85,7 +88,7 @@ class SupervisionService:
         elapsed = None if self._last_sensor_tick is None else (now - self._last_sensor_tick).total_seconds()
         # sensors are checked less often (there are many); a clock stepped back counts as due
         with_sensors = elapsed is None or elapsed < 0 or elapsed >= self.settings.sensor_tick_s
-        changes = await asyncio.to_thread(self._tick_db, now, with_sensors)
+        changes = await self._threads.run(self._tick_db, now, with_sensors)
         if with_sensors:
             self._last_sensor_tick = now
         if changes:

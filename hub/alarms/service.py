@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.alarms.clock import Clock, SystemClock
 from hub.alarms.errors import AlarmError
 from hub.alarms.escalation import DEFAULT_ESCALATION
+from hub.alarms.metrics import AlarmMetrics
+from hub.alarms.rules import DEFAULT_THRESHOLDS, Reading, Signal
 from hub.alarms.settings import AlarmSettings, ProviderSettings
 from hub.alarms.store.actions import mark_notified
 from hub.alarms.store.engine import AlarmEngine, condition_signal, event_signal
@@ -35,11 +37,11 @@ from hub.db.state import Condition
 from hub.notify.channel import Channel, RetryPolicy
 from hub.notify.console import ConsoleBus
 from hub.notify.home import AckPublisher, HomeAckChannel
-from hub.notify.outbox import OutboxWorker
+from hub.notify.outbox import OutboxWorker, dead_letter_unconfigured
 from hub.notify.sms import HttpProviderChannel, ProviderConfig
 from hub.notify.webhook import WebhookChannel
 from hub.sinks import ConditionChange, NewEvent
-from protocols import Event, ProtocolError
+from protocols import Event, ProtocolError, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ class AlarmService:
         clock: Clock | None = None,
         publisher: AckPublisher | None = None,
         bus: ConsoleBus | None = None,
+        metrics: AlarmMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -72,6 +75,7 @@ class AlarmService:
         self.clock = clock or SystemClock()
         self.bus = bus or ConsoleBus()
         self.publisher = publisher
+        self.metrics = metrics or AlarmMetrics()
         self.http = httpx.AsyncClient(timeout=settings.send_timeout_s)
         self.engine = AlarmEngine(
             sessions,
@@ -81,7 +85,12 @@ class AlarmService:
             on_enqueued=self.wake,
         )
         self.timers = TimerWorker(
-            sessions, self.clock, worker_id, default_district=settings.default_district, on_enqueued=self.wake
+            sessions,
+            self.clock,
+            worker_id,
+            default_district=settings.default_district,
+            on_enqueued=self.wake,
+            on_fired=lambda f: self.metrics.timers.labels("fired" if f.fired else "skipped").inc(),
         )
         retry = RetryPolicy(settings.retry_max_attempts, settings.retry_base_s, settings.retry_max_s)
         channels: list[Channel] = [self.bus, WebhookChannel(self.http, self._webhook_secret)]
@@ -100,6 +109,7 @@ class AlarmService:
                 retry,
                 send_timeout_s=settings.send_timeout_s,
                 on_delivered=mark_notified,
+                on_result=lambda ch, st: self.metrics.deliveries.labels(ch, st).inc(),
             )
             for ch in channels
         ]
@@ -149,12 +159,32 @@ class AlarmService:
 
     # --- EventSink ---------------------------------------------------------------------
 
+    def handle(self, signal: Signal, key: str) -> None:
+        self.metrics.decisions.labels(self.engine.handle(signal, key).decision).inc()
+
     async def events_stored(self, events: Sequence[NewEvent]) -> None:
         for e in events:
             try:
-                await asyncio.to_thread(self.engine.handle, *event_signal(e.event, e.received_at))
+                await asyncio.to_thread(self.handle, *event_signal(e.event, e.received_at))
             except AlarmError:
                 log.exception("event %s not turned into an alarm yet; the re-check will retry", e.event.id)
+
+    async def telemetry_stored(self, batches: Sequence[tuple[Telemetry, dt.datetime]]) -> None:
+        """Analogue readings with a threshold (gas_lel, co_ppm) → raise/restore with hysteresis.
+        For ingest to call after storing telemetry (optional sink method)."""
+        for tm, received_at in batches:
+            for r in tm.readings:
+                if r.metric not in DEFAULT_THRESHOLDS:
+                    continue
+                at = dt.datetime.fromtimestamp(r.ts / 1000, dt.UTC) if r.ts and tm.synced else received_at
+                reading = Reading(tm.gw, r.sensor, r.metric, r.value, at)
+                try:
+                    result = await asyncio.to_thread(self.engine.handle_reading, reading)
+                except AlarmError:
+                    log.exception("reading %s/%s %s not evaluated", tm.gw, r.sensor, r.metric)
+                    continue
+                if result.decision != "ignore":
+                    self.metrics.decisions.labels(result.decision).inc()
 
     async def conditions_changed(self, changes: Sequence[ConditionChange]) -> None:
         for c in changes:
@@ -162,7 +192,7 @@ class AlarmService:
                 c.condition_id, c.gateway_id, c.sensor_id, c.kind, c.state == "restored", c.at
             )
             try:
-                await asyncio.to_thread(self.engine.handle, *sig)
+                await asyncio.to_thread(self.handle, *sig)
             except AlarmError:
                 log.exception(
                     "condition %s not turned into an alarm yet; the re-check will retry", c.condition_id
@@ -198,17 +228,22 @@ class AlarmService:
                     ProtocolError("bad_stored_event", str(exc)[:200]),
                 )
                 continue
-            self.engine.handle(*event_signal(ev, received_at))
+            self.handle(*event_signal(ev, received_at))
             done += 1
         for c in conds:
             steps = [(False, c.opened_at)] + ([(True, c.restored_at)] if c.restored_at else [])
             for restored, at in steps:
                 sig, key = condition_signal(c.id, c.gateway_id, c.sensor_id, c.kind, restored, at)
                 if key not in processed:
-                    self.engine.handle(sig, key)
+                    self.handle(sig, key)
                     done += 1
         if done:
             log.warning("re-check turned %d stored signals into alarm decisions", done)
+        with self.sessions() as s, s.begin():
+            dead = dead_letter_unconfigured(s, [w.channel.name for w in self.outboxes], self.clock.now())
+        for ch, n in dead.items():
+            self.metrics.unconfigured.labels(ch).inc(n)
+            log.error("%d %s notifications dead-lettered: no %s channel configured on this hub", n, ch, ch)
         return done
 
     async def _reconcile_forever(self) -> None:
@@ -246,7 +281,10 @@ def configure(hub: HubLike) -> AlarmService:
 
     s = hub.settings
     publisher = MqttAckPublisher(s.mqtt, f"{s.worker_id}-acks")
-    service = AlarmService(s.alarms, hub.session_factory, s.worker_id, publisher=publisher)
+    registry = getattr(getattr(hub, "metrics", None), "registry", None)
+    service = AlarmService(
+        s.alarms, hub.session_factory, s.worker_id, publisher=publisher, metrics=AlarmMetrics(registry)
+    )
     hub.sinks.append(service)
     # ingest/supervision copy the sink list when they are built (before extensions run):
     # register with each of them too, once.
@@ -255,6 +293,6 @@ def configure(hub: HubLike) -> AlarmService:
         if isinstance(sinks, list) and sinks is not hub.sinks and service not in sinks:
             sinks.append(service)
     hub.services.append(service)
-    mount_api(hub.app, ApiContext(hub.session_factory, service.clock, service.wake))
+    mount_api(hub.app, ApiContext(hub.session_factory, service.clock, service.wake, service.bus))
     hub.app.state.console_bus = service.bus
     return service

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from hub.api import alarms, kpis
+from hub.api import alarms, kpis, stream
 from hub.api.auth import principal
 from hub.api.context import ApiContext
 
@@ -15,6 +15,7 @@ def api_router() -> APIRouter:
     """Every route below requires a valid token (the router-level dependency), and every
     route that reads alarms filters them with :func:`hub.api.auth.alarm_scope`."""
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(principal)])
+    router.include_router(stream.router)  # before /alarms/{alarm_id}
     router.include_router(alarms.router)
     router.include_router(kpis.router)
     return router

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.clock import Clock, SystemClock
+from hub.notify.console import ConsoleBus
 
 
 @dataclass
@@ -16,3 +17,5 @@ class ApiContext:
     clock: Clock = field(default_factory=SystemClock)
     #: Called after a transition committed notifications (wakes the outbox); thread-safe.
     on_enqueued: Callable[[], None] = lambda: None
+    #: The worker's console push bus (``/api/v1/alarms/stream``); None: no stream.
+    bus: ConsoleBus | None = None

@@ -27,6 +27,7 @@ def create_cmd(role: str, region: str, name: str, db_url: str) -> None:
 
     engine = make_engine(db_url)
     try:
+        _require_head(engine)
         with make_session_factory(engine)() as s, s.begin():
             tok, p = create_token(s, role, region, name, dt.datetime.now(dt.UTC))
     except BadRegion as exc:
@@ -46,6 +47,7 @@ def list_cmd(db_url: str) -> None:
 
     engine = make_engine(db_url)
     try:
+        _require_head(engine)
         with make_session_factory(engine)() as s:
             for t in list_tokens(s):
                 state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
@@ -64,9 +66,21 @@ def revoke_cmd(token_id: str, db_url: str) -> None:
 
     engine = make_engine(db_url)
     try:
+        _require_head(engine)
         with make_session_factory(engine)() as s, s.begin():
             if not revoke_token(s, token_id, dt.datetime.now(dt.UTC)):
                 raise click.ClickException(f"no active token {token_id!r}")
     finally:
         engine.dispose()
     click.echo(f"revoked {token_id}")
+
+
+def _require_head(engine: object) -> None:
+    """Refuse a database that is not migrated (instead of failing on a missing table)."""
+    from hub.db.errors import MigrationError
+    from hub.db.migrate import require_head
+
+    try:
+        require_head(engine)  # type: ignore[arg-type]
+    except MigrationError as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -76,7 +76,9 @@ def gateway() -> None:
 
 
 def _credentials(config_path: Path | None, directory: Path | None) -> Credentials:
-    s = _settings(config_path, directory=directory)
+    # Credentials need the directory, pid file and broker user only: do not insist on
+    # the TLS files here (`--dir` alone must do).
+    s = _settings(config_path, directory=directory, tls=False)
     return Credentials(PasswordFile(s.password_path, owner=s.user), s.pid_path)
 
 

@@ -233,7 +233,8 @@ def render_config(s: BrokerSettings) -> str:
         lines += ["", "# Gateways: TLS.", f"listener {s.tls_port} {s.tls_bind}"]
         if s.cafile is not None:
             lines.append(f"cafile {s.cafile}")
-        lines += [f"certfile {s.certfile}", f"keyfile {s.keyfile}", "tls_version tlsv1.2"]
+        # no tls_version: Mosquitto 2's default accepts TLS 1.2 and 1.3
+        lines += [f"certfile {s.certfile}", f"keyfile {s.keyfile}"]
         if s.require_certificate:
             lines.append("require_certificate true")
         if s.use_identity_as_username:

@@ -132,6 +132,13 @@ def reload_broker(pid_path: Path) -> int:
         pid = int(pid_path.read_text().strip())
     except (OSError, ValueError) as exc:
         raise BrokerError(f"cannot read broker pid from {pid_path}: is the broker running?") from exc
+    # A stale pid file may name an unrelated process now: SIGHUP would kill it.
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError as exc:
+        raise BrokerError(f"no broker process {pid} (stale {pid_path}): the broker reads the file when it starts") from exc
+    if comm != "mosquitto":
+        raise BrokerError(f"process {pid} from {pid_path} is {comm!r}, not mosquitto: not signalled")
     try:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError as exc:
@@ -151,7 +158,10 @@ class Credentials:
     def _reload(self) -> bool:
         if self.pid_path is None or not self.pid_path.exists():
             return False  # broker not running: it reads the file when it starts
-        reload_broker(self.pid_path)
+        try:
+            reload_broker(self.pid_path)
+        except BrokerError as exc:
+            raise BrokerError(f"credentials changed in {self.passwords.path}, but the broker was not reloaded: {exc}") from exc
         return True
 
     def create(self, gateway_id: str, password: str | None = None) -> str:

@@ -25,6 +25,7 @@ from hub.metrics import HubMetrics
 from hub.mqtt import make_client
 from hub.settings import MqttSettings
 from hub.sinks import ConditionChange, EventSink
+from hub.threads import ThreadWork
 
 log = logging.getLogger("safehome.hub.broker")
 
@@ -97,6 +98,7 @@ class BrokerMonitor:
         self.watch = DropWatch(quiet_s)
         self.clock = clock
         self._tasks: list[asyncio.Task[None]] = []
+        self._threads = ThreadWork()
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._receive(), name="broker-sys"),
@@ -111,6 +113,7 @@ class BrokerMonitor:
             except asyncio.CancelledError:
                 pass
         self._tasks = []
+        await self._threads.drain()
 
     async def _receive(self) -> None:
         while True:
@@ -153,7 +156,7 @@ class BrokerMonitor:
             with self.factory() as session, session.begin():
                 return fn(session, ConditionKind.BROKER_DROPPING, None, None, now, detail)
 
-        recorded = await asyncio.to_thread(write)
+        recorded = await self._threads.run(write)
         if recorded is None:
             return
         self.metrics.conditions.labels(recorded.kind, recorded.state).inc()

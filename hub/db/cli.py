@@ -6,16 +6,16 @@ import click
 
 from hub.db.errors import MigrationError
 
-#: Same variable as the hub's settings field ``db_url`` (prefix ``SAFEHOME_HUB_``).
-DB_URL_ENV = "SAFEHOME_HUB_DB_URL"
-DEFAULT_DB_URL = "sqlite:///safehome-hub.db"
+#: The hub settings' ``database.url`` (``SAFEHOME_HUB_DATABASE__URL``) and its default.
+DB_URL_ENV = "SAFEHOME_HUB_DATABASE__URL"
+DEFAULT_DB_URL = "sqlite:///hub.db"
 
 db_url_option = click.option(
     "--db-url",
     envvar=DB_URL_ENV,
     default=DEFAULT_DB_URL,
     show_default=True,
-    help=f"Database URL (sqlite:///FILE or postgresql://…); env {DB_URL_ENV}.",
+    help=f"Database URL (sqlite:///FILE or postgresql://USER@HOST/DB); env {DB_URL_ENV}.",
 )
 
 
@@ -38,5 +38,19 @@ def upgrade_cmd(db_url: str, revision: str) -> None:
         click.echo(f"database at revision {current_revision(engine)}")
     except MigrationError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+
+
+@db.command(name="current")
+@db_url_option
+def current_cmd(db_url: str) -> None:
+    """Show the database's schema revision and the newest one this hub knows."""
+    from hub.db.engine import make_engine
+    from hub.db.migrate import current_revision, head_revision
+
+    engine = make_engine(db_url)
+    try:
+        click.echo(f"database: {current_revision(engine) or 'none (empty)'}; newest: {head_revision()}")
     finally:
         engine.dispose()

@@ -55,3 +55,17 @@ def alembic_config_for_scripts() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
+
+
+def require_head(engine: Engine) -> None:
+    """Raise :class:`MigrationError` unless the database is migrated to the newest revision."""
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise MigrationError(f"cannot read the schema revision of {engine.url!r}: {exc}") from exc
+    head = head_revision()
+    if current != head:
+        raise MigrationError(
+            f"database {engine.url!r} is at revision {current or 'none (empty)'}, this hub needs {head}:"
+            " run `safehome hub db upgrade` first"
+        )

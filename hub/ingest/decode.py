@@ -53,15 +53,15 @@ class Rejected:
 
 
 def _salvage_id(t: Topic, payload: bytes) -> str | None:
-    """The ``id`` of a refused event/telemetry, if it is well-formed and the payload is
-    not too large to look at."""
+    """The ``id`` of a refused event/telemetry, if the payload is a JSON object with a
+    well-formed ``id``."""
     if t.channel not in (Channel.EVENT, Channel.TELEMETRY):
         return None
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(data, dict) or data.get("gw") != t.gateway_id:
+    if not isinstance(data, dict):
         return None
     mid = data.get("id")
     return mid if isinstance(mid, str) and _UUID.fullmatch(mid) else None
@@ -78,7 +78,9 @@ def classify(topic: str, payload: bytes, retained: bool, received_at: dt.datetim
     try:
         _, msg = decode_for(t, payload)
     except ProtocolError as exc:
-        mid = _salvage_id(t, payload) if exc.reason not in ("too_large", "gateway_mismatch") else None
+        # The topic's gateway sent it (the broker's ACL sees to that), whatever the payload
+        # claims: it is the one to tell. Oversize payloads are not parsed again.
+        mid = _salvage_id(t, payload) if exc.reason != "too_large" else None
         return Rejected(exc.reason, str(exc), topic, t.gateway_id if mid else None, mid)
     assert isinstance(msg, Event | Telemetry | Status | CommandResult)
     return Incoming(t, msg, retained, received_at)

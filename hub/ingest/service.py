@@ -32,6 +32,7 @@ from hub.metrics import HubMetrics
 from hub.mqtt import make_client
 from hub.settings import HubSettings
 from hub.sinks import EventSink, NewEvent
+from hub.threads import ThreadWork
 from hub.timeseries import TimeSeriesStore
 from protocols import AckItem, Event, Telemetry, encode, hub_subscriptions
 
@@ -89,6 +90,7 @@ class IngestService:
         self._client: aiomqtt.Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._rejects = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
+        self._threads = ThreadWork()
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -106,6 +108,7 @@ class IngestService:
             except asyncio.CancelledError:
                 pass
         self._tasks = []
+        await self._threads.drain()
 
     # --- receiving -------------------------------------------------------------------
     async def _receive_forever(self) -> None:
@@ -129,6 +132,9 @@ class IngestService:
                         self._accept(msg)
             except aiomqtt.MqttError as exc:
                 log.warning("ingest lost the broker (%s); reconnecting in %.1f s", exc, backoff)
+            except Exception:
+                # never let the consumer die: log it with its traceback and reconnect
+                log.exception("ingest receiver failed; reconnecting in %.1f s", backoff)
             finally:
                 self._client = None
                 self.subscribed.clear()
@@ -147,7 +153,13 @@ class IngestService:
         while True:
             batch = await self.queue.take(self.settings.ingest.batch_max)
             self.metrics.queue_depth.set(len(self.queue))
-            await self.process(batch)
+            try:
+                await self.process(batch)
+            except Exception:
+                # A bug must not stop the ingest. Nothing of this batch that was not stored
+                # was acked, so the gateways resend it.
+                self.metrics.store_errors.labels("unexpected").inc()
+                log.exception("ingest failed on a batch of %d messages; continuing", len(batch))
 
     def _classify(self, batch: Sequence[aiomqtt.Message], now: dt.datetime) -> list[Incoming | Rejected]:
         items: list[Incoming | Rejected] = []
@@ -188,7 +200,7 @@ class IngestService:
         while True:
             started = time.perf_counter()
             try:
-                result = await asyncio.to_thread(fn, *args)
+                result = await self._threads.run(fn, *args)
             except StoreError as exc:
                 self.metrics.store_errors.labels(kind).inc()
                 log.error(

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.notify.channel import Channel, Delivered, Message, RetryPolicy
@@ -84,6 +86,7 @@ class OutboxWorker:
         lease_s: float = 60.0,
         send_timeout_s: float = 20.0,
         on_delivered: OnDelivered | None = None,
+        on_result: Callable[[str, str], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.channel = channel
@@ -94,6 +97,7 @@ class OutboxWorker:
         self.lease = dt.timedelta(seconds=lease_s)
         self.send_timeout_s = send_timeout_s
         self.on_delivered = on_delivered
+        self.on_result = on_result  #: (channel, new status) after every attempt, e.g. for metrics
         self.wakeup = asyncio.Event()
         self.delivered = self.failed = self.dead = 0
         self.stopping = False
@@ -136,41 +140,57 @@ class OutboxWorker:
             for r in rows
         ]
 
-    def record(self, msg: Message, started: dt.datetime, result: Delivered | DeliveryFailed) -> str:
-        """Log the attempt and settle the row; returns its new status."""
+    def record(self, results: list[tuple[Message, dt.datetime, Delivered | DeliveryFailed]]) -> list[str]:
+        """Log the attempts of one batch and settle their rows in one transaction; returns
+        each row's new status. Retried on a lost write race; if it still fails, the leases
+        run out and the rows are sent again (at least once)."""
+        last: Exception | None = None
+        for attempt in range(6):
+            try:
+                with self.sessions() as s, s.begin():
+                    return [self._settle(s, *r) for r in results]
+            except OperationalError as exc:
+                last = exc
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+        assert last is not None
+        raise last
+
+    def _settle(
+        self, s: Session, msg: Message, started: dt.datetime, result: Delivered | DeliveryFailed
+    ) -> str:
         now = self.now()
         ok = isinstance(result, Delivered)
-        with self.sessions() as s, s.begin():
-            s.add(
-                DeliveryAttempt(
-                    notification_id=msg.notification_id,
-                    attempt=msg.attempt,
-                    worker=self.worker_id,
-                    started_at=started,
-                    finished_at=now,
-                    ok=ok,
-                    status_code=result.status_code,
-                    detail=(result.detail if ok else str(result.detail))[:2000],
-                )
+        s.add(
+            DeliveryAttempt(
+                notification_id=msg.notification_id,
+                attempt=msg.attempt,
+                worker=self.worker_id,
+                started_at=started,
+                finished_at=now,
+                ok=ok,
+                status_code=result.status_code,
+                detail=str(result.detail)[:2000],
             )
-            n = s.get(Notification, msg.notification_id, with_for_update=True)
-            if n is None or n.status != "sending" or n.lease_owner != self.worker_id:
-                return n.status if n else "gone"  # the lease was lost; the other worker settles it
-            n.lease_owner = n.lease_until = None
-            if isinstance(result, Delivered):
-                n.status, n.delivered_at, n.last_error = "delivered", now, None
-                if self.on_delivered is not None:
-                    self.on_delivered(s, n, now)
-            elif not result.retryable or msg.attempt >= self.retry.max_attempts:
-                n.status, n.last_error = "dead", result.detail[:2000]
-            else:
-                n.status, n.last_error = "pending", result.detail[:2000]
-                n.next_attempt_at = now + dt.timedelta(seconds=self.retry.delay_after(msg.attempt))
-            return n.status
+        )
+        n = s.get(Notification, msg.notification_id, with_for_update=True)
+        if n is None or n.status != "sending" or n.lease_owner != self.worker_id:
+            return n.status if n else "gone"  # the lease was lost; the other worker settles it
+        n.lease_owner = n.lease_until = None
+        if isinstance(result, Delivered):
+            n.status, n.delivered_at, n.last_error = "delivered", now, None
+            if self.on_delivered is not None:
+                self.on_delivered(s, n, now)
+        elif not result.retryable or msg.attempt >= self.retry.max_attempts:
+            n.status, n.last_error = "dead", result.detail[:2000]
+        else:
+            n.status, n.last_error = "pending", result.detail[:2000]
+            n.next_attempt_at = now + dt.timedelta(seconds=self.retry.delay_after(msg.attempt))
+        return n.status
 
     # --- async loop --------------------------------------------------------------------
 
-    async def deliver(self, msg: Message) -> str:
+    async def send(self, msg: Message) -> tuple[Message, dt.datetime, Delivered | DeliveryFailed]:
+        """One attempt, bounded by the channel's timeout; never raises."""
         started = self.now()
         result: Delivered | DeliveryFailed
         try:
@@ -179,7 +199,11 @@ class OutboxWorker:
             result = DeliveryFailed(f"{self.channel.name} gave no answer in {self.send_timeout_s} s")
         except DeliveryFailed as exc:
             result = exc
-        status = await asyncio.to_thread(self.record, msg, started, result)
+        return msg, started, result
+
+    def _count(self, msg: Message, result: Delivered | DeliveryFailed, status: str) -> None:
+        if self.on_result is not None:
+            self.on_result(self.channel.name, status)
         if status == "delivered":
             self.delivered += 1
         elif status == "dead":
@@ -190,31 +214,37 @@ class OutboxWorker:
         else:
             self.failed += 1
             log.warning(
-                "notification %s via %s failed (attempt %d): %s",
+                "notification %s via %s not delivered (attempt %d): %s",
                 msg.notification_id,
                 self.channel.name,
                 msg.attempt,
                 result,
             )
-        return status
 
     async def run_once(self) -> int:
-        """Claim and deliver one batch concurrently; returns how many were claimed."""
+        """Claim one batch, deliver it concurrently, record it; returns how many were claimed."""
         try:
             batch = await asyncio.to_thread(self.claim)
         except OperationalError as exc:  # SQLite writer contention, PostgreSQL restart
             log.warning("outbox %s: claim failed, will retry: %s", self.channel.name, exc)
             return 0
-        if batch:
-            await asyncio.gather(*(self.deliver(m) for m in batch))
+        if not batch:
+            return 0
+        results = await asyncio.gather(*(self.send(m) for m in batch))
+        statuses = await asyncio.to_thread(self.record, list(results))
+        for (msg, _, result), status in zip(results, statuses, strict=True):
+            self._count(msg, result, status)
         return len(batch)
 
     async def run(self, idle_s: float = 0.5) -> None:
         """Deliver until :meth:`stop` (or cancelled); :meth:`wake` skips the idle wait."""
         self.stopping = False
         while not self.stopping:
-            if await self.run_once():
-                continue
+            try:
+                if await self.run_once():
+                    continue
+            except SQLAlchemyError as exc:  # the database is away: leases expire, rows come back
+                log.error("outbox %s: %s; retrying", self.channel.name, exc)
             self.wakeup.clear()
             try:
                 await asyncio.wait_for(self.wakeup.wait(), idle_s)
@@ -228,3 +258,23 @@ class OutboxWorker:
         """Finish the batch in hand, then return from :meth:`run`."""
         self.stopping = True
         self.wakeup.set()
+
+
+def dead_letter_unconfigured(session: Session, configured: Iterable[str], now: dt.datetime) -> dict[str, int]:
+    """Dead-letter pending notifications of channels no worker here can deliver (e.g. SMS
+    without a provider), so they show as failed instead of waiting forever."""
+    names = sorted(set(configured))
+    rows = (
+        session.execute(
+            update(Notification)
+            .where(Notification.status == "pending", Notification.channel.not_in(names))
+            .values(status="dead", last_error="channel not configured on this hub", lease_until=None)
+            .returning(Notification.channel)
+        )
+        .scalars()
+        .all()
+    )
+    out: dict[str, int] = {}
+    for ch in rows:
+        out[ch] = out.get(ch, 0) + 1
+    return out

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from hub.db.cli import db_url_option
+from hub.db.errors import MigrationError
 from hub.registry.errors import RegistryError, RegistryValidationError
 
 
@@ -21,16 +22,18 @@ def import_cmd(paths: tuple[Path, ...], db_url: str, dry_run: bool) -> None:
     column) and nothing is imported. Re-importing the same file changes nothing.
     """
     from hub.db.engine import make_engine, make_session_factory
+    from hub.db.migrate import require_head
     from hub.registry.service import import_register
 
     engine = make_engine(db_url)
     try:
+        require_head(engine)
         report = import_register(make_session_factory(engine), list(paths), dry_run=dry_run)
     except RegistryValidationError as exc:
         for err in exc.errors:
             click.echo(str(err), err=True)
         raise click.ClickException(str(exc)) from exc
-    except RegistryError as exc:
+    except (RegistryError, MigrationError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         engine.dispose()
@@ -52,14 +55,16 @@ def import_cmd(paths: tuple[Path, ...], db_url: str, dry_run: bool) -> None:
 def export_cmd(db_url: str, district: str | None, output: Path | None) -> None:
     """Export the register in the import format (YAML, or CSV files with -o DIR)."""
     from hub.db.engine import make_engine, make_session_factory
+    from hub.db.migrate import require_head
     from hub.registry.files import dump_yaml, write_csv
     from hub.registry.store import export
 
     engine = make_engine(db_url)
     try:
+        require_head(engine)
         with make_session_factory(engine)() as session:
             data = export(session, district)
-    except LookupError as exc:
+    except (LookupError, MigrationError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         engine.dispose()

@@ -21,6 +21,7 @@ import yaml
 
 from hub.registry.errors import RegistryFileError, RowError
 from hub.registry.schema import FORMAT_VERSION, TABLES, RawTable
+from hub.registry.yaml_stream import EmptyDocument, NotAMapping, top_level
 
 JSON_COLUMNS = frozenset({"residents", "emergency_contacts", "key_holder"})
 #: CSV column order per table (also the order written by :func:`write_csv`).
@@ -70,41 +71,60 @@ def load_yaml(path: Path) -> Loaded:
 
 
 def parse_yaml(text: str, name: str = "<yaml>") -> Loaded:
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise RegistryFileError(f"{name}: empty file")
-        data = loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        raise RegistryFileError(f"{name}: not valid YAML: {exc}") from exc
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
-        raise RegistryFileError(f"{name}: expected a mapping with version, district, subdistricts, …")
-    lines: dict[str, list[int | None]] = {}
-    for key_node, value_node in node.value:
-        if isinstance(value_node, yaml.SequenceNode):
-            lines[str(key_node.value)] = [item.start_mark.line + 1 for item in value_node.value]
-        else:
-            lines[str(key_node.value)] = [value_node.start_mark.line + 1]
     tables: dict[str, RawTable] = {}
     errors: list[RowError] = []
-    for key, value in data.items():
-        if key == "version":
-            continue
-        if key == "district":
-            tables["district"] = RawTable([value], lines.get("district", []))
-        elif isinstance(value, list):
-            tables[str(key)] = RawTable(value, lines.get(str(key), []))
-        elif value is None:
-            tables[str(key)] = RawTable()
-        else:
-            errors.append(
-                RowError(str(key), None, None, "expected a list of rows", lines.get(str(key), [None])[0])
+    version: object = None
+    try:
+        for key, line, value in top_level(text):
+            if key in tables or (key == "version" and version is not None):
+                errors.append(RowError(key, None, None, "table given twice in the file", line))
+                if not isinstance(value, tuple):
+                    for _ in value:  # consume it
+                        pass
+                continue
+            if isinstance(value, tuple):
+                row_line, node, data = value
+                if key == "version":
+                    version = data
+                elif key == "district":
+                    tables[key] = RawTable([data], [row_line])
+                    errors += _duplicate_keys(key, 0, node)
+                elif data is None:
+                    tables[key] = RawTable()
+                else:
+                    errors.append(RowError(key, None, None, "expected a list of rows", row_line))
+                continue
+            table = RawTable()
+            for i, (row_line, node, data) in enumerate(value):
+                table.rows.append(data)
+                table.lines.append(row_line)
+                errors += _duplicate_keys(key, i, node)
+            tables[key] = table
+    except EmptyDocument:
+        raise RegistryFileError(f"{name}: empty file") from None
+    except NotAMapping:
+        raise RegistryFileError(
+            f"{name}: expected a mapping with version, district, subdistricts, …"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise RegistryFileError(f"{name}: not valid YAML: {exc}") from exc
+    return tables, version, errors
+
+
+def _duplicate_keys(table: str, i: int, row: yaml.Node) -> list[RowError]:
+    """YAML keeps the last of two equal keys silently; a register must not."""
+    if not isinstance(row, yaml.MappingNode):
+        return []
+    seen: set[str] = set()
+    out = []
+    for key, _ in row.value:
+        name = str(key.value)
+        if name in seen:
+            out.append(
+                RowError(table, i + 1, name, "column given twice in this row", key.start_mark.line + 1)
             )
-    return tables, data.get("version"), errors
+        seen.add(name)
+    return out
 
 
 def load_csv(paths: Iterable[Path]) -> Loaded:

@@ -32,7 +32,8 @@ FORMAT_VERSION = 1
 TABLES = ("district", "subdistricts", "workstations", "homes", "gateways", "sensors")
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=64)]
-Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{2,30}$")]
+PHONE_PATTERN = r"^\+?[0-9][0-9 -]{2,30}$"
+Phone = Annotated[str, StringConstraints(pattern=PHONE_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
 
@@ -192,7 +193,14 @@ def _message(err: Mapping[str, Any]) -> str:
     if err["type"] == "missing":
         return "required, missing"
     msg = str(err["msg"]).removeprefix("Value error, ")
-    return f"{msg} (got {err['input']!r})" if err["type"] == "string_pattern_mismatch" else msg
+    if err["type"] == "string_pattern_mismatch":
+        pattern = (err.get("ctx") or {}).get("pattern")
+        if pattern == ID_PATTERN:
+            msg = "not an id: 1-64 characters of a-z 0-9 - _, starting with a letter or digit"
+        elif pattern == PHONE_PATTERN:
+            msg = "not a phone number: digits, spaces and '-', optional leading '+'"
+        return f"{msg} (got {err['input']!r})"
+    return msg
 
 
 def _validate_rows(
@@ -276,6 +284,8 @@ def validate(
     check_refs("sensors", "gateway", "gateways", known.gateways)
 
     if errors:
+        order = {name: i for i, name in enumerate(("version", *TABLES))}
+        errors.sort(key=lambda e: (order.get(e.table, len(order)), e.table, e.row or 0, e.column or ""))
         raise RegistryValidationError(errors)
     return Register(
         district=valid["district"][0][1],

@@ -9,15 +9,24 @@ any number of times. Work is done one time slice per transaction to keep them sh
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Engine, delete, func, literal, select
+from sqlalchemy import BigInteger, Engine, delete, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub.timeseries.base import to_ms
 from hub.timeseries.models import ReadingRow, RollupRow
 
+log = logging.getLogger(__name__)
+
+#: PostgreSQL advisory lock taken by each slice transaction ("safehome-retention").
+ADVISORY_LOCK_KEY = 0x5AFE_4E7E
 #: Raw time covered by one transaction of the job.
 SLICE = dt.timedelta(hours=6)
 
@@ -72,6 +81,11 @@ def _upsert_rollups(engine: Engine, lo: int, hi: int, bucket_ms: int) -> int:
         },
     )
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Several hub workers may run the job at once. Serialise the slices: the second
+            # one then reads the raw rows after the first deleted them and folds nothing,
+            # instead of folding the same readings twice. (SQLite serialises writers anyway.)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         written = conn.execute(stmt).rowcount
         conn.execute(delete(ReadingRow).where(ReadingRow.ts >= lo, ReadingRow.ts < hi))
     return max(written, 0)
@@ -111,3 +125,49 @@ def apply_retention(
                 0,
             )
     return report
+
+
+class RetentionService:
+    """Runs :func:`apply_retention` every ``interval_s`` in a worker thread (start/stop like
+    the hub's other services). Errors are logged and counted; the next run tries again."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        policy: RetentionPolicy = RetentionPolicy(),
+        interval_s: float = 3600.0,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.engine = engine
+        self.policy = policy
+        self.interval_s = interval_s
+        self.clock = clock
+        self.runs = 0
+        self.failures = 0
+        self.last_report: RetentionReport | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self._loop(), name="timeseries-retention")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.last_report = await asyncio.to_thread(
+                    apply_retention, self.engine, self.clock(), self.policy
+                )
+                self.runs += 1
+                log.info("time-series retention: %s", self.last_report)
+            except SQLAlchemyError:
+                self.failures += 1
+                log.exception("time-series retention failed; next attempt in %.0f s", self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval_s)

@@ -9,6 +9,7 @@ gateway, sensor, metric and ts: a resent telemetry batch) is ignored.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +40,8 @@ class SqlTimeSeriesStore:
     def __init__(self, engine: Engine, *, batch_size: int = 10_000) -> None:
         self.engine = engine
         self.batch_size = batch_size
+        #: Points skipped because their value was NaN or infinite.
+        self.invalid = 0
         self._postgres = engine.dialect.name == "postgresql"
         if self._postgres:
             # One statement per batch with five arrays: several times faster than executemany.
@@ -64,6 +67,13 @@ class SqlTimeSeriesStore:
             )
             for p in readings
         ]
+        finite = [r for r in rows if math.isfinite(r[4])]
+        if len(finite) != len(rows):
+            # NaN/inf cannot be stored; skip them (counted) rather than fail the good ones.
+            self.invalid += len(rows) - len(finite)
+            rows = finite
+            if not rows:
+                return
         try:
             with self.engine.begin() as conn:
                 for start in range(0, len(rows), self.batch_size):

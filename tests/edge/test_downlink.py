@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory
-from protocols import Channel, Command, CommandResult, Config, new_event_id
 
+from protocols import Channel, Command, CommandResult, Config, new_event_id
 from tests.edge.conftest import make_agent, running, settings_for, wait_until
 from tests.edge.hub_acker import HubAcker
 from tests.support.mosquitto import Mosquitto

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.store import read_depth
-from protocols import Channel, EventKind
+from protocols import Channel, EventKind, GatewayState
 from tests.edge.conftest import OUTPUTS, SENSORS, new_gateway_id
 from tests.edge.hub_acker import HubAcker
 from tests.support.mosquitto import Mosquitto
@@ -71,6 +71,9 @@ def test_alarm_survives_kill_9_and_is_delivered_with_its_original_id(
     assert read_depth(tmp_path / "data" / "buffer.sqlite3").get("alarm") == 1
 
     hub = HubAcker(mosquitto.host, mosquitto.port)
+    # the broker saw the connection die: the retained Last-Will says "offline"
+    [will] = hub.wait_for_sync(gw, Channel.STATUS, lambda m: m.reason == "lwt")
+    assert will.state is GatewayState.OFFLINE
     agent = subprocess.Popen([sys.executable, "-m", "safehome", "edge", "run", "--config", str(config)],
                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -264,3 +264,135 @@ def test_cli_import_export(db_url: str, tmp_path: Path) -> None:
     assert "gateways row 1" in bad_result.output and "column home" in bad_result.output
     assert "sensors row 1" in bad_result.output and "column model" in bad_result.output
     assert "2 error(s)" in bad_result.output
+
+
+def test_cli_reads_the_database_url_from_the_hub_settings_env(db_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    path = write_yaml(tmp_path, sample_register(homes=1))
+    result = runner.invoke(hub, ["import", str(path)], env={"SAFEHOME_HUB_DATABASE__URL": db_url})
+    assert result.exit_code == 0, result.output
+    out = runner.invoke(hub, ["export"], env={"SAFEHOME_HUB_DATABASE__URL": db_url})
+    assert yaml.safe_load(out.output)["homes"][0]["id"] == "home-000001"
+
+
+def test_cli_refuses_an_unmigrated_database(blank_db_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    path = write_yaml(tmp_path, sample_register(homes=1))
+    for args in (["import", str(path)], ["export"]):
+        result = runner.invoke(hub, [*args, "--db-url", blank_db_url])
+        assert result.exit_code == 1
+        assert "run `safehome hub db upgrade` first" in result.output
+
+
+def test_error_messages_are_plain_and_in_file_order(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    data = sample_register()
+    data["sensors"][0]["model"] = "Smoke Detector"
+    data["homes"][0]["key_holder"]["phone"] = "call the neighbour"
+    data["gateways"][0]["home"] = "home-404"
+    with pytest.raises(RegistryValidationError) as info:
+        import_register(session_factory, [write_yaml(tmp_path, data)])
+    assert [(e.table, e.column) for e in info.value.errors] == [
+        ("homes", "key_holder.phone"),
+        ("gateways", "home"),
+        ("sensors", "model"),
+    ]
+    assert info.value.errors[0].message.startswith("not a phone number")
+    assert info.value.errors[2].message.startswith("not an id")
+
+
+def test_duplicate_yaml_keys_are_errors(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    text = dump_yaml(sample_register()).replace(
+        "- id: home-000002\n", "- id: home-000002\n  address: first address\n", 1
+    )
+    path = tmp_path / "dup.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RegistryValidationError) as info:
+        import_register(session_factory, [path])
+    [err] = info.value.errors
+    assert (err.table, err.row, err.column) == ("homes", 2, "address")
+    assert "given twice" in err.message
+
+
+def test_optional_fields_survive_csv_and_yaml_round_trips(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    data = sample_register()
+    home = data["homes"][2]
+    home["key_holder"] = None
+    home["emergency_contacts"] = []
+    home["care_notes"] = ""
+    home["residents"] = [{"name": "张三"}]
+    data["sensors"][0]["location"] = ""
+    csv_dir = tmp_path / "csv"
+    write_csv(data, csv_dir)
+    import_register(session_factory, [csv_dir])
+    assert exported(session_factory) == canonical(data)
+    assert import_register(session_factory, [write_yaml(tmp_path, data)]).changed == 0
+
+
+def test_export_picks_the_district(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    import_register(session_factory, [write_yaml(tmp_path, sample_register())])
+    other = sample_register(homes=1, prefix="x")
+    other["district"] = dict(other["district"], id="minhang", name="闵行区城运中心")
+    for table in ("subdistricts", "workstations", "homes"):
+        for row in other[table]:
+            row["id"] = "mh-" + row["id"]
+    for row in other["workstations"]:
+        row["subdistrict"] = "mh-" + row["subdistrict"]
+    for row in other["homes"]:
+        row["workstation"] = "mh-" + row["workstation"]
+    for row in other["gateways"]:
+        row["home"] = "mh-" + row["home"]
+    import_register(session_factory, [write_yaml(tmp_path, other, "minhang.yaml")])
+    with session_factory() as s:
+        with pytest.raises(LookupError, match="minhang, pudong"):
+            export(s)
+        assert export(s, "minhang") == canonical(other)
+        assert export(s, "pudong") == canonical(sample_register())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version: 1\nhomes: []\nhomes: []\n", ("homes", "table given twice")),
+        ("version: 1\nsensors: 5\n", ("sensors", "expected a list of rows")),
+        ("version: 1\nsensors:\n", ("district", "exactly one district")),
+    ],
+)
+def test_yaml_table_shape_errors(
+    session_factory: sessionmaker[Session], tmp_path: Path, text: str, expected: tuple[str, str]
+) -> None:
+    path = tmp_path / "shape.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RegistryValidationError) as info:
+        import_register(session_factory, [path])
+    assert any(e.table == expected[0] and expected[1] in e.message for e in info.value.errors)
+
+
+def test_yaml_python_tags_are_refused(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    path = tmp_path / "evil.yaml"
+    path.write_text("version: 1\ndistrict: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
+    with pytest.raises(RegistryFileError, match="not valid YAML"):
+        import_register(session_factory, [path])
+
+
+def test_pure_python_yaml_reader_gives_the_same_rows() -> None:
+    from hub.registry.yaml_stream import top_level
+
+    def read(pure: bool) -> dict[str, Any]:
+        return {
+            key: (line, value[2] if isinstance(value, tuple) else [(i[0], i[2]) for i in value])
+            for key, line, value in top_level(dump_yaml(sample_register()), pure_python=pure)
+        }
+
+    assert read(True) == read(False)
+    assert read(False)["homes"][1][0] == (read(False)["homes"][0] + 1, sample_register()["homes"][0])
+
+
+def test_yaml_tag_on_a_table_is_refused(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    path = tmp_path / "tagged.yaml"
+    path.write_text("version: 1\nhomes: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
+    with pytest.raises(RegistryFileError, match="not allowed"):
+        import_register(session_factory, [path])

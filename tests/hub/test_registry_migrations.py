@@ -85,3 +85,17 @@ def test_naive_datetimes_are_refused(db_url: str) -> None:
             s.add(Condition(gateway_id="gw-1", kind="gateway_silent", opened_at=dt.datetime(2026, 1, 1)))
     finally:
         engine.dispose()
+
+
+def test_db_cli_upgrade_and_current(blank_db_url: str) -> None:
+    from click.testing import CliRunner
+
+    from hub.cli import hub
+
+    runner = CliRunner()
+    before = runner.invoke(hub, ["db", "current", "--db-url", blank_db_url])
+    assert before.exit_code == 0 and "database: none (empty)" in before.output
+    up = runner.invoke(hub, ["db", "upgrade", "--db-url", blank_db_url])
+    assert up.exit_code == 0, up.output
+    after = runner.invoke(hub, ["db", "current", "--db-url", blank_db_url])
+    assert f"database: {head_revision()};" in after.output

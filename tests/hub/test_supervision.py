@@ -32,7 +32,7 @@ def keys(ts: list[Transition]) -> list[tuple[str, str, str | None]]:
 
 
 @pytest.mark.parametrize(
-    ("heartbeat_s", "deadline"), [(30, 55.0), (20, 45.0), (1, 10.0), (3600, 55.0), (None, 55.0)]
+    ("heartbeat_s", "deadline"), [(30, 55.0), (20, 45.0), (1, 30.0), (3600, 55.0), (None, 55.0)]
 )
 def test_deadline_derives_from_heartbeat_within_the_floor(heartbeat_s: int | None, deadline: float) -> None:
     assert P.gateway_deadline_s(heartbeat_s) == deadline

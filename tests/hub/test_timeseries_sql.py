@@ -69,6 +69,14 @@ def test_duplicates_within_one_write_are_stored_once(engine: Engine) -> None:
     ]
 
 
+def test_non_finite_values_are_skipped_not_fatal(engine: Engine) -> None:
+    store = SqlTimeSeriesStore(engine)
+    store.write([Point("gw-1", "s", "m", MS0, float("nan")), Point("gw-1", "s", "m", MS0 + 1, 2.0)])
+    store.write([Point("gw-1", "s", "m", MS0 + 2, float("inf"))])
+    assert store.query("gw-1", "s", "m", T0, T0 + MIN) == [(T0 + dt.timedelta(milliseconds=1), 2.0)]
+    assert store.invalid == 2
+
+
 def test_downsampled_query_averages_per_bucket(engine: Engine) -> None:
     store = SqlTimeSeriesStore(engine)
     store.write(minute_points(25))
@@ -158,3 +166,58 @@ def test_factory_opens_the_configured_backend(engine: Engine) -> None:
         open_store("sql")
     with pytest.raises(ValueError, match="needs InfluxSettings"):
         open_store("influx")
+
+
+def test_concurrent_retention_runs_fold_each_reading_once(engine: Engine, db_url: str) -> None:
+    import threading
+
+    from hub.db.engine import make_engine
+
+    store = SqlTimeSeriesStore(engine)
+    for gw in range(20):
+        store.write([Point(f"gw-{gw}", "s", "m", MS0 + i * 60_000, 1.0) for i in range(240)])
+    policy = RetentionPolicy(
+        raw_retention=dt.timedelta(hours=1), bucket=dt.timedelta(hours=1), rollup_retention=None
+    )
+    now = T0 + dt.timedelta(hours=5)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        eng = make_engine(db_url)
+        try:
+            barrier.wait()
+            apply_retention(eng, now, policy)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            eng.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    with engine.connect() as conn:
+        assert conn.execute(select(func.sum(RollupRow.n))).scalar() == 20 * 240
+    assert rows(engine, ReadingRow) == 0
+
+
+async def test_retention_service_runs_and_stops(engine: Engine) -> None:
+    import asyncio
+    import time
+
+    from hub.timeseries.retention import RetentionService
+
+    SqlTimeSeriesStore(engine).write(minute_points(120))
+    policy = RetentionPolicy(raw_retention=dt.timedelta(minutes=1), bucket=dt.timedelta(hours=1))
+    svc = RetentionService(engine, policy, interval_s=3600, clock=lambda: T0 + dt.timedelta(hours=3))
+    await svc.start()
+    deadline = time.monotonic() + 20
+    while svc.runs == 0:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    await svc.stop()  # returns at once although the next run is an hour away
+    assert svc.last_report is not None and svc.last_report.raw_deleted == 120
+    assert rows(engine, RollupRow) == 2

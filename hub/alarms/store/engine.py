@@ -21,10 +21,21 @@ from hub.alarms.clock import Clock
 from hub.alarms.escalation import DEFAULT_ESCALATION, EscalationPolicy, timers_for
 from hub.alarms.lifecycle import State, auto_resolve
 from hub.alarms.routing import DEFAULT_POLICY, RoutingPolicy, plan_route
-from hub.alarms.rules import AlarmKey, Ignore, Open, OpenAlarm, Repeat, Restore, Signal, decide
+from hub.alarms.rules import (
+    AlarmKey,
+    Ignore,
+    Open,
+    OpenAlarm,
+    Reading,
+    Repeat,
+    Restore,
+    Signal,
+    analogue_signal,
+    decide,
+)
 from hub.alarms.store.actions import alarm_payload, flush_or_conflict, log_step, record
 from hub.alarms.store.models import Alarm, AlarmTimer, ProcessedSignal
-from hub.alarms.store.registry import Place, place_of
+from hub.alarms.store.registry import Place, overrides_of, place_of
 from hub.alarms.store.tx import in_transaction
 from hub.notify.outbox import Outgoing, enqueue
 from protocols import Event, EventState, new_event_id
@@ -93,13 +104,42 @@ class AlarmEngine:
             self.on_enqueued()
         return result
 
+    def handle_reading(self, reading: Reading) -> Processed:
+        """An analogue reading (gas %LEL, CO ppm): raise or restore when it crosses its
+        threshold with hysteresis; anything else is ignored without touching the database."""
+        th = reading.thresholds.get(reading.metric)
+        if th is None:
+            return Processed("ignore", detail=f"no threshold for {reading.metric}")
+        key = f"rd:{reading.gateway_id}:{reading.sensor_id}:{reading.metric}:{int(reading.at.timestamp() * 1000)}"
+
+        def work(s: Session) -> Processed:
+            current = s.scalars(
+                select(Alarm).where(
+                    Alarm.open_key == open_key((reading.gateway_id, reading.sensor_id, th.kind))
+                )
+            ).first()
+            signal = analogue_signal(reading, active=current is not None and current.restored_at is None)
+            if signal is None:
+                return Processed("ignore", current.id if current else None, detail="no threshold crossed")
+            return self.process(s, signal, key)
+
+        result = in_transaction(self.sessions, work, self.retries)
+        if result.notifications and self.on_enqueued is not None:
+            self.on_enqueued()
+        return result
+
     def process(self, s: Session, signal: Signal, key: str) -> Processed:
         """Process one signal inside the caller's transaction (does not commit)."""
         if s.get(ProcessedSignal, key) is not None:
             return Processed("duplicate", detail=f"{key} already processed")
         now = self.clock.now()
         current = s.scalars(select(Alarm).where(Alarm.open_key == open_key(signal.key))).first()
-        place = place_of(s, signal.gateway_id, signal.sensor_id, self.default_district)
+        # the full registry lookup only for a new alarm; a repeat or restore needs the overrides
+        place = (
+            place_of(s, signal.gateway_id, signal.sensor_id, self.default_district)
+            if current is None
+            else None
+        )
         snapshot = (
             OpenAlarm(
                 current.id, State(current.state), current.count, current.last_seen_at, current.restored_at
@@ -107,9 +147,13 @@ class AlarmEngine:
             if current
             else None
         )
-        decision = decide(signal, snapshot, place.overrides)
+        overrides = (
+            place.overrides if place is not None else overrides_of(s, current.home_id if current else None)
+        )
+        decision = decide(signal, snapshot, overrides)
         result: Processed
         if isinstance(decision, Open):
+            assert place is not None
             result = self._open(s, signal, decision, place, now)
         elif isinstance(decision, Repeat):
             assert current is not None

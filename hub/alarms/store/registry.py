@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from hub.alarms.routing import Contact, RoutingContext, Webhook
@@ -40,12 +40,22 @@ def _webhooks(session: Session, regions: list[tuple[str, str | None]]) -> tuple[
     wanted = [(k, i) for k, i in regions if i]
     if not wanted:
         return ()
-    rows = session.scalars(select(WebhookSubscription).where(WebhookSubscription.active.is_(True))).all()
-    return tuple(
-        Webhook(r.url, r.secret, r.region_kind, r.region_id, r.name)
-        for r in rows
-        if (r.region_kind, r.region_id) in wanted
+    match = or_(
+        *(and_(WebhookSubscription.region_kind == k, WebhookSubscription.region_id == i) for k, i in wanted)
     )
+    rows = session.scalars(
+        select(WebhookSubscription)
+        .where(WebhookSubscription.active.is_(True), match)
+        .order_by(WebhookSubscription.id)
+    ).all()
+    return tuple(Webhook(r.url, r.secret, r.region_kind, r.region_id, r.name) for r in rows)
+
+
+def overrides_of(session: Session, home_id: str | None) -> HomeOverrides:
+    ov = session.get(HomeOverride, home_id) if home_id else None
+    if ov is None:
+        return NO_OVERRIDES
+    return HomeOverrides(frozenset(map(str, ov.suppress)), frozenset(map(str, ov.frequent_false)), ov.note)
 
 
 def place_of(
@@ -74,7 +84,6 @@ def place_of(
         return Place(ctx)
     _gw, home, ws, sd, d = row
     sensor = session.get(Sensor, (gateway_id, sensor_id)) if sensor_id else None
-    ov = session.get(HomeOverride, home.id)
     ctx = RoutingContext(
         district_id=d.id,
         district_phone=d.phone,
@@ -90,11 +99,7 @@ def place_of(
         emergency_contacts=_contacts(home.emergency_contacts),
         webhooks=_webhooks(session, [("workstation", ws.id), ("subdistrict", sd.id), ("district", d.id)]),
     )
-    overrides = (
-        HomeOverrides(frozenset(map(str, ov.suppress)), frozenset(map(str, ov.frequent_false)), ov.note)
-        if ov
-        else NO_OVERRIDES
-    )
+    overrides = overrides_of(session, home.id)
     return Place(
         ctx,
         address=home.address,

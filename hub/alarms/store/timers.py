@@ -55,6 +55,7 @@ class TimerWorker:
         default_district: str | None = None,
         on_enqueued: Callable[[], None] | None = None,
         batch: int = 50,
+        on_fired: Callable[[Fired], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -63,6 +64,7 @@ class TimerWorker:
         self.default_district = default_district
         self.on_enqueued = on_enqueued
         self.batch = batch
+        self.on_fired = on_fired
 
     def fire_due(self) -> list[Fired]:
         """Fire every timer due now (in batches); returns what this worker fired."""
@@ -74,6 +76,9 @@ class TimerWorker:
                 break
         if any(f.notifications for f in out) and self.on_enqueued is not None:
             self.on_enqueued()
+        if self.on_fired is not None:
+            for f in out:
+                self.on_fired(f)
         return out
 
     def _fire_batch(self) -> list[Fired]:

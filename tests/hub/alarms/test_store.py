@@ -293,3 +293,55 @@ def test_recheck_raises_what_the_sink_never_heard(hub: Hub) -> None:
     with hub.sessions() as s:
         alarms = {(a.gateway_id, a.kind): a.state for a in s.scalars(select(Alarm))}
     assert alarms == {("gw-3", "smoke"): "raised", ("gw-2", "gateway_silent"): "resolved"}
+
+
+def test_notifications_of_unconfigured_channels_are_dead_lettered_not_left_waiting(hub: Hub) -> None:
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+
+    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)  # no SMS/voice provider
+    svc.reconcile()
+    with hub.sessions() as s:
+        status = {
+            (n.channel, n.status) for n in s.scalars(select(Notification).where(Notification.alarm_id == a))
+        }
+    assert ("sms", "dead") in status and ("voice", "dead") in status
+    assert ("console", "pending") in status and ("sms", "pending") not in status
+    assert svc.metrics.unconfigured.labels("sms")._value.get() >= 1
+
+
+async def test_gas_readings_raise_and_restore_with_hysteresis(hub: Hub) -> None:
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+    from protocols import Reading, Telemetry
+
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+
+    def batch(*lels: float) -> tuple[Telemetry, dt.datetime]:
+        hub.clock.advance(60)
+        readings = [
+            Reading(sensor="gas-1", metric="gas_lel", value=v, ts=int(hub.clock.now().timestamp() * 1000) + i)
+            for i, v in enumerate(lels)
+        ]
+        readings.append(Reading(sensor="gas-1", metric="battery_v", value=3.0))
+        return Telemetry(
+            gw="gw-1", seq=1, id=new_event_id(), ts=1, synced=True, readings=readings
+        ), hub.clock.now()
+
+    def gas() -> list[Alarm]:
+        with hub.sessions() as s:
+            return list(s.scalars(select(Alarm).where(Alarm.kind == "gas")))
+
+    await svc.telemetry_stored([batch(5.0, 19.9)])
+    assert gas() == []
+    await svc.telemetry_stored([batch(21.0, 25.0, 12.0)])  # raise; still above clear
+    (a,) = gas()
+    assert (a.sensor_id, a.state, a.restored_at, a.alarm_class) == ("gas-1", "raised", None, "alarm")
+    await svc.telemetry_stored([batch(9.5)])  # below clear: restored (latched, life safety)
+    (a,) = gas()
+    assert a.restored_at is not None and a.state == "raised"
+    await svc.telemetry_stored([batch(15.0)])  # between thresholds: nothing
+    await svc.telemetry_stored([batch(30.0)])  # above raise again: the same alarm, active again
+    (a,) = gas()
+    assert a.restored_at is None and a.count == 2

@@ -281,3 +281,37 @@ def test_kpis_are_scoped_and_computed_from_the_record(api: Api) -> None:
     d = api.get("district", "/api/v1/kpis", params={"since": since}).json()
     assert d["alarms"] == 3 and d["acknowledged_within_60s"] == 1 / 3  # two never acknowledged
     assert api.get("ws1", "/api/v1/kpis").status_code == 422
+
+
+def test_webhook_cli_add_list_disable(hub: Hub) -> None:
+    from hub.alarms.store.models import WebhookSubscription
+
+    runner = CliRunner()
+    r = runner.invoke(
+        hub_cli,
+        [
+            "webhook",
+            "add",
+            "--url",
+            "http://127.0.0.1:9/hook",
+            "--region",
+            "subdistrict:sd-01",
+            "--db-url",
+            hub.url,
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    secret = r.stdout.strip().splitlines()[-1]
+    with hub.sessions() as s:
+        (w,) = s.scalars(select(WebhookSubscription)).all()
+        assert (w.secret, w.region_kind, w.region_id, w.active) == (secret, "subdistrict", "sd-01", True)
+    assert "subdistrict:sd-01" in runner.invoke(hub_cli, ["webhook", "list", "--db-url", hub.url]).stdout
+    assert runner.invoke(hub_cli, ["webhook", "disable", str(w.id), "--db-url", hub.url]).exit_code == 0
+    bad = runner.invoke(
+        hub_cli, ["webhook", "add", "--url", "ftp://x", "--region", "subdistrict:sd-01", "--db-url", hub.url]
+    )
+    assert bad.exit_code != 0
+    bad = runner.invoke(
+        hub_cli, ["webhook", "add", "--url", "http://x", "--region", "subdistrict:nope", "--db-url", hub.url]
+    )
+    assert bad.exit_code != 0 and "no subdistrict" in bad.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import ssl
@@ -15,6 +16,8 @@ import pytest
 import protocols as p
 from hub.broker.config import BrokerSettings, queue_size, render_acl, render_config
 from hub.broker.credentials import Credentials, PasswordFile
+from hub.mqtt import make_client
+from hub.settings import MqttSettings
 from hub.settings_files import SettingsError, load_settings
 from tests.support.hub_mqtt import wait_for
 from tests.support.mosquitto import free_port, wait_port
@@ -45,6 +48,15 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
         capture_output=True,
     )
     return cert, key
+
+
+async def _tls_sys_counter(settings: MqttSettings) -> bytes:
+    async with make_client(settings, "cfg-hub-tls") as client:
+        await client.subscribe("$SYS/broker/clients/connected", qos=0)
+        async with asyncio.timeout(20):
+            async for msg in client.messages:
+                return bytes(msg.payload)  # type: ignore[arg-type]
+    return b""
 
 
 def test_queue_is_sized_for_the_deployment() -> None:
@@ -138,6 +150,10 @@ def test_broker_run_with_generated_config_tls_and_loopback(tmp_path: Path) -> No
         gwc.publish(str(p.Topic.of(gw, "event")), b"over-tls", qos=1).wait_for_publish(10)
         wait_for(lambda: any(m.payload == b"over-tls" for m in got), what="event over TLS")
         wait_for(lambda: any(m.topic.startswith("$SYS/") for m in got), what="$SYS counter")
+        # the hub's own client (hub.mqtt.make_client) over TLS with the generated hub secret
+        hub_tls = MqttSettings(host="localhost", port=tls_port, tls=True, cafile=cert,
+                               password_file=s.hub_secret_path)
+        assert asyncio.run(_tls_sys_counter(hub_tls)).isdigit()  # connected, authenticated, reading $SYS
         # a rotate reaches the running broker through its pid file
         Credentials(PasswordFile(s.password_path, owner="root"), s.pid_path).rotate(gw)
         wait_for(lambda: not gwc.is_connected(), what="rotated gateway disconnected")

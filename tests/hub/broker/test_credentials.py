@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import protocols as p
-from hub.broker.credentials import PasswordFile, hash_password, verify_password
-from hub.broker.errors import CredentialError
+from hub.broker.credentials import Credentials, PasswordFile, hash_password, reload_broker, verify_password
+from hub.broker.errors import BrokerError, CredentialError
 from tests.support.hub_mqtt import SecuredBroker, wait_for
 
 
@@ -80,3 +80,21 @@ def test_create_rotate_revoke_without_restart(secured: SecuredBroker) -> None:
     assert secured.broker.proc.poll() is None
     assert hub.disconnects == []
     hub.close()
+
+
+def test_a_stale_pid_file_is_never_signalled(tmp_path: Path) -> None:
+    """The pid file names an unrelated process (pid reuse): refuse, do not SIGHUP it."""
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        pid_path = tmp_path / "mosquitto.pid"
+        pid_path.write_text(f"{sleeper.pid}\n")
+        with pytest.raises(BrokerError, match="not mosquitto: not signalled"):
+            reload_broker(pid_path)
+        creds = Credentials(PasswordFile(tmp_path / "passwd"), pid_path)
+        with pytest.raises(BrokerError, match=r"credentials changed .* not reloaded"):
+            creds.create("stale-gw")
+        assert sleeper.poll() is None  # still alive
+        assert PasswordFile(tmp_path / "passwd").users() == ["stale-gw"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -75,8 +75,12 @@ class Worker:
         return value or 0.0
 
 
-async def start_worker(secured: SecuredBroker, db_url: str) -> Worker:
+async def start_worker(
+    secured: SecuredBroker, db_url: str, worker_id: str | None = None, clean_session: bool = True
+) -> Worker:
     settings = hub_settings(secured, db_url)
+    mqtt = settings.mqtt.model_copy(update={"clean_session": clean_session})
+    settings = settings.model_copy(update={"mqtt": mqtt, "worker_id": worker_id or settings.worker_id})
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     metrics = HubMetrics()

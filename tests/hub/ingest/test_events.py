@@ -55,3 +55,31 @@ async def test_out_of_order_sequence_is_stored_as_it_comes(secured: SecuredBroke
         assert seqs == [1, 3, 4, 5]
     finally:
         gw.close()
+
+
+class BrokenSink:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def events_stored(self, events: object) -> None:
+        self.calls += 1
+        raise RuntimeError("alarm engine bug")
+
+    async def conditions_changed(self, changes: object) -> None:
+        raise RuntimeError("alarm engine bug")
+
+
+async def test_a_failing_sink_does_not_stop_the_ingest(secured: SecuredBroker, worker: Worker) -> None:
+    broken = BrokenSink()
+    worker.service.sinks.insert(0, broken)
+    gw = ScriptedGateway(secured, "ev-gw-sink").connect()
+    try:
+        evs = [gw.event(seq=i) for i in range(3)]
+        for ev in evs:
+            gw.send(ev)
+            await gw.acked([ev.id])
+        await until(lambda: len(worker.sink.events) == 3, what="the healthy sink still told")
+        assert worker.count("safehome_sink_errors_total", sink="BrokenSink") == broken.calls >= 1
+        assert stored(worker, [e.id for e in evs]) == 3
+    finally:
+        gw.close()

@@ -35,7 +35,7 @@ def bad_payloads(gw: str) -> list[tuple[str, bytes, str]]:
         ("event", b"", "bad_json"),
         ("event", b"[1, 2, 3]", "not_an_object"),
         ("event", orjson.dumps({**ok, "pad": "x" * 5000}), "too_large"),
-        ("event", orjson.dumps({**ok, "gw": "someone-else"}), "gateway_mismatch"),
+        ("event", orjson.dumps({**ok, "id": p.new_event_id(), "gw": "someone-else"}), "gateway_mismatch"),
         ("event", orjson.dumps({**ok, "id": p.new_event_id(), "kind": "flood"}), "bad_field"),
         ("event", orjson.dumps({**ok, "v": "2.0"}), "unsupported_version"),
         (
@@ -97,6 +97,9 @@ async def test_good_messages_survive_garbage_at_rate(secured: SecuredBroker, wor
         await gw.acked([flood_id])
         assert gw.acks[flood_id][0].status is p.AckStatus.REJECTED
         assert "kind" in (gw.acks[flood_id][0].reason or "")
+        forged_id = orjson.loads(bad[5][1])["id"]  # payload claims another gateway
+        await gw.acked([forged_id])
+        assert gw.acks[forged_id][0].status is p.AckStatus.REJECTED
     finally:
         gw.close()
 

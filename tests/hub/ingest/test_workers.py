@@ -55,3 +55,47 @@ async def test_two_workers_split_the_load_and_store_each_event_once(
         for w in workers:
             await w.service.stop()
             w.engine.dispose()
+
+
+async def test_a_stopped_worker_takes_no_share(secured: SecuredBroker, db_url: str) -> None:
+    """Default clean sessions: everything sent while one worker is down goes to the other,
+    at once (a persistent member would be handed its share while offline)."""
+    up, down = await start_worker(secured, db_url), await start_worker(secured, db_url)
+    gw: ScriptedGateway | None = None
+    try:
+        await asyncio.gather(*(asyncio.wait_for(w.service.subscribed.wait(), 10) for w in (up, down)))
+        await down.service.stop()
+        gw = ScriptedGateway(secured, "share-off-gw-1").connect()
+        evs = [gw.event(seq=i) for i in range(20)]
+        for ev in evs:
+            gw.send(ev)  # once each: no gateway resend in this test
+        await gw.acked([e.id for e in evs])
+        await until(lambda: len(up.sink.events) == 20, what="all 20 stored by the worker that is up")
+    finally:
+        if gw is not None:
+            gw.close()
+        await up.service.stop()
+        for w in (up, down):
+            w.engine.dispose()
+
+
+async def test_a_restarting_worker_gets_what_arrived_while_it_was_away(secured: SecuredBroker, db_url: str) -> None:
+    """Persistent session (clean_session = false, single-worker deployments): the broker
+    queues the worker's share while it restarts."""
+    first = await start_worker(secured, db_url, clean_session=False)
+    await asyncio.wait_for(first.service.subscribed.wait(), 10)
+    await first.service.stop()
+    gw = ScriptedGateway(secured, "restart-gw-1").connect()
+    try:
+        ev = gw.event(p.EventKind.SMOKE)
+        gw.send(ev)  # nobody is consuming now; sent once, never resent by this test
+        again = await start_worker(secured, db_url, worker_id=first.settings.worker_id, clean_session=False)
+        try:
+            await gw.acked([ev.id])
+            await until(lambda: [n.event.id for n in again.sink.events] == [ev.id], what="stored after restart")
+        finally:
+            await again.service.stop()
+            again.engine.dispose()
+    finally:
+        gw.close()
+        first.engine.dispose()

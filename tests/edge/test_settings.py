@@ -1,0 +1,78 @@
+"""Settings from TOML + SAFEHOME_EDGE_* env, with clear errors; the clock's sync seam."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.clock import AdjtimexProbe, Clock, FixedProbe, make_probe
+from edge.errors import ConfigError
+from edge.settings import load_settings
+
+TOML = """
+gateway_id = "gw-000001"
+pin_factory = "mock"
+backlog_order = "newest_first"
+
+[mqtt]
+host = "hub.example"
+port = 8883
+tls = true
+password = "s3cret-real"
+
+[[sensors]]
+id = "smoke-1"
+model = "smoke-dry-contact"
+params = { contact_pin = 5 }
+"""
+
+
+def test_toml_then_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_text(TOML)
+    monkeypatch.setenv("SAFEHOME_EDGE_MQTT__PORT", "18883")
+    monkeypatch.setenv("SAFEHOME_EDGE_HEARTBEAT_S", "15")
+    s = load_settings(path)
+    assert (s.gateway_id, s.mqtt.host, s.mqtt.port, s.heartbeat_s) == ("gw-000001", "hub.example", 18883, 15)
+    assert s.mqtt_username == "gw-000001"
+    assert s.sensors[0].params == {"contact_pin": 5}
+    assert s.backlog_order == "newest_first"
+    assert "s3cret" not in repr(s)  # secrets are never printed
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('gateway_id = "GW 1"', "gateway_id"),
+        ('gateway_id = "gw-1"\npin_factory = "wiringpi"', "pin_factory"),
+        ('gateway_id = "gw-1"\n[mqtt]\npassword = "changeme"', "default secret"),
+        ('gateway_id = "gw-1"\nsurprise = 1', "surprise"),
+        ('gateway_id = "gw-1"\n[[sensors]]\nid="a"\nmodel="buzzer"\n[[outputs]]\nid="a"\nmodel="buzzer"',
+         "unique"),
+        ("gateway_id = ", "cannot read"),
+    ],
+)
+def test_bad_settings_are_clear_errors(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_settings(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_clock_caches_the_sync_probe() -> None:
+    probe = FixedProbe(False)
+    t = [100.0]
+    clock = Clock(probe, wall=lambda: 1_700_000_000.5, mono=lambda: t[0], cache_s=30)
+    assert clock.stamp() == (1_700_000_000_500, False)
+    probe.value = True
+    assert clock.synced() is False  # cached
+    t[0] += 31
+    assert clock.synced() is True
+    assert isinstance(AdjtimexProbe().synced(), bool)  # the real syscall answers here
+    assert make_probe("assume_synced").synced() and not make_probe("never").synced()
