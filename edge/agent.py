@@ -13,18 +13,20 @@ import time
 from collections.abc import Callable
 
 import aiomqtt
-from gpiozero import Factory
+from gpiozero import Factory, GPIOZeroError
 
 from devices import registry
 from devices.analog import AnalogSource, SettableSource
 from devices.capabilities import AnalogLevel
+from devices.errors import DeviceError
 from devices.pins import make_pin_factory
 from devices.runtime import Change, OutputRuntime, SensorRuntime
 from edge import commands, uplink
 from edge.clock import Clock, make_probe
 from edge.downlink import RejectCounter
+from edge.errors import EdgeError
 from edge.health import cpu_temp_c, write_state
-from edge.link import make_client, reconnect_delay, topic
+from edge.link import make_client, reconnect_delay, tls_params, topic
 from edge.outbox import Outbox
 from edge.sdnotify import Notifier, watchdog_interval_s
 from edge.settings import EdgeSettings
@@ -79,6 +81,8 @@ class Agent:
         self.started = time.monotonic()
         self.config_revision: int | None = None
         self.watchdog_skipped = 0
+        self.read_errors = 0
+        tls_params(settings)  # a missing CA/cert file is a configuration error: fail at start
         self._stop = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._open_devices()
@@ -180,7 +184,14 @@ class Agent:
         while True:
             now = time.monotonic()
             for s in self.sensors:
-                for change in s.poll(now):
+                try:
+                    changes = s.poll(now)
+                except (DeviceError, GPIOZeroError, OSError) as exc:
+                    self.read_errors += 1
+                    if self.read_errors % 1000 == 1:  # log the first and then every 1000th
+                        log.error("sensor %s read failed (%d so far): %s", s.sensor_id, self.read_errors, exc)
+                    continue
+                for change in changes:
                     self.record(change)
             self.last_poll = now
             await asyncio.sleep(period)
@@ -263,7 +274,11 @@ class Agent:
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            await commands.handle_downlink(self, client, str(message.topic), message.payload)
+            try:
+                await commands.handle_downlink(self, client, str(message.topic), message.payload)
+            except EdgeError as exc:  # e.g. the store refused to persist a config
+                self.rejects.count("handler_error")
+                log.error("downlink on %s not handled: %s", message.topic, exc)
 
     async def _sender(self, client: aiomqtt.Client) -> None:
         loop = asyncio.get_running_loop()

@@ -73,7 +73,14 @@ class Outbox:
                 log.error("%d events still in RAM only: %s", len(self.volatile), exc)
         if not self.memory:
             return 0
-        evicted = self.store.add_telemetry(list(self.memory.values()))
+        try:
+            evicted = self.store.add_telemetry(list(self.memory.values()))
+        except StoreError as exc:
+            log.error("telemetry flush failed, kept in RAM: %s", exc)
+            excess = len(self.memory) - 2 * MEMORY_LIMIT
+            for key in sorted(self.memory, key=lambda k: self.memory[k].seq)[: max(0, excess)]:
+                del self.memory[key]  # same policy as on disk: oldest telemetry goes first
+            return max(0, excess)
         self.memory.clear()
         return evicted
 

@@ -18,6 +18,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from gpiozero import GPIOZeroError
+
 from protocols import AckStatus
 
 log = logging.getLogger(__name__)
@@ -124,8 +126,11 @@ async def drive(policy: SirenPolicy, buzzer: Switch | None, led: Switch | None,
             log.info("siren pattern: %s", pattern)
         seconds, on = STEPS[current][step % len(STEPS[current])]
         step += 1
-        if buzzer is not None:
-            buzzer.set(on)
-        if led is not None:
-            led.set(link_up.is_set() or (step % 2 == 0))
+        try:
+            if buzzer is not None:
+                buzzer.set(on)
+            if led is not None:
+                led.set(link_up.is_set() or (step % 2 == 0))
+        except (GPIOZeroError, OSError) as exc:
+            log.error("siren/LED output failed: %s", exc)
         await asyncio.sleep(min(seconds, 0.5))

@@ -16,12 +16,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edge.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 LANE_ALARM, LANE_EVENT, LANE_TELEMETRY = 0, 1, 2
 LANE_NAMES = {LANE_ALARM: "alarm", LANE_EVENT: "trouble/supervisory/restore", LANE_TELEMETRY: "telemetry"}
@@ -113,7 +116,14 @@ class Store:
     def next_seq(self) -> int:
         if self._seq >= self._reserved:
             new = self._seq + SEQ_BLOCK
-            self._tx("FULL", [("INSERT OR REPLACE INTO meta VALUES ('seq_reserved', ?)", (str(new),))])
+            try:
+                self._tx("FULL", [("INSERT OR REPLACE INTO meta VALUES ('seq_reserved', ?)", (str(new),))])
+            except StoreError as exc:
+                # Keep numbering (an event must still go out); seq may repeat only if we
+                # also crash before the store recovers. Retried at the next message.
+                log.error("seq block not reserved durably: %s", exc)
+                self._seq += 1
+                return self._seq
             self._reserved = new
         self._seq += 1
         return self._seq
