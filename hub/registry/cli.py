@@ -15,7 +15,12 @@ from hub.registry.errors import RegistryError, RegistryValidationError
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @db_url_option
 @click.option("--dry-run", is_flag=True, help="Validate and report what would change; write nothing.")
-def import_cmd(paths: tuple[Path, ...], db_url: str, dry_run: bool) -> None:
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Also delete rows the file no longer lists under the parents it does list (try --dry-run first).",
+)
+def import_cmd(paths: tuple[Path, ...], db_url: str, dry_run: bool, prune: bool) -> None:
     """Import a register: one YAML file, or CSV files (one per table) / a directory of them.
 
     Every row is validated first; on any error all errors are listed (table, row, line,
@@ -28,7 +33,7 @@ def import_cmd(paths: tuple[Path, ...], db_url: str, dry_run: bool) -> None:
     engine = make_engine(db_url)
     try:
         require_head(engine)
-        report = import_register(make_session_factory(engine), list(paths), dry_run=dry_run)
+        report = import_register(make_session_factory(engine), list(paths), dry_run=dry_run, prune=prune)
     except RegistryValidationError as exc:
         for err in exc.errors:
             click.echo(str(err), err=True)

@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.registry.errors import RegistryError
 from hub.registry.files import load
+from hub.registry.prune import prune as prune_missing
 from hub.registry.schema import validate
 from hub.registry.store import ImportReport, apply, known_ids
 
 
 def import_register(
-    factory: sessionmaker[Session], paths: Sequence[Path], *, dry_run: bool = False
+    factory: sessionmaker[Session], paths: Sequence[Path], *, dry_run: bool = False, prune: bool = False
 ) -> ImportReport:
     """Import all or nothing, in one transaction; raises :class:`RegistryValidationError`
     listing every error, :class:`RegistryFileError` for unreadable files."""
@@ -24,6 +25,10 @@ def import_register(
         try:
             register = validate(tables, version, known_ids(session), read_errors)
             report = apply(session, register)
+            if prune:
+                for table, n in prune_missing(session, register).items():
+                    report.tables[table].deleted = n
+                    report.tables[table].kept -= n
             if dry_run:
                 session.rollback()
             else:

@@ -30,6 +30,7 @@ class TableReport:
     updated: int = 0
     unchanged: int = 0
     kept: int = 0  #: in the database, not in the file
+    deleted: int = 0  #: removed by ``--prune``
 
 
 @dataclass
@@ -38,12 +39,12 @@ class ImportReport:
 
     @property
     def changed(self) -> int:
-        return sum(t.created + t.updated for t in self.tables.values())
+        return sum(t.created + t.updated + t.deleted for t in self.tables.values())
 
     def lines(self) -> list[str]:
         return [
             f"{name:13} created {t.created:>7}  updated {t.updated:>7}  unchanged {t.unchanged:>7}  "
-            f"kept (not in file) {t.kept:>7}"
+            f"kept (not in file) {t.kept:>7}  deleted {t.deleted:>7}"
             for name, t in self.tables.items()
         ]
 

@@ -33,6 +33,9 @@ from hub.timeseries.errors import BackpressureError, QueryError
 
 log = logging.getLogger(__name__)
 
+#: Shortest interval between two log lines about failing writes.
+LOG_EVERY_S = 10.0
+
 
 @dataclass(frozen=True)
 class InfluxSettings:
@@ -142,7 +145,8 @@ class InfluxTimeSeriesStore:
         self.settings = settings
         self._lock = threading.Lock()
         self._accepted = self._done = self._written = self._dropped = self._failed = self._invalid = 0
-        self._retries = self._rejected = 0
+        self._retries = self._rejected = self._suppressed = 0
+        self._last_log = -LOG_EVERY_S
         self._client = InfluxDBClient(
             url=settings.url, token=settings.token, org=settings.org, timeout=settings.timeout_ms
         )
@@ -176,15 +180,29 @@ class InfluxTimeSeriesStore:
 
     def _on_error(self, _conf: Any, data: Any, exc: BaseException) -> None:
         n = _lines_in(data)
-        log.error("time-series batch of %d points failed for good: %s", n, exc)
+        self._log_limited(logging.ERROR, "time-series batch of %d points failed for good: %s", n, exc)
         with self._lock:
             self._failed += n
             self._done += n
 
     def _on_retry(self, _conf: Any, data: Any, exc: BaseException) -> None:
-        log.warning("time-series batch of %d points: retrying after %s", _lines_in(data), exc)
+        self._log_limited(
+            logging.WARNING, "time-series batch of %d points: retrying after %s", _lines_in(data), exc
+        )
         with self._lock:
             self._retries += 1
+
+    def _log_limited(self, level: int, msg: str, *args: object) -> None:
+        """At most one log line per ``LOG_EVERY_S`` (a dead server fails every batch)."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_log < LOG_EVERY_S:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._last_log = self._suppressed, 0, now
+        if suppressed:
+            msg += f" ({suppressed} similar messages suppressed)"
+        log.log(level, msg, *args)
 
     # --- TimeSeriesStore ------------------------------------------------------------------
 

@@ -396,3 +396,81 @@ def test_yaml_tag_on_a_table_is_refused(session_factory: sessionmaker[Session], 
     path.write_text("version: 1\nhomes: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
     with pytest.raises(RegistryFileError, match="not allowed"):
         import_register(session_factory, [path])
+
+
+def sensor_ids(factory: sessionmaker[Session]) -> set[tuple[str, str]]:
+    with factory() as s:
+        return {(g, i) for g, i in s.execute(select(Sensor.gateway_id, Sensor.id))}
+
+
+def test_prune_deletes_what_the_file_no_longer_lists(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    import_register(session_factory, [write_yaml(tmp_path, sample_register())])
+    data = sample_register()
+    data["sensors"] = [s for s in data["sensors"] if (s["gateway"], s["id"]) != ("gw-000001", "gas-1")]
+    # Without --prune the removed sensor is kept (and reported as such).
+    report = import_register(session_factory, [write_yaml(tmp_path, data)])
+    assert (report.tables["sensors"].kept, report.tables["sensors"].deleted) == (1, 0)
+    assert ("gw-000001", "gas-1") in sensor_ids(session_factory)
+    # A dry run reports the deletion and deletes nothing.
+    dry = import_register(session_factory, [write_yaml(tmp_path, data)], dry_run=True, prune=True)
+    assert dry.tables["sensors"].deleted == 1
+    assert ("gw-000001", "gas-1") in sensor_ids(session_factory)
+    done = import_register(session_factory, [write_yaml(tmp_path, data)], prune=True)
+    assert (done.tables["sensors"].deleted, done.tables["sensors"].kept) == (1, 0)
+    assert ("gw-000001", "gas-1") not in sensor_ids(session_factory)
+    assert len(sensor_ids(session_factory)) == 8
+
+
+def test_prune_cascades_below_a_removed_row(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    import_register(session_factory, [write_yaml(tmp_path, sample_register())])
+    data = sample_register()
+    # Remove subdistrict sd-02 and everything under it from the file.
+    data["subdistricts"] = data["subdistricts"][:1]
+    data["workstations"] = data["workstations"][:1]
+    data["homes"] = [h for h in data["homes"] if h["workstation"] == "ws-0001"]
+    kept_homes = {h["id"] for h in data["homes"]}
+    data["gateways"] = [g for g in data["gateways"] if g["home"] in kept_homes]
+    kept_gws = {g["id"] for g in data["gateways"]}
+    data["sensors"] = [s for s in data["sensors"] if s["gateway"] in kept_gws]
+    report = import_register(session_factory, [write_yaml(tmp_path, data)], prune=True)
+    deleted = {name: t.deleted for name, t in report.tables.items() if t.deleted}
+    assert deleted == {"subdistricts": 1, "workstations": 1, "homes": 1, "gateways": 1, "sensors": 3}
+    assert exported(session_factory) == canonical(data)
+
+
+def test_prune_leaves_parts_the_file_does_not_mention(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    import_register(session_factory, [write_yaml(tmp_path, sample_register())])
+    full = sample_register()
+    partial = {
+        "version": 1,
+        "district": full["district"],
+        "gateways": [g for g in full["gateways"] if g["id"] == "gw-000002"],
+        "sensors": [s for s in full["sensors"] if s["gateway"] == "gw-000002" and s["id"] != "panic-1"],
+    }
+    report = import_register(session_factory, [write_yaml(tmp_path, partial, "partial.yaml")], prune=True)
+    assert report.tables["sensors"].deleted == 1
+    assert report.tables["gateways"].deleted == 0  # no home listed: other gateways untouched
+    assert report.tables["subdistricts"].deleted == 0  # the district row is always there
+    assert len(sensor_ids(session_factory)) == 8
+
+
+def test_cli_prune(db_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert (
+        runner.invoke(
+            hub, ["import", str(write_yaml(tmp_path, sample_register())), "--db-url", db_url]
+        ).exit_code
+        == 0
+    )
+    smaller = sample_register(homes=2)
+    result = runner.invoke(
+        hub, ["import", str(write_yaml(tmp_path, smaller, "s.yaml")), "--db-url", db_url, "--prune"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "changed 5 row(s)" in result.output  # home 3, its gateway and its 3 sensors
+    out = runner.invoke(hub, ["export", "--db-url", db_url])
+    assert yaml.safe_load(out.output) == canonical(smaller)

@@ -119,7 +119,9 @@ def test_retries_until_the_server_comes_up(tmp_path: Path) -> None:
         late.stop()
 
 
-def test_backpressure_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
+def test_backpressure_drops_and_counts_instead_of_blocking(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     dead = VictoriaMetrics(tmp_path / "dead")  # never started
     store = InfluxTimeSeriesStore(
         settings(dead.url, max_pending=1000, max_retries=2, retry_interval_ms=100, max_close_wait_ms=2000)
@@ -138,6 +140,10 @@ def test_backpressure_drops_and_counts_instead_of_blocking(tmp_path: Path) -> No
         # Once the retries are exhausted the points count as failed and room frees up.
         assert store.flush(timeout=30)
         assert store.stats().failed == stats.accepted
+        # Every batch failed (and was retried), but the log got one line of each kind.
+        records = [r for r in caplog.records if r.name == "hub.timeseries.influx"]
+        assert store.stats().retries > 2
+        assert 1 <= len(records) <= 2
         store.write([Point("gw-vm-dead", "s", "m", now_ms(), 1.0)])
         assert store.stats().accepted == stats.accepted + 1
     finally:
