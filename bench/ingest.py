@@ -157,6 +157,7 @@ async def hub_worker(
     passwords: dict[str, str],
     messages: dict[str, list[bytes]],
     total_readings: int,
+    protocol: str = "3.1.1",
 ) -> tuple[float, HubMetrics]:
     """Readings/s drained, stored and acked by one IngestService, measured the same way as
     :func:`bare_paho` (persistent session, load queued by the broker while it is away)."""
@@ -164,7 +165,7 @@ async def hub_worker(
         env="dev",
         worker_id="bench-1",
         database={"url": db_url, "migrate": False},
-        mqtt={"port": port, "password": hub_password, "clean_session": False},
+        mqtt={"port": port, "password": hub_password, "clean_session": False, "protocol": protocol},
     )
     engine = make_engine(db_url)
     metrics = HubMetrics()
@@ -201,7 +202,7 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {mem:.1f} GiB RAM, Linux {platform.release()}, Python {platform.python_version()}"
 
 
-def run(load: Load, db_url: str | None) -> dict[str, str]:
+def run(load: Load, db_url: str | None, protocol: str = "3.1.1") -> dict[str, str]:
     tmp = Path(tempfile.mkdtemp(prefix="safehome-bench-"))
     port = free_port()
     s = BrokerSettings(
@@ -234,7 +235,7 @@ def run(load: Load, db_url: str | None) -> dict[str, str]:
         upgrade(url)
         paho_rate = bare_paho(port, hub_password, passwords, payloads(load, 0), load.total_messages)
         hub_rate, metrics = asyncio.run(
-            hub_worker(port, hub_password, url, passwords, payloads(load, 1), load.total_readings)
+            hub_worker(port, hub_password, url, passwords, payloads(load, 1), load.total_readings, protocol)
         )
     finally:
         proc.terminate()
@@ -255,6 +256,7 @@ def run(load: Load, db_url: str | None) -> dict[str, str]:
         if db_url and db_url.startswith("postgres")
         else "SQLite (WAL, synchronous=FULL)",
         "bare paho subscriber (counting)": f"{paho_rate:,.0f} msg/s = {paho_rate * load.readings:,.0f} readings/s",
+        "hub worker MQTT protocol": protocol,
         "hub worker: readings stored and acked": f"{hub_rate:,.0f} readings/s = {hub_rate / load.readings:,.0f} msg/s",
         "hub / bare paho (messages)": f"{hub_rate / load.readings / paho_rate:.2f}",
         "hub batches (telemetry writes)": f"{batch_count:,.0f}, mean {load.total_messages / batch_count:,.0f} messages",
@@ -291,16 +293,22 @@ def report(figures: dict[str, str], command: str) -> str:
 @click.option("--messages", default=2000, show_default=True, help="telemetry messages per gateway")
 @click.option("--readings", default=20, show_default=True, help="readings per message")
 @click.option("--db-url", default=None, help="PostgreSQL URL (default: a fresh SQLite file)")
+@click.option("--mqtt", "protocol", type=click.Choice(["3.1.1", "5"]), default="3.1.1", show_default=True,
+              help="the hub worker's MQTT protocol version")
 @click.option("--write/--no-write", default=True, help="append the figures to docs/benchmarks.md")
-def ingest_cmd(gateways: int, messages: int, readings: int, db_url: str | None, write: bool) -> None:
+def ingest_cmd(
+    gateways: int, messages: int, readings: int, db_url: str | None, protocol: str, write: bool
+) -> None:
     """Readings/s stored by one hub worker vs a bare paho subscriber."""
     load = Load(gateways, messages, readings)
     load_before = "{:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg())
-    figures = run(load, db_url)
+    figures = run(load, db_url, protocol)
     figures["_load"] = load_before
     command = f"safehome bench ingest --gateways {gateways} --messages {messages} --readings {readings}"
     if db_url:
         command += " --db-url postgresql://…"
+    if protocol != "3.1.1":
+        command += f" --mqtt {protocol}"
     text = report(figures, command)
     click.echo(text)
     if write:

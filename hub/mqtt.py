@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from hub.settings import MqttSettings
+
+#: MQTT 5 persistent sessions live as long as the broker's persistent_client_expiration (7 d).
+SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
 def make_client(s: MqttSettings, identifier: str, **kwargs: Any) -> aiomqtt.Client:
@@ -20,7 +25,16 @@ def make_client(s: MqttSettings, identifier: str, **kwargs: Any) -> aiomqtt.Clie
             keyfile=str(s.keyfile) if s.keyfile else None,
         )
     protocol = aiomqtt.ProtocolVersion.V5 if s.protocol == "5" else aiomqtt.ProtocolVersion.V311
-    kwargs.setdefault("clean_session", s.clean_session if protocol is aiomqtt.ProtocolVersion.V311 else None)
+    if protocol is aiomqtt.ProtocolVersion.V5:
+        # MQTT 5 has clean start + session expiry instead of clean session (paho refuses both)
+        clean = bool(kwargs.pop("clean_session", s.clean_session))
+        kwargs.setdefault("clean_start", clean)
+        if not clean:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            kwargs.setdefault("properties", props)
+    else:
+        kwargs.setdefault("clean_session", s.clean_session)
     return aiomqtt.Client(
         s.host,
         s.port,

@@ -66,6 +66,15 @@ async def test_hub_serves_health_and_metrics_and_ingests(
             sink = hub.app.state.probe_sink
             await until(lambda: [n.event.id for n in sink.events] == [ev.id], what="extension sink told")
             assert (await http.get("/api/v1/probe")).json() == {"sinks": 1}
+            # the broker goes away: /healthz says so (503) until the ingest is back
+            gw.close()
+            secured.broker.stop()
+            await until(lambda: not hub.ingest.subscribed.is_set(), what="ingest notices")  # type: ignore[union-attr]
+            r = await http.get("/healthz")
+            assert r.status_code == 503 and r.json()["checks"]["broker"]["ok"] is False
+            secured.broker.start()
+            await until(lambda: hub.ingest.subscribed.is_set(), within=30, what="ingest reconnects")  # type: ignore[union-attr]
+            assert (await http.get("/healthz")).status_code == 200
     finally:
         gw.close()
         await hub.stop()
