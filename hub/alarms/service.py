@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alarms.classes import priority_of
 from hub.alarms.clock import Clock, SystemClock
 from hub.alarms.errors import AlarmError
 from hub.alarms.escalation import DEFAULT_ESCALATION
@@ -115,6 +117,10 @@ class AlarmService:
         ]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
+        #: (priority, arrival, signal, key): smoke/gas/panic overtake a backlog of trouble
+        self._inbox: asyncio.PriorityQueue[tuple[int, int, Signal, str]] = asyncio.PriorityQueue()
+        self._seq = itertools.count()
+        self._busy = False
         self._tasks: list[asyncio.Task[Any]] = []
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -123,6 +129,7 @@ class AlarmService:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.reconcile)
         self._tasks = [
+            asyncio.create_task(self._process_forever(), name="alarm-signals"),
             asyncio.create_task(self.timers.run(self.settings.timer_tick_s), name="alarm-timers"),
             asyncio.create_task(self._reconcile_forever(), name="alarm-reconcile"),
             *(
@@ -135,6 +142,9 @@ class AlarmService:
         """Let every loop finish the work in hand (database work runs in threads that a
         cancel would not stop), then cancel what is still waiting on the network."""
         self._stopping.set()
+        for t in self._tasks:  # idle on the (in-memory) inbox: nothing in hand, stop now
+            if t.get_name() == "alarm-signals" and not self._busy:
+                t.cancel()
         self.timers.stop()
         for w in self.outboxes:
             w.stop()
@@ -163,11 +173,27 @@ class AlarmService:
         self.metrics.decisions.labels(self.engine.handle(signal, key).decision).inc()
 
     async def events_stored(self, events: Sequence[NewEvent]) -> None:
+        """Queue the events (life safety first) and return: ingest never waits for routing."""
         for e in events:
+            self._put(*event_signal(e.event, e.received_at))
+
+    def _put(self, signal: Signal, key: str) -> None:
+        if not self._tasks:  # not running (tests, tools): decide now, in the caller's thread
+            self.handle(signal, key)
+            return
+        self._inbox.put_nowait((priority_of(signal.kind), next(self._seq), signal, key))
+
+    async def _process_forever(self) -> None:
+        """One signal at a time, most urgent first; a failure is left to the re-check."""
+        while not self._stopping.is_set():
+            _, _, signal, key = await self._inbox.get()
+            self._busy = True
             try:
-                await asyncio.to_thread(self.handle, *event_signal(e.event, e.received_at))
+                await asyncio.to_thread(self.handle, signal, key)
             except AlarmError:
-                log.exception("event %s not turned into an alarm yet; the re-check will retry", e.event.id)
+                log.exception("signal %s not turned into an alarm decision yet; the re-check will retry", key)
+            finally:
+                self._busy = False
 
     async def telemetry_stored(self, batches: Sequence[tuple[Telemetry, dt.datetime]]) -> None:
         """Analogue readings with a threshold (gas_lel, co_ppm) → raise/restore with hysteresis.

@@ -29,6 +29,9 @@ class Message:
 class Delivered:
     status_code: int | None = None
     detail: str = ""
+    #: False when the channel accepted it but nobody was there (a console bus with no
+    #: console watching): delivered, but it does not count as the alarm being notified.
+    reached: bool = True
 
 
 class Channel(Protocol):

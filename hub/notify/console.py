@@ -67,4 +67,4 @@ class ConsoleBus:
 
     async def send(self, message: Message) -> Delivered:
         n = self.publish(message.address, {**message.payload, "notification_id": message.notification_id})
-        return Delivered(None, f"{n} console(s) watching")
+        return Delivered(None, f"{n} console(s) watching", reached=n > 0)

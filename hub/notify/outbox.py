@@ -178,7 +178,7 @@ class OutboxWorker:
         n.lease_owner = n.lease_until = None
         if isinstance(result, Delivered):
             n.status, n.delivered_at, n.last_error = "delivered", now, None
-            if self.on_delivered is not None:
+            if self.on_delivered is not None and result.reached:
                 self.on_delivered(s, n, now)
         elif not result.retryable or msg.attempt >= self.retry.max_attempts:
             n.status, n.last_error = "dead", result.detail[:2000]

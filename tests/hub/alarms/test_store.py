@@ -3,6 +3,7 @@ alarms, exactly-once processing, repeats, restores, lifecycle with one winner.""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 
@@ -345,3 +346,22 @@ async def test_gas_readings_raise_and_restore_with_hysteresis(hub: Hub) -> None:
     await svc.telemetry_stored([batch(30.0)])  # above raise again: the same alarm, active again
     (a,) = gas()
     assert a.restored_at is None and a.count == 2
+
+
+async def test_sink_queues_life_safety_ahead_of_trouble(hub: Hub) -> None:
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+    from hub.sinks import NewEvent
+
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    await svc.start()
+    try:
+        (signals,) = [t for t in svc._tasks if t.get_name() == "alarm-signals"]
+        signals.cancel()  # hold the queue still to look at its order
+        await asyncio.gather(signals, return_exceptions=True)
+        kinds = [EventKind.BATTERY_LOW, EventKind.TAMPER, EventKind.SMOKE, EventKind.TEST, EventKind.PANIC]
+        await svc.events_stored([NewEvent(smoke(kind=k), hub.clock.now()) for k in kinds])
+        order = [svc._inbox.get_nowait()[2].kind for _ in kinds]
+        assert order == ["smoke", "panic", "battery_low", "tamper", "test"]
+    finally:
+        await svc.stop()

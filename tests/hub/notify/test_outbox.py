@@ -211,3 +211,27 @@ async def test_a_down_channel_never_delays_other_channels(hub: Hub) -> None:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             hole.close()
+
+
+async def test_console_with_nobody_watching_does_not_count_as_notified(hub: Hub) -> None:
+    ev = Event(
+        gw="gw-1",
+        seq=1,
+        id=new_event_id(),
+        ts=1,
+        synced=True,
+        sensor="smoke-1",
+        kind=EventKind.BATTERY_LOW,
+        state=EventState.ALARM,
+    )
+    alarm_id = hub.alarms.handle(*event_signal(ev, hub.clock.now())).alarm_id  # trouble by day: console only
+    bus = ConsoleBus()
+    w = OutboxWorker(hub.sessions, bus, "w1", utcnow, FAST, on_delivered=mark_notified)
+    assert await w.run_once() == 1
+    with hub.sessions() as s:
+        alarm = s.get(Alarm, alarm_id)
+        assert alarm is not None and alarm.state == "raised"
+        (n,) = s.scalars(select(Notification).where(Notification.alarm_id == alarm_id)).all()
+        assert n.status == "delivered"
+        (att,) = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.notification_id == n.id)).all()
+        assert att.detail == "0 console(s) watching"
