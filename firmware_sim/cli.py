@@ -124,7 +124,7 @@ def _settings(
 
 
 def _creds(password_file: Path | None, password_template: str | None) -> Any:
-    from firmware_sim.fleet.fleet import username_only
+    from firmware_sim.fleet.types import username_only
     from firmware_sim.runner import password_file as pf
     from firmware_sim.runner import password_template as pt
 

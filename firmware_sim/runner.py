@@ -17,7 +17,7 @@ from pathlib import Path
 
 from firmware_sim.errors import FleetError
 from firmware_sim.fleet import Fleet, FleetObserver, FleetSettings, GatewaySpec
-from firmware_sim.fleet.fleet import Credentials, username_only
+from firmware_sim.fleet.types import Credentials, username_only
 from firmware_sim.scenario import Action, Scheduler
 from firmware_sim.scenario.run import play
 

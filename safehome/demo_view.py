@@ -114,29 +114,37 @@ class DemoBoard(FleetObserver):
         return rows[: self.max_rows]
 
 
-TIERS = ("workstation", "subdistrict", "district")
-
-
 def center_table(
     alarms: list[dict[str, Any]], details: dict[str, dict[str, Any]], status: str = "", rows: int = 12
 ) -> Table:
     """The hub's alarms: routed to which workstation, escalated how far, who acted."""
     table = Table(expand=True, header_style="bold", title=f"at the centers (hub API: {status})")
-    for col in ("raised", "alarm", "home", "workstation", "escalated to", "state", "responder", "acts"):
-        table.add_column(col, no_wrap=True)
+    for col in (
+        "raised",
+        "alarm",
+        "home",
+        "workstation",
+        "notified",
+        "escalated",
+        "state",
+        "responder",
+        "acts",
+    ):
+        table.add_column(col, no_wrap=col != "acts")
     for a in alarms[:rows]:
         d = details.get(a["id"], {})
-        tiers = {n["tier"] for n in d.get("notifications", [])}
-        reached = " → ".join(t for t in TIERS if t in tiers) or "-"
-        acts = ", ".join(
-            f"{h['action']} by {h['actor']}" for h in d.get("history", []) if h["action"] != "notify"
-        )
-        raised = a["raised_at"][11:19]
+        roles = [n["role"] for n in d.get("notifications", [])]
+        notified = ", ".join(dict.fromkeys(r for r in roles if r != "home")) or "-"
+        history = d.get("history", [])
+        escalations = sum(1 for h in history if h["action"] == "escalate")
+        acts = ", ".join(f"{h['action']} by {h['actor'].split(' [')[0]}" for h in history
+                         if h["action"] not in ("notify", "raise", "escalate"))  # fmt: skip
         style = CLASS_STYLE.get(a["alarm_class"], "")
-        table.add_row(raised, Text(a["kind"], style=style), a.get("home_id") or "-", a.get("workstation_id") or "-",
-                      Text(reached, style="bold magenta" if "subdistrict" in tiers else ""),
+        table.add_row(a["raised_at"][11:19], Text(a["kind"], style=style), a.get("home_id") or "-",
+                      a.get("workstation_id") or "-", notified,
+                      Text(f"escalated x{escalations}" if escalations else "-", style="bold magenta" if escalations else ""),
                       Text(a["state"], style=STATUS_STYLE.get(a["state"], "")), a.get("responder") or "",
-                      acts[-60:])  # fmt: skip
+                      acts[-70:])  # fmt: skip
     return table
 
 

@@ -1,7 +1,8 @@
 """Fleet mode: thousands of protocol-level gateways per process."""
 
-from firmware_sim.fleet.fleet import Fleet, FleetObserver, FleetSettings, specs_from_registry
+from firmware_sim.fleet.fleet import Fleet
 from firmware_sim.fleet.gateway import GatewaySpec, SensorSpec, SimGateway
+from firmware_sim.fleet.types import FleetObserver, FleetSettings, specs_from_registry
 
 __all__ = [
     "Fleet",

@@ -71,3 +71,22 @@ def test_board_follows_an_alarm_from_sent_to_help_on_the_way() -> None:
     assert (row.status, row.by, board.told) == ("dispatched", "ws-0001", 1)
     assert "help is on the way" in board.log[-1]
     render(board, "header", {"x": 1})  # renders without a terminal
+
+
+def test_center_table_shows_routing_escalation_and_who_acted() -> None:
+    from rich.console import Console
+
+    from safehome.demo_view import center_table
+
+    alarm = {"id": "a1", "kind": "gas", "alarm_class": "alarm", "home_id": "home-000007", "workstation_id": "ws-0002",
+             "state": "acknowledged", "responder": None, "raised_at": "2026-11-28T02:13:00+00:00"}  # fmt: skip
+    detail = {
+        "notifications": [{"role": "workstation"}, {"role": "subdistrict"}, {"role": "home"}],
+        "history": [{"action": "raise", "actor": "system"}, {"action": "escalate", "actor": "system"},
+                    {"action": "acknowledge", "actor": "demo supervisor subdistrict:sd-01 [abc]"}],
+    }  # fmt: skip
+    console = Console(width=220, record=True)
+    console.print(center_table([alarm], {"a1": detail}, "1 alarms listed"))
+    text = console.export_text()
+    assert "workstation, subdistrict" in text and "escalated x1" in text
+    assert "acknowledge by demo supervisor subdistrict:sd-01" in text

@@ -1,0 +1,72 @@
+"""Fleet settings, counters, observer hooks and credentials: the plain parts of a fleet."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import protocols as p
+from firmware_sim.fleet.gateway import GatewaySpec, Pending, SensorSpec, SimGateway
+
+
+class FleetSettings(BaseSettings):
+    """Settings of one fleet process (``SAFEHOME_SIM_*`` env, or CLI options)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAFEHOME_SIM_")
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    heartbeat_s: float = 30.0
+    telemetry_s: float = 60.0
+    resend_s: float = 10.0
+    resend_max_s: float = 120.0
+    window: int = 16
+    keepalive: int = 60
+    clean_session: bool = False
+    connect_concurrency: int = 200
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    tick_s: float = 0.1
+    seed: int = 1
+    state_path: Path | None = None
+
+
+@dataclass
+class FleetStats:
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def inc(self, key: str, n: int = 1) -> None:
+        self.counts[key] += n
+
+
+class FleetObserver:
+    """Hooks for views and benchmarks; all no-ops by default."""
+
+    def sent(self, gw: SimGateway, pend: Pending, resend: bool) -> None: ...
+    def stored(self, gw: SimGateway, ids: set[str]) -> None: ...
+    def home_told(self, gw: SimGateway, item: p.AckItem) -> None: ...
+    def link(self, gw: SimGateway, up: bool) -> None: ...
+
+
+Credentials = Callable[[str], tuple[str | None, str | None]]
+
+
+def username_only(gw: str) -> tuple[str | None, str | None]:
+    return gw, None
+
+
+def specs_from_registry(reg: object, limit: int | None = None) -> list[GatewaySpec]:
+    """Gateway specs from a :class:`~firmware_sim.registry.Registry` (first ``limit`` gateways)."""
+    from firmware_sim.registry.model import Registry
+
+    assert isinstance(reg, Registry)
+    homes = {h.id: h for h in reg.homes}
+    by_gw: dict[str, list[SensorSpec]] = {}
+    for s in reg.sensors:
+        by_gw.setdefault(s.gateway, []).append(SensorSpec(s.id, s.model, s.kind))
+    gws = reg.gateways[:limit] if limit else reg.gateways
+    return [GatewaySpec(g.id, tuple(by_gw.get(g.id, ())), g.home, homes[g.home].workstation) for g in gws]
