@@ -69,6 +69,15 @@ class UplinkQueue:
         return [heapq.heappop(self._heap)[2] for _ in range(n)]
 
 
+PRIORITY_LANE = "priority"
+TELEMETRY_LANE = "telemetry"
+#: uplink channels per receiving connection
+LANES: dict[str, frozenset[str]] = {
+    PRIORITY_LANE: frozenset({"event", "status", "result"}),
+    TELEMETRY_LANE: frozenset({"telemetry"}),
+}
+
+
 class IngestService:
     def __init__(
         self,
@@ -86,16 +95,22 @@ class IngestService:
         self.sinks = sinks if sinks is not None else []  # shared: sinks added later are seen
         self.clock = clock
         self.queue = UplinkQueue()
+        #: set while both lanes are subscribed
         self.subscribed = asyncio.Event()
-        self._client: aiomqtt.Client | None = None
+        self._lanes_up: set[str] = set()
+        self._client: aiomqtt.Client | None = None  #: the priority lane's, used for acks
         self._tasks: list[asyncio.Task[None]] = []
         self._rejects = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
         self._threads = ThreadWork()
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
+        # Two connections: the broker keeps one FIFO queue per connection, so alarms get a
+        # connection of their own and never wait at the broker behind a telemetry backlog
+        # (a 5,000-gateway reconnect queues tens of thousands of telemetry messages).
         self._tasks = [
-            asyncio.create_task(self._receive_forever(), name="ingest-receive"),
+            asyncio.create_task(self._receive_forever(PRIORITY_LANE), name="ingest-receive"),
+            asyncio.create_task(self._receive_forever(TELEMETRY_LANE), name="ingest-receive-telemetry"),
             asyncio.create_task(self._process_forever(), name="ingest-process"),
         ]
 
@@ -111,36 +126,44 @@ class IngestService:
         await self._threads.drain()
 
     # --- receiving -------------------------------------------------------------------
-    async def _receive_forever(self) -> None:
+    async def _receive_forever(self, lane: str) -> None:
         mqtt = self.settings.mqtt
+        channels = LANES[lane]
+        topics = [t for t in hub_subscriptions(mqtt.share_group) if t.rsplit("/", 1)[-1] in channels]
+        suffix = "" if lane == PRIORITY_LANE else f"-{lane}"
         backoff = 0.5
         while True:
-            client = make_client(mqtt, f"hub-{self.settings.worker_id}", max_inflight_messages=1000)
+            client = make_client(mqtt, f"hub-{self.settings.worker_id}{suffix}", max_inflight_messages=1000)
             try:
                 async with client:
                     set_nodelay(client)
-                    for topic in hub_subscriptions(mqtt.share_group):
+                    for topic in topics:
                         await client.subscribe(topic, qos=1)
-                    self._client = client
-                    self.subscribed.set()
-                    log.info(
-                        "ingest subscribed as %s to %s",
-                        client.identifier,
-                        hub_subscriptions(mqtt.share_group),
-                    )
+                    if lane == PRIORITY_LANE:
+                        self._client = client
+                    self._lane_up(lane, True)
+                    log.info("ingest subscribed as %s to %s", client.identifier, topics)
                     backoff = 0.5
                     async for msg in client.messages:
                         self._accept(msg)
             except aiomqtt.MqttError as exc:
-                log.warning("ingest lost the broker (%s); reconnecting in %.1f s", exc, backoff)
+                log.warning("ingest %s lane lost the broker (%s); reconnecting in %.1f s", lane, exc, backoff)
             except Exception:
                 # never let the consumer die: log it with its traceback and reconnect
-                log.exception("ingest receiver failed; reconnecting in %.1f s", backoff)
+                log.exception("ingest %s receiver failed; reconnecting in %.1f s", lane, backoff)
             finally:
-                self._client = None
-                self.subscribed.clear()
+                if lane == PRIORITY_LANE:
+                    self._client = None
+                self._lane_up(lane, False)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
+
+    def _lane_up(self, lane: str, up: bool) -> None:
+        (self._lanes_up.add if up else self._lanes_up.discard)(lane)
+        if self._lanes_up == set(LANES):
+            self.subscribed.set()
+        else:
+            self.subscribed.clear()
 
     def _accept(self, msg: aiomqtt.Message) -> None:
         if len(self.queue) >= self.settings.ingest.max_pending and not msg.topic.value.endswith("/event"):
