@@ -94,6 +94,9 @@ def start_real_hub(workdir: Path, host: str, port: int, registry: Path, reg: Reg
         "\n".join([
             "[hub]", 'env = "dev"', 'worker_id = "demo-hub"', 'log_level = "WARNING"',
             "[hub.database]", f'url = "{db_url}"',
+            # time series in a file of their own: a telemetry backlog never holds the SQLite
+            # write lock that the alarm path (alarms, outbox, acks) needs
+            "[hub.timeseries]", f'url = "sqlite:///{workdir / "timeseries.db"}"',
             "[hub.mqtt]", f'host = "{host}"', f"port = {port}", 'username = "hub"',
             "[hub.http]", 'host = "127.0.0.1"', f"port = {http_port}",
         ]) + "\n"

@@ -142,3 +142,31 @@ async def test_sql_time_series_retention_runs_in_the_hub(tmp_path: Path) -> None
     finally:
         await retention.stop()
         hub.engine.dispose()
+
+
+async def test_sql_time_series_in_a_database_of_its_own(tmp_path: Path) -> None:
+    """[timeseries] url = another SQLite file: its tables are created there and readings go
+    there, not into the hub database (whose write lock the alarm path needs)."""
+    import sqlalchemy as sa
+
+    from hub.timeseries import Point
+
+    ts_url = f"sqlite:///{tmp_path / 'timeseries.db'}"
+    settings = load_hub_settings(
+        None, env="dev", worker_id="ts-1",
+        database={"url": f"sqlite:///{tmp_path / 'hub.db'}"},
+        timeseries={"url": ts_url},
+        http={"enabled": False},
+    )
+    hub = build_hub(settings, extensions=())
+    try:
+        hub.timeseries.write([Point("gw-1", "gas-1", "gas_lel", 1_764_316_440_000, 2.5)])
+        own = sa.create_engine(ts_url)
+        with own.connect() as c:
+            assert c.execute(sa.text("SELECT value FROM readings")).scalars().all() == [2.5]
+        own.dispose()
+        with hub.engine.connect() as c:
+            assert c.execute(sa.text("SELECT count(*) FROM readings")).scalar_one() == 0
+    finally:
+        hub.timeseries.close()
+        hub.engine.dispose()
