@@ -1,35 +1,33 @@
-"""Edge agent footprint: RSS and idle CPU of a real agent process, SD-card bytes per simulated
-day (5 sensors, one telemetry batch per 60 s), and draining a 24 h backlog while fresh
-alarms still go out first.
+"""Edge agent footprint: RSS and idle CPU of a real agent process (side by side with the peer
+gateway thingsboard-gateway, bench/edge_idle.py), SD-card bytes per simulated day (5 sensors,
+one telemetry batch per 60 s), and draining a 24 h backlog while fresh alarms still go out first.
 
-Run: ``python -m bench.edge_footprint`` (from the repository root). Prints the figures and
-appends them, with the command, to docs/benchmarks.md.
+Run: ``safehome bench edge`` or ``python -m bench.edge_footprint`` (from the repository root;
+``--no-peer`` skips thingsboard-gateway). Prints the figures and appends them, with the
+command, to docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shlex
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import click
 from gpiozero.pins.mock import MockFactory
 
-from bench.procstat import cpu_s, rss_mb
-from bench.report import DOC, HEADER, machine
+from bench import edge_idle
+from bench.report import DOC, HEADER, command, machine
 from edge.agent import Agent
 from edge.clock import Clock, FixedProbe
 from edge.settings import EdgeSettings, load_settings
-from protocols import Channel, Event
+from protocols import Event
 from tests.edge.hub_acker import HubAcker
-from tests.edge.tomlfile import write_toml
 from tests.support.mosquitto import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,37 +53,7 @@ def io_write_bytes() -> tuple[int, int]:
     return int(v["write_bytes"]), int(v["wchar"])
 
 
-# --- 1. a real agent process: RSS and idle CPU -----------------------------------------
-
-
-def idle_footprint(tmp: Path, broker: Mosquitto, seconds: float) -> dict[str, float]:
-    hub = HubAcker(broker.host, broker.port)
-    top = {
-        "gateway_id": "gw-bench-idle",
-        "environment": "development",
-        "data_dir": str(tmp / "idle"),
-        "state_dir": str(tmp / "idle-run"),
-        "pin_factory": "mock",
-        "time_sync": "assume_synced",
-    }
-    mqtt = {"host": broker.host, "port": broker.port}
-    config = write_toml(tmp / "idle.toml", top, mqtt, {"sensors": SENSORS, "outputs": OUTPUTS})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "safehome", "edge", "run", "--config", str(config), "--log-level", "WARNING"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
-        hub.wait_for_sync("gw-bench-idle", Channel.STATUS, lambda m: m.reason == "birth", within=30)
-        time.sleep(2.0)  # let start-up work settle before measuring idle
-        c0, t0 = cpu_s(proc.pid), time.monotonic()
-        time.sleep(seconds)
-        c1, t1 = cpu_s(proc.pid), time.monotonic()
-        return {"rss_mb": rss_mb(proc.pid), "cpu_pct": 100 * (c1 - c0) / (t1 - t0)}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(15)
-        hub.close()
+# --- 1. a real agent process: RSS and idle CPU, side by side with the peer: bench/edge_idle.py
 
 
 # --- 2. bytes written to the SD card per simulated day ---------------------------------
@@ -220,16 +188,13 @@ def kb(n: float) -> str:
     return f"{n / 1024:,.1f} KiB"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--idle-seconds", type=float, default=20.0)
-    ap.add_argument("--no-write", action="store_true", help="print only, do not append to docs/benchmarks.md")
-    args = ap.parse_args()
+def run(idle_seconds: float = 60.0, peer: bool = True, write: bool = True, cmd: str = "") -> str:
+    """All edge figures in one run; returns the section text (appended to docs/benchmarks.md)."""
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         broker = Mosquitto(tmp / "broker", persistence=True).start()
         try:
-            idle = idle_footprint(tmp, broker, args.idle_seconds)
+            idle = edge_idle.idle_footprint(tmp, broker, idle_seconds, SENSORS, OUTPUTS, peer=peer)
             hub = HubAcker(broker.host, broker.port)
             try:
                 up = asyncio.run(simulated_day(day_settings(tmp, broker, "up"), link=True))
@@ -240,11 +205,7 @@ def main() -> None:
         finally:
             broker.stop()
     rows = [
-        ("agent RSS, idle (5 sensors, 2 outputs, linked)", f"{idle['rss_mb']:.1f} MB"),
-        (
-            f"agent CPU, idle over {args.idle_seconds:.0f} s (poll every 25 ms)",
-            f"{idle['cpu_pct']:.2f} % of one core",
-        ),
+        *edge_idle.rows(idle),
         (
             "disk written per day, link up (1,440 batches acked, 2 alarms + restores)",
             f"{kb(up['write_bytes'])} (write_bytes), {int(up['commits'])} commits",
@@ -259,17 +220,18 @@ def main() -> None:
             f"median {dr['alarm_ms_median']:.0f} ms, max {dr['alarm_ms_max']:.0f} ms",
         ),
     ]
-    cmd = "python -m bench.edge_footprint " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     lines = [
         "## Edge agent footprint",
         "",
-        f"- command: `{cmd.strip()}`",
+        f"- command: `{cmd.strip() or 'python -m bench.edge_footprint'}`",
         f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
         f"- machine: {machine()}",
         "",
         "| figure | value |",
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in rows],
+        "",
+        *edge_idle.side_by_side(idle),
         "",
         "Disk bytes are the process's `write_bytes` (/proc/self/io: bytes sent to the block layer) "
         "over one simulated day; the floor is 5 MB/day. Telemetry acked before the 300 s flush "
@@ -279,11 +241,42 @@ def main() -> None:
     ]
     text = "\n".join(lines) + "\n"
     print(text)
-    if not args.no_write:
+    if write:
         if not DOC.exists():
             DOC.write_text(HEADER + "\n")
         with DOC.open("a") as f:
             f.write(text)
+    return text
+
+
+@click.command(name="edge")
+@click.option(
+    "--idle-seconds",
+    type=click.FloatRange(1, 3600),
+    default=60.0,
+    show_default=True,
+    help="Idle sampling window (the peer sends statistics every 60 s).",
+)
+@click.option(
+    "--peer/--no-peer",
+    default=True,
+    show_default=True,
+    help="Measure thingsboard-gateway side by side (installed on demand into var/bench/tb-venv).",
+)
+@click.option("--no-write", is_flag=True, help="Print only, do not append to docs/benchmarks.md.")
+def edge_cmd(idle_seconds: float, peer: bool, no_write: bool) -> None:
+    """Edge agent footprint: RSS/idle CPU next to thingsboard-gateway, disk bytes per day, backlog drain."""
+    run(idle_seconds, peer, write=not no_write, cmd=command())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--idle-seconds", type=float, default=60.0)
+    ap.add_argument("--no-peer", action="store_true", help="skip the thingsboard-gateway comparison")
+    ap.add_argument("--no-write", action="store_true", help="print only, do not append to docs/benchmarks.md")
+    args = ap.parse_args()
+    cmd = "python -m bench.edge_footprint " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run(args.idle_seconds, not args.no_peer, write=not args.no_write, cmd=cmd)
 
 
 if __name__ == "__main__":
