@@ -40,7 +40,8 @@ SENSORS: list[dict[str, Any]] = [
 ]
 OUTPUTS = [{"id": "buzzer-1", "model": "buzzer"}, {"id": "led-1", "model": "status-led"}]
 DAY_BATCHES = 24 * 60  # one telemetry batch per 60 s
-FLUSH_EVERY = 5  # telemetry_flush_s 300 / telemetry_s 60
+#: the agent's default flush interval, in telemetry batches of 60 s
+FLUSH_EVERY = max(1, round(EdgeSettings.model_fields["telemetry_flush_s"].default / 60))
 
 
 def files_bytes(data_dir: Path) -> int:
@@ -234,7 +235,8 @@ def run(idle_seconds: float = 60.0, peer: bool = True, write: bool = True, cmd: 
         *edge_idle.side_by_side(idle),
         "",
         "Disk bytes are the process's `write_bytes` (/proc/self/io: bytes sent to the block layer) "
-        "over one simulated day; the floor is 5 MB/day. Telemetry acked before the 300 s flush "
+        "over one simulated day; the floor is 5 MB/day. Telemetry acked before the "
+        f"{FLUSH_EVERY * 60} s flush (default `telemetry_flush_s`) "
         "never reaches the disk; events are fsynced. The drain runs against a local Mosquitto "
         "and the test acker, so it measures the agent, not a real uplink.",
         "",

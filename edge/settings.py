@@ -67,7 +67,9 @@ class EdgeSettings(BaseSettings):
     heartbeat_s: int = Field(default=30, ge=1, le=3600)
     telemetry_s: int = Field(default=60, ge=1, le=86_400)
     telemetry_flush_s: float = Field(
-        default=300.0, gt=0, description="Unacked telemetry is written to the SD card this often"
+        default=600.0,
+        gt=0,
+        description="Unacked telemetry is written to the SD card this often (alarms: at once, fsynced)",
     )
     buffer_max_telemetry: int = Field(default=50_000, ge=10, description="Telemetry rows kept on disk")
     inflight_window: int = Field(default=16, ge=1, le=1000)
