@@ -62,11 +62,17 @@ class UplinkQueue:
         self._ready.set()
 
     async def take(self, limit: int) -> list[aiomqtt.Message]:
+        """Up to ``limit`` messages, most urgent first. A batch never mixes events, status
+        and results with telemetry: an alarm is committed, acked and handed to the alarm
+        engine in a small transaction of its own, not together with a telemetry batch."""
         while not self._heap:
             self._ready.clear()
             await self._ready.wait()
-        n = min(limit, len(self._heap))
-        return [heapq.heappop(self._heap)[2] for _ in range(n)]
+        urgent = self._heap[0][0] < _PRIORITY["telemetry"]
+        out: list[aiomqtt.Message] = []
+        while self._heap and len(out) < limit and (self._heap[0][0] < _PRIORITY["telemetry"]) == urgent:
+            out.append(heapq.heappop(self._heap)[2])
+        return out
 
 
 PRIORITY_LANE = "priority"
