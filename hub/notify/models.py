@@ -29,6 +29,9 @@ class Notification(Base):
     tier: Mapped[str] = mapped_column(String(16), default="initial")
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    #: lower = sooner: the alarm class's priority (life safety 1), so a flood of trouble
+    #: notifications never delays a smoke alarm's
+    priority: Mapped[int] = mapped_column(default=9, server_default="9")
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[dt.datetime]
     next_attempt_at: Mapped[dt.datetime]
@@ -38,7 +41,10 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text(), default=None)
 
     __table_args__ = (
-        Index("ix_notifications_channel_status_next_attempt_at", "channel", "status", "next_attempt_at"),
+        Index(
+            "ix_notifications_channel_status_priority_next_attempt_at",
+            "channel", "status", "priority", "next_attempt_at",
+        ),
     )
 
 

@@ -46,8 +46,10 @@ def enqueue(
     recipients: Iterable[Outgoing],
     payload: Mapping[str, Any],
     now: dt.datetime,
+    priority: int = 9,
 ) -> list[str]:
-    """Add one pending notification per recipient (in the caller's transaction)."""
+    """Add one pending notification per recipient (in the caller's transaction).
+    ``priority``: lower is sent sooner (use the alarm class's priority)."""
     ids = []
     for r in recipients:
         nid = new_event_id(int(now.timestamp() * 1000))
@@ -62,6 +64,7 @@ def enqueue(
                 payload={**payload, "tier": r.tier, "role": r.role},
                 created_at=now,
                 next_attempt_at=now,
+                priority=priority,
             )
         )
         ids.append(nid)
@@ -114,12 +117,23 @@ class OutboxWorker:
             ),
         )
         with self.sessions() as s, s.begin():
-            pick = select(Notification.id).where(due).order_by(Notification.next_attempt_at).limit(self.batch)
+            pick = (
+                select(Notification.id)
+                .where(due)
+                .order_by(Notification.priority, Notification.next_attempt_at)
+                .limit(self.batch)
+            )
             if s.get_bind().dialect.name == "postgresql":
                 pick = pick.with_for_update(skip_locked=True)
+            # Select first, then update by id, in one transaction: an IN (subquery … LIMIT …
+            # SKIP LOCKED) can be re-evaluated by PostgreSQL's planner and claim more than
+            # the batch, and out of priority order.
+            ids = list(s.scalars(pick))
+            if not ids:
+                return []
             rows = s.execute(
                 update(Notification)
-                .where(Notification.id.in_(pick.scalar_subquery()), due)
+                .where(Notification.id.in_(ids), due)
                 .values(
                     status="sending",
                     lease_owner=self.worker_id,

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from hub.alarms.classes import priority_of
 from hub.alarms.errors import ConcurrentUpdate
 from hub.alarms.lifecycle import Action, Outcome, State, Transition, plan
 from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition
@@ -147,6 +148,7 @@ def apply_action(
             [Outgoing("home", alarm.gateway_id, "home")],
             {"event_id": alarm.event_id, "status": status.value, "by": by, "alarm_id": alarm.id},
             now,
+            priority_of(alarm.kind),
         )
     if alarm.workstation_id or alarm.district_id:
         region = (
@@ -158,6 +160,7 @@ def apply_action(
             [Outgoing("console", region, "workstation")],
             alarm_payload(alarm, "alarm.updated"),
             now,
+            priority_of(alarm.kind),
         )
     return t
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alarms.classes import priority_of
 from hub.alarms.clock import Clock
 from hub.alarms.escalation import DEFAULT_ESCALATION, EscalationPolicy, timers_for
 from hub.alarms.lifecycle import State, auto_resolve
@@ -236,5 +237,6 @@ class AlarmEngine:
             [Outgoing(r.channel, r.address, r.role, r.tier) for r in recipients],
             alarm_payload(alarm, "alarm.raised", place.address),
             now,
+            priority_of(alarm.kind),
         )
         return Processed("open", alarm.id, len(ids))

@@ -20,6 +20,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alarms.classes import priority_of
 from hub.alarms.clock import Clock
 from hub.alarms.errors import AlarmError
 from hub.alarms.escalation import Step, should_fire
@@ -129,6 +130,7 @@ class TimerWorker:
             [Outgoing(r.channel, r.address, r.role, r.tier) for r in recipients],
             alarm_payload(alarm, "alarm.escalated", place.address),
             now,
+            priority_of(alarm.kind),
         )
         log_step(
             s,

@@ -1,4 +1,4 @@
-"""0003_alarms goes down to 0002_ingest and up again on both databases."""
+"""0003_alarms and 0004_notification_priority go down to 0002_ingest and up again on both databases."""
 
 from __future__ import annotations
 
@@ -25,8 +25,11 @@ TABLES = {
 def test_0003_down_and_up(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
-        assert current_revision(engine) == "0003_alarms"
+        assert current_revision(engine) == "0004_notification_priority"
         assert set(inspect(engine).get_table_names()) >= TABLES
+        assert "priority" in {c["name"] for c in inspect(engine).get_columns("notifications")}
+        command.downgrade(alembic_config(engine), "0003_alarms")
+        assert "priority" not in {c["name"] for c in inspect(engine).get_columns("notifications")}
         command.downgrade(alembic_config(engine), "0002_ingest")
         assert current_revision(engine) == "0002_ingest"
         assert not TABLES & set(inspect(engine).get_table_names())

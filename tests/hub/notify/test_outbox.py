@@ -235,3 +235,26 @@ async def test_console_with_nobody_watching_does_not_count_as_notified(hub: Hub)
         assert n.status == "delivered"
         (att,) = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.notification_id == n.id)).all()
         assert att.detail == "0 console(s) watching"
+
+
+def test_life_safety_notifications_are_claimed_before_an_older_backlog(hub: Hub) -> None:
+    """A flood of trouble notifications (e.g. after a power cut) is older, yet a smoke alarm's
+    notification raised afterwards is claimed first, and the alarm engine sets its priority."""
+    earlier = utcnow() - dt.timedelta(seconds=30)
+    with hub.sessions() as s, s.begin():
+        trouble = [
+            enqueue(s, None, [Outgoing("console", "district:pudong", "center")], {"n": i}, earlier, priority=3)[0]
+            for i in range(20)
+        ]
+    ev = Event(gw="gw-1", seq=1, id=new_event_id(), ts=1, synced=True, sensor="smoke-1",
+               kind=EventKind.SMOKE, state=EventState.ALARM)
+    alarm_id = hub.alarms.handle(*event_signal(ev, hub.clock.now())).alarm_id
+    with hub.sessions() as s:
+        urgent = s.scalars(
+            select(Notification).where(Notification.alarm_id == alarm_id, Notification.channel == "console")
+        ).all()
+    assert urgent and {n.priority for n in urgent} == {1}
+    worker = OutboxWorker(hub.sessions, ConsoleBus(), "w1", utcnow, FAST, batch=len(urgent))
+    claimed = worker.claim()
+    assert {m.notification_id for m in claimed} == {n.id for n in urgent}
+    assert not {m.notification_id for m in claimed} & set(trouble)
