@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db.base import Base
@@ -31,7 +31,7 @@ class Notification(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     #: lower = sooner: the alarm class's priority (life safety 1), so a flood of trouble
     #: notifications never delays a smoke alarm's
-    priority: Mapped[int] = mapped_column(default=9, server_default="9")
+    priority: Mapped[int] = mapped_column(Integer(), default=9, server_default="9")
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[dt.datetime]
     next_attempt_at: Mapped[dt.datetime]
