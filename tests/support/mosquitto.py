@@ -9,29 +9,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from firmware_sim.broker import free_port, wait_port
+from firmware_sim.errors import SimError
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s") from None
-            time.sleep(0.02)
+__all__ = ["Mosquitto", "free_port", "mosquitto_binary", "wait_port"]
 
 
 def mosquitto_binary() -> str:
@@ -91,7 +76,7 @@ class Mosquitto:
         )
         try:
             wait_port(self.host, self.port)
-        except TimeoutError:
+        except SimError:
             self.stop()
             raise RuntimeError(f"mosquitto did not start; log: {self.log_text()[-2000:]}") from None
         return self
