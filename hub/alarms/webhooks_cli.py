@@ -6,7 +6,7 @@ import secrets
 
 import click
 
-from hub.db.cli import db_url_option
+from hub.db.cli import db_url_option, migrated_sessions
 
 
 @click.group(name="webhook")
@@ -24,7 +24,6 @@ def add_cmd(url: str, region: str, name: str, secret: str | None, db_url: str) -
     from hub.alarms.store.models import WebhookSubscription
     from hub.api.errors import BadRegion
     from hub.api.tokens import REGION_KINDS, parse_region
-    from hub.db.engine import make_engine, make_session_factory
 
     if not url.startswith(("http://", "https://")):
         raise click.ClickException(f"--url {url!r} is not an http(s) URL")
@@ -33,18 +32,13 @@ def add_cmd(url: str, region: str, name: str, secret: str | None, db_url: str) -
     except BadRegion as exc:
         raise click.ClickException(str(exc)) from exc
     secret = secret or secrets.token_urlsafe(32)
-    engine = make_engine(db_url)
-    try:
-        _require_head(engine)
-        with make_session_factory(engine)() as s, s.begin():
-            if s.get(REGION_KINDS[kind], rid) is None:
-                raise click.ClickException(f"no {kind} {rid!r} in the registry")
-            row = WebhookSubscription(url=url, secret=secret, region_kind=kind, region_id=rid, name=name)
-            s.add(row)
-            s.flush()
-            wid = row.id
-    finally:
-        engine.dispose()
+    with migrated_sessions(db_url) as sessions, sessions() as s, s.begin():
+        if s.get(REGION_KINDS[kind], rid) is None:
+            raise click.ClickException(f"no {kind} {rid!r} in the registry")
+        row = WebhookSubscription(url=url, secret=secret, region_kind=kind, region_id=rid, name=name)
+        s.add(row)
+        s.flush()
+        wid = row.id
     click.echo(f"webhook {wid}: {url} receives the alarms of {kind} {rid}; signing secret:", err=True)
     click.echo(secret)
 
@@ -55,17 +49,11 @@ def list_cmd(db_url: str) -> None:
     from sqlalchemy import select
 
     from hub.alarms.store.models import WebhookSubscription
-    from hub.db.engine import make_engine, make_session_factory
 
-    engine = make_engine(db_url)
-    try:
-        _require_head(engine)
-        with make_session_factory(engine)() as s:
-            for w in s.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id)):
-                state = "active" if w.active else "disabled"
-                click.echo(f"{w.id}\t{w.region_kind}:{w.region_id}\t{state}\t{w.url}\t{w.name}")
-    finally:
-        engine.dispose()
+    with migrated_sessions(db_url) as sessions, sessions() as s:
+        for w in s.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id)):
+            state = "active" if w.active else "disabled"
+            click.echo(f"{w.id}\t{w.region_kind}:{w.region_id}\t{state}\t{w.url}\t{w.name}")
 
 
 @webhook.command(name="disable")
@@ -73,27 +61,10 @@ def list_cmd(db_url: str) -> None:
 @db_url_option
 def disable_cmd(webhook_id: int, db_url: str) -> None:
     from hub.alarms.store.models import WebhookSubscription
-    from hub.db.engine import make_engine, make_session_factory
 
-    engine = make_engine(db_url)
-    try:
-        _require_head(engine)
-        with make_session_factory(engine)() as s, s.begin():
-            w = s.get(WebhookSubscription, webhook_id)
-            if w is None:
-                raise click.ClickException(f"no webhook {webhook_id}")
-            w.active = False
-    finally:
-        engine.dispose()
+    with migrated_sessions(db_url) as sessions, sessions() as s, s.begin():
+        w = s.get(WebhookSubscription, webhook_id)
+        if w is None:
+            raise click.ClickException(f"no webhook {webhook_id}")
+        w.active = False
     click.echo(f"webhook {webhook_id} disabled")
-
-
-def _require_head(engine: object) -> None:
-    """Refuse a database that is not migrated (instead of failing on a missing table)."""
-    from hub.db.errors import MigrationError
-    from hub.db.migrate import require_head
-
-    try:
-        require_head(engine)  # type: ignore[arg-type]
-    except MigrationError as exc:
-        raise click.ClickException(str(exc)) from exc

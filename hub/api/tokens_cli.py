@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from hub.db.cli import db_url_option
+from hub.db.cli import db_url_option, migrated_sessions
 
 
 @click.group(name="token")
@@ -23,17 +23,12 @@ def create_cmd(role: str, region: str, name: str, db_url: str) -> None:
     """Create a token and print it once (only its hash is stored)."""
     from hub.api.errors import BadRegion
     from hub.api.tokens import create_token
-    from hub.db.engine import make_engine, make_session_factory
 
-    engine = make_engine(db_url)
     try:
-        _require_head(engine)
-        with make_session_factory(engine)() as s, s.begin():
+        with migrated_sessions(db_url) as sessions, sessions() as s, s.begin():
             tok, p = create_token(s, role, region, name, dt.datetime.now(dt.UTC))
     except BadRegion as exc:
         raise click.ClickException(str(exc)) from exc
-    finally:
-        engine.dispose()
     click.echo(f"token id {p.token_id}: role {p.role}, region {p.region}", err=True)
     click.echo(tok)
 
@@ -43,17 +38,11 @@ def create_cmd(role: str, region: str, name: str, db_url: str) -> None:
 def list_cmd(db_url: str) -> None:
     """List tokens (ids, roles, regions; never the tokens)."""
     from hub.api.tokens import list_tokens
-    from hub.db.engine import make_engine, make_session_factory
 
-    engine = make_engine(db_url)
-    try:
-        _require_head(engine)
-        with make_session_factory(engine)() as s:
-            for t in list_tokens(s):
-                state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
-                click.echo(f"{t.id}\t{t.role}\t{t.region_kind}:{t.region_id}\t{state}\t{t.name}")
-    finally:
-        engine.dispose()
+    with migrated_sessions(db_url) as sessions, sessions() as s:
+        for t in list_tokens(s):
+            state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+            click.echo(f"{t.id}\t{t.role}\t{t.region_kind}:{t.region_id}\t{state}\t{t.name}")
 
 
 @token.command(name="revoke")
@@ -62,25 +51,8 @@ def list_cmd(db_url: str) -> None:
 def revoke_cmd(token_id: str, db_url: str) -> None:
     """Revoke a token by its id (takes effect on the next request)."""
     from hub.api.tokens import revoke_token
-    from hub.db.engine import make_engine, make_session_factory
 
-    engine = make_engine(db_url)
-    try:
-        _require_head(engine)
-        with make_session_factory(engine)() as s, s.begin():
-            if not revoke_token(s, token_id, dt.datetime.now(dt.UTC)):
-                raise click.ClickException(f"no active token {token_id!r}")
-    finally:
-        engine.dispose()
+    with migrated_sessions(db_url) as sessions, sessions() as s, s.begin():
+        if not revoke_token(s, token_id, dt.datetime.now(dt.UTC)):
+            raise click.ClickException(f"no active token {token_id!r}")
     click.echo(f"revoked {token_id}")
-
-
-def _require_head(engine: object) -> None:
-    """Refuse a database that is not migrated (instead of failing on a missing table)."""
-    from hub.db.errors import MigrationError
-    from hub.db.migrate import require_head
-
-    try:
-        require_head(engine)  # type: ignore[arg-type]
-    except MigrationError as exc:
-        raise click.ClickException(str(exc)) from exc

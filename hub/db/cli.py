@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
 import click
 
 from hub.db.errors import MigrationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 #: The hub settings' ``database.url`` (``SAFEHOME_HUB_DATABASE__URL``) and its default.
 DB_URL_ENV = "SAFEHOME_HUB_DATABASE__URL"
@@ -17,6 +24,25 @@ db_url_option = click.option(
     show_default=True,
     help=f"Database URL (sqlite:///FILE or postgresql://USER@HOST/DB); env {DB_URL_ENV}.",
 )
+
+
+@contextmanager
+def migrated_sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a database migrated to the newest revision, for a CLI command: an
+    unmigrated database is a clear click error (not a missing-table traceback), and the
+    engine is disposed afterwards."""
+    from hub.db.engine import make_engine, make_session_factory
+    from hub.db.migrate import require_head
+
+    engine = make_engine(db_url)
+    try:
+        try:
+            require_head(engine)
+        except MigrationError as exc:
+            raise click.ClickException(str(exc)) from exc
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
 
 
 @click.group(name="db")
