@@ -16,6 +16,7 @@ from pathlib import Path
 
 import protocols as p
 from bench import procstat, report
+from bench.stages import stage_rows
 from bench.system import System, percentile, system
 from firmware_sim.fleet import Fleet, FleetObserver, FleetSettings, SimGateway, specs_from_registry
 from firmware_sim.runner import raise_fd_limit
@@ -95,6 +96,7 @@ async def measure(homes: int, alarms: int, spacing: float, warmup: float) -> str
                 ("load", f"{homes:,} homes: heartbeat 30 s, telemetry 60 s (fleet process); {alarms} alarm gateways"),
                 ("alarms raised / webhooks received", f"{len(sent)} / {len(hook_ms)} (missing {missing})"),
                 ("publish → webhook p50 / p99 / max", f"{percentile(hook_ms, 50):.0f} / {percentile(hook_ms, 99):.0f} / {max(hook_ms, default=float('nan')):.0f} ms"),
+                *stage_rows(f"sqlite:///{s.workdir / 'hub.db'}", sent, s.webhooks.first_by_gateway),
                 ("publish → stored ack at the gateway p50 / p99 / max", f"{percentile(stored_ms, 50):.0f} / {percentile(stored_ms, 99):.0f} / {max(stored_ms, default=float('nan')):.0f} ms"),
                 ("hub CPU while measuring", f"{hub_cpu:.0f} % of one core"),
                 ("hub RSS", f"{procstat.rss_mb(s.hub.proc.pid):.0f} MB"),  # type: ignore[union-attr]

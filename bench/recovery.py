@@ -14,6 +14,7 @@ import time
 
 from bench import procstat, report
 from bench.latency import StoredTimes, fire_alarms, latencies, load_fleet
+from bench.stages import stage_rows
 from bench.system import percentile, system
 from firmware_sim.fleet import Fleet, FleetSettings, specs_from_registry
 from firmware_sim.runner import raise_fd_limit
@@ -85,6 +86,7 @@ async def measure(gateways: int, hours: float, alarms: int, spacing: float) -> s
                 ("alarms during recovery / webhooks", f"{len(sent)} / {len(hook_ms)} (missing {missing})"),
                 ("alarm publish → webhook p50 / p99 / max", f"{percentile(hook_ms, 50):.0f} / {percentile(hook_ms, 99):.0f} / {max(hook_ms, default=float('nan')):.0f} ms"),
                 ("alarm publish → stored ack p50 / p99 / max", f"{percentile(stored_ms, 50):.0f} / {percentile(stored_ms, 99):.0f} / {max(stored_ms, default=float('nan')):.0f} ms"),
+                *stage_rows(f"sqlite:///{s.workdir / 'hub.db'}", sent, s.webhooks.first_by_gateway),
                 ("hub CPU-seconds for the recovery", f"{hub_cpu:.0f} s"),
                 ("hub RSS after", f"{procstat.rss_mb(s.hub.proc.pid):.0f} MB"),  # type: ignore[union-attr]
             ]  # fmt: skip

@@ -34,7 +34,9 @@ def command() -> str:
 
 
 def write(title: str, rows: list[tuple[str, str]], notes: str = "", doc: Path = DOC) -> str:
-    """Append one section (a two-column table) and return its text."""
+    """Append one section (a two-column table) and return its text. ``SAFEHOME_BENCH_DOC``
+    redirects it (exploratory runs that should not land in the docs)."""
+    doc = Path(os.environ.get("SAFEHOME_BENCH_DOC", doc))
     lines = [
         f"## {title}",
         "",

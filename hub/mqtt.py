@@ -15,6 +15,10 @@ from hub.settings import MqttSettings
 SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
+#: outstanding QoS 1 publishes of one client before aiomqtt warns (see make_client)
+PENDING_CALLS_WARN = 5_000
+
+
 def make_client(s: MqttSettings, identifier: str, **kwargs: Any) -> aiomqtt.Client:
     """A client for the hub account. MQTT 3.1.1 unless ``s.protocol == "5"``: aiomqtt over
     MQTT 5 measured ~3x slower here (shared/MEASUREMENTS.md)."""
@@ -36,7 +40,7 @@ def make_client(s: MqttSettings, identifier: str, **kwargs: Any) -> aiomqtt.Clie
             kwargs.setdefault("properties", props)
     else:
         kwargs.setdefault("clean_session", s.clean_session)
-    return aiomqtt.Client(
+    client = aiomqtt.Client(
         s.host,
         s.port,
         username=s.username,
@@ -47,6 +51,12 @@ def make_client(s: MqttSettings, identifier: str, **kwargs: Any) -> aiomqtt.Clie
         tls_params=tls,
         **kwargs,
     )
+    # aiomqtt logs a warning for every call made while more than 10 are awaiting their
+    # PUBACK. The ingest acks a 1,000-message batch with up to 1,000 concurrent publishes:
+    # during a 5,000-gateway recovery that was ~60,000 log lines (and their CPU) for
+    # nothing. Warn only when far more than a batch is outstanding.
+    client.pending_calls_threshold = PENDING_CALLS_WARN
+    return client
 
 
 def set_nodelay(client: aiomqtt.Client) -> bool:

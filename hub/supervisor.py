@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.conditions import open_condition, open_keys, restore_condition
+from hub.db.engine import read_only
 from hub.db.state import ConditionKind, GatewayState, SensorState
 from hub.metrics import HubMetrics
 from hub.registry.models import Gateway, Sensor
@@ -148,11 +149,10 @@ class SupervisionService:
         ]
 
     def _tick_db(self, now: dt.datetime, with_sensors: bool) -> list[ConditionChange]:
-        # Read, then write in a transaction of its own that starts with a write: on SQLite a
-        # read transaction that upgrades to a write fails at once ("database is locked")
-        # when another worker does the same, instead of waiting. The writes are guarded
+        # Read without the write lock (SQLite: BEGIN DEFERRED), then write in a transaction
+        # of its own, so the ingest never waits for this scan. The writes are guarded
         # (ON CONFLICT / state = 'open'), so the gap between the two is harmless.
-        with self.factory() as session, session.begin():
+        with self.factory() as session, read_only(session).begin():
             keys = open_keys(session, GATEWAY_KINDS | {ConditionKind.SENSOR_SILENT})
             gateways = self._gateways(session, now, keys)
             sensors = self._sensors(session, now) if with_sensors else []

@@ -34,6 +34,7 @@ from hub.alarms.store.models import Alarm, ProcessedSignal, WebhookSubscription
 from hub.alarms.store.timers import TimerWorker
 from hub.api.app import mount_api
 from hub.api.context import ApiContext
+from hub.db.engine import read_only
 from hub.db.events import StoredEvent
 from hub.db.state import Condition
 from hub.notify.channel import Channel, RetryPolicy
@@ -246,7 +247,7 @@ class AlarmService:
         """Which sensors have an open, unrestored alarm of an analogue kind (any worker's)."""
         kinds = {th.kind for th in DEFAULT_THRESHOLDS.values()}
         with self.sessions() as s:
-            keys = s.scalars(
+            keys = read_only(s).scalars(
                 select(Alarm.open_key).where(
                     Alarm.open_key.is_not(None), Alarm.restored_at.is_(None), Alarm.kind.in_(kinds)
                 )
@@ -273,7 +274,7 @@ class AlarmService:
         done = 0
         with self.sessions() as s:
             processed = set(
-                s.scalars(select(ProcessedSignal.key).where(ProcessedSignal.processed_at >= since))
+                read_only(s).scalars(select(ProcessedSignal.key).where(ProcessedSignal.processed_at >= since))
             )
             events = s.execute(
                 select(StoredEvent.id, StoredEvent.payload, StoredEvent.received_at)
@@ -328,7 +329,7 @@ class AlarmService:
 
     def _webhook_secret(self, url: str) -> str | None:
         with self.sessions() as s:
-            return s.scalars(
+            return read_only(s).scalars(
                 select(WebhookSubscription.secret).where(WebhookSubscription.url == url).limit(1)
             ).first()
 

@@ -23,6 +23,7 @@ from hub.api.auth import MAY, Context, CurrentPrincipal, alarm_scope
 from hub.api.models import IdempotencyKey
 from hub.api.schemas import AlarmDetail, AlarmPublic, AlarmsPage, DeliverySummary, Me, Problem, TransitionIn
 from hub.api.tokens import Principal
+from hub.db.engine import read_only
 from hub.notify.models import Notification
 
 router = APIRouter(tags=["alarms"])
@@ -111,6 +112,7 @@ def list_alarms(
     if cursor:
         q = q.where(Alarm.id < _uncursor(cursor))
     with ctx.sessions() as s:
+        read_only(s)
         rows = s.scalars(q.order_by(Alarm.id.desc()).limit(limit + 1)).all()
         items = [AlarmPublic.model_validate(a) for a in rows[:limit]]
     nxt = _cursor(items[-1].id) if len(rows) > limit else None
@@ -120,7 +122,7 @@ def list_alarms(
 @router.get("/alarms/{alarm_id}", response_model=AlarmDetail, responses={404: {"model": Problem}})
 def get_alarm(alarm_id: str, p: CurrentPrincipal, ctx: Context) -> AlarmDetail:
     with ctx.sessions() as s:
-        return detail_of(s, scoped_alarm(s, p, alarm_id))
+        return detail_of(read_only(s), scoped_alarm(s, p, alarm_id))
 
 
 def _request_hash(alarm_id: str, action: str, body: TransitionIn) -> str:

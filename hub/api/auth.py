@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, false
 from hub.alarms.store.models import Alarm
 from hub.api.context import ApiContext
 from hub.api.tokens import Principal, resolve_token
+from hub.db.engine import read_only
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -40,7 +41,7 @@ def principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized
     with ctx.sessions() as s:
-        p = resolve_token(s, credentials.credentials)
+        p = resolve_token(read_only(s), credentials.credentials)
     if p is None:
         raise unauthorized
     return p

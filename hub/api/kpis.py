@@ -13,6 +13,7 @@ from hub.alarms.kpi import AlarmFacts, false_alarm_rates, kpis
 from hub.alarms.lifecycle import Outcome
 from hub.alarms.store.models import Alarm
 from hub.api.auth import Context, CurrentPrincipal, alarm_scope
+from hub.db.engine import read_only
 from protocols import AlarmClass
 
 router = APIRouter(tags=["kpis"])
@@ -44,7 +45,7 @@ def get_kpis(
     if until is not None:
         q = q.where(Alarm.raised_at < until)
     with ctx.sessions() as s:
-        facts = [facts_of(a) for a in s.scalars(q)]
+        facts = [facts_of(a) for a in read_only(s).scalars(q)]
     k = kpis(facts, ctx.clock.now())
     rates = {
         by: {

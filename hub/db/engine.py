@@ -5,6 +5,14 @@
 connections get WAL, foreign keys, a busy timeout and proper transactions (pysqlite's
 own implicit BEGIN handling is switched off and SQLAlchemy emits ``BEGIN`` itself, so
 that reads and writes of one transaction see one snapshot and SAVEPOINTs work).
+
+SQLite transactions begin ``IMMEDIATE`` (they take the write lock at ``BEGIN``, waiting
+up to the busy timeout for it). A ``DEFERRED`` transaction that reads and then writes
+cannot wait: when another writer committed since its snapshot, SQLite refuses the upgrade
+at once with "database is locked", and under a steady ingest load an alarm transaction
+lost that race over and over (measured: alarms delayed by 10-40 s until the periodic
+re-check, ``safehome bench recovery``). Pure readers opt out with :func:`read_only`, so
+that they never queue for, or hold, the write lock.
 """
 
 from __future__ import annotations
@@ -17,6 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 #: How long a SQLite writer waits for another writer's lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Execution option naming how a SQLite transaction begins (IMMEDIATE unless told).
+SQLITE_BEGIN = "sqlite_begin"
+_BEGIN_MODES = {"DEFERRED", "IMMEDIATE", "EXCLUSIVE"}
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -39,13 +50,13 @@ def make_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Engine:
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         connect_args.setdefault("check_same_thread", False)
         engine = create_engine(u, echo=echo, connect_args=connect_args, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, int(float(connect_args["timeout"]) * 1000))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(u, echo=echo, **kwargs)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control away from pysqlite (see module docstring).
@@ -55,7 +66,7 @@ def _configure_sqlite(engine: Engine) -> None:
             if engine.url.database not in (None, "", ":memory:"):
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
             # FULL, not WAL's usual NORMAL: NORMAL may lose the last commits on power loss,
             # and the hub acks an event (the gateway then forgets it) right after commit.
             cur.execute("PRAGMA synchronous=FULL")
@@ -67,7 +78,18 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        mode = str(conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")).upper()
+        if mode not in _BEGIN_MODES:
+            raise ValueError(f"{SQLITE_BEGIN}={mode!r}: must be one of {sorted(_BEGIN_MODES)}")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def read_only(session: Session) -> Session:
+    """Mark ``session``'s next transaction as a pure read: on SQLite it begins ``DEFERRED``
+    and takes no write lock (a write in it may then fail with "database is locked").
+    Call it before the session's first statement; a no-op on PostgreSQL."""
+    session.connection(execution_options={SQLITE_BEGIN: "DEFERRED"})
+    return session
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

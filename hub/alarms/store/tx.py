@@ -15,7 +15,8 @@ from hub.alarms.errors import AlarmError, ConcurrentUpdate
 T = TypeVar("T")
 
 #: Races that a fresh read resolves: a version conflict (someone changed the alarm), a unique
-#: conflict (someone inserted the same key), SQLite's "database is locked" on a stale snapshot.
+#: conflict (someone inserted the same key), SQLite's "database is locked" (only after the
+#: busy timeout now: hub transactions begin IMMEDIATE, see hub/db/engine.py).
 RETRYABLE = (ConcurrentUpdate, IntegrityError, OperationalError)
 
 
@@ -31,8 +32,7 @@ def in_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T]
                 return work(s)
         except RETRYABLE as exc:
             last = exc
-            # SQLite answers a reader that wants to become a writer while another writer holds
-            # the lock with an immediate "locked" (no busy wait): back off before re-reading.
+            # back off before re-reading
             time.sleep(random.uniform(0, min(1.0, 0.005 * 2**attempt)))
     if isinstance(last, ConcurrentUpdate):
         raise last

@@ -17,6 +17,7 @@ from hub.alarms.store.actions import apply_action
 from hub.alarms.store.engine import condition_signal, event_signal
 from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition, HomeOverride
 from hub.alarms.store.tx import in_transaction
+from hub.db.engine import read_only
 from hub.db.state import Condition
 from hub.notify.models import Notification
 from protocols import Event, EventKind, EventState, new_event_id
@@ -202,7 +203,9 @@ def test_stale_writer_loses(hub: Hub) -> None:
     s1, s2 = hub.sessions(), hub.sessions()
     try:
         s1.begin()
-        s2.begin()
+        # s2 reads without the write lock (SQLite begins writers IMMEDIATE, so two writers
+        # could not even read at once there): the stale view of a second operator
+        read_only(s2)  # begins the transaction
         a1, a2 = s1.get(Alarm, a), s2.get(Alarm, a)
         assert a1 and a2 and a1.version == a2.version
         apply_action(s1, a1, Action.ACKNOWLEDGE, "op-1", hub.clock.now(), by="ws")
