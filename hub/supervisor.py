@@ -152,7 +152,8 @@ class SupervisionService:
         # Read without the write lock (SQLite: BEGIN DEFERRED), then write in a transaction
         # of its own, so the ingest never waits for this scan. The writes are guarded
         # (ON CONFLICT / state = 'open'), so the gap between the two is harmless.
-        with self.factory() as session, read_only(session).begin():
+        with self.factory() as session:
+            read_only(session)  # begins the (read) transaction; closing the session ends it
             keys = open_keys(session, GATEWAY_KINDS | {ConditionKind.SENSOR_SILENT})
             gateways = self._gateways(session, now, keys)
             sensors = self._sensors(session, now) if with_sensors else []

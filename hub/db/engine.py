@@ -87,7 +87,8 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 def read_only(session: Session) -> Session:
     """Mark ``session``'s next transaction as a pure read: on SQLite it begins ``DEFERRED``
     and takes no write lock (a write in it may then fail with "database is locked").
-    Call it before the session's first statement; a no-op on PostgreSQL."""
+    Call it before the session's first statement, instead of ``session.begin()`` (it
+    begins the transaction); a no-op on PostgreSQL."""
     session.connection(execution_options={SQLITE_BEGIN: "DEFERRED"})
     return session
 
