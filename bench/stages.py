@@ -33,8 +33,8 @@ def stage_rows(
     engine = create_engine(db_url)
     stages: dict[str, list[float]] = {
         "publish → hub batch (broker, receive queue)": [],
-        "hub batch → alarm raised (store, ack, alarm engine)": [],
-        "alarm raised → webhook attempt started (outbox)": [],
+        "hub batch → webhook queued (store, ack, alarm engine)": [],
+        "webhook queued → attempt started (outbox)": [],
         "webhook attempt started → receiver saw it (HTTP POST)": [],
     }
     try:
@@ -48,15 +48,15 @@ def stage_rows(
                 select(Alarm.id, Alarm.event_id, Alarm.raised_at).where(Alarm.event_id.in_(ids))
             ).all()
             by_alarm = {a.id: a for a in alarms}
-            first: dict[str, dt.datetime] = {}
+            first: dict[str, tuple[dt.datetime, dt.datetime]] = {}
             rows = s.execute(
-                select(Notification.alarm_id, DeliveryAttempt.started_at)
+                select(Notification.alarm_id, Notification.created_at, DeliveryAttempt.started_at)
                 .join(DeliveryAttempt, DeliveryAttempt.notification_id == Notification.id)
                 .where(Notification.alarm_id.in_(by_alarm), Notification.channel == "webhook")
             ).all()
-            for alarm_id, started in rows:
-                if alarm_id is not None and (alarm_id not in first or started < first[alarm_id]):
-                    first[alarm_id] = started
+            for alarm_id, queued, started in rows:
+                if alarm_id is not None and (alarm_id not in first or started < first[alarm_id][1]):
+                    first[alarm_id] = (queued, started)
     finally:
         engine.dispose()
     names = list(stages)
@@ -64,13 +64,14 @@ def stage_rows(
         stages[names[0]].append(_ms(ids[eid][1], rec))
     for a in alarms:
         gw, _t = ids[a.event_id]
+        if a.id not in first:
+            continue
+        queued, started = first[a.id]
         if a.event_id in received:
-            stages[names[1]].append(_ms(received[a.event_id], a.raised_at))
-        if a.id in first:
-            started = first[a.id]
-            stages[names[2]].append(_ms(a.raised_at, started))
-            if gw in hooks:
-                stages[names[3]].append(_ms(started, hooks[gw]))
+            stages[names[1]].append(_ms(received[a.event_id], queued))
+        stages[names[2]].append(_ms(queued, started))
+        if gw in hooks:
+            stages[names[3]].append(_ms(started, hooks[gw]))
     out = []
     for name, v in stages.items():
         if v:

@@ -84,6 +84,12 @@ class IngestSettings(_Part):
     )
     retry_delay_s: float = Field(default=1.0, gt=0, description="wait after a failed store before retrying")
     max_pending: int = Field(default=200_000, ge=1000, description="received, unstored messages held at most")
+    state_flush_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="gateway/sensor last-seen and status are written this often (batched), not per message",
+    )
 
 
 class SupervisionSettings(_Part):

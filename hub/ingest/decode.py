@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -98,16 +99,18 @@ class RateLimitedLog:
     interval_s: float = 10.0
     _last: dict[str, float] = field(default_factory=dict)
     _suppressed: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reject(self, r: Rejected, now: float | None = None) -> bool:
         """Log ``r`` if its reason was not logged within the interval. True if logged."""
         t = time.monotonic() if now is None else now
-        last = self._last.get(r.reason)
-        if last is not None and t - last < self.interval_s:
-            self._suppressed[r.reason] = self._suppressed.get(r.reason, 0) + 1
-            return False
-        self._last[r.reason] = t
-        more = self._suppressed.pop(r.reason, 0)
+        with self._lock:  # both lanes' processors report rejects (one from a thread)
+            last = self._last.get(r.reason)
+            if last is not None and t - last < self.interval_s:
+                self._suppressed[r.reason] = self._suppressed.get(r.reason, 0) + 1
+                return False
+            self._last[r.reason] = t
+            more = self._suppressed.pop(r.reason, 0)
         suffix = f" (+{more} more with this reason since last logged)" if more else ""
         gw = r.gateway_id or _gateway_of(r.topic)
         self.logger.warning("rejected message on %s (gateway %s): %s%s", r.topic, gw, r.detail, suffix)

@@ -1,10 +1,12 @@
 """The ingest service: consume ``$share/<group>/…`` uplink, store, ack after commit, notify.
 
-Two tasks share a priority queue. The receiver takes messages off the MQTT connection
-(reconnecting with backoff) and queues them, events ahead of everything else. The
-processor takes a batch (whatever is waiting, up to ``batch_max``), validates it, stores
-events and connectivity in one transaction, acks those events, tells the sinks about the
-new ones, then writes and acks the telemetry. A failed store is retried (never acked
+Two receivers (one MQTT connection per lane) take messages off the broker (reconnecting
+with backoff) and queue them: events, status and results on the priority queue (events
+ahead of everything else), telemetry on its own. Each queue has its own processor, so an
+alarm never waits for a telemetry batch to be validated and written. A processor takes a batch (whatever is waiting, up to ``batch_max``), validates it, stores
+the events in one transaction, acks them, tells the sinks about the new ones, then writes
+and acks the telemetry. What the batch says about connectivity (last-seen, status) is
+merged into a buffer that a third task writes every ``state_flush_s``. A failed store is retried (never acked
 before it succeeds); a bad message is counted and logged, never stops either loop.
 Because the gateway resends until acked, this worker may also shed telemetry when its
 queue is full: it is not lost, only delayed. Events are never shed.
@@ -26,8 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.errors import StoreError
 from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
-from hub.ingest.plan import acks, make_plan, stored_items
-from hub.ingest.store import store_core, store_telemetry
+from hub.ingest.plan import Plan, StateBuffer, acks, make_plan, stored_items
+from hub.ingest.store import store_event_batch, store_state, store_telemetry
 from hub.metrics import HubMetrics
 from hub.mqtt import make_client, set_nodelay
 from hub.settings import HubSettings
@@ -100,7 +102,8 @@ class IngestService:
         self.metrics = metrics
         self.sinks = sinks if sinks is not None else []  # shared: sinks added later are seen
         self.clock = clock
-        self.queue = UplinkQueue()
+        self.queue = UplinkQueue()  #: events, status, results
+        self.telemetry_queue = UplinkQueue()
         #: set while both lanes are subscribed
         self.subscribed = asyncio.Event()
         self._lanes_up: set[str] = set()
@@ -108,6 +111,8 @@ class IngestService:
         self._tasks: list[asyncio.Task[None]] = []
         self._rejects = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
         self._threads = ThreadWork()
+        self.state = StateBuffer()
+        self._flush_lock = asyncio.Lock()
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -117,7 +122,11 @@ class IngestService:
         self._tasks = [
             asyncio.create_task(self._receive_forever(PRIORITY_LANE), name="ingest-receive"),
             asyncio.create_task(self._receive_forever(TELEMETRY_LANE), name="ingest-receive-telemetry"),
-            asyncio.create_task(self._process_forever(), name="ingest-process"),
+            asyncio.create_task(self._process_forever(self.queue), name="ingest-process"),
+            asyncio.create_task(
+                self._process_forever(self.telemetry_queue), name="ingest-process-telemetry"
+            ),
+            asyncio.create_task(self._flush_forever(), name="ingest-state"),
         ]
 
     async def stop(self) -> None:
@@ -130,6 +139,10 @@ class IngestService:
                 pass
         self._tasks = []
         await self._threads.drain()
+        try:
+            await self.flush_state()  # what was heard last is not lost on an orderly stop
+        except StoreError as exc:
+            log.warning("ingest stopped with unsaved gateway state: %s", exc)
 
     # --- receiving -------------------------------------------------------------------
     async def _receive_forever(self, lane: str) -> None:
@@ -172,17 +185,18 @@ class IngestService:
             self.subscribed.clear()
 
     def _accept(self, msg: aiomqtt.Message) -> None:
-        if len(self.queue) >= self.settings.ingest.max_pending and not msg.topic.value.endswith("/event"):
+        queue = self.telemetry_queue if msg.topic.value.endswith("/telemetry") else self.queue
+        if len(queue) >= self.settings.ingest.max_pending and not msg.topic.value.endswith("/event"):
             self.metrics.rejects.labels("shed_overload").inc()  # the gateway resends: delayed, not lost
             return
-        self.queue.put(msg)
-        self.metrics.queue_depth.set(len(self.queue))
+        queue.put(msg)
+        self.metrics.queue_depth.set(len(self.queue) + len(self.telemetry_queue))
 
     # --- processing ------------------------------------------------------------------
-    async def _process_forever(self) -> None:
+    async def _process_forever(self, queue: UplinkQueue) -> None:
         while True:
-            batch = await self.queue.take(self.settings.ingest.batch_max)
-            self.metrics.queue_depth.set(len(self.queue))
+            batch = await queue.take(self.settings.ingest.batch_max)
+            self.metrics.queue_depth.set(len(self.queue) + len(self.telemetry_queue))
             try:
                 await self.process(batch)
             except Exception:
@@ -190,6 +204,9 @@ class IngestService:
                 # was acked, so the gateways resend it.
                 self.metrics.store_errors.labels("unexpected").inc()
                 log.exception("ingest failed on a batch of %d messages; continuing", len(batch))
+
+    def _plan(self, batch: Sequence[aiomqtt.Message], now: dt.datetime) -> Plan:
+        return make_plan(self._classify(batch, now))
 
     def _classify(self, batch: Sequence[aiomqtt.Message], now: dt.datetime) -> list[Incoming | Rejected]:
         items: list[Incoming | Rejected] = []
@@ -207,11 +224,17 @@ class IngestService:
     async def process(self, batch: Sequence[aiomqtt.Message]) -> None:
         """Store and ack one batch (public so that benchmarks can drive it directly)."""
         now = self.clock()
-        plan = make_plan(self._classify(batch, now))
+        if len(batch) > 50:
+            # validating a telemetry batch takes tens of ms of pure Python: in a thread, the
+            # event loop (alarm path, acks, outbox) keeps running meanwhile
+            plan = await self._threads.run(self._plan, batch, now)
+        else:
+            plan = self._plan(batch, now)
         if plan.rejected_acks:
             await self.publish_acks(plan.rejected_acks)
-        if plan.events or plan.gateways or plan.sensors:
-            answers = await self._retry("core", store_core, self.factory, plan, now)
+        self.state.add(plan.gateways, plan.sensors)
+        if plan.events:
+            answers = await self._retry("core", store_event_batch, self.factory, plan.events, now)
             new = [e for e, is_new in zip(plan.events, answers, strict=True) if is_new]
             self.metrics.events_stored.labels("new").inc(len(new))
             self.metrics.events_stored.labels("duplicate").inc(len(plan.events) - len(new))
@@ -226,6 +249,35 @@ class IngestService:
             await self.publish_acks(stored_items(plan.telemetry))
             self._observe_lag("telemetry", plan.telemetry)
             await self._notify_telemetry([(t, now) for t in plan.telemetry])
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.ingest.state_flush_s)
+            try:
+                await self.flush_state()
+            except StoreError as exc:
+                log.error("gateway state not stored, kept for the next flush: %s", exc)
+            except Exception:
+                self.metrics.store_errors.labels("unexpected").inc()
+                log.exception("gateway state flush failed; kept for the next flush")
+
+    async def flush_state(self) -> int:
+        """Write the buffered connectivity state now; returns how many rows. On failure the
+        state goes back into the buffer (merged under anything newer) and is raised."""
+        async with self._flush_lock:
+            if not self.state:
+                return 0
+            batch = self.state.take()
+            started = time.perf_counter()
+            try:
+                await self._threads.run(store_state, self.factory, batch)
+            except BaseException as exc:
+                self.state.put_back(batch)
+                if isinstance(exc, StoreError):
+                    self.metrics.store_errors.labels("state").inc()
+                raise
+            self.metrics.store_batch.labels("state").observe(time.perf_counter() - started)
+            return len(batch)
 
     async def _retry(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
         while True:

@@ -1,5 +1,5 @@
-"""The ingest's writes: events + connectivity state in one transaction, telemetry to the
-time-series store. Synchronous (SQLAlchemy); the service runs them in a worker thread.
+"""The ingest's writes: events in one transaction, buffered connectivity state in another,
+telemetry to the time-series store. Synchronous (SQLAlchemy); the service runs them in a worker thread.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from hub.conditions import dialect_insert
 from hub.db.errors import StoreError
 from hub.db.events import store_events
 from hub.db.state import GatewayState, SensorState
-from hub.ingest.plan import GatewaySeen, Plan
+from hub.ingest.plan import GatewaySeen, Plan, StateBuffer
 from hub.timeseries import TimeSeriesStore
+from protocols import Event
 
 
 def _write_gateways(session: Session, gateways: dict[str, GatewaySeen]) -> None:
@@ -85,19 +86,30 @@ def _write_sensors(session: Session, sensors: dict[tuple[str, str], dt.datetime]
     )
 
 
-def store_core(factory: sessionmaker[Session], plan: Plan, received_at: dt.datetime) -> list[bool]:
-    """Store the plan's events and connectivity in one transaction; True per new event.
+def store_event_batch(factory: sessionmaker[Session], events: list[Event], received_at: dt.datetime) -> list[bool]:
+    """Store events in one transaction; True per new event.
 
     Raises :class:`StoreError`; nothing is committed then, and nothing must be acked.
     """
     try:
         with factory() as session, session.begin():
-            answers = store_events(session, plan.events, received_at) if plan.events else []
-            _write_gateways(session, plan.gateways)
-            _write_sensors(session, plan.sensors)
+            return store_events(session, events, received_at)
     except SQLAlchemyError as exc:
-        raise StoreError(f"storing a batch of {len(plan.events)} events failed: {exc}") from exc
-    return answers
+        raise StoreError(f"storing a batch of {len(events)} events failed: {exc}") from exc
+
+
+def store_state(factory: sessionmaker[Session], state: StateBuffer) -> None:
+    """Write buffered connectivity (gateway and sensor last-seen, status) in one transaction.
+    Raises :class:`StoreError`; nothing is committed then."""
+    try:
+        with factory() as session, session.begin():
+            _write_gateways(session, state.seeds)  # first: they only create missing rows
+            _write_gateways(session, state.gateways)
+            _write_sensors(session, state.sensors)
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"storing the state of {len(state.gateways)} gateways, {len(state.sensors)} sensors failed: {exc}"
+        ) from exc
 
 
 def store_telemetry(ts: TimeSeriesStore, plan: Plan) -> int:

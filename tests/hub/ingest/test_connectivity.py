@@ -154,6 +154,7 @@ async def test_silent_sensor_raises_and_restores(secured: SecuredBroker, worker:
         t = gw.telemetry([("smoke-1", "battery_v", 3.1), ("gas-1", "gas_lel", 0.0)])
         gw.send(t)
         await gw.acked([t.id])
+        await worker.service.flush_state()  # last-seen is written in batches; write it now
         assert await sup.tick() == []
         clock.advance(10.6)  # interval 10 s + grace 0.5 s
         changes = await sup.tick()
@@ -164,6 +165,7 @@ async def test_silent_sensor_raises_and_restores(secured: SecuredBroker, worker:
         t2 = gw.telemetry([("gas-1", "gas_lel", 0.0)], ts=t.ts + 1)
         gw.send(t2)
         await gw.acked([t2.id])
+        await worker.service.flush_state()
         assert [(c.kind, c.sensor_id, c.state) for c in await sup.tick()] == [
             ("sensor_silent", "gas-1", "restored")
         ]
