@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -131,6 +133,6 @@ def test_a_battery_already_low_at_start_raises_at_the_first_reading() -> None:
 def test_falling_threshold_alternates_and_never_restores_inside_the_band(values: list[float]) -> None:
     f = FallingThreshold(threshold=3.6, hysteresis=0.2)
     changes = [(c, v) for v in values if (c := f.update(v)) is not None]
-    assert all(a[0] != b[0] for a, b in zip(changes, changes[1:], strict=False))
+    assert all(a[0] != b[0] for a, b in itertools.pairwise(changes))
     assert all(v < 3.6 for c, v in changes if c) and all(v > 3.8 for c, v in changes if not c)
     assert not changes or changes[0][0] is True
