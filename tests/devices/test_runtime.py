@@ -255,3 +255,16 @@ def test_overrides_keep_working_and_pins_clash_across_sensors(factory: MockFacto
         SensorRuntime("ups-2", registry.get("power-supervisor"), factory, {"mains_pin": 5}, analog=lambda cap: SettableSource())  # fmt: skip
     u.close()
     s.close()
+
+
+def test_panic_button_with_a_lid_tamper(factory: MockFactory) -> None:
+    p = SensorRuntime("panic-2", registry.get("panic-button-tamper"), factory)
+    assert p.pins == {"button": 22, "tamper": 16}
+    lid = factory.pin(16)
+    lid.drive_low()  # lid on: the NC loop is closed
+    assert p.poll(0.0) == []
+    lid.drive_high()  # cover removed
+    p.poll(0.1)
+    [ch] = p.poll(0.35)
+    assert (ch.kind, ch.alarm, ch.cause) == ("tamper", True, "tamper")
+    p.close()

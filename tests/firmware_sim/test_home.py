@@ -13,7 +13,7 @@ import yaml
 
 import protocols as p
 from firmware_sim.errors import ScenarioError
-from firmware_sim.firmware.home import drives_of
+from firmware_sim.firmware.home import drives_of, load_home_script
 from tests.support.acker import Acker
 from tests.support.mosquitto import Mosquitto
 
@@ -56,6 +56,13 @@ steps:
     ]  # fmt: skip
     drain = [round(d.value * 4.95, 2) for d in drives if d.role == "battery" and d.t >= 3600]
     assert drain == [3.9, 3.5]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "firmware_sim/scenarios/home").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_shipped_home_scripts_parse(path: Path) -> None:
+    assert load_home_script(path)
 
 
 @pytest.mark.parametrize(
