@@ -65,8 +65,8 @@ class SmokeDetector:
 
     def low_battery_chirp(self, t0: float) -> list[Drive]:
         """The backup battery is low: the detector chirps every 40 s, but a dry-contact model
-        has no output for it, so the gateway cannot see it (documented limit; battery
-        troubles of wireless models are simulated at the fleet level)."""
+        has no output for it, so the gateway cannot see it (documented limit; the
+        supervised model's trouble relay shows it: :class:`SupervisedSmokeDetector`)."""
         return []
 
 
