@@ -22,7 +22,7 @@ class AlarmContact:
     kind: str  #: protocols EventKind value, e.g. "smoke", "gas"
     pin: int
     active_low: bool = True  #: contact pulls the input to ground on alarm
-    pull_up: bool = True
+    pull_up: bool = True  #: internal pull-up; False: internal pull-down
     debounce_ms: int = 200  #: a change must be stable this long to count (glitch filter)
 
 
@@ -63,16 +63,33 @@ class Button:
 
 @dataclass(frozen=True, slots=True)
 class Battery:
+    """A battery voltage read through an ADC channel behind a resistor divider.
+
+    ``full_scale`` is the battery voltage at ADC 1.0 (Vref / divider ratio: 3.3 V through a
+    10 kΩ : 20 kΩ divider reads 4.95 V at full scale). Below ``low_v`` the sensor raises
+    ``battery_low``; the restore comes only above ``low_v + hysteresis``. ``full_v`` is
+    the charged voltage (documentation, validation, and where a simulated battery starts).
+    """
+
     role: str
     metric: str = "battery_v"
-    low_v: float = 3.3
+    low_v: float = 3.6
+    hysteresis: float = 0.2
+    full_v: float = 4.2
+    adc: str = "mcp3008"
+    channel: int = 1
+    full_scale: float = 4.95
 
 
 @dataclass(frozen=True, slots=True)
 class Tamper:
+    """A tamper switch (enclosure lid, detector base). The usual wiring is a normally
+    closed loop to ground with the pull-up: opening it (or cutting the wire) drives the
+    input high, so ``active_low = False``."""
+
     role: str
     pin: int
-    active_low: bool = True
+    active_low: bool = False
     pull_up: bool = True
     debounce_ms: int = 200
 
@@ -154,12 +171,29 @@ def button(
     return Button(role, kind, pin, active_low, pull_up, debounce_ms, long_press_cancel_s)
 
 
-def battery(*, role: str = "battery", low_v: float = 3.3) -> Battery:
-    return Battery(role, low_v=low_v)
+def battery(
+    *,
+    role: str = "battery",
+    channel: int = 1,
+    full_scale: float = 4.95,
+    low_v: float = 3.6,
+    hysteresis: float = 0.2,
+    full_v: float = 4.2,
+) -> Battery:
+    return Battery(role, "battery_v", low_v, hysteresis, full_v, "mcp3008", channel, full_scale)
 
 
-def tamper(pin: int, *, role: str = "tamper") -> Tamper:
-    return Tamper(role, pin)
+def tamper(
+    pin: int, *, role: str = "tamper", active_low: bool = False, pull_up: bool = True, debounce_ms: int = 200
+) -> Tamper:
+    return Tamper(role, pin, active_low, pull_up, debounce_ms)
+
+
+def mains_input(pin: int, *, role: str = "mains", debounce_ms: int = 2000) -> AlarmContact:
+    """A UPS HAT's "power good" output: high while mains is present. The input is pulled
+    down, so a lost supply *or a cut wire* reads as ``mains_lost`` (fail-safe); the long
+    debounce lets a brown-out flicker the UPS rides through pass without a trouble."""
+    return AlarmContact(role, "mains_lost", pin, active_low=True, pull_up=False, debounce_ms=debounce_ms)
 
 
 def siren(pin: int, *, role: str = "siren", active_high: bool = True) -> Siren:

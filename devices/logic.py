@@ -1,4 +1,5 @@
-"""Pure input filters: debounce / glitch filter, panic-button long-press cancel, level hysteresis.
+"""Pure input filters: debounce / glitch filter, panic-button long-press cancel, level
+hysteresis (rising, e.g. gas) and a falling threshold with hysteresis (e.g. battery low).
 
 No pins and no clock here: every function takes the sample and a monotonic ``now`` (s),
 so that the behaviour is tested exactly, without hardware or sleeps.
@@ -126,3 +127,25 @@ class LevelFilter:
             return None
         self.level = new
         return new
+
+
+@dataclass(slots=True)
+class FallingThreshold:
+    """A descending threshold with hysteresis (battery voltage): *low* once the value
+    falls below ``threshold``; back to normal only once it rises above
+    ``threshold + hysteresis``, so a battery sagging and recovering under load around the
+    threshold does not flap between battery_low and restore."""
+
+    threshold: float
+    hysteresis: float
+    low: bool = False
+
+    def update(self, value: float) -> bool | None:
+        """Feed a reading; return the new *low* state when it changed, else None."""
+        if not self.low and value < self.threshold:
+            self.low = True
+            return True
+        if self.low and value > self.threshold + self.hysteresis:
+            self.low = False
+            return False
+        return None

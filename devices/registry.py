@@ -22,7 +22,7 @@ from devices.errors import DefinitionError, UnknownModelError
 MODEL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 #: Event kinds a capability may raise (values of protocols.EventKind, kept as strings
 #: so that a definition is plain data).
-EVENT_KINDS = frozenset({"smoke", "gas", "panic", "heat", "co", "tamper", "battery_low"})
+EVENT_KINDS = frozenset({"smoke", "gas", "panic", "heat", "co", "tamper", "battery_low", "mains_lost"})
 
 _REGISTRY: dict[str, Definition] = {}
 
@@ -41,7 +41,10 @@ def validate(defn: Definition) -> Definition:
     if len(set(roles)) != len(roles):
         raise DefinitionError(f"model {defn.model!r} has duplicate roles {roles}")
     pins: list[int] = []
+    channels: list[int] = []
     for cap in defn.capabilities:
+        if isinstance(cap, AnalogLevel | Battery):
+            channels.append(cap.channel)
         if isinstance(cap, AlarmContact | Button | Tamper | Siren | StatusLed):
             if cap.pin not in VALID_BCM_PINS:
                 raise bad(cap.role, f"pin {cap.pin} is not a BCM GPIO 2..27")
@@ -54,10 +57,12 @@ def validate(defn: Definition) -> Definition:
             raise bad(cap.role, "long_press_cancel_s must be > 0")
         if isinstance(cap, AnalogLevel):
             validate_level(defn.model, cap)
-        if isinstance(cap, Battery) and cap.low_v <= 0:
-            raise bad(cap.role, "low_v must be > 0")
+        if isinstance(cap, Battery):
+            validate_battery(defn.model, cap)
     if len(set(pins)) != len(pins):
         raise DefinitionError(f"model {defn.model!r} uses a pin twice: {pins}")
+    if len(set(channels)) != len(channels):
+        raise DefinitionError(f"model {defn.model!r} uses an ADC channel twice: {channels}")
     return defn
 
 
@@ -80,6 +85,23 @@ def validate_level(model: str, cap: AnalogLevel) -> None:
         raise DefinitionError(f"{where}: alarm_level {cap.alarm_level} outside 1..{len(ts)}")
     if cap.full_scale <= 0:
         raise DefinitionError(f"{where}: full_scale must be > 0")
+
+
+def validate_battery(model: str, cap: Battery) -> None:
+    where = f"model {model!r}, capability {cap.role!r}"
+    if cap.adc != "mcp3008" or not 0 <= cap.channel <= 7:
+        raise DefinitionError(f"{where}: MCP3008 channel {cap.channel} outside 0..7")
+    if cap.full_scale <= 0:
+        raise DefinitionError(f"{where}: full_scale {cap.full_scale} V must be > 0")
+    if cap.low_v <= 0:
+        raise DefinitionError(f"{where}: low_v {cap.low_v} V must be > 0")
+    if cap.hysteresis < 0:
+        raise DefinitionError(f"{where}: hysteresis {cap.hysteresis} V must be >= 0")
+    if not cap.low_v + cap.hysteresis < cap.full_v <= cap.full_scale:
+        raise DefinitionError(
+            f"{where}: need low_v + hysteresis ({cap.low_v} + {cap.hysteresis} V) < full_v ({cap.full_v} V)"
+            f" <= full_scale ({cap.full_scale} V): a charged battery must restore and be measurable"
+        )
 
 
 def register(defn: Definition) -> Definition:

@@ -3,8 +3,8 @@
 The agent polls :meth:`SensorRuntime.poll` every few tens of milliseconds and gets back
 debounced, filtered :class:`Change` objects. Per-sensor wiring overrides come from the
 sensor's ``params``: ``{role}_pin``, ``{role}_active_low``, ``{role}_debounce_ms``,
-``{role}_channel``, and ``{role}_enabled`` (e.g. ``level_enabled = false`` for a gas
-detector without the MCP3008 fitted).
+``{role}_channel``, ``{role}_low_v``…, and ``{role}_enabled`` (e.g. ``level_enabled =
+false`` for a gas detector without the MCP3008 fitted).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from devices.analog import AnalogSource, Mcp3008Source
 from devices.capabilities import (
     AlarmContact,
     AnalogLevel,
+    Battery,
     Button,
     Capability,
     Definition,
@@ -28,7 +29,7 @@ from devices.capabilities import (
     Tamper,
 )
 from devices.errors import DefinitionError, DeviceError, ReadError
-from devices.logic import Debouncer, LevelFilter, PanicAction, PanicButton
+from devices.logic import Debouncer, FallingThreshold, LevelFilter, PanicAction, PanicButton
 from devices.registry import validate
 
 Scalar = str | int | float | bool | None
@@ -75,12 +76,28 @@ def apply_params(defn: Definition, params: Mapping[str, Scalar]) -> tuple[Defini
     return validate(dataclasses.replace(defn, capabilities=tuple(caps))), disabled
 
 
-def _input(pin: int, active_low: bool, pull_up: bool, factory: Factory) -> DigitalInputDevice:
-    if pull_up and active_low:
-        return DigitalInputDevice(pin, pull_up=True, pin_factory=factory)
-    if not pull_up and not active_low:
-        return DigitalInputDevice(pin, pull_up=False, pin_factory=factory)
-    return DigitalInputDevice(pin, pull_up=None, active_state=not active_low, pin_factory=factory)
+class _Input:
+    """A digital input with an internal pull-up (``pull_up``) or pull-down, active low or high.
+
+    gpiozero ties "active" to the pull (pull-up: active when low) and leaves the pin
+    floating when asked for another active state; an NC loop on the pull-up (tamper) or a
+    power-good line on the pull-down must keep its pull, or a cut wire would float instead
+    of reading as the trouble it is. So the pull is always set and the sense inverted here.
+    """
+
+    def __init__(self, pin: int, active_low: bool, pull_up: bool, factory: Factory) -> None:
+        self._dev = DigitalInputDevice(pin, pull_up=pull_up, pin_factory=factory)
+        self._invert = pull_up != active_low
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self._dev.is_active) != self._invert
+
+    def close(self) -> None:
+        self._dev.close()
+
+
+AnalogFactory = Callable[[AnalogLevel | Battery], AnalogSource]
 
 
 class SensorRuntime:
@@ -92,16 +109,21 @@ class SensorRuntime:
         definition: Definition,
         factory: Factory,
         params: Mapping[str, Scalar] | None = None,
-        analog: Callable[[AnalogLevel], AnalogSource] | None = None,
+        analog: AnalogFactory | None = None,
     ) -> None:
         self.sensor_id = sensor_id
-        self.definition, disabled = apply_params(definition, params or {})
+        try:
+            self.definition, disabled = apply_params(definition, params or {})
+        except DefinitionError as exc:
+            raise DefinitionError(f"sensor {sensor_id!r}: {exc}") from exc
         self.model = definition.model
-        self.pins: dict[str, int] = {}
+        self.pins: dict[str, int] = {}  #: digital input role -> BCM pin
+        self.channels: dict[str, int] = {}  #: analogue role -> ADC channel
         self.faults = 0
-        self._contacts: list[tuple[AlarmContact | Tamper, DigitalInputDevice, Debouncer]] = []
-        self._buttons: list[tuple[Button, DigitalInputDevice, Debouncer, PanicButton]] = []
+        self._contacts: list[tuple[AlarmContact | Tamper, _Input, Debouncer]] = []
+        self._buttons: list[tuple[Button, _Input, Debouncer, PanicButton]] = []
         self._levels: list[tuple[AnalogLevel, AnalogSource, LevelFilter]] = []
+        self._batteries: list[tuple[Battery, AnalogSource, FallingThreshold]] = []
         self._active: dict[str, set[str]] = {}  # kind -> roles currently in alarm
         self._last_values: dict[str, float] = {}
         self._fail_count = 0
@@ -111,17 +133,21 @@ class SensorRuntime:
                 if cap.role in disabled:
                     continue
                 if isinstance(cap, AlarmContact | Tamper):
-                    dev = _input(cap.pin, cap.active_low, cap.pull_up, factory)
+                    dev = _Input(cap.pin, cap.active_low, cap.pull_up, factory)
                     self.pins[cap.role] = cap.pin
                     self._contacts.append((cap, dev, Debouncer(cap.debounce_ms / 1000)))
                 elif isinstance(cap, Button):
-                    dev = _input(cap.pin, cap.active_low, cap.pull_up, factory)
+                    dev = _Input(cap.pin, cap.active_low, cap.pull_up, factory)
                     self.pins[cap.role] = cap.pin
                     logic = PanicButton(long_press_s=cap.long_press_cancel_s)
                     self._buttons.append((cap, dev, Debouncer(cap.debounce_ms / 1000), logic))
-                elif isinstance(cap, AnalogLevel):
+                elif isinstance(cap, AnalogLevel | Battery):
                     src = analog(cap) if analog else Mcp3008Source(cap.channel, factory)
-                    self._levels.append((cap, src, LevelFilter(cap.thresholds, cap.hysteresis)))
+                    self.channels[cap.role] = cap.channel
+                    if isinstance(cap, AnalogLevel):
+                        self._levels.append((cap, src, LevelFilter(cap.thresholds, cap.hysteresis)))
+                    else:
+                        self._batteries.append((cap, src, FallingThreshold(cap.low_v, cap.hysteresis)))
         except DeviceError:
             self.close()
             raise
@@ -155,24 +181,38 @@ class SensorRuntime:
             elif action is PanicAction.CANCEL:
                 out.append(Change(self.sensor_id, b.kind, False, "cancel"))
         for lv, src, filt in self._levels:
-            try:
-                value = round(src.read() * lv.full_scale, 2)
-            except ReadError:
-                self._fail_count += 1
-                if self._fail_count >= FAULT_AFTER and not self._faulted:
-                    self._faulted = True
-                    out.append(Change(self.sensor_id, "sensor_fault", True, lv.role))
-                continue
-            if self._faulted:
-                self._faulted = False
-                out.append(Change(self.sensor_id, "sensor_fault", False, lv.role))
-            self._fail_count = 0
-            self._last_values[lv.metric] = value
-            if filt.update(value) is not None:
+            value = self._read(lv, src, 2, out)
+            if value is not None and filt.update(value) is not None:
                 ch = self._set(lv.kind, lv.role, filt.level >= lv.alarm_level, {"lel": value})
                 if ch:
                     out.append(ch)
+        for bat, src, low in self._batteries:
+            volts = self._read(bat, src, 3, out)
+            if volts is not None and (is_low := low.update(volts)) is not None:
+                ch = self._set("battery_low", bat.role, is_low, {"battery_v": volts})
+                if ch:
+                    out.append(ch)
         return out
+
+    def _read(
+        self, cap: AnalogLevel | Battery, src: AnalogSource, digits: int, out: list[Change]
+    ) -> float | None:
+        """One scaled ADC reading (also kept for telemetry), or None after a failed read:
+        ``FAULT_AFTER`` failures in a row raise sensor_fault, the next good read restores it."""
+        try:
+            value = round(src.read() * cap.full_scale, digits)
+        except ReadError:
+            self._fail_count += 1
+            if self._fail_count >= FAULT_AFTER and not self._faulted:
+                self._faulted = True
+                out.append(Change(self.sensor_id, "sensor_fault", True, cap.role))
+            return None
+        if self._faulted:
+            self._faulted = False
+            out.append(Change(self.sensor_id, "sensor_fault", False, cap.role))
+        self._fail_count = 0
+        self._last_values[cap.metric] = value
+        return value
 
     def readings(self) -> dict[str, float]:
         """Latest values for periodic telemetry (metric id -> value)."""
@@ -189,6 +229,8 @@ class SensorRuntime:
             for _b, dev, _d, _l in self._buttons:
                 bool(dev.is_active)
             for _lv, src, _f in self._levels:
+                src.read()
+            for _bat, src, _t in self._batteries:
                 src.read()
         except (ReadError, GPIOZeroError, OSError):
             return False
@@ -214,6 +256,8 @@ class SensorRuntime:
         for _b, dev, _d, _l in self._buttons:
             dev.close()
         for _lv, src, _f in self._levels:
+            src.close()
+        for _bat, src, _t in self._batteries:
             src.close()
 
 

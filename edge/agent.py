@@ -16,10 +16,10 @@ from gpiozero import Factory, GPIOZeroError
 
 from devices import registry
 from devices.analog import AnalogSource, SettableSource
-from devices.capabilities import AnalogLevel
-from devices.errors import DeviceError
+from devices.capabilities import AnalogLevel, Battery
+from devices.errors import DefinitionError, DeviceError
 from devices.pins import make_pin_factory
-from devices.runtime import Change, OutputRuntime, SensorRuntime
+from devices.runtime import AnalogFactory, Change, OutputRuntime, SensorRuntime
 from edge import commands, session, uplink
 from edge.clock import Clock, SyncWatch, make_probe
 from edge.downlink import RejectCounter
@@ -93,12 +93,16 @@ class Agent:
 
     # --- devices -------------------------------------------------------------------------
 
-    def _analog_for(self, sensor_id: str) -> Callable[[AnalogLevel], AnalogSource] | None:
+    def _analog_for(self, sensor_id: str) -> AnalogFactory | None:
         if self.s.pin_factory != "mock":
             return None  # real MCP3008 over SPI
 
-        def make(cap: AnalogLevel) -> AnalogSource:
-            src = self.analog[sensor_id] = SettableSource()
+        def make(cap: AnalogLevel | Battery) -> AnalogSource:
+            if sensor_id in self.analog:
+                raise DefinitionError(f"sensor {sensor_id!r}: the mock ADC is one channel per sensor")
+            # a simulated battery starts charged; a gas level starts in clean air
+            start = cap.full_v / cap.full_scale if isinstance(cap, Battery) else 0.0
+            src = self.analog[sensor_id] = SettableSource(start)
             return src
 
         return make

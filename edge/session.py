@@ -103,8 +103,12 @@ async def sender(agent: Agent, client: aiomqtt.Client) -> None:
             continue
         due = agent.outbox.next_due()
         timeout = None if due is None else max(0.0, due - loop.time())
+        # asyncio.timeout, not wait_for: on 3.11 wait_for returns the result instead of
+        # raising when the event is set in the step that cancels us, and the loop would
+        # then wait here for ever and the agent never stop
         try:
-            await asyncio.wait_for(agent.outbox.changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await agent.outbox.changed.wait()
         except TimeoutError:
             pass
 

@@ -29,8 +29,13 @@ class Stamp:
     synced: bool
 
 
+#: Change values that an Event carries (protocols.Values fields)
+EVENT_VALUES = ("lel", "battery_v")
+
+
 def event_from_change(gw: str, change: Change, st: Stamp) -> Event:
-    values = Values(lel=change.values["lel"]) if "lel" in change.values else None
+    carried = {k: change.values[k] for k in EVENT_VALUES if k in change.values}
+    values = Values.model_validate(carried) if carried else None
     return Event(
         gw=gw,
         seq=st.seq,

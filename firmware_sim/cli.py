@@ -314,6 +314,8 @@ def home_cmd(script: Path, config: Path | None, gateway: str, host: str, port: i
         import signal
 
         agent = Agent(settings)
+        driver = PinDriver(agent)
+        driver.settle()  # the home is wired before the first poll: NC loops closed, power good
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -325,7 +327,7 @@ def home_cmd(script: Path, config: Path | None, gateway: str, host: str, port: i
                 click.echo(f"{d.t:8.2f}s {d.sensor} {d.role}={d.value:g} {d.note}", err=True)
 
         try:
-            await play(drives, PinDriver(agent), on_drive=show, stop=stop)
+            await play(drives, driver, on_drive=show, stop=stop)
             try:
                 await asyncio.wait_for(stop.wait(), linger)
             except TimeoutError:

@@ -16,6 +16,7 @@ class AgentLike(Protocol):
 
     factory: Any
     analog: dict[str, Any]
+    sensors: list[Any]
 
     def sensor(self, sensor_id: str) -> Any: ...
 
@@ -29,14 +30,15 @@ class PinDriver:
             runtime = self.agent.sensor(d.sensor)
         except StopIteration as exc:
             raise SimError(f"the agent has no sensor {d.sensor!r}") from exc
-        if d.role == "level":
+        if d.role in runtime.channels:
             source = self.agent.analog.get(d.sensor)
             if source is None:
                 raise SimError(f"sensor {d.sensor!r} has no simulated ADC (pin factory is not mock?)")
             source.set_fraction(d.value)
             return
         if d.role not in runtime.pins:
-            raise SimError(f"sensor {d.sensor!r} has no input role {d.role!r} (has {sorted(runtime.pins)})")
+            roles = sorted([*runtime.pins, *runtime.channels])
+            raise SimError(f"sensor {d.sensor!r} has no input role {d.role!r} (has {roles})")
         cap = runtime.definition.capability(d.role)
         pin = self.agent.factory.pin(runtime.pins[d.role])
         active = d.value >= 0.5
@@ -45,6 +47,15 @@ class PinDriver:
             pin.drive_low()
         else:
             pin.drive_high()
+
+    def settle(self) -> None:
+        """Wire the home before the agent's first poll: every digital input at rest
+        (contacts open, NC tamper loops closed, power good). A MockFactory pin nobody drives
+        reads what its pull says, and for an NC loop or a power-good line that is the
+        trouble itself (as a cut wire would be on a real gateway)."""
+        for runtime in self.agent.sensors:
+            for role in runtime.pins:
+                self.apply(Drive(0.0, runtime.sensor_id, role, 0.0))
 
 
 async def play(

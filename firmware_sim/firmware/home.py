@@ -8,8 +8,12 @@ A home script (YAML) says what the devices do and when::
       - {at: 2m, gas: leak, peak: 35, ramp: 1m, hold: 30s, vent: 1m}
 
 Devices and actions: ``smoke``: alarm (``duration``), selftest, cooking (``seconds``),
-glitch, low_battery_chirp; ``gas``: leak (``peak``, ``ramp``, ``hold``, ``vent``, ``step``);
-``panic``: press, long_press_cancel (``after``), double_press.
+glitch, low_battery_chirp (invisible on a dry contact); ``supervised_smoke``: the same,
+plus low_battery_chirp (trouble relay), battery_replaced, tamper (``duration``); ``gas``:
+leak (``peak``, ``ramp``, ``hold``, ``vent``, ``step``); ``panic``: press,
+long_press_cancel (``after``), double_press; ``power`` (the gateway's UPS HAT): mains_loss
+(``duration``, ``step``, ``soc``), brownout (``width``), battery_drain (``from_v``,
+``to_v``, ``over``, ``step``).
 """
 
 from __future__ import annotations
@@ -21,14 +25,32 @@ from typing import Any
 import yaml
 
 from firmware_sim.errors import ScenarioError
-from firmware_sim.firmware.models import Drive, GasDetector, PanicButton, SmokeDetector
+from firmware_sim.firmware.models import (
+    Drive,
+    GasDetector,
+    PanicButton,
+    SmokeDetector,
+    SupervisedSmokeDetector,
+)
+from firmware_sim.firmware.power import UpsHat
 from firmware_sim.scenario.model import parse_duration
 
-DURATION_ARGS = {"duration", "seconds", "ramp", "hold", "vent", "step", "after"}
+DURATION_ARGS = {"duration", "seconds", "ramp", "hold", "vent", "step", "after", "width", "over"}
+_SMOKE = {"alarm", "selftest", "cooking", "glitch", "low_battery_chirp"}
 ACTIONS: dict[str, set[str]] = {
-    "smoke": {"alarm", "selftest", "cooking", "glitch", "low_battery_chirp"},
+    "smoke": _SMOKE,
+    "supervised_smoke": _SMOKE | {"battery_replaced", "tamper"},
     "gas": {"leak"},
     "panic": {"press", "long_press_cancel", "double_press"},
+    "power": {"mains_loss", "brownout", "battery_drain"},
+}
+#: the firmware model of each script device; its default sensor id is in DEFAULT_SENSORS
+MODELS: dict[str, Any] = {
+    "smoke": SmokeDetector,
+    "supervised_smoke": SupervisedSmokeDetector,
+    "gas": GasDetector,
+    "panic": PanicButton,
+    "power": UpsHat,
 }
 
 
@@ -37,7 +59,7 @@ def drives_of(script: Any, seed: int = 1) -> list[Drive]:
     if not isinstance(script, dict) or not isinstance(script.get("steps"), list):
         raise ScenarioError("a home script is a mapping with a list 'steps'")
     rng = random.Random(seed)
-    devices = {"smoke": SmokeDetector(), "gas": GasDetector(), "panic": PanicButton()}
+    devices = {name: model() for name, model in MODELS.items()}
     out: list[Drive] = []
     for i, step in enumerate(script["steps"]):
         where = f"steps.{i}"
@@ -61,16 +83,12 @@ def drives_of(script: Any, seed: int = 1) -> list[Drive]:
             }
         except ValueError as exc:
             raise ScenarioError(str(exc), where) from exc
-        if "sensor" in args:
-            devices_for = {"smoke": SmokeDetector, "gas": GasDetector, "panic": PanicButton}
-            model: Any = devices_for[dev](sensor=str(args.pop("sensor")))
-        else:
-            model = devices[dev]
-        if dev == "smoke" and action == "cooking":
+        model = MODELS[dev](sensor=str(args.pop("sensor"))) if "sensor" in args else devices[dev]
+        if action == "cooking":
             args["rng"] = rng
         try:
             out += getattr(model, action)(t0, **args)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise ScenarioError(f"bad arguments for {dev} {action}: {exc}", where) from exc
     return sorted(out)
 
@@ -82,9 +100,13 @@ def load_home_script(path: Path, seed: int = 1) -> list[Drive]:
         raise ScenarioError(str(exc), str(path)) from exc
 
 
+#: one of each model on its default pins (smoke-1 17, smoke-2 5/6/13, gas-1 27 + ADC 0,
+#: panic-1 22, power-1 25 + ADC 1; buzzer 18, led 23; SPI0 7-11 for the MCP3008)
 DEFAULT_SENSORS = [
     {"id": "smoke-1", "model": "smoke-dry-contact"},
+    {"id": "smoke-2", "model": "smoke-relay-supervised"},
     {"id": "gas-1", "model": "gas-detector"},
     {"id": "panic-1", "model": "panic-button"},
+    {"id": "power-1", "model": "power-supervisor"},
 ]
 DEFAULT_OUTPUTS = [{"id": "buzzer-1", "model": "buzzer"}, {"id": "led-1", "model": "status-led"}]

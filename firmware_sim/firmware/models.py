@@ -6,7 +6,9 @@ fraction of full scale. The edge agent's own code (debounce, long-press cancel,
 hysteresis) then decides what is an event — the simulator never fakes events here.
 
 Models follow the shared device ids: ``smoke-dry-contact`` (relay closes on smoke),
-``gas-detector`` (relay + analogue %LEL through an MCP3008), ``panic-button``.
+``smoke-relay-supervised`` (alarm relay, trouble relay, base tamper loop), ``gas-detector``
+(relay + analogue %LEL through an MCP3008), ``panic-button``; the gateway's UPS HAT
+(``power-supervisor``) is in :mod:`firmware_sim.firmware.power`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 class Drive:
     t: float
     sensor: str
-    role: str  #: capability role: "contact", "button", "level" (ADC)
+    role: str  #: input role: "contact", "button", "tamper", "mains"…; ADC: "level", "battery"
     value: float  #: digital: 1.0 active / 0.0 idle; ADC: fraction of full scale 0..1
     note: str = ""
 
@@ -63,9 +65,36 @@ class SmokeDetector:
 
     def low_battery_chirp(self, t0: float) -> list[Drive]:
         """The backup battery is low: the detector chirps every 40 s, but a dry-contact model
-        has no output for it, so the gateway cannot see it (documented limit; battery
-        troubles of wireless models are simulated at the fleet level)."""
+        has no output for it, so the gateway cannot see it (documented limit; the
+        supervised model's trouble relay shows it: :class:`SupervisedSmokeDetector`)."""
         return []
+
+
+@dataclass(frozen=True)
+class SupervisedSmokeDetector(SmokeDetector):
+    """A 4-wire smoke detector with a trouble relay and a base tamper switch
+    (``smoke-relay-supervised``): unlike the dry-contact model, the gateway sees its
+    low battery and its removal from the base."""
+
+    sensor: str = "smoke-2"
+
+    def low_battery_chirp(self, t0: float) -> list[Drive]:
+        """The battery is low: the detector chirps every 40 s and closes its trouble relay,
+        which stays closed until the battery is replaced."""
+        return [Drive(t0, self.sensor, "trouble", 1.0, "low battery: trouble relay closed")]
+
+    def battery_replaced(self, t0: float) -> list[Drive]:
+        return [Drive(t0, self.sensor, "trouble", 0.0, "battery replaced: trouble relay open")]
+
+    def tamper(self, t0: float, duration: float | None = None) -> list[Drive]:
+        """The detector is twisted off its base (the NC loop opens) and, after ``duration``
+        s, refitted; ``None``: left off."""
+        out = [Drive(t0, self.sensor, "tamper", 1.0, "taken off its base")]
+        if duration is not None:
+            if duration <= 0:
+                raise ValueError(f"tamper duration {duration} s must be > 0")
+            out.append(Drive(t0 + duration, self.sensor, "tamper", 0.0, "refitted"))
+        return out
 
 
 @dataclass(frozen=True)

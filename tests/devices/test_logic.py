@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from devices.logic import Debouncer, LevelFilter, PanicAction, PanicButton, next_level
+from devices.logic import Debouncer, FallingThreshold, LevelFilter, PanicAction, PanicButton, next_level
 
 
 def test_debouncer_needs_a_stable_state() -> None:
@@ -109,3 +111,28 @@ def test_level_is_consistent_with_thresholds(values: list[float]) -> None:
         # at or above a threshold -> at least that level; below threshold-h -> below it
         assert all(level > i for i, t in enumerate(th) if v >= t)
         assert all(level <= i for i, t in enumerate(th) if v < t - 3.0)
+
+
+def test_battery_low_below_threshold_and_restores_only_above_the_hysteresis() -> None:
+    f = FallingThreshold(threshold=3.6, hysteresis=0.2)
+    assert f.update(3.9) is None
+    assert f.update(3.6) is None  # at the threshold is not below it
+    assert f.update(3.59) is True
+    assert f.update(3.7) is None  # recovering under a lighter load: still low
+    assert f.update(3.8) is None  # exactly threshold + hysteresis is not above it
+    assert f.update(3.81) is False
+    assert f.update(3.7) is None  # normal again: a sag inside the band raises nothing
+    assert f.low is False
+
+
+def test_a_battery_already_low_at_start_raises_at_the_first_reading() -> None:
+    assert FallingThreshold(3.6, 0.2).update(3.1) is True
+
+
+@given(st.lists(st.floats(min_value=2.5, max_value=4.5), max_size=60))
+def test_falling_threshold_alternates_and_never_restores_inside_the_band(values: list[float]) -> None:
+    f = FallingThreshold(threshold=3.6, hysteresis=0.2)
+    changes = [(c, v) for v in values if (c := f.update(v)) is not None]
+    assert all(a[0] != b[0] for a, b in itertools.pairwise(changes))
+    assert all(v < 3.6 for c, v in changes if c) and all(v > 3.8 for c, v in changes if not c)
+    assert not changes or changes[0][0] is True

@@ -7,10 +7,19 @@ import dataclasses
 import pytest
 
 from devices import definitions, registry
-from devices.capabilities import Definition, alarm_contact, analog_level, button
+from devices.capabilities import Definition, alarm_contact, analog_level, battery, button, tamper
 from devices.errors import DefinitionError, UnknownModelError
 
-REQUIRED = {"smoke-dry-contact", "gas-detector", "panic-button", "buzzer", "status-led"}
+REQUIRED = {
+    "smoke-dry-contact",
+    "smoke-relay-supervised",
+    "gas-detector",
+    "panic-button",
+    "panic-button-tamper",
+    "power-supervisor",
+    "buzzer",
+    "status-led",
+}
 
 
 def all_definitions() -> list[Definition]:
@@ -44,6 +53,12 @@ def test_unknown_model() -> None:
         ((analog_level("gas", "%LEL", "gas_lel", channel=9),), "channel 9"),
         ((analog_level("gas", "%LEL", "gas_lel", alarm_level=3),), "alarm_level 3"),
         ((button("panic", pin=22, long_press_cancel_s=0),), "long_press_cancel_s"),
+        ((alarm_contact("smoke", pin=5), tamper(pin=5)), "uses a pin twice"),
+        ((tamper(pin=13, debounce_ms=-1),), "debounce_ms -1 outside"),
+        ((battery(channel=8),), "channel 8 outside 0..7"),
+        ((battery(full_scale=0),), "full_scale 0 V must be > 0"),
+        ((battery(low_v=4.0, hysteresis=0.3),), r"low_v \+ hysteresis"),
+        ((analog_level("gas", "%LEL", "gas_lel", channel=1), battery(channel=1)), "ADC channel twice"),
         ((), "no capabilities"),
     ],
 )

@@ -13,7 +13,7 @@ import yaml
 
 import protocols as p
 from firmware_sim.errors import ScenarioError
-from firmware_sim.firmware.home import drives_of
+from firmware_sim.firmware.home import drives_of, load_home_script
 from tests.support.acker import Acker
 from tests.support.mosquitto import Mosquitto
 
@@ -34,6 +34,37 @@ steps:
     ]  # fmt: skip
 
 
+def test_script_drives_the_supervised_smoke_detector_and_the_ups() -> None:
+    drives = drives_of(
+        yaml.safe_load("""
+steps:
+  - {at: 10s, supervised_smoke: tamper, duration: 5s}
+  - {at: 20s, supervised_smoke: low_battery_chirp}
+  - {at: 1m, supervised_smoke: battery_replaced}
+  - {at: 2m, power: brownout, width: 0.5s}
+  - {at: 3m, power: mains_loss, duration: 10m, step: 5m}
+  - {at: 1h, power: battery_drain, from_v: 3.9, to_v: 3.5, over: 10m, step: 10m}
+  - {at: 2h, smoke: low_battery_chirp}
+""")
+    )
+    # the dry-contact smoke-1 has no trouble output: its low_battery_chirp drives nothing
+    roles = [(d.t, d.sensor, d.role, d.value) for d in drives if d.role != "battery"]
+    assert roles == [
+        (10.0, "smoke-2", "tamper", 1.0), (15.0, "smoke-2", "tamper", 0.0), (20.0, "smoke-2", "trouble", 1.0),
+        (60.0, "smoke-2", "trouble", 0.0), (120.0, "power-1", "mains", 1.0), (120.5, "power-1", "mains", 0.0),
+        (180.0, "power-1", "mains", 1.0), (780.0, "power-1", "mains", 0.0),
+    ]  # fmt: skip
+    drain = [round(d.value * 4.95, 2) for d in drives if d.role == "battery" and d.t >= 3600]
+    assert drain == [3.9, 3.5]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "firmware_sim/scenarios/home").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_shipped_home_scripts_parse(path: Path) -> None:
+    assert load_home_script(path)
+
+
 @pytest.mark.parametrize(
     ("text", "msg"),
     [
@@ -42,6 +73,13 @@ steps:
         ("steps: [{at: soon, panic: press}]", "not a duration"),
         ("steps: [{panic: press, colour: red}]", "bad arguments for panic press"),
         ("nothing: here", "list 'steps'"),
+        (
+            "steps: [{power: mains_loss, duration: 0s}]",
+            "bad arguments for power mains_loss: duration 0.0 must be > 0",
+        ),
+        ("steps: [{power: battery_drain, to_v: 9}]", "bad arguments for power battery_drain: 9 V is outside"),
+        ("steps: [{smoke: tamper}]", "smoke cannot 'tamper'"),
+        ("steps: [{supervised_smoke: tamper, duration: -1s}]", "not a duration"),
     ],
 )
 def test_bad_home_scripts_are_named(text: str, msg: str) -> None:
@@ -68,5 +106,37 @@ def test_sim_home_plays_a_script_on_a_real_agent(tmp_path: Path, mosquitto: Mosq
             (p.EventKind.SMOKE, p.EventState.ALARM), (p.EventKind.SMOKE, p.EventState.RESTORE),
         ]  # fmt: skip
         assert "cooking smoke" in proc.stderr
+    finally:
+        acker.close()
+
+
+def test_sim_home_wires_the_supervised_detector_and_ups_by_default(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """Only the scripted troubles arrive: the NC base loop and power-good line start at rest."""
+    gw = f"gw-home-{uuid.uuid4().hex[:8]}"
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        "steps:\n"
+        "  - {at: 0.2s, supervised_smoke: tamper, duration: 0.6s}\n"
+        "  - {at: 0.2s, power: mains_loss, duration: 2.5s, step: 0.5s}\n"
+    )
+    acker = Acker(mosquitto.host, mosquitto.port)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "safehome", "sim", "home", str(script), "--gateway", gw, "--host", mosquitto.host,
+             "--port", str(mosquitto.port), "--data-dir", str(tmp_path / "agent"), "--linger", "3"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        deadline = time.monotonic() + 10
+        while len(acker.of(gw, p.Channel.EVENT)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = sorted({(e.sensor, e.kind.value, e.state.value) for e in acker.of(gw, p.Channel.EVENT)})
+        assert got == [
+            ("power-1", "mains_lost", "alarm"), ("power-1", "mains_lost", "restore"),
+            ("smoke-2", "tamper", "alarm"), ("smoke-2", "tamper", "restore"),
+        ]  # fmt: skip
+        assert "mains lost" in proc.stderr and "taken off its base" in proc.stderr
     finally:
         acker.close()
