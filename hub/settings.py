@@ -84,6 +84,12 @@ class IngestSettings(_Part):
     )
     retry_delay_s: float = Field(default=1.0, gt=0, description="wait after a failed store before retrying")
     max_pending: int = Field(default=200_000, ge=1000, description="received, unstored messages held at most")
+    telemetry_linger_s: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="the telemetry processor waits this long for a fuller batch (never the alarm lane)",
+    )
     state_flush_s: float = Field(
         default=1.0,
         gt=0,

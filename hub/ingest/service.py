@@ -63,13 +63,27 @@ class UplinkQueue:
         heapq.heappush(self._heap, (prio, next(self._count), msg))
         self._ready.set()
 
-    async def take(self, limit: int) -> list[aiomqtt.Message]:
+    async def take(self, limit: int, linger_s: float = 0.0) -> list[aiomqtt.Message]:
         """Up to ``limit`` messages, most urgent first. A batch never mixes events, status
         and results with telemetry: an alarm is committed, acked and handed to the alarm
-        engine in a small transaction of its own, not together with a telemetry batch."""
+        engine in a small transaction of its own, not together with a telemetry batch.
+        ``linger_s``: when fewer than ``limit`` are waiting, wait this long for more first
+        (telemetry: one transaction and one ack per gateway for many messages)."""
         while not self._heap:
             self._ready.clear()
             await self._ready.wait()
+        if linger_s > 0:
+            deadline = asyncio.get_running_loop().time() + linger_s
+            while len(self._heap) < limit:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                self._ready.clear()
+                try:
+                    async with asyncio.timeout(remaining):
+                        await self._ready.wait()
+                except TimeoutError:
+                    break
         urgent = self._heap[0][0] < _PRIORITY["telemetry"]
         out: list[aiomqtt.Message] = []
         while self._heap and len(out) < limit and (self._heap[0][0] < _PRIORITY["telemetry"]) == urgent:
@@ -124,7 +138,8 @@ class IngestService:
             asyncio.create_task(self._receive_forever(TELEMETRY_LANE), name="ingest-receive-telemetry"),
             asyncio.create_task(self._process_forever(self.queue), name="ingest-process"),
             asyncio.create_task(
-                self._process_forever(self.telemetry_queue), name="ingest-process-telemetry"
+                self._process_forever(self.telemetry_queue, self.settings.ingest.telemetry_linger_s),
+                name="ingest-process-telemetry",
             ),
             asyncio.create_task(self._flush_forever(), name="ingest-state"),
         ]
@@ -193,9 +208,9 @@ class IngestService:
         self.metrics.queue_depth.set(len(self.queue) + len(self.telemetry_queue))
 
     # --- processing ------------------------------------------------------------------
-    async def _process_forever(self, queue: UplinkQueue) -> None:
+    async def _process_forever(self, queue: UplinkQueue, linger_s: float = 0.0) -> None:
         while True:
-            batch = await queue.take(self.settings.ingest.batch_max)
+            batch = await queue.take(self.settings.ingest.batch_max, linger_s)
             self.metrics.queue_depth.set(len(self.queue) + len(self.telemetry_queue))
             try:
                 await self.process(batch)

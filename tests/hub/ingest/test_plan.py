@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import aiomqtt
@@ -86,3 +87,14 @@ async def test_events_overtake_a_telemetry_backlog() -> None:
     second = await q.take(3)
     assert [m.topic.value for m in second] == [f"safehome/v1/gw/gw-{i}/telemetry" for i in range(3)]
     assert len(q) == 47
+
+
+async def test_telemetry_take_lingers_for_a_fuller_batch() -> None:
+    q = UplinkQueue()
+    q.put(aiomqtt.Message("safehome/v1/gw/gw-0/telemetry", b"t", 1, False, 1, None))
+    taking = asyncio.create_task(q.take(10, linger_s=60.0))
+    await asyncio.sleep(0)  # let take() see the first message and start lingering
+    for i in range(1, 10):  # the tenth message fills the batch...
+        q.put(aiomqtt.Message(f"safehome/v1/gw/gw-{i}/telemetry", b"t", 1, False, i + 1, None))
+    batch = await taking  # ...and ends the linger at once: taken together
+    assert len(batch) == 10 and len(q) == 0
