@@ -327,7 +327,8 @@ class Fleet:
         for gw_id in list(self._with_pending):
             g = self.gateways[gw_id]
             if g.pending:
-                self._send_due(g, now)
+                if g.wake_at <= now:
+                    self._send_due(g, now)
             else:
                 self._with_pending.discard(gw_id)
         if now >= self._next_keepalive_scan:

@@ -60,6 +60,9 @@ class SimGateway:
     window: int = 16  #: unacked non-alarm messages in flight at most (alarms are never held back)
     rtt_s: float | None = None  #: smoothed time from send to ``stored`` ack (first sends only)
     rng: random.Random = field(default_factory=random.Random)
+    #: monotonic time before which :meth:`due` returns nothing (0: ask now). Lets the fleet
+    #: skip, on each tick, the thousands of gateways that are only waiting for acks.
+    wake_at: float = 0.0
 
     @property
     def id(self) -> str:
@@ -91,6 +94,7 @@ class SimGateway:
         )
         pend = Pending(mid, p.Channel.EVENT, p.encode(ev), p.class_of(kind) == p.AlarmClass.ALARM, event=ev)
         self.pending[mid] = pend
+        self.wake_at = 0.0
         return pend
 
     def telemetry(self, now_ms: int) -> Pending:
@@ -105,6 +109,7 @@ class SimGateway:
         msg = p.Telemetry(gw=self.id, seq=seq, id=mid, ts=now_ms, synced=True, readings=readings)
         pend = Pending(mid, p.Channel.TELEMETRY, p.encode(msg), alarm=False)
         self.pending[mid] = pend
+        self.wake_at = 0.0
         return pend
 
     def status(self, state: p.GatewayState, reason: str, now_ms: int, heartbeat_s: int) -> bytes:
@@ -144,6 +149,9 @@ class SimGateway:
             x.attempts += 1
             x.sent_at = now
             x.next_at = now + self.resend_after(x.attempts)
+        # nothing more is due before the first resend timer (a message held back by the
+        # window goes when an ack frees room, and an ack sets wake_at to 0)
+        self.wake_at = min((x.next_at for x in self.pending.values() if x.next_at > now), default=float("inf"))
         return out
 
     def resend_after(self, attempts: int) -> float:
@@ -161,6 +169,7 @@ class SimGateway:
         """After a reconnect, everything pending goes out again at once (same ids)."""
         for x in self.pending.values():
             x.next_at = 0.0
+        self.wake_at = 0.0
 
     def on_ack(self, ack: p.Ack, now: float | None = None) -> list[p.AckItem]:
         """Drop stored/rejected messages; return the items meant for the people at home.
@@ -171,6 +180,8 @@ class SimGateway:
         for item in ack.items:
             if item.status in (p.AckStatus.STORED, p.AckStatus.REJECTED):
                 done = self.pending.pop(item.id, None)
+                if done is not None:
+                    self.wake_at = 0.0  # room in the window
                 if done is not None and now is not None and done.attempts == 1:
                     sample = max(0.0, now - done.sent_at)
                     self.rtt_s = sample if self.rtt_s is None else 0.8 * self.rtt_s + 0.2 * sample
