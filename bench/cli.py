@@ -53,11 +53,17 @@ def latency(homes_list: str, alarms: int, spacing: float) -> None:
 @click.option(
     "--hours", type=float, default=1.0, show_default=True, help="Outage length (backlog per gateway)."
 )
-def recovery(gateways: int, hours: float) -> None:
+@click.option(
+    "--split-lanes/--one-process",
+    default=True,
+    show_default=True,
+    help="Alarm lane and telemetry lane in two hub processes (the recommended deployment), or one.",
+)
+def recovery(gateways: int, hours: float, split_lanes: bool) -> None:
     """Time to store every gateway's outage backlog after reconnecting at once, alarm latency meanwhile."""
     from bench import recovery as rec
 
-    rec.run(gateways, hours)
+    rec.run(gateways, hours, split=split_lanes)
 
 
 @bench.command(name="scaleout")

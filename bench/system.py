@@ -85,7 +85,7 @@ def subscribe_webhook(db_url: str, url: str, district: str) -> None:
 
 
 @contextlib.contextmanager
-def system(homes: int, seed: int = 1) -> Iterator[System]:
+def system(homes: int, seed: int = 1, split_lanes: bool = False) -> Iterator[System]:
     with tempfile.TemporaryDirectory(prefix="safehome-bench-") as tmp:
         wd = Path(tmp)
         reg = generate(homes, seed)
@@ -96,7 +96,7 @@ def system(homes: int, seed: int = 1) -> Iterator[System]:
         hub: HubHandle | None = None
         try:
             url = hooks.start()
-            hub = start_real_hub(wd, broker.host, broker.port, path, reg)
+            hub = start_real_hub(wd, broker.host, broker.port, path, reg, split_lanes=split_lanes)
             subscribe_webhook(f"sqlite:///{wd / 'hub.db'}", url, reg.district.id)
             yield System(wd, reg, path, broker, hub, hooks)
         finally:

@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from hub.alarms.settings import AlarmSettings
@@ -84,6 +84,15 @@ class IngestSettings(_Part):
     )
     retry_delay_s: float = Field(default=1.0, gt=0, description="wait after a failed store before retrying")
     max_pending: int = Field(default=200_000, ge=1000, description="received, unstored messages held at most")
+    lanes: list[Literal["priority", "telemetry"]] = Field(
+        default=["priority", "telemetry"],
+        min_length=1,
+        description=(
+            "uplink lanes this worker consumes: 'priority' (event, status, result) and/or "
+            "'telemetry'. A worker process of its own for the priority lane keeps alarms on a "
+            "CPU of their own while another process drains a telemetry backlog (docs/hub.md)"
+        ),
+    )
     telemetry_linger_s: float = Field(
         default=0.05,
         ge=0,
@@ -96,6 +105,14 @@ class IngestSettings(_Part):
         le=10,
         description="gateway/sensor last-seen and status are written this often (batched), not per message",
     )
+
+
+    @field_validator("lanes")
+    @classmethod
+    def _lanes_once(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"each lane at most once, got {v}")
+        return v
 
 
 class SupervisionSettings(_Part):

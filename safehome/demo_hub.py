@@ -33,6 +33,7 @@ class HubHandle:
     api_url: str | None = None
     tokens: dict[str, str] = field(default_factory=dict)  #: "role region" → token
     log_path: Path | None = None
+    others: list[subprocess.Popen[bytes]] = field(default_factory=list)  #: more hub processes
 
     def describe(self) -> list[str]:
         return self.lines
@@ -43,13 +44,14 @@ class HubHandle:
     def stop(self) -> None:
         if self.standin is not None:
             self.standin.close()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+        for proc in [p for p in (self.proc, *self.others) if p is not None and p.poll() is None]:
+            proc.terminate()
+        for proc in [p for p in (self.proc, *self.others) if p is not None]:
             try:
-                self.proc.wait(20)
+                proc.wait(20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                proc.kill()
+                proc.wait()
 
 
 def hub_available() -> bool:
@@ -75,7 +77,53 @@ def _tokens(db_url: str, reg: Registry, workstations: list[str]) -> dict[str, st
     return out
 
 
-def start_real_hub(workdir: Path, host: str, port: int, registry: Path, reg: Registry) -> HubHandle:
+def _hub_process(
+    workdir: Path, name: str, db_url: str, host: str, port: int, lanes: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """Start one ``safehome hub run`` (config ``{name}.toml``, log ``{name}.log``); wait until healthy."""
+    http_port = free_port()
+    config = workdir / f"{name}.toml"
+    ingest = ["[hub.ingest]", f"lanes = {lanes!r}".replace("'", '"')] if lanes else []
+    config.write_text(
+        "\n".join([
+            "[hub]", 'env = "dev"', f'worker_id = "demo-{name}"', 'log_level = "WARNING"',
+            "[hub.database]", f'url = "{db_url}"',
+            # time series in a file of their own: a telemetry backlog never holds the SQLite
+            # write lock that the alarm path (alarms, outbox, acks) needs
+            "[hub.timeseries]", f'url = "sqlite:///{workdir / "timeseries.db"}"',
+            "[hub.mqtt]", f'host = "{host}"', f"port = {port}", 'username = "hub"',
+            "[hub.http]", 'host = "127.0.0.1"', f"port = {http_port}",
+            *ingest,
+        ]) + "\n"
+    )  # fmt: skip
+    log_path = workdir / f"{name}.log"
+    with log_path.open("ab") as logf:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "safehome", "hub", "run", "--config", str(config)],
+            stdout=logf, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{http_port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the hub exited at start; see {log_path}:\n{log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base, log_path
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"the hub did not become healthy in 60 s; see {log_path}")
+        time.sleep(0.2)
+
+
+def start_real_hub(
+    workdir: Path, host: str, port: int, registry: Path, reg: Registry, split_lanes: bool = False
+) -> HubHandle:
+    """``split_lanes``: two hub processes on the one database, the priority lane (events,
+    status: the alarm path) in one and the telemetry lane in the other."""
     from hub.db.engine import make_engine, make_session_factory
     from hub.db.migrate import upgrade
     from hub.registry.service import import_register
@@ -88,41 +136,15 @@ def start_real_hub(workdir: Path, host: str, port: int, registry: Path, reg: Reg
     finally:
         engine.dispose()
     tokens = _tokens(db_url, reg, [w.id for w in reg.workstations])
-    http_port = free_port()
-    config = workdir / "hub.toml"
-    config.write_text(
-        "\n".join([
-            "[hub]", 'env = "dev"', 'worker_id = "demo-hub"', 'log_level = "WARNING"',
-            "[hub.database]", f'url = "{db_url}"',
-            # time series in a file of their own: a telemetry backlog never holds the SQLite
-            # write lock that the alarm path (alarms, outbox, acks) needs
-            "[hub.timeseries]", f'url = "sqlite:///{workdir / "timeseries.db"}"',
-            "[hub.mqtt]", f'host = "{host}"', f"port = {port}", 'username = "hub"',
-            "[hub.http]", 'host = "127.0.0.1"', f"port = {http_port}",
-        ]) + "\n"
-    )  # fmt: skip
-    log_path = workdir / "hub.log"
-    with log_path.open("ab") as logf:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "safehome", "hub", "run", "--config", str(config)],
-            stdout=logf, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{http_port}"
+    proc, base, log_path = _hub_process(workdir, "hub", db_url, host, port, ["priority"] if split_lanes else None)
     handle = HubHandle("hub", proc=proc, api_url=f"{base}/api/v1", tokens=tokens, log_path=log_path)
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            handle.stop()
-            raise RuntimeError(f"the hub exited at start; see {log_path}:\n{log_path.read_text()[-2000:]}")
+    if split_lanes:
         try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
+            extra, _base, _log = _hub_process(workdir, "hub-telemetry", db_url, host, port, ["telemetry"])
+        except RuntimeError:
             handle.stop()
-            raise RuntimeError(f"the hub did not become healthy in 60 s; see {log_path}")
-        time.sleep(0.2)
+            raise
+        handle.others.append(extra)
     handle.lines = [
         f"hub: [bold]safehome hub run[/] (pid {proc.pid}, SQLite {workdir / 'hub.db'}, log {log_path})",
         f"API: [bold]{handle.api_url}[/]   metrics {base}/metrics   health {base}/healthz",

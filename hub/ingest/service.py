@@ -121,7 +121,8 @@ class IngestService:
         #: set while both lanes are subscribed
         self.subscribed = asyncio.Event()
         self._lanes_up: set[str] = set()
-        self._client: aiomqtt.Client | None = None  #: the priority lane's, used for acks
+        self._clients: dict[str, aiomqtt.Client] = {}  #: connected lanes; acks go out on one
+        self.lanes = list(dict.fromkeys(settings.ingest.lanes))
         self._tasks: list[asyncio.Task[None]] = []
         self._rejects = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
         self._threads = ThreadWork()
@@ -133,16 +134,22 @@ class IngestService:
         # Two connections: the broker keeps one FIFO queue per connection, so alarms get a
         # connection of their own and never wait at the broker behind a telemetry backlog
         # (a 5,000-gateway reconnect queues tens of thousands of telemetry messages).
-        self._tasks = [
-            asyncio.create_task(self._receive_forever(PRIORITY_LANE), name="ingest-receive"),
-            asyncio.create_task(self._receive_forever(TELEMETRY_LANE), name="ingest-receive-telemetry"),
-            asyncio.create_task(self._process_forever(self.queue), name="ingest-process"),
-            asyncio.create_task(
-                self._process_forever(self.telemetry_queue, self.settings.ingest.telemetry_linger_s),
-                name="ingest-process-telemetry",
-            ),
-            asyncio.create_task(self._flush_forever(), name="ingest-state"),
-        ]
+        # A worker may consume only some lanes (``[hub.ingest] lanes``): a process of its own
+        # for the priority lane keeps alarms off the CPU that drains a telemetry backlog.
+        self._tasks = [asyncio.create_task(self._flush_forever(), name="ingest-state")]
+        if PRIORITY_LANE in self.lanes:
+            self._tasks += [
+                asyncio.create_task(self._receive_forever(PRIORITY_LANE), name="ingest-receive"),
+                asyncio.create_task(self._process_forever(self.queue), name="ingest-process"),
+            ]
+        if TELEMETRY_LANE in self.lanes:
+            linger = self.settings.ingest.telemetry_linger_s
+            self._tasks += [
+                asyncio.create_task(self._receive_forever(TELEMETRY_LANE), name="ingest-receive-telemetry"),
+                asyncio.create_task(
+                    self._process_forever(self.telemetry_queue, linger), name="ingest-process-telemetry"
+                ),
+            ]
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -173,8 +180,7 @@ class IngestService:
                     set_nodelay(client)
                     for topic in topics:
                         await client.subscribe(topic, qos=1)
-                    if lane == PRIORITY_LANE:
-                        self._client = client
+                    self._clients[lane] = client
                     self._lane_up(lane, True)
                     log.info("ingest subscribed as %s to %s", client.identifier, topics)
                     backoff = 0.5
@@ -186,15 +192,14 @@ class IngestService:
                 # never let the consumer die: log it with its traceback and reconnect
                 log.exception("ingest %s receiver failed; reconnecting in %.1f s", lane, backoff)
             finally:
-                if lane == PRIORITY_LANE:
-                    self._client = None
+                self._clients.pop(lane, None)
                 self._lane_up(lane, False)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
 
     def _lane_up(self, lane: str, up: bool) -> None:
         (self._lanes_up.add if up else self._lanes_up.discard)(lane)
-        if self._lanes_up == set(LANES):
+        if self._lanes_up == set(self.lanes):
             self.subscribed.set()
         else:
             self.subscribed.clear()
@@ -316,7 +321,7 @@ class IngestService:
         """Publish ack items per gateway (QoS ``mqtt.ack_qos``). Also for other features: the
         alarm engine tells a home ``acknowledged`` / ``dispatched`` through this. Best effort:
         when not connected nothing is sent (uplink is resent by the gateway until acked)."""
-        client = self._client
+        client = self._clients.get(PRIORITY_LANE) or self._clients.get(TELEMETRY_LANE)
         if client is None:
             return  # not connected: the gateways resend and are acked then
         now_ms = int(self.clock().timestamp() * 1000)

@@ -76,11 +76,18 @@ class Worker:
 
 
 async def start_worker(
-    secured: SecuredBroker, db_url: str, worker_id: str | None = None, clean_session: bool = True
+    secured: SecuredBroker,
+    db_url: str,
+    worker_id: str | None = None,
+    clean_session: bool = True,
+    lanes: list[str] | None = None,
 ) -> Worker:
     settings = hub_settings(secured, db_url)
     mqtt = settings.mqtt.model_copy(update={"clean_session": clean_session})
-    settings = settings.model_copy(update={"mqtt": mqtt, "worker_id": worker_id or settings.worker_id})
+    ingest = settings.ingest.model_copy(update={"lanes": lanes or ["priority", "telemetry"]})
+    settings = settings.model_copy(
+        update={"mqtt": mqtt, "ingest": ingest, "worker_id": worker_id or settings.worker_id}
+    )
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     metrics = HubMetrics()

@@ -99,3 +99,30 @@ async def test_a_restarting_worker_gets_what_arrived_while_it_was_away(secured: 
     finally:
         gw.close()
         first.engine.dispose()
+
+
+async def test_a_priority_worker_and_a_telemetry_worker_split_by_lane(
+    secured: SecuredBroker, db_url: str
+) -> None:
+    """``[hub.ingest] lanes``: alarms in one process, the telemetry backlog in another."""
+    prio = await start_worker(secured, db_url, worker_id="w-prio", lanes=["priority"])
+    tele = await start_worker(secured, db_url, worker_id="w-tele", lanes=["telemetry"])
+    gw = ScriptedGateway(secured, "lanes-gw-1")
+    try:
+        await asyncio.gather(*(asyncio.wait_for(w.service.subscribed.wait(), 10) for w in (prio, tele)))
+        gw.connect()
+        ev = gw.event()
+        tm = [gw.telemetry([("gas-1", "gas_lel", 1.0)], ts=1_700_000_000_000 + i) for i in range(5)]
+        for m in (*tm, ev):
+            gw.send(m)
+        await gw.acked([ev.id, *(t.id for t in tm)])  # each acked by the worker that took it
+        assert prio.count("safehome_messages_in_total", type="event") == 1
+        assert prio.count("safehome_messages_in_total", type="telemetry") == 0
+        assert tele.count("safehome_messages_in_total", type="telemetry") == 5
+        assert tele.count("safehome_messages_in_total", type="event") == 0
+        assert [n.event.id for n in prio.sink.events] == [ev.id]
+    finally:
+        gw.close()
+        for w in (prio, tele):
+            await w.service.stop()
+            w.engine.dispose()
