@@ -40,12 +40,18 @@ _register()
 @click.option("--homes", "homes_list", default="1000,10000", show_default=True, help="Comma-separated N.")
 @click.option("--alarms", type=int, default=200, show_default=True)
 @click.option("--spacing", type=float, default=0.25, show_default=True, help="Seconds between alarms.")
-def latency(homes_list: str, alarms: int, spacing: float) -> None:
+@click.option(
+    "--split-lanes/--one-process",
+    default=True,
+    show_default=True,
+    help="Alarm lane and telemetry lane in two hub processes (the recommended deployment), or one.",
+)
+def latency(homes_list: str, alarms: int, spacing: float, split_lanes: bool) -> None:
     """Alarm latency (publish → webhook) p50/p99/max while N homes send telemetry and heartbeats."""
     from bench import latency as lat
 
     for n in (int(x) for x in homes_list.split(",")):
-        lat.run(n, alarms, spacing)
+        lat.run(n, alarms, spacing, split=split_lanes)
 
 
 @bench.command(name="recovery")

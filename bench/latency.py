@@ -17,7 +17,7 @@ from pathlib import Path
 import protocols as p
 from bench import procstat, report
 from bench.stages import stage_rows
-from bench.system import System, percentile, system
+from bench.system import System, hub_cpu_s, hub_rss, percentile, system
 from firmware_sim.fleet import Fleet, FleetObserver, FleetSettings, SimGateway, specs_from_registry
 from firmware_sim.runner import raise_fd_limit
 
@@ -61,9 +61,9 @@ def latencies(
     return hook_ms, stored_ms, len(sent) - len(hook_ms)
 
 
-async def measure(homes: int, alarms: int, spacing: float, warmup: float) -> str:
+async def measure(homes: int, alarms: int, spacing: float, warmup: float, split: bool) -> str:
     raise_fd_limit(20_000)
-    with system(homes + alarms) as s:
+    with system(homes + alarms, split_lanes=split) as s:
         specs = specs_from_registry(s.registry)
         load = load_fleet(s, homes)
         observer = StoredTimes()
@@ -84,13 +84,13 @@ async def measure(homes: int, alarms: int, spacing: float, warmup: float) -> str
                 if load.poll() is not None:
                     raise SystemExit("the load fleet exited")
             await asyncio.sleep(warmup)
-            hub_cpu0, t_cpu0 = procstat.cpu_s(s.hub.proc.pid), time.monotonic()  # type: ignore[union-attr]
+            hub_cpu0, t_cpu0 = hub_cpu_s(s), time.monotonic()
             sent = await fire_alarms(fleet, [g.id for g in specs[homes:]], spacing)
             for _ in range(300):  # up to 30 s for the last webhooks
                 if len(s.webhooks.first_by_gateway.keys() & sent.keys()) >= len(sent):
                     break
                 await asyncio.sleep(0.1)
-            hub_cpu = (procstat.cpu_s(s.hub.proc.pid) - hub_cpu0) / (time.monotonic() - t_cpu0) * 100  # type: ignore[union-attr]
+            hub_cpu = (hub_cpu_s(s) - hub_cpu0) / (time.monotonic() - t_cpu0) * 100
             hook_ms, stored_ms, missing = latencies(s, sent, observer)
             rows = [
                 ("load", f"{homes:,} homes: heartbeat 30 s, telemetry 60 s (fleet process); {alarms} alarm gateways"),
@@ -99,13 +99,14 @@ async def measure(homes: int, alarms: int, spacing: float, warmup: float) -> str
                 *stage_rows(f"sqlite:///{s.workdir / 'hub.db'}", sent, s.webhooks.first_by_gateway),
                 ("publish → stored ack at the gateway p50 / p99 / max", f"{percentile(stored_ms, 50):.0f} / {percentile(stored_ms, 99):.0f} / {max(stored_ms, default=float('nan')):.0f} ms"),
                 ("hub CPU while measuring", f"{hub_cpu:.0f} % of one core"),
-                ("hub RSS", f"{procstat.rss_mb(s.hub.proc.pid):.0f} MB"),  # type: ignore[union-attr]
+                ("hub RSS", hub_rss(s)),
                 ("mosquitto RSS", f"{procstat.rss_mb(s.broker.pid or 0):.0f} MB"),
             ]  # fmt: skip
             notes = (
                 f"One alarm every {spacing:g} s, each on its own gateway (a repeat on the same sensor updates "
                 "the open alarm and sends no new webhook). Hub: `safehome hub run` on SQLite with the alarm "
-                "engine; webhook = the hub's signed webhook channel to a local HTTP receiver subscribed to the "
+                f"engine ({'two processes: `[hub.ingest] lanes` priority / telemetry' if split else 'one process'}); "
+                "webhook = the hub's signed webhook channel to a local HTTP receiver subscribed to the "
                 "district. Broker, hub, fleet and receiver share the 2 cores."
             )
             return report.write(f"Alarm latency at {homes:,} homes", rows, notes)
@@ -118,5 +119,5 @@ async def measure(homes: int, alarms: int, spacing: float, warmup: float) -> str
             load.wait(30)
 
 
-def run(homes: int, alarms: int = 200, spacing: float = 0.25, warmup: float = 20.0) -> str:
-    return asyncio.run(measure(homes, alarms, spacing, warmup))
+def run(homes: int, alarms: int = 200, spacing: float = 0.25, warmup: float = 20.0, split: bool = True) -> str:
+    return asyncio.run(measure(homes, alarms, spacing, warmup, split))

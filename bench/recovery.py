@@ -12,18 +12,14 @@ import asyncio
 import re
 import time
 
-from bench import procstat, report
+from bench import report
 from bench.latency import StoredTimes, fire_alarms, latencies, load_fleet
 from bench.stages import stage_rows
-from bench.system import System, percentile, system
+from bench.system import hub_cpu_s, hub_rss, percentile, system
 from firmware_sim.fleet import Fleet, FleetSettings, specs_from_registry
 from firmware_sim.runner import raise_fd_limit
 
 PENDING = re.compile(r"connected (\d+)/(\d+) .*\(resends (\d+)\).* pending (\d+)")
-
-
-def _hub_cpu_s(s: System) -> float:
-    return sum(procstat.cpu_s(p.pid) for p in (s.hub.proc, *s.hub.others) if p is not None)
 
 
 async def measure(gateways: int, hours: float, alarms: int, spacing: float, split: bool) -> str:
@@ -41,7 +37,7 @@ async def measure(gateways: int, hours: float, alarms: int, spacing: float, spli
         runner = asyncio.create_task(fleet.run(stop))
         await asyncio.sleep(5)
         batches = int(hours * 3600 / 60)
-        hub_cpu0 = _hub_cpu_s(s)
+        hub_cpu0 = hub_cpu_s(s)
         t0 = time.monotonic()
         load = load_fleet(s, gateways, ["--backlog", str(hours), "--resend", "30"])
         sent: dict[str, tuple[float, str]] = {}
@@ -78,7 +74,7 @@ async def measure(gateways: int, hours: float, alarms: int, spacing: float, spli
                 if len(s.webhooks.first_by_gateway.keys() & sent.keys()) >= len(sent):
                     break
                 await asyncio.sleep(0.1)
-            hub_cpu = _hub_cpu_s(s) - hub_cpu0
+            hub_cpu = hub_cpu_s(s) - hub_cpu0
             hook_ms, stored_ms, missing = latencies(s, sent, observer)
             total = gateways * batches
             rows = [
@@ -92,11 +88,11 @@ async def measure(gateways: int, hours: float, alarms: int, spacing: float, spli
                 ("alarm publish → stored ack p50 / p99 / max", f"{percentile(stored_ms, 50):.0f} / {percentile(stored_ms, 99):.0f} / {max(stored_ms, default=float('nan')):.0f} ms"),
                 *stage_rows(f"sqlite:///{s.workdir / 'hub.db'}", sent, s.webhooks.first_by_gateway),
                 ("hub CPU-seconds for the recovery", f"{hub_cpu:.0f} s"),
-                ("hub RSS after", " + ".join(f"{procstat.rss_mb(p.pid):.0f} MB" for p in (s.hub.proc, *s.hub.others) if p is not None)),
+                ("hub RSS after", hub_rss(s)),
             ]  # fmt: skip
             hubs = (
                 "two `safehome hub run` processes on one SQLite database, `[hub.ingest] lanes` "
-                "[\"priority\"] (events, status: the alarm path) and [\"telemetry\"]"
+                "[\"priority\"] (events: the alarm path) and [\"telemetry\"]"
                 if split
                 else "one `safehome hub run` process (both lanes) on SQLite"
             )

@@ -112,3 +112,16 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     k = min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))
     return s[k]
+
+
+def hub_cpu_s(s: System) -> float:
+    """CPU-seconds of every hub process of the system."""
+    from bench import procstat
+
+    return sum(procstat.cpu_s(p.pid) for p in (s.hub.proc, *s.hub.others) if p is not None)
+
+
+def hub_rss(s: System) -> str:
+    from bench import procstat
+
+    return " + ".join(f"{procstat.rss_mb(p.pid):.0f} MB" for p in (s.hub.proc, *s.hub.others) if p is not None)
