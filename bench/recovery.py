@@ -92,7 +92,7 @@ async def measure(gateways: int, hours: float, alarms: int, spacing: float, spli
             ]  # fmt: skip
             hubs = (
                 "two `safehome hub run` processes on one SQLite database, `[hub.ingest] lanes` "
-                "[\"priority\"] (events: the alarm path) and [\"telemetry\"]"
+                "[\"priority\"] (events, status: the alarm path) and [\"telemetry\"]"
                 if split
                 else "one `safehome hub run` process (both lanes) on SQLite"
             )

@@ -88,8 +88,8 @@ class IngestSettings(_Part):
         default=["priority", "telemetry"],
         min_length=1,
         description=(
-            "uplink lanes this worker consumes: 'priority' (event, result) and/or "
-            "'telemetry' (telemetry, status). A worker process of its own for the priority lane keeps alarms on a "
+            "uplink lanes this worker consumes: 'priority' (event, status, result) and/or "
+            "'telemetry'. A worker process of its own for the priority lane keeps alarms on a "
             "CPU of their own while another process drains a telemetry backlog (docs/hub.md)"
         ),
     )
