@@ -46,12 +46,13 @@ _register()
     show_default=True,
     help="Alarm lane and telemetry lane in two hub processes (the recommended deployment), or one.",
 )
-def latency(homes_list: str, alarms: int, spacing: float, split_lanes: bool) -> None:
+@click.option("--postgres", is_flag=True, help="The hub on a throwaway PostgreSQL database (default SQLite).")
+def latency(homes_list: str, alarms: int, spacing: float, split_lanes: bool, postgres: bool) -> None:
     """Alarm latency (publish → webhook) p50/p99/max while N homes send telemetry and heartbeats."""
     from bench import latency as lat
 
     for n in (int(x) for x in homes_list.split(",")):
-        lat.run(n, alarms, spacing, split=split_lanes)
+        lat.run(n, alarms, spacing, split=split_lanes, postgres=postgres)
 
 
 @bench.command(name="recovery")
@@ -65,11 +66,12 @@ def latency(homes_list: str, alarms: int, spacing: float, split_lanes: bool) -> 
     show_default=True,
     help="Alarm lane and telemetry lane in two hub processes (the recommended deployment), or one.",
 )
-def recovery(gateways: int, hours: float, split_lanes: bool) -> None:
+@click.option("--postgres", is_flag=True, help="The hub on a throwaway PostgreSQL database (default SQLite).")
+def recovery(gateways: int, hours: float, split_lanes: bool, postgres: bool) -> None:
     """Time to store every gateway's outage backlog after reconnecting at once, alarm latency meanwhile."""
     from bench import recovery as rec
 
-    rec.run(gateways, hours, split=split_lanes)
+    rec.run(gateways, hours, split=split_lanes, postgres=postgres)
 
 
 @bench.command(name="scaleout")

@@ -61,9 +61,9 @@ def latencies(
     return hook_ms, stored_ms, len(sent) - len(hook_ms)
 
 
-async def measure(homes: int, alarms: int, spacing: float, warmup: float, split: bool) -> str:
+async def measure(homes: int, alarms: int, spacing: float, warmup: float, split: bool, postgres: bool) -> str:
     raise_fd_limit(20_000)
-    with system(homes + alarms, split_lanes=split) as s:
+    with system(homes + alarms, split_lanes=split, postgres=postgres) as s:
         specs = specs_from_registry(s.registry)
         load = load_fleet(s, homes)
         observer = StoredTimes()
@@ -96,7 +96,7 @@ async def measure(homes: int, alarms: int, spacing: float, warmup: float, split:
                 ("load", f"{homes:,} homes: heartbeat 30 s, telemetry 60 s (fleet process); {alarms} alarm gateways"),
                 ("alarms raised / webhooks received", f"{len(sent)} / {len(hook_ms)} (missing {missing})"),
                 ("publish → webhook p50 / p99 / max", f"{percentile(hook_ms, 50):.0f} / {percentile(hook_ms, 99):.0f} / {max(hook_ms, default=float('nan')):.0f} ms"),
-                *stage_rows(f"sqlite:///{s.workdir / 'hub.db'}", sent, s.webhooks.first_by_gateway),
+                *stage_rows(s.db_url, sent, s.webhooks.first_by_gateway),
                 ("publish → stored ack at the gateway p50 / p99 / max", f"{percentile(stored_ms, 50):.0f} / {percentile(stored_ms, 99):.0f} / {max(stored_ms, default=float('nan')):.0f} ms"),
                 ("hub CPU while measuring", f"{hub_cpu:.0f} % of one core"),
                 ("hub RSS", hub_rss(s)),
@@ -104,7 +104,8 @@ async def measure(homes: int, alarms: int, spacing: float, warmup: float, split:
             ]  # fmt: skip
             notes = (
                 f"One alarm every {spacing:g} s, each on its own gateway (a repeat on the same sensor updates "
-                "the open alarm and sends no new webhook). Hub: `safehome hub run` on SQLite with the alarm "
+                "the open alarm and sends no new webhook). Hub: `safehome hub run` on "
+                f"{'PostgreSQL' if postgres else 'SQLite'} with the alarm "
                 f"engine ({'two processes: `[hub.ingest] lanes` priority / telemetry' if split else 'one process'}); "
                 "webhook = the hub's signed webhook channel to a local HTTP receiver subscribed to the "
                 "district. Broker, hub, fleet and receiver share the 2 cores."
@@ -119,5 +120,12 @@ async def measure(homes: int, alarms: int, spacing: float, warmup: float, split:
             load.wait(30)
 
 
-def run(homes: int, alarms: int = 200, spacing: float = 0.25, warmup: float = 20.0, split: bool = True) -> str:
-    return asyncio.run(measure(homes, alarms, spacing, warmup, split))
+def run(
+    homes: int,
+    alarms: int = 200,
+    spacing: float = 0.25,
+    warmup: float = 20.0,
+    split: bool = True,
+    postgres: bool = False,
+) -> str:
+    return asyncio.run(measure(homes, alarms, spacing, warmup, split, postgres))

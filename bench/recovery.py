@@ -22,9 +22,11 @@ from firmware_sim.runner import raise_fd_limit
 PENDING = re.compile(r"connected (\d+)/(\d+) .*\(resends (\d+)\).* pending (\d+)")
 
 
-async def measure(gateways: int, hours: float, alarms: int, spacing: float, split: bool) -> str:
+async def measure(
+    gateways: int, hours: float, alarms: int, spacing: float, split: bool, postgres: bool = False
+) -> str:
     raise_fd_limit(20_000)
-    with system(gateways + alarms, split_lanes=split) as s:
+    with system(gateways + alarms, split_lanes=split, postgres=postgres) as s:
         specs = specs_from_registry(s.registry)
         observer = StoredTimes()
         fleet = Fleet(
@@ -86,15 +88,15 @@ async def measure(gateways: int, hours: float, alarms: int, spacing: float, spli
                 ("alarms during recovery / webhooks", f"{len(sent)} / {len(hook_ms)} (missing {missing})"),
                 ("alarm publish → webhook p50 / p99 / max", f"{percentile(hook_ms, 50):.0f} / {percentile(hook_ms, 99):.0f} / {max(hook_ms, default=float('nan')):.0f} ms"),
                 ("alarm publish → stored ack p50 / p99 / max", f"{percentile(stored_ms, 50):.0f} / {percentile(stored_ms, 99):.0f} / {max(stored_ms, default=float('nan')):.0f} ms"),
-                *stage_rows(f"sqlite:///{s.workdir / 'hub.db'}", sent, s.webhooks.first_by_gateway),
+                *stage_rows(s.db_url, sent, s.webhooks.first_by_gateway),
                 ("hub CPU-seconds for the recovery", f"{hub_cpu:.0f} s"),
                 ("hub RSS after", hub_rss(s)),
             ]  # fmt: skip
             hubs = (
-                "two `safehome hub run` processes on one SQLite database, `[hub.ingest] lanes` "
+                f"two `safehome hub run` processes on one {'PostgreSQL' if postgres else 'SQLite'} database, `[hub.ingest] lanes` "
                 "[\"priority\"] (events, status: the alarm path) and [\"telemetry\"]"
                 if split
-                else "one `safehome hub run` process (both lanes) on SQLite"
+                else f"one `safehome hub run` process (both lanes) on {'PostgreSQL' if postgres else 'SQLite'}"
             )
             notes = (
                 f"Hub: {hubs}, with the alarm engine. Alarms come from other gateways, one every "
@@ -113,6 +115,11 @@ async def measure(gateways: int, hours: float, alarms: int, spacing: float, spli
 
 
 def run(
-    gateways: int = 5000, hours: float = 1.0, alarms: int = 400, spacing: float = 0.5, split: bool = True
+    gateways: int = 5000,
+    hours: float = 1.0,
+    alarms: int = 400,
+    spacing: float = 0.5,
+    split: bool = True,
+    postgres: bool = False,
 ) -> str:
-    return asyncio.run(measure(gateways, hours, alarms, spacing, split))
+    return asyncio.run(measure(gateways, hours, alarms, spacing, split, postgres))

@@ -69,6 +69,7 @@ class System:
     broker: LocalBroker
     hub: HubHandle
     webhooks: Webhooks
+    db_url: str
 
 
 def subscribe_webhook(db_url: str, url: str, district: str) -> None:
@@ -85,8 +86,24 @@ def subscribe_webhook(db_url: str, url: str, district: str) -> None:
 
 
 @contextlib.contextmanager
-def system(homes: int, seed: int = 1, split_lanes: bool = False) -> Iterator[System]:
-    with tempfile.TemporaryDirectory(prefix="safehome-bench-") as tmp:
+def _database(wd: Path, postgres: bool) -> Iterator[str]:
+    """The hub's database URL: a SQLite file, or a throwaway PostgreSQL database."""
+    if not postgres:
+        yield f"sqlite:///{wd / 'hub.db'}"
+        return
+    from tests.support.postgres import postgres_server  # bench reuses the tests' server
+
+    with postgres_server() as server:
+        url = server.create_database("safehome_bench")
+        try:
+            yield url
+        finally:
+            server.drop_database(url)
+
+
+@contextlib.contextmanager
+def system(homes: int, seed: int = 1, split_lanes: bool = False, postgres: bool = False) -> Iterator[System]:
+    with tempfile.TemporaryDirectory(prefix="safehome-bench-") as tmp, _database(Path(tmp), postgres) as db_url:
         wd = Path(tmp)
         reg = generate(homes, seed)
         path = wd / "registry.yaml"
@@ -96,9 +113,9 @@ def system(homes: int, seed: int = 1, split_lanes: bool = False) -> Iterator[Sys
         hub: HubHandle | None = None
         try:
             url = hooks.start()
-            hub = start_real_hub(wd, broker.host, broker.port, path, reg, split_lanes=split_lanes)
-            subscribe_webhook(f"sqlite:///{wd / 'hub.db'}", url, reg.district.id)
-            yield System(wd, reg, path, broker, hub, hooks)
+            hub = start_real_hub(wd, broker.host, broker.port, path, reg, split_lanes=split_lanes, db_url=db_url)
+            subscribe_webhook(db_url, url, reg.district.id)
+            yield System(wd, reg, path, broker, hub, hooks, db_url)
         finally:
             if hub is not None:
                 hub.stop()

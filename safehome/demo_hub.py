@@ -78,10 +78,17 @@ def _tokens(db_url: str, reg: Registry, workstations: list[str]) -> dict[str, st
 
 
 def _hub_process(
-    workdir: Path, name: str, db_url: str, host: str, port: int, lanes: list[str] | None = None
+    workdir: Path,
+    name: str,
+    db_url: str,
+    host: str,
+    port: int,
+    lanes: list[str] | None = None,
+    ts_url: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
     """Start one ``safehome hub run`` (config ``{name}.toml``, log ``{name}.log``); wait until healthy."""
     http_port = free_port()
+    default_ts = f"sqlite:///{workdir / 'timeseries.db'}"
     config = workdir / f"{name}.toml"
     ingest = ["[hub.ingest]", f"lanes = {lanes!r}".replace("'", '"')] if lanes else []
     config.write_text(
@@ -90,7 +97,7 @@ def _hub_process(
             "[hub.database]", f'url = "{db_url}"',
             # time series in a file of their own: a telemetry backlog never holds the SQLite
             # write lock that the alarm path (alarms, outbox, acks) needs
-            "[hub.timeseries]", f'url = "sqlite:///{workdir / "timeseries.db"}"',
+            "[hub.timeseries]", f'url = "{ts_url or default_ts}"',
             "[hub.mqtt]", f'host = "{host}"', f"port = {port}", 'username = "hub"',
             "[hub.http]", 'host = "127.0.0.1"', f"port = {http_port}",
             *ingest,
@@ -120,7 +127,13 @@ def _hub_process(
 
 
 def start_real_hub(
-    workdir: Path, host: str, port: int, registry: Path, reg: Registry, split_lanes: bool = False
+    workdir: Path,
+    host: str,
+    port: int,
+    registry: Path,
+    reg: Registry,
+    split_lanes: bool = False,
+    db_url: str | None = None,
 ) -> HubHandle:
     """``split_lanes``: two hub processes on the one database, the priority lane (events,
     status: the alarm path) in one and the telemetry lane in the other."""
@@ -128,7 +141,9 @@ def start_real_hub(
     from hub.db.migrate import upgrade
     from hub.registry.service import import_register
 
-    db_url = f"sqlite:///{workdir / 'hub.db'}"
+    db_url = db_url or f"sqlite:///{workdir / 'hub.db'}"
+    # on PostgreSQL the readings go to the same database (no single write lock to avoid)
+    ts_url = db_url if not db_url.startswith("sqlite") else None
     upgrade(db_url)
     engine = make_engine(db_url)
     try:
@@ -136,17 +151,21 @@ def start_real_hub(
     finally:
         engine.dispose()
     tokens = _tokens(db_url, reg, [w.id for w in reg.workstations])
-    proc, base, log_path = _hub_process(workdir, "hub", db_url, host, port, ["priority"] if split_lanes else None)
+    proc, base, log_path = _hub_process(
+        workdir, "hub", db_url, host, port, ["priority"] if split_lanes else None, ts_url
+    )
     handle = HubHandle("hub", proc=proc, api_url=f"{base}/api/v1", tokens=tokens, log_path=log_path)
     if split_lanes:
         try:
-            extra, _base, _log = _hub_process(workdir, "hub-telemetry", db_url, host, port, ["telemetry"])
+            extra, _base, _log = _hub_process(
+                workdir, "hub-telemetry", db_url, host, port, ["telemetry"], ts_url
+            )
         except RuntimeError:
             handle.stop()
             raise
         handle.others.append(extra)
     handle.lines = [
-        f"hub: [bold]safehome hub run[/] (pid {proc.pid}, SQLite {workdir / 'hub.db'}, log {log_path})",
+        f"hub: [bold]safehome hub run[/] (pid {proc.pid}, database {db_url}, log {log_path})",
         f"API: [bold]{handle.api_url}[/]   metrics {base}/metrics   health {base}/healthz",
         *[
             f"  token {k}: {v}"
