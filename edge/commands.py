@@ -79,7 +79,7 @@ def on_ack(agent: Agent, ack: Ack) -> None:
             log.warning("help is on the way for %s (%s by %s)", item.id, item.status, item.by or "center")
             asyncio.get_running_loop().create_task(agent.voice.say("help_on_the_way"))
     if done:
-        agent.outbox.ack(done)
+        agent.outbox.ack(done, now)
         agent.last_ack_ms = agent.clock.now_ms()
 
 

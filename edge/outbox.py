@@ -39,6 +39,9 @@ class Outbox:
         self.sent = 0
         self.resent = 0
         self.acked = 0
+        #: smoothed send → ack time of messages acked after their first send (Karn: the
+        #: ack of a resent message could belong to either copy, so it is not sampled)
+        self.srtt_s: float | None = None
 
     def add_event(self, entry: Entry) -> bool:
         """Record an event durably (fsynced). If the store fails, the event is kept in RAM
@@ -85,12 +88,16 @@ class Outbox:
         self.memory.clear()
         return evicted
 
-    def ack(self, ids: Iterable[str]) -> list[str]:
-        """The hub stored (or rejected) these ids: forget them. Returns the ids known here."""
+    def ack(self, ids: Iterable[str], now: float | None = None) -> list[str]:
+        """The hub stored (or rejected) these ids: forget them. Returns the ids known here.
+        With ``now`` (the sender's clock), first-send acks update the ack-time estimate."""
         known: list[str] = []
         on_disk: list[str] = []
         for i in ids:
-            self.flights.pop(i, None)
+            f = self.flights.pop(i, None)
+            if f is not None and f.attempts == 1 and now is not None:
+                sample = max(0.0, now - f.sent)
+                self.srtt_s = sample if self.srtt_s is None else 0.8 * self.srtt_s + 0.2 * sample
             if self.memory.pop(i, None) is not None or self.volatile.pop(i, None) is not None:
                 known.append(i)
             else:
@@ -131,6 +138,7 @@ class Outbox:
             newest_first=self.newest_first,
             base_s=self.ack_timeout_s,
             cap_s=self.resend_max_s,
+            floor_s=4 * self.srtt_s if self.srtt_s is not None else 0.0,
         )
         for e in out:
             if e.id in before:

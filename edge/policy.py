@@ -8,7 +8,9 @@ Plain functions over plain data (no clock, no I/O), so the rules are tested exac
   within telemetry: ``backlog_order`` (oldest_first or newest_first);
 * the window holds the ``window`` highest-priority unacked messages; an arriving alarm
   displaces the lowest-priority message in flight (which is resent later, same id);
-* an unacked message is resent after ``ack_timeout * 2**(attempt-1)``, capped; forever.
+* an unacked message is resent after ``ack_timeout * 2**(attempt-1)``, capped; forever;
+  except for alarms, never sooner than ``floor_s`` (4x the observed ack time): a hub
+  slowly draining a backlog is not also sent a duplicate of everything it has queued.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Flight:
     entry: Entry
     attempts: int
     due: float  #: resend when now >= due
+    sent: float = 0.0  #: when it was last sent (for the ack-time estimate)
 
 
 def plan(
@@ -55,6 +58,7 @@ def plan(
     newest_first: bool,
     base_s: float,
     cap_s: float,
+    floor_s: float = 0.0,
 ) -> list[Entry]:
     """Decide what to publish now; updates ``flights`` in place. Result is in send order.
 
@@ -68,15 +72,19 @@ def plan(
     keep = {e.id for e in ranked}
     for fid in [fid for fid in flights if fid not in keep]:
         del flights[fid]  # displaced by higher-priority messages: resent later, same id
+    def delay(e: Entry, attempts: int) -> float:
+        backoff = resend_delay(attempts, base_s, cap_s)
+        return backoff if e.lane == LANE_ALARM else min(cap_s, max(backoff, floor_s))
+
     out: list[Entry] = []
     for e in ranked:
         f = flights.get(e.id)
         if f is None:
-            flights[e.id] = Flight(e, 1, now + resend_delay(1, base_s, cap_s))
+            flights[e.id] = Flight(e, 1, now + delay(e, 1), now)
             out.append(e)
         elif now >= f.due:
             f.attempts += 1
-            f.due = now + resend_delay(f.attempts, base_s, cap_s)
+            f.due, f.sent = now + delay(e, f.attempts), now
             out.append(e)
     return out
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from edge.outbox import Outbox
 from edge.policy import Flight, lane_for_event, next_due, plan, resend_delay
-from edge.store import LANE_ALARM, LANE_EVENT, LANE_TELEMETRY, Entry
+from edge.store import LANE_ALARM, LANE_EVENT, LANE_TELEMETRY, Entry, Store
 from protocols import EventKind, EventState
 
 
@@ -68,3 +71,30 @@ def test_an_alarm_displaces_the_lowest_priority_message_in_flight() -> None:
     )
     assert [x.id for x in out] == ["a9"]
     assert set(flights) == {"a9", "t0", "t1"}  # t2 goes back to waiting, resent later with its id
+
+
+def test_resend_floor_holds_back_everything_but_alarms() -> None:
+    flights: dict[str, Flight] = {}
+    cands = [e("a", LANE_ALARM, 1), e("b", LANE_EVENT, 2), e("t", LANE_TELEMETRY, 3)]
+    plan(cands, flights, window=3, now=0, newest_first=False, base_s=1, cap_s=8, floor_s=5)
+    # an alarm keeps its backoff; the rest wait at least the floor, never past the cap
+    assert {k: f.due for k, f in flights.items()} == {"a": 1.0, "b": 5.0, "t": 5.0}
+    plan(cands, flights, window=3, now=5, newest_first=False, base_s=1, cap_s=8, floor_s=50)
+    assert flights["b"].due == 5 + 8 and flights["b"].sent == 5
+
+
+def test_outbox_learns_the_ack_time_from_first_sends_only(tmp_path: Path) -> None:
+    store = Store(tmp_path / "o.db")
+    ob = Outbox(store, window=4, newest_first=False, ack_timeout_s=1, resend_max_s=60)
+    for i in range(3):
+        ob.add_telemetry(Entry(f"t{i}", LANE_TELEMETRY, "telemetry", i + 1, i + 1, b"x"))
+    ob.plan(0.0)
+    ob.ack(["t0"], now=2.0)  # first send acked after 2 s
+    assert ob.srtt_s == 2.0
+    ob.plan(1.0)  # t1, t2 resent (due at 1 s): their acks are ambiguous
+    ob.ack(["t1"], now=30.0)
+    assert ob.srtt_s == 2.0  # not sampled (Karn)
+    ob.add_telemetry(Entry("t3", LANE_TELEMETRY, "telemetry", 4, 4, b"x"))
+    ob.plan(30.0)
+    assert ob.flights["t3"].due == 30.0 + 4 * 2.0  # resend floor: 4x the ack time
+    store.close()
