@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bench.system import percentile
 from hub.alarms.store.models import Alarm
+from hub.db.engine import make_engine
 from hub.db.events import StoredEvent
 from hub.notify.models import DeliveryAttempt, Notification
 
@@ -30,7 +31,7 @@ def stage_rows(
 ) -> list[tuple[str, str]]:
     """Rows ``(stage, "p50 / p99 / max ms")`` for the table of a latency benchmark."""
     ids = {eid: (gw, t) for gw, (t, eid) in sent.items()}
-    engine = create_engine(db_url)
+    engine = make_engine(db_url)
     stages: dict[str, list[float]] = {
         "publish → hub batch (broker, receive queue)": [],
         "hub batch → webhook queued (store, ack, alarm engine)": [],
@@ -44,15 +45,12 @@ def stage_rows(
                     select(StoredEvent.id, StoredEvent.received_at).where(StoredEvent.id.in_(ids))
                 ).all()
             )
-            alarms = s.execute(
-                select(Alarm.id, Alarm.event_id, Alarm.raised_at).where(Alarm.event_id.in_(ids))
-            ).all()
-            by_alarm = {a.id: a for a in alarms}
+            alarms = s.execute(select(Alarm.id, Alarm.event_id).where(Alarm.event_id.in_(ids))).all()
             first: dict[str, tuple[dt.datetime, dt.datetime]] = {}
             rows = s.execute(
                 select(Notification.alarm_id, Notification.created_at, DeliveryAttempt.started_at)
                 .join(DeliveryAttempt, DeliveryAttempt.notification_id == Notification.id)
-                .where(Notification.alarm_id.in_(by_alarm), Notification.channel == "webhook")
+                .where(Notification.alarm_id.in_([a.id for a in alarms]), Notification.channel == "webhook")
             ).all()
             for alarm_id, queued, started in rows:
                 if alarm_id is not None and (alarm_id not in first or started < first[alarm_id][1]):

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bench import procstat
 from firmware_sim.broker import LocalBroker
 from firmware_sim.registry import Registry, generate, registry_to_yaml
 from safehome.demo_hub import HubHandle, start_real_hub
@@ -133,12 +134,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def hub_cpu_s(s: System) -> float:
     """CPU-seconds of every hub process of the system."""
-    from bench import procstat
-
-    return sum(procstat.cpu_s(p.pid) for p in (s.hub.proc, *s.hub.others) if p is not None)
+    return sum(procstat.cpu_s(p.pid) for p in s.hub.processes)
 
 
 def hub_rss(s: System) -> str:
-    from bench import procstat
-
-    return " + ".join(f"{procstat.rss_mb(p.pid):.0f} MB" for p in (s.hub.proc, *s.hub.others) if p is not None)
+    return " + ".join(f"{procstat.rss_mb(p.pid):.0f} MB" for p in s.hub.processes)

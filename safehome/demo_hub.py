@@ -35,6 +35,11 @@ class HubHandle:
     log_path: Path | None = None
     others: list[subprocess.Popen[bytes]] = field(default_factory=list)  #: more hub processes
 
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        """Every ``safehome hub run`` process of this handle."""
+        return [p for p in (self.proc, *self.others) if p is not None]
+
     def describe(self) -> list[str]:
         return self.lines
 
@@ -44,9 +49,10 @@ class HubHandle:
     def stop(self) -> None:
         if self.standin is not None:
             self.standin.close()
-        for proc in [p for p in (self.proc, *self.others) if p is not None and p.poll() is None]:
-            proc.terminate()
-        for proc in [p for p in (self.proc, *self.others) if p is not None]:
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.processes:
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:

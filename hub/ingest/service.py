@@ -2,12 +2,13 @@
 
 Two receivers (one MQTT connection per lane) take messages off the broker (reconnecting
 with backoff) and queue them: events, status and command results on the priority queue
-(events first), telemetry on the other. Each queue has its own processor, so an
-alarm never waits for a telemetry batch to be validated and written. A processor takes a batch (whatever is waiting, up to ``batch_max``), validates it, stores
-the events in one transaction, acks them, tells the sinks about the new ones, then writes
-and acks the telemetry. What the batch says about connectivity (last-seen, status) is
-merged into a buffer that a third task writes every ``state_flush_s``. A failed store is retried (never acked
-before it succeeds); a bad message is counted and logged, never stops either loop.
+(events first), telemetry on the other. Each queue has its own processor, so an alarm
+never waits for a telemetry batch to be validated and written. A processor takes a batch
+(whatever is waiting, up to ``batch_max``), validates it, stores the events in one
+transaction, acks them, tells the sinks about the new ones, then writes and acks the
+telemetry. What the batch says about connectivity (last-seen, status) is merged into a
+buffer that a third task writes every ``state_flush_s``. A failed store is retried (never
+acked before it succeeds); a bad message is counted and logged, never stops either loop.
 Because the gateway resends until acked, this worker may also shed telemetry when its
 queue is full: it is not lost, only delayed. Events are never shed.
 """
@@ -91,6 +92,8 @@ class UplinkQueue:
         return out
 
 
+#: batches larger than this are validated in a thread (a few ms of pure Python and more)
+PLAN_IN_THREAD_OVER = 50
 PRIORITY_LANE = "priority"
 TELEMETRY_LANE = "telemetry"
 #: uplink channels per receiving connection
@@ -126,7 +129,7 @@ class IngestService:
         self.subscribed = asyncio.Event()
         self._lanes_up: set[str] = set()
         self._clients: dict[str, aiomqtt.Client] = {}  #: connected lanes; acks go out on one
-        self.lanes = list(dict.fromkeys(settings.ingest.lanes))
+        self.lanes = settings.ingest.lanes  #: validated: each lane at most once
         self._tasks: list[asyncio.Task[None]] = []
         self._rejects = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
         self._threads = ThreadWork()
@@ -211,7 +214,7 @@ class IngestService:
     def _accept(self, msg: aiomqtt.Message) -> None:
         channel = msg.topic.value.rsplit("/", 1)[-1]
         queue = self.queue if channel in LANES[PRIORITY_LANE] else self.telemetry_queue
-        if len(queue) >= self.settings.ingest.max_pending and not msg.topic.value.endswith("/event"):
+        if len(queue) >= self.settings.ingest.max_pending and channel != "event":
             self.metrics.rejects.labels("shed_overload").inc()  # the gateway resends: delayed, not lost
             return
         queue.put(msg)
@@ -249,7 +252,7 @@ class IngestService:
     async def process(self, batch: Sequence[aiomqtt.Message]) -> None:
         """Store and ack one batch (public so that benchmarks can drive it directly)."""
         now = self.clock()
-        if len(batch) > 50:
+        if len(batch) > PLAN_IN_THREAD_OVER:
             # validating a telemetry batch takes tens of ms of pure Python: in a thread, the
             # event loop (alarm path, acks, outbox) keeps running meanwhile
             plan = await self._threads.run(self._plan, batch, now)
