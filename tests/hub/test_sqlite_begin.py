@@ -87,14 +87,14 @@ def test_read_then_write_waits_for_the_other_writer_instead_of_failing(tmp_path:
     writer = sessions()
     writer.begin()
     writer.execute(text("UPDATE t SET v = v + 1 WHERE id = 1"))
-    started = threading.Event()
+    has_read = threading.Event()
     result: list[Any] = []
 
     def read_decide_write() -> None:
         try:
-            started.set()
-            with sessions() as s, s.begin():  # waits here for the writer's lock
+            with sessions() as s, s.begin():  # IMMEDIATE: waits here for the writer's lock
                 v = s.execute(text("SELECT v FROM t WHERE id = 1")).scalar_one()
+                has_read.set()
                 s.execute(text("UPDATE t SET v = :v WHERE id = 1"), {"v": v + 10})
             result.append("ok")
         except Exception as exc:  # pragma: no cover - the failure this test guards against
@@ -102,8 +102,11 @@ def test_read_then_write_waits_for_the_other_writer_instead_of_failing(tmp_path:
 
     t = threading.Thread(target=read_decide_write)
     t.start()
-    assert started.wait(10)
-    writer.commit()  # whether before or after the other's BEGIN: it must not fail
+    # With the fix the reader cannot read before the writer commits, so this wait runs out.
+    # Without it (DEFERRED) the reader reads the old snapshot first, and its write after
+    # the commit below fails with "database is locked": the ordering that broke alarms.
+    assert not has_read.wait(1.0)
+    writer.commit()
     writer.close()
     t.join(30)
     assert result == ["ok"]
