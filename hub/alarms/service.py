@@ -37,16 +37,20 @@ from hub.api.context import ApiContext
 from hub.db.engine import read_only
 from hub.db.events import StoredEvent
 from hub.db.state import Condition
-from hub.notify.channel import Channel, RetryPolicy
+from hub.notify.channel import Channel, Message, RetryPolicy
 from hub.notify.console import ConsoleBus
 from hub.notify.home import AckPublisher, HomeAckChannel
-from hub.notify.outbox import OutboxWorker, dead_letter_unconfigured
+from hub.notify.outbox import Handover, OutboxWorker, dead_letter_unconfigured
 from hub.notify.sms import HttpProviderChannel, ProviderConfig
 from hub.notify.webhook import WebhookChannel
 from hub.sinks import ConditionChange, NewEvent
 from protocols import Event, ProtocolError, Telemetry
 
 log = logging.getLogger(__name__)
+
+#: A channel whose worker has this many handed-over messages waiting gets no more: new ones
+#: wait in the table, where every hub worker can claim them (and no lease runs out unsent).
+HANDOVER_BACKLOG = 100
 
 
 def _provider(p: ProviderSettings) -> ProviderConfig:
@@ -86,6 +90,8 @@ class AlarmService:
             escalation=settings.escalation_policy() or DEFAULT_ESCALATION,
             default_district=settings.default_district,
             on_enqueued=self.wake,
+            handover=self._handover,
+            on_claimed=self._claimed,
         )
         self.timers = TimerWorker(
             sessions,
@@ -171,6 +177,28 @@ class AlarmService:
             return
         for w in self.outboxes:
             loop.call_soon_threadsafe(w.wake)
+
+    def _handover(self) -> Handover | None:
+        """Thread-safe: while running, a new alarm's notifications are claimed for this
+        worker's outboxes in the alarm's own transaction (no claim transaction, no poll)."""
+        if self._loop is None or not self._tasks or self._stopping.is_set():
+            return None
+        channels = frozenset(w.channel.name for w in self.outboxes if w.handed < HANDOVER_BACKLOG)
+        if not channels:
+            return None
+        return Handover(self.worker_id, channels, self.outboxes[0].lease.total_seconds())
+
+    def _claimed(self, messages: list[Message]) -> None:
+        """Thread-safe: give committed, claimed notifications to their channels' workers.
+        Should this worker be gone, their leases run out and any worker sends them."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._hand, messages)
+
+    def _hand(self, messages: list[Message]) -> None:
+        for w in self.outboxes:
+            w.hand(messages)
 
     # --- EventSink ---------------------------------------------------------------------
 

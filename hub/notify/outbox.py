@@ -7,6 +7,11 @@ transaction, and records every attempt. Failures are retried with backoff; after
 ``max_attempts`` the row is dead-lettered (``status='dead'``) and stays in the log. A
 lease that expires (the worker died mid-send) puts the row back in play: delivery is
 at-least-once, and webhook receivers deduplicate on the delivery id.
+
+A :class:`Handover` lets the enqueuing transaction claim the rows itself for this hub
+worker (the same lease as a claim): after commit the caller hands the messages straight to
+the channels' workers (:meth:`OutboxWorker.hand`), so an alarm's first notification costs
+no second transaction (on SQLite: no second wait for the one write lock) and no poll.
 """
 
 from __future__ import annotations
@@ -16,14 +21,16 @@ import datetime as dt
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.db.engine import read_only
 from hub.notify.channel import Channel, Delivered, Message, RetryPolicy
 from hub.notify.errors import DeliveryFailed
 from hub.notify.models import DeliveryAttempt, Notification
@@ -40,6 +47,20 @@ class Outgoing:
     tier: str = "initial"
 
 
+@dataclass(slots=True)
+class Handover:
+    """Claim, in the enqueuing transaction, the notifications of ``channels`` for worker
+    ``worker_id`` (status ``sending``, leased for ``lease_s``, attempt 1). After commit, hand
+    :attr:`messages` to the channels' :class:`OutboxWorker`; if the worker dies first, the
+    lease runs out and any worker claims them (at least once, as with a claim). Use a new
+    one per transaction attempt: a rolled-back attempt's messages do not exist."""
+
+    worker_id: str
+    channels: frozenset[str]
+    lease_s: float = 60.0
+    messages: list[Message] = field(default_factory=list)
+
+
 def enqueue(
     session: Session,
     alarm_id: str | None,
@@ -47,26 +68,33 @@ def enqueue(
     payload: Mapping[str, Any],
     now: dt.datetime,
     priority: int = 9,
+    handover: Handover | None = None,
 ) -> list[str]:
     """Add one pending notification per recipient (in the caller's transaction).
-    ``priority``: lower is sent sooner (use the alarm class's priority)."""
+    ``priority``: lower is sent sooner (use the alarm class's priority). ``handover``: its
+    channels' rows are claimed here already (see :class:`Handover`)."""
     ids = []
     for r in recipients:
         nid = new_event_id(int(now.timestamp() * 1000))
-        session.add(
-            Notification(
-                id=nid,
-                alarm_id=alarm_id,
-                channel=r.channel,
-                address=r.address,
-                role=r.role,
-                tier=r.tier,
-                payload={**payload, "tier": r.tier, "role": r.role},
-                created_at=now,
-                next_attempt_at=now,
-                priority=priority,
-            )
+        body = {**payload, "tier": r.tier, "role": r.role}
+        row = Notification(
+            id=nid,
+            alarm_id=alarm_id,
+            channel=r.channel,
+            address=r.address,
+            role=r.role,
+            tier=r.tier,
+            payload=body,
+            created_at=now,
+            next_attempt_at=now,
+            priority=priority,
         )
+        if handover is not None and r.channel in handover.channels:
+            row.status, row.attempts = "sending", 1
+            row.lease_owner = handover.worker_id
+            row.lease_until = now + dt.timedelta(seconds=handover.lease_s)
+            handover.messages.append(Message(nid, alarm_id or "", r.channel, r.address, r.role, body, 1))
+        session.add(row)
         ids.append(nid)
     return ids
 
@@ -104,6 +132,8 @@ class OutboxWorker:
         self.wakeup = asyncio.Event()
         self.delivered = self.failed = self.dead = 0
         self.stopping = False
+        #: claimed by the enqueuing transaction (:class:`Handover`), sent before any claim
+        self._handed: deque[Message] = deque()
 
     # --- database steps (synchronous; run in a thread by the async loop) --------------
 
@@ -116,13 +146,18 @@ class OutboxWorker:
                 and_(Notification.status == "sending", Notification.lease_until < now),
             ),
         )
+        pick = (
+            select(Notification.id)
+            .where(due)
+            .order_by(Notification.priority, Notification.next_attempt_at)
+            .limit(self.batch)
+        )
+        # Look first without the write lock: an idle poll (most of them) then never queues
+        # for SQLite's single write lock, nor makes an alarm's transaction wait behind it.
+        with self.sessions() as s:
+            if read_only(s).scalars(pick.limit(1)).first() is None:
+                return []
         with self.sessions() as s, s.begin():
-            pick = (
-                select(Notification.id)
-                .where(due)
-                .order_by(Notification.priority, Notification.next_attempt_at)
-                .limit(self.batch)
-            )
             if s.get_bind().dialect.name == "postgresql":
                 pick = pick.with_for_update(skip_locked=True)
             # Select first, then update by id, in one transaction: an IN (subquery … LIMIT …
@@ -235,13 +270,58 @@ class OutboxWorker:
                 result,
             )
 
-    async def run_once(self) -> int:
-        """Claim one batch, deliver it concurrently, record it; returns how many were claimed."""
-        try:
-            batch = await asyncio.to_thread(self.claim)
-        except OperationalError as exc:  # SQLite writer contention, PostgreSQL restart
-            log.warning("outbox %s: claim failed, will retry: %s", self.channel.name, exc)
+    def release(self, messages: list[Message]) -> int:
+        """Give back leased rows this worker will not send (stopping with handed messages in
+        hand): pending again, the attempt not counted. Returns how many were released."""
+        if not messages:
             return 0
+        with self.sessions() as s, s.begin():
+            rows = s.execute(
+                update(Notification)
+                .where(
+                    Notification.id.in_([m.notification_id for m in messages]),
+                    Notification.status == "sending",
+                    Notification.lease_owner == self.worker_id,
+                )
+                .values(
+                    status="pending",
+                    lease_owner=None,
+                    lease_until=None,
+                    attempts=Notification.attempts - 1,
+                )
+                .returning(Notification.id)
+            ).all()
+        return len(rows)
+
+    @property
+    def handed(self) -> int:
+        """Handed-over messages waiting to be sent."""
+        return len(self._handed)
+
+    def hand(self, messages: Iterable[Message]) -> None:
+        """Messages of this channel claimed for this worker by the enqueuing transaction
+        (:class:`Handover`): sent next, without a claim. Call on the worker's event loop."""
+        got = [m for m in messages if m.channel == self.channel.name]
+        if got:
+            self._handed.extend(got)
+            self.wakeup.set()
+
+    def _take_handed(self) -> list[Message]:
+        out: list[Message] = []
+        while self._handed and len(out) < self.batch:
+            out.append(self._handed.popleft())
+        return out
+
+    async def run_once(self) -> int:
+        """Deliver what was handed over, else claim one batch; deliver it concurrently,
+        record it; returns how many messages were in the batch."""
+        batch = self._take_handed()
+        if not batch:
+            try:
+                batch = await asyncio.to_thread(self.claim)
+            except OperationalError as exc:  # SQLite writer contention, PostgreSQL restart
+                log.warning("outbox %s: claim failed, will retry: %s", self.channel.name, exc)
+                return 0
         if not batch:
             return 0
         results = await asyncio.gather(*(self.send(m) for m in batch))
@@ -259,11 +339,26 @@ class OutboxWorker:
                     continue
             except SQLAlchemyError as exc:  # the database is away: leases expire, rows come back
                 log.error("outbox %s: %s; retrying", self.channel.name, exc)
+            if self._handed:
+                continue
             self.wakeup.clear()
             try:
-                await asyncio.wait_for(self.wakeup.wait(), idle_s)
+                async with asyncio.timeout(idle_s):
+                    await self.wakeup.wait()
             except TimeoutError:
                 pass
+        await self._release_handed()
+
+    async def _release_handed(self) -> None:
+        left = list(self._handed)
+        self._handed.clear()
+        if not left:
+            return
+        try:
+            n = await asyncio.to_thread(self.release, left)
+            log.info("outbox %s: stopping, %d handed notifications released", self.channel.name, n)
+        except SQLAlchemyError as exc:  # the leases run out and another worker sends them
+            log.warning("outbox %s: %d handed notifications not released: %s", self.channel.name, len(left), exc)
 
     def wake(self) -> None:
         self.wakeup.set()

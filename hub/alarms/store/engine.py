@@ -38,7 +38,8 @@ from hub.alarms.store.actions import alarm_payload, flush_or_conflict, log_step,
 from hub.alarms.store.models import Alarm, AlarmTimer, ProcessedSignal
 from hub.alarms.store.registry import Place, overrides_of, place_of
 from hub.alarms.store.tx import in_transaction
-from hub.notify.outbox import Outgoing, enqueue
+from hub.notify.channel import Message
+from hub.notify.outbox import Handover, Outgoing, enqueue
 from protocols import Event, EventState, new_event_id
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,11 @@ class AlarmEngine:
         default_district: str | None = None,
         on_enqueued: Callable[[], None] | None = None,
         retries: int = 8,
+        handover: Callable[[], Handover | None] | None = None,
+        on_claimed: Callable[[list[Message]], None] | None = None,
     ) -> None:
+        """``handover``: a new :class:`Handover` per transaction (or None) to claim the new
+        alarm's notifications in its own transaction; ``on_claimed`` gets them after commit."""
         self.sessions = sessions
         self.clock = clock
         self.routing = routing
@@ -97,13 +102,30 @@ class AlarmEngine:
         self.default_district = default_district
         self.on_enqueued = on_enqueued
         self.retries = retries
+        self.handover = handover
+        self.on_claimed = on_claimed
 
     def handle(self, signal: Signal, key: str) -> Processed:
         """Process one signal in its own transaction (retried on races with other workers)."""
-        result = in_transaction(self.sessions, lambda s: self.process(s, signal, key), self.retries)
-        if result.notifications and self.on_enqueued is not None:
-            self.on_enqueued()
+
+        def work(s: Session) -> tuple[Processed, Handover | None]:
+            ho = self.new_handover()
+            return self.process(s, signal, key, ho), ho
+
+        result, ho = in_transaction(self.sessions, work, self.retries)
+        self.after_commit(result, ho)
         return result
+
+    def new_handover(self) -> Handover | None:
+        return self.handover() if self.handover is not None else None
+
+    def after_commit(self, result: Processed, handover: Handover | None) -> None:
+        """Hand over what the committed transaction claimed; wake the outbox for the rest."""
+        claimed = handover.messages if handover is not None else []
+        if claimed and self.on_claimed is not None:
+            self.on_claimed(claimed)
+        if result.notifications > len(claimed) and self.on_enqueued is not None:
+            self.on_enqueued()
 
     def handle_reading(self, reading: Reading) -> Processed:
         """An analogue reading (gas %LEL, CO ppm): raise or restore when it crosses its
@@ -113,7 +135,7 @@ class AlarmEngine:
             return Processed("ignore", detail=f"no threshold for {reading.metric}")
         key = f"rd:{reading.gateway_id}:{reading.sensor_id}:{reading.metric}:{int(reading.at.timestamp() * 1000)}"
 
-        def work(s: Session) -> Processed:
+        def work(s: Session) -> tuple[Processed, Handover | None]:
             current = s.scalars(
                 select(Alarm).where(
                     Alarm.open_key == open_key((reading.gateway_id, reading.sensor_id, th.kind))
@@ -121,16 +143,17 @@ class AlarmEngine:
             ).first()
             signal = analogue_signal(reading, active=current is not None and current.restored_at is None)
             if signal is None:
-                return Processed("ignore", current.id if current else None, detail="no threshold crossed")
-            return self.process(s, signal, key)
+                return Processed("ignore", current.id if current else None, detail="no threshold crossed"), None
+            ho = self.new_handover()
+            return self.process(s, signal, key, ho), ho
 
-        result = in_transaction(self.sessions, work, self.retries)
-        if result.notifications and self.on_enqueued is not None:
-            self.on_enqueued()
+        result, ho = in_transaction(self.sessions, work, self.retries)
+        self.after_commit(result, ho)
         return result
 
-    def process(self, s: Session, signal: Signal, key: str) -> Processed:
-        """Process one signal inside the caller's transaction (does not commit)."""
+    def process(self, s: Session, signal: Signal, key: str, handover: Handover | None = None) -> Processed:
+        """Process one signal inside the caller's transaction (does not commit); a new
+        alarm's notifications of the ``handover``'s channels are claimed in it."""
         if s.get(ProcessedSignal, key) is not None:
             return Processed("duplicate", detail=f"{key} already processed")
         now = self.clock.now()
@@ -155,7 +178,7 @@ class AlarmEngine:
         result: Processed
         if isinstance(decision, Open):
             assert place is not None
-            result = self._open(s, signal, decision, place, now)
+            result = self._open(s, signal, decision, place, now, handover)
         elif isinstance(decision, Repeat):
             assert current is not None
             current.count = decision.count
@@ -188,7 +211,9 @@ class AlarmEngine:
         s.flush()
         return result
 
-    def _open(self, s: Session, signal: Signal, d: Open, place: Place, now: dt.datetime) -> Processed:
+    def _open(
+        self, s: Session, signal: Signal, d: Open, place: Place, now: dt.datetime, handover: Handover | None
+    ) -> Processed:
         ctx = place.ctx
         shift, recipients = plan_route(d.alarm_class, ctx, d.at, self.routing)
         alarm = Alarm(
@@ -238,5 +263,6 @@ class AlarmEngine:
             alarm_payload(alarm, "alarm.raised", place.address),
             now,
             priority_of(alarm.kind),
+            handover,
         )
         return Processed("open", alarm.id, len(ids))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
+import time
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -15,7 +17,7 @@ from hub.alarms.lifecycle import Action, Outcome
 from hub.alarms.rules import Signal
 from hub.alarms.store.actions import apply_action
 from hub.alarms.store.engine import condition_signal, event_signal
-from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition, HomeOverride
+from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition, HomeOverride, WebhookSubscription
 from hub.alarms.store.tx import in_transaction
 from hub.db.engine import read_only
 from hub.db.state import Condition
@@ -368,3 +370,43 @@ async def test_sink_queues_life_safety_ahead_of_trouble(hub: Hub) -> None:
         assert order == ["smoke", "panic", "battery_low", "tamper", "test"]
     finally:
         await svc.stop()
+
+
+async def test_a_running_service_hands_a_new_alarms_notifications_to_its_outboxes(hub: Hub) -> None:
+    """The alarm's transaction claims its notifications for this worker: the webhook is
+    delivered without any outbox claiming a row, and no console/home row is left pending."""
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+    from hub.sinks import NewEvent
+    from tests.support.http import http_receiver
+
+    with http_receiver() as receiver:
+        with hub.sessions() as s, s.begin():
+            s.add(WebhookSubscription(url=receiver.url, secret="k", region_kind="district", region_id="pudong"))
+        svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+        claimed: list[str] = []
+        for w in svc.outboxes:
+            real = w.claim
+
+            def counting(real: Any = real) -> Any:
+                got = real()
+                claimed.extend(m.notification_id for m in got)
+                return got
+
+            w.claim = counting  # type: ignore[method-assign]
+        await svc.start()
+        try:
+            await svc.events_stored([NewEvent(smoke(), hub.clock.now())])
+            deadline = time.monotonic() + 15
+            while not receiver.requests:
+                assert time.monotonic() < deadline, "no webhook"
+                await asyncio.sleep(0.01)
+        finally:
+            await svc.stop()
+    with hub.sessions() as s:
+        hook = s.scalars(select(Notification).where(Notification.channel == "webhook")).one()
+        by_channel = {(n.channel, n.status) for n in s.scalars(select(Notification))}
+    assert hook.status == "delivered" and hook.attempts == 1
+    assert receiver.requests[0].headers["x-safehome-delivery"] == hook.id
+    assert claimed == []  # handed over, never claimed
+    assert ("console", "pending") not in by_channel and ("webhook", "pending") not in by_channel

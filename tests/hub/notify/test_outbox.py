@@ -17,10 +17,11 @@ from sqlalchemy import select
 from hub.alarms.store.actions import mark_notified
 from hub.alarms.store.engine import event_signal
 from hub.alarms.store.models import Alarm, WebhookSubscription
-from hub.notify.channel import RetryPolicy
+from hub.db.engine import make_engine, make_session_factory
+from hub.notify.channel import Delivered, Message, RetryPolicy
 from hub.notify.console import ConsoleBus
 from hub.notify.models import DeliveryAttempt, Notification
-from hub.notify.outbox import OutboxWorker, Outgoing, enqueue
+from hub.notify.outbox import Handover, OutboxWorker, Outgoing, enqueue
 from hub.notify.signing import verify
 from hub.notify.sms import HttpProviderChannel, ProviderConfig
 from hub.notify.webhook import WebhookChannel
@@ -258,3 +259,106 @@ def test_life_safety_notifications_are_claimed_before_an_older_backlog(hub: Hub)
     claimed = worker.claim()
     assert {m.notification_id for m in claimed} == {n.id for n in urgent}
     assert not {m.notification_id for m in claimed} & set(trouble)
+
+
+async def test_a_handover_claims_its_channels_in_the_enqueuing_transaction(hub: Hub) -> None:
+    """Rows of the handover's channels are leased to the worker and attempt 1 already; the
+    others stay pending for any worker to claim."""
+    now = utcnow()
+    ho = Handover("w1", frozenset({"webhook"}), lease_s=60)
+    with hub.sessions() as s, s.begin():
+        hook, sms = enqueue(
+            s,
+            "a-1",
+            [Outgoing("webhook", "http://x/hook", "webhook"), Outgoing("sms", "+86-1", "operator")],
+            {"event": "alarm.raised"},
+            now,
+            1,
+            ho,
+        )
+    (msg,) = ho.messages
+    assert (msg.notification_id, msg.channel, msg.attempt, msg.alarm_id) == (hook, "webhook", 1, "a-1")
+    assert msg.payload["role"] == "webhook" and msg.payload["event"] == "alarm.raised"
+    n_hook, _ = row(hub, hook)
+    n_sms, _ = row(hub, sms)
+    assert (n_hook.status, n_hook.lease_owner, n_hook.attempts) == ("sending", "w1", 1)
+    assert n_hook.lease_until is not None and n_hook.lease_until > now
+    assert (n_sms.status, n_sms.lease_owner, n_sms.attempts) == ("pending", None, 0)
+    # a claiming worker does not take the handed-over row while its lease runs
+    async with httpx.AsyncClient() as client:
+        other = OutboxWorker(hub.sessions, WebhookChannel(client, {}), "w2", utcnow, FAST)
+        assert other.claim() == []
+
+
+async def test_handed_messages_are_sent_without_a_claim_and_recorded(hub: Hub, receiver: Receiver) -> None:
+    ho = Handover("w1", frozenset({"webhook"}))
+    with hub.sessions() as s, s.begin():
+        (nid,) = enqueue(s, "a-1", [Outgoing("webhook", receiver.url, "webhook")], {"kind": "smoke"}, utcnow(),
+                         1, ho)  # fmt: skip
+    async with httpx.AsyncClient() as client:
+        w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}), "w1", utcnow, FAST)
+        claims = 0
+        real_claim = w.claim
+
+        def counting_claim() -> list:  # type: ignore[type-arg]
+            nonlocal claims
+            claims += 1
+            return real_claim()
+
+        w.claim = counting_claim  # type: ignore[method-assign]
+        w.hand([*ho.messages, Message("other", "a-1", "sms", "+86", "operator", {})])  # not this channel's
+        assert w.handed == 1
+        assert await w.run_once() == 1
+    assert claims == 0
+    n, attempts = row(hub, nid)
+    assert (n.status, n.attempts, n.lease_owner) == ("delivered", 1, None)
+    assert [(a.attempt, a.ok) for a in attempts] == [(1, True)]
+    assert [r.headers["x-safehome-delivery"] for r in receiver.requests] == [nid]
+
+
+async def test_a_stopping_worker_releases_handed_messages_it_did_not_send(hub: Hub) -> None:
+    ho = Handover("w1", frozenset({"console"}))
+    with hub.sessions() as s, s.begin():
+        ids = enqueue(s, "a-1", [Outgoing("console", f"workstation:ws-{i}", "operator") for i in range(3)],
+                      {"kind": "smoke"}, utcnow(), 1, ho)  # fmt: skip
+    sent: list[str] = []
+
+    class StopsOnFirstSend:
+        name = "console"
+
+        async def send(self, message: Message) -> Delivered:
+            sent.append(message.notification_id)
+            w.stop()  # the worker is told to stop while two handed messages still wait
+            return Delivered()
+
+    w = OutboxWorker(hub.sessions, StopsOnFirstSend(), "w1", utcnow, FAST, batch=1)
+    w.hand(ho.messages)
+    await asyncio.wait_for(w.run(0.01), 10)
+    assert w.handed == 0 and len(sent) == 1
+    first, _ = row(hub, sent[0])
+    assert (first.status, first.attempts) == ("delivered", 1)
+    rest = [nid for nid in ids if nid != sent[0]]
+    for nid in rest:
+        n, attempts = row(hub, nid)
+        assert (n.status, n.attempts, n.lease_owner, n.lease_until) == ("pending", 0, None, None)
+        assert attempts == []
+    # and any worker claims them now
+    assert {m.notification_id for m in OutboxWorker(hub.sessions, ConsoleBus(), "w2", utcnow, FAST).claim()} == set(rest)
+
+
+def test_an_idle_claim_takes_no_write_lock(hub: Hub) -> None:
+    """Nothing due: the claim only reads, so it neither waits for nor holds the write lock
+    (on SQLite: it returns while another transaction holds the lock)."""
+    if not hub.url.startswith("sqlite"):
+        pytest.skip("the single write lock is SQLite's")
+    w = OutboxWorker(hub.sessions, ConsoleBus(), "w1", utcnow, FAST)
+    with hub.sessions() as holder, holder.begin():
+        holder.add(WebhookSubscription(url="http://x", secret="k", region_kind="district", region_id="pudong"))
+        holder.flush()  # BEGIN IMMEDIATE: the write lock is held until this block ends
+        fast = make_engine(hub.url, connect_args={"timeout": 0.05})
+        try:
+            other = OutboxWorker(make_session_factory(fast), ConsoleBus(), "w1", utcnow, FAST)
+            assert other.claim() == []  # would fail with "database is locked" if it began IMMEDIATE
+        finally:
+            fast.dispose()
+    assert w.claim() == []
