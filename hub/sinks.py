@@ -12,11 +12,17 @@ the database when it starts (events and conditions are durable; notification is 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from protocols import Event, Telemetry
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+#: What a :class:`TransactionalSink` wants run once the ingest's transaction committed.
+AfterCommit = Callable[[], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +64,16 @@ class TelemetrySink(Protocol):
     async def telemetry_stored(self, batches: Sequence[tuple[Telemetry, dt.datetime]]) -> None:
         """Stored telemetry messages with their receive time. Must return quickly."""
         ...
+
+
+@runtime_checkable
+class TransactionalSink(Protocol):
+    """Optional third face of a sink: decide some newly stored events inside the very
+    transaction that stores them (the alarm engine does so for life-safety events, so that
+    receipt, decision, routing and the claim of the first notifications take one write
+    transaction instead of three). The ingest runs it in a SAVEPOINT and counts and logs
+    a failure: the events are committed and acked whatever it does. It returns what to run
+    after the commit, before the acks go out; the events it decided are still passed to
+    ``events_stored`` afterwards (it skips them there)."""
+
+    def decide_in_transaction(self, session: Session, events: Sequence[NewEvent]) -> AfterCommit | None: ...

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -21,7 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.alarms.classes import priority_of
+from hub.alarms.classes import is_life_safety, priority_of
 from hub.alarms.clock import Clock, SystemClock
 from hub.alarms.errors import AlarmError
 from hub.alarms.escalation import DEFAULT_ESCALATION
@@ -29,9 +30,10 @@ from hub.alarms.metrics import AlarmMetrics
 from hub.alarms.rules import DEFAULT_THRESHOLDS, Reading, Signal, analogue_candidates
 from hub.alarms.settings import AlarmSettings, ProviderSettings
 from hub.alarms.store.actions import mark_notified
-from hub.alarms.store.engine import AlarmEngine, condition_signal, event_signal, open_key
+from hub.alarms.store.engine import AlarmEngine, Processed, condition_signal, event_signal, open_key
 from hub.alarms.store.models import Alarm, ProcessedSignal, WebhookSubscription
 from hub.alarms.store.timers import TimerWorker
+from hub.alarms.store.tx import RETRYABLE
 from hub.api.app import mount_api
 from hub.api.context import ApiContext
 from hub.db.engine import read_only
@@ -43,7 +45,7 @@ from hub.notify.home import AckPublisher, HomeAckChannel
 from hub.notify.outbox import Handover, OutboxWorker, dead_letter_unconfigured
 from hub.notify.sms import HttpProviderChannel, ProviderConfig
 from hub.notify.webhook import WebhookChannel
-from hub.sinks import ConditionChange, NewEvent
+from hub.sinks import AfterCommit, ConditionChange, NewEvent
 from protocols import Event, ProtocolError, Telemetry
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,12 @@ log = logging.getLogger(__name__)
 #: A channel whose worker has this many handed-over messages waiting gets no more: new ones
 #: wait in the table, where every hub worker can claim them (and no lease runs out unsent).
 HANDOVER_BACKLOG = 100
+#: Life-safety events decided inside the ingest's transaction, per batch at most (the rest
+#: queue for the alarm task): a burst must not hold the write lock for long.
+INLINE_MAX = 16
+#: A webhook's signing secret is read from the database at most this often (the send path
+#: runs on the event loop); a changed secret signs within this many seconds.
+SECRET_TTL_S = 10.0
 
 
 def _provider(p: ProviderSettings) -> ProviderConfig:
@@ -132,6 +140,9 @@ class AlarmService:
         self._reading_tasks: set[asyncio.Task[None]] = set()
         #: open_keys of open analogue-kind alarms, refreshed with every re-check
         self._analogue_open: set[str] = set()
+        #: signal keys decided inside the ingest's transaction, skipped by events_stored
+        self._decided: set[str] = set()
+        self._secrets: dict[str, tuple[str | None, float]] = {}  #: url → (secret, read at)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -208,7 +219,44 @@ class AlarmService:
     async def events_stored(self, events: Sequence[NewEvent]) -> None:
         """Queue the events (life safety first) and return: ingest never waits for routing."""
         for e in events:
-            self._put(*event_signal(e.event, e.received_at))
+            signal, key = event_signal(e.event, e.received_at)
+            if key in self._decided:
+                self._decided.discard(key)  # decided in the ingest's own transaction
+                continue
+            self._put(signal, key)
+
+    def decide_in_transaction(self, session: Session, events: Sequence[NewEvent]) -> AfterCommit | None:
+        """Life-safety events (smoke, gas, panic, …) are decided, routed and their first
+        notifications claimed in the transaction that stores them: from receipt to a webhook
+        on its way, one write transaction. Each in a SAVEPOINT of its own; one that loses a
+        race with another worker (or fails) is left to the alarm task, which retries it."""
+        if not self._tasks or self._stopping.is_set():
+            return None
+        urgent = [e for e in events if is_life_safety(e.event.kind.value)][:INLINE_MAX]
+        done: list[tuple[str, Processed, Handover | None]] = []
+        for e in urgent:
+            signal, key = event_signal(e.event, e.received_at)
+            handover = self.engine.new_handover()
+            try:
+                with session.begin_nested():
+                    result = self.engine.process(session, signal, key, handover)
+            except RETRYABLE as exc:  # another worker won a race: the alarm task re-reads
+                log.info("alarm signal %s left to the alarm queue (%s)", key, type(exc).__name__)
+                continue
+            except Exception:
+                log.exception("alarm signal %s not decided in its transaction; left to the alarm queue", key)
+                continue
+            done.append((key, result, handover))
+        if not done:
+            return None
+
+        def after_commit() -> None:
+            for key, result, handover in done:
+                self._decided.add(key)
+                self.metrics.decisions.labels(result.decision).inc()
+                self.engine.after_commit(result, handover)
+
+        return after_commit
 
     def _put(self, signal: Signal, key: str) -> None:
         if not self._tasks:  # not running (tests, tools): decide now, in the caller's thread
@@ -356,10 +404,16 @@ class AlarmService:
                 log.exception("alarm re-check failed; next round retries")
 
     def _webhook_secret(self, url: str) -> str | None:
+        now = time.monotonic()
+        cached = self._secrets.get(url)
+        if cached is not None and now - cached[1] < SECRET_TTL_S:
+            return cached[0]
         with self.sessions() as s:
-            return read_only(s).scalars(
+            secret = read_only(s).scalars(
                 select(WebhookSubscription.secret).where(WebhookSubscription.url == url).limit(1)
             ).first()
+        self._secrets[url] = (secret, now)
+        return secret
 
 
 class HubLike(Protocol):

@@ -30,11 +30,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.db.errors import StoreError
 from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
 from hub.ingest.plan import Plan, StateBuffer, acks, make_plan, stored_items
-from hub.ingest.store import store_event_batch, store_state, store_telemetry
+from hub.ingest.store import Decider, store_event_batch, store_state, store_telemetry
 from hub.metrics import HubMetrics
 from hub.mqtt import make_client, set_nodelay
 from hub.settings import HubSettings
-from hub.sinks import EventSink, NewEvent, TelemetrySink
+from hub.sinks import AfterCommit, EventSink, NewEvent, TelemetrySink, TransactionalSink
 from hub.threads import ThreadWork
 from hub.timeseries import TimeSeriesStore
 from protocols import AckItem, Event, Telemetry, encode, hub_subscriptions
@@ -262,13 +262,15 @@ class IngestService:
             await self.publish_acks(plan.rejected_acks)
         self.state.add(plan.gateways, plan.sensors)
         if plan.events:
-            answers = await self._retry("core", store_event_batch, self.factory, plan.events, now)
+            answers, after = await self._retry(
+                "core", store_event_batch, self.factory, plan.events, now, self._deciders()
+            )
             new = [e for e, is_new in zip(plan.events, answers, strict=True) if is_new]
             self.metrics.events_stored.labels("new").inc(len(new))
             self.metrics.events_stored.labels("duplicate").inc(len(plan.events) - len(new))
-            if plan.events:
-                await self.publish_acks(stored_items(plan.events))
-                self._observe_lag("event", plan.events)
+            self._after_commit(after)  # e.g. hand a decided alarm's notifications over: first
+            await self.publish_acks(stored_items(plan.events))
+            self._observe_lag("event", plan.events)
             if new:
                 await self._notify([NewEvent(e, now) for e in new])
         if plan.telemetry:
@@ -277,6 +279,34 @@ class IngestService:
             await self.publish_acks(stored_items(plan.telemetry))
             self._observe_lag("telemetry", plan.telemetry)
             await self._notify_telemetry([(t, now) for t in plan.telemetry])
+
+    def _deciders(self) -> list[Decider]:
+        """The sinks that decide new events inside the storing transaction, each guarded by
+        a SAVEPOINT: whatever it does or raises, the events are committed and acked."""
+        return [self._guarded(sink) for sink in self.sinks if isinstance(sink, TransactionalSink)]
+
+    def _guarded(self, sink: TransactionalSink) -> Decider:
+        name = type(sink).__name__
+
+        def decide(session: Session, events: Sequence[NewEvent]) -> AfterCommit | None:
+            try:
+                with session.begin_nested():
+                    return sink.decide_in_transaction(session, events)
+            except Exception:
+                # events_stored still hands them to the sink after the commit
+                self.metrics.sink_errors.labels(name).inc()
+                log.exception("sink %s failed to decide %d events in their transaction", name, len(events))
+                return None
+
+        return decide
+
+    def _after_commit(self, callbacks: list[AfterCommit]) -> None:
+        for cb in callbacks:
+            try:
+                cb()
+            except Exception:
+                self.metrics.sink_errors.labels("after_commit").inc()
+                log.exception("an after-commit callback of a sink failed")
 
     async def _flush_forever(self) -> None:
         while True:

@@ -5,6 +5,7 @@ telemetry to the time-series store. Synchronous (SQLAlchemy); the service runs t
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,6 +16,7 @@ from hub.db.errors import StoreError
 from hub.db.events import store_events
 from hub.db.state import GatewayState, SensorState
 from hub.ingest.plan import GatewaySeen, Plan, StateBuffer
+from hub.sinks import AfterCommit, NewEvent
 from hub.timeseries import TimeSeriesStore
 from protocols import Event
 
@@ -86,14 +88,31 @@ def _write_sensors(session: Session, sensors: dict[tuple[str, str], dt.datetime]
     )
 
 
-def store_event_batch(factory: sessionmaker[Session], events: list[Event], received_at: dt.datetime) -> list[bool]:
-    """Store events in one transaction; True per new event.
+#: Decides new events inside the storing transaction (a guarded :class:`hub.sinks.TransactionalSink`).
+Decider = Callable[[Session, Sequence[NewEvent]], AfterCommit | None]
+
+
+def store_event_batch(
+    factory: sessionmaker[Session],
+    events: list[Event],
+    received_at: dt.datetime,
+    deciders: Sequence[Decider] = (),
+) -> tuple[list[bool], list[AfterCommit]]:
+    """Store events in one transaction; True per new event. ``deciders`` see the new events
+    inside that transaction; what they return is to be run after the commit.
 
     Raises :class:`StoreError`; nothing is committed then, and nothing must be acked.
     """
     try:
         with factory() as session, session.begin():
-            return store_events(session, events, received_at)
+            answers = store_events(session, events, received_at)
+            after: list[AfterCommit] = []
+            new = [NewEvent(e, received_at) for e, is_new in zip(events, answers, strict=True) if is_new]
+            for decide in deciders if new else ():
+                cb = decide(session, new)
+                if cb is not None:
+                    after.append(cb)
+            return answers, after
     except SQLAlchemyError as exc:
         raise StoreError(f"storing a batch of {len(events)} events failed: {exc}") from exc
 

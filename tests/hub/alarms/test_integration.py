@@ -22,6 +22,7 @@ from hub.alarms.settings import AlarmSettings
 from hub.alarms.store.models import Alarm, AlarmTimer, WebhookSubscription
 from hub.api.tokens import create_token
 from hub.db.engine import make_engine, make_session_factory
+from hub.notify.models import Notification
 from hub.notify.signing import verify
 from hub.runner import Hub, build_hub
 from hub.settings import HubSettings, IngestSettings, MqttSettings
@@ -119,8 +120,16 @@ async def test_smoke_to_acknowledged_ack_on_the_gateway(
         ev = gw.event(p.EventKind.SMOKE, sensor="smoke-1")
         gw.send(ev)
         await gw.acked([ev.id])  # stored
-        await until(lambda: len(alarms_in(hub)) == 1, 10, "alarm raised")
+        # decided in the transaction that stored it: the alarm exists and its webhook is
+        # claimed (on its way, not waiting in the table) before the gateway hears "stored"
         (alarm,) = alarms_in(hub)
+        with hub.session_factory() as s:
+            hooks = s.scalars(
+                select(Notification.status).where(
+                    Notification.alarm_id == alarm.id, Notification.channel == "webhook"
+                )
+            ).all()
+        assert hooks and "pending" not in hooks
         assert (alarm.kind, alarm.workstation_id, alarm.event_id) == ("smoke", "ws-0001", ev.id)
 
         # routed to the right workstation: its webhook, signed; nobody else's

@@ -410,3 +410,61 @@ async def test_a_running_service_hands_a_new_alarms_notifications_to_its_outboxe
     assert receiver.requests[0].headers["x-safehome-delivery"] == hook.id
     assert claimed == []  # handed over, never claimed
     assert ("console", "pending") not in by_channel and ("webhook", "pending") not in by_channel
+
+
+async def test_life_safety_events_are_decided_in_the_transaction_that_stores_them(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ingest's hook: smoke alarms are decided inside the storing transaction (visible
+    with it, not before); trouble, and a life-safety event whose decision fails there, are
+    left to the alarm task, which decides them after the commit."""
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+    from hub.db.events import store_events
+    from hub.sinks import NewEvent
+
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    first, repeat = smoke("gw-1"), smoke("gw-1")  # one sensor twice: open, then repeat
+    trouble, unlucky = smoke("gw-1", kind=EventKind.BATTERY_LOW), smoke("gw-2")
+    events = [first, trouble, repeat, unlucky]
+    real = svc.engine.process
+    failed: list[str] = []
+
+    def fails_once_for_unlucky(s: Any, signal: Signal, key: str, handover: Any = None) -> Any:
+        if key == f"ev:{unlucky.id}" and not failed:
+            failed.append(key)
+            s.flush()
+            raise RuntimeError("a bug in routing")
+        return real(s, signal, key, handover)
+
+    monkeypatch.setattr(svc.engine, "process", fails_once_for_unlucky)
+    await svc.start()
+    try:
+        now = hub.clock.now()
+        with hub.sessions() as s, s.begin():
+            assert store_events(s, events, now) == [True] * 4
+            with s.begin_nested():
+                after = svc.decide_in_transaction(s, [NewEvent(e, now) for e in events])
+            with hub.sessions() as other:  # not committed yet: nobody else sees the alarm
+                assert read_only(other).scalars(select(Alarm)).all() == []
+        assert after is not None and failed == [f"ev:{unlucky.id}"]
+        after()
+        with hub.sessions() as s:
+            (alarm,) = s.scalars(select(Alarm)).all()
+        assert (alarm.gateway_id, alarm.kind, alarm.count) == ("gw-1", "smoke", 2)
+        await svc.events_stored([NewEvent(e, now) for e in events])  # what ingest does next
+        assert svc._decided == set()
+
+        def kinds() -> set[tuple[str, str]]:
+            with hub.sessions() as s:
+                return {(a.gateway_id, a.kind) for a in s.scalars(select(Alarm))}
+
+        deadline = time.monotonic() + 10
+        while kinds() != {("gw-1", "smoke"), ("gw-1", "battery_low"), ("gw-2", "smoke")}:
+            assert time.monotonic() < deadline, kinds()
+            await asyncio.sleep(0.01)
+        with hub.sessions() as s:
+            (alarm,) = s.scalars(select(Alarm).where(Alarm.gateway_id == "gw-1", Alarm.kind == "smoke"))
+        assert alarm.count == 2  # the queue did not process the inline-decided events again
+    finally:
+        await svc.stop()

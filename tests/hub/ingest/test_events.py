@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 import protocols as p
-from hub.db.events import StoredEvent
+from hub.db.events import StoredEvent, store_events
+from hub.sinks import NewEvent
 from tests.hub.ingest.conftest import Worker
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import SecuredBroker, until
@@ -106,3 +111,52 @@ async def test_the_consumer_also_speaks_mqtt5(secured: SecuredBroker, db_url: st
         gw.close()
         await w.service.stop()
         w.engine.dispose()
+
+
+class DecidingSink:
+    """A TransactionalSink: writes a marker row in the ingest's transaction (an extra
+    ``events`` row, for want of a table of its own), then maybe fails."""
+
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+        self.order: list[str] = []
+        self.seen_inside: list[bool] = []
+        self.marker = p.new_event_id()
+
+    def decide_in_transaction(self, session: Session, events: Sequence[NewEvent]) -> Callable[[], None]:
+        self.seen_inside += [session.get(StoredEvent, e.event.id) is not None for e in events]
+        marker = events[0].event.model_copy(update={"id": self.marker})
+        store_events(session, [marker], events[0].received_at)
+        if self.fail:
+            raise RuntimeError("decider bug")
+        return lambda: self.order.append("after-commit")
+
+    async def events_stored(self, events: Sequence[NewEvent]) -> None:
+        self.order.append("events_stored")
+
+    async def conditions_changed(self, changes: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["decides", "fails"])
+async def test_a_sink_decides_inside_the_storing_transaction_and_cannot_lose_the_events(
+    secured: SecuredBroker, worker: Worker, fail: bool
+) -> None:
+    """Its writes commit with the events, its after-commit runs before events_stored; when
+    it fails, only its own writes are rolled back: the events are stored and acked."""
+    sink = DecidingSink(fail)
+    worker.service.sinks.insert(0, sink)
+    gw = ScriptedGateway(secured, f"ev-gw-decide-{str(fail).lower()}").connect()
+    try:
+        ev = gw.event(p.EventKind.SMOKE, sensor="smoke-1")
+        gw.send(ev)
+        await gw.acked([ev.id])
+        await until(lambda: "events_stored" in sink.order, what="sink told")
+        assert sink.seen_inside == [True]
+        assert stored(worker, [ev.id]) == 1
+        assert stored(worker, [sink.marker]) == (0 if fail else 1)
+        assert sink.order == (["events_stored"] if fail else ["after-commit", "events_stored"])
+        assert worker.count("safehome_sink_errors_total", sink="DecidingSink") == (1 if fail else 0)
+        assert len(worker.sink.events) == 1  # the other sinks are told as always
+    finally:
+        gw.close()
