@@ -105,6 +105,16 @@ class IngestSettings(_Part):
         le=10,
         description="gateway/sensor last-seen and status are written this often (batched), not per message",
     )
+    seen_write_every_s: float = Field(
+        default=15.0,
+        ge=0,
+        le=30,
+        description=(
+            "a gateway's or sensor's traffic last-seen is written at most this often (status "
+            "changes always); capped at half of supervision's sensor_grace_s and "
+            "gateway_min_silence_s; 0: every flush"
+        ),
+    )
 
 
     @field_validator("lanes")

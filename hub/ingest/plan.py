@@ -199,3 +199,71 @@ class StateBuffer:
         for part in (older, newer):
             self.add(part.seeds, {})
             self.add(part.gateways, part.sensors)
+
+
+@dataclass
+class SeenGate:
+    """Write a gateway's or sensor's *traffic* last-seen at most once per ``every_s``.
+
+    Supervision only needs last-seen to within a fraction of its grace (a sensor is silent
+    after its interval + ``sensor_grace_s``, 60 s by default; a gateway after its heartbeat
+    misses + grace), but a recovering neighbourhood refreshes tens of thousands of sensors
+    a second, and each flush holds SQLite's single write lock while it writes them. Status
+    changes (online, offline, a heartbeat's sensor health) always pass, so does the first
+    traffic after an offline. Keyed per gateway and sensor by the time last written, so the
+    writes spread out with the traffic instead of coming all at once each window.
+    """
+
+    every_s: float
+    gateways: dict[str, dt.datetime] = field(default_factory=dict)
+    sensors: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
+    _pruned: dt.datetime | None = None
+
+    def admit(self, state: StateBuffer) -> StateBuffer:
+        """What of ``state`` to write now (the rest is dropped: already written recently)."""
+        every = dt.timedelta(seconds=self.every_s)
+        gateways: dict[str, GatewaySeen] = {}
+        for gw, g in state.gateways.items():
+            traffic_only = g.status is None and g.online is True and g.last_seen is not None
+            if traffic_only:
+                assert g.last_seen is not None
+                if self._recent(self.gateways.get(gw), g.last_seen, every):
+                    continue
+                self.gateways[gw] = g.last_seen
+            elif g.online is True and g.last_seen is not None:
+                self.gateways[gw] = g.last_seen
+            else:
+                self.gateways.pop(gw, None)  # offline (or the broker's word): next traffic passes
+            gateways[gw] = g
+        sensors: dict[tuple[str, str], dt.datetime] = {}
+        for key, at in state.sensors.items():
+            if self._recent(self.sensors.get(key), at, every):
+                continue
+            self.sensors[key] = at
+            sensors[key] = at
+        seen = [*sensors.values(), *(g.last_seen for g in gateways.values() if g.last_seen is not None)]
+        self._prune(max(seen, default=None))
+        return StateBuffer(state.seeds, gateways, sensors)
+
+    @staticmethod
+    def _recent(written: dt.datetime | None, at: dt.datetime, every: dt.timedelta) -> bool:
+        # a clock stepped back (at < written) writes: never gate on a time from the future
+        return written is not None and dt.timedelta(0) <= at - written < every
+
+    def forget(self, state: StateBuffer) -> None:
+        """``state`` (admitted) was not written after all: let it through next time."""
+        for gw in state.gateways:
+            self.gateways.pop(gw, None)
+        for key in state.sensors:
+            self.sensors.pop(key, None)
+
+    def _prune(self, now: dt.datetime | None) -> None:
+        """Drop entries older than the window (they gate nothing), once per window."""
+        if now is None:
+            return
+        every = dt.timedelta(seconds=self.every_s)
+        if self._pruned is not None and now - self._pruned < every:
+            return
+        self._pruned = now
+        self.gateways = {k: v for k, v in self.gateways.items() if now - v < every}
+        self.sensors = {k: v for k, v in self.sensors.items() if now - v < every}

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.errors import StoreError
 from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
-from hub.ingest.plan import Plan, StateBuffer, acks, make_plan, stored_items
+from hub.ingest.plan import Plan, SeenGate, StateBuffer, acks, make_plan, stored_items
 from hub.ingest.store import Decider, store_event_batch, store_state, store_telemetry
 from hub.metrics import HubMetrics
 from hub.mqtt import make_client, set_nodelay
@@ -107,6 +107,14 @@ LANES: dict[str, frozenset[str]] = {
 }
 
 
+def seen_write_every(settings: HubSettings) -> float:
+    """``[hub.ingest] seen_write_every_s``, at most half of supervision's shortest grace:
+    last-seen written that much late can never make a reporting sensor or gateway look
+    silent, nor delay the restore of one that was."""
+    sup = settings.supervision
+    return min(settings.ingest.seen_write_every_s, sup.sensor_grace_s / 2, sup.gateway_min_silence_s / 2)
+
+
 class IngestService:
     def __init__(
         self,
@@ -134,6 +142,7 @@ class IngestService:
         self._rejects = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
         self._threads = ThreadWork()
         self.state = StateBuffer()
+        self._gate = SeenGate(seen_write_every(settings))
         self._flush_lock = asyncio.Lock()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -325,11 +334,14 @@ class IngestService:
         async with self._flush_lock:
             if not self.state:
                 return 0
-            batch = self.state.take()
+            batch = self._gate.admit(self.state.take())
+            if not batch:
+                return 0
             started = time.perf_counter()
             try:
                 await self._threads.run(store_state, self.factory, batch)
             except BaseException as exc:
+                self._gate.forget(batch)
                 self.state.put_back(batch)
                 if isinstance(exc, StoreError):
                     self.metrics.store_errors.labels("state").inc()
