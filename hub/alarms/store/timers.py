@@ -30,6 +30,7 @@ from hub.alarms.store.actions import alarm_payload, log_step
 from hub.alarms.store.models import Alarm, AlarmTimer
 from hub.alarms.store.registry import place_of
 from hub.alarms.store.tx import in_transaction
+from hub.db.engine import read_only
 from hub.notify.models import Notification
 from hub.notify.outbox import Outgoing, enqueue
 from protocols import AlarmClass
@@ -70,7 +71,7 @@ class TimerWorker:
     def fire_due(self) -> list[Fired]:
         """Fire every timer due now (in batches); returns what this worker fired."""
         out: list[Fired] = []
-        while True:
+        while self._any_due():
             got = self._fire_batch()
             out += got
             if len(got) < self.batch:
@@ -81,6 +82,13 @@ class TimerWorker:
             for f in out:
                 self.on_fired(f)
         return out
+
+    def _any_due(self) -> bool:
+        """A look without the write lock: an idle tick (nearly all of them) then neither
+        queues for SQLite's single write lock nor holds it while its process is busy."""
+        with self.sessions() as s:
+            due = and_(AlarmTimer.status == "pending", AlarmTimer.due_at <= self.clock.now())
+            return read_only(s).scalars(select(AlarmTimer.id).where(due).limit(1)).first() is not None
 
     def _fire_batch(self) -> list[Fired]:
         return in_transaction(self.sessions, self._claim_and_fire)

@@ -132,3 +132,31 @@ def test_a_failed_flush_goes_back_under_newer_state() -> None:
     assert g.last_seen == T0  # and the heartbeat's last-seen is kept (the Last-Will has none)
     assert buf.sensors == {("gw-a", "smoke-1"): T0}
     assert len(buf.take()) == 2 and len(buf) == 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(message, min_size=1, max_size=4), min_size=1, max_size=6),
+       micros=st.integers(min_value=0, max_value=999_999))  # fmt: skip
+def test_sqlites_one_statement_upserts_equal_the_generic_ones(engine: Engine, batches: Any, micros: int) -> None:
+    """On SQLite the state is written with one statement per kind over a JSON array; what
+    lands (and reads back: timestamps to the microsecond, status JSON) equals the portable
+    row-by-row path."""
+    sessions = make_session_factory(engine)
+    plans = _plans(batches)
+    for plan in plans:
+        for g in plan.gateways.values():
+            if g.last_seen is not None:
+                g.last_seen += dt.timedelta(microseconds=micros)
+        plan.sensors = {k: v + dt.timedelta(microseconds=micros) for k, v in plan.sensors.items()}
+    results = []
+    for generic in (True, False):
+        _clear(sessions)
+        for plan in plans:
+            buf = StateBuffer()
+            buf.add(plan.gateways, plan.sensors)
+            store_state(sessions, buf, generic=generic)
+        results.append(_rows(sessions))
+    assert results[0] == results[1]
+    gws, sensors = results[1]
+    assert all(r[2] is None or r[2].tzinfo is not None for r in gws)
+    assert all(r[2].tzinfo is not None for r in sensors)
