@@ -85,6 +85,15 @@ def scaleout(gateways: int, messages: int, readings: int) -> None:
     so.run(gateways, messages, readings)
 
 
+@bench.command()
+@click.option("--homes", "homes_list", default="10000,100000", show_default=True, help="Comma-separated N.")
+def supervision(homes_list: str) -> None:
+    """Supervision's database round (gateways every second, sensors every 30 s) at N homes."""
+    from bench import supervision as sup
+
+    sup.run([int(x) for x in homes_list.split(",")])
+
+
 @bench.command(name="all")
 @click.pass_context
 def all_(ctx: click.Context) -> None:

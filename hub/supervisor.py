@@ -139,13 +139,35 @@ class SupervisionService:
             views.append(GatewayView(gw, True, None, None, self._first_watched((gw, None), now)))
         return views
 
-    def _sensors(self, session: Session, now: dt.datetime) -> list[SensorView]:
-        stmt = select(Sensor.gateway_id, Sensor.id, Sensor.interval_s, SensorState.last_seen_at).outerjoin(
+    def _sensors(self, session: Session, now: dt.datetime, keys: set[Key]) -> list[SensorView]:
+        """The sensors that may change state now: never heard, not heard within the shortest
+        deadline of any sensor (a superset of the silent ones), or with an open condition
+        (to restore). Filtered in SQL: loading every sensor each round cost ~200 ms of CPU
+        at 10,000 homes (31,000 sensors), on the process that also routes alarms
+        (``safehome bench supervision``)."""
+        shortest = session.scalar(select(func.min(Sensor.interval_s)))
+        if shortest is None:
+            return []
+        cutoff = now - dt.timedelta(seconds=self.policy.sensor_deadline_s(shortest))
+        cols = select(Sensor.gateway_id, Sensor.id, Sensor.interval_s, SensorState.last_seen_at).outerjoin(
             SensorState, (SensorState.gateway_id == Sensor.gateway_id) & (SensorState.sensor_id == Sensor.id)
         )
+        late = or_(SensorState.last_seen_at.is_(None), SensorState.last_seen_at < cutoff)
+        rows: list[tuple[str, str, int, dt.datetime | None]] = [
+            (g, s, interval, last) for g, s, interval, last in session.execute(cols.where(late))
+        ]
+        flagged = {(g, s) for k, g, s in keys if k == ConditionKind.SENSOR_SILENT.value and g and s}
+        loaded = {(g, s) for g, s, _i, _l in rows}
+        wanted = sorted({g for g, s in flagged - loaded})
+        for start in range(0, len(wanted), 500):
+            for g, s, interval, last in session.execute(
+                cols.where(Sensor.gateway_id.in_(wanted[start : start + 500]))
+            ):
+                if (g, s) in flagged and (g, s) not in loaded:
+                    rows.append((g, s, interval, last))
         return [
             SensorView(g, s, interval, last, self._first_watched((g, s), now))
-            for g, s, interval, last in session.execute(stmt)
+            for g, s, interval, last in rows
         ]
 
     def _tick_db(self, now: dt.datetime, with_sensors: bool) -> list[ConditionChange]:
@@ -156,7 +178,7 @@ class SupervisionService:
             read_only(session)  # begins the (read) transaction; closing the session ends it
             keys = open_keys(session, GATEWAY_KINDS | {ConditionKind.SENSOR_SILENT})
             gateways = self._gateways(session, now, keys)
-            sensors = self._sensors(session, now) if with_sensors else []
+            sensors = self._sensors(session, now, keys) if with_sensors else []
             online = session.scalar(select(func.count()).select_from(GatewayState).where(GatewayState.online))
         self.metrics.gateways_online.set(online or 0)
         transitions = evaluate(now, gateways, sensors, keys, self.policy)
@@ -169,7 +191,14 @@ class SupervisionService:
                         changes.append(change)
         for c in changes:
             self.metrics.conditions.labels(c.kind, c.state).inc()
-            log.warning("condition %s %s gateway=%s sensor=%s %s", c.kind, c.state, c.gateway_id, c.sensor_id, c.detail)
+            log.warning(
+                "condition %s %s gateway=%s sensor=%s %s",
+                c.kind,
+                c.state,
+                c.gateway_id,
+                c.sensor_id,
+                c.detail,
+            )
         return changes
 
     @staticmethod
