@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
+from devices import registry
 from devices.capabilities import (
     AlarmContact,
     AnalogLevel,
     Battery,
     Button,
-    Definition,
     Siren,
     StatusLed,
     Tamper,
@@ -30,18 +31,24 @@ SPI0_PINS = {7: "CE1", 8: "CE0", 9: "MISO", 10: "MOSI", 11: "SCLK"}
 ADC_BUS = "SPI0 CE0"
 
 
+class Installed(Protocol):
+    """One installed device as the agent's settings list it (``edge.settings.DeviceEntry``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def params(self) -> Mapping[str, Scalar]: ...
+
+
 @dataclass(frozen=True, slots=True)
-class Installed:
-    """One installed device: its id in the agent config, its definition and its overrides."""
+class Device:
+    """An :class:`Installed` device, for callers without settings at hand (tests, tools)."""
 
     id: str
-    definition: Definition
+    model: str
     params: Mapping[str, Scalar]
-
-
-def _who(dev: Installed, role: str) -> str:
-    kind = "output" if dev.definition.is_output else "sensor"
-    return f"{kind} {dev.id!r} ({dev.definition.model}, {role})"
 
 
 def check_wiring(devices: Iterable[Installed]) -> None:
@@ -51,13 +58,15 @@ def check_wiring(devices: Iterable[Installed]) -> None:
     channels: dict[tuple[str, int], str] = {}
     for dev in devices:
         try:
-            defn, disabled = apply_params(dev.definition, dev.params)
+            base = registry.get(dev.model)
+            defn, disabled = apply_params(base, dev.params)
         except DefinitionError as exc:
-            raise DefinitionError(f"{_who(dev, 'params')}: {exc}") from exc
+            raise DefinitionError(f"device {dev.id!r}: {exc}") from exc
+        kind = "output" if base.is_output else "sensor"
         for cap in defn.capabilities:
             if cap.role in disabled:
                 continue  # e.g. a gas detector without the MCP3008 fitted: its channel is free
-            who = _who(dev, cap.role)
+            who = f"{kind} {dev.id!r} ({dev.model}, {cap.role})"
             if isinstance(cap, AnalogLevel | Battery):
                 chip = cap.adc.upper()
                 other = channels.setdefault((chip, cap.channel), who)

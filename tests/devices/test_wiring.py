@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from devices import registry
 from devices.errors import DefinitionError
-from devices.wiring import Installed, check_wiring
+from devices.wiring import Device, check_wiring
 
 #: one of each model on its default pins and channels: no clash
 KIT = [
@@ -22,8 +21,8 @@ KIT = [
 ]
 
 
-def wiring(*extra: tuple[str, str, dict[str, Any]], base: list[Any] = KIT) -> list[Installed]:
-    return [Installed(i, registry.get(m), p) for i, m, p in [*base, *extra]]
+def wiring(*extra: tuple[str, str, dict[str, Any]], base: list[Any] = KIT) -> list[Device]:
+    return [Device(i, m, p) for i, m, p in [*base, *extra]]
 
 
 def test_the_default_kit_has_no_clash() -> None:
@@ -84,8 +83,10 @@ def test_a_disabled_input_frees_its_channel_and_no_adc_frees_the_spi_pins() -> N
     check_wiring(wiring(("panic-1", "panic-button", {"button_pin": 9}), base=no_adc))
 
 
-def test_bad_params_are_named_with_the_device() -> None:
+def test_bad_params_and_unknown_models_are_named_with_the_device() -> None:
     with pytest.raises(
-        DefinitionError, match=r"sensor 'gas-2' \(gas-detector, params\): .*unknown param 'colour'"
+        DefinitionError, match=r"device 'gas-2': model 'gas-detector': unknown param 'colour'"
     ):
         check_wiring(wiring(("gas-2", "gas-detector", {"colour": "red"})))
+    with pytest.raises(DefinitionError, match=r"device 'x-1': unknown device model 'nope'"):
+        check_wiring(wiring(("x-1", "nope", {})))
