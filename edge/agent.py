@@ -20,6 +20,7 @@ from devices.capabilities import AnalogLevel, Battery
 from devices.errors import DefinitionError, DeviceError
 from devices.pins import make_pin_factory
 from devices.runtime import AnalogFactory, Change, OutputRuntime, SensorRuntime
+from devices.wiring import check_wiring
 from edge import commands, session, uplink
 from edge.clock import Clock, SyncWatch, make_probe
 from edge.downlink import RejectCounter
@@ -109,6 +110,8 @@ class Agent:
 
     def _open_devices(self) -> None:
         try:
+            # the whole wiring first: a clash names both devices, and no pin is half-opened
+            check_wiring(self.s.sensors + self.s.outputs)
             for d in self.s.sensors:
                 self.sensors.append(
                     SensorRuntime(

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import aiomqtt
 
+from devices.errors import DefinitionError
+from devices.wiring import check_wiring
 from edge.downlink import parse
 from edge.errors import ConfigError, DownlinkError
 from edge.health import cpu_temp_c
@@ -124,11 +126,18 @@ def reload_local(agent: Agent) -> str:
     if agent.settings_loader is None:
         return "no settings file to re-read"
     new = agent.settings_loader()
+    rewired = new.sensors != agent.s.sensors or new.outputs != agent.s.outputs
+    if rewired:
+        # refused now, while the agent still runs on the old wiring, rather than at the
+        # restart it asks for (where a clash would keep the agent from starting at all)
+        try:
+            check_wiring(new.sensors + new.outputs)
+        except DefinitionError as exc:
+            raise ConfigError(f"not reloaded: {exc}") from exc
     agent.heartbeat_s, agent.telemetry_s = new.heartbeat_s, new.telemetry_s
     agent.outbox.newest_first = new.backlog_order == "newest_first"
     agent.outbox.ack_timeout_s, agent.outbox.resend_max_s = new.ack_timeout_s, new.resend_max_s
     agent.siren.enabled, agent.siren.timeout_s = new.siren_enabled, new.siren_timeout_s
-    rewired = new.sensors != agent.s.sensors or new.outputs != agent.s.outputs
     agent.s = new
     revision, agent.config_revision = agent.config_revision, None
     restore_config(agent)  # the hub's desired config still wins

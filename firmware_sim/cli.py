@@ -286,16 +286,18 @@ def scenario_cmd(
 )
 def home_cmd(script: Path, config: Path | None, gateway: str, host: str, port: int, data_dir: Path | None,
              seed: int, linger: float) -> None:  # fmt: skip
-    """Run a REAL edge agent whose sensors are firmware models playing SCRIPT on mock pins."""
+    """Run a REAL edge agent whose sensors are firmware models playing SCRIPT on mock pins.
+
+    The agent runs in its own process, a simulated Pi: when the UPS HAT's cell runs empty
+    the Pi goes dark (killed: its Last-Will fires) and it boots again when mains returns."""
     import asyncio
     import logging
     import tempfile
 
-    from edge.agent import Agent
-    from edge.settings import load_settings
     from firmware_sim.errors import SimError
-    from firmware_sim.firmware.driver import PinDriver, play
+    from firmware_sim.firmware.driver import play
     from firmware_sim.firmware.home import DEFAULT_OUTPUTS, DEFAULT_SENSORS, load_home_script
+    from firmware_sim.firmware.pi import SimulatedPi
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -308,33 +310,32 @@ def home_cmd(script: Path, config: Path | None, gateway: str, host: str, port: i
         overrides |= {"gateway_id": gateway, "data_dir": tmp / "data", "state_dir": tmp / "run",
                       "mqtt": {"host": host, "port": port}, "sensors": DEFAULT_SENSORS,
                       "outputs": DEFAULT_OUTPUTS, "time_sync": "assume_synced"}  # fmt: skip
-    settings = load_settings(config, **overrides)
 
     async def main() -> None:
         import signal
 
-        agent = Agent(settings)
-        driver = PinDriver(agent)
-        driver.settle()  # the home is wired before the first poll: NC loops closed, power good
+        pi = SimulatedPi(config, overrides)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        task = asyncio.create_task(agent.run())
 
         def show(d: Any) -> None:
             if d.note:
                 click.echo(f"{d.t:8.2f}s {d.sensor} {d.role}={d.value:g} {d.note}", err=True)
 
         try:
-            await play(drives, driver, on_drive=show, stop=stop)
+            await pi.boot()  # the home is wired before the first poll: NC loops closed, power good
+            await play(drives, pi, on_drive=show, stop=stop)
             try:
                 await asyncio.wait_for(stop.wait(), linger)
             except TimeoutError:
                 pass
-            click.echo(f"agent state: {agent.state()}", err=True)
+            state = await pi.shutdown()
+            click.echo(
+                f"agent state: {state}" if state is not None else "agent state: dark (no power)", err=True
+            )
         finally:
-            agent.stop()
-            await task
+            await pi.power_off()  # only if still up after an error
 
-    asyncio.run(main())
+    _run_or_fail(main())

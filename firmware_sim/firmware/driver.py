@@ -1,14 +1,19 @@
-"""Apply timed drives to a real edge agent's gpiozero MockFactory pins and settable ADC."""
+"""Apply timed drives to a real edge agent's gpiozero MockFactory pins and settable ADC.
+
+:class:`PinDriver` drives an agent in this process (tests); a gateway whose supply can be
+cut runs as a :class:`~firmware_sim.firmware.pi.SimulatedPi`, which :func:`play` drives alike.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from firmware_sim.errors import SimError
 from firmware_sim.firmware.models import Drive
+from firmware_sim.firmware.power import SUPPLY
 
 
 class AgentLike(Protocol):
@@ -21,11 +26,22 @@ class AgentLike(Protocol):
     def sensor(self, sensor_id: str) -> Any: ...
 
 
+class Driver(Protocol):
+    """Anything that applies a drive now: :class:`PinDriver`, or a simulated Pi (async)."""
+
+    def apply(self, d: Drive) -> Awaitable[None] | None: ...
+
+
 class PinDriver:
     def __init__(self, agent: AgentLike) -> None:
         self.agent = agent
 
     def apply(self, d: Drive) -> None:
+        if d.role == SUPPLY:
+            raise SimError(
+                f"sensor {d.sensor!r}: {d.note or 'the supply is cut'}: an agent in this process "
+                "cannot lose its power; run it as a SimulatedPi (`safehome sim home` does)"
+            )
         try:
             runtime = self.agent.sensor(d.sensor)
         except StopIteration as exc:
@@ -60,7 +76,7 @@ class PinDriver:
 
 async def play(
     drives: list[Drive],
-    driver: PinDriver,
+    driver: Driver,
     clock: Callable[[], float] = time.monotonic,
     on_drive: Callable[[Drive], None] | None = None,
     stop: asyncio.Event | None = None,
@@ -78,6 +94,8 @@ async def play(
                     pass
             else:
                 await asyncio.sleep(wait)
-        driver.apply(d)
+        applied = driver.apply(d)
+        if applied is not None:
+            await applied
         if on_drive is not None:
             on_drive(d)

@@ -12,8 +12,10 @@ glitch, low_battery_chirp (invisible on a dry contact); ``supervised_smoke``: th
 plus low_battery_chirp (trouble relay), battery_replaced, tamper (``duration``); ``gas``:
 leak (``peak``, ``ramp``, ``hold``, ``vent``, ``step``); ``panic``: press,
 long_press_cancel (``after``), double_press; ``power`` (the gateway's UPS HAT): mains_loss
-(``duration``, ``step``, ``soc``), brownout (``width``), battery_drain (``from_v``,
-``to_v``, ``over``, ``step``).
+(``duration``, ``step``, ``soc``; a cell that empties first cuts the Pi's supply until
+mains returns), brownout (``width``), battery_drain (``from_v``, ``to_v``, ``over``,
+``step``); a power step may also size the cell: ``backup`` (full to empty, default 4 h)
+and ``recharge`` (empty to full, default 3 h).
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ from firmware_sim.firmware.models import (
 from firmware_sim.firmware.power import UpsHat
 from firmware_sim.scenario.model import parse_duration
 
-DURATION_ARGS = {"duration", "seconds", "ramp", "hold", "vent", "step", "after", "width", "over"}
+DURATION_ARGS = {"duration", "seconds", "ramp", "hold", "vent", "step", "after", "width", "over", "backup",
+                 "recharge"}  # fmt: skip
+#: step arguments that build the device's model rather than its action (name -> model field)
+MODEL_ARGS: dict[str, dict[str, str]] = {"power": {"backup": "backup_s", "recharge": "recharge_s"}}
 _SMOKE = {"alarm", "selftest", "cooking", "glitch", "low_battery_chirp"}
 ACTIONS: dict[str, set[str]] = {
     "smoke": _SMOKE,
@@ -83,7 +88,10 @@ def drives_of(script: Any, seed: int = 1) -> list[Drive]:
             }
         except ValueError as exc:
             raise ScenarioError(str(exc), where) from exc
-        model = MODELS[dev](sensor=str(args.pop("sensor"))) if "sensor" in args else devices[dev]
+        fields = {f: args.pop(a) for a, f in MODEL_ARGS.get(dev, {}).items() if a in args}
+        if "sensor" in args:
+            fields["sensor"] = str(args.pop("sensor"))
+        model = MODELS[dev](**fields) if fields else devices[dev]
         if action == "cooking":
             args["rng"] = rng
         try:

@@ -1,8 +1,9 @@
 """The gateway's UPS HAT (``power-supervisor``): mains loss, brown-outs and the backup battery.
 
 Pure, like the other firmware models: it only produces timed drives of the power-good
-input (role ``mains``: 1.0 = mains lost) and of the battery's ADC channel (role
-``battery``: the battery voltage as a fraction of the divider's full scale). The battery
+input (role ``mains``: 1.0 = mains lost), of the battery's ADC channel (role
+``battery``: the battery voltage as a fraction of the divider's full scale) and of the
+HAT's 5 V output to the gateway itself (role :data:`SUPPLY`: 1.0 = cut). The battery
 voltage follows the open-circuit curve of a 1-cell Li-ion pack, sagging under the
 gateway's load while it discharges and lifted by the charger while it recharges.
 """
@@ -21,6 +22,11 @@ LI_ION_OCV: tuple[tuple[float, float], ...] = (
     (0.50, 3.82), (0.60, 3.87), (0.70, 3.92), (0.80, 3.98), (0.90, 4.06), (1.00, 4.20),
 )  # fmt: skip
 _SOC = [s for s, _ in LI_ION_OCV]
+#: Not an input but the HAT's output that powers the gateway: 1.0 = cut (the cell is empty;
+#: the Pi goes dark), 0.0 = on (mains is back; the Pi boots). Only a simulated Pi
+#: (:class:`firmware_sim.firmware.pi.SimulatedPi`) can act on it. Sorts after ``mains``,
+#: so that at restore the power-good line is back before the gateway boots.
+SUPPLY = "supply"
 _OCV = [v for _, v in LI_ION_OCV]
 
 
@@ -73,23 +79,36 @@ class UpsHat:
     def _mains(self, t: float, lost: bool, note: str) -> Drive:
         return Drive(t, self.sensor, "mains", 1.0 if lost else 0.0, note)
 
+    def _supply(self, t: float, on: bool, note: str) -> Drive:
+        return Drive(t, self.sensor, SUPPLY, 0.0 if on else 1.0, note)
+
     def mains_loss(self, t0: float, duration: float, step: float = 60.0, soc: float = 1.0) -> list[Drive]:
         """Mains lost for ``duration`` s: the power-good line drops and the gateway runs on
         the battery, whose voltage slides down the discharge curve (a sample every
         ``step`` s); at restore the line comes back and the charger brings the battery back
-        to full over the rest of ``recharge_s``. A battery that reaches empty stays at the
-        cut-off voltage (a real HAT would switch the gateway off there)."""
+        to full over the rest of ``recharge_s``.
+
+        A battery that empties first (after ``soc * backup_s``) makes the HAT cut the
+        gateway's supply (:data:`SUPPLY`), as a real one does to spare the cell: the Pi goes
+        dark, the cell rests at its empty voltage, and the Pi boots when mains returns."""
         _positive(duration=duration, step=step)
         if not 0.0 <= soc <= 1.0:
             raise ValueError(f"soc {soc} outside 0..1")
         out = [self._mains(t0, True, "mains lost")]
+        runtime = soc * self.backup_s  # on battery until the cell is empty
+        cut = runtime < duration
         t = 0.0
-        while t < duration - 1e-9:
+        while t < min(duration, runtime) - 1e-9:
             out.append(self._adc(t0 + t, self.battery_v(soc - t / self.backup_s, "discharge")))
             t += step
+        if cut:
+            out.append(self._adc(t0 + runtime, self.battery_v(0.0), "battery empty"))
+            out.append(self._supply(t0 + runtime, False, "battery empty: the HAT cuts the gateway's supply"))
         low = max(0.0, soc - duration / self.backup_s)
         back = t0 + duration
         out.append(self._mains(back, False, "mains restored"))
+        if cut:
+            out.append(self._supply(back, True, "mains restored: the gateway boots"))
         charging = (1.0 - low) * self.recharge_s
         t = 0.0
         while t < charging - 1e-9:

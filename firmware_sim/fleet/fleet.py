@@ -63,6 +63,7 @@ class Fleet:
         }
         self.sessions: dict[str, MqttSession] = {}
         self.down: set[str] = set()  #: gateways whose link is cut on purpose (scenario)
+        self.dark: set[str] = set()  #: gateways without power (scenario): they record nothing
         self._heap: list[tuple[float, int, int, str]] = []
         self._n = 0
         self._stopping = False
@@ -304,10 +305,26 @@ class Fleet:
             self.stats.inc("links_cut")
 
     def link_up(self, gw_id: str) -> None:
-        """Let the gateway reconnect (after a short random delay, like a rebooting router)."""
+        """Let the gateway reconnect (after a short random delay, like a rebooting router);
+        a gateway without power stays down until :meth:`power_on`."""
+        if gw_id in self.dark:
+            return
         self.down.discard(gw_id)
         if gw_id not in self.sessions:
             self._schedule_reconnect(gw_id)
+
+    def power_off(self, gw_id: str) -> None:
+        """The gateway loses its supply (no UPS HAT, or its cell ran empty) and goes dark: its
+        session drops without DISCONNECT (the broker publishes its Last-Will) and until
+        :meth:`power_on` it records and sends nothing. What it had stored stays pending."""
+        self.dark.add(gw_id)
+        self.link_down(gw_id)
+        self.stats.inc("powered_off")
+
+    def power_on(self, gw_id: str) -> None:
+        """Power is back: the gateway boots, reconnects and resends what it had stored."""
+        self.dark.discard(gw_id)
+        self.link_up(gw_id)
 
     # --- the loop ------------------------------------------------------------------------
     def tick(self, now: float) -> list[str]:
@@ -320,7 +337,8 @@ class Fleet:
                 self.heartbeat(gw_id)
                 self._at(now + self.settings.heartbeat_s, HEARTBEAT, gw_id)
             elif what == TELEMETRY:
-                self.send_telemetry(gw_id)
+                if gw_id not in self.dark:
+                    self.send_telemetry(gw_id)
                 self._at(now + self.settings.telemetry_s, TELEMETRY, gw_id)
             else:
                 reconnect.append(gw_id)

@@ -18,6 +18,7 @@ IDLE_READINGS: dict[str, tuple[str, float]] = {
     "smoke": ("battery_v", 9.1),
     "gas": ("gas_lel", 0.0),
     "panic": ("contact", 0.0),
+    "mains_lost": ("battery_v", 4.2),  # the UPS HAT (power-supervisor): its backup cell, charged
 }
 
 

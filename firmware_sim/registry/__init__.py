@@ -3,10 +3,19 @@
 from firmware_sim.registry.generate import generate
 from firmware_sim.registry.model import (
     MODEL_KIND,
+    MODEL_KINDS,
     Registry,
     load_registry,
     parse_registry,
     registry_to_yaml,
 )
 
-__all__ = ["MODEL_KIND", "Registry", "generate", "load_registry", "parse_registry", "registry_to_yaml"]
+__all__ = [
+    "MODEL_KIND",
+    "MODEL_KINDS",
+    "Registry",
+    "generate",
+    "load_registry",
+    "parse_registry",
+    "registry_to_yaml",
+]

@@ -21,6 +21,10 @@ def apply(fleet: Fleet, a: Action) -> None:
     if a.gw not in fleet.gateways:
         log.warning("scenario action for unknown gateway %s skipped", a.gw)
         return
+    if a.gw in fleet.dark and a.op in ("alarm", "restore", "telemetry"):
+        # a gateway without power sees nothing: the incident passes unrecorded
+        fleet.stats.inc("events_while_dark")
+        return
     if a.op in ("alarm", "restore"):
         state = p.EventState.ALARM if a.op == "alarm" else p.EventState.RESTORE
         values = Values(lel=a.value) if a.kind == "gas" and a.value is not None else None
@@ -34,6 +38,10 @@ def apply(fleet: Fleet, a: Action) -> None:
         fleet.link_down(a.gw)
     elif a.op == "link_up":
         fleet.link_up(a.gw)
+    elif a.op == "power_off":
+        fleet.power_off(a.gw)
+    elif a.op == "power_on":
+        fleet.power_on(a.gw)
     else:
         raise ValueError(f"unknown scenario op {a.op!r}")
 

@@ -11,8 +11,9 @@ from gpiozero.pins.mock import MockFactory
 from edge.cli import edge
 from edge.health import read_state
 from edge.settings import load_settings
-from tests.edge.conftest import make_agent, new_gateway_id, running, wait_until
+from tests.edge.conftest import SENSORS, make_agent, new_gateway_id, running, wait_until
 from tests.edge.test_kill9 import agent_config
+from tests.edge.tomlfile import write_toml
 from tests.support.mosquitto import Mosquitto
 
 
@@ -74,3 +75,24 @@ async def test_an_unwritable_status_file_does_not_stop_the_agent(
         await wait_until(lambda: agent.last_poll > 0 and agent.healthy(), what="running")
         agent.record_telemetry()
         await wait_until(lambda: agent.outbox.sent >= 1, what="still sending")
+
+
+def test_an_adc_channel_clash_is_refused_naming_both_sensors(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    """Refused before any pin is opened: the agent starts once the installer fixes the wiring."""
+    ups = {"id": "power-1", "model": "power-supervisor", "params": {"mains_pin": 26, "battery_channel": 0}}
+    top = {"gateway_id": new_gateway_id(), "environment": "development", "pin_factory": "mock",
+           "data_dir": str(tmp_path / "data"), "state_dir": str(tmp_path / "run")}  # fmt: skip
+    mqtt = {"host": mosquitto.host, "port": mosquitto.port}
+    config = write_toml(tmp_path / "clash.toml", top, mqtt, {"sensors": [*SENSORS, ups]})
+    r = CliRunner().invoke(edge, ["selftest", "--config", str(config)])
+    assert r.exit_code == 1, r.output
+    assert (
+        "ADC clash: sensor 'gas-1' (gas-detector, level) and sensor 'power-1' (power-supervisor, battery) "
+        "are both wired to channel 0 of the MCP3008 (SPI0 CE0)"
+    ) in r.output
+    ups["params"]["battery_channel"] = 1  # type: ignore[index]
+    config = write_toml(tmp_path / "fixed.toml", top, mqtt, {"sensors": [*SENSORS, ups]})
+    r = CliRunner().invoke(edge, ["selftest", "--config", str(config)])
+    assert r.exit_code == 0 and "selftest passed" in r.output, r.output

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from edge.settings import DeviceEntry
 from protocols import Channel, Command, CommandResult, Config, new_event_id
 from tests.edge.conftest import make_agent, running, settings_for, wait_until
 from tests.edge.hub_acker import HubAcker
@@ -120,6 +121,24 @@ async def test_commands_selftest_silence_report_reload_and_expired(
         acker.publish(gw, Channel.COMMAND, c)
         r = await result_for(acker, gw, c)
         assert not r.ok and "expired" in r.detail
+
+
+async def test_reload_refuses_a_clashing_wiring_while_the_old_one_runs(
+    tmp_path: Path, mosquitto: Mosquitto, acker: HubAcker, mock_factory: MockFactory
+) -> None:
+    """Else the agent would answer "restart to apply" and then not start at all."""
+    s = settings_for(tmp_path, mosquitto, heartbeat_s=30)
+    ups = DeviceEntry(id="power-1", model="power-supervisor", params={"mains_pin": 26})  # ADC ch 1: free
+    clash = DeviceEntry(id="gas-2", model="gas-detector", params={"contact_pin": 12, "level_channel": 1})
+    new = s.model_copy(update={"heartbeat_s": 45, "sensors": [*s.sensors, ups, clash]})
+    agent = make_agent(s, mock_factory, settings_loader=lambda: new)
+    async with running(agent):
+        c = cmd(s.gateway_id, "reload_config")
+        acker.publish(s.gateway_id, Channel.COMMAND, c)
+        r = await result_for(acker, s.gateway_id, c)
+    assert not r.ok and r.detail.startswith("not reloaded: ADC clash: sensor 'power-1'")
+    assert "sensor 'gas-2' (gas-detector, level) are both wired to channel 1 of the MCP3008" in r.detail
+    assert agent.heartbeat_s == 30 and agent.s is s  # nothing of the refused file was applied
 
 
 async def test_retained_config_is_applied_and_persisted(

@@ -10,6 +10,8 @@ import pytest
 
 import protocols as p
 from firmware_sim.fleet import Fleet
+from firmware_sim.scenario import Action
+from firmware_sim.scenario.run import apply
 from tests.firmware_sim.conftest import specs, until
 from tests.support.acker import Acker
 from tests.support.mosquitto import Mosquitto
@@ -80,6 +82,43 @@ async def test_killed_gateway_leaves_a_retained_lwt_offline(mosquitto: Mosquitto
     finally:
         sub.loop_stop()
         sub.disconnect()
+
+
+async def test_a_gateway_without_power_goes_dark_and_boots_with_what_it_kept(
+    mosquitto: Mosquitto, run_fleet
+) -> None:  # type: ignore[no-untyped-def]
+    """A power cut in a home without a UPS HAT (scenario ops power_off / power_on)."""
+    acking = threading.Event()
+    acker = Acker(mosquitto.host, mosquitto.port, should_ack=lambda m: acking.is_set())
+    try:
+        fleet: Fleet = await run_fleet(2, telemetry_s=0.1)
+        dark, lit = list(fleet.gateways)
+        kept = fleet.trigger(dark, p.EventKind.SMOKE, sensor="smoke-1")  # sent, never acked yet
+        await until(lambda: any(e.id == kept.id for e in acker.of(dark, p.Channel.EVENT)), what="first send")
+        apply(fleet, Action(0.0, 0, "power_off", dark))
+        await until(
+            lambda: [s for s in acker.of(dark, p.Channel.STATUS) if s.reason == "lwt"], what="Last-Will"
+        )
+        pending = set(fleet.gateways[dark].pending)
+        apply(fleet, Action(0.0, 1, "alarm", dark, kind="panic", sensor="panic-1"))  # no power: unseen
+        # the powered gateway records three more batches: the dark one's ticks came and went
+        ids = lambda: {m.id for m in acker.of(lit, p.Channel.TELEMETRY)}  # noqa: E731
+        before = len(ids())
+        await until(lambda: len(ids()) >= before + 3, what="telemetry of the powered gateway")
+        assert set(fleet.gateways[dark].pending) == pending and dark not in fleet.sessions
+        assert fleet.stats.counts["events_while_dark"] == 1
+        acking.set()
+        apply(fleet, Action(0.0, 2, "power_on", dark))
+        await until(lambda: kept.id not in fleet.gateways[dark].pending, what="the kept alarm resent, stored")
+        # nothing from the dark gateway between its Last-Will and its next birth
+        order = [
+            (t.channel, getattr(m, "reason", None)) for t, m in list(acker.messages) if t.gateway_id == dark
+        ]
+        lwt = order.index((p.Channel.STATUS, "lwt"))
+        assert order[lwt + 1] == (p.Channel.STATUS, "birth")
+        assert not any(e.kind is p.EventKind.PANIC for e in acker.of(dark, p.Channel.EVENT))
+    finally:
+        acker.close()
 
 
 async def test_heartbeats_and_batched_telemetry_flow_and_home_is_told(

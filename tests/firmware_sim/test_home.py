@@ -140,3 +140,48 @@ def test_sim_home_wires_the_supervised_detector_and_ups_by_default(
         assert "mains lost" in proc.stderr and "taken off its base" in proc.stderr
     finally:
         acker.close()
+
+
+def test_sim_home_pi_goes_dark_when_its_ups_is_empty_and_boots_on_mains(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    gw = f"gw-home-{uuid.uuid4().hex[:8]}"
+    script = tmp_path / "s.yaml"
+    # mains_lost is recorded after the 2 s debounce, the 3 s cell empties, mains is back at 5 s
+    script.write_text(
+        "steps: [{at: 0.2s, power: mains_loss, duration: 5s, step: 0.5s, backup: 3s, recharge: 1s}]\n"
+    )
+    acker = Acker(mosquitto.host, mosquitto.port)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "safehome", "sim", "home", str(script), "--gateway", gw, "--host", mosquitto.host,
+             "--port", str(mosquitto.port), "--data-dir", str(tmp_path / "agent"), "--linger", "2"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        deadline = time.monotonic() + 10
+        while (
+            "shutdown" not in [s.reason for s in acker.of(gw, p.Channel.STATUS)]
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        assert [s.reason for s in acker.of(gw, p.Channel.STATUS)] == ["birth", "lwt", "birth", "shutdown"]
+        assert (p.EventKind.MAINS_LOST, p.EventState.ALARM) in {
+            (e.kind, e.state) for e in acker.of(gw, p.Channel.EVENT)
+        }
+        assert "the HAT cuts the gateway's supply" in proc.stderr and "the gateway boots" in proc.stderr
+        assert "agent state: {" in proc.stderr
+    finally:
+        acker.close()
+
+
+def test_a_power_step_may_size_the_cell() -> None:
+    drives = drives_of(
+        yaml.safe_load("steps: [{power: mains_loss, duration: 2m, step: 1m, backup: 1m, recharge: 1m}]")
+    )
+    assert [(d.t, d.value) for d in drives if d.role == "supply"] == [(60.0, 1.0), (120.0, 0.0)]
+    assert not [
+        d
+        for d in drives_of(yaml.safe_load("steps: [{power: mains_loss, duration: 2m}]"))
+        if d.role == "supply"
+    ]

@@ -13,9 +13,10 @@ from gpiozero.pins.mock import MockFactory
 
 import protocols as p
 from edge.agent import Agent
+from firmware_sim.errors import SimError
 from firmware_sim.firmware import SupervisedSmokeDetector, UpsHat
 from firmware_sim.firmware.driver import PinDriver, play
-from firmware_sim.firmware.power import LI_ION_OCV, ocv, soc_at
+from firmware_sim.firmware.power import LI_ION_OCV, SUPPLY, ocv, soc_at
 from tests.edge.conftest import make_agent, running, settings_for
 from tests.firmware_sim.conftest import until
 from tests.support.acker import Acker
@@ -83,7 +84,7 @@ async def test_base_tamper_and_trouble_relay_raise_and_restore(tmp_path: Path, m
 async def test_mains_loss_drains_the_backup_battery_and_both_restore(tmp_path: Path, mosquitto: Mosquitto,
                                                                      factory: MockFactory, acker: Acker) -> None:  # fmt: skip
     agent = wired_agent(tmp_path, mosquitto, factory, FAST_MAINS)
-    ups = UpsHat(backup_s=0.8, recharge_s=0.6)  # an outage that empties the battery, in seconds
+    ups = UpsHat(backup_s=1.05, recharge_s=0.6)  # an outage that nearly empties the battery, in seconds
     async with running(agent):
         await play(ups.mains_loss(0.0, duration=1.0, step=0.05), PinDriver(agent))
         await until(
@@ -182,6 +183,40 @@ def test_mains_loss_discharges_along_the_curve_and_recharges() -> None:
         100 + 4 * 3600 + 3 * 3600
     )
     assert all(0.0 <= d.value <= 1.0 for d in drives)
+
+
+def test_an_outage_longer_than_the_battery_cuts_the_gateway_until_mains_returns() -> None:
+    ups = UpsHat(backup_s=3600, recharge_s=3600)
+    drives = ups.mains_loss(0.0, duration=2 * 3600, step=60, soc=0.5)  # half a cell: 30 min
+    supply = [(d.t, d.value) for d in drives if d.role == SUPPLY]
+    assert supply == [(1800.0, 1.0), (7200.0, 0.0)]  # cut when empty, back (the Pi boots) at restore
+    dark = [d for d in drives if 1800 < d.t < 7200]
+    assert dark == []  # nothing moves while the Pi is off (the cell rests)
+    empty = [d for d in drives if d.t == 1800.0 and d.role == "battery"]
+    assert [round(d.value * ups.full_scale_v, 2) for d in empty] == [3.0]
+    # at restore: the power-good line is back before the Pi boots, and the charger starts from empty
+    at_restore = [(d.role, d.value) for d in sorted(drives) if d.t == 7200.0]
+    assert at_restore == [("battery", round(ups.battery_v(0.0, "charge") / ups.full_scale_v, 5)),
+                          ("mains", 0.0), (SUPPLY, 0.0)]  # fmt: skip
+    assert drives[-1].t == pytest.approx(7200 + 3600)  # a full recharge
+    # an outage the cell outlasts never cuts the supply
+    assert not [d for d in ups.mains_loss(0.0, duration=1800, step=60, soc=0.5) if d.role == SUPPLY]
+
+
+def test_an_in_process_agent_cannot_lose_its_supply(tmp_path: Path, mosquitto: Mosquitto, factory: MockFactory) -> None:  # fmt: skip
+    agent = wired_agent(tmp_path, mosquitto, factory, FAST_MAINS)
+    try:
+        [cut] = [
+            d
+            for d in UpsHat(backup_s=1.0).mains_loss(0.0, duration=2.0, step=0.5)
+            if d.value == 1.0 and d.role == SUPPLY
+        ]
+        with pytest.raises(
+            SimError, match=r"power-1.*the HAT cuts the gateway's supply.*run it as a SimulatedPi"
+        ):
+            PinDriver(agent).apply(cut)
+    finally:
+        agent.close()
 
 
 def test_short_outage_barely_dents_the_battery_and_recharges_quickly() -> None:

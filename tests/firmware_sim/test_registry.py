@@ -9,8 +9,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devices import registry as catalogue
+from devices.capabilities import Battery, Tamper
 from firmware_sim.errors import RegistryError
-from firmware_sim.registry import MODEL_KIND, generate, load_registry, parse_registry, registry_to_yaml
+from firmware_sim.registry import (
+    MODEL_KIND,
+    MODEL_KINDS,
+    generate,
+    load_registry,
+    parse_registry,
+    registry_to_yaml,
+)
 from protocols.ids import is_valid_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +38,43 @@ def test_generated_registry_round_trips_through_yaml_and_validates(tmp_path: Pat
     # every gateway has a smoke detector; sensor ids are unique per gateway
     assert {s.gateway for s in back.sensors if s.kind == "smoke"} == {g.id for g in back.gateways}
     assert back.check_references() == []
+
+
+def test_model_kinds_follow_the_device_catalogue() -> None:
+    """The simulator's table is plain data (no import of devices/): it must not drift from
+    the definitions. Every sensor model of the catalogue is in it, raising what its inputs raise."""
+    derived: dict[str, tuple[str, ...]] = {}
+    for model in catalogue.models():
+        defn = catalogue.get(model)
+        if defn.is_output:
+            continue
+        kinds = [
+            "tamper" if isinstance(c, Tamper) else "battery_low" if isinstance(c, Battery) else c.kind  # type: ignore[union-attr]
+            for c in defn.capabilities
+        ]
+        derived[model] = tuple(dict.fromkeys(kinds))  # primary (first capability's) kind first
+    assert derived == MODEL_KINDS
+    assert MODEL_KIND["power-supervisor"] == "mains_lost" and MODEL_KIND["panic-button-tamper"] == "panic"
+
+
+def test_generated_kits_are_a_realistic_mix() -> None:
+    reg = generate(2000, seed=3)
+    by_gw: dict[str, dict[str, str]] = {}
+    for s in reg.sensors:
+        by_gw.setdefault(s.gateway, {})[s.id] = s.model
+    current = {g for g, kit in by_gw.items() if kit["smoke-1"] == "smoke-relay-supervised"}
+    assert 0.25 < len(current) / len(by_gw) < 0.45
+    # one kit generation per home: both smoke detectors alike; the UPS HAT comes with the current kit
+    assert all(kit.get("smoke-2", kit["smoke-1"]) == kit["smoke-1"] for kit in by_gw.values())
+    assert {g for g, kit in by_gw.items() if kit.get("power-1") == "power-supervisor"} == current
+    panics = [kit["panic-1"] for kit in by_gw.values() if "panic-1" in kit]
+    assert 0.2 < panics.count("panic-button-tamper") / len(panics) < 0.4
+    ups = [s for s in reg.sensors if s.model == "power-supervisor"]
+    assert {(s.id, s.kind, s.location, s.interval_s) for s in ups} == {
+        ("power-1", "mains_lost", "gateway", 300)
+    }
+    walls = {s.location for s in reg.sensors if s.model == "panic-button-tamper"}
+    assert walls == {"bathroom"}
 
 
 def test_same_seed_same_district_other_seed_other_people() -> None:
@@ -120,5 +166,14 @@ def test_hub_import_accepts_the_generated_registry_idempotently(tmp_path: Path) 
     first = runner.invoke(hub, ["import", str(path), "--db-url", url])
     assert first.exit_code == 0, first.output
     assert "gateways      created     120" in first.output
+    from sqlalchemy import create_engine, func, select
+
+    from hub.registry.models import Sensor
+
+    with create_engine(url).connect() as db:
+        models = dict(db.execute(select(Sensor.model, func.count()).group_by(Sensor.model)).all())
+        kinds = set(db.execute(select(Sensor.model, Sensor.kind).distinct()).all())
+    assert set(models) == set(MODEL_KIND)  # the newer models too
+    assert kinds == set(MODEL_KIND.items())
     again = runner.invoke(hub, ["import", str(path), "--db-url", url])
     assert again.exit_code == 0 and again.output.strip().endswith("changed 0 row(s)")

@@ -19,12 +19,21 @@ from tests.support.mosquitto import Mosquitto
 
 SENSORS = (SensorSpec("smoke-1", "smoke-dry-contact", "smoke"), SensorSpec("gas-1", "gas-detector", "gas"),
            SensorSpec("panic-1", "panic-button", "panic"))  # fmt: skip
+#: the current kit: supervised smoke detector, wall panic button with a lid tamper, UPS HAT
+CURRENT_KIT = (SensorSpec("smoke-1", "smoke-relay-supervised", "smoke"), SensorSpec("gas-1", "gas-detector", "gas"),
+               SensorSpec("panic-1", "panic-button-tamper", "panic"),
+               SensorSpec("power-1", "power-supervisor", "mains_lost"))  # fmt: skip
 
 
 def fleet_specs(n: int = 1200) -> list[GatewaySpec]:
-    # 600 homes in ws-0001, the rest in ws-0002
+    # 600 homes in ws-0001, the rest in ws-0002; every third home has the current kit
     return [
-        GatewaySpec(f"gw-{i:06d}", SENSORS, f"home-{i:06d}", "ws-0001" if i <= 600 else "ws-0002")
+        GatewaySpec(
+            f"gw-{i:06d}",
+            CURRENT_KIT if i % 3 == 0 else SENSORS,
+            f"home-{i:06d}",
+            "ws-0001" if i <= 600 else "ws-0002",
+        )
         for i in range(1, n + 1)
     ]
 
@@ -46,16 +55,57 @@ def test_smoke_at_a_clock_time_in_one_home() -> None:
 def test_power_cut_in_500_homes_of_a_workstation_then_restore() -> None:
     text = "seed: 9\nsteps: [{at: 1m, power_cut: {workstation: ws-0001, homes: 500, duration: 10m}}]"
     actions = plan(scn(text), fleet_specs())
-    down = {a.gw for a in actions if a.op == "link_down"}
+    down = {a.gw for a in actions if a.op in ("link_down", "power_off")}
     assert len(down) == 500 and all(int(g[3:]) <= 600 for g in down)
-    assert {a.t for a in actions if a.op == "link_down"} == {60.0}
-    assert {a.gw for a in actions if a.op == "link_up" and a.t == 660.0} == down
-    assert sum(a.kind == "mains_lost" and a.op == "restore" for a in actions) == 500
+    assert {a.t for a in actions if a.op in ("link_down", "power_off")} == {60.0}
+    assert {a.gw for a in actions if a.op in ("link_up", "power_on") and a.t == 660.0} == down
+    # with a UPS HAT the gateway runs on, behind a dead router, and buffers mains_lost ...
+    ups = {a.gw for a in actions if a.op == "link_down"}
+    assert ups == {g for g in down if int(g[3:]) % 3 == 0} and ups
+    mains = [(a.op, a.gw, a.sensor, a.t) for a in actions if a.kind == "mains_lost"]
+    assert sorted(mains) == sorted([*(("alarm", g, "power-1", 60.0) for g in ups),
+                                    *(("restore", g, "power-1", 660.0) for g in ups)])  # fmt: skip
+    # ... without one it goes dark with the mains and boots when it returns
+    dark = {a.gw for a in actions if a.op == "power_off"}
+    assert dark == down - ups and {a.gw for a in actions if a.op == "power_on"} == dark
     assert plan(scn(text), fleet_specs()) == actions  # same seed, same homes
     other = {
-        a.gw for a in plan(scn(text.replace("seed: 9", "seed: 10")), fleet_specs()) if a.op == "link_down"
+        a.gw
+        for a in plan(scn(text.replace("seed: 9", "seed: 10")), fleet_specs())
+        if a.op in ("link_down", "power_off")
     }
     assert other != down
+
+
+@pytest.mark.parametrize(
+    ("kind", "sensors"),
+    [
+        ("battery_low", {"smoke-1", "power-1"}),
+        ("tamper", {"smoke-1", "panic-1"}),
+        ("mains_lost", {"power-1"}),
+    ],
+)
+def test_troubles_come_only_from_sensors_that_can_raise_them(kind: str, sensors: set[str]) -> None:
+    actions = plan(scn(f"steps: [{{trouble: {{workstation: ws-0001, kind: {kind}, clear_after: 1m}}}}]"),
+                   fleet_specs())  # fmt: skip
+    # only the current kit has a trouble relay, a tamper loop or a UPS HAT: a dry-contact
+    # smoke detector's low battery is invisible to the gateway
+    assert {a.gw for a in actions} == {f"gw-{i:06d}" for i in range(3, 601, 3)}
+    assert {a.sensor for a in actions} <= sensors and all(a.sensor for a in actions)
+    assert [a.op for a in actions].count("restore") == 200
+
+
+def test_trouble_on_a_sensor_that_cannot_raise_it_is_named() -> None:
+    with pytest.raises(
+        ScenarioError, match="no selected gateway has sensor 'gas-1' that raises tamper"
+    ) as err:
+        plan(scn("steps: [{trouble: {kind: tamper, sensor: gas-1}}]"), fleet_specs(6))
+    assert err.value.where == "steps.0.trouble"
+    with pytest.raises(ScenarioError, match=r"raises mains_lost \(models that do: power-supervisor\)"):
+        plan(scn("steps: [{trouble: {gateway: gw-000001, kind: mains_lost}}]"), fleet_specs(6))
+    # a gateway-level trouble needs no sensor
+    [a] = plan(scn("steps: [{trouble: {gateway: gw-000001, kind: clock_unsynced}}]"), fleet_specs(6))
+    assert (a.gw, a.kind, a.sensor) == ("gw-000001", "clock_unsynced", None)
 
 
 def test_gas_leak_ramps_over_five_minutes_alarms_once_and_restores_on_ventilation() -> None:
@@ -87,6 +137,15 @@ def test_incidents_are_seeded_and_each_restore_follows_its_alarm() -> None:
     text = "seed: 3\nsteps: [{incidents: {per_hour: 600, until: 1h}}]"
     a1, a2 = plan(scn(text), fleet_specs(50)), plan(scn(text), fleet_specs(50))
     assert a1 == a2 and 400 < sum(a.op == "alarm" for a in a1) < 800
+    # each incident is one the gateway's kit can report
+    kit = {g.id: {s.id: s.model for s in g.sensors} for g in fleet_specs(50)}
+    troubles = {"battery_low": {"smoke-relay-supervised", "power-supervisor"},
+                "tamper": {"smoke-relay-supervised", "panic-button-tamper"}, "mains_lost": {"power-supervisor"}}  # fmt: skip
+    seen = {a.kind for a in a1 if a.op == "alarm"}
+    assert seen == {"smoke", "panic", "gas", *troubles}
+    for a in a1:
+        if a.kind in troubles:
+            assert a.sensor is not None and kit[a.gw][a.sensor] in troubles[a.kind], a
     open_: set[tuple[str, str]] = set()
     for a in a1:
         if a.op == "alarm":
