@@ -46,6 +46,9 @@ class Change:
     alarm: bool
     cause: str
     values: Mapping[str, float] = field(default_factory=dict)
+    #: a condition that holds until it ends (a contact, a level, a low battery); False for
+    #: a momentary one (a panic press, its cancel), which has no state to come back to
+    latched: bool = True
 
 
 def apply_params(defn: Definition, params: Mapping[str, Scalar]) -> tuple[Definition, set[str]]:
@@ -177,9 +180,9 @@ class SensorRuntime:
             deb.update(bool(dev.is_active), now)
             action = logic.update(deb.state, now)
             if action is PanicAction.ALARM:
-                out.append(Change(self.sensor_id, b.kind, True, "press"))
+                out.append(Change(self.sensor_id, b.kind, True, "press", latched=False))
             elif action is PanicAction.CANCEL:
-                out.append(Change(self.sensor_id, b.kind, False, "cancel"))
+                out.append(Change(self.sensor_id, b.kind, False, "cancel", latched=False))
         for lv, src, filt in self._levels:
             value = self._read(lv, src, 2, out)
             if value is not None and filt.update(value) is not None:

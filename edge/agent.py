@@ -24,6 +24,7 @@ from devices.wiring import check_wiring
 from edge import commands, session, uplink
 from edge.clock import Clock, SyncWatch, make_probe
 from edge.downlink import RejectCounter
+from edge.errors import StoreError
 from edge.health import cpu_temp_c, write_state
 from edge.link import tls_params
 from edge.outbox import Outbox
@@ -31,12 +32,14 @@ from edge.sdnotify import Notifier, watchdog_interval_s
 from edge.settings import EdgeSettings
 from edge.siren import CommandVoicePrompt, SirenPolicy, VoicePrompt, drive
 from edge.store import LANE_ALARM, Store
-from protocols import Channel, Event, GatewayState, ProtocolError, decode, new_event_id
+from protocols import Channel, Event, EventKind, GatewayState, ProtocolError, decode, new_event_id
 
 log = logging.getLogger(__name__)
 FW = "safehome-edge/0.1.0"
 #: the poll loop must have run this recently for the watchdog to be fed
 HEALTHY_POLL_S = 5.0
+#: store meta key: latched conditions raised and not yet restored, [[sensor, kind], …]
+LATCHED = "latched"
 
 
 class _Stopping(Exception):
@@ -91,6 +94,13 @@ class Agent:
         self.client: aiomqtt.Client | None = None  #: while linked
         self._open_devices()
         commands.restore_config(self)
+        #: (sensor, kind) of latched conditions raised and not restored, kept on disk: after
+        #: a restart (a power cut that emptied the UPS) inputs start clear, and a trouble that
+        #: ended while the gateway was dark would otherwise never be restored at the hub
+        self.latched: set[tuple[str, str]] = {(str(a), str(b)) for a, b in self.store.get_meta(LATCHED) or []}
+        self._after_boot: set[tuple[str, str]] | None = set(self.latched)  #: to check once settled
+        self._raised_since_boot: set[tuple[str, str]] = set()
+        self._latched_unsaved = False
 
     # --- devices -------------------------------------------------------------------------
 
@@ -137,6 +147,8 @@ class Agent:
 
     def record(self, change: Change) -> Event:
         """Turn a sensor change into an event, durably, before anything else happens."""
+        if change.latched:
+            self._latch((change.sensor, change.kind), change.alarm)
         ev = uplink.event_from_change(self.gw, change, self.stamp())
         entry = uplink.event_entry(ev)
         self.outbox.add_event(entry)  # fsynced here
@@ -149,6 +161,46 @@ class Agent:
             self.siren.cancel_sensor(change.sensor)
         log.warning("recorded %s %s %s (seq %d, id %s)", ev.sensor, ev.kind, ev.state, ev.seq, ev.id)
         return ev
+
+    def _latch(self, key: tuple[str, str], on: bool) -> None:
+        # Saved before the event: a crash between the two at worst restores a condition
+        # the hub never heard of (ignored there), never leaves one open forever.
+        # A buffer that refuses writes must not cost the event itself: the set is kept in
+        # memory and saved with the next change or flush.
+        if on:
+            self._raised_since_boot.add(key)
+        new = self.latched | {key} if on else self.latched - {key}
+        if new != self.latched:
+            self.latched = new
+            self._latched_unsaved = True
+        self.save_latched()
+
+    def save_latched(self) -> None:
+        if not self._latched_unsaved:
+            return
+        try:
+            self.store.put_meta(LATCHED, sorted(self.latched))
+        except StoreError as exc:
+            log.error("raised conditions not saved (kept in memory, retried): %s", exc)
+            return
+        self._latched_unsaved = False
+
+    def restore_after_boot(self) -> int:
+        """Restore what was raised before the restart and has not come back since; returns
+        how many. Runs once, ``restore_after_boot_s`` after start (inputs have settled)."""
+        pending, self._after_boot = self._after_boot or set(), None
+        configured = {s.sensor_id for s in self.sensors}
+        done = 0
+        for sensor, kind in sorted(pending - self._raised_since_boot):
+            if kind == EventKind.CLOCK_UNSYNCED.value and not self.clock.synced():
+                continue  # still unsynchronised: still on
+            if sensor and sensor not in configured:
+                log.warning("condition %s of sensor %s raised before the restart; the sensor is gone", kind, sensor)
+                self._latch((sensor, kind), False)
+                continue
+            self.record(Change(sensor, kind, False, "boot"))
+            done += 1
+        return done
 
     def record_telemetry(self) -> None:
         readings = {s.sensor_id: s.readings() for s in self.sensors}
@@ -221,6 +273,8 @@ class Agent:
                     continue
                 for change in changes:
                     self.record(change)
+            if self._after_boot is not None and now - self.started >= self.s.restore_after_boot_s:
+                self.restore_after_boot()
             self.last_poll = now
             await asyncio.sleep(period)
 
@@ -240,6 +294,7 @@ class Agent:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.s.telemetry_flush_s)
+            self.save_latched()
             evicted = self.outbox.flush()
             if evicted:
                 log.warning("buffer full: evicted %d oldest telemetry rows", evicted)
@@ -314,6 +369,7 @@ class Agent:
             pass
         finally:
             self.notifier.notify("STOPPING=1")
+            self.save_latched()
             self.outbox.flush()
             self.close()
 

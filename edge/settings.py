@@ -87,6 +87,15 @@ class EdgeSettings(BaseSettings):
         default=600.0, gt=0, description="Unsynchronised this long after start: clock_unsynced trouble"
     )
     watchdog: bool = True
+    restore_after_boot_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description=(
+            "After a restart, a condition raised before it (a trouble, an alarm contact) that "
+            "has not come back within this time is restored; longer than any input's debounce"
+        ),
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EdgeSettings:
