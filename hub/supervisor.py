@@ -179,8 +179,14 @@ class SupervisionService:
             keys = open_keys(session, GATEWAY_KINDS | {ConditionKind.SENSOR_SILENT})
             gateways = self._gateways(session, now, keys)
             sensors = self._sensors(session, now, keys) if with_sensors else []
-            online = session.scalar(select(func.count()).select_from(GatewayState).where(GatewayState.online))
-        self.metrics.gateways_online.set(online or 0)
+            # a full count: with the sensor round (every sensor_tick_s), not every second
+            online = (
+                session.scalar(select(func.count()).select_from(GatewayState).where(GatewayState.online))
+                if with_sensors
+                else None
+            )
+        if online is not None:
+            self.metrics.gateways_online.set(online)
         transitions = evaluate(now, gateways, sensors, keys, self.policy)
         changes: list[ConditionChange] = []
         if transitions:
