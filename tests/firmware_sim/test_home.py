@@ -20,6 +20,17 @@ from tests.support.mosquitto import Mosquitto
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def sim_home(script: Path, gw: str, broker: Mosquitto, data_dir: Path, linger: int) -> subprocess.CompletedProcess[str]:
+    """``safehome sim home SCRIPT`` as a subprocess against ``broker``; fails on a non-zero exit."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "safehome", "sim", "home", str(script), "--gateway", gw, "--host", broker.host,
+         "--port", str(broker.port), "--data-dir", str(data_dir), "--linger", str(linger)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 def test_script_expands_to_sorted_drives_of_the_named_sensors() -> None:
     drives = drives_of(
         yaml.safe_load("""
@@ -93,12 +104,7 @@ def test_sim_home_plays_a_script_on_a_real_agent(tmp_path: Path, mosquitto: Mosq
     script.write_text("steps: [{at: 0.5s, smoke: cooking, seconds: 0.6}]\n")
     acker = Acker(mosquitto.host, mosquitto.port)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "safehome", "sim", "home", str(script), "--gateway", gw, "--host", mosquitto.host,
-             "--port", str(mosquitto.port), "--data-dir", str(tmp_path / "agent"), "--linger", "2"],
-            cwd=ROOT, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
+        proc = sim_home(script, gw, mosquitto, tmp_path / "agent", linger=2)
         deadline = time.monotonic() + 10
         while len(acker.of(gw, p.Channel.EVENT)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -123,12 +129,7 @@ def test_sim_home_wires_the_supervised_detector_and_ups_by_default(
     )
     acker = Acker(mosquitto.host, mosquitto.port)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "safehome", "sim", "home", str(script), "--gateway", gw, "--host", mosquitto.host,
-             "--port", str(mosquitto.port), "--data-dir", str(tmp_path / "agent"), "--linger", "3"],
-            cwd=ROOT, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
+        proc = sim_home(script, gw, mosquitto, tmp_path / "agent", linger=3)
         deadline = time.monotonic() + 10
         while len(acker.of(gw, p.Channel.EVENT)) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -153,12 +154,7 @@ def test_sim_home_pi_goes_dark_when_its_ups_is_empty_and_boots_on_mains(
     )
     acker = Acker(mosquitto.host, mosquitto.port)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "safehome", "sim", "home", str(script), "--gateway", gw, "--host", mosquitto.host,
-             "--port", str(mosquitto.port), "--data-dir", str(tmp_path / "agent"), "--linger", "2"],
-            cwd=ROOT, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
+        proc = sim_home(script, gw, mosquitto, tmp_path / "agent", linger=2)
         deadline = time.monotonic() + 10
         while (
             "shutdown" not in [s.reason for s in acker.of(gw, p.Channel.STATUS)]
