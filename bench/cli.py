@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 import click
 
@@ -36,17 +37,24 @@ def _register() -> None:
 _register()
 
 
+def hub_deployment(f: Callable[..., None]) -> Callable[..., None]:
+    """The hub deployment options of the end-to-end benchmarks (latency, recovery)."""
+    f = click.option(
+        "--postgres", is_flag=True, help="The hub on a throwaway PostgreSQL database (default SQLite)."
+    )(f)
+    return click.option(
+        "--split-lanes/--one-process",
+        default=True,
+        show_default=True,
+        help="Alarm lane and telemetry lane in two hub processes (the recommended deployment), or one.",
+    )(f)
+
+
 @bench.command(name="latency")
 @click.option("--homes", "homes_list", default="1000,10000", show_default=True, help="Comma-separated N.")
 @click.option("--alarms", type=int, default=200, show_default=True)
 @click.option("--spacing", type=float, default=0.25, show_default=True, help="Seconds between alarms.")
-@click.option(
-    "--split-lanes/--one-process",
-    default=True,
-    show_default=True,
-    help="Alarm lane and telemetry lane in two hub processes (the recommended deployment), or one.",
-)
-@click.option("--postgres", is_flag=True, help="The hub on a throwaway PostgreSQL database (default SQLite).")
+@hub_deployment
 def latency(homes_list: str, alarms: int, spacing: float, split_lanes: bool, postgres: bool) -> None:
     """Alarm latency (publish → webhook) p50/p99/max while N homes send telemetry and heartbeats."""
     from bench import latency as lat
@@ -60,13 +68,7 @@ def latency(homes_list: str, alarms: int, spacing: float, split_lanes: bool, pos
 @click.option(
     "--hours", type=float, default=1.0, show_default=True, help="Outage length (backlog per gateway)."
 )
-@click.option(
-    "--split-lanes/--one-process",
-    default=True,
-    show_default=True,
-    help="Alarm lane and telemetry lane in two hub processes (the recommended deployment), or one.",
-)
-@click.option("--postgres", is_flag=True, help="The hub on a throwaway PostgreSQL database (default SQLite).")
+@hub_deployment
 def recovery(gateways: int, hours: float, split_lanes: bool, postgres: bool) -> None:
     """Time to store every gateway's outage backlog after reconnecting at once, alarm latency meanwhile."""
     from bench import recovery as rec

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gpiozero.pins.mock import MockFactory
+from gpiozero.pins.mock import MockFactory, MockPin
 
-from edge.agent import LATCHED
+from edge.agent import LATCHED, Agent
 from protocols import Channel, EventKind, EventState
 from tests.edge.conftest import make_agent, running, settings_for, wait_until
 from tests.edge.hub_acker import HubAcker
 from tests.support.mosquitto import Mosquitto
 
 
-def smoke_pin(mock_factory: MockFactory, agent: object) -> object:
-    return mock_factory.pin(agent.sensor("smoke-1").pins["contact"])  # type: ignore[attr-defined]
+def smoke_pin(mock_factory: MockFactory, agent: Agent) -> MockPin:
+    pin: MockPin = mock_factory.pin(agent.sensor("smoke-1").pins["contact"])
+    return pin
 
 
 def smoke_events(acker: HubAcker, gw: str) -> dict[str, EventState]:
@@ -30,7 +31,7 @@ async def test_a_condition_that_ended_while_the_gateway_was_down_is_restored(
     s = settings_for(tmp_path, mosquitto, restore_after_boot_s=0.3)
     first = make_agent(s, mock_factory)
     async with running(first):
-        smoke_pin(mock_factory, first).drive_low()  # type: ignore[attr-defined]
+        smoke_pin(mock_factory, first).drive_low()
         mock_factory.pin(first.sensor("panic-1").pins["button"]).drive_low()  # momentary
         await acker.wait_for(s.gateway_id, Channel.EVENT, lambda m: m.kind is EventKind.PANIC)
         await acker.wait_for(s.gateway_id, Channel.EVENT, lambda m: m.kind is EventKind.SMOKE)
@@ -56,10 +57,10 @@ async def test_a_condition_still_on_after_the_restart_is_not_restored(
     s = settings_for(tmp_path, mosquitto, restore_after_boot_s=1.0)  # > the contact's 200 ms debounce
     first = make_agent(s, mock_factory)
     async with running(first):
-        smoke_pin(mock_factory, first).drive_low()  # type: ignore[attr-defined]
+        smoke_pin(mock_factory, first).drive_low()
         await acker.wait_for(s.gateway_id, Channel.EVENT, lambda m: m.kind is EventKind.SMOKE)
     second = make_agent(s, mock_factory)
-    smoke_pin(mock_factory, second).drive_low()  # type: ignore[attr-defined]  # smoke is still there
+    smoke_pin(mock_factory, second).drive_low()  # smoke is still there
     async with running(second):
         await wait_until(lambda: len(smoke_events(acker, s.gateway_id)) == 2, what="smoke raised again")
         await wait_until(lambda: second._after_boot is None, what="the after-boot check ran")
