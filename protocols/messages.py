@@ -209,7 +209,13 @@ class AckStatus(enum.StrEnum):
 class AckItem(_Model):
     id: Uuid = Field(description="Id of the uplink message this is about")
     status: AckStatus
-    reason: ShortText | None = None
+    reason: ShortText | None = Field(
+        default=None, description="On rejected: the stable reason code (bad_field, too_large, ...)"
+    )
+    field: Annotated[str, StringConstraints(max_length=120)] | None = Field(
+        default=None, description="On rejected: the offending field, dotted for nested fields"
+    )
+    detail: ShortText | None = Field(default=None, description="On rejected: a human-readable explanation")
     alarm_id: Annotated[str, StringConstraints(max_length=64)] | None = None
     by: Annotated[str, StringConstraints(max_length=120)] | None = Field(
         default=None, description="Who acted (a role or workstation name, never personal data)"

@@ -51,6 +51,7 @@ class Rejected:
     topic: str
     gateway_id: str | None = None
     msg_id: str | None = None
+    field: str = ""
 
 
 def _salvage_id(t: Topic, payload: bytes) -> str | None:
@@ -82,7 +83,7 @@ def classify(topic: str, payload: bytes, retained: bool, received_at: dt.datetim
         # The topic's gateway sent it (the broker's ACL sees to that), whatever the payload
         # claims: it is the one to tell. Oversize payloads are not parsed again.
         mid = _salvage_id(t, payload) if exc.reason != "too_large" else None
-        return Rejected(exc.reason, str(exc), topic, t.gateway_id if mid else None, mid)
+        return Rejected(exc.reason, str(exc), topic, t.gateway_id if mid else None, mid, exc.field)
     assert isinstance(msg, Event | Telemetry | Status | CommandResult)
     return Incoming(t, msg, retained, received_at)
 

@@ -96,7 +96,13 @@ def make_plan(items: Iterable[Incoming | Rejected]) -> Plan:
     for it in items:
         if isinstance(it, Rejected):
             if it.gateway_id and it.msg_id:
-                item = AckItem(id=it.msg_id, status=AckStatus.REJECTED, reason=it.detail[:500])
+                item = AckItem(
+                    id=it.msg_id,
+                    status=AckStatus.REJECTED,
+                    reason=it.reason,
+                    field=it.field[:120] or None,
+                    detail=it.detail[:500],
+                )
                 plan.rejected_acks.setdefault(it.gateway_id, []).append(item)
             continue
         m, at = it.msg, it.received_at

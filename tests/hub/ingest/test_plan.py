@@ -59,9 +59,10 @@ def test_last_will_does_not_refresh_last_seen_and_retained_only_seeds() -> None:
 
 
 def test_rejected_with_readable_id_is_acked_rejected() -> None:
-    r = Rejected("bad_field", "kind: bad", "safehome/v1/gw/gw-1/event", "gw-1", p.new_event_id())
+    r = Rejected("bad_field", "kind: bad", "safehome/v1/gw/gw-1/event", "gw-1", p.new_event_id(), "kind")
     plan = make_plan([r, Rejected("bad_json", "x", "safehome/v1/gw/gw-1/event")])
-    assert [i.status for i in plan.rejected_acks["gw-1"]] == [p.AckStatus.REJECTED]
+    [item] = plan.rejected_acks["gw-1"]
+    assert (item.status, item.reason, item.field, item.detail) == (p.AckStatus.REJECTED, "bad_field", "kind", "kind: bad")
 
 
 def test_acks_are_split_past_the_protocol_limit_and_deduplicated() -> None:

@@ -96,7 +96,9 @@ async def test_good_messages_survive_garbage_at_rate(secured: SecuredBroker, wor
         flood_id = orjson.loads(bad[6][1])["id"]
         await gw.acked([flood_id])
         assert gw.acks[flood_id][0].status is p.AckStatus.REJECTED
-        assert "kind" in (gw.acks[flood_id][0].reason or "")
+        item = gw.acks[flood_id][0]  # the stable reason, the field and a readable detail
+        assert (item.reason, item.field) == ("bad_field", "kind"), item
+        assert "kind" in (item.detail or "")
         forged_id = orjson.loads(bad[5][1])["id"]  # payload claims another gateway
         await gw.acked([forged_id])
         assert gw.acks[forged_id][0].status is p.AckStatus.REJECTED

@@ -1,0 +1,66 @@
+"""Every JSON example in docs/ is checked against the code it documents.
+
+A ```json block must follow a marker ``<!-- example: NAME -->`` naming what it is:
+a protocol channel (``event``, ``ack``, …: decoded with :mod:`protocols`), or one of
+:data:`VALIDATORS` below. A block without a marker, or with a name nobody validates,
+fails here: a vendor or an integrator copies these examples, so none may drift.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+
+import protocols as p
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+FENCE = re.compile(r"^```json\s*$", re.M)
+MARKER = re.compile(r"<!-- example: ([\w.:-]+) -->\s*\Z")
+
+
+def _protocol(channel: str) -> Callable[[str], object]:
+    def check(body: str) -> object:
+        return p.decode(p.Channel(channel), body)
+
+    return check
+
+
+#: name → a check that raises when the example is not what the code accepts or produces.
+VALIDATORS: dict[str, Callable[[str], object]] = {c.value: _protocol(c.value) for c in p.Channel}
+
+
+def blocks() -> list[tuple[str, str, str]]:
+    """(where, marker name or "", body) for every ```json block of docs/*.md."""
+    out = []
+    for doc in sorted(DOCS.glob("*.md")):
+        text = doc.read_text()
+        for m in FENCE.finditer(text):
+            end = text.index("```", m.end())
+            line = text.count("\n", 0, m.start()) + 1
+            marker = MARKER.search(text[: m.start()].rstrip(" \n") + "\n")
+            out.append((f"{doc.name}:{line}", marker.group(1) if marker else "", text[m.end() : end]))
+    return out
+
+
+def test_the_docs_have_json_examples() -> None:
+    assert len(blocks()) >= 8  # not vacuous: protocol.md alone has more
+
+
+@pytest.mark.parametrize(("where", "name", "body"), blocks(), ids=[b[0] for b in blocks()])
+def test_json_example_is_validated(where: str, name: str, body: str) -> None:
+    assert name, f"{where}: a ```json block needs a <!-- example: NAME --> marker before it"
+    assert name in VALIDATORS, f"{where}: no validator for example {name!r}; add one to VALIDATORS"
+    orjson.loads(body)  # valid JSON first, for a clearer error
+    VALIDATORS[name](body)
+
+
+def test_an_unmarked_or_wrong_example_is_caught(tmp_path: Path) -> None:
+    """The marker regex and the protocol validators reject what they must."""
+    assert MARKER.search("text\n<!-- example: ack -->\n") is not None
+    assert MARKER.search("<!-- example: ack -->\nmore prose\n") is None
+    with pytest.raises(p.ProtocolError):
+        VALIDATORS["ack"]('{"v": "1.0", "gw": "gw-1", "ts": 1, "items": [{"id": "x", "status": "stored"}]}')
