@@ -11,10 +11,11 @@ from hub.db import events as _events
 from hub.db import state as _state
 from hub.db.base import Base
 from hub.notify import models as _notify
+from hub.provision import models as _provision
 from hub.registry import models as _registry
 from hub.timeseries import models as _timeseries
 
-_MODEL_MODULES = (_registry, _state, _events, _timeseries, _alarms, _notify, _api)
+_MODEL_MODULES = (_registry, _state, _events, _timeseries, _alarms, _notify, _api, _provision)
 
 
 def metadata() -> MetaData:

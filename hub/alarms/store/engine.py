@@ -40,6 +40,7 @@ from hub.alarms.store.registry import Place, overrides_of, place_of
 from hub.alarms.store.tx import in_transaction
 from hub.notify.channel import Message
 from hub.notify.outbox import Handover, Outgoing, enqueue
+from hub.provision.service import in_test_mode
 from protocols import Event, EventState, new_event_id
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def condition_signal(
 
 @dataclass(frozen=True, slots=True)
 class Processed:
-    decision: str  #: open | repeat | restore | ignore | duplicate
+    decision: str  #: open | repeat | restore | ignore | duplicate | test
     alarm_id: str | None = None
     notifications: int = 0
     detail: str = ""
@@ -157,6 +158,11 @@ class AlarmEngine:
         if s.get(ProcessedSignal, key) is not None:
             return Processed("duplicate", detail=f"{key} already processed")
         now = self.clock.now()
+        if signal.state is EventState.ALARM and in_test_mode(s, signal.gateway_id, now):
+            # an installer's walk test: the event is stored and shown, never routed to people
+            s.add(ProcessedSignal(key=key, processed_at=now, alarm_id=None, decision="test"))
+            s.flush()
+            return Processed("test", detail=f"gateway {signal.gateway_id} is in test mode")
         current = s.scalars(select(Alarm).where(Alarm.open_key == open_key(signal.key))).first()
         # the full registry lookup only for a new alarm; a repeat or restore needs the overrides
         place = (

@@ -1,0 +1,138 @@
+"""A gateway's provisioning bundle: everything the Pi needs, generated from the registry.
+
+```
+bundle-gw-000001/
+  edge.toml     agent settings: gateway id, hub address, credentials, sensors + wiring (0600)
+  ca.crt        the deployment CA the agent checks the broker against (when TLS)
+  bundle.json   what it is: gateway, home, config revision, hub, sensors, when, by whom
+```
+
+The bundle is checked before anything is written or any credential changes: every model
+must be one the agent knows (``devices``), and the wiring (defaults of each model plus the
+overrides given) must not put two devices on one pin or ADC channel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from devices import registry
+from devices.errors import DefinitionError
+from devices.wiring import Device, check_wiring
+from hub.provision.errors import ProvisionError
+from hub.provision.plan import GatewayPlan
+
+#: Where the agent finds its files on the Pi (docs/provisioning.md, ansible role).
+ETC = Path("/etc/safehome")
+#: Outputs of every kit: buzzer on GPIO 18, status LED on GPIO 23 (docs/edge.md).
+KIT_OUTPUTS = ({"id": "buzzer-1", "model": "buzzer"}, {"id": "led-1", "model": "status-led"})
+
+
+@dataclass(frozen=True, slots=True)
+class HubAddress:
+    host: str
+    port: int
+    tls: bool = True
+
+
+def check_plan(plan: GatewayPlan) -> None:
+    """Refuse an unknown model or a wiring clash, naming the sensor (nothing written yet)."""
+    for s in plan.sensors:
+        try:
+            defn = registry.get(s.model)
+        except DefinitionError as exc:
+            raise ProvisionError(
+                f"sensor {s.id!r} of gateway {plan.gateway_id!r}: model {s.model!r} is not a model the "
+                f"agent knows ({', '.join(registry.models())})"
+            ) from exc
+        if defn.is_output:
+            raise ProvisionError(f"sensor {s.id!r} of gateway {plan.gateway_id!r}: {s.model!r} is an output, not a sensor")
+    devices = [Device(s.id, s.model, dict(s.params)) for s in plan.sensors]
+    devices += [Device(o["id"], o["model"], {}) for o in KIT_OUTPUTS]
+    try:
+        check_wiring(devices)
+    except DefinitionError as exc:
+        raise ProvisionError(
+            f"gateway {plan.gateway_id!r}: {exc} (give a wiring override, e.g. --wiring SENSOR.contact_pin=24)"
+        ) from exc
+
+
+def edge_settings(
+    plan: GatewayPlan,
+    hub: HubAddress,
+    password: str | None,
+    *,
+    ca: bool,
+    pin_factory: str = "lgpio",
+) -> dict[str, Any]:
+    """The agent's settings file (``edge.settings.EdgeSettings``) as a TOML-ready dict."""
+    mqtt: dict[str, Any] = {"host": hub.host, "port": hub.port, "tls": hub.tls}
+    if ca:
+        mqtt["ca_file"] = str(ETC / "ca.crt")
+    if password is not None:
+        mqtt["password"] = password
+    return {
+        "gateway_id": plan.gateway_id,
+        "pin_factory": pin_factory,
+        "mqtt": mqtt,
+        "sensors": [
+            {"id": s.id, "model": s.model, **({"params": dict(s.params)} if s.params else {})}
+            for s in plan.sensors
+        ],
+        "outputs": [dict(o) for o in KIT_OUTPUTS],
+    }
+
+
+def write_bundle(
+    out: Path,
+    plan: GatewayPlan,
+    settings: dict[str, Any],
+    *,
+    hub: HubAddress,
+    ca_file: Path | None,
+    credential: str,
+    by: str = "",
+    now: dt.datetime | None = None,
+) -> list[Path]:
+    """Write the bundle directory (replacing an older bundle of the gateway there)."""
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(out, 0o700)
+    written = [_write(out / "edge.toml", tomli_w.dumps(settings), 0o600)]
+    if ca_file is not None:
+        try:
+            shutil.copyfile(ca_file, out / "ca.crt")
+        except OSError as exc:
+            raise ProvisionError(f"cannot copy the CA certificate {ca_file}: {exc.strerror}") from exc
+        os.chmod(out / "ca.crt", 0o644)
+        written.append(out / "ca.crt")
+    manifest = {
+        "gateway_id": plan.gateway_id,
+        "home_id": plan.home_id,
+        "address": plan.address,
+        "config_revision": plan.revision,
+        "hub": {"host": hub.host, "port": hub.port, "tls": hub.tls},
+        "credential": credential,
+        "sensors": [{"id": s.id, "model": s.model, "kind": s.kind, "location": s.location} for s in plan.sensors],
+        "created_at": (now or dt.datetime.now(dt.UTC)).isoformat(),
+        "created_by": by,
+    }
+    written.append(_write(out / "bundle.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", 0o644))
+    return written
+
+
+def _write(path: Path, text: str, mode: int) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    return path
