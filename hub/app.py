@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from hub.api.body_limit import BodyLimit
 from hub.metrics import HubMetrics
 from hub.settings import HubSettings
 
@@ -26,6 +27,8 @@ def create_app(
     **fastapi_kwargs: Any,
 ) -> FastAPI:
     app = FastAPI(title="safehome hub", version="1", **fastapi_kwargs)
+    # Before anything reads a body, and before the token check (hub/api/body_limit.py).
+    app.add_middleware(BodyLimit, max_bytes=settings.http.max_body_bytes)
     health = checks if checks is not None else {}
     app.state.settings = settings
     app.state.metrics = metrics

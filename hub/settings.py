@@ -75,6 +75,9 @@ class HttpSettings(_Part):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     enabled: bool = True
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="request bodies over this are refused with 413 before being read"
+    )
 
 
 class IngestSettings(_Part):

@@ -21,7 +21,8 @@ from hub.alarms.store.models import Alarm
 from hub.alarms.store.tx import in_transaction
 from hub.api.auth import MAY, Context, CurrentPrincipal, alarm_scope
 from hub.api.models import IdempotencyKey
-from hub.api.schemas import AlarmDetail, AlarmPublic, AlarmsPage, DeliverySummary, Me, Problem, TransitionIn
+from hub.api.problems import MEDIA_TYPE, Problem, invalid_field, problem
+from hub.api.schemas import AlarmDetail, AlarmPublic, AlarmsPage, DeliverySummary, Me, TransitionIn
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
 from hub.notify.models import Notification
@@ -102,12 +103,10 @@ def list_alarms(
             q = q.where(column == value)
     if open is not None:
         q = q.where(Alarm.open_key.is_not(None) if open else Alarm.open_key.is_(None))
-    for bound, op in ((since, "ge"), (until, "lt")):
+    for name, bound, op in (("since", since, "ge"), ("until", until, "lt")):
         if bound is not None:
             if bound.tzinfo is None:
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT, "since/until need a timezone (e.g. Z)"
-                )
+                raise invalid_field(("query", name), "needs a timezone (e.g. Z)")
             q = q.where(Alarm.raised_at >= bound if op == "ge" else Alarm.raised_at < bound)
     if cursor:
         q = q.where(Alarm.id < _uncursor(cursor))
@@ -119,7 +118,11 @@ def list_alarms(
     return AlarmsPage(items=items, next_cursor=nxt)
 
 
-@router.get("/alarms/{alarm_id}", response_model=AlarmDetail, responses={404: {"model": Problem}})
+@router.get(
+    "/alarms/{alarm_id}",
+    response_model=AlarmDetail,
+    responses={404: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": "no such alarm in the caller's region"}},
+)
 def get_alarm(alarm_id: str, p: CurrentPrincipal, ctx: Context) -> AlarmDetail:
     with ctx.sessions() as s:
         return detail_of(read_only(s), scoped_alarm(s, p, alarm_id))
@@ -133,7 +136,11 @@ def _request_hash(alarm_id: str, action: str, body: TransitionIn) -> str:
 @router.post(
     "/alarms/{alarm_id}/{action}",
     response_model=AlarmDetail,
-    responses={404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}},
+    responses={
+        403: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": "the role may not take this step"},
+        404: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": "no such alarm in the caller's region"},
+        409: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": "step refused (`error` says why)"},
+    },
 )
 def transition(
     alarm_id: str,
@@ -157,9 +164,8 @@ def transition(
         ).first()
         if seen is not None:
             if seen.request_hash != h:
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT,
-                    "Idempotency-Key already used for a different request",
+                raise invalid_field(
+                    ("header", "idempotency-key"), "already used for a different request", "idempotency_key_reused"
                 )
             return seen.status_code, seen.response
         alarm = scoped_alarm(s, p, alarm_id)  # 404 before 403: no hint about other regions
@@ -183,7 +189,8 @@ def transition(
             raise  # retried from a fresh read by in_transaction
         except TransitionRefused as exc:
             code = 409
-            payload = Problem(error=exc.reason, detail=exc.detail, state=exc.state).model_dump(mode="json")
+            refused = problem(409, exc.detail, exc.reason, state=exc.state, instance=f"/api/v1/alarms/{alarm_id}")
+            payload = refused.model_dump(mode="json", exclude_none=True)
         s.add(
             IdempotencyKey(
                 token_id=p.token_id,
@@ -199,4 +206,4 @@ def transition(
     code, payload = in_transaction(ctx.sessions, work)
     if code == 200:
         ctx.on_enqueued()
-    return JSONResponse(payload, status_code=code)
+    return JSONResponse(payload, status_code=code, media_type=None if code == 200 else MEDIA_TYPE)

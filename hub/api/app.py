@@ -6,15 +6,24 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from hub.api import alarms, kpis, stream
 from hub.api.auth import principal
+from hub.api.body_limit import BodyLimit
 from hub.api.context import ApiContext
+from hub.api.problems import RESPONSES, install_problem_handlers
+from hub.api.text import plain_text
 
 PREFIX = "/api/v1"
+#: Default request body limit: a lifecycle body is a note (<= 2,000 characters) and a few
+#: fields; 64 KiB leaves room and refuses a flood before it is read (``[hub.http]``).
+MAX_BODY_BYTES = 64 * 1024
 
 
 def api_router() -> APIRouter:
-    """Every route below requires a valid token (the router-level dependency), and every
-    route that reads alarms filters them with :func:`hub.api.auth.alarm_scope`."""
-    router = APIRouter(prefix=PREFIX, dependencies=[Depends(principal)])
+    """Every route below requires a valid token and refuses control characters in any text
+    (the router-level dependencies), and every route that reads alarms filters them with
+    :func:`hub.api.auth.alarm_scope`."""
+    router = APIRouter(
+        prefix=PREFIX, dependencies=[Depends(principal), Depends(plain_text)], responses=RESPONSES
+    )
     router.include_router(stream.router)  # before /alarms/{alarm_id}
     router.include_router(alarms.router)
     router.include_router(kpis.router)
@@ -23,11 +32,13 @@ def api_router() -> APIRouter:
 
 def mount_api(app: FastAPI, ctx: ApiContext) -> None:
     app.state.alarm_api = ctx
+    install_problem_handlers(app)
     app.include_router(api_router())
 
 
 def make_api_app(ctx: ApiContext) -> FastAPI:
     """A stand-alone app with only the alarm API (tests, or a hub without the rest)."""
     app = FastAPI(title="safehome hub API", version="1")
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     mount_api(app, ctx)
     return app

@@ -6,13 +6,14 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 from sqlalchemy import select
 
 from hub.alarms.kpi import AlarmFacts, false_alarm_rates, kpis
 from hub.alarms.lifecycle import Outcome
 from hub.alarms.store.models import Alarm
 from hub.api.auth import Context, CurrentPrincipal, alarm_scope
+from hub.api.problems import invalid_field
 from hub.db.engine import read_only
 from protocols import AlarmClass
 
@@ -39,8 +40,9 @@ def get_kpis(
 ) -> dict[str, Any]:
     """Time to acknowledge / dispatch / arrive, share acknowledged within 60 s (target 98.5 %),
     false-alarm rates per home, device model and workstation, for alarms raised in [since, until)."""
-    if since.tzinfo is None or (until is not None and until.tzinfo is None):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since/until need a timezone (e.g. Z)")
+    for name, bound in (("since", since), ("until", until)):
+        if bound is not None and bound.tzinfo is None:
+            raise invalid_field(("query", name), "needs a timezone (e.g. Z)")
     q = select(Alarm).where(alarm_scope(p), Alarm.raised_at >= since)
     if until is not None:
         q = q.where(Alarm.raised_at < until)

@@ -84,12 +84,6 @@ class TransitionIn(BaseModel):
     outcome: Outcome | None = Field(default=None, description="resolve: what it was")
 
 
-class Problem(BaseModel):
-    error: str
-    detail: str
-    state: str | None = None
-
-
 class Me(BaseModel):
     token_id: str
     role: str
