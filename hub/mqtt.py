@@ -9,6 +9,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from hub.broker.plugin import HUB_CLIENT_PREFIX
 from hub.settings import MqttSettings
 
 #: MQTT 5 persistent sessions live as long as the broker's persistent_client_expiration (7 d).
@@ -19,9 +20,21 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 PENDING_CALLS_WARN = 5_000
 
 
+def hub_client_id(*parts: str) -> str:
+    """The client id of one of the hub's connections: ``hub-<parts>``.
+
+    The prefix is reserved: no gateway id may start with it (hub.broker.credentials), and
+    the broker binds a gateway's client id to its username, so no gateway can connect
+    with one of these ids and take the hub's session over."""
+    return HUB_CLIENT_PREFIX + "-".join(parts)
+
+
 def make_client(s: MqttSettings, identifier: str, **kwargs: Any) -> aiomqtt.Client:
     """A client for the hub account. MQTT 3.1.1 unless ``s.protocol == "5"``: aiomqtt over
-    MQTT 5 measured ~3x slower here (shared/MEASUREMENTS.md)."""
+    MQTT 5 measured ~3x slower here (shared/MEASUREMENTS.md). ``identifier`` must be
+    made by :func:`hub_client_id`."""
+    if not identifier.startswith(HUB_CLIENT_PREFIX):
+        raise ValueError(f"hub client id {identifier!r} must start with {HUB_CLIENT_PREFIX!r} (use hub_client_id)")
     tls: aiomqtt.TLSParameters | None = None
     if s.tls:
         tls = aiomqtt.TLSParameters(

@@ -428,10 +428,11 @@ class HubLike(Protocol):
 
 def configure(hub: HubLike) -> AlarmService:
     """Add the alarm engine to a hub worker: sink, service, API routes, MQTT acks."""
+    from hub.mqtt import hub_client_id
     from hub.notify.mqtt_acks import MqttAckPublisher
 
     s = hub.settings
-    publisher = MqttAckPublisher(s.mqtt, f"{s.worker_id}-acks")
+    publisher = MqttAckPublisher(s.mqtt, hub_client_id(s.worker_id, "acks"))
     registry = getattr(getattr(hub, "metrics", None), "registry", None)
     service = AlarmService(
         s.alarms, hub.session_factory, s.worker_id, publisher=publisher, metrics=AlarmMetrics(registry)

@@ -60,10 +60,20 @@ def config_cmd(config_path: Path | None, directory: Path | None, gateways: int |
 @_config_opt
 @_dir_opt
 def run_cmd(config_path: Path | None, directory: Path | None) -> None:
-    """Write the config if needed and replace this process with mosquitto."""
-    s = _settings(config_path, directory=directory)
+    """Replace this process with mosquitto, on the configuration `broker config` wrote.
+
+    With --config the configuration is (re)written first; without it the one in the
+    directory runs as written (so `config --no-tls` then `run` needs nothing more).
+    """
     try:
-        write_deployment(s)
+        if config_path is None:
+            # only the directory's paths are needed: the settings were applied by `config`
+            s = _settings(None, directory=directory, tls=False)
+            if not s.config_path.exists():
+                raise BrokerError(f"no {s.config_path}: run `safehome broker config` first, or pass --config")
+        else:
+            s = _settings(config_path, directory=directory)
+            write_deployment(s)
         argv = run_argv(s)
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -5,6 +5,8 @@ The ACL gives every gateway (MQTT username = gateway id) write access to its own
 topics and read access to its own downlink topics only, through ``pattern`` lines with
 ``%u`` (Mosquitto 2.0.11's dynamic-security plugin does not expand ``%u``, the ACL file
 does). The ``hub`` account reads every uplink topic and ``$SYS``, writes every downlink.
+What the ACL file cannot do (refuse subscriptions, bind a client id to its username,
+refuse retained uplink) is done by the isolation plugin (:mod:`hub.broker.plugin`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from hub.broker import plugin
 from hub.broker.errors import BrokerError
 from hub.settings_files import FileSettings, SettingsError, load_settings
 from protocols import DOWNLINK_CHANNELS, MAX_PAYLOAD, UPLINK_CHANNELS
@@ -127,8 +130,17 @@ class BrokerSettings(FileSettings):
         return self.directory / "acl"
 
     @property
+    def run_dir(self) -> Path:
+        """Owned by the broker's account: Mosquitto writes its pid file after dropping root."""
+        return self.directory / "run"
+
+    @property
     def pid_path(self) -> Path:
-        return self.directory / "mosquitto.pid"
+        return self.run_dir / "mosquitto.pid"
+
+    @property
+    def plugin_path(self) -> Path:
+        return self.directory / "safehome_isolation.so"
 
     @property
     def hub_secret_path(self) -> Path:
@@ -165,17 +177,9 @@ def render_acl(hub_user: str = HUB_USER) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_security(password_path: Path, acl_path: Path) -> str:
+def render_security(password_path: Path, acl_path: Path, plugin_path: Path) -> str:
     """The authentication/authorisation part of the config (also used by tests' brokers)."""
-    return (
-        "\n".join(
-            [
-                f"password_file {password_path}",
-                f"acl_file {acl_path}",
-            ]
-        )
-        + "\n"
-    )
+    return plugin.render(plugin_path, (HUB_USER,)) + f"password_file {password_path}\nacl_file {acl_path}\n"
 
 
 def render_limits(s: BrokerSettings) -> str:
@@ -223,7 +227,7 @@ def render_config(s: BrokerSettings) -> str:
         lines.append("persistence false")
     lines.append(render_limits(s).rstrip("\n"))
     lines.append("allow_anonymous false")
-    lines.append(render_security(s.password_path, s.acl_path).rstrip("\n"))
+    lines.append(render_security(s.password_path, s.acl_path, s.plugin_path).rstrip("\n"))
     lines += [
         "",
         "# Loopback, unencrypted: the hub on this machine and local tools.",

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from hub.broker.config import HUB_USER, chown_for_broker, write_text_atomic
 from hub.broker.errors import BrokerError, CredentialError
+from hub.broker.plugin import HUB_CLIENT_PREFIX
 from protocols import ProtocolError, validate_id
 
 ITERATIONS = 101  # Mosquitto's default; secrets are random 192-bit tokens, not words.
@@ -59,6 +60,9 @@ def gateway_username(gateway_id: str) -> str:
         raise CredentialError(f"{gateway_id!r} is not a valid gateway id: {exc.detail}") from exc
     if gw in RESERVED:
         raise CredentialError(f"{gw!r} is reserved and cannot be a gateway id")
+    if gw.startswith(HUB_CLIENT_PREFIX):
+        # a gateway's client id is its id: it must never equal one of the hub's connections
+        raise CredentialError(f"{gw!r}: ids starting with {HUB_CLIENT_PREFIX!r} are the hub's client ids")
     return gw
 
 

@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.broker import plugin
 from hub.broker.config import (
     HUB_USER,
     BrokerSettings,
@@ -31,10 +32,16 @@ class Written:
 def write_deployment(s: BrokerSettings) -> Written:
     """Write mosquitto.conf and the ACL; create the password file with the hub account.
 
-    Idempotent: gateway credentials and an existing hub password are kept.
+    Idempotent: gateway credentials and an existing hub password are kept. Builds the
+    isolation plugin (:mod:`hub.broker.plugin`) when its source changed.
     """
     try:
         s.directory.mkdir(parents=True, exist_ok=True)
+        # Mosquitto writes its pid file after dropping to `user`: a root-owned directory
+        # made `broker run` fail as root ("Unable to write pid file").
+        s.run_dir.mkdir(exist_ok=True)
+        chown_for_broker(s.run_dir, s.user)
+        plugin.build(s.plugin_path)
         if s.persistence:
             s.persistence_dir.mkdir(parents=True, exist_ok=True)
             chown_for_broker(s.persistence_dir, s.user)

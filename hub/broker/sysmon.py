@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.conditions import open_condition, restore_condition
 from hub.db.state import ConditionKind
 from hub.metrics import HubMetrics
-from hub.mqtt import make_client
+from hub.mqtt import hub_client_id, make_client
 from hub.settings import MqttSettings
 from hub.sinks import ConditionChange, EventSink
 from hub.threads import ThreadWork
@@ -118,7 +118,7 @@ class BrokerMonitor:
     async def _receive(self) -> None:
         while True:
             try:
-                async with make_client(self.mqtt, f"hub-sys-{self.worker_id}", clean_session=True) as client:
+                async with make_client(self.mqtt, hub_client_id("sys", self.worker_id), clean_session=True) as client:
                     await client.subscribe(DROPPED, qos=0)
                     await client.subscribe(CONNECTED, qos=0)
                     async for msg in client.messages:

@@ -77,6 +77,11 @@ def classify(topic: str, payload: bytes, retained: bool, received_at: dt.datetim
         return Rejected(exc.reason, exc.detail, topic[:120])
     if not t.uplink:
         return Rejected("not_uplink", f"{t.channel.value} is a downlink channel", topic)
+    if retained and t.channel is not Channel.STATUS:
+        # Only a status is meant to be retained. Any other retained uplink message would be
+        # replayed to every hub worker at each (re)subscribe; the broker refuses to store
+        # one (hub/broker/plugin.py), this is for one stored before that.
+        return Rejected("retained", f"retained {t.channel.value}: only status may be retained", topic)
     try:
         _, msg = decode_for(t, payload)
     except ProtocolError as exc:

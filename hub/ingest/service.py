@@ -32,7 +32,7 @@ from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
 from hub.ingest.plan import Plan, SeenGate, StateBuffer, acks, make_plan, stored_items
 from hub.ingest.store import Decider, store_event_batch, store_state, store_telemetry
 from hub.metrics import HubMetrics
-from hub.mqtt import make_client, set_nodelay
+from hub.mqtt import hub_client_id, make_client, set_nodelay
 from hub.settings import HubSettings
 from hub.sinks import AfterCommit, EventSink, NewEvent, TelemetrySink, TransactionalSink
 from hub.threads import ThreadWork
@@ -190,7 +190,7 @@ class IngestService:
         suffix = "" if lane == PRIORITY_LANE else f"-{lane}"
         backoff = 0.5
         while True:
-            client = make_client(mqtt, f"hub-{self.settings.worker_id}{suffix}", max_inflight_messages=1000)
+            client = make_client(mqtt, hub_client_id(self.settings.worker_id + suffix), max_inflight_messages=1000)
             try:
                 async with client:
                     set_nodelay(client)

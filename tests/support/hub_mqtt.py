@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from hub.broker import plugin
 from hub.broker.config import render_acl, render_security
 from hub.broker.credentials import Credentials, PasswordFile
 from tests.support.mosquitto import Mosquitto
@@ -118,7 +120,7 @@ class Client:
 
 @dataclass
 class SecuredBroker:
-    """A real Mosquitto with the hub's generated ACL and password file."""
+    """A real Mosquitto with the hub's generated ACL, password file and isolation plugin."""
 
     broker: Mosquitto
     credentials: Credentials
@@ -136,6 +138,11 @@ class SecuredBroker:
         return self.client("hub", self.hub_password, **kw)
 
 
+def isolation_plugin() -> Path:
+    """The isolation plugin, built once per source version for every test broker."""
+    return plugin.build(Path(tempfile.gettempdir()) / f"safehome-plugin-{plugin.source_digest()}" / "isolation.so")
+
+
 def start_secured_broker(
     factory: Callable[..., Mosquitto], directory: Path, extra: str = ""
 ) -> SecuredBroker:
@@ -149,7 +156,7 @@ def start_secured_broker(
     # client whose QoS 1 PUBLISH the ACL denies; the generated config sizes the queue, as here.
     limits = "max_queued_messages 100000\n"
     broker = factory(
-        extra_config=render_security(passwd, acl) + f"pid_file {pid}\n" + limits + extra,
+        extra_config=render_security(passwd, acl, isolation_plugin()) + f"pid_file {pid}\n" + limits + extra,
         allow_anonymous=False,
     )
     wait_for(pid.exists, what="broker pid file")

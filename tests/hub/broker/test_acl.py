@@ -44,7 +44,7 @@ def test_gateway_cannot_publish_as_another(secured: SecuredBroker) -> None:
 def test_gateway_is_not_authorised_under_mqtt5(secured: SecuredBroker) -> None:
     """MQTT 5 makes the denial visible: PUBACK reason "Not authorized" (0x87)."""
     pw_a = secured.gateway(GW_A)
-    a = secured.client(GW_A, pw_a, client_id=GW_A + "-v5", v5=True)
+    a = secured.client(GW_A, pw_a, client_id=GW_A, v5=True)
     acks: dict[int, int] = {}
     a.c.on_publish = lambda _c, _u, mid, rc, _p: acks.__setitem__(mid, int(rc.value))
     a.connect()

@@ -51,7 +51,7 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
 
 
 async def _tls_sys_counter(settings: MqttSettings) -> bytes:
-    async with make_client(settings, "cfg-hub-tls") as client:
+    async with make_client(settings, "hub-cfg-tls") as client:
         await client.subscribe("$SYS/broker/clients/connected", qos=0)
         async with asyncio.timeout(20):
             async for msg in client.messages:

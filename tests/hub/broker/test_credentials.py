@@ -52,7 +52,7 @@ def test_create_rotate_revoke_without_restart(secured: SecuredBroker) -> None:
 
     pw1 = secured.gateway(gw)
     wait_for(
-        lambda: not secured.client(gw, pw1, client_id=gw + "-probe").connect(expect_ok=False).refused,
+        lambda: not secured.client(gw, pw1, client_id=gw).connect(expect_ok=False).refused,
         what="new credentials accepted after reload",
     )
     a = secured.client(gw, pw1, client_id=gw).connect()
@@ -64,7 +64,7 @@ def test_create_rotate_revoke_without_restart(secured: SecuredBroker) -> None:
     assert pw2 != pw1
     wait_for(lambda: bool(a.disconnects), what="old session disconnected after rotate")
     a.c.loop_stop()
-    assert secured.client(gw, pw1, client_id=gw + "-old").connect(expect_ok=False).refused
+    assert secured.client(gw, pw1, client_id=gw).connect(expect_ok=False).refused
     b = secured.client(gw, pw2, client_id=gw).connect()
     b.publish(str(p.Topic.of(gw, "status")), b"two")
     assert hub.get().payload == b"two"
@@ -73,7 +73,7 @@ def test_create_rotate_revoke_without_restart(secured: SecuredBroker) -> None:
     secured.credentials.revoke(gw)
     wait_for(lambda: bool(b.disconnects), what="session disconnected after revoke")
     b.c.loop_stop()
-    assert secured.client(gw, pw2, client_id=gw + "-again").connect(expect_ok=False).refused
+    assert secured.client(gw, pw2, client_id=gw).connect(expect_ok=False).refused
 
     # the broker never restarted and the hub stayed connected throughout
     assert secured.broker.proc is not None and secured.broker.proc.pid == pid

@@ -93,7 +93,7 @@ async def test_last_will_marks_gateway_offline_and_opens_condition(
     # it comes back: birth status → online → restored
     gw2 = ScriptedGateway.__new__(ScriptedGateway)
     gw2.__dict__.update(gw.__dict__)
-    gw2.client = secured.client(gw.gw, secured.credentials.rotate(gw.gw), client_id=gw.gw + "-2").connect()
+    gw2.client = secured.client(gw.gw, secured.credentials.rotate(gw.gw), client_id=gw.gw).connect()
     gw2.send(gw2.status(reason="birth"))
     await until(lambda: gateway_state(worker, gw.gw).online, what="online again")  # type: ignore[union-attr]
     assert [(c.kind, c.state) for c in await sup.tick()] == [("gateway_offline", "restored")]

@@ -1,0 +1,92 @@
+"""The isolation plugin: what Mosquitto 2.0's ACL file cannot enforce, built and configured.
+
+Mosquitto 2.0.11's ``acl_file`` grants every SUBSCRIBE (its source says "FIXME - implement
+ACL subscription strings"): a gateway could join the hub's ``$share/hub/…`` group and take
+its share of every home's events. Nothing binds a client id to a username either: a
+gateway could connect with another gateway's id, or a hub connection's, and take the
+session over. The dynamic-security plugin of 2.0.11 does not expand ``%u``: one role per
+gateway, and with 100,000 gateways every credential change stalled the broker ~16 s
+(measured here). ``plugin/safehome_isolation.c`` (about 150 lines, plugin API v5) adds the
+three checks and leaves everything else to the password and ACL files; see its header.
+
+It is compiled on the broker's machine (``gcc`` and Debian's ``mosquitto-dev``), because
+a Mosquitto plugin must match the broker's headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from hub.broker.errors import BrokerError
+from protocols import DOWNLINK_CHANNELS, Channel
+from protocols.topics import GATEWAY_PREFIX
+
+SOURCE = Path(__file__).parent / "plugin" / "safehome_isolation.c"
+#: Client ids of the hub's own connections start with this; no gateway id may.
+HUB_CLIENT_PREFIX = "hub-"
+#: The only uplink channel a gateway may publish retained (its online state, and its Will).
+RETAINED_CHANNELS = (Channel.STATUS,)
+#: Headers the plugin needs, and the Debian packages that provide them.
+HEADERS = ("mosquitto_broker.h", "mosquitto_plugin.h", "mosquitto.h")
+PACKAGES = "gcc mosquitto-dev libmosquitto-dev"
+
+
+def source_digest() -> str:
+    return hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+
+
+def build(dest: Path, cc: str | None = None) -> Path:
+    """Compile the plugin to ``dest`` unless ``dest`` was built from the same source.
+
+    The digest of the source is kept next to it (``dest`` + ``.src``) so that an upgrade
+    rebuilds; the file is replaced atomically, a running broker keeps its mapped copy.
+    """
+    stamp = dest.with_name(dest.name + ".src")
+    digest = source_digest()
+    if dest.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+        return dest
+    compiler = cc or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise BrokerError(f"no C compiler to build the broker isolation plugin: apt-get install {PACKAGES}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    cmd = [compiler, "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", str(tmp), str(SOURCE)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BrokerError(f"cannot build the broker isolation plugin with {compiler}: {exc}") from exc
+    if done.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        missing = "No such file" in done.stderr and any(h in done.stderr for h in HEADERS)
+        hint = f" (Mosquitto headers missing: apt-get install {PACKAGES})" if missing else ""
+        raise BrokerError(f"building {SOURCE.name} failed{hint}: {done.stderr.strip()[-800:]}")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, dest)
+    stamp.write_text(digest + "\n")
+    return dest
+
+
+def render(plugin_path: Path, hub_users: tuple[str, ...]) -> str:
+    """The ``plugin`` lines of mosquitto.conf (loaded before the password and ACL files'
+    checks, so its refusals come first)."""
+    downlink = ",".join(sorted(c.value for c in DOWNLINK_CHANNELS))
+    retain = ",".join(c.value for c in RETAINED_CHANNELS)
+    return (
+        "\n".join(
+            [
+                "# Gateways: client id = username; subscribe only to their own downlink;",
+                "# retained only on their status (hub/broker/plugin/safehome_isolation.c).",
+                f"plugin {plugin_path}",
+                f"plugin_opt_hub_users {','.join(hub_users)}",
+                f"plugin_opt_reserved_prefix {HUB_CLIENT_PREFIX}",
+                f"plugin_opt_root {GATEWAY_PREFIX}/",
+                f"plugin_opt_downlink {downlink}",
+                f"plugin_opt_retain {retain}",
+            ]
+        )
+        + "\n"
+    )

@@ -1,0 +1,126 @@
+"""One stolen gateway password against a real Mosquitto with the generated ACL and the
+isolation plugin: every attack of issue 12 is refused, and the others are not hurt."""
+
+from __future__ import annotations
+
+import pytest
+
+import protocols as p
+from hub.broker.credentials import gateway_username
+from hub.broker.errors import CredentialError
+from hub.mqtt import hub_client_id, make_client
+from hub.settings import MqttSettings
+from tests.support.hub_mqtt import Client, SecuredBroker, wait_for
+
+THIEF, VICTIM = "iso-thief", "iso-victim"
+REFUSED = 0x80  # SUBACK failure (MQTT 3.1.1)
+HUB_SHARE = f"$share/hub/{p.ROOT}/gw/+/event"
+
+FORBIDDEN_SUBSCRIPTIONS = [
+    HUB_SHARE,
+    f"$share/hub/{p.ROOT}/gw/+/+",
+    f"$share/thief/{p.ROOT}/gw/{THIEF}/ack",  # even its own downlink, through a group
+    str(p.Topic.of(VICTIM, "ack")),
+    str(p.Topic.of(VICTIM, "cmd")),
+    str(p.Topic.of(VICTIM, "config")),
+    str(p.Topic.of(VICTIM, "event")),
+    f"{p.ROOT}/gw/+/ack",
+    f"{p.ROOT}/gw/{THIEF}/+",
+    "#",
+    "$SYS/#",
+    "$SYS/broker/clients/connected",
+]
+
+
+def _thief(secured: SecuredBroker, **kw: object) -> Client:
+    return secured.client(THIEF, secured.gateway(THIEF), client_id=THIEF, **kw)
+
+
+def test_gateway_may_subscribe_to_its_own_downlink_only(secured: SecuredBroker) -> None:
+    thief = _thief(secured).connect()
+    try:
+        for topic in FORBIDDEN_SUBSCRIPTIONS:
+            assert thief.subscribe(topic) == [REFUSED], topic
+        for channel in sorted(c.value for c in p.DOWNLINK_CHANNELS):
+            assert thief.subscribe(str(p.Topic.of(THIEF, channel))) == [1], channel
+    finally:
+        thief.close()
+
+
+def test_mqtt5_subscription_is_refused_as_not_authorised(secured: SecuredBroker) -> None:
+    thief = _thief(secured, v5=True).connect()
+    try:
+        assert thief.subscribe(HUB_SHARE) == [0x87]
+    finally:
+        thief.close()
+
+
+def test_thief_in_the_hub_group_steals_nothing(secured: SecuredBroker) -> None:
+    """Before the plugin, a gateway in $share/hub/... took its share of every event (9 of 10
+    lost at the first send with five such connections). Now the hub gets them all."""
+    victim = secured.client(VICTIM, secured.gateway(VICTIM), client_id=VICTIM).connect()
+    hub = secured.hub_client(client_id=hub_client_id("iso")).connect()
+    thief = _thief(secured).connect()
+    try:
+        assert hub.subscribe(HUB_SHARE) == [1]
+        assert thief.subscribe(HUB_SHARE) == [REFUSED]
+        sent = [f"ev-{i}".encode() for i in range(10)]
+        for payload in sent:
+            victim.publish(str(p.Topic.of(VICTIM, "event")), payload)
+        got = [hub.get().payload for _ in sent]
+        assert got == sent
+        assert thief.drain() == []
+    finally:
+        for c in (victim, hub, thief):
+            c.close()
+
+
+def test_client_id_is_bound_to_the_username(secured: SecuredBroker) -> None:
+    victim = secured.client(VICTIM, secured.gateway(VICTIM), client_id=VICTIM).connect()
+    hub = secured.hub_client(client_id=hub_client_id("w1")).connect()
+    thief_pw = secured.gateway(THIEF)
+    try:
+        for client_id in (VICTIM, hub_client_id("w1"), hub_client_id("w1", "acks"), "hub", ""):
+            attempt = secured.client(THIEF, thief_pw, client_id=client_id).connect(expect_ok=False)
+            assert attempt.refused, client_id
+        # neither was taken over: both still deliver
+        hub.subscribe(str(p.Topic.of(VICTIM, "status")))
+        victim.publish(str(p.Topic.of(VICTIM, "status")), b"still-here")
+        assert hub.get().payload == b"still-here"
+        assert victim.disconnects == [] and hub.disconnects == []
+        # its own id works: a gateway's client id is its gateway id
+        secured.client(THIEF, thief_pw, client_id=THIEF).connect().close()
+    finally:
+        victim.close()
+        hub.close()
+
+
+def test_retained_uplink_is_refused_except_status(secured: SecuredBroker) -> None:
+    thief = _thief(secured).connect()
+    try:
+        for channel in ("event", "telemetry", "result"):
+            thief.publish(str(p.Topic.of(THIEF, channel)), b"planted", retain=True)
+        thief.publish(str(p.Topic.of(THIEF, "status")), b"retained-status", retain=True)
+        # a hub worker subscribing now is replayed the status only
+        hub = secured.hub_client(client_id=hub_client_id("iso-late")).connect()
+        try:
+            hub.subscribe(f"{p.ROOT}/gw/{THIEF}/+")
+            first = hub.get()
+            assert (first.payload, first.retain) == (b"retained-status", True)
+            thief.publish(str(p.Topic.of(THIEF, "status")), b"live")  # ordered after any replay
+            wait_for(lambda: not hub.messages.empty(), what="live status")
+            assert [m.payload for m in hub.drain()] == [b"live"]
+        finally:
+            hub.close()
+        assert "refused retained PUBLISH" in secured.broker.log_text()
+    finally:
+        thief.close()
+
+
+def test_gateway_ids_cannot_take_the_hub_prefix() -> None:
+    with pytest.raises(CredentialError, match="hub's client ids"):
+        gateway_username(hub_client_id("w1"))
+    assert gateway_username("gw-000001") == "gw-000001"
+    with pytest.raises(ValueError, match="must start with"):
+        make_client(MqttSettings(), "w1-acks")
+
