@@ -88,7 +88,7 @@ def publish_all(port: int, passwords: dict[str, str], messages: dict[str, list[b
     """One paho client per gateway, all publishing at QoS 1 at once."""
     clients = []
     for gw, msgs in messages.items():
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{gw}-pub")
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gw)  # the broker binds client id to username
         c.username_pw_set(gw, passwords[gw])
         c.max_inflight_messages_set(200)
         c.connect("127.0.0.1", port)
