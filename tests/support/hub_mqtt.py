@@ -147,7 +147,9 @@ def start_secured_broker(
     factory: Callable[..., Mosquitto], directory: Path, extra: str = ""
 ) -> SecuredBroker:
     directory.mkdir(parents=True, exist_ok=True)
-    passwd, acl, pid = directory / "passwd", directory / "acl", directory / "mosquitto.pid"
+    # the layout of BrokerSettings (run/mosquitto.pid): tools given the directory find the pid
+    passwd, acl, pid = directory / "passwd", directory / "acl", directory / "run" / "mosquitto.pid"
+    pid.parent.mkdir(exist_ok=True)
     acl.write_text(render_acl())
     creds = Credentials(PasswordFile(passwd), None)
     hub_password = "hub-test-secret"
