@@ -10,6 +10,7 @@ from hub.api.tokens_cli import token
 from hub.db.cli import db
 from hub.registry.cli import export_cmd, import_cmd
 from hub.runner import run_cmd
+from hub.sealing_cli import secrets
 
 
 @click.group(name="hub")
@@ -23,6 +24,7 @@ def hub() -> None:
 # hub.add_command(export_cmd)    <- hub/registry/cli.py
 # hub.add_command(db)            <- hub/db/cli.py         (migrations)
 # hub.add_command(token)         <- hub/api/tokens_cli.py (API tokens: role + region)
+# hub.add_command(secrets)       <- hub/sealing_cli.py    (the key of sealed secrets)
 
 hub.add_command(db)
 hub.add_command(import_cmd)
@@ -30,3 +32,4 @@ hub.add_command(export_cmd)
 hub.add_command(run_cmd)
 hub.add_command(token)
 hub.add_command(webhook)
+hub.add_command(secrets)

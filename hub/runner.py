@@ -32,7 +32,7 @@ from hub.db.engine import make_engine, make_session_factory
 from hub.db.migrate import upgrade
 from hub.ingest.service import IngestService
 from hub.metrics import HubMetrics
-from hub.settings import HubSettings, SettingsError, TimeseriesSettings, load_hub_settings
+from hub.settings import HttpSettings, HubSettings, SettingsError, TimeseriesSettings, load_hub_settings
 from hub.sinks import EventSink
 from hub.supervisor import SupervisionService
 from hub.timeseries import TimeSeriesStore
@@ -77,9 +77,7 @@ class Hub:
             await self._start_http()
 
     async def _start_http(self) -> None:
-        cfg = uvicorn.Config(self.app, host=self.settings.http.host, port=self.settings.http.port,
-                             log_level="warning", lifespan="off")
-        server = uvicorn.Server(cfg)
+        server = uvicorn.Server(http_config(self.app, self.settings.http))
         # uvicorn captures SIGINT/SIGTERM while serving and re-raises them when it has
         # shut down, so run_hub's own handlers still see them and stop every service.
         self._server = server
@@ -91,7 +89,8 @@ class Hub:
             await asyncio.sleep(0.01)
         sock = server.servers[0].sockets[0]
         self.http_port = int(sock.getsockname()[1])
-        log.info("hub HTTP on %s:%s", self.settings.http.host, self.http_port)
+        scheme = "https" if self.settings.http.tls else "http"
+        log.info("hub HTTP on %s://%s:%s", scheme, self.settings.http.host, self.http_port)
 
     async def stop(self) -> None:
         if self._server is not None and self._server_task is not None:
@@ -106,6 +105,12 @@ class Hub:
         self._started.clear()
         self.timeseries.close()
         self.engine.dispose()
+
+
+def http_config(app: FastAPI, http: HttpSettings) -> uvicorn.Config:
+    """uvicorn's settings for the hub's listener (HTTPS when a certificate is configured)."""
+    tls = {"ssl_certfile": str(http.tls_certfile), "ssl_keyfile": str(http.tls_keyfile)} if http.tls else {}
+    return uvicorn.Config(app, host=http.host, port=http.port, log_level="warning", lifespan="off", **tls)  # type: ignore[arg-type]
 
 
 def _db_check(engine: Engine) -> Callable[[], tuple[bool, str]]:

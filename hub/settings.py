@@ -6,8 +6,11 @@ Outside ``env = "dev"`` the hub refuses to start with a missing or well-known se
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import SettingsConfigDict
 
 from hub.alarms.settings import AlarmSettings
+from hub.sealing import SealingError, SecretBox
 from hub.settings_files import FileSettings, SettingsError, load_settings
 
 #: Secrets that ship in examples and docs; never acceptable in production.
@@ -22,7 +26,41 @@ DEFAULT_SECRETS = frozenset(
     {"", "hub", "changeme", "change-me", "password", "secret", "dev", "test", "mosquitto"}
 )
 
-__all__ = ["HubSettings", "SettingsError", "load_hub_settings"]
+#: The floor for every secret outside dev: at least this long, and at least MIN_SECRET_BITS
+#: by a simple estimate (length * log2 of the number of distinct characters: "aaaa…" is 0
+#: bits, "password12345678" 63, secrets.token_urlsafe(24) about 150).
+MIN_SECRET_LENGTH = 16
+MIN_SECRET_BITS = 64.0
+GENERATE_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+
+__all__ = ["HubSettings", "SettingsError", "load_hub_settings", "secret_weakness"]
+
+
+def secret_bits(secret: str) -> float:
+    distinct = len(set(secret))
+    return len(secret) * math.log2(distinct) if distinct > 1 else 0.0
+
+
+def secret_weakness(secret: str, min_length: int = MIN_SECRET_LENGTH) -> str | None:
+    """Why ``secret`` is too weak to use outside development, else None."""
+    if secret.strip().lower() in DEFAULT_SECRETS:
+        return "a well-known default"
+    if len(secret) < min_length:
+        return f"too short ({len(secret)} characters, at least {min_length})"
+    if secret_bits(secret) < MIN_SECRET_BITS:
+        return f"too predictable (~{secret_bits(secret):.0f} bits, at least {MIN_SECRET_BITS:.0f})"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """True for a listen address that only this machine can reach ("" and 0.0.0.0 are all
+    interfaces; a host name other than localhost may resolve anywhere)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class _Part(BaseModel):
@@ -72,12 +110,48 @@ class DatabaseSettings(_Part):
 
 
 class HttpSettings(_Part):
-    host: str = "127.0.0.1"
+    host: str = Field(
+        default="127.0.0.1",
+        description="outside dev, an address other than loopback needs tls_certfile and tls_keyfile",
+    )
     port: int = Field(default=8080, ge=0, le=65535)
     enabled: bool = True
+    tls_certfile: Path | None = Field(default=None, description="PEM certificate (chain); enables HTTPS")
+    tls_keyfile: Path | None = Field(default=None, description="PEM private key of tls_certfile")
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="request bodies over this are refused with 413 before being read"
     )
+
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSettings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("http.tls_certfile and http.tls_keyfile go together: set both or neither")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_certfile is not None
+
+
+class SecretsSettings(_Part):
+    """The key that encrypts secrets stored in the database (webhook signing secrets)."""
+
+    key: SecretStr | None = Field(default=None, description="Fernet key(s), comma-separated; the first encrypts")
+    key_file: Path | None = Field(default=None, description="file with Fernet key(s), one per line")
+
+    def keys(self) -> list[str]:
+        """The configured keys, newest first; [] when none is configured."""
+        if self.key is not None:
+            raw = self.key.get_secret_value().replace(",", "\n")
+        elif self.key_file is not None:
+            try:
+                raw = self.key_file.read_text()
+            except OSError as exc:
+                raise SettingsError(f"cannot read secrets.key_file {self.key_file}: {exc.strerror}") from exc
+        else:
+            return []
+        return [k.strip() for k in raw.splitlines() if k.strip()]
 
 
 class IngestSettings(_Part):
@@ -177,27 +251,64 @@ class HubSettings(FileSettings):
     ingest: IngestSettings = IngestSettings()
     supervision: SupervisionSettings = SupervisionSettings()
     timeseries: TimeseriesSettings = TimeseriesSettings()
+    secrets: SecretsSettings = SecretsSettings()
     alarms: AlarmSettings = AlarmSettings()
     log_level: str = "INFO"
 
+    def _secrets(self) -> Iterator[tuple[str, str, str | None]]:
+        """(setting, env variable, value or None when unset) of every secret to check."""
+        yield "mqtt.password / mqtt.password_file", "SAFEHOME_HUB_MQTT__PASSWORD_FILE", self.mqtt.secret()
+        if self.timeseries.backend == "influx":
+            t = self.timeseries.token
+            yield "timeseries.token", "SAFEHOME_HUB_TIMESERIES__TOKEN", t.get_secret_value() if t else None
+        for name in ("sms", "voice"):
+            provider = getattr(self.alarms, name)
+            for field in ("token", "password"):
+                value = getattr(provider, field) if provider is not None else None
+                if value is not None:
+                    env = f"SAFEHOME_HUB_ALARMS__{name.upper()}__{field.upper()}"
+                    yield f"alarms.{name}.{field}", env, value.get_secret_value()
+
     def check_secrets(self) -> None:
-        """Refuse default or missing secrets outside development."""
+        """Refuse missing, default or weak secrets outside development, naming the setting."""
         if self.env == "dev":
             return
-        pw = self.mqtt.secret()
-        if pw is None or pw in DEFAULT_SECRETS:
+        for setting, env, value in self._secrets():
+            if value is None:
+                raise SettingsError(f'{setting} is missing: set it (or {env}), or env = "dev"')
+            weak = secret_weakness(value)
+            if weak is not None:
+                raise SettingsError(f"{setting} is {weak}: refused outside dev; {GENERATE_HINT}")
+        if not self.secrets.keys():
             raise SettingsError(
-                f"mqtt password is {'missing' if pw is None else 'a well-known default'}: set mqtt.password_file "
-                '(e.g. the broker\'s hub.password) or SAFEHOME_HUB_MQTT__PASSWORD, or env = "dev"'
+                "secrets.key_file (or SAFEHOME_HUB_SECRETS__KEY) is missing: the key that encrypts webhook "
+                "secrets in the database; generate one with: safehome hub secrets keygen"
             )
-        if self.timeseries.backend == "influx":
-            token = self.timeseries.token.get_secret_value() if self.timeseries.token else ""
-            if token in DEFAULT_SECRETS:
-                raise SettingsError("timeseries.token is missing or a well-known default")
+        self.secret_box()  # a malformed or development key is refused here, at start
+
+    def secret_box(self) -> SecretBox:
+        """The box that seals secrets stored in the database; in dev without a key, the
+        well-known development key (refused everywhere else)."""
+        try:
+            return SecretBox.from_keys(self.secrets.keys(), allow_dev=self.env == "dev")
+        except SealingError as exc:
+            raise SettingsError(f"secrets.key / secrets.key_file: {exc}") from exc
+
+    def check_listeners(self) -> None:
+        """Outside dev, refuse plain HTTP on an address other than loopback."""
+        h = self.http
+        if self.env != "dev" and h.enabled and not h.tls and not is_loopback(h.host):
+            raise SettingsError(
+                f"http.host = {h.host!r} is not loopback and http.tls_certfile / http.tls_keyfile are not "
+                "set: refused outside dev (bearer tokens would cross the network in clear). Set both "
+                "(SAFEHOME_HUB_HTTP__TLS_CERTFILE, SAFEHOME_HUB_HTTP__TLS_KEYFILE), or listen on "
+                "127.0.0.1 behind a TLS reverse proxy (docs/hub.md)"
+            )
 
 
 def load_hub_settings(path: Path | None = None, **overrides: Any) -> HubSettings:
     """Settings from ``path`` (table ``[hub]`` or top level) < env < overrides; secrets checked."""
     settings = load_settings(HubSettings, path, "hub", **overrides)
     settings.check_secrets()
+    settings.check_listeners()
     return settings

@@ -17,6 +17,7 @@ that they never queue for, or hold, the write lock.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -28,6 +29,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Execution option naming how a SQLite transaction begins (IMMEDIATE unless told).
 SQLITE_BEGIN = "sqlite_begin"
 _BEGIN_MODES = {"DEFERRED", "IMMEDIATE", "EXCLUSIVE"}
+#: SQLite files hold residents' personal data and token hashes: owner-only.
+SQLITE_FILE_MODE = 0o600
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -46,6 +49,8 @@ def make_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the hub's connection settings applied."""
     u = normalize_url(url)
     if u.get_backend_name() == "sqlite":
+        if u.database not in (None, "", ":memory:") and not str(u.database).startswith("file:"):
+            private_sqlite_files(str(u.database))
         connect_args = dict(kwargs.pop("connect_args", {}))
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         connect_args.setdefault("check_same_thread", False)
@@ -54,6 +59,23 @@ def make_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(u, echo=echo, **kwargs)
+
+
+def private_sqlite_files(path: str) -> None:
+    """Create the database file owner-only (0600) before SQLite does (it would use the
+    umask, typically 0644), and tighten an existing one and its -wal/-shm. SQLite creates
+    -wal and -shm with the database file's permissions, so they follow."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, SQLITE_FILE_MODE)
+    except FileNotFoundError:
+        return  # no such directory: connecting fails with SQLite's own error (answered 503)
+    try:
+        os.fchmod(fd, SQLITE_FILE_MODE)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm", "-journal"):
+        if os.path.exists(path + suffix):
+            os.chmod(path + suffix, SQLITE_FILE_MODE)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

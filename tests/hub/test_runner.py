@@ -14,6 +14,7 @@ from fastapi import APIRouter
 
 import protocols as p
 from hub.runner import Hub, build_hub
+from hub.sealing import generate_key
 from hub.settings import load_hub_settings
 from tests.hub.ingest.conftest import RecordingSink
 from tests.support.hub_gateway import ScriptedGateway
@@ -40,7 +41,7 @@ async def test_hub_serves_health_and_metrics_and_ingests(
 ) -> None:
     secured = start_secured_broker(mosquitto_factory, tmp_path / "b", extra="sys_interval 1\n")
     settings = load_hub_settings(
-        None, env="test", worker_id="run-1",
+        None, env="test", worker_id="run-1", secrets={"key": generate_key()},
         database={"url": f"sqlite:///{tmp_path / 'hub.db'}"},
         mqtt={"port": secured.broker.port, "password": secured.hub_password},
         http={"port": 0},
@@ -90,7 +91,7 @@ def test_hub_run_command_starts_and_stops_cleanly(mosquitto_factory: Callable[..
         f'[hub]\nworker_id = "cli-1"\n[hub.database]\nurl = "sqlite:///{tmp_path / "hub.db"}"\n'
         f'[hub.mqtt]\nport = {secured.broker.port}\npassword_file = "{secret}"\n[hub.http]\nport = {port}\n'
     )
-    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd()), "SAFEHOME_HUB_SECRETS__KEY": generate_key()}
     proc = subprocess.Popen([sys.executable, "-m", "safehome", "hub", "run", "--config", str(cfg)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

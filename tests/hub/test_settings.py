@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.settings import SettingsError, load_hub_settings
+from hub.sealing import DEV_KEY, SecretBox, generate_key
+from hub.settings import SettingsError, load_hub_settings, secret_weakness
 
 
 def test_toml_then_env_then_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,7 +29,8 @@ def test_default_or_missing_secrets_are_refused_outside_dev(
 ) -> None:
     f = tmp_path / "hub.toml"
     f.write_text("[hub.mqtt]\nport = 1884\n")
-    with pytest.raises(SettingsError, match="mqtt password is missing"):
+    monkeypatch.setenv("SAFEHOME_HUB_SECRETS__KEY", generate_key())
+    with pytest.raises(SettingsError, match=r"mqtt\.password / mqtt\.password_file is missing"):
         load_hub_settings(f)
     monkeypatch.setenv("SAFEHOME_HUB_MQTT__PASSWORD", "changeme")
     with pytest.raises(SettingsError, match="well-known default"):
@@ -70,3 +72,100 @@ def test_ingest_lanes_are_checked(tmp_path: Path, lanes: str, message: str) -> N
         load_hub_settings(f)
     f.write_text('[hub]\nenv = "dev"\n[hub.ingest]\nlanes = ["telemetry"]\n')
     assert load_hub_settings(f).ingest.lanes == ["telemetry"]
+
+
+STRONG = "Vq3-x9Lr_TmZ2pWk8sYb4n"
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("changeme", "a well-known default"),
+        ("Password", "a well-known default"),
+        ("Zx9-short", "too short (9 characters, at least 16)"),
+        ("aaaaaaaaaaaaaaaaaaaaaaaa", "too predictable (~0 bits, at least 64)"),
+        ("abababababababababababab", "too predictable (~24 bits, at least 64)"),
+        ("password12345678", "too predictable (~63 bits, at least 64)"),
+    ],
+)
+def test_weak_secrets(secret: str, why: str) -> None:
+    assert secret_weakness(secret) == why
+
+
+def test_strong_secrets() -> None:
+    import secrets
+
+    assert secret_weakness(STRONG) is None
+    for _ in range(50):
+        assert secret_weakness(secrets.token_urlsafe(24)) is None
+        assert secret_weakness(secrets.token_hex(16)) is None
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "message"),
+    [
+        (
+            "SAFEHOME_HUB_MQTT__PASSWORD",
+            "hunter2hunter2",
+            r"mqtt\.password / mqtt\.password_file is too short",
+        ),
+        (
+            "SAFEHOME_HUB_ALARMS__SMS",
+            '{"url": "http://sms", "token": "1234567890123456"}',
+            r"alarms\.sms\.token is too predictable",
+        ),
+        (
+            "SAFEHOME_HUB_SECRETS__KEY",
+            "not-a-key",
+            r"secrets\.key / secrets\.key_file: key 1 is not a Fernet key",
+        ),
+        ("SAFEHOME_HUB_SECRETS__KEY", DEV_KEY, "development key is refused outside dev"),
+    ],
+)
+def test_weak_secrets_are_refused_outside_dev_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv("SAFEHOME_HUB_MQTT__PASSWORD", STRONG)
+    monkeypatch.setenv("SAFEHOME_HUB_SECRETS__KEY", generate_key())
+    assert load_hub_settings(None).env == "prod"
+    monkeypatch.setenv(env, value)
+    with pytest.raises(SettingsError, match=message):
+        load_hub_settings(None)
+    assert load_hub_settings(None, env="dev").env == "dev"
+
+
+def test_the_secrets_key_is_required_outside_dev(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SAFEHOME_HUB_MQTT__PASSWORD", STRONG)
+    with pytest.raises(SettingsError, match=r"secrets\.key_file \(or SAFEHOME_HUB_SECRETS__KEY\) is missing"):
+        load_hub_settings(None)
+    keys = tmp_path / "secrets.key"
+    new, old = generate_key(), generate_key()
+    keys.write_text(f"{new}\n{old}\n")
+    s = load_hub_settings(None, secrets={"key_file": keys})
+    assert s.secrets.keys() == [new, old]
+    assert s.secret_box().open(SecretBox([old]).seal("x" * 40)) == "x" * 40  # an old key still opens
+    assert load_hub_settings(None, env="dev").secret_box().open(SecretBox([DEV_KEY]).seal("y")) == "y"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "192.168.1.10", "hub.example.org"])
+def test_plain_http_off_loopback_is_refused_outside_dev(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    monkeypatch.setenv("SAFEHOME_HUB_MQTT__PASSWORD", STRONG)
+    monkeypatch.setenv("SAFEHOME_HUB_SECRETS__KEY", generate_key())
+    with pytest.raises(SettingsError, match=r"http\.host = .* is not loopback and http\.tls_certfile"):
+        load_hub_settings(None, http={"host": host})
+    assert load_hub_settings(None, env="dev", http={"host": host}).http.host == host
+    tls = {"tls_certfile": "/etc/hub.crt", "tls_keyfile": "/etc/hub.key"}
+    assert load_hub_settings(None, http={"host": host, **tls}).http.tls
+    assert not load_hub_settings(None, http={"host": host, "enabled": False}).http.enabled
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_needs_no_tls(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    monkeypatch.setenv("SAFEHOME_HUB_MQTT__PASSWORD", STRONG)
+    monkeypatch.setenv("SAFEHOME_HUB_SECRETS__KEY", generate_key())
+    assert load_hub_settings(None, http={"host": host}).http.host == host
+
+
+def test_tls_cert_and_key_go_together() -> None:
+    with pytest.raises(SettingsError, match=r"tls_certfile and http\.tls_keyfile go together"):
+        load_hub_settings(None, env="dev", http={"tls_certfile": "/etc/hub.crt"})

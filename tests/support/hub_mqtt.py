@@ -152,7 +152,7 @@ def start_secured_broker(
     pid.parent.mkdir(exist_ok=True)
     acl.write_text(render_acl())
     creds = Credentials(PasswordFile(passwd), None)
-    hub_password = "hub-test-secret"
+    hub_password = "hub-test-secret-Zq7x9Lw2kP"  # strong enough for env = "test" (hub settings)
     creds.set_hub(hub_password)
     # The fixture's `max_queued_messages 0` (unlimited) makes Mosquitto 2.0.11 disconnect a
     # client whose QoS 1 PUBLISH the ACL denies; the generated config sizes the queue, as here.
