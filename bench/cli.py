@@ -76,6 +76,22 @@ def recovery(gateways: int, hours: float, split_lanes: bool, postgres: bool) -> 
     rec.run(gateways, hours, split=split_lanes, postgres=postgres)
 
 
+@bench.command(name="flood")
+@click.option("--alarms", type=int, default=100, show_default=True, help="Other homes' alarms per phase.")
+@click.option("--spacing", type=float, default=0.05, show_default=True, help="Seconds between alarms.")
+@click.option("--count", type=int, default=20_000, show_default=True, help="Events the flooding gateway sends.")
+@click.option("--kind", default="smoke", show_default=True, help="Event kind of the flood (smoke: never shed).")
+@click.option("--sensors", type=int, default=10, show_default=True, help="Distinct sensor ids in the flood.")
+@hub_deployment
+def flood(
+    alarms: int, spacing: float, count: int, kind: str, sensors: int, split_lanes: bool, postgres: bool
+) -> None:
+    """Other homes' alarm latency while one gateway floods the hub, next to a baseline."""
+    from bench import flood as fl
+
+    fl.run(alarms, spacing, count, kind, sensors, split=split_lanes, postgres=postgres)
+
+
 @bench.command(name="scaleout")
 @click.option("--gateways", type=int, default=20, show_default=True)
 @click.option("--messages", type=int, default=1500, show_default=True, help="telemetry messages per gateway")

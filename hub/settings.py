@@ -160,7 +160,34 @@ class IngestSettings(_Part):
         default=10.0, ge=0, description="one reject log line per reason per interval"
     )
     retry_delay_s: float = Field(default=1.0, gt=0, description="wait after a failed store before retrying")
-    max_pending: int = Field(default=200_000, ge=1000, description="received, unstored messages held at most")
+    max_pending: int = Field(
+        default=200_000,
+        ge=1000,
+        description=(
+            "received, unstored messages held at most per lane; past it only life safety is "
+            "taken in, past half of it a gateway holding gateway_pending gets nothing more in "
+            "(shed messages are not acked: the gateway resends them)"
+        ),
+    )
+    gateway_pending: int = Field(
+        default=64,
+        ge=1,
+        description="under memory pressure, a gateway's share of the queue (4x the edge's in-flight window)",
+    )
+    gateway_batch_max: int = Field(
+        default=16,
+        ge=1,
+        description=(
+            "messages of one gateway per priority-lane batch at most (the edge's in-flight "
+            "window): a flood is cut into pieces that interleave with every other home's"
+        ),
+    )
+    flood_max_messages: int = Field(
+        default=6000,
+        ge=1,
+        description="a gateway sending more than this per flood_window_s raises gateway_flooding",
+    )
+    flood_window_s: float = Field(default=60.0, gt=0, le=3600, description="see flood_max_messages")
     lanes: list[Literal["priority", "telemetry"]] = Field(
         default=["priority", "telemetry"],
         min_length=1,

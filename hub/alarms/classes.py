@@ -14,6 +14,7 @@ HUB_KINDS: dict[str, AlarmClass] = {
     "gateway_silent": AlarmClass.SUPERVISORY,
     "gateway_offline": AlarmClass.SUPERVISORY,
     "sensor_silent": AlarmClass.SUPERVISORY,
+    "gateway_flooding": AlarmClass.SUPERVISORY,
     "broker_dropped": AlarmClass.TROUBLE,
     "broker_dropping": AlarmClass.TROUBLE,
 }

@@ -23,6 +23,7 @@ class ConditionKind(enum.StrEnum):
     SENSOR_SILENT = "sensor_silent"
     GATEWAY_OFFLINE = "gateway_offline"
     BROKER_DROPPING = "broker_dropping"
+    GATEWAY_FLOODING = "gateway_flooding"
 
 
 class ConditionState(enum.StrEnum):

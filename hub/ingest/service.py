@@ -1,24 +1,27 @@
 """The ingest service: consume ``$share/<group>/…`` uplink, store, ack after commit, notify.
 
 Two receivers (one MQTT connection per lane) take messages off the broker (reconnecting
-with backoff) and queue them: events, status and command results on the priority queue
-(events first), telemetry on the other. Each queue has its own processor, so an alarm
+with backoff) and queue them: events, status and command results on the priority queue,
+telemetry on the other. Each queue serves life safety first, then supervisory, trouble and
+test, round-robin across gateways, with a bound per gateway per batch
+(:mod:`hub.ingest.fair`), so one gateway's flood costs only that gateway; a gateway
+sending far more than a home raises ``gateway_flooding`` (:mod:`hub.ingest.flooding`).
+Each queue has its own processor, so an alarm
 never waits for a telemetry batch to be validated and written. A processor takes a batch
 (whatever is waiting, up to ``batch_max``), validates it, stores the events in one
 transaction, acks them, tells the sinks about the new ones, then writes and acks the
 telemetry. What the batch says about connectivity (last-seen, status) is merged into a
 buffer that a third task writes every ``state_flush_s``. A failed store is retried (never
 acked before it succeeds); a bad message is counted and logged, never stops either loop.
-Because the gateway resends until acked, this worker may also shed telemetry when its
-queue is full: it is not lost, only delayed. Events are never shed.
+Because the gateway resends until acked, this worker may shed what is not life safety
+under memory pressure (the flooding gateway's first): it is not lost, only delayed.
+Life-safety events are never shed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import heapq
-import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.errors import StoreError
 from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
+from hub.ingest.fair import Admit, Bounds, FairQueue, FloodWatch, Rank, gateway_of, rank_of
+from hub.ingest.flooding import FloodAlarms
 from hub.ingest.plan import Plan, SeenGate, StateBuffer, acks, make_plan, stored_items
 from hub.ingest.store import Decider, store_event_batch, store_state, store_telemetry
 from hub.metrics import HubMetrics
@@ -41,41 +46,45 @@ from protocols import AckItem, Event, Telemetry, encode, hub_subscriptions
 
 log = logging.getLogger("safehome.hub.ingest")
 Clock = Callable[[], dt.datetime]
-_PRIORITY = {"event": 0, "status": 1, "result": 2, "telemetry": 3}
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class UplinkQueue:
-    """Received messages, events first, otherwise in arrival order."""
+_URGENT = tuple(r for r in Rank if r < Rank.TELEMETRY)
 
-    def __init__(self) -> None:
-        self._heap: list[tuple[int, int, aiomqtt.Message]] = []
-        self._count = itertools.count()
+
+class UplinkQueue:
+    """Received messages of one lane, in the order :class:`hub.ingest.fair.FairQueue` serves
+    them: most urgent class first, round-robin across gateways, a bound per gateway."""
+
+    def __init__(self, bounds: Bounds) -> None:
+        self._fair: FairQueue[aiomqtt.Message] = FairQueue(bounds)
         self._ready = asyncio.Event()
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._fair)
 
-    def put(self, msg: aiomqtt.Message) -> None:
-        prio = _PRIORITY.get(msg.topic.value.rsplit("/", 1)[-1], 4)
-        heapq.heappush(self._heap, (prio, next(self._count), msg))
-        self._ready.set()
+    def held(self, gateway: str) -> int:
+        return self._fair.held(gateway)
 
-    async def take(self, limit: int, linger_s: float = 0.0) -> list[aiomqtt.Message]:
-        """Up to ``limit`` messages, most urgent first. A batch never mixes events, status
-        and results with telemetry: an alarm is committed, acked and handed to the alarm
-        engine in a small transaction of its own, not together with a telemetry batch.
-        ``linger_s``: when fewer than ``limit`` are waiting, wait this long for more first
-        (telemetry: one transaction and one ack per gateway for many messages)."""
-        while not self._heap:
+    def put(self, msg: aiomqtt.Message, gateway: str, rank: Rank) -> Admit:
+        verdict = self._fair.offer(gateway, rank, msg)
+        if verdict is Admit.ADMITTED:
+            self._ready.set()
+        return verdict
+
+    async def take(self, limit: int, per_gateway: int, linger_s: float = 0.0) -> list[aiomqtt.Message]:
+        """Up to ``limit`` messages, at most ``per_gateway`` of one gateway. ``linger_s``:
+        when fewer than ``limit`` are waiting, wait this long for more first (telemetry: one
+        transaction and one ack per gateway for many messages)."""
+        while not self._fair:
             self._ready.clear()
             await self._ready.wait()
         if linger_s > 0:
             deadline = asyncio.get_running_loop().time() + linger_s
-            while len(self._heap) < limit:
+            while len(self._fair) < limit:
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0:
                     break
@@ -85,11 +94,11 @@ class UplinkQueue:
                         await self._ready.wait()
                 except TimeoutError:
                     break
-        urgent = self._heap[0][0] < _PRIORITY["telemetry"]
-        out: list[aiomqtt.Message] = []
-        while self._heap and len(out) < limit and (self._heap[0][0] < _PRIORITY["telemetry"]) == urgent:
-            out.append(heapq.heappop(self._heap)[2])
-        return out
+        # a batch never mixes events, status and results with telemetry: an alarm is
+        # committed, acked and handed to the alarm engine in a small transaction of its own
+        head = self._fair.head_rank()
+        ranks = _URGENT if head is not None and head < Rank.TELEMETRY else (Rank.TELEMETRY,)
+        return self._fair.take(limit, per_gateway, ranks)
 
 
 #: batches larger than this are validated in a thread (a few ms of pure Python and more)
@@ -131,8 +140,10 @@ class IngestService:
         self.metrics = metrics
         self.sinks = sinks if sinks is not None else []  # shared: sinks added later are seen
         self.clock = clock
-        self.queue = UplinkQueue()  #: events, status, results
-        self.telemetry_queue = UplinkQueue()
+        ing = settings.ingest
+        bounds = Bounds.of(ing.max_pending, ing.gateway_pending)
+        self.queue = UplinkQueue(bounds)  #: events, status, results
+        self.telemetry_queue = UplinkQueue(bounds)
         #: set while both lanes are subscribed
         self.subscribed = asyncio.Event()
         self._lanes_up: set[str] = set()
@@ -144,6 +155,15 @@ class IngestService:
         self.state = StateBuffer()
         self._gate = SeenGate(seen_write_every(settings))
         self._flush_lock = asyncio.Lock()
+        self._shed = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
+        self.floods = FloodAlarms(
+            FloodWatch(ing.flood_max_messages, ing.flood_window_s),
+            self.lanes,
+            session_factory,
+            metrics,
+            self.sinks,
+            self._threads,
+        )
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -152,18 +172,27 @@ class IngestService:
         # (a 5,000-gateway reconnect queues tens of thousands of telemetry messages).
         # A worker may consume only some lanes (``[hub.ingest] lanes``): a process of its own
         # for the priority lane keeps alarms off the CPU that drains a telemetry backlog.
-        self._tasks = [asyncio.create_task(self._flush_forever(), name="ingest-state")]
+        self._tasks = [
+            asyncio.create_task(self._flush_forever(), name="ingest-state"),
+            asyncio.create_task(self.floods.run(), name="ingest-flooding"),
+        ]
         if PRIORITY_LANE in self.lanes:
+            # a batch holds at most gateway_batch_max messages of one gateway: a flood (even
+            # of smoke events, never shed) is cut into pieces between everyone else's
+            per_gateway = self.settings.ingest.gateway_batch_max
             self._tasks += [
                 asyncio.create_task(self._receive_forever(PRIORITY_LANE), name="ingest-receive"),
-                asyncio.create_task(self._process_forever(self.queue), name="ingest-process"),
+                asyncio.create_task(self._process_forever(self.queue, per_gateway), name="ingest-process"),
             ]
         if TELEMETRY_LANE in self.lanes:
             linger = self.settings.ingest.telemetry_linger_s
             self._tasks += [
                 asyncio.create_task(self._receive_forever(TELEMETRY_LANE), name="ingest-receive-telemetry"),
+                # telemetry waits for nobody's life: round-robin across gateways keeps one
+                # gateway's backlog from delaying the others', full batches keep it fast
                 asyncio.create_task(
-                    self._process_forever(self.telemetry_queue, linger), name="ingest-process-telemetry"
+                    self._process_forever(self.telemetry_queue, self.settings.ingest.batch_max, linger),
+                    name="ingest-process-telemetry",
                 ),
             ]
 
@@ -176,6 +205,7 @@ class IngestService:
             except asyncio.CancelledError:
                 pass
         self._tasks = []
+        await self.floods.drain()
         await self._threads.drain()
         try:
             await self.flush_state()  # what was heard last is not lost on an orderly stop
@@ -221,18 +251,25 @@ class IngestService:
             self.subscribed.clear()
 
     def _accept(self, msg: aiomqtt.Message) -> None:
-        channel = msg.topic.value.rsplit("/", 1)[-1]
+        topic = msg.topic.value
+        channel = topic.rsplit("/", 1)[-1]
+        gateway = gateway_of(topic)
+        self.floods.observe(gateway)
         queue = self.queue if channel in LANES[PRIORITY_LANE] else self.telemetry_queue
-        if len(queue) >= self.settings.ingest.max_pending and channel != "event":
-            self.metrics.rejects.labels("shed_overload").inc()  # the gateway resends: delayed, not lost
+        payload = msg.payload if isinstance(msg.payload, bytes) else b""
+        verdict = queue.put(msg, gateway, rank_of(channel, payload))
+        if verdict is not Admit.ADMITTED:
+            # not acked: the gateway resends it later (deferred, not lost)
+            self.metrics.rejects.labels(verdict.value).inc()
+            self._shed.reject(Rejected(verdict.value, f"{len(queue)} messages waiting, {queue.held(gateway)} "
+                                       f"of gateway {gateway}; not acked, to be resent", topic, gateway))
             return
-        queue.put(msg)
         self.metrics.queue_depth.set(len(self.queue) + len(self.telemetry_queue))
 
     # --- processing ------------------------------------------------------------------
-    async def _process_forever(self, queue: UplinkQueue, linger_s: float = 0.0) -> None:
+    async def _process_forever(self, queue: UplinkQueue, per_gateway: int, linger_s: float = 0.0) -> None:
         while True:
-            batch = await queue.take(self.settings.ingest.batch_max, linger_s)
+            batch = await queue.take(self.settings.ingest.batch_max, per_gateway, linger_s)
             self.metrics.queue_depth.set(len(self.queue) + len(self.telemetry_queue))
             try:
                 await self.process(batch)

@@ -9,8 +9,11 @@ import aiomqtt
 
 import protocols as p
 from hub.ingest.decode import Incoming, Rejected, classify
+from hub.ingest.fair import Bounds, gateway_of, rank_of
 from hub.ingest.plan import MAX_ACK_ITEMS, acks, make_plan, stored_items
 from hub.ingest.service import UplinkQueue
+
+BOUNDS = Bounds.of(200_000, 64)
 
 NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
 
@@ -76,26 +79,31 @@ def test_acks_are_split_past_the_protocol_limit_and_deduplicated() -> None:
         assert p.decode(p.Channel.ACK, p.encode(a)) == a
 
 
+def put(q: UplinkQueue, topic: str, payload: bytes, mid: int) -> None:
+    channel = topic.rsplit("/", 1)[-1]
+    q.put(aiomqtt.Message(topic, payload, 1, False, mid, None), gateway_of(topic), rank_of(channel, payload))
+
+
 async def test_events_overtake_a_telemetry_backlog() -> None:
-    q = UplinkQueue()
+    q = UplinkQueue(BOUNDS)
     for i in range(50):
-        q.put(aiomqtt.Message(f"safehome/v1/gw/gw-{i}/telemetry", b"t", 1, False, i + 1, None))
-    q.put(aiomqtt.Message("safehome/v1/gw/gw-x/status", b"s", 1, False, 98, None))
-    q.put(aiomqtt.Message("safehome/v1/gw/gw-x/event", b"e", 1, False, 99, None))
-    first = await q.take(3)
+        put(q, f"safehome/v1/gw/gw-{i}/telemetry", b"t", i + 1)
+    put(q, "safehome/v1/gw/gw-x/status", b"s", 98)
+    put(q, "safehome/v1/gw/gw-x/event", b'{"kind": "smoke"}', 99)
+    first = await q.take(3, 3)
     # events first, and never in the same batch (transaction) as telemetry
     assert [m.topic.value.rsplit("/", 1)[-1] for m in first] == ["event", "status"]
-    second = await q.take(3)
+    second = await q.take(3, 3)
     assert [m.topic.value for m in second] == [f"safehome/v1/gw/gw-{i}/telemetry" for i in range(3)]
     assert len(q) == 47
 
 
 async def test_telemetry_take_lingers_for_a_fuller_batch() -> None:
-    q = UplinkQueue()
-    q.put(aiomqtt.Message("safehome/v1/gw/gw-0/telemetry", b"t", 1, False, 1, None))
-    taking = asyncio.create_task(q.take(10, linger_s=60.0))
+    q = UplinkQueue(BOUNDS)
+    put(q, "safehome/v1/gw/gw-0/telemetry", b"t", 1)
+    taking = asyncio.create_task(q.take(10, 10, linger_s=60.0))
     await asyncio.sleep(0)  # let take() see the first message and start lingering
     for i in range(1, 10):  # the tenth message fills the batch...
-        q.put(aiomqtt.Message(f"safehome/v1/gw/gw-{i}/telemetry", b"t", 1, False, i + 1, None))
+        put(q, f"safehome/v1/gw/gw-{i}/telemetry", b"t", i + 1)
     batch = await taking  # ...and ends the linger at once: taken together
     assert len(batch) == 10 and len(q) == 0

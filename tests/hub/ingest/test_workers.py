@@ -120,7 +120,8 @@ async def test_a_priority_worker_and_a_telemetry_worker_split_by_lane(
         assert prio.count("safehome_messages_in_total", type="telemetry") == 0
         assert tele.count("safehome_messages_in_total", type="telemetry") == 5
         assert tele.count("safehome_messages_in_total", type="event") == 0
-        assert [n.event.id for n in prio.sink.events] == [ev.id]
+        # the sink is told after the ack went out: poll
+        await until(lambda: [n.event.id for n in prio.sink.events] == [ev.id], what="alarm engine told")
     finally:
         gw.close()
         for w in (prio, tele):

@@ -1,0 +1,134 @@
+"""Benchmark: one gateway floods the hub; how late are the other homes' alarms?
+
+The whole system (bench/system.py: Mosquitto, the real hub with its alarm engine, a webhook
+receiver). K gateways raise one smoke alarm each, spaced out, twice in the same run: first
+with nothing else going on (baseline), then while one more gateway (bench/flooder.py, a
+process of its own) publishes N events at QoS 1 as fast as it can. Figures: each alarm's
+publish → ``stored`` ack at its gateway and publish → first webhook, side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+from bench import report
+from bench.latency import ROOT, StoredTimes, fire_alarms, latencies
+from bench.system import System, hub_cpu_s, percentile, system
+from firmware_sim.fleet import Fleet, FleetSettings, specs_from_registry
+from firmware_sim.runner import raise_fd_limit
+
+
+def _fmt(ms: list[float]) -> str:
+    return f"{percentile(ms, 50):.0f} / {percentile(ms, 99):.0f} / {max(ms, default=float('nan')):.0f} ms"
+
+
+async def _phase(
+    s: System, fleet: Fleet, observer: StoredTimes, gws: list[str], spacing: float
+) -> tuple[list[float], list[float]]:
+    sent = await fire_alarms(fleet, gws, spacing)
+    for _ in range(1200):  # up to 120 s for the last acks and webhooks
+        hooks = s.webhooks.first_by_gateway.keys() & sent.keys()
+        if len(hooks) >= len(sent) and all(i in observer.at for _t, i in sent.values()):
+            break
+        await asyncio.sleep(0.1)
+    hook_ms, stored_ms, _missing = latencies(s, sent, observer)
+    return stored_ms, hook_ms
+
+
+def start_flooder(s: System, gw: str, count: int, kind: str, sensors: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.flooder", "--host", s.broker.host, "--port", str(s.broker.port),
+         "--gateway", gw, "--count", str(count), "--kind", kind, "--sensors", str(sensors)],
+        cwd=ROOT, stdout=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _flood_figures(s: System, flooder: str) -> tuple[int, str]:
+    from sqlalchemy import select
+
+    from hub.db.engine import make_engine
+    from hub.db.state import Condition
+
+    engine = make_engine(s.db_url)
+    try:
+        with engine.connect() as c:
+            rows = c.execute(
+                select(Condition.state).where(
+                    Condition.kind == "gateway_flooding", Condition.gateway_id == flooder
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return len(rows), ", ".join(r[0] for r in rows) or "none"
+
+
+async def measure(
+    alarms: int, spacing: float, count: int, kind: str, sensors: int, split: bool, postgres: bool
+) -> str:
+    raise_fd_limit(20_000)
+    with system(2 * alarms + 1, split_lanes=split, postgres=postgres) as s:
+        specs = specs_from_registry(s.registry)
+        flooder_id = specs[0].id
+        observer = StoredTimes()
+        fleet = Fleet(
+            specs[1:], FleetSettings(host=s.broker.host, port=s.broker.port, seed=7), observer=observer
+        )
+        stop = asyncio.Event()
+        runner: asyncio.Task[None] | None = None
+        flood: subprocess.Popen[bytes] | None = None
+        try:
+            await fleet.start()
+            runner = asyncio.create_task(fleet.run(stop))
+            await asyncio.sleep(10)  # heartbeats and first telemetry settle
+            base_gws = [g.id for g in specs[1 : alarms + 1]]
+            flood_gws = [g.id for g in specs[alarms + 1 : 2 * alarms + 1]]
+            base_stored, base_hook = await _phase(s, fleet, observer, base_gws, spacing)
+
+            cpu0, t_cpu0 = hub_cpu_s(s), time.monotonic()
+            flood = start_flooder(s, flooder_id, count, kind, sensors)
+            assert flood.stdout is not None
+            await asyncio.to_thread(flood.stdout.readline)  # {"started": true}: publishing now
+            flood_stored, flood_hook = await _phase(s, fleet, observer, flood_gws, spacing)
+            out = json.loads((await asyncio.to_thread(flood.stdout.readline)) or "{}")
+            await asyncio.to_thread(flood.wait, 60)
+            hub_cpu = (hub_cpu_s(s) - cpu0) / (time.monotonic() - t_cpu0) * 100
+            opened, states = _flood_figures(s, flooder_id)
+            b99, f99 = percentile(base_stored, 99), percentile(flood_stored, 99)
+            rows = [
+                ("other homes' alarms", f"{alarms} per phase, one per gateway, one every {spacing:g} s"),
+                ("flood", f"one gateway, {count:,} `{kind}` events on {sensors} sensors, QoS 1, as fast as paho publishes"),
+                ("flood published in / all stored-acked after", f"{out.get('published_s', float('nan')):.1f} s / {out.get('stored_s', float('nan')):.1f} s ({out.get('stored', 0):,} acked)"),
+                ("publish → stored ack p50 / p99 / max, baseline (no flood)", _fmt(base_stored)),
+                ("publish → stored ack p50 / p99 / max, during the flood", _fmt(flood_stored)),
+                ("stored ack p99 flood / baseline", f"{f99 / b99:.2f}x (goal ≤ 2x)"),
+                ("publish → webhook p50 / p99 / max, baseline", _fmt(base_hook)),
+                ("publish → webhook p50 / p99 / max, during the flood", _fmt(flood_hook)),
+                ("alarms acked / webhooks, baseline and flood", f"{len(base_stored)} / {len(base_hook)}, {len(flood_stored)} / {len(flood_hook)}"),
+                ("gateway_flooding conditions of the flooder", f"{opened} ({states})"),
+                ("hub CPU during the flood phase", f"{hub_cpu:.0f} % of one core"),
+            ]  # fmt: skip
+            notes = (
+                f"Hub: `safehome hub run` on {'PostgreSQL' if postgres else 'SQLite'} with the alarm engine "
+                f"({'two processes: `[hub.ingest] lanes` priority / telemetry' if split else 'one process'}), "
+                "default `[hub.ingest]` fairness settings. Broker, hub, the flooding process and the "
+                "alarm gateways share the machine's cores; **this machine is shared with 7 other "
+                "helpers' builds and tests**, so absolute figures are noisy: compare the two phases "
+                "of one run (the lead re-runs it on a quiet machine)."
+            )
+            return report.write("Flood: one gateway floods, other homes' alarms", rows, notes)
+        finally:
+            if flood is not None and flood.poll() is None:
+                flood.terminate()
+                flood.wait(10)
+            stop.set()
+            if runner is not None:
+                await runner
+            await fleet.stop()
+
+
+def run(alarms: int, spacing: float, count: int, kind: str, sensors: int, split: bool, postgres: bool) -> str:
+    return asyncio.run(measure(alarms, spacing, count, kind, sensors, split, postgres))
