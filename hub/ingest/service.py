@@ -261,8 +261,8 @@ class IngestService:
         if verdict is not Admit.ADMITTED:
             # not acked: the gateway resends it later (deferred, not lost)
             self.metrics.rejects.labels(verdict.value).inc()
-            self._shed.reject(Rejected(verdict.value, f"{len(queue)} messages waiting, {queue.held(gateway)} "
-                                       f"of gateway {gateway}; not acked, to be resent", topic, gateway))
+            detail = f"{len(queue)} waiting, {queue.held(gateway)} of {gateway}; not acked, to be resent"
+            self._shed.reject(Rejected(verdict.value, detail, topic, gateway))
             return
         self.metrics.queue_depth.set(len(self.queue) + len(self.telemetry_queue))
 
