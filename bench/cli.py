@@ -120,3 +120,15 @@ def all_(ctx: click.Context) -> None:
         if name != "all":
             click.echo(f"=== safehome bench {name}", err=True)
             ctx.invoke(bench.commands[name])
+
+
+@bench.command(name="attack")
+@click.option("--victims", type=click.IntRange(1, 1000), default=10, show_default=True, help="Other homes' gateways.")
+@click.option("--alarms", type=int, default=300, show_default=True, help="Panic events per phase.")
+@click.option("--spacing", type=float, default=0.05, show_default=True, help="Seconds between alarms.")
+@click.option("--without-isolation", is_flag=True, help="The broker without the isolation plugin (shows the harm).")
+def attack(victims: int, alarms: int, spacing: float, without_isolation: bool) -> None:
+    """Other homes' alarms (publish → stored ack), baseline and while one stolen gateway password attacks."""
+    from bench import attack as atk
+
+    atk.run(victims, alarms, spacing, isolation=not without_isolation)
