@@ -71,8 +71,9 @@ def build(dest: Path, cc: str | None = None) -> Path:
 
 
 def render(plugin_path: Path, hub_users: tuple[str, ...]) -> str:
-    """The ``plugin`` lines of mosquitto.conf (loaded before the password and ACL files'
-    checks, so its refusals come first)."""
+    """The ``plugin`` lines of mosquitto.conf. Mosquitto 2.0 registers a plugin's checks
+    before the password and ACL files' own, wherever the lines are: its refusals come first,
+    its "defer" hands the decision on (checked by tests/hub/broker/test_isolation.py)."""
     downlink = ",".join(sorted(c.value for c in DOWNLINK_CHANNELS))
     retain = ",".join(c.value for c in RETAINED_CHANNELS)
     return (

@@ -14,7 +14,8 @@
  *     ids with the reserved hub prefix are refused;
  *   - SUBSCRIBE: only ROOT<username>/<downlink channel>, literally (no wildcard, no
  *     $share/, no $SYS/);
- *   - PUBLISH with retain: only on ROOT<username>/<retain channel> (status).
+ *   - PUBLISH with retain: only on ROOT<username>/<retain channel> (status), or empty
+ *     (which stores nothing: it deletes the retained message of its own topic).
  * Everything else is left to the acl_file (MOSQ_ERR_PLUGIN_DEFER), which grants each
  * gateway its own topics through %u patterns.
  *
@@ -134,7 +135,7 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 				ed->topic, username);
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	if(ed->access == MOSQ_ACL_WRITE && ed->retain && !(channel && list_has(&retain_ok, channel))){
+	if(ed->access == MOSQ_ACL_WRITE && ed->retain && ed->payloadlen > 0 && !(channel && list_has(&retain_ok, channel))){
 		mosquitto_log_printf(MOSQ_LOG_NOTICE, "safehome isolation: refused retained PUBLISH to \"%s\" by \"%s\"",
 				ed->topic, username);
 		return MOSQ_ERR_ACL_DENIED;

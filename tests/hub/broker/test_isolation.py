@@ -3,6 +3,9 @@ isolation plugin: every attack of issue 12 is refused, and the others are not hu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 import protocols as p
@@ -10,7 +13,8 @@ from hub.broker.credentials import gateway_username
 from hub.broker.errors import CredentialError
 from hub.mqtt import hub_client_id, make_client
 from hub.settings import MqttSettings
-from tests.support.hub_mqtt import Client, SecuredBroker, wait_for
+from tests.support.hub_mqtt import Client, SecuredBroker, start_secured_broker, wait_for
+from tests.support.mosquitto import Mosquitto
 
 THIEF, VICTIM = "iso-thief", "iso-victim"
 REFUSED = 0x80  # SUBACK failure (MQTT 3.1.1)
@@ -124,3 +128,43 @@ def test_gateway_ids_cannot_take_the_hub_prefix() -> None:
     with pytest.raises(ValueError, match="must start with"):
         make_client(MqttSettings(), "w1-acks")
 
+
+
+def test_a_retained_message_planted_before_the_plugin_can_be_cleared(
+    mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path
+) -> None:
+    """Retained uplink stored by a broker without the plugin is replayed at every subscribe
+    until deleted; the gateway may delete it (empty retained), and then nothing is replayed."""
+    with_plugin = start_secured_broker(mosquitto_factory, tmp_path / "b")
+    secured = with_plugin.broker
+    plugin_lines = [ln for ln in secured.extra_config.splitlines() if ln.startswith("plugin")]
+    secured.extra_config = "\n".join(ln for ln in secured.extra_config.splitlines() if not ln.startswith("plugin"))
+    secured.persistence = True
+    secured.restart()
+    pw = with_plugin.gateway(THIEF)
+    event = str(p.Topic.of(THIEF, "event"))
+    old = with_plugin.client(THIEF, pw, client_id=THIEF).connect()
+    old.publish(event, b"planted", retain=True)
+    old.close()
+    secured.extra_config += "\n" + "\n".join(plugin_lines) + "\n"
+    secured.restart()
+
+    def replayed(name: str) -> list[bytes]:
+        hub = with_plugin.hub_client(client_id=hub_client_id(name)).connect()
+        try:
+            hub.subscribe(f"{p.ROOT}/gw/{THIEF}/+")
+            thief.publish(str(p.Topic.of(THIEF, "status")), b"marker")  # live, after any replay
+            got = []
+            while (m := hub.get()).payload != b"marker":
+                got.append(m.payload)
+            return got
+        finally:
+            hub.close()
+
+    thief = with_plugin.client(THIEF, pw, client_id=THIEF).connect()
+    try:
+        assert replayed("before") == [b"planted"]  # it survived the restart
+        thief.publish(event, b"", retain=True)  # allowed: deletes, stores nothing
+        assert replayed("after") == []
+    finally:
+        thief.close()
