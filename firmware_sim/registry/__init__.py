@@ -2,13 +2,12 @@
 
 from firmware_sim.registry.generate import generate
 from firmware_sim.registry.model import (
-    MODEL_KIND,
-    MODEL_KINDS,
     Registry,
     load_registry,
     parse_registry,
     registry_to_yaml,
 )
+from protocols.catalogue import MODEL_KIND, MODEL_KINDS
 
 __all__ = [
     "MODEL_KIND",

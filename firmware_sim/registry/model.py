@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from firmware_sim.errors import RegistryError
+from protocols.catalogue import MODEL_KIND
 from protocols.ids import ID_PATTERN
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=64)]
@@ -21,19 +22,8 @@ Phone = Annotated[str, StringConstraints(pattern=r"^\+[0-9]{6,15}$")]
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 
-#: The shared device model ids of sensors and every event kind their inputs raise, the
-#: primary kind (the registry's ``kind`` column) first. Plain data, so that the simulator
-#: needs no import of ``devices/``; a test checks it against ``devices/definitions.py``.
-MODEL_KINDS: dict[str, tuple[str, ...]] = {
-    "smoke-dry-contact": ("smoke",),
-    "smoke-relay-supervised": ("smoke", "battery_low", "tamper"),
-    "gas-detector": ("gas",),
-    "panic-button": ("panic",),
-    "panic-button-tamper": ("panic", "tamper"),
-    "power-supervisor": ("mains_lost", "battery_low"),
-}
-#: The event kind each sensor model is registered as (its primary kind).
-MODEL_KIND: dict[str, str] = {model: kinds[0] for model, kinds in MODEL_KINDS.items()}
+#: The shared device model ids of sensors and the event kinds they raise, primary kind
+#: first: plain data in ``protocols/catalogue.py`` (the hub's importer checks the same table).
 Condition = Literal[
     "lives_alone", "dementia", "disabled", "hard_of_hearing", "mobility_impaired",
     "heart_disease", "diabetes", "visually_impaired",

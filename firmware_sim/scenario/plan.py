@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from firmware_sim.errors import ScenarioError
 from firmware_sim.fleet.gateway import GatewaySpec, SensorSpec
-from firmware_sim.registry.model import MODEL_KINDS
 from firmware_sim.scenario import model as m
+from protocols.catalogue import MODEL_KINDS
 
 #: Primitive operations the runner knows how to apply to a fleet.
 OPS = ("alarm", "restore", "reading", "telemetry", "link_down", "link_up", "power_off", "power_on")

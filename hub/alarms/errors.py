@@ -11,6 +11,12 @@ AlarmNotFound
     no alarm with that id (or none in the caller's region: the API never says which).
 PolicyError
     a routing, escalation or duty-schedule policy that cannot be used (bad time, empty step…).
+DecisionFailed
+    a step of deciding or routing a signal (registry, rules, routing, escalation, notify)
+    raised; ``step`` names it. The engine answers it with a fail-safe alarm, never re-raises.
+Undecided
+    neither the decision nor the fail-safe alarm could be stored (the database is away):
+    the signal stays undecided (no processed-signal row) and is retried.
 """
 
 from __future__ import annotations
@@ -42,3 +48,22 @@ class AlarmNotFound(AlarmError):
 
 class PolicyError(AlarmError, ValueError):
     """A policy (routing, escalation, duty schedule) given as data is not usable."""
+
+
+class DecisionFailed(AlarmError):
+    """A decision step raised; carries the step's name and the original exception."""
+
+    def __init__(self, step: str, cause: BaseException) -> None:
+        self.step = step
+        self.cause = cause
+        super().__init__(f"{step}: {type(cause).__name__}: {cause}")
+
+
+class Undecided(AlarmError):
+    """A signal that is still without a decision after the fail-safe path failed too."""
+
+    def __init__(self, key: str, error: str, cause: BaseException) -> None:
+        self.key = key
+        self.error = error
+        self.cause = cause
+        super().__init__(f"{key} undecided: {error}; fail-safe alarm not stored either: {cause}")

@@ -27,6 +27,20 @@ class AlarmMetrics:
             ["channel", "status"],
             registry=r,
         )
+        self.failsafe = Counter(
+            "safehome_alarm_failsafe",
+            "Signals whose decision failed and that were answered by the fail-safe path "
+            "(decision failsafe: an alarm to the 24-hour center, flag routing_failed; "
+            "restore_failed: a restore not applied), by the step that failed",
+            ["step", "decision"],
+            registry=r,
+        )
+        self.undecided = Counter(
+            "safehome_alarm_undecided",
+            "Attempts that left a signal without any decision (the fail-safe alarm could not be "
+            "stored either, e.g. the database was locked or away); each is retried",
+            registry=r,
+        )
         self.unconfigured = Counter(
             "safehome_notifications_unconfigured",
             "Notifications dead-lettered because their channel is not configured",

@@ -46,8 +46,8 @@ class RoutingContext:
     workstation_id: str | None = None
     workstation_phone: str | None = None
     workstation_oncall_phone: str | None = None
-    day_start: str = "08:00"
-    day_end: str = "20:00"
+    day_start: str | None = "08:00"  #: None (both): no day staff, see hub.registry.duty
+    day_end: str | None = "20:00"
     home_id: str | None = None
     emergency_contacts: tuple[Contact, ...] = ()
     volunteers: tuple[Contact, ...] = ()

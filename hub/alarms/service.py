@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.classes import is_life_safety, priority_of
 from hub.alarms.clock import Clock, SystemClock
-from hub.alarms.errors import AlarmError
+from hub.alarms.errors import AlarmError, Undecided
 from hub.alarms.escalation import DEFAULT_ESCALATION
 from hub.alarms.metrics import AlarmMetrics
 from hub.alarms.rules import DEFAULT_THRESHOLDS, Reading, Signal, analogue_candidates
@@ -56,6 +56,10 @@ HANDOVER_BACKLOG = 100
 #: Life-safety events decided inside the ingest's transaction, per batch at most (the rest
 #: queue for the alarm task): a burst must not hold the write lock for long.
 INLINE_MAX = 16
+#: An undecided signal (not even the fail-safe alarm could be stored) is retried after
+#: this many seconds, doubling up to the maximum, until it is decided.
+UNDECIDED_RETRY_S = 0.5
+UNDECIDED_RETRY_MAX_S = 30.0
 #: A webhook's signing secret is read from the database at most this often (the send path
 #: runs on the event loop); a changed secret signs within this many seconds.
 SECRET_TTL_S = 10.0
@@ -143,6 +147,8 @@ class AlarmService:
         #: signal keys decided inside the ingest's transaction, skipped by events_stored
         self._decided: set[str] = set()
         self._secrets: dict[str, tuple[str | None, float]] = {}  #: url → (secret, read at)
+        #: signal key → failed attempts, while a signal is undecided (retried with backoff)
+        self.undecided: dict[str, int] = {}
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -214,7 +220,22 @@ class AlarmService:
     # --- EventSink ---------------------------------------------------------------------
 
     def handle(self, signal: Signal, key: str) -> None:
-        self.metrics.decisions.labels(self.engine.handle(signal, key).decision).inc()
+        """Decide one signal; raises :class:`Undecided` (counted, logged) when not even the
+        fail-safe alarm could be stored."""
+        try:
+            result = self.engine.handle(signal, key)
+        except Undecided as exc:
+            attempts = self.undecided[key] = self.undecided.get(key, 0) + 1
+            self.metrics.undecided.inc()
+            log.error("signal %s still undecided after %d attempts: %s", key, attempts, exc)
+            raise
+        self.undecided.pop(key, None)
+        self._count(result)
+
+    def _count(self, result: Processed) -> None:
+        self.metrics.decisions.labels(result.decision).inc()
+        if result.failed_step is not None:
+            self.metrics.failsafe.labels(result.failed_step, result.decision).inc()
 
     async def events_stored(self, events: Sequence[NewEvent]) -> None:
         """Queue the events (life safety first) and return: ingest never waits for routing."""
@@ -229,7 +250,9 @@ class AlarmService:
         """Life-safety events (smoke, gas, panic, …) are decided, routed and their first
         notifications claimed in the transaction that stores them: from receipt to a webhook
         on its way, one write transaction. Each in a SAVEPOINT of its own; one that loses a
-        race with another worker (or fails) is left to the alarm task, which retries it."""
+        race with another worker is left to the alarm task, which retries it; one whose
+        decision fails gets its fail-safe alarm here (a savepoint of its own again), or is
+        left to the alarm task if even that fails."""
         if not self._tasks or self._stopping.is_set():
             return None
         urgent = [e for e in events if is_life_safety(e.event.kind.value)][:INLINE_MAX]
@@ -243,9 +266,15 @@ class AlarmService:
             except RETRYABLE as exc:  # another worker won a race: the alarm task re-reads
                 log.info("alarm signal %s left to the alarm queue (%s)", key, type(exc).__name__)
                 continue
-            except Exception:
-                log.exception("alarm signal %s not decided in its transaction; left to the alarm queue", key)
-                continue
+            except Exception as exc:  # noqa: BLE001 - any failed decision: the fail-safe alarm, now
+                handover = self.engine.new_handover()
+                try:
+                    with session.begin_nested():
+                        result = self.engine.process_failsafe(session, signal, key, exc, handover)
+                except Exception as again:  # noqa: BLE001 - the alarm task retries, loudly
+                    log.error("alarm signal %s: fail-safe failed in the ingest's transaction (%s); "
+                              "left to the alarm queue", key, again)
+                    continue
             done.append((key, result, handover))
         if not done:
             return None
@@ -253,7 +282,7 @@ class AlarmService:
         def after_commit() -> None:
             for key, result, handover in done:
                 self._decided.add(key)
-                self.metrics.decisions.labels(result.decision).inc()
+                self._count(result)
                 self.engine.after_commit(result, handover)
 
         return after_commit
@@ -265,16 +294,26 @@ class AlarmService:
         self._inbox.put_nowait((priority_of(signal.kind), next(self._seq), signal, key))
 
     async def _process_forever(self) -> None:
-        """One signal at a time, most urgent first; a failure is left to the re-check."""
+        """One signal at a time, most urgent first. One left undecided (not even its
+        fail-safe alarm could be stored) goes back into the queue after a backoff."""
         while not self._stopping.is_set():
-            _, _, signal, key = await self._inbox.get()
+            item = await self._inbox.get()
             self._busy = True
             try:
-                await asyncio.to_thread(self.handle, signal, key)
+                await asyncio.to_thread(self.handle, item[2], item[3])
+            except Undecided:  # logged and counted by handle
+                self._retry_later(item)
             except AlarmError:
-                log.exception("signal %s not turned into an alarm decision yet; the re-check will retry", key)
+                log.exception("signal %s not turned into an alarm decision yet; the re-check will retry",
+                              item[3])
             finally:
                 self._busy = False
+
+    def _retry_later(self, item: tuple[int, int, Signal, str]) -> None:
+        attempts = self.undecided.get(item[3], 1)
+        delay = min(UNDECIDED_RETRY_MAX_S, UNDECIDED_RETRY_S * 2 ** (attempts - 1))
+        loop = asyncio.get_running_loop()
+        loop.call_later(delay, self._inbox.put_nowait, item)
 
     async def telemetry_stored(self, batches: Sequence[tuple[Telemetry, dt.datetime]]) -> None:
         """Analogue readings with a threshold (gas_lel, co_ppm) → raise/restore with hysteresis.
@@ -372,15 +411,13 @@ class AlarmService:
                     ProtocolError("bad_stored_event", str(exc)[:200]),
                 )
                 continue
-            self.handle(*event_signal(ev, received_at))
-            done += 1
+            done += self._recheck(*event_signal(ev, received_at))
         for c in conds:
             steps = [(False, c.opened_at)] + ([(True, c.restored_at)] if c.restored_at else [])
             for restored, at in steps:
                 sig, key = condition_signal(c.id, c.gateway_id, c.sensor_id, c.kind, restored, at)
                 if key not in processed:
-                    self.handle(sig, key)
-                    done += 1
+                    done += self._recheck(sig, key)
         if done:
             log.warning("re-check turned %d stored signals into alarm decisions", done)
         with self.sessions() as s, s.begin():
@@ -389,6 +426,14 @@ class AlarmService:
             self.metrics.unconfigured.labels(ch).inc(n)
             log.error("%d %s notifications dead-lettered: no %s channel configured on this hub", n, ch, ch)
         return done
+
+    def _recheck(self, signal: Signal, key: str) -> int:
+        """One signal of the re-check; one left undecided does not stop the others."""
+        try:
+            self.handle(signal, key)
+        except Undecided:  # logged and counted by handle; the next re-check retries
+            return 0
+        return 1
 
     async def _reconcile_forever(self) -> None:
         while True:

@@ -48,7 +48,8 @@ class Subdistrict(Base):
 class Workstation(Base):
     """A village / neighbourhood workstation (居村工作站): staffed from ``day_start`` to
     ``day_end`` (local time of the district), on call at ``oncall_phone`` outside those hours.
-    ``day_end`` earlier than ``day_start`` means the day shift crosses midnight."""
+    ``day_end`` earlier than ``day_start`` means the day shift crosses midnight, equal means
+    staffed 24 h, both NULL no day staff (on call around the clock): ``hub/registry/duty.py``."""
 
     __tablename__ = "workstations"
 
@@ -59,8 +60,8 @@ class Workstation(Base):
     name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str] = mapped_column(PHONE)
     oncall_phone: Mapped[str] = mapped_column(PHONE)
-    day_start: Mapped[dt.time] = mapped_column(Time())
-    day_end: Mapped[dt.time] = mapped_column(Time())
+    day_start: Mapped[dt.time | None] = mapped_column(Time())
+    day_end: Mapped[dt.time | None] = mapped_column(Time())
 
     subdistrict: Mapped[Subdistrict] = relationship(back_populates="workstations")
     homes: Mapped[list[Home]] = relationship(back_populates="workstation")

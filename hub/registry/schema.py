@@ -21,10 +21,12 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
 from hub.registry.errors import RegistryValidationError, RowError
+from protocols.catalogue import MODEL_KINDS
 from protocols.ids import ID_PATTERN
 
 FORMAT_VERSION = 1
@@ -35,13 +37,18 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=64)]
 PHONE_PATTERN = r"^\+?[0-9][0-9 -]{2,30}$"
 Phone = Annotated[str, StringConstraints(pattern=PHONE_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+#: A workstation's hours when it has no day staff (on call around the clock).
+NO_HOURS = "none"
 
 
 def _hh_mm(value: object) -> object:
-    """``"08:00"`` → time. YAML 1.1 reads an unquoted ``8:30`` as the sexagesimal integer
-    510; accept such integers below 24 h as minutes, so that ``day_start: 8:30`` works."""
+    """``"08:00"`` → time; ``none`` (or YAML null) → None, no day staff. YAML 1.1 reads an
+    unquoted ``8:30`` as the sexagesimal integer 510; accept such integers below 24 h as
+    minutes, so that ``day_start: 8:30`` works."""
     if isinstance(value, bool):
         return value
+    if value is None or (isinstance(value, str) and value.strip().lower() == NO_HOURS):
+        return None
     if isinstance(value, int) and 0 <= value < 24 * 60:
         return dt.time(value // 60, value % 60)
     if isinstance(value, str):
@@ -55,7 +62,7 @@ def _hh_mm(value: object) -> object:
     return value
 
 
-TimeOfDay = Annotated[dt.time, BeforeValidator(_hh_mm)]
+TimeOfDay = Annotated[dt.time | None, BeforeValidator(_hh_mm)]
 
 
 class _Row(BaseModel):
@@ -91,8 +98,27 @@ class WorkstationRow(_Row):
     name: Name
     phone: Phone
     oncall_phone: Phone
+    # hub/registry/duty.py: start < end by day, end < start across midnight, equal = 24 h,
+    # both none = no day staff. Required even when none: a forgotten column is not a choice.
     day_start: TimeOfDay
     day_end: TimeOfDay
+
+    @field_validator("day_end")
+    @classmethod
+    def _both_or_neither(cls, value: dt.time | None, info: ValidationInfo) -> dt.time | None:
+        if "day_start" not in info.data:  # day_start has its own error
+            return value
+        start = info.data["day_start"]
+        if (start is None) != (value is None):
+            raise ValueError(
+                f"day_start is {_show(start)} but day_end is {_show(value)}: give both times, "
+                f"or {NO_HOURS!r} for both (no day staff)"
+            )
+        return value
+
+
+def _show(t: dt.time | None) -> str:
+    return t.strftime("%H:%M") if t is not None else repr(NO_HOURS)
 
 
 class Resident(_Row):
@@ -137,6 +163,26 @@ class SensorRow(_Row):
     location: Annotated[str, StringConstraints(max_length=200)] = ""
     # Same limits as protocols.SensorConfig.interval_s: the gateway must accept it.
     interval_s: Annotated[int, Field(ge=10, le=86_400)] = 3600
+
+    # The device catalogue (protocols/catalogue.py, from devices/definitions.py): a model the
+    # gateway cannot drive, or a kind it never raises, would be a sensor nobody hears.
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in MODEL_KINDS:
+            raise ValueError(f"unknown device model {value!r} (known: {', '.join(sorted(MODEL_KINDS))})")
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_of_model(cls, value: str, info: ValidationInfo) -> str:
+        model = info.data.get("model")
+        if model is None:  # the model has its own error
+            return value
+        kinds = MODEL_KINDS[model]
+        if value not in kinds:
+            raise ValueError(f"model {model!r} raises {', '.join(map(repr, kinds))}, not {value!r}")
+        return value
 
 
 ROW_MODELS: dict[str, type[_Row]] = {

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from hub.db.base import Base
 from hub.registry.models import District, Gateway, Home, Sensor, Subdistrict, Workstation
-from hub.registry.schema import FORMAT_VERSION, KnownIds, Register
+from hub.registry.schema import FORMAT_VERSION, NO_HOURS, KnownIds, Register
 
 #: Rows per bulk statement.
 BATCH = 1000
@@ -159,8 +159,8 @@ def apply(session: Session, register: Register) -> ImportReport:
     return report
 
 
-def _hhmm(t: dt.time) -> str:
-    return t.strftime("%H:%M")
+def _hhmm(t: dt.time | None) -> str:
+    return t.strftime("%H:%M") if t is not None else NO_HOURS
 
 
 def export(session: Session, district_id: str | None = None) -> dict[str, Any]:

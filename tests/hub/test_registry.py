@@ -126,7 +126,12 @@ def test_every_error_is_reported_and_nothing_imported(
     data["gateways"].append({"id": "gw-000001", "home": "home-000002"})  # duplicate id
     data["sensors"][4]["interval_s"] = 5  # below the gateway's minimum
     data["sensors"].append(dict(data["sensors"][0]))  # duplicate (gateway, sensor)
-    data["sensors"].append({"id": "smoke-1", "gateway": "gw-nowhere", "model": "x", "kind": "smoke"})
+    data["sensors"].append(
+        {"id": "smoke-1", "gateway": "gw-nowhere", "model": "smoke-dry-contact", "kind": "smoke"}
+    )
+    # the device catalogue: a model it does not know, a kind the model never raises
+    data["sensors"].append({"id": "s-12", "gateway": "gw-000001", "model": "smoke-x", "kind": "smoke"})
+    data["sensors"].append({"id": "s-13", "gateway": "gw-000001", "model": "gas-detector", "kind": "smoke"})
     path = write_yaml(tmp_path, data)
 
     with pytest.raises(RegistryValidationError) as info:
@@ -144,7 +149,12 @@ def test_every_error_is_reported_and_nothing_imported(
         ("sensors", 5, "interval_s"),
         ("sensors", 10, "id"),
         ("sensors", 11, "gateway"),
+        ("sensors", 12, "model"),
+        ("sensors", 13, "kind"),
     }
+    messages = {(e.row, e.column): e.message for e in info.value.errors if e.table == "sensors"}
+    assert messages[12, "model"].startswith("unknown device model 'smoke-x' (known: gas-detector, ")
+    assert messages[13, "kind"] == "model 'gas-detector' raises 'gas', not 'smoke'"
     # Line numbers point into the file.
     lines = path.read_text(encoding="utf-8").splitlines()
     gw_dup = next(e for e in info.value.errors if e.table == "gateways")
@@ -186,6 +196,50 @@ def test_unquoted_yaml_times_and_csv_cells(session_factory: sessionmaker[Session
     with session_factory() as s:
         ws = s.get(Workstation, "ws-0002")
         assert ws is not None and ws.day_start == dt.time(8, 30)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "stored"),
+    [
+        ("08:00", "20:00", (dt.time(8), dt.time(20))),  # by day
+        ("22:00", "06:00", (dt.time(22), dt.time(6))),  # the day shift crosses midnight
+        ("00:00", "00:00", (dt.time(0), dt.time(0))),  # staffed 24 h
+        ("none", "none", (None, None)),  # no day staff: on call around the clock
+        (None, None, (None, None)),  # the same, as YAML null
+    ],
+)
+def test_every_duty_hours_form_imports_and_exports(
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+    start: str | None,
+    end: str | None,
+    stored: tuple[dt.time | None, dt.time | None],
+) -> None:
+    data = sample_register(homes=1)
+    data["workstations"][0].update(day_start=start, day_end=end)
+    import_register(session_factory, [write_yaml(tmp_path, data)])
+    with session_factory() as s:
+        ws = s.get(Workstation, "ws-0001")
+        assert ws is not None and (ws.day_start, ws.day_end) == stored
+    out = exported(session_factory)
+    hours = (out["workstations"][0]["day_start"], out["workstations"][0]["day_end"])
+    assert hours == ((start or "none", end or "none"))
+    csv_dir = tmp_path / "csv"
+    write_csv(out, csv_dir)
+    assert import_register(session_factory, [csv_dir]).changed == 0
+
+
+@pytest.mark.parametrize(("start", "end"), [("08:00", "none"), ("none", "20:00"), (None, "20:00")])
+def test_half_given_duty_hours_are_refused(
+    session_factory: sessionmaker[Session], tmp_path: Path, start: str | None, end: str | None
+) -> None:
+    data = sample_register(homes=1)
+    data["workstations"][0].update(day_start=start, day_end=end)
+    with pytest.raises(RegistryValidationError) as info:
+        import_register(session_factory, [write_yaml(tmp_path, data)])
+    (error,) = info.value.errors
+    assert (error.table, error.row, error.column) == ("workstations", 1, "day_end")
+    assert "give both times, or 'none' for both (no day staff)" in error.message
 
 
 def test_bad_csv_json_cell_and_all_other_errors(

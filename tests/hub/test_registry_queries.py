@@ -42,10 +42,18 @@ def test_responsibility_chain(session_factory: sessionmaker[Session], tmp_path: 
         (T(22), T(6), T(5, 59), True),
         (T(22), T(6), T(12), False),
         (T(0), T(0), T(12), True),  # around the clock
+        (T(9, 30), T(9, 30), T(3), True),
+        (None, None, T(12), False),  # no day staff: on call around the clock
+        (None, None, T(0), False),
     ],
 )
-def test_day_shift(start: dt.time, end: dt.time, local: dt.time, expected: bool) -> None:
+def test_day_shift(start: dt.time | None, end: dt.time | None, local: dt.time, expected: bool) -> None:
     assert in_day_shift(start, end, local) is expected
+
+
+def test_half_given_hours_are_refused() -> None:
+    with pytest.raises(ValueError, match="give both or neither"):
+        in_day_shift(T(8), None, T(12))
 
 
 def test_staffed_uses_district_time_zone() -> None:

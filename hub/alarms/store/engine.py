@@ -4,7 +4,9 @@ crossing) into a stored alarm decision, routed and with its escalation timers, e
 Each signal has a key (``ev:<event id>``, ``cond:<id>:<state>``); the key is stored with the
 decision in one transaction, so a signal handed over twice changes nothing the second time.
 Races between hub workers (the same key, two events of one open alarm) end in a unique or
-version conflict and are retried from a fresh read.
+version conflict and are retried from a fresh read. Any other failure of a decision step
+(registry, rules, routing, escalation, notify) ends in the fail-safe alarm
+(``store/failsafe.py``): never a traceback instead of a decision.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.classes import priority_of
 from hub.alarms.clock import Clock
+from hub.alarms.errors import DecisionFailed, Undecided
 from hub.alarms.escalation import DEFAULT_ESCALATION, EscalationPolicy, timers_for
 from hub.alarms.lifecycle import State, auto_resolve
 from hub.alarms.routing import DEFAULT_POLICY, RoutingPolicy, plan_route
@@ -35,15 +40,43 @@ from hub.alarms.rules import (
     decide,
 )
 from hub.alarms.store.actions import alarm_payload, flush_or_conflict, log_step, record
+from hub.alarms.store.failsafe import open_failsafe
 from hub.alarms.store.models import Alarm, AlarmTimer, ProcessedSignal
 from hub.alarms.store.registry import Place, overrides_of, place_of
-from hub.alarms.store.tx import in_transaction
+from hub.alarms.store.tx import RETRYABLE, in_transaction
 from hub.notify.channel import Message
 from hub.notify.outbox import Handover, Outgoing, enqueue
 from hub.provision.service import in_test_mode
 from protocols import Event, EventState, new_event_id
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: Retries of the fail-safe transaction itself (a lock held briefly by another worker).
+FAILSAFE_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """The decision steps, as a seam: fault-injection tests replace one with a function
+    that raises and check that the fail-safe alarm follows."""
+
+    place: Callable[..., Place] = place_of  #: (session, gateway, sensor, default district)
+    overrides: Callable[..., Any] = overrides_of  #: (session, home id) → HomeOverrides
+    decide: Callable[..., Any] = decide  #: (signal, open alarm, overrides) → Decision
+    route: Callable[..., Any] = plan_route  #: (class, context, at, policy) → (shift, recipients)
+    timers: Callable[..., Any] = timers_for  #: (class, raised at, policy) → [TimerSpec]
+    notify: Callable[..., list[str]] = enqueue  #: outbox.enqueue
+
+
+def _step(name: str, fn: Callable[..., T], *args: Any) -> T:
+    """Run one decision step; a lost race propagates (it is retried), anything else is
+    the step's failure."""
+    try:
+        return fn(*args)
+    except RETRYABLE:
+        raise
+    except Exception as exc:
+        raise DecisionFailed(name, exc) from exc
 
 
 def open_key(key: AlarmKey) -> str:
@@ -75,10 +108,11 @@ def condition_signal(
 
 @dataclass(frozen=True, slots=True)
 class Processed:
-    decision: str  #: open | repeat | restore | ignore | duplicate | test
+    decision: str  #: open | repeat | restore | ignore | duplicate | test | failsafe | restore_failed
     alarm_id: str | None = None
     notifications: int = 0
     detail: str = ""
+    failed_step: str | None = None  #: the decision step that raised (failsafe, restore_failed)
 
 
 class AlarmEngine:
@@ -93,9 +127,11 @@ class AlarmEngine:
         retries: int = 8,
         handover: Callable[[], Handover | None] | None = None,
         on_claimed: Callable[[list[Message]], None] | None = None,
+        steps: Steps | None = None,
     ) -> None:
         """``handover``: a new :class:`Handover` per transaction (or None) to claim the new
-        alarm's notifications in its own transaction; ``on_claimed`` gets them after commit."""
+        alarm's notifications in its own transaction; ``on_claimed`` gets them after commit.
+        ``steps``: the decision steps (tests inject failing ones)."""
         self.sessions = sessions
         self.clock = clock
         self.routing = routing
@@ -105,23 +141,75 @@ class AlarmEngine:
         self.retries = retries
         self.handover = handover
         self.on_claimed = on_claimed
+        self.steps = steps or Steps()
 
     def handle(self, signal: Signal, key: str) -> Processed:
-        """Process one signal in its own transaction (retried on races with other workers)."""
+        """Process one signal in its own transaction (retried on races with other workers).
+        A decision that fails ends in the fail-safe alarm; raises :class:`Undecided` only
+        when that could not be stored either (the caller retries)."""
 
         def work(s: Session) -> tuple[Processed, Handover | None]:
             ho = self.new_handover()
             return self.process(s, signal, key, ho), ho
 
-        result, ho = in_transaction(self.sessions, work, self.retries)
+        try:
+            result, ho = in_transaction(self.sessions, work, self.retries)
+        except Exception as exc:  # any failure of deciding: the fail-safe path decides
+            if _database_away(exc):  # nothing wrong with the decision: decide it again later
+                raise Undecided(key, _error_text(exc), exc) from exc
+            return self.fail_safe(signal, key, exc)
         self.after_commit(result, ho)
         return result
+
+    def fail_safe(self, signal: Signal, key: str, exc: BaseException) -> Processed:
+        """The decision of ``signal`` failed with ``exc``: store the fail-safe alarm in a
+        transaction of its own (see ``store/failsafe.py``)."""
+
+        def work(s: Session) -> tuple[Processed, Handover | None]:
+            ho = self.new_handover()
+            return self.process_failsafe(s, signal, key, exc, ho), ho
+
+        try:
+            result, ho = in_transaction(self.sessions, work, FAILSAFE_RETRIES)
+        except Exception as again:
+            raise Undecided(key, _error_text(exc), again) from again
+        self.after_commit(result, ho)
+        return result
+
+    def process_failsafe(
+        self, s: Session, signal: Signal, key: str, exc: BaseException, handover: Handover | None = None
+    ) -> Processed:
+        """Inside the caller's transaction: the fail-safe decision of a signal whose
+        decision raised ``exc``. A failed restore opens nothing (the alarm stays open: the
+        safe side) and is recorded, so that it is not retried forever."""
+        step = exc.step if isinstance(exc, DecisionFailed) else "engine"
+        error = _error_text(exc)
+        if s.get(ProcessedSignal, key) is not None:
+            return Processed("duplicate", detail=f"{key} already processed")
+        now = self.clock.now()
+        if signal.state is EventState.RESTORE:
+            s.add(ProcessedSignal(key=key, processed_at=now, alarm_id=None, decision="restore_failed"))
+            s.flush()
+            return Processed("restore_failed", None, 0, error, step)
+        alarm_id, n = open_failsafe(
+            s, signal, key, open_key(signal.key), error, now, self.default_district, self.escalation, handover
+        )
+        return Processed("failsafe", alarm_id, n, error, step)
 
     def new_handover(self) -> Handover | None:
         return self.handover() if self.handover is not None else None
 
     def after_commit(self, result: Processed, handover: Handover | None) -> None:
-        """Hand over what the committed transaction claimed; wake the outbox for the rest."""
+        """Hand over what the committed transaction claimed; wake the outbox for the rest.
+        A fail-safe decision is logged here, once, at ERROR, with its alarm id."""
+        if result.decision == "failsafe":
+            log.error(
+                "alarm %s raised fail-safe (flag routing_failed) to the 24-hour center: %s",
+                result.alarm_id,
+                result.detail,
+            )
+        elif result.decision == "restore_failed":
+            log.error("restore not applied, the alarm stays open: %s", result.detail)
         claimed = handover.messages if handover is not None else []
         if claimed and self.on_claimed is not None:
             self.on_claimed(claimed)
@@ -148,7 +236,14 @@ class AlarmEngine:
             ho = self.new_handover()
             return self.process(s, signal, key, ho), ho
 
-        result, ho = in_transaction(self.sessions, work, self.retries)
+        try:
+            result, ho = in_transaction(self.sessions, work, self.retries)
+        except Exception as exc:
+            if reading.value < th.raise_at:  # only a raise is life safety; a restore waits
+                raise
+            signal = analogue_signal(reading, active=False)
+            assert signal is not None
+            return self.fail_safe(signal, key, exc)
         self.after_commit(result, ho)
         return result
 
@@ -165,8 +260,9 @@ class AlarmEngine:
             return Processed("test", detail=f"gateway {signal.gateway_id} is in test mode")
         current = s.scalars(select(Alarm).where(Alarm.open_key == open_key(signal.key))).first()
         # the full registry lookup only for a new alarm; a repeat or restore needs the overrides
+        st = self.steps
         place = (
-            place_of(s, signal.gateway_id, signal.sensor_id, self.default_district)
+            _step("registry", st.place, s, signal.gateway_id, signal.sensor_id, self.default_district)
             if current is None
             else None
         )
@@ -178,9 +274,11 @@ class AlarmEngine:
             else None
         )
         overrides = (
-            place.overrides if place is not None else overrides_of(s, current.home_id if current else None)
+            place.overrides
+            if place is not None
+            else _step("registry", st.overrides, s, current.home_id if current else None)
         )
-        decision = decide(signal, snapshot, overrides)
+        decision = _step("rules", st.decide, signal, snapshot, overrides)
         result: Processed
         if isinstance(decision, Open):
             assert place is not None
@@ -221,7 +319,8 @@ class AlarmEngine:
         self, s: Session, signal: Signal, d: Open, place: Place, now: dt.datetime, handover: Handover | None
     ) -> Processed:
         ctx = place.ctx
-        shift, recipients = plan_route(d.alarm_class, ctx, d.at, self.routing)
+        st = self.steps
+        shift, recipients = _step("routing", st.route, d.alarm_class, ctx, d.at, self.routing)
         alarm = Alarm(
             id=new_event_id(int(d.at.timestamp() * 1000)),
             gateway_id=signal.gateway_id,
@@ -251,7 +350,7 @@ class AlarmEngine:
         log_step(
             s, alarm, "raise", now, f"{signal.kind} at {where} ({shift.value}): {len(recipients)} recipients"
         )
-        for t in timers_for(d.alarm_class, d.at, self.escalation):
+        for t in _step("escalation", st.timers, d.alarm_class, d.at, self.escalation):
             s.add(
                 AlarmTimer(
                     alarm_id=alarm.id,
@@ -262,7 +361,9 @@ class AlarmEngine:
                     due_at=t.due_at,
                 )
             )
-        ids = enqueue(
+        ids = _step(
+            "notify",
+            st.notify,
             s,
             alarm.id,
             [Outgoing(r.channel, r.address, r.role, r.tier) for r in recipients],
@@ -272,3 +373,15 @@ class AlarmEngine:
             handover,
         )
         return Processed("open", alarm.id, len(ids))
+
+
+def _database_away(exc: BaseException) -> bool:
+    """The database refused us (locked past every retry, restarting, unreachable): the
+    decision is retried whole, the fail-safe alarm is for decisions that fail."""
+    return isinstance(exc, OperationalError) or isinstance(exc.__cause__, OperationalError)
+
+
+def _error_text(exc: BaseException) -> str:
+    """What the alarm card and the log say went wrong (bounded)."""
+    text = str(exc) if isinstance(exc, DecisionFailed) else f"engine: {type(exc).__name__}: {exc}"
+    return text[:500]

@@ -27,9 +27,10 @@ from hub.alarms.escalation import Step, should_fire
 from hub.alarms.lifecycle import State
 from hub.alarms.routing import DEFAULT_POLICY, RoutingPolicy, dedupe_against, tier_recipients
 from hub.alarms.store.actions import alarm_payload, log_step
+from hub.alarms.store.failsafe import tier_fallback
 from hub.alarms.store.models import Alarm, AlarmTimer
-from hub.alarms.store.registry import place_of
-from hub.alarms.store.tx import in_transaction
+from hub.alarms.store.registry import Place, place_of
+from hub.alarms.store.tx import RETRYABLE, in_transaction
 from hub.db.engine import read_only
 from hub.notify.models import Notification
 from hub.notify.outbox import Outgoing, enqueue
@@ -58,7 +59,9 @@ class TimerWorker:
         on_enqueued: Callable[[], None] | None = None,
         batch: int = 50,
         on_fired: Callable[[Fired], None] | None = None,
+        place: Callable[..., Place] = place_of,
     ) -> None:
+        """``place``: the registry lookup (a seam: tests make it fail)."""
         self.sessions = sessions
         self.clock = clock
         self.worker_id = worker_id
@@ -67,6 +70,7 @@ class TimerWorker:
         self.on_enqueued = on_enqueued
         self.batch = batch
         self.on_fired = on_fired
+        self.place = place
 
     def fire_due(self) -> list[Fired]:
         """Fire every timer due now (in batches); returns what this worker fired."""
@@ -123,23 +127,38 @@ class TimerWorker:
         if not should_fire(step, State(alarm.state)):
             timer.status = "skipped"
             return Fired(timer.id, alarm.id, timer.step_name, False, 0)
-        place = place_of(s, alarm.gateway_id, alarm.sensor_id or None, self.default_district)
-        voice = self.routing.for_class(AlarmClass(alarm.alarm_class)).voice
+        # People already told of this alarm are not told again; a webhook subscriber is
+        # (the payload differs: alarm.escalated is what it subscribed to learn, once per step)
         already = {
             (c, a)
             for c, a in s.execute(
-                select(Notification.channel, Notification.address).where(Notification.alarm_id == alarm.id)
+                select(Notification.channel, Notification.address).where(
+                    Notification.alarm_id == alarm.id, Notification.channel != "webhook"
+                )
             )
         }
-        recipients = dedupe_against(tier_recipients(place.ctx, timer.tier, voice), already)
-        ids = enqueue(
-            s,
-            alarm.id,
-            [Outgoing(r.channel, r.address, r.role, r.tier) for r in recipients],
-            alarm_payload(alarm, "alarm.escalated", place.address),
-            now,
-            priority_of(alarm.kind),
-        )
+        payload = alarm_payload(alarm, "alarm.escalated")
+        try:
+            with s.begin_nested():
+                place = self.place(s, alarm.gateway_id, alarm.sensor_id or None, self.default_district)
+                voice = self.routing.for_class(AlarmClass(alarm.alarm_class)).voice
+                tier = dedupe_against(tier_recipients(place.ctx, timer.tier, voice), already)
+            payload["address"] = place.address
+            outgoing = [Outgoing(r.channel, r.address, r.role, r.tier) for r in tier]
+        except RETRYABLE:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the step still reaches the tier's center, flagged
+            error = f"escalation: {type(exc).__name__}: {exc}"[:500]
+            outgoing = [o for o in tier_fallback(alarm, timer.tier) if (o.channel, o.address) not in already]
+            payload["routing_error"] = error
+            log.error(
+                "alarm %s escalation %s: registry unusable, fail-safe to the %s center: %s",
+                alarm.id,
+                timer.step_name,
+                timer.tier,
+                error,
+            )
+        ids = enqueue(s, alarm.id, outgoing, payload, now, priority_of(alarm.kind))
         log_step(
             s,
             alarm,

@@ -6,7 +6,7 @@ from alembic import command
 from sqlalchemy import inspect
 
 from hub.db.engine import make_engine
-from hub.db.migrate import alembic_config, current_revision
+from hub.db.migrate import alembic_config, current_revision, head_revision
 
 TABLES = {
     "alarms",
@@ -25,7 +25,7 @@ TABLES = {
 def test_0003_down_and_up(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
-        assert current_revision(engine) == "0004_notification_priority"
+        assert current_revision(engine) == head_revision()
         assert set(inspect(engine).get_table_names()) >= TABLES
         assert "priority" in {c["name"] for c in inspect(engine).get_columns("notifications")}
         command.downgrade(alembic_config(engine), "0003_alarms")
@@ -35,5 +35,20 @@ def test_0003_down_and_up(db_url: str) -> None:
         assert not TABLES & set(inspect(engine).get_table_names())
         command.upgrade(alembic_config(engine), "head")
         assert set(inspect(engine).get_table_names()) >= TABLES
+    finally:
+        engine.dispose()
+
+
+def test_0006_no_day_staff_down_and_up(db_url: str) -> None:
+    """Workstation hours become nullable (no day staff) and back."""
+    engine = make_engine(db_url)
+    try:
+        nullable = {c["name"]: c["nullable"] for c in inspect(engine).get_columns("workstations")}
+        assert nullable["day_start"] and nullable["day_end"]
+        command.downgrade(alembic_config(engine), "0005_provisioning")
+        nullable = {c["name"]: c["nullable"] for c in inspect(engine).get_columns("workstations")}
+        assert not nullable["day_start"] and not nullable["day_end"]
+        command.upgrade(alembic_config(engine), "head")
+        assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()

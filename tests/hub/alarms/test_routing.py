@@ -54,11 +54,39 @@ def test_dst_zone_uses_local_wall_clock() -> None:
     assert d.shift_at(datetime(2026, 3, 28, 6, 30, tzinfo=UTC)) is Shift.NIGHT
 
 
+def test_equal_bounds_are_staffed_around_the_clock() -> None:
+    """docs/registry.md: day_start == day_end is a workstation staffed 24 h (it used to
+    raise PolicyError here, and a smoke alarm of such a home was never raised)."""
+    d = DutyHours.of("08:00", "08:00", SH)
+    assert {d.shift_at(local(h, m)) for h in range(24) for m in (0, 59)} == {Shift.DAY}
+
+
+def test_no_day_staff_is_night_around_the_clock() -> None:
+    d = DutyHours.of(None, None, SH)
+    assert {d.shift_at(local(h, m)) for h in range(24) for m in (0, 59)} == {Shift.NIGHT}
+
+
+def test_no_day_staff_routes_to_the_subdistrict_center_by_day() -> None:
+    ctx = RoutingContext(
+        "pudong", "+86-d", SH, "sd-01", "+86-sd", "ws-1", "+86-ws", "+86-oncall", day_start=None, day_end=None
+    )
+    shift, recipients = plan_route(AlarmClass.ALARM, ctx, local(10))
+    assert shift is Shift.NIGHT
+    assert Recipient("console", "subdistrict:sd-01", "subdistrict") in recipients
+    assert Recipient("sms", "+86-oncall", "workstation_oncall") in recipients
+
+
 @pytest.mark.parametrize(
     ("a", "b", "tz"),
-    [("8:00", "25:00", SH), ("08:00", "08:00", SH), ("x", "20:00", SH), ("08:00", "20:00", "Mars/Base")],
+    [
+        ("8:00", "25:00", SH),
+        ("08:00", None, SH),
+        (None, "20:00", SH),
+        ("x", "20:00", SH),
+        ("08:00", "20:00", "Mars/Base"),
+    ],
 )
-def test_bad_schedules_are_refused(a: str, b: str, tz: str) -> None:
+def test_bad_schedules_are_refused(a: str | None, b: str | None, tz: str) -> None:
     with pytest.raises(PolicyError):
         DutyHours.of(a, b, tz)
 

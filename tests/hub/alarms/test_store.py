@@ -416,8 +416,9 @@ async def test_life_safety_events_are_decided_in_the_transaction_that_stores_the
     hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The ingest's hook: smoke alarms are decided inside the storing transaction (visible
-    with it, not before); trouble, and a life-safety event whose decision fails there, are
-    left to the alarm task, which decides them after the commit."""
+    with it, not before); a life-safety event whose decision fails there gets its fail-safe
+    alarm in it too (to the 24-hour center, flagged); trouble is left to the alarm task,
+    which decides it after the commit."""
     from hub.alarms.service import AlarmService
     from hub.alarms.settings import AlarmSettings
     from hub.db.events import store_events
@@ -450,8 +451,13 @@ async def test_life_safety_events_are_decided_in_the_transaction_that_stores_the
         assert after is not None and failed == [f"ev:{unlucky.id}"]
         after()
         with hub.sessions() as s:
-            (alarm,) = s.scalars(select(Alarm)).all()
-        assert (alarm.gateway_id, alarm.kind, alarm.count) == ("gw-1", "smoke", 2)
+            alarm, failsafe = s.scalars(select(Alarm).order_by(Alarm.gateway_id)).all()
+            to = {(n.channel, n.address) for n in s.scalars(select(Notification).where(
+                Notification.alarm_id == failsafe.id))}
+        assert (alarm.gateway_id, alarm.kind, alarm.count, alarm.flags) == ("gw-1", "smoke", 2, [])
+        assert (failsafe.gateway_id, failsafe.kind, failsafe.flags) == ("gw-2", "smoke", ["routing_failed"])
+        assert to == {("console", "subdistrict:sd-01"), ("sms", "+86-sd1"), ("voice", "+86-sd1")}
+        assert svc.metrics.failsafe.labels("engine", "failsafe")._value.get() == 1
         await svc.events_stored([NewEvent(e, now) for e in events])  # what ingest does next
         assert svc._decided == set()
 

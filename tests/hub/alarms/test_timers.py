@@ -144,3 +144,31 @@ def test_two_workers_fire_each_timer_exactly_once(hub: Hub) -> None:
 def test_worker_with_nothing_due(hub: Hub) -> None:
     raise_smoke(hub)
     assert TimerWorker(hub.sessions, hub.clock, "w").fire_due() == []
+
+
+def test_webhook_subscribers_of_the_tier_get_alarm_escalated_once_per_step(hub: Hub) -> None:
+    """docs/api.md: a subscriber of the region an escalation reaches gets alarm.escalated,
+    although it had the alarm's alarm.raised (people are not told twice; webhooks are)."""
+    from hub.alarms.store.models import WebhookSubscription
+
+    with hub.sessions() as s, s.begin():
+        s.add(WebhookSubscription(url="http://sd.example/hook", secret="k", region_kind="subdistrict", region_id="sd-01"))
+        s.add(WebhookSubscription(url="http://d.example/hook", secret="k", region_kind="district", region_id="pudong"))
+    a = raise_smoke(hub)
+    w = TimerWorker(hub.sessions, hub.clock, "w1")
+    hub.clock.advance(60)
+    w.fire_due()
+    hub.clock.advance(600)
+    w.fire_due()
+    w.fire_due()  # nothing left: once per step
+    with hub.sessions() as s:
+        hooks = sorted(
+            (n.payload["event"], n.tier, n.address)
+            for n in s.scalars(select(Notification).where(Notification.alarm_id == a, Notification.channel == "webhook"))
+        )
+    assert hooks == [
+        ("alarm.escalated", "district", "http://d.example/hook"),
+        ("alarm.escalated", "subdistrict", "http://sd.example/hook"),
+        ("alarm.raised", "initial", "http://d.example/hook"),
+        ("alarm.raised", "initial", "http://sd.example/hook"),
+    ]
