@@ -133,7 +133,9 @@ def center_table(
         table.add_column(col, no_wrap=col != "acts")
     for a in alarms[:rows]:
         d = details.get(a["id"], {})
-        roles = [n["role"] for n in d.get("notifications", [])]
+        # only what reached someone: a row of an unconfigured channel (no SMS provider in the
+        # demo) or a dead-lettered one is not "notified"
+        roles = [n["role"] for n in d.get("notifications", []) if n.get("status") == "delivered"]
         notified = ", ".join(dict.fromkeys(r for r in roles if r != "home")) or "-"
         history = d.get("history", [])
         escalations = sum(1 for h in history if h["action"] == "escalate")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class AlarmMetrics:
@@ -43,7 +43,15 @@ class AlarmMetrics:
         )
         self.unconfigured = Counter(
             "safehome_notifications_unconfigured",
-            "Notifications dead-lettered because their channel is not configured",
+            "Notifications recorded as 'unconfigured' (never sent) because their channel is not "
+            "configured on this hub (counted when settled by the re-check)",
+            ["channel"],
+            registry=r,
+        )
+        self.configured = Gauge(
+            "safehome_notify_channel_configured",
+            "1 when this hub worker runs the notification channel, 0 when it is not configured "
+            "(e.g. sms/voice without a provider)",
             ["channel"],
             registry=r,
         )

@@ -42,7 +42,7 @@ from hub.db.state import Condition
 from hub.notify.channel import Channel, Message, RetryPolicy
 from hub.notify.console import ConsoleBus
 from hub.notify.home import AckPublisher, HomeAckChannel
-from hub.notify.outbox import Handover, OutboxWorker, dead_letter_unconfigured
+from hub.notify.outbox import CHANNELS, Handover, OutboxWorker, mark_unconfigured
 from hub.notify.sms import HttpProviderChannel, ProviderConfig
 from hub.notify.webhook import WebhookChannel
 from hub.sinks import AfterCommit, ConditionChange, NewEvent
@@ -104,6 +104,7 @@ class AlarmService:
             on_enqueued=self.wake,
             handover=self._handover,
             on_claimed=self._claimed,
+            on_unconfigured=self._count_unconfigured,
         )
         self.timers = TimerWorker(
             sessions,
@@ -134,6 +135,11 @@ class AlarmService:
             )
             for ch in channels
         ]
+        #: channels no worker of this hub runs (no SMS/voice provider): their recipients are
+        #: recorded as ``unconfigured``; a startup warning and a health flag, no per-alarm noise
+        self.unconfigured = frozenset(CHANNELS) - {w.channel.name for w in self.outboxes}
+        for ch in CHANNELS:
+            self.metrics.configured.labels(ch).set(0 if ch in self.unconfigured else 1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
         #: (priority, arrival, signal, key): smoke/gas/panic overtake a backlog of trouble
@@ -153,6 +159,11 @@ class AlarmService:
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
+        for ch in sorted(self.unconfigured):
+            log.warning(
+                "notification channel %s is not configured on this hub: its recipients are recorded as "
+                "'unconfigured' and never reached (configure [hub.alarms.%s] to send)", ch, ch
+            )
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.reconcile)
         await asyncio.to_thread(self.refresh_analogue_open)
@@ -201,9 +212,22 @@ class AlarmService:
         if self._loop is None or not self._tasks or self._stopping.is_set():
             return None
         channels = frozenset(w.channel.name for w in self.outboxes if w.handed < HANDOVER_BACKLOG)
-        if not channels:
+        if not channels and not self.unconfigured:
             return None
-        return Handover(self.worker_id, channels, self.outboxes[0].lease.total_seconds())
+        return Handover(
+            self.worker_id, channels, self.outboxes[0].lease.total_seconds(), unconfigured=self.unconfigured
+        )
+
+    def _count_unconfigured(self, channels: list[str]) -> None:
+        for ch in channels:
+            self.metrics.unconfigured.labels(ch).inc()
+
+    def channel_health(self) -> tuple[bool, str]:
+        """The health flag of unconfigured channels: reported, not failing (the console and
+        webhooks still reach the centers)."""
+        if not self.unconfigured:
+            return True, "all channels configured"
+        return True, f"not configured, recipients not reached: {', '.join(sorted(self.unconfigured))}"
 
     def _claimed(self, messages: list[Message]) -> None:
         """Thread-safe: give committed, claimed notifications to their channels' workers.
@@ -421,10 +445,10 @@ class AlarmService:
         if done:
             log.warning("re-check turned %d stored signals into alarm decisions", done)
         with self.sessions() as s, s.begin():
-            dead = dead_letter_unconfigured(s, [w.channel.name for w in self.outboxes], self.clock.now())
-        for ch, n in dead.items():
+            # rows enqueued without a handover (escalations, operators' steps, other workers)
+            marked = mark_unconfigured(s, [w.channel.name for w in self.outboxes])
+        for ch, n in marked.items():  # warned once at start; counted here, not logged per alarm
             self.metrics.unconfigured.labels(ch).inc(n)
-            log.error("%d %s notifications dead-lettered: no %s channel configured on this hub", n, ch, ch)
         return done
 
     def _recheck(self, signal: Signal, key: str) -> int:
@@ -486,4 +510,7 @@ def configure(hub: HubLike) -> AlarmService:
     hub.services.append(service)
     mount_api(hub.app, ApiContext(hub.session_factory, service.clock, service.wake, service.bus))
     hub.app.state.console_bus = service.bus
+    checks = getattr(hub.app.state, "health_checks", None)
+    if checks is not None:  # the hub's /healthz reports unconfigured channels (never failing)
+        checks["notify_channels"] = service.channel_health
     return service

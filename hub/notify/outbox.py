@@ -37,6 +37,11 @@ from hub.notify.models import DeliveryAttempt, Notification
 from protocols import new_event_id
 
 log = logging.getLogger(__name__)
+#: Every channel the hub knows; a hub worker runs those configured (console, webhook and
+#: home always; sms and voice with a provider).
+CHANNELS = ("console", "webhook", "sms", "voice", "home")
+#: Terminal status of a notification for a channel this hub does not run.
+UNCONFIGURED = "unconfigured"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,11 @@ class Handover:
     channels: frozenset[str]
     lease_s: float = 60.0
     messages: list[Message] = field(default_factory=list)
+    #: channels this hub does not run (no SMS provider…): their rows are stored at once as
+    #: ``unconfigured`` (who would have been told, never sent), not left to wait
+    unconfigured: frozenset[str] = frozenset()
+    #: the channel of every row stored as ``unconfigured`` by this transaction (for metrics)
+    skipped: list[str] = field(default_factory=list)
 
 
 def enqueue(
@@ -89,7 +99,10 @@ def enqueue(
             next_attempt_at=now,
             priority=priority,
         )
-        if handover is not None and r.channel in handover.channels:
+        if handover is not None and r.channel in handover.unconfigured:
+            row.status, row.last_error = UNCONFIGURED, f"no {r.channel} channel configured on this hub"
+            handover.skipped.append(r.channel)
+        elif handover is not None and r.channel in handover.channels:
             row.status, row.attempts = "sending", 1
             row.lease_owner = handover.worker_id
             row.lease_until = now + dt.timedelta(seconds=handover.lease_s)
@@ -369,15 +382,17 @@ class OutboxWorker:
         self.wakeup.set()
 
 
-def dead_letter_unconfigured(session: Session, configured: Iterable[str], now: dt.datetime) -> dict[str, int]:
-    """Dead-letter pending notifications of channels no worker here can deliver (e.g. SMS
-    without a provider), so they show as failed instead of waiting forever."""
+def mark_unconfigured(session: Session, configured: Iterable[str]) -> dict[str, int]:
+    """Settle pending notifications of channels no worker here can deliver (e.g. SMS
+    without a provider) as ``unconfigured``, so they neither wait forever nor pass for
+    failed deliveries: the channel's absence is a startup warning and a health flag, not
+    an error per alarm. Returns how many per channel."""
     names = sorted(set(configured))
     rows = (
         session.execute(
             update(Notification)
             .where(Notification.status == "pending", Notification.channel.not_in(names))
-            .values(status="dead", last_error="channel not configured on this hub", lease_until=None)
+            .values(status=UNCONFIGURED, last_error="channel not configured on this hub", lease_until=None)
             .returning(Notification.channel)
         )
         .scalars()

@@ -81,7 +81,9 @@ def test_center_table_shows_routing_escalation_and_who_acted() -> None:
     alarm = {"id": "a1", "kind": "gas", "alarm_class": "alarm", "home_id": "home-000007", "workstation_id": "ws-0002",
              "state": "acknowledged", "responder": None, "raised_at": "2026-11-28T02:13:00+00:00"}  # fmt: skip
     detail = {
-        "notifications": [{"role": "workstation"}, {"role": "subdistrict"}, {"role": "home"}],
+        "notifications": [{"role": "workstation", "status": "delivered"}, {"role": "subdistrict", "status": "delivered"},
+                          {"role": "home", "status": "delivered"}, {"role": "family", "status": "unconfigured"},
+                          {"role": "volunteer", "status": "dead"}, {"role": "district", "status": "pending"}],
         "history": [{"action": "raise", "actor": "system"}, {"action": "escalate", "actor": "system"},
                     {"action": "acknowledge", "actor": "demo supervisor subdistrict:sd-01 [abc]"}],
     }  # fmt: skip
@@ -89,4 +91,5 @@ def test_center_table_shows_routing_escalation_and_who_acted() -> None:
     console.print(center_table([alarm], {"a1": detail}, "1 alarms listed"))
     text = console.export_text()
     assert "workstation, subdistrict" in text and "escalated x1" in text
+    assert "family" not in text and "volunteer" not in text and "district," not in text  # not reached
     assert "acknowledge by demo supervisor subdistrict:sd-01" in text

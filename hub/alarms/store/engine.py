@@ -128,10 +128,12 @@ class AlarmEngine:
         handover: Callable[[], Handover | None] | None = None,
         on_claimed: Callable[[list[Message]], None] | None = None,
         steps: Steps | None = None,
+        on_unconfigured: Callable[[list[str]], None] | None = None,
     ) -> None:
         """``handover``: a new :class:`Handover` per transaction (or None) to claim the new
         alarm's notifications in its own transaction; ``on_claimed`` gets them after commit.
-        ``steps``: the decision steps (tests inject failing ones)."""
+        ``steps``: the decision steps (tests inject failing ones); ``on_unconfigured`` gets the
+        channels of rows stored as unconfigured, after commit."""
         self.sessions = sessions
         self.clock = clock
         self.routing = routing
@@ -142,6 +144,7 @@ class AlarmEngine:
         self.handover = handover
         self.on_claimed = on_claimed
         self.steps = steps or Steps()
+        self.on_unconfigured = on_unconfigured
 
     def handle(self, signal: Signal, key: str) -> Processed:
         """Process one signal in its own transaction (retried on races with other workers).
@@ -210,6 +213,8 @@ class AlarmEngine:
             )
         elif result.decision == "restore_failed":
             log.error("restore not applied, the alarm stays open: %s", result.detail)
+        if handover is not None and handover.skipped and self.on_unconfigured is not None:
+            self.on_unconfigured(handover.skipped)
         claimed = handover.messages if handover is not None else []
         if claimed and self.on_claimed is not None:
             self.on_claimed(claimed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import threading
 import time
 from typing import Any
@@ -301,7 +302,8 @@ def test_recheck_raises_what_the_sink_never_heard(hub: Hub) -> None:
     assert alarms == {("gw-3", "smoke"): "raised", ("gw-2", "gateway_silent"): "resolved"}
 
 
-def test_notifications_of_unconfigured_channels_are_dead_lettered_not_left_waiting(hub: Hub) -> None:
+def test_notifications_of_unconfigured_channels_are_settled_not_left_waiting(hub: Hub) -> None:
+    """Rows enqueued without a handover (here: the engine alone) are settled by the re-check."""
     from hub.alarms.service import AlarmService
     from hub.alarms.settings import AlarmSettings
 
@@ -312,9 +314,43 @@ def test_notifications_of_unconfigured_channels_are_dead_lettered_not_left_waiti
         status = {
             (n.channel, n.status) for n in s.scalars(select(Notification).where(Notification.alarm_id == a))
         }
-    assert ("sms", "dead") in status and ("voice", "dead") in status
+    assert ("sms", "unconfigured") in status and ("voice", "unconfigured") in status
     assert ("console", "pending") in status and ("sms", "pending") not in status
+    assert not any(st == "dead" for _, st in status)
     assert svc.metrics.unconfigured.labels("sms")._value.get() >= 1
+
+
+async def test_an_unconfigured_channel_is_a_startup_warning_and_a_health_flag_not_per_alarm_noise(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)  # no SMS/voice provider
+    assert svc.channel_health() == (True, "not configured, recipients not reached: home, sms, voice")
+    assert svc.metrics.configured.labels("sms")._value.get() == 0
+    assert svc.metrics.configured.labels("console")._value.get() == 1
+    await svc.start()
+    try:
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert sum("channel sms is not configured" in w for w in warnings) == 1
+        assert sum("channel voice is not configured" in w for w in warnings) == 1
+        caplog.clear()
+        ids = [
+            await asyncio.to_thread(svc.engine.handle, *event_signal(smoke(f"gw-{n}"), hub.clock.now()))
+            for n in (1, 2, 3)
+        ]
+        with hub.sessions() as s:  # stored as unconfigured at once, in the alarm's transaction
+            status = {
+                (n.channel, n.status)
+                for n in s.scalars(select(Notification).where(Notification.alarm_id.in_([r.alarm_id for r in ids])))
+            }
+        assert {st for ch, st in status if ch in ("sms", "voice")} == {"unconfigured"}
+        await asyncio.to_thread(svc.reconcile)
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+        assert svc.metrics.unconfigured.labels("sms")._value.get() >= 6  # duty phone + family, 3 alarms
+    finally:
+        await svc.stop()
 
 
 async def test_gas_readings_raise_and_restore_with_hysteresis(hub: Hub) -> None:
