@@ -280,3 +280,32 @@ def status_cmd(gateway_id: str, db_url: str) -> None:
                                 if r.signed_off_at else "no"),
         ]
     click.echo("\n".join(lines))
+
+
+@provision.command(name="inventory")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the inventory here [default: stdout].")
+@click.option("--domain", default="", help="DNS suffix of the Pis' hostnames, e.g. 'local' (mDNS) or 'gw.example.org'.")
+@click.option("--workstation", default=None, help="Only the homes of this workstation.")
+@click.option("--subdistrict", default=None, help="Only the homes of this subdistrict.")
+@click.option("--provisioned-only", is_flag=True, help="Only gateways `provision gateway` has run for.")
+@db_url_option
+def inventory_cmd(output: Path | None, domain: str, workstation: str | None, subdistrict: str | None,
+                  provisioned_only: bool, db_url: str) -> None:
+    """An Ansible inventory of the register's gateways (group `gateways`, one group per
+    workstation and subdistrict) for ansible/site-gateways.yml."""
+    import yaml
+
+    from hub.provision.inventory import inventory
+
+    with _transaction(db_url) as session:
+        data = inventory(session, domain=domain, workstation=workstation, subdistrict=subdistrict,
+                         provisioned_only=provisioned_only)
+    n = len(data["all"]["children"]["gateways"]["hosts"])
+    text = "---\n# written by `safehome provision inventory`\n" + yaml.safe_dump(data, sort_keys=False,
+                                                                                 allow_unicode=True)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}: {n} gateway(s)", err=True)

@@ -1,7 +1,8 @@
 """API bearer tokens: ``shk_<id>_<secret>``, stored as SHA-256 of the whole token.
 
 A token names a role (``viewer`` reads, ``operator`` also acknowledges … resolves,
-``supervisor`` also reviews) and a region (``workstation:ws-0001``, ``subdistrict:sd-01``,
+``supervisor`` also reviews; ``installer`` runs walk tests and
+sign-offs, hub/api/provisioning.py) and a region (``workstation:ws-0001``, ``subdistrict:sd-01``,
 ``district:pudong``) that scopes everything it can see.
 """
 
@@ -20,7 +21,7 @@ from hub.api.errors import BadRegion
 from hub.api.models import ApiToken
 from hub.registry.models import District, Subdistrict, Workstation
 
-ROLES = ("viewer", "operator", "supervisor")
+ROLES = ("viewer", "operator", "supervisor", "installer")
 REGION_KINDS = {"workstation": Workstation, "subdistrict": Subdistrict, "district": District}
 PREFIX = "shk"
 

@@ -6,6 +6,7 @@ import datetime as dt
 
 import click
 
+from hub.api.tokens import ROLES
 from hub.db.cli import db_url_option, migrated_sessions
 
 
@@ -15,7 +16,7 @@ def token() -> None:
 
 
 @token.command(name="create")
-@click.option("--role", type=click.Choice(["viewer", "operator", "supervisor"]), required=True)
+@click.option("--role", type=click.Choice(list(ROLES)), required=True)
 @click.option("--region", required=True, help="workstation:ID, subdistrict:ID or district:ID")
 @click.option("--name", default="", help="Who uses it (shown in alarm histories), e.g. 'ws-0001 duty desk'.")
 @db_url_option
