@@ -203,10 +203,23 @@ def render_limits(s: BrokerSettings) -> str:
 
 
 def render_config(s: BrokerSettings) -> str:
-    """The complete mosquitto.conf for the deployment."""
+    """The complete mosquitto.conf for the deployment.
+
+    With client certificates as identities (``use_identity_as_username``) Mosquitto skips
+    the password check, and with it the isolation plugin's client id check: a gateway's
+    certificate could connect with another client id and take that session over. Then the
+    gateway listener also gets ``use_username_as_clientid`` (the client id becomes the
+    certificate's CN), which needs per-listener settings, so that the hub's connections on
+    the loopback listener keep their own ids.
+    """
+    per_listener = s.use_identity_as_username
+    security = [
+        "allow_anonymous false",
+        render_security(s.password_path, s.acl_path, s.plugin_path).rstrip("\n"),
+    ]
     lines = [
         "# Written by `safehome broker config`; regenerate rather than edit.",
-        "per_listener_settings false",
+        f"per_listener_settings {'true' if per_listener else 'false'}",
         f"pid_file {s.pid_path}",
         f"user {s.user}",
         f"log_dest {s.log_dest}",
@@ -226,15 +239,19 @@ def render_config(s: BrokerSettings) -> str:
     else:
         lines.append("persistence false")
     lines.append(render_limits(s).rstrip("\n"))
-    lines.append("allow_anonymous false")
-    lines.append(render_security(s.password_path, s.acl_path, s.plugin_path).rstrip("\n"))
+    if not per_listener:
+        lines += security
     lines += [
         "",
         "# Loopback, unencrypted: the hub on this machine and local tools.",
         f"listener {s.plain_port} {s.plain_bind}",
     ]
+    if per_listener:
+        lines += security
     if s.tls:
         lines += ["", "# Gateways: TLS.", f"listener {s.tls_port} {s.tls_bind}"]
+        if per_listener:
+            lines += [*security, "use_username_as_clientid true"]
         if s.cafile is not None:
             lines.append(f"cafile {s.cafile}")
         # no tls_version: Mosquitto 2's default accepts TLS 1.2 and 1.3

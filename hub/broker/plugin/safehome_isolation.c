@@ -41,7 +41,7 @@ struct list {
 	int count;
 };
 
-static mosquitto_plugin_id_t *plugin_id = NULL;
+static int instances = 0;
 static struct list hub_users, downlink, retain_ok;
 static char *root = NULL, *reserved_prefix = NULL;
 
@@ -151,12 +151,13 @@ int mosquitto_plugin_version(int supported_version_count, const int *supported_v
 	return -1;
 }
 
+/* With per_listener_settings the plugin is loaded once per listener: the options are the
+ * same, each instance keeps its own identifier in user_data to unregister its callbacks. */
 int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **user_data, struct mosquitto_opt *opts, int opt_count)
 {
 	int rc = MOSQ_ERR_SUCCESS;
-	(void)user_data;
 
-	plugin_id = identifier;
+	*user_data = identifier;
 	for(int i = 0; i < opt_count && rc == MOSQ_ERR_SUCCESS; i++){
 		if(!strcmp(opts[i].key, "hub_users")){
 			rc = list_parse(&hub_users, opts[i].value);
@@ -177,18 +178,19 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **user_data, s
 				"safehome isolation: plugin_opt_root, plugin_opt_reserved_prefix, plugin_opt_hub_users and plugin_opt_downlink are required");
 		rc = MOSQ_ERR_INVAL;
 	}
-	if(rc == MOSQ_ERR_SUCCESS) rc = mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL);
-	if(rc == MOSQ_ERR_SUCCESS) rc = mosquitto_callback_register(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL);
+	if(rc == MOSQ_ERR_SUCCESS) rc = mosquitto_callback_register(identifier, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL);
+	if(rc == MOSQ_ERR_SUCCESS) rc = mosquitto_callback_register(identifier, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL);
+	if(rc == MOSQ_ERR_SUCCESS) instances++;
 	return rc;
 }
 
 int mosquitto_plugin_cleanup(void *user_data, struct mosquitto_opt *opts, int opt_count)
 {
-	(void)user_data;
 	(void)opts;
 	(void)opt_count;
-	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
-	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL);
+	mosquitto_callback_unregister(user_data, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
+	mosquitto_callback_unregister(user_data, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL);
+	if(instances > 0 && --instances > 0) return MOSQ_ERR_SUCCESS; /* the last one frees the options */
 	list_free(&hub_users);
 	list_free(&downlink);
 	list_free(&retain_ok);
