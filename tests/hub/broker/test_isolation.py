@@ -168,3 +168,27 @@ def test_a_retained_message_planted_before_the_plugin_can_be_cleared(
         assert replayed("after") == []
     finally:
         thief.close()
+
+
+def test_last_will_can_neither_plant_nor_forge(secured: SecuredBroker) -> None:
+    """The Last Will is a publish too: retained on its own event, or on another gateway's
+    status (a forged "offline"), it is dropped when the connection dies."""
+    hub = secured.hub_client(client_id=hub_client_id("iso-will")).connect()
+    pw = secured.gateway(THIEF)
+    try:
+        hub.subscribe(f"{p.ROOT}/gw/+/+")
+        closed = f"Client {THIEF} closed its connection."
+        for n, will_topic in enumerate((str(p.Topic.of(THIEF, "event")), str(p.Topic.of(VICTIM, "status"))), 1):
+            dying = secured.client(THIEF, pw, client_id=THIEF, will=(will_topic, b"will")).connect()
+            dying.kill()  # no DISCONNECT: the broker publishes the Will
+            wait_for(lambda n=n: secured.broker.log_text().count(closed) >= n,  # type: ignore[misc]
+                     what="the broker noticed the dead connection")
+        marker = secured.client(THIEF, pw, client_id=THIEF).connect()
+        for n in (1, 2):  # the second round trip flushes anything still in flight
+            marker.publish(str(p.Topic.of(THIEF, "status")), f"marker-{n}".encode())
+        got = [hub.get().payload, hub.get().payload]
+        marker.close()
+        assert got == [b"marker-1", b"marker-2"]
+        assert hub.drain() == []
+    finally:
+        hub.close()
