@@ -327,9 +327,9 @@ class AlarmService:
                 await asyncio.to_thread(self.handle, item[2], item[3])
             except Undecided:  # logged and counted by handle
                 self._retry_later(item)
-            except AlarmError:
-                log.exception("signal %s not turned into an alarm decision yet; the re-check will retry",
-                              item[3])
+            except Exception:  # this task must outlive any bug; the signal is retried
+                log.exception("signal %s not turned into an alarm decision yet; retrying", item[3])
+                self._retry_later(item)
             finally:
                 self._busy = False
 
@@ -469,7 +469,7 @@ class AlarmService:
             try:
                 await asyncio.to_thread(self.reconcile)
                 await asyncio.to_thread(self.refresh_analogue_open)
-            except AlarmError:
+            except Exception:  # a database blip must not end the re-check for good
                 log.exception("alarm re-check failed; next round retries")
 
     def _webhook_secret(self, url: str) -> str | None:

@@ -75,6 +75,10 @@ def record(session: Session, alarm: Alarm, t: Transition) -> None:
         alarm.outcome = t.outcome.value
     if t.to_state.closed:
         alarm.open_key = None
+        # The UPDATE below autoflushes the alarm first: flush it here, where a lost race
+        # becomes ConcurrentUpdate (retried from a fresh read), not a bare StaleDataError
+        # (which answered two operators resolving at once with HTTP 500 on PostgreSQL).
+        flush_or_conflict(session, alarm)
         session.execute(
             update(AlarmTimer)
             .where(AlarmTimer.alarm_id == alarm.id, AlarmTimer.status == "pending")

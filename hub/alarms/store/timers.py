@@ -177,6 +177,8 @@ class TimerWorker:
                 await asyncio.to_thread(self.fire_due)
             except (OperationalError, AlarmError) as exc:
                 log.warning("timer worker %s: %s (retrying)", self.worker_id, exc)
+            except Exception:  # escalation must outlive any bug: next tick retries
+                log.exception("timer worker %s: firing failed (retrying)", self.worker_id)
             try:
                 await asyncio.wait_for(self._stop.wait(), interval_s)
             except TimeoutError:

@@ -9,15 +9,17 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from hub.alarms.errors import AlarmError, ConcurrentUpdate
 
 T = TypeVar("T")
 
-#: Races that a fresh read resolves: a version conflict (someone changed the alarm), a unique
+#: Races that a fresh read resolves: a version conflict (someone changed the alarm; a
+#: StaleDataError is one that an autoflush hit before our own conflict handling), a unique
 #: conflict (someone inserted the same key), SQLite's "database is locked" (only after the
 #: busy timeout now: hub transactions begin IMMEDIATE, see hub/db/engine.py).
-RETRYABLE = (ConcurrentUpdate, IntegrityError, OperationalError)
+RETRYABLE = (ConcurrentUpdate, StaleDataError, IntegrityError, OperationalError)
 
 
 def in_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T], retries: int = 12) -> T:
