@@ -37,6 +37,11 @@ class HubMetrics:
             buckets=_LAG_BUCKETS,
             registry=r,
         )
+        self.clock_suspect = Counter(
+            "safehome_clock_suspect_messages",
+            "Events and telemetry whose synced device time was far from the hub's (timed by the hub)",
+            registry=r,
+        )
         self.store_batch = Histogram(
             "safehome_store_batch_seconds",
             "Time to store one batch, by kind (events+state / telemetry)",

@@ -245,6 +245,14 @@ class SupervisionSettings(_Part):
     #: Sensors are scanned in full (all registered sensors) this often.
     sensor_tick_s: float = Field(default=30.0, gt=0)
     default_heartbeat_s: int = Field(default=30, ge=1)
+    clock_tolerance_s: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "a device clock that says it is synced but is this far from the hub's (seconds) "
+            "opens the gateway's clock_suspect trouble; its messages are timed by the hub"
+        ),
+    )
 
     @model_validator(mode="after")
     def _order(self) -> SupervisionSettings:

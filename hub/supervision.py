@@ -14,9 +14,14 @@ Rules (times are the hub's own clock):
 * ``gateway_silent`` opens when an online gateway is past its deadline (a gateway never
   heard from counts from ``since``, when supervision started watching it).
 * ``gateway_offline`` opens when the gateway said it is offline (its Last-Will or an
-  orderly shutdown) and nothing was heard for ``offline_grace_s`` (a reconnect blip raises
-  nothing). A gateway that was already ``silent`` keeps that one condition: one outage,
-  one condition. Both restore when the gateway is online and heard within its deadline.
+  orderly shutdown) ``offline_grace_s`` ago and has not said it is back (a reconnect blip:
+  agent restarted by systemd, router blip, raises nothing). The grace counts from when the
+  hub received the Last-Will, not from the last traffic: a gateway that sent its last
+  heartbeat 25 s before a 0.8 s blip is not reported offline. A gateway that was already
+  ``silent`` keeps that one condition: one outage, one condition. Both restore when the
+  gateway is online and heard within its deadline.
+* ``clock_suspect`` (a trouble) opens when the gateway's last synced status was further
+  than ``clock_tolerance_s`` from the hub's clock, and restores when one is within it.
 * ``sensor_silent`` opens when a sensor was not heard for ``interval_s + sensor_grace_s``
   while its gateway is up (when the gateway is down, the gateway's condition says it all)
   and restores when it is heard again.
@@ -41,6 +46,7 @@ class Policy:
     offline_grace_s: float = 10.0
     sensor_grace_s: float = 60.0
     default_heartbeat_s: int = 30
+    clock_tolerance_s: float = 120.0
 
     def gateway_deadline_s(self, heartbeat_s: int | None) -> float:
         hb = heartbeat_s if heartbeat_s and heartbeat_s > 0 else self.default_heartbeat_s
@@ -59,6 +65,9 @@ class GatewayView:
     heartbeat_s: int | None
     since: dt.datetime  #: when supervision started watching (used if never heard)
     offline_reason: str = ""
+    #: hub receipt of the status that set ``online`` (for an offline gateway: of its Last-Will)
+    status_at: dt.datetime | None = None
+    clock_offset_s: float | None = None  #: device minus hub clock on its last synced status
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +125,13 @@ def evaluate_gateway(
             )
     elif silent_key in open_keys:
         want[ConditionKind.GATEWAY_SILENT] = ""  # same outage: keep the one condition
-    elif silent_s >= policy.offline_grace_s or offline_key in open_keys:
-        reason = f" ({g.offline_reason})" if g.offline_reason else ""
-        want[ConditionKind.GATEWAY_OFFLINE] = f"gateway reported offline{reason}, silent for {silent_s:.0f} s"
+    else:
+        offline_s = _silent_for(now, g.status_at, g.last_seen or g.since)
+        if offline_s >= policy.offline_grace_s or offline_key in open_keys:
+            reason = f" ({g.offline_reason})" if g.offline_reason else ""
+            want[ConditionKind.GATEWAY_OFFLINE] = (
+                f"gateway reported offline{reason} {offline_s:.0f} s ago, last heard {silent_s:.0f} s ago"
+            )
     out: list[Transition] = []
     for kind in (ConditionKind.GATEWAY_SILENT, ConditionKind.GATEWAY_OFFLINE):
         is_open = (kind.value, g.gateway_id, None) in open_keys
@@ -126,7 +139,24 @@ def evaluate_gateway(
             out.append(Transition(Action.OPEN, kind, g.gateway_id, None, want[kind]))
         elif kind not in want and is_open:
             out.append(Transition(Action.RESTORE, kind, g.gateway_id, None, "heard again"))
-    return out
+    return out + evaluate_clock(g, open_keys, policy)
+
+
+def evaluate_clock(g: GatewayView, open_keys: set[Key], policy: Policy) -> list[Transition]:
+    """``clock_suspect``: by the last measured offset (kept while nothing measures it anew)."""
+    is_open = (ConditionKind.CLOCK_SUSPECT.value, g.gateway_id, None) in open_keys
+    offset = g.clock_offset_s
+    if offset is None:
+        return []
+    off = abs(offset) > policy.clock_tolerance_s
+    if off and not is_open:
+        side = "ahead of" if offset > 0 else "behind"
+        detail = f"device clock says synced but is {abs(offset):.0f} s {side} the hub's (tolerance {policy.clock_tolerance_s:.0f} s)"
+        return [Transition(Action.OPEN, ConditionKind.CLOCK_SUSPECT, g.gateway_id, None, detail)]
+    if is_open and not off:
+        detail = f"device clock within {policy.clock_tolerance_s:.0f} s of the hub's"
+        return [Transition(Action.RESTORE, ConditionKind.CLOCK_SUSPECT, g.gateway_id, None, detail)]
+    return []
 
 
 def evaluate_sensor(

@@ -27,7 +27,7 @@ from hub.supervision import Action, GatewayView, Key, Policy, SensorView, Transi
 from hub.threads import ThreadWork
 
 log = logging.getLogger("safehome.hub.supervision")
-GATEWAY_KINDS = {ConditionKind.GATEWAY_SILENT, ConditionKind.GATEWAY_OFFLINE}
+GATEWAY_KINDS = {ConditionKind.GATEWAY_SILENT, ConditionKind.GATEWAY_OFFLINE, ConditionKind.CLOCK_SUSPECT}
 
 
 def policy_of(s: SupervisionSettings) -> Policy:
@@ -39,6 +39,7 @@ def policy_of(s: SupervisionSettings) -> Policy:
         offline_grace_s=s.offline_grace_s,
         sensor_grace_s=s.sensor_grace_s,
         default_heartbeat_s=s.default_heartbeat_s,
+        clock_tolerance_s=s.clock_tolerance_s,
     )
 
 
@@ -113,6 +114,9 @@ class SupervisionService:
             GatewayState.online.is_(False),
             GatewayState.last_seen_at.is_(None),
             GatewayState.last_seen_at < cutoff,
+            # a bad clock: few gateways (the rest restore through ``flagged``)
+            GatewayState.clock_offset_s > self.policy.clock_tolerance_s,
+            GatewayState.clock_offset_s < -self.policy.clock_tolerance_s,
         ]
         if flagged:
             conds.append(GatewayState.gateway_id.in_(sorted(flagged)))
@@ -128,6 +132,8 @@ class SupervisionService:
                     hb if isinstance(hb, int) else None,
                     self._first_watched((row.gateway_id, None), now),
                     str(status.get("reason", "")) if not row.online else "",
+                    row.status_at,
+                    row.clock_offset_s,
                 )
             )
         never_seen = (

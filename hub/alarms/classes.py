@@ -17,6 +17,7 @@ HUB_KINDS: dict[str, AlarmClass] = {
     "gateway_flooding": AlarmClass.SUPERVISORY,
     "broker_dropped": AlarmClass.TROUBLE,
     "broker_dropping": AlarmClass.TROUBLE,
+    "clock_suspect": AlarmClass.TROUBLE,
 }
 
 #: Lower number = more urgent (the fire-alarm panel convention).

@@ -16,10 +16,10 @@ still stored (and can be surfaced as such) instead of being refused.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, Insert, String
+from sqlalchemy import BigInteger, Boolean, Index, Insert, String, false
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -34,7 +34,9 @@ CHUNK = 500
 
 class StoredEvent(Base):
     """One row per distinct event id. ``device_ts`` is the gateway's clock (trust it only
-    when ``synced``); ``received_at`` the hub's."""
+    when ``synced`` and not ``clock_suspect``); ``received_at`` the hub's. ``clock_suspect``:
+    the device said its clock was synced, but it was far from the hub's (stored as sent,
+    flagged; see :mod:`hub.ingest.clock`)."""
 
     __tablename__ = "events"
 
@@ -48,6 +50,7 @@ class StoredEvent(Base):
     device_ts: Mapped[dt.datetime]
     synced: Mapped[bool] = mapped_column(Boolean())
     received_at: Mapped[dt.datetime]
+    clock_suspect: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
     values: Mapped[dict[str, Any] | None]
     payload: Mapped[dict[str, Any]]
 
@@ -58,7 +61,7 @@ class StoredEvent(Base):
     )
 
 
-def event_row(event: Event, received_at: dt.datetime) -> dict[str, Any]:
+def event_row(event: Event, received_at: dt.datetime, clock_suspect: bool = False) -> dict[str, Any]:
     """The ``events`` row of a protocol event (plain data, no I/O)."""
     return {
         "id": event.id,
@@ -71,6 +74,7 @@ def event_row(event: Event, received_at: dt.datetime) -> dict[str, Any]:
         "device_ts": dt.datetime.fromtimestamp(event.ts / 1000, dt.UTC),
         "synced": event.synced,
         "received_at": received_at,
+        "clock_suspect": clock_suspect,
         "values": event.values.model_dump(mode="json", exclude_none=True) if event.values else None,
         "payload": event.model_dump(mode="json"),
     }
@@ -85,9 +89,12 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     raise StoreError(f"event store does not support the {dialect!r} database")
 
 
-def store_events(session: Session, events: Sequence[Event], received_at: dt.datetime) -> list[bool]:
+def store_events(
+    session: Session, events: Sequence[Event], received_at: dt.datetime, clock_suspect: Set[str] = frozenset()
+) -> list[bool]:
     """Insert ``events``; for each, True if it was stored now, False if its id was
     already stored (earlier, by another worker, or earlier in this same batch).
+    ``clock_suspect``: ids of events whose synced device time is not to be trusted.
 
     Runs inside the caller's transaction; raises :class:`StoreError` on database errors.
     """
@@ -99,7 +106,7 @@ def store_events(session: Session, events: Sequence[Event], received_at: dt.date
     for ev in events:
         if ev.id not in seen:
             seen.add(ev.id)
-            unique_rows.append(event_row(ev, received_at))
+            unique_rows.append(event_row(ev, received_at, ev.id in clock_suspect))
     # Insert in id order: two workers storing overlapping batches then take the row locks
     # of conflicting ids in the same order and wait for each other instead of deadlocking.
     unique_rows.sort(key=lambda r: r["id"])

@@ -24,6 +24,7 @@ class ConditionKind(enum.StrEnum):
     GATEWAY_OFFLINE = "gateway_offline"
     BROKER_DROPPING = "broker_dropping"
     GATEWAY_FLOODING = "gateway_flooding"
+    CLOCK_SUSPECT = "clock_suspect"
 
 
 class ConditionState(enum.StrEnum):
@@ -32,7 +33,14 @@ class ConditionState(enum.StrEnum):
 
 
 class GatewayState(Base):
-    """Last known connectivity of a gateway (from status messages, Last-Will and traffic)."""
+    """Last known connectivity of a gateway (from status messages, Last-Will and traffic).
+
+    ``online`` and ``last_status`` are written by live status messages only, newest hub
+    receipt (``status_at``) wins: with several lanes or workers, a flush of older state can
+    come after a newer one, and traffic heard before a Last-Will must never mark the gateway
+    online again (it would be reported silent after ~60 s instead of offline after ~10 s).
+    ``clock_offset_s`` is device time minus hub receipt of the last live, synced status.
+    """
 
     __tablename__ = "gateway_state"
 
@@ -41,6 +49,9 @@ class GatewayState(Base):
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(default=None, index=True)
     last_status: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     last_seq: Mapped[int | None] = mapped_column(default=None)
+    #: hub receipt of the live status that set ``online`` (for a Last-Will: when it came)
+    status_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    clock_offset_s: Mapped[float | None] = mapped_column(default=None)
 
 
 class SensorState(Base):

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.ingest.clock import ClockWatch, retimed
 from hub.ingest.decode import Incoming, Rejected
 from hub.timeseries import Point
 from protocols import (
@@ -31,10 +32,13 @@ MAX_ACK_ITEMS = 1000
 @dataclass
 class GatewaySeen:
     last_seen: dt.datetime | None = None  #: None: only the broker spoke for it (Last-Will)
+    #: set by status only (None: traffic, which never changes it: see hub.db.state.GatewayState)
     online: bool | None = None
     status: dict[str, Any] | None = None
     last_seq: int | None = None
     retained_only: bool = True  #: only replayed retained status: do not override newer state
+    status_at: dt.datetime | None = None  #: hub receipt of the live status (orders status writes)
+    clock_offset_s: float | None = None  #: device minus hub time, measured on a live status
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Plan:
     gateways: dict[str, GatewaySeen] = field(default_factory=dict)
     sensors: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
     rejected_acks: dict[str, list[AckItem]] = field(default_factory=dict)
+    #: ids of events and telemetry whose synced device time is not trusted (hub.ingest.clock)
+    clock_suspect: set[str] = field(default_factory=set)
 
     def points(self) -> list[Point]:
         out: list[Point] = []
@@ -61,15 +67,16 @@ _PRIORITY = {AlarmClass.ALARM: 0, AlarmClass.SUPERVISORY: 1, AlarmClass.TROUBLE:
 
 def _seen(plan: Plan, gw: str, at: dt.datetime, seq: int | None) -> GatewaySeen:
     g = plan.gateways.setdefault(gw, GatewaySeen())
-    g.last_seen = at
-    g.online = True
+    if g.retained_only:  # a replayed retained status seeded it: live traffic is newer news
+        g.online, g.status = None, None
+    g.last_seen = at  # traffic says nothing of online: it may be older than a Last-Will
     g.retained_only = False
     if seq is not None:
         g.last_seq = seq if g.last_seq is None else max(g.last_seq, seq)
     return g
 
 
-def _status(plan: Plan, s: Status, retained: bool, at: dt.datetime) -> None:
+def _status(plan: Plan, s: Status, retained: bool, at: dt.datetime, clock: ClockWatch | None) -> None:
     g = plan.gateways.setdefault(s.gw, GatewaySeen())
     if retained:
         # A retained status replayed on subscribe says nothing about *now*: it only seeds
@@ -81,6 +88,10 @@ def _status(plan: Plan, s: Status, retained: bool, at: dt.datetime) -> None:
     g.retained_only = False
     g.online = s.state is GatewayState.ONLINE
     g.status = s.model_dump(mode="json")
+    g.status_at = at
+    offset = clock.status_offset(s, at) if clock is not None else None
+    if offset is not None:
+        g.clock_offset_s = offset
     if s.reason != "lwt":  # the Last-Will is the broker speaking, not the gateway
         g.last_seen = at
         if s.seq is not None:
@@ -90,8 +101,10 @@ def _status(plan: Plan, s: Status, retained: bool, at: dt.datetime) -> None:
                 plan.sensors[(s.gw, h.id)] = at
 
 
-def make_plan(items: Iterable[Incoming | Rejected]) -> Plan:
-    """Group a batch. Events are ordered alarms first (then arrival order)."""
+def make_plan(items: Iterable[Incoming | Rejected], clock: ClockWatch | None = None) -> Plan:
+    """Group a batch. Events are ordered alarms first (then arrival order). ``clock``:
+    measure device clocks (statuses) and flag messages whose synced time is not to be
+    trusted; suspect telemetry is timed by the hub (:func:`hub.ingest.clock.retimed`)."""
     plan = Plan()
     for it in items:
         if isinstance(it, Rejected):
@@ -107,17 +120,22 @@ def make_plan(items: Iterable[Incoming | Rejected]) -> Plan:
             continue
         m, at = it.msg, it.received_at
         if isinstance(m, Event):
+            if clock is not None and clock.suspect(m, at):
+                plan.clock_suspect.add(m.id)
             plan.events.append(m)
             _seen(plan, m.gw, at, m.seq)
             if m.sensor:
                 plan.sensors[(m.gw, m.sensor)] = at
         elif isinstance(m, Telemetry):
+            if clock is not None and clock.suspect(m, at):
+                plan.clock_suspect.add(m.id)
+                m = retimed(m, at)
             plan.telemetry.append(m)
             _seen(plan, m.gw, at, m.seq)
             for r in m.readings:
                 plan.sensors[(m.gw, r.sensor)] = at
         elif isinstance(m, Status):
-            _status(plan, m, it.retained, at)
+            _status(plan, m, it.retained, at, clock)
         else:
             plan.results.append(m)
             _seen(plan, m.gw, at, m.seq)
@@ -156,6 +174,8 @@ def _merge(old: GatewaySeen, new: GatewaySeen) -> GatewaySeen:
         status=new.status if new.status is not None else old.status,
         last_seq=max(seqs) if seqs else None,
         retained_only=False,
+        status_at=new.status_at if new.status_at is not None else old.status_at,
+        clock_offset_s=new.clock_offset_s if new.clock_offset_s is not None else old.clock_offset_s,
     )
 
 
@@ -230,7 +250,7 @@ class SeenGate:
         every = dt.timedelta(seconds=self.every_s)
         gateways: dict[str, GatewaySeen] = {}
         for gw, g in state.gateways.items():
-            traffic_only = g.status is None and g.online is True and g.last_seen is not None
+            traffic_only = g.status is None and g.last_seen is not None
             if traffic_only:
                 assert g.last_seen is not None
                 if self._recent(self.gateways.get(gw), g.last_seen, every):

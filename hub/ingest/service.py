@@ -31,6 +31,7 @@ import aiomqtt
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.errors import StoreError
+from hub.ingest.clock import ClockWatch
 from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
 from hub.ingest.fair import Admit, Bounds, FairQueue, FloodWatch, Rank, gateway_of, rank_of
 from hub.ingest.flooding import FloodAlarms
@@ -154,6 +155,7 @@ class IngestService:
         self._threads = ThreadWork()
         self.state = StateBuffer()
         self._gate = SeenGate(seen_write_every(settings))
+        self.clock_watch = ClockWatch(settings.supervision.clock_tolerance_s)
         self._flush_lock = asyncio.Lock()
         self._shed = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
         self.floods = FloodAlarms(
@@ -280,7 +282,7 @@ class IngestService:
                 log.exception("ingest failed on a batch of %d messages; continuing", len(batch))
 
     def _plan(self, batch: Sequence[aiomqtt.Message], now: dt.datetime) -> Plan:
-        return make_plan(self._classify(batch, now))
+        return make_plan(self._classify(batch, now), self.clock_watch)
 
     def _classify(self, batch: Sequence[aiomqtt.Message], now: dt.datetime) -> list[Incoming | Rejected]:
         items: list[Incoming | Rejected] = []
@@ -306,17 +308,19 @@ class IngestService:
             plan = self._plan(batch, now)
         if plan.rejected_acks:
             await self.publish_acks(plan.rejected_acks)
+        if plan.clock_suspect:
+            self.metrics.clock_suspect.inc(len(plan.clock_suspect))
         self.state.add(plan.gateways, plan.sensors)
         if plan.events:
             answers, after = await self._retry(
-                "core", store_event_batch, self.factory, plan.events, now, self._deciders()
+                "core", store_event_batch, self.factory, plan.events, now, self._deciders(), plan.clock_suspect
             )
             new = [e for e, is_new in zip(plan.events, answers, strict=True) if is_new]
             self.metrics.events_stored.labels("new").inc(len(new))
             self.metrics.events_stored.labels("duplicate").inc(len(plan.events) - len(new))
             self._after_commit(after)  # e.g. hand a decided alarm's notifications over: first
             await self.publish_acks(stored_items(plan.events))
-            self._observe_lag("event", plan.events)
+            self._observe_lag("event", [e for e in plan.events if e.id not in plan.clock_suspect])
             if new:
                 await self._notify([NewEvent(e, now) for e in new])
         if plan.telemetry:

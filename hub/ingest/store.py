@@ -5,11 +5,11 @@ telemetry to the time-series store. Synchronous (SQLAlchemy); the service runs t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from typing import Any
 
 import orjson
-from sqlalchemy import TextClause, func, text
+from sqlalchemy import TextClause, case, func, or_, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +21,14 @@ from hub.ingest.plan import GatewaySeen, Plan, StateBuffer
 from hub.sinks import AfterCommit, NewEvent
 from hub.timeseries import TimeSeriesStore
 from protocols import Event
+
+# Several lanes and workers flush gateway state, each once a second, in no particular
+# order: a flush may carry state older than what another one wrote already. So status
+# (online, last status, clock offset) is written only over an older one (hub receipt,
+# ``status_at``), and traffic never changes ``online`` (it may have been heard before a
+# Last-Will that another lane wrote first; a gateway says it is back with its birth
+# status, and every heartbeat says it again). Traffic makes a new row online: there is no
+# status to contradict. tests/hub/ingest/test_state_order.py replays the races.
 
 
 def _write_gateways(session: Session, gateways: dict[str, GatewaySeen]) -> None:
@@ -34,24 +42,34 @@ def _write_gateways(session: Session, gateways: dict[str, GatewaySeen]) -> None:
             "last_seen_at": g.last_seen,
             "last_status": g.status,
             "last_seq": g.last_seq,
+            "status_at": g.status_at,
+            "clock_offset_s": g.clock_offset_s,
         }
         for gw, g in live
         if g.status is not None
     ]
     traffic = [
-        {"gateway_id": gw, "online": bool(g.online), "last_seen_at": g.last_seen, "last_seq": g.last_seq}
+        {"gateway_id": gw, "online": True, "last_seen_at": g.last_seen, "last_seq": g.last_seq}
         for gw, g in live
         if g.status is None
     ]
     if with_status:
         stmt = dialect_insert(session, GatewayState)
         ex = stmt.excluded
+        newer = or_(GatewayState.status_at.is_(None), ex.status_at >= GatewayState.status_at)
+
+        def if_newer(value: Any, column: Any) -> Any:
+            return case((newer, value), else_=column)
+
+        offset = func.coalesce(ex.clock_offset_s, GatewayState.clock_offset_s)
         session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["gateway_id"],
                 set_={
-                    "online": ex.online,
-                    "last_status": ex.last_status,
+                    "online": if_newer(ex.online, GatewayState.online),
+                    "last_status": if_newer(ex.last_status, GatewayState.last_status),
+                    "status_at": if_newer(ex.status_at, GatewayState.status_at),
+                    "clock_offset_s": if_newer(offset, GatewayState.clock_offset_s),
                     "last_seen_at": func.coalesce(ex.last_seen_at, GatewayState.last_seen_at),
                     "last_seq": func.coalesce(ex.last_seq, GatewayState.last_seq),
                 },
@@ -65,7 +83,6 @@ def _write_gateways(session: Session, gateways: dict[str, GatewaySeen]) -> None:
             stmt.on_conflict_do_update(
                 index_elements=["gateway_id"],
                 set_={
-                    "online": ex.online,
                     "last_seen_at": ex.last_seen_at,
                     "last_seq": func.coalesce(ex.last_seq, GatewayState.last_seq),
                 },
@@ -99,15 +116,17 @@ def store_event_batch(
     events: list[Event],
     received_at: dt.datetime,
     deciders: Sequence[Decider] = (),
+    clock_suspect: Set[str] = frozenset(),
 ) -> tuple[list[bool], list[AfterCommit]]:
     """Store events in one transaction; True per new event. ``deciders`` see the new events
     inside that transaction; what they return is to be run after the commit.
+    ``clock_suspect``: ids of events stored flagged (their synced device time is not trusted).
 
     Raises :class:`StoreError`; nothing is committed then, and nothing must be acked.
     """
     try:
         with factory() as session, session.begin():
-            answers = store_events(session, events, received_at)
+            answers = store_events(session, events, received_at, clock_suspect)
             after: list[AfterCommit] = []
             new = [NewEvent(e, received_at) for e, is_new in zip(events, answers, strict=True) if is_new]
             for decide in deciders if new else ():
@@ -139,15 +158,26 @@ def _rows_sql(table: str, columns: list[str], conflict: str, action: str) -> Tex
     )
 
 
+_NEWER = f"({_GW}.status_at IS NULL OR excluded.status_at >= {_GW}.status_at)"
+
+
+def _if_newer(value: str, column: str) -> str:
+    return f"{column} = CASE WHEN {_NEWER} THEN {value} ELSE {_GW}.{column} END"
+
+
 _SQLITE_STATUS = _rows_sql(
-    _GW, ["gateway_id", "online", "last_seen_at", "last_status", "last_seq"], "gateway_id",
-    f"DO UPDATE SET online = excluded.online, last_status = excluded.last_status, "
+    _GW,
+    ["gateway_id", "online", "last_seen_at", "last_status", "last_seq", "status_at", "clock_offset_s"],
+    "gateway_id",
+    f"DO UPDATE SET {_if_newer('excluded.online', 'online')}, "
+    f"{_if_newer('excluded.last_status', 'last_status')}, {_if_newer('excluded.status_at', 'status_at')}, "
+    f"{_if_newer(f'coalesce(excluded.clock_offset_s, {_GW}.clock_offset_s)', 'clock_offset_s')}, "
     f"last_seen_at = coalesce(excluded.last_seen_at, {_GW}.last_seen_at), "
     f"last_seq = coalesce(excluded.last_seq, {_GW}.last_seq)",
 )  # fmt: skip
 _SQLITE_TRAFFIC = _rows_sql(
     _GW, ["gateway_id", "online", "last_seen_at", "last_seq"], "gateway_id",
-    f"DO UPDATE SET online = excluded.online, last_seen_at = excluded.last_seen_at, "
+    f"DO UPDATE SET last_seen_at = excluded.last_seen_at, "
     f"last_seq = coalesce(excluded.last_seq, {_GW}.last_seq)",
 )  # fmt: skip
 _SQLITE_SEEDS = _rows_sql(_GW, ["gateway_id", "online", "last_status"], "gateway_id", "DO NOTHING")
@@ -157,8 +187,17 @@ _SQLITE_SENSORS = _rows_sql(
 )  # fmt: skip
 
 
-def _ts(v: dt.datetime | None) -> str | None:
-    return None if v is None else v.astimezone(dt.UTC).strftime(_SQLITE_TS)
+class _Stamps(dict[dt.datetime, str]):
+    """SQLite text of each time, formatted once: a flush's thousands of rows share the few
+    receive times of the batches it merged (formatting each was ~15 % of a status flush)."""
+
+    def __call__(self, v: dt.datetime | None) -> str | None:
+        if v is None:
+            return None
+        text = self.get(v)
+        if text is None:
+            text = self[v] = v.astimezone(dt.UTC).strftime(_SQLITE_TS)
+        return text
 
 
 def _sqlite_write(session: Session, stmt: TextClause, rows: list[list[Any]]) -> None:
@@ -166,15 +205,16 @@ def _sqlite_write(session: Session, stmt: TextClause, rows: list[list[Any]]) -> 
         session.execute(stmt, {"rows": orjson.dumps(rows).decode()})
 
 
-def _sqlite_gateways(session: Session, gateways: dict[str, GatewaySeen]) -> None:
+def _sqlite_gateways(session: Session, gateways: dict[str, GatewaySeen], _ts: _Stamps) -> None:
     """What :func:`_write_gateways` does, in three statements."""
     ordered = sorted(gateways.items())
     live = [(gw, g) for gw, g in ordered if not g.retained_only]
     _sqlite_write(session, _SQLITE_STATUS, [
-        [gw, bool(g.online), _ts(g.last_seen), g.status, g.last_seq] for gw, g in live if g.status is not None
+        [gw, bool(g.online), _ts(g.last_seen), g.status, g.last_seq, _ts(g.status_at), g.clock_offset_s]
+        for gw, g in live if g.status is not None
     ])  # fmt: skip
     _sqlite_write(session, _SQLITE_TRAFFIC, [
-        [gw, bool(g.online), _ts(g.last_seen), g.last_seq] for gw, g in live if g.status is None
+        [gw, True, _ts(g.last_seen), g.last_seq] for gw, g in live if g.status is None
     ])  # fmt: skip
     _sqlite_write(session, _SQLITE_SEEDS, [
         [gw, bool(g.online), g.status] for gw, g in ordered if g.retained_only and g.online is not None
@@ -182,9 +222,10 @@ def _sqlite_gateways(session: Session, gateways: dict[str, GatewaySeen]) -> None
 
 
 def _sqlite_state(session: Session, state: StateBuffer) -> None:
-    _sqlite_gateways(session, state.seeds)  # first: they only create missing rows
-    _sqlite_gateways(session, state.gateways)
-    _sqlite_write(session, _SQLITE_SENSORS, [[g, s, _ts(at)] for (g, s), at in sorted(state.sensors.items())])
+    ts = _Stamps()
+    _sqlite_gateways(session, state.seeds, ts)  # first: they only create missing rows
+    _sqlite_gateways(session, state.gateways, ts)
+    _sqlite_write(session, _SQLITE_SENSORS, [[g, s, ts(at)] for (g, s), at in sorted(state.sensors.items())])
 
 
 def store_state(factory: sessionmaker[Session], state: StateBuffer, generic: bool = False) -> None:

@@ -92,3 +92,34 @@ def test_sensors_of_a_down_gateway_do_not_flood() -> None:
     # already open sensor conditions stay open (not restored) while the gateway is down
     open_keys: set[Key] = {(K.SENSOR_SILENT.value, "gw-1", "gas-1")}
     assert keys(run(1000, [dead], [sensor(0, sid="gas-1")], open_keys)) == [("open", "gateway_silent", None)]
+
+
+def offline(last_s: float, will_s: float | None) -> GatewayView:
+    return GatewayView("gw-1", False, at(last_s), 30, at(0), "lwt", at(will_s) if will_s is not None else None)
+
+
+def test_last_will_grace_counts_from_the_last_will_not_from_the_last_traffic() -> None:
+    # heard 25 s before a Last-Will: a blip that comes back within 10 s raises nothing
+    assert run(30, [offline(0, will_s=25)]) == []
+    assert run(34.9, [offline(0, will_s=25)]) == []
+    out = run(35, [offline(0, will_s=25)])
+    assert keys(out) == [("open", "gateway_offline", None)]
+    assert "(lwt) 10 s ago, last heard 35 s ago" in out[0].detail
+    # a row written before the hub recorded when the Last-Will came: counts from last heard
+    assert keys(run(10, [offline(0, will_s=None)])) == [("open", "gateway_offline", None)]
+
+
+def clocked(offset_s: float | None) -> GatewayView:
+    return GatewayView("gw-1", True, at(99), 30, at(0), clock_offset_s=offset_s)
+
+
+def test_clock_suspect_opens_past_the_tolerance_either_way_and_restores_within_it() -> None:
+    assert run(100, [clocked(119.0)]) == [] and run(100, [clocked(-119.0)]) == []
+    ahead = run(100, [clocked(3600.0)])
+    assert keys(ahead) == [("open", "clock_suspect", None)] and "3600 s ahead of" in ahead[0].detail
+    behind = run(100, [clocked(-200.0)])
+    assert keys(behind) == [("open", "clock_suspect", None)] and "200 s behind" in behind[0].detail
+    open_keys: set[Key] = {(K.CLOCK_SUSPECT.value, "gw-1", None)}
+    assert run(100, [clocked(3600.0)], open_keys=open_keys) == []  # open once
+    assert run(100, [clocked(None)], open_keys=open_keys) == []  # nothing measured anew: kept
+    assert keys(run(100, [clocked(0.2)], open_keys=open_keys)) == [("restore", "clock_suspect", None)]

@@ -63,6 +63,8 @@ def _plans(batches: list[list[tuple[str, str, bool]]]) -> list[Any]:
         for g in plan.gateways.values():
             if g.last_seen is not None:
                 g.last_seen = T0 + dt.timedelta(seconds=i)
+            if g.status_at is not None:
+                g.status_at = T0 + dt.timedelta(seconds=i)
         plan.sensors = {k: T0 + dt.timedelta(seconds=i) for k in plan.sensors}
         plans.append(plan)
     return plans
@@ -71,7 +73,7 @@ def _plans(batches: list[list[tuple[str, str, bool]]]) -> list[Any]:
 def _rows(sessions: sessionmaker[Session]) -> tuple[list[Any], list[Any]]:
     with sessions() as s:
         gws = [
-            (g.gateway_id, g.online, g.last_seen_at, g.last_status, g.last_seq)
+            (g.gateway_id, g.online, g.last_seen_at, g.last_status, g.last_seq, g.status_at, g.clock_offset_s)
             for g in s.scalars(select(GatewayState).order_by(GatewayState.gateway_id))
         ]
         sensors = [
@@ -147,6 +149,8 @@ def test_sqlites_one_statement_upserts_equal_the_generic_ones(engine: Engine, ba
         for g in plan.gateways.values():
             if g.last_seen is not None:
                 g.last_seen += dt.timedelta(microseconds=micros)
+            if g.status_at is not None:
+                g.status_at += dt.timedelta(microseconds=micros)
         plan.sensors = {k: v + dt.timedelta(microseconds=micros) for k, v in plan.sensors.items()}
     results = []
     for generic in (True, False):
