@@ -76,11 +76,13 @@ class System:
 def subscribe_webhook(db_url: str, url: str, district: str) -> None:
     from hub.alarms.store.models import WebhookSubscription
     from hub.db.engine import make_engine, make_session_factory
+    from hub.sealing import dev_box
 
     engine = make_engine(db_url)
     try:
         with make_session_factory(engine)() as s, s.begin():
-            s.add(WebhookSubscription(url=url, secret="bench-webhook-secret", region_kind="district",
+            # the bench hub runs with env = "dev": its secrets key is the development key
+            s.add(WebhookSubscription(url=url, secret_sealed=dev_box().seal("bench-webhook-secret"), region_kind="district",
                                       region_id=district, name="bench receiver", active=True))  # fmt: skip
     finally:
         engine.dispose()

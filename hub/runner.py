@@ -135,7 +135,7 @@ def build_hub(settings: HubSettings, extensions: tuple[str, ...] | None = None) 
     """Every hub service wired from ``settings`` (nothing started yet)."""
     engine = make_engine(settings.database.url)
     if settings.database.migrate:
-        upgrade(engine)
+        upgrade(engine, secret_box=settings.secret_box())
     factory = make_session_factory(engine)
     metrics = HubMetrics()
     ts = make_timeseries(settings.timeseries, engine)

@@ -8,8 +8,13 @@ can be replaced without re-encrypting first.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+KEY_ENV = "SAFEHOME_HUB_SECRETS__KEY"
+KEY_FILE_ENV = "SAFEHOME_HUB_SECRETS__KEY_FILE"
 #: The development key (``env = "dev"`` without a configured key); refused everywhere else.
 DEV_KEY = "c2FmZWhvbWUtZGV2ZWxvcG1lbnQta2V5LW5vdC1zZWM="
 
@@ -60,3 +65,22 @@ class SecretBox:
 def dev_box() -> SecretBox:
     """The development box (tests, ``env = "dev"``)."""
     return SecretBox([DEV_KEY])
+
+
+def box_from_environment(what: str = "sealed secrets", key_file: Path | None = None) -> SecretBox:
+    """The box named by ``key_file``, else ``$SAFEHOME_HUB_SECRETS__KEY_FILE``, else
+    ``$SAFEHOME_HUB_SECRETS__KEY``, else (``SAFEHOME_HUB_ENV=dev`` only) the development key:
+    for the CLI and migrations, which run without the hub's settings file."""
+    path = key_file or (Path(os.environ[KEY_FILE_ENV]) if os.environ.get(KEY_FILE_ENV) else None)
+    try:
+        raw = path.read_text() if path is not None else os.environ.get(KEY_ENV, "").replace(",", "\n")
+    except OSError as exc:
+        raise SealingError(f"cannot read the secrets key file {path}: {exc.strerror}") from exc
+    keys = [k.strip() for k in raw.splitlines() if k.strip()]
+    try:
+        return SecretBox.from_keys(keys, allow_dev=os.environ.get("SAFEHOME_HUB_ENV") == "dev")
+    except SealingError as exc:
+        raise SealingError(
+            f"{what} need the hub's secrets key: {exc}; set {KEY_FILE_ENV} (the hub's [hub.secrets] "
+            f"key_file) or {KEY_ENV}, or pass --key-file"
+        ) from exc

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import click
 
-from hub.sealing import SealingError, SecretBox, generate_key
-
-KEY_ENV = "SAFEHOME_HUB_SECRETS__KEY"
-KEY_FILE_ENV = "SAFEHOME_HUB_SECRETS__KEY_FILE"
+from hub.sealing import KEY_ENV, KEY_FILE_ENV, SealingError, SecretBox, box_from_environment, generate_key
 
 key_file_option = click.option(
     "--key-file",
@@ -23,17 +20,11 @@ key_file_option = click.option(
 
 
 def box_from_cli(key_file: Path | None) -> SecretBox:
-    """The secret box of a CLI command: --key-file, else $SAFEHOME_HUB_SECRETS__KEY, else
-    (with SAFEHOME_HUB_ENV=dev only) the development key."""
-    from hub.settings import SecretsSettings, SettingsError
-
+    """The secret box of a CLI command (see :func:`hub.sealing.box_from_environment`)."""
     try:
-        keys = SecretsSettings(key=os.environ.get(KEY_ENV), key_file=key_file).keys()
-        return SecretBox.from_keys(keys, allow_dev=os.environ.get("SAFEHOME_HUB_ENV") == "dev")
-    except (SettingsError, SealingError) as exc:
-        raise click.ClickException(
-            f"secrets key: {exc}; pass --key-file (or {KEY_FILE_ENV} / {KEY_ENV}), as the hub's [hub.secrets]"
-        ) from exc
+        return box_from_environment(key_file=key_file)
+    except SealingError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group(name="secrets")

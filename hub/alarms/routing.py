@@ -28,7 +28,6 @@ class Webhook:
     """A third-party endpoint subscribed to the alarms of one region."""
 
     url: str
-    secret: str
     region_kind: str  #: workstation | subdistrict | district
     region_id: str
     name: str = ""

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import click
 
 from hub.db.cli import db_url_option, migrated_sessions
+from hub.sealing_cli import box_from_cli, key_file_option
+
+#: A webhook secret is an HMAC-SHA256 key: at least this long (the generated one has 43
+#: characters, 256 bits) and at most what its sealed form fits in the column.
+MIN_SECRET_LENGTH = 32
+MAX_SECRET_LENGTH = 200
 
 
 @click.group(name="webhook")
@@ -18,9 +25,14 @@ def webhook() -> None:
 @click.option("--url", required=True, help="http(s) endpoint that receives the POSTs")
 @click.option("--region", required=True, help="workstation:ID, subdistrict:ID or district:ID")
 @click.option("--name", default="")
-@click.option("--secret", default=None, help="HMAC secret (default: generated and printed once)")
+@click.option(
+    "--secret",
+    default=None,
+    help=f"HMAC secret, {MIN_SECRET_LENGTH}-{MAX_SECRET_LENGTH} characters (default: generated and printed once)",
+)
 @db_url_option
-def add_cmd(url: str, region: str, name: str, secret: str | None, db_url: str) -> None:
+@key_file_option
+def add_cmd(url: str, region: str, name: str, secret: str | None, db_url: str, key_file: Path | None) -> None:
     from hub.alarms.store.models import WebhookSubscription
     from hub.api.errors import BadRegion
     from hub.api.tokens import REGION_KINDS, parse_region
@@ -31,11 +43,22 @@ def add_cmd(url: str, region: str, name: str, secret: str | None, db_url: str) -
         kind, rid = parse_region(region)
     except BadRegion as exc:
         raise click.ClickException(str(exc)) from exc
+    if secret is not None:
+        from hub.settings import secret_weakness
+
+        weak = secret_weakness(secret, MIN_SECRET_LENGTH) or (
+            f"too long ({len(secret)} characters, at most {MAX_SECRET_LENGTH})"
+            if len(secret) > MAX_SECRET_LENGTH
+            else None
+        )
+        if weak is not None:
+            raise click.ClickException(f"--secret is {weak}; leave it out to have one generated")
     secret = secret or secrets.token_urlsafe(32)
+    sealed = box_from_cli(key_file).seal(secret)
     with migrated_sessions(db_url) as sessions, sessions() as s, s.begin():
         if s.get(REGION_KINDS[kind], rid) is None:
             raise click.ClickException(f"no {kind} {rid!r} in the registry")
-        row = WebhookSubscription(url=url, secret=secret, region_kind=kind, region_id=rid, name=name)
+        row = WebhookSubscription(url=url, secret_sealed=sealed, region_kind=kind, region_id=rid, name=name)
         s.add(row)
         s.flush()
         wid = row.id

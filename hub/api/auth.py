@@ -41,7 +41,7 @@ def principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized
     with ctx.sessions() as s:
-        p = resolve_token(read_only(s), credentials.credentials)
+        p = resolve_token(read_only(s), credentials.credentials, ctx.clock.now())
     if p is None:
         raise unauthorized
     return p

@@ -19,3 +19,6 @@ class ApiContext:
     on_enqueued: Callable[[], None] = lambda: None
     #: The worker's console push bus (``/api/v1/alarms/stream``); None: no stream.
     bus: ConsoleBus | None = None
+    #: An open event stream re-reads its token this often and closes once it is revoked
+    #: (an expiry is seen at once, from the token itself).
+    token_recheck_s: float = 5.0

@@ -26,6 +26,8 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime]
     revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    #: None: valid until revoked. An open event stream closes when its token expires too.
+    expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class IdempotencyKey(Base):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ from hub.registry.models import District, Subdistrict, Workstation
 ROLES = ("viewer", "operator", "supervisor", "installer")
 REGION_KINDS = {"workstation": Workstation, "subdistrict": Subdistrict, "district": District}
 PREFIX = "shk"
+#: What :func:`create_token` makes: anything else is refused before the database is asked.
+TOKEN_FORMAT = re.compile(r"shk_[0-9a-f]{12}_[A-Za-z0-9_-]{20,100}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,7 @@ class Principal:
     region_kind: str
     region_id: str
     name: str = ""
+    expires_at: dt.datetime | None = None
 
     @property
     def region(self) -> str:
@@ -56,7 +60,7 @@ def parse_region(region: str) -> tuple[str, str]:
 
 
 def create_token(
-    session: Session, role: str, region: str, name: str, now: dt.datetime
+    session: Session, role: str, region: str, name: str, now: dt.datetime, expires_at: dt.datetime | None = None
 ) -> tuple[str, Principal]:
     """Store a new token; returns the token (shown once, never stored) and its principal."""
     if role not in ROLES:
@@ -75,24 +79,36 @@ def create_token(
             region_id=rid,
             name=name,
             created_at=now,
+            expires_at=expires_at,
         )
     )
-    return token, Principal(tid, role, kind, rid, name)
+    return token, Principal(tid, role, kind, rid, name, expires_at)
 
 
-def resolve_token(session: Session, token: str) -> Principal | None:
-    """The principal of a valid, unrevoked token, else None."""
-    parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != PREFIX:
+def refusal(row: ApiToken | None, now: dt.datetime) -> str | None:
+    """Why the token of ``row`` is no longer valid at ``now`` (None: it is)."""
+    if row is None:
+        return "token_unknown"
+    if row.revoked_at is not None:
+        return "token_revoked"
+    if row.expires_at is not None and row.expires_at <= now:
+        return "token_expired"
+    return None
+
+
+def resolve_token(session: Session, token: str, now: dt.datetime) -> Principal | None:
+    """The principal of a valid (well-formed, known, unrevoked, unexpired) token, else None."""
+    if TOKEN_FORMAT.fullmatch(token) is None:
         return None
-    row = session.get(ApiToken, parts[1])
-    if (
-        row is None
-        or row.revoked_at is not None
-        or not hmac.compare_digest(row.token_hash, hash_token(token))
-    ):
+    row = session.get(ApiToken, token.split("_", 2)[1])
+    if row is None or refusal(row, now) or not hmac.compare_digest(row.token_hash, hash_token(token)):
         return None
-    return Principal(row.id, row.role, row.region_kind, row.region_id, row.name)
+    return Principal(row.id, row.role, row.region_kind, row.region_id, row.name, row.expires_at)
+
+
+def token_refusal(session: Session, token_id: str, now: dt.datetime) -> str | None:
+    """Re-check an authenticated token (an open event stream): why it is no longer valid."""
+    return refusal(session.get(ApiToken, token_id), now)
 
 
 def revoke_token(session: Session, token_id: str, now: dt.datetime) -> bool:

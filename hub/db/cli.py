@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from hub.db.errors import MigrationError
+from hub.sealing_cli import key_file_option
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -53,14 +55,17 @@ def db() -> None:
 @db.command(name="upgrade")
 @db_url_option
 @click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
-def upgrade_cmd(db_url: str, revision: str) -> None:
-    """Create the hub's tables or migrate them to the newest revision (idempotent)."""
+@key_file_option
+def upgrade_cmd(db_url: str, revision: str, key_file: Path | None) -> None:
+    """Create the hub's tables or migrate them to the newest revision (idempotent). Stored
+    secrets are sealed with the hub's secrets key (--key-file)."""
     from hub.db.engine import make_engine
     from hub.db.migrate import current_revision, upgrade
+    from hub.sealing_cli import box_from_cli
 
     engine = make_engine(db_url)
     try:
-        upgrade(engine, revision)
+        upgrade(engine, revision, box_from_cli(key_file) if key_file else None)
         click.echo(f"database at revision {current_revision(engine)}")
     except MigrationError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -7,6 +7,7 @@ installed hub finds its migrations wherever the package lives.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -19,23 +20,30 @@ from sqlalchemy.exc import SQLAlchemyError
 from hub.db.engine import make_engine
 from hub.db.errors import MigrationError
 
+if TYPE_CHECKING:
+    from hub.sealing import SecretBox
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine, secret_box: SecretBox | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     # env.py takes the engine from here (no URL in a config file, no '%' escaping issues).
     cfg.attributes["engine"] = engine
+    # Migrations that seal or open stored secrets use it (else they read the environment).
+    cfg.attributes["secret_box"] = secret_box
     return cfg
 
 
-def upgrade(url: str | URL | Engine, revision: str = "head") -> None:
+def upgrade(url: str | URL | Engine, revision: str = "head", secret_box: SecretBox | None = None) -> None:
     """Upgrade the database at ``url`` (or behind an engine) to ``revision``."""
+    from hub.sealing import SealingError
+
     engine = url if isinstance(url, Engine) else make_engine(url)
     try:
-        command.upgrade(alembic_config(engine), revision)
-    except SQLAlchemyError as exc:
+        command.upgrade(alembic_config(engine, secret_box), revision)
+    except (SQLAlchemyError, SealingError) as exc:
         raise MigrationError(f"migrating {engine.url!r} to {revision} failed: {exc}") from exc
     finally:
         if not isinstance(url, Engine):

@@ -142,13 +142,16 @@ class ProcessedSignal(Base):
 
 
 class WebhookSubscription(Base):
-    """A third-party endpoint that receives every alarm of one region, signed with ``secret``."""
+    """A third-party endpoint that receives every alarm of one region, signed with its secret.
+
+    The secret is stored sealed (encrypted with the hub's ``[hub.secrets]`` key, see
+    :mod:`hub.sealing`): the hub needs it in clear to sign, so a hash would not do."""
 
     __tablename__ = "webhook_subscriptions"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     url: Mapped[str] = mapped_column(String(500))
-    secret: Mapped[str] = mapped_column(String(200))
+    secret_sealed: Mapped[str] = mapped_column(String(512))
     region_kind: Mapped[str] = mapped_column(String(16))
     region_id: Mapped[str] = mapped_column(ID)
     name: Mapped[str] = mapped_column(String(200), default="")

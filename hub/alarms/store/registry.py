@@ -48,7 +48,7 @@ def _webhooks(session: Session, regions: list[tuple[str, str | None]]) -> tuple[
         .where(WebhookSubscription.active.is_(True), match)
         .order_by(WebhookSubscription.id)
     ).all()
-    return tuple(Webhook(r.url, r.secret, r.region_kind, r.region_id, r.name) for r in rows)
+    return tuple(Webhook(r.url, r.region_kind, r.region_id, r.name) for r in rows)
 
 
 def overrides_of(session: Session, home_id: str | None) -> HomeOverrides:

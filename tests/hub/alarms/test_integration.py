@@ -25,7 +25,8 @@ from hub.db.engine import make_engine, make_session_factory
 from hub.notify.models import Notification
 from hub.notify.signing import verify
 from hub.runner import Hub, build_hub
-from hub.settings import HubSettings, IngestSettings, MqttSettings
+from hub.sealing import SecretBox, generate_key
+from hub.settings import HubSettings, IngestSettings, MqttSettings, SecretsSettings
 from tests.hub.alarms.conftest import seed_registry
 from tests.support.http import Receiver, http_receiver
 from tests.support.hub_gateway import ScriptedGateway
@@ -46,9 +47,15 @@ def receivers() -> Iterator[dict[str, Receiver]]:
         yield {"ws-0001": ws1, "ws-0002": ws2, "sd-01": sd1}
 
 
+#: The hub's secrets key: webhook secrets are stored sealed with it, and signed in clear.
+KEY = generate_key()
+BOX = SecretBox([KEY])
+
+
 def settings(secured: SecuredBroker, db_url: str, **alarms: object) -> HubSettings:
     return HubSettings(
         env="test",
+        secrets=SecretsSettings(key=KEY),  # type: ignore[arg-type]
         worker_id=f"w-{uuid.uuid4().hex[:8]}",
         database={"url": db_url, "migrate": False},  # type: ignore[arg-type]
         mqtt=MqttSettings(port=secured.broker.port, password=secured.hub_password),  # type: ignore[arg-type]
@@ -70,7 +77,7 @@ def prepare(db_url: str, receivers: dict[str, Receiver]) -> str:
             s.add(
                 WebhookSubscription(
                     url=receivers["ws-0001"].url + "/hook",
-                    secret="ws1-secret",
+                    secret_sealed=BOX.seal("ws1-secret"),
                     region_kind="workstation",
                     region_id="ws-0001",
                 )
@@ -78,7 +85,7 @@ def prepare(db_url: str, receivers: dict[str, Receiver]) -> str:
             s.add(
                 WebhookSubscription(
                     url=receivers["ws-0002"].url + "/hook",
-                    secret="ws2-secret",
+                    secret_sealed=BOX.seal("ws2-secret"),
                     region_kind="workstation",
                     region_id="ws-0002",
                 )
@@ -86,7 +93,7 @@ def prepare(db_url: str, receivers: dict[str, Receiver]) -> str:
             s.add(
                 WebhookSubscription(
                     url=receivers["sd-01"].url + "/hook",
-                    secret="sd1-secret",
+                    secret_sealed=BOX.seal("sd1-secret"),
                     region_kind="subdistrict",
                     region_id="sd-01",
                 )

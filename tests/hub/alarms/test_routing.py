@@ -109,10 +109,10 @@ CTX = RoutingContext(
     emergency_contacts=(Contact("daughter", "+86-fam", "daughter"),),
     volunteers=(Contact("Li", "+86-vol"),),
     webhooks=(
-        Webhook("http://ws1/hook", "s", "workstation", "ws-0001"),
-        Webhook("http://ws2/hook", "s", "workstation", "ws-0002"),
-        Webhook("http://sd1/hook", "s", "subdistrict", "sd-01"),
-        Webhook("http://pd/hook", "s", "district", "pudong"),
+        Webhook("http://ws1/hook", "workstation", "ws-0001"),
+        Webhook("http://ws2/hook", "workstation", "ws-0002"),
+        Webhook("http://sd1/hook", "subdistrict", "sd-01"),
+        Webhook("http://pd/hook", "district", "pudong"),
     ),
 )
 

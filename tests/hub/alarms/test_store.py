@@ -23,6 +23,7 @@ from hub.alarms.store.tx import in_transaction
 from hub.db.engine import read_only
 from hub.db.state import Condition
 from hub.notify.models import Notification
+from hub.sealing import dev_box
 from protocols import Event, EventKind, EventState, new_event_id
 from tests.hub.alarms.conftest import NIGHT, Hub
 
@@ -418,7 +419,7 @@ async def test_a_running_service_hands_a_new_alarms_notifications_to_its_outboxe
 
     with http_receiver() as receiver:
         with hub.sessions() as s, s.begin():
-            s.add(WebhookSubscription(url=receiver.url, secret="k", region_kind="district", region_id="pudong"))
+            s.add(WebhookSubscription(url=receiver.url, secret_sealed=dev_box().seal("k"), region_kind="district", region_id="pudong"))
         svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
         claimed: list[str] = []
         for w in svc.outboxes:

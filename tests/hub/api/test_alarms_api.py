@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from hub.api.models import ApiToken
 from hub.api.tokens import create_token, hash_token
 from hub.cli import hub as hub_cli
 from hub.notify.models import Notification
+from hub.sealing import SecretBox, generate_key
 from protocols import Event, EventKind, EventState, new_event_id
 from tests.hub.alarms.conftest import Hub
 from tests.support.http import serve_app
@@ -284,28 +286,22 @@ def test_kpis_are_scoped_and_computed_from_the_record(api: Api) -> None:
     assert api.get("ws1", "/api/v1/kpis").status_code == 422
 
 
-def test_webhook_cli_add_list_disable(hub: Hub) -> None:
+def test_webhook_cli_add_list_disable(hub: Hub, tmp_path: Path) -> None:
     from hub.alarms.store.models import WebhookSubscription
 
+    key_file = tmp_path / "secrets.key"
+    key_file.write_text(generate_key() + "\n")
     runner = CliRunner()
-    r = runner.invoke(
-        hub_cli,
-        [
-            "webhook",
-            "add",
-            "--url",
-            "http://127.0.0.1:9/hook",
-            "--region",
-            "subdistrict:sd-01",
-            "--db-url",
-            hub.url,
-        ],
-    )
+    add = ["webhook", "add", "--url", "http://127.0.0.1:9/hook", "--region", "subdistrict:sd-01", "--db-url", hub.url]
+    r = runner.invoke(hub_cli, [*add, "--key-file", str(key_file)])
     assert r.exit_code == 0, r.output
     secret = r.stdout.strip().splitlines()[-1]
+    assert len(secret) >= 32
     with hub.sessions() as s:
         (w,) = s.scalars(select(WebhookSubscription)).all()
-        assert (w.secret, w.region_kind, w.region_id, w.active) == (secret, "subdistrict", "sd-01", True)
+        assert (w.region_kind, w.region_id, w.active) == ("subdistrict", "sd-01", True)
+        assert secret not in w.secret_sealed  # stored sealed, never in clear
+        assert SecretBox([key_file.read_text().strip()]).open(w.secret_sealed) == secret
     assert "subdistrict:sd-01" in runner.invoke(hub_cli, ["webhook", "list", "--db-url", hub.url]).stdout
     assert runner.invoke(hub_cli, ["webhook", "disable", str(w.id), "--db-url", hub.url]).exit_code == 0
     bad = runner.invoke(
@@ -313,6 +309,13 @@ def test_webhook_cli_add_list_disable(hub: Hub) -> None:
     )
     assert bad.exit_code != 0
     bad = runner.invoke(
-        hub_cli, ["webhook", "add", "--url", "http://x", "--region", "subdistrict:nope", "--db-url", hub.url]
+        hub_cli,
+        ["webhook", "add", "--url", "http://x", "--region", "subdistrict:nope", "--db-url", hub.url],
+        env={"SAFEHOME_HUB_SECRETS__KEY_FILE": str(key_file)},
     )
     assert bad.exit_code != 0 and "no subdistrict" in bad.output
+    # a weak secret, and no key at all, are refused naming what is wrong
+    weak = runner.invoke(hub_cli, [*add, "--key-file", str(key_file), "--secret", "short-secret"])
+    assert weak.exit_code != 0 and "--secret is too short (12 characters, at least 32)" in weak.output
+    nokey = runner.invoke(hub_cli, add, env={"SAFEHOME_HUB_SECRETS__KEY_FILE": "", "SAFEHOME_HUB_SECRETS__KEY": ""})
+    assert nokey.exit_code != 0 and "SAFEHOME_HUB_SECRETS__KEY_FILE" in nokey.output

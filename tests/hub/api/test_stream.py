@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import httpx
+import pytest
 import uvicorn
 
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext
-from hub.api.tokens import create_token
+from hub.api.tokens import create_token, revoke_token
 from hub.notify.console import ConsoleBus
 from tests.hub.alarms.conftest import Hub
+from tests.support.http import serve_app
 from tests.support.hub_mqtt import until
 from tests.support.mosquitto import free_port
 
@@ -69,3 +72,30 @@ async def test_stream_sends_only_the_callers_region_once(hub: Hub) -> None:
     assert '"alarm_id":"a1"' in got[0] and '"state":"raised"' in got[0]
     assert '"state":"acknowledged"' in got[1]
     assert not any('"a2"' in g for g in got)
+
+
+@pytest.mark.parametrize("how", ["revoked", "expired"])
+def test_an_open_stream_closes_when_its_token_is_revoked_or_expires(hub: Hub, how: str) -> None:
+    with hub.sessions() as s, s.begin():
+        token, p = create_token(
+            s, "viewer", "subdistrict:sd-01", "wall", hub.clock.now(), hub.clock.now() + dt.timedelta(hours=8)
+        )
+    bus = ConsoleBus()
+    app = make_api_app(ApiContext(hub.sessions, hub.clock, bus=bus, token_recheck_s=0.1))
+    with serve_app(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+        headers = {"Authorization": f"Bearer {token}"}
+        with c.stream("GET", "/api/v1/alarms/stream", headers=headers) as r:
+            lines = (line for line in r.iter_lines() if line)
+            assert next(lines) == ": connected"
+            bus.publish(
+                "workstation:ws-0001", {"event": "alarm.raised", "alarm_id": "a1", "subdistrict_id": "sd-01"}
+            )
+            assert next(lines) == "event: alarm.raised"  # still open and delivering
+            if how == "revoked":
+                with hub.sessions() as s, s.begin():
+                    assert revoke_token(s, p.token_id, hub.clock.now())
+            else:
+                hub.clock.advance(hours=8)
+            rest = list(lines)  # ends: the server closed the stream
+        assert rest[-2:] == ["event: closed", f'data: {{"reason":"token_{how}"}}']
+        assert c.get("/api/v1/me", headers=headers).status_code == 401

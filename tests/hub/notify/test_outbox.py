@@ -25,6 +25,7 @@ from hub.notify.outbox import Handover, OutboxWorker, Outgoing, enqueue
 from hub.notify.signing import verify
 from hub.notify.sms import HttpProviderChannel, ProviderConfig
 from hub.notify.webhook import WebhookChannel
+from hub.sealing import dev_box
 from protocols import Event, EventKind, EventState, new_event_id
 from tests.hub.alarms.conftest import Hub
 from tests.support.http import Receiver, http_receiver
@@ -170,7 +171,7 @@ async def test_a_down_channel_never_delays_other_channels(hub: Hub) -> None:
     hole.listen(100)
     url = f"http://127.0.0.1:{hole.getsockname()[1]}/hook"
     with hub.sessions() as s, s.begin():
-        s.add(WebhookSubscription(url=url, secret="k", region_kind="workstation", region_id="ws-0001"))
+        s.add(WebhookSubscription(url=url, secret_sealed=dev_box().seal("k"), region_kind="workstation", region_id="ws-0001"))
     ev = Event(
         gw="gw-1",
         seq=1,
@@ -353,7 +354,7 @@ def test_an_idle_claim_takes_no_write_lock(hub: Hub) -> None:
         pytest.skip("the single write lock is SQLite's")
     w = OutboxWorker(hub.sessions, ConsoleBus(), "w1", utcnow, FAST)
     with hub.sessions() as holder, holder.begin():
-        holder.add(WebhookSubscription(url="http://x", secret="k", region_kind="district", region_id="pudong"))
+        holder.add(WebhookSubscription(url="http://x", secret_sealed=dev_box().seal("k"), region_kind="district", region_id="pudong"))
         holder.flush()  # BEGIN IMMEDIATE: the write lock is held until this block ends
         fast = make_engine(hub.url, connect_args={"timeout": 0.05})
         try:
