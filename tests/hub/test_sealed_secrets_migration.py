@@ -12,7 +12,7 @@ from hub.db.errors import MigrationError
 from hub.db.migrate import alembic_config, current_revision, upgrade
 from hub.sealing import SecretBox, generate_key
 
-BEFORE = "0006_workstation_no_day_staff"
+BEFORE = "0007_gateway_status_order"
 
 
 def _with_clear_secrets(url: str) -> None:

@@ -5,8 +5,8 @@ The rows already there are encrypted here, with the secret box handed over by
 environment (``SAFEHOME_HUB_SECRETS__KEY_FILE`` / ``SAFEHOME_HUB_SECRETS__KEY``). Without a
 key, a database with webhook rows is refused (nothing is changed); an empty one needs none.
 
-Revision ID: 0007_sealed_secrets
-Revises: 0006_workstation_no_day_staff
+Revision ID: 0008_sealed_secrets
+Revises: 0007_gateway_status_order
 Create Date: 2026-12-01 06:00:00
 """
 
@@ -19,8 +19,8 @@ from alembic import context, op
 
 from hub.sealing import SecretBox, box_from_environment
 
-revision: str = "0007_sealed_secrets"
-down_revision: str | None = "0006_workstation_no_day_staff"
+revision: str = "0008_sealed_secrets"
+down_revision: str | None = "0007_gateway_status_order"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
