@@ -9,6 +9,7 @@ read: two operators acknowledging at once → one wins, the other gets
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import update
@@ -17,6 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from hub.alarms.classes import priority_of
 from hub.alarms.errors import ConcurrentUpdate
+from hub.alarms.escalation import TimerSpec
 from hub.alarms.lifecycle import Action, Outcome, State, Transition, plan
 from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition
 from hub.notify.outbox import Outgoing, enqueue
@@ -114,6 +116,21 @@ def log_step(
             note=note,
         )
     )
+
+
+def add_timers(session: Session, alarm_id: str, specs: Iterable[TimerSpec]) -> None:
+    """Store the escalation timers of a new alarm (inside the caller's transaction)."""
+    for t in specs:
+        session.add(
+            AlarmTimer(
+                alarm_id=alarm_id,
+                step_index=t.step_index,
+                step_name=t.step.name,
+                tier=t.step.tier,
+                awaits=t.step.awaits.value,
+                due_at=t.due_at,
+            )
+        )
 
 
 def flush_or_conflict(session: Session, alarm: Alarm) -> None:

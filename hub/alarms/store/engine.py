@@ -39,9 +39,9 @@ from hub.alarms.rules import (
     analogue_signal,
     decide,
 )
-from hub.alarms.store.actions import alarm_payload, flush_or_conflict, log_step, record
+from hub.alarms.store.actions import add_timers, alarm_payload, flush_or_conflict, log_step, record
 from hub.alarms.store.failsafe import open_failsafe
-from hub.alarms.store.models import Alarm, AlarmTimer, ProcessedSignal
+from hub.alarms.store.models import Alarm, ProcessedSignal
 from hub.alarms.store.registry import Place, overrides_of, place_of
 from hub.alarms.store.tx import RETRYABLE, in_transaction
 from hub.notify.channel import Message
@@ -355,17 +355,7 @@ class AlarmEngine:
         log_step(
             s, alarm, "raise", now, f"{signal.kind} at {where} ({shift.value}): {len(recipients)} recipients"
         )
-        for t in _step("escalation", st.timers, d.alarm_class, d.at, self.escalation):
-            s.add(
-                AlarmTimer(
-                    alarm_id=alarm.id,
-                    step_index=t.step_index,
-                    step_name=t.step.name,
-                    tier=t.step.tier,
-                    awaits=t.step.awaits.value,
-                    due_at=t.due_at,
-                )
-            )
+        add_timers(s, alarm.id, _step("escalation", st.timers, d.alarm_class, d.at, self.escalation))
         ids = _step(
             "notify",
             st.notify,

@@ -24,8 +24,8 @@ from hub.alarms.classes import classify, priority_of
 from hub.alarms.escalation import EscalationPolicy, timers_for
 from hub.alarms.lifecycle import State
 from hub.alarms.rules import Signal
-from hub.alarms.store.actions import alarm_payload, log_step
-from hub.alarms.store.models import Alarm, AlarmTimer, ProcessedSignal
+from hub.alarms.store.actions import add_timers, alarm_payload, log_step
+from hub.alarms.store.models import Alarm, ProcessedSignal
 from hub.notify.outbox import Handover, Outgoing, enqueue
 from hub.registry.models import District, Gateway, Home, Subdistrict, Workstation
 from protocols import AlarmClass, new_event_id
@@ -152,17 +152,7 @@ def open_failsafe(
         timers = timers_for(cls, at, escalation)
     except Exception:  # noqa: BLE001 - the center has it; a broken policy must not stop that
         timers = []
-    for t in timers:
-        s.add(
-            AlarmTimer(
-                alarm_id=alarm.id,
-                step_index=t.step_index,
-                step_name=t.step.name,
-                tier=t.step.tier,
-                awaits=t.step.awaits.value,
-                due_at=t.due_at,
-            )
-        )
+    add_timers(s, alarm.id, timers)
     payload = {**alarm_payload(alarm, "alarm.raised"), "routing_error": error}
     ids = enqueue(s, alarm.id, recipients, payload, now, alarm.priority, handover)
     s.add(ProcessedSignal(key=key, processed_at=now, alarm_id=alarm.id, decision="failsafe"))
