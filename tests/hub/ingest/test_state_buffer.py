@@ -18,6 +18,7 @@ import protocols as p
 from hub.db.base import Base
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.state import GatewayState, SensorState
+from hub.ingest.clock import ClockWatch
 from hub.ingest.plan import StateBuffer, make_plan
 from hub.ingest.store import store_state
 from tests.hub.ingest.test_plan import incoming
@@ -58,7 +59,7 @@ def _plans(batches: list[list[tuple[str, str, bool]]]) -> list[Any]:
             else:
                 online = what in ("heartbeat", "birth")
                 items.append(incoming(_status(gw, online, what, seq), retained=retained))
-        plan = make_plan(items)
+        plan = make_plan(items, ClockWatch(120))  # statuses stamped ts=1: their clock offsets are kept too
         # every batch arrives one second after the one before
         for g in plan.gateways.values():
             if g.last_seen is not None:
