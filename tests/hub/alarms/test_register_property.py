@@ -2,7 +2,9 @@
 any instant, becomes exactly one alarm, decided normally (never the fail-safe path), with a
 person on duty at that instant among its recipients: the workstation while the register says
 it is staffed, otherwise the subdistrict center (staffed 24 h); and an escalation timer to
-the subdistrict center. Duty hours cover every form: by day, across midnight, 24 h, none."""
+the subdistrict center. Duty hours cover every form: by day, across midnight, 24 h, none.
+And when any decision step fails, exactly one alarm still reaches the home's subdistrict
+center (24 h), flagged."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from hub.alarms.clock import ManualClock
-from hub.alarms.store.engine import AlarmEngine, event_signal
+from hub.alarms.store.engine import AlarmEngine, Steps, event_signal
 from hub.alarms.store.models import Alarm, AlarmTimer
 from hub.db.engine import make_engine, make_session_factory
 from hub.notify.models import Notification
@@ -27,6 +29,7 @@ from hub.registry.files import dump_yaml
 from hub.registry.service import import_register
 from protocols import Event, EventKind, EventState, new_event_id
 from protocols.catalogue import MODEL_KINDS
+from tests.hub.alarms.test_failsafe import broken
 
 ZONES = ("Asia/Shanghai", "Europe/Berlin", "America/New_York", "UTC", "Australia/Lord_Howe")
 SMOKE_MODELS = sorted(m for m, kinds in MODEL_KINDS.items() if "smoke" in kinds)
@@ -108,6 +111,20 @@ def fresh_db(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return make
 
 
+def smoke_of(gw: str) -> Event:
+    return Event(gw=gw, seq=1, id=new_event_id(), ts=1, synced=True, sensor="smoke-1",
+                 kind=EventKind.SMOKE, state=EventState.ALARM)  # fmt: skip
+
+
+def imported(fresh_db: Any, tmp_path_factory: pytest.TempPathFactory, register: dict[str, Any]) -> Any:
+    """A fresh database with ``register`` imported through the importer (which must accept it)."""
+    engine = make_engine(fresh_db())
+    path = tmp_path_factory.mktemp("yaml") / "register.yaml"
+    path.write_text(dump_yaml(register), encoding="utf-8")
+    import_register(make_session_factory(engine), [path])  # raises if refused
+    return engine
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     register=registers(),
@@ -116,21 +133,15 @@ def fresh_db(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def test_any_accepted_register_routes_every_smoke_alarm_to_someone_on_duty(
     fresh_db: Any, tmp_path_factory: pytest.TempPathFactory, register: dict[str, Any], at: dt.datetime
 ) -> None:
-    url = fresh_db()
-    engine = make_engine(url)
+    engine = imported(fresh_db, tmp_path_factory, register)
     try:
         sessions = make_session_factory(engine)
-        path = tmp_path_factory.mktemp("yaml") / "register.yaml"
-        path.write_text(dump_yaml(register), encoding="utf-8")
-        import_register(sessions, [path])  # the importer accepts it (raises otherwise)
         alarms = AlarmEngine(sessions, ManualClock(at))
         tz = register["district"]["timezone"]
         wss = {w["id"]: w for w in register["workstations"]}
         for home in register["homes"]:
             gw = f"gw-{home['id'].removeprefix('home-')}"
-            ev = Event(gw=gw, seq=1, id=new_event_id(), ts=1, synced=True, sensor="smoke-1",
-                       kind=EventKind.SMOKE, state=EventState.ALARM)  # fmt: skip
-            r = alarms.handle(*event_signal(ev, at))
+            r = alarms.handle(*event_signal(smoke_of(gw), at))
             assert (r.decision, r.failed_step) == ("open", None), r.detail
             ws = wss[home["workstation"]]
             on_duty = staffed(ws, tz, at)
@@ -149,5 +160,33 @@ def test_any_accepted_register_routes_every_smoke_alarm_to_someone_on_duty(
             if not on_duty:
                 assert f"subdistrict:{ws['subdistrict']}" in consoles
             assert "subdistrict" in tiers
+    finally:
+        engine.dispose()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    register=registers(),
+    step=st.sampled_from(["registry", "rules", "routing", "escalation", "notify"]),
+    at=st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 1, 1), timezones=st.just(dt.UTC)),
+)
+def test_when_a_decision_step_fails_every_smoke_alarm_still_reaches_a_24_hour_center(
+    fresh_db: Any, tmp_path_factory: pytest.TempPathFactory, register: dict[str, Any], step: str, at: dt.datetime
+) -> None:
+    engine = imported(fresh_db, tmp_path_factory, register)
+    try:
+        sessions = make_session_factory(engine)
+        steps: Steps = broken(step)
+        alarms = AlarmEngine(sessions, ManualClock(at), steps=steps)
+        wss = {w["id"]: w for w in register["workstations"]}
+        for home in register["homes"]:
+            gw = f"gw-{home['id'].removeprefix('home-')}"
+            r = alarms.handle(*event_signal(smoke_of(gw), at))
+            assert (r.decision, r.failed_step) == ("failsafe", step)
+            with sessions() as s:
+                (alarm,) = s.scalars(select(Alarm).where(Alarm.gateway_id == gw)).all()
+                to = set(s.scalars(select(Notification.address).where(Notification.alarm_id == alarm.id)))
+            assert alarm.flags == ["routing_failed"]
+            assert f"subdistrict:{wss[home['workstation']]['subdistrict']}" in to
     finally:
         engine.dispose()

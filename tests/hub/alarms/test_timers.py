@@ -152,8 +152,8 @@ def test_webhook_subscribers_of_the_tier_get_alarm_escalated_once_per_step(hub: 
     from hub.alarms.store.models import WebhookSubscription
 
     with hub.sessions() as s, s.begin():
-        s.add(WebhookSubscription(url="http://sd.example/hook", secret="k", region_kind="subdistrict", region_id="sd-01"))
-        s.add(WebhookSubscription(url="http://d.example/hook", secret="k", region_kind="district", region_id="pudong"))
+        for url, kind, region in (("http://sd.example/hook", "subdistrict", "sd-01"), ("http://d.example/hook", "district", "pudong")):
+            s.add(WebhookSubscription(url=url, secret_sealed="sealed", region_kind=kind, region_id=region))
     a = raise_smoke(hub)
     w = TimerWorker(hub.sessions, hub.clock, "w1")
     hub.clock.advance(60)
