@@ -139,3 +139,45 @@ def test_database_unavailable_is_503_with_retry_after(url: str, tmp_path: Path) 
     body = assert_problem(r, 503, "database_unavailable")
     assert r.headers["retry-after"] == str(RETRY_AFTER_S)
     assert "retry" in str(body["detail"])
+
+
+def test_postgres_going_away_under_a_running_api_is_503(api: Api, request: pytest.FixtureRequest) -> None:
+    if not api.hub.url.startswith("postgresql"):
+        pytest.skip("a SQLite file open in the pool does not go away")
+    alarm = api.alarms["gw-1"]
+    assert api.get("ws1", "/api/v1/me").status_code == 200  # pooled connections are live
+    request.getfixturevalue("pg_server").drop_database(api.hub.url)  # terminates them, then drops
+    for r in (
+        api.get("ws1", "/api/v1/me"),
+        api.get("ws1", f"/api/v1/alarms/{alarm}"),
+        api.post("ws1", f"/api/v1/alarms/{alarm}/acknowledge", "gone-1"),
+    ):
+        assert_problem(r, 503, "database_unavailable")
+        assert r.headers["retry-after"] == str(RETRY_AFTER_S)
+
+
+async def test_a_transaction_that_gave_up_on_a_dead_database_is_503_other_failures_500() -> None:
+    from fastapi import FastAPI
+    from sqlalchemy.exc import OperationalError
+
+    from hub.alarms.errors import AlarmError
+    from hub.api.problems import install_problem_handlers
+
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/dead")
+    def dead() -> None:
+        try:
+            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        except OperationalError as exc:
+            raise AlarmError("gave up after 12 conflicting attempts") from exc
+
+    @app.get("/bug")
+    def bug() -> None:
+        raise AlarmError("a real defect")
+
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
+        assert_problem(await c.get("/dead"), 503, "database_unavailable")
+        assert (await c.get("/bug")).status_code == 500
