@@ -91,8 +91,10 @@ def _hub_process(
     port: int,
     lanes: list[str] | None = None,
     ts_url: str | None = None,
+    extra: list[str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
-    """Start one ``safehome hub run`` (config ``{name}.toml``, log ``{name}.log``); wait until healthy."""
+    """Start one ``safehome hub run`` (config ``{name}.toml``, log ``{name}.log``); wait until healthy.
+    ``extra``: more TOML lines (tables other than those written here), e.g. ``[hub.alarms]``."""
     http_port = free_port()
     default_ts = f"sqlite:///{workdir / 'timeseries.db'}"
     config = workdir / f"{name}.toml"
@@ -107,6 +109,7 @@ def _hub_process(
             "[hub.mqtt]", f'host = "{host}"', f"port = {port}", 'username = "hub"',
             "[hub.http]", 'host = "127.0.0.1"', f"port = {http_port}",
             *ingest,
+            *(extra or []),
         ]) + "\n"
     )  # fmt: skip
     log_path = workdir / f"{name}.log"

@@ -1,0 +1,162 @@
+"""The faults, each as: raise alarms before, inject the fault, raise alarms during it, end
+it, raise alarms after, then count (bench/faults/count.py) until everything is accounted
+for or a deadline passes. Every scenario raises on gateways of its own, so several run
+one after another on one harness and are counted apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bench.faults.count import Tally, read, tally
+from bench.faults.harness import Harness, Raised
+
+
+@dataclass
+class Outcome:
+    name: str
+    fault: str
+    tally: Tally
+    problems: list[str] = field(default_factory=list)  #: scenario-specific checks that failed
+
+    @property
+    def ok(self) -> bool:
+        return self.tally.ok() and not self.problems
+
+
+async def settle(h: Harness, raised: list[Raised], recovered_at: float, deadline_s: float) -> Tally:
+    """Poll the databases until every raised alarm is accounted for (or the deadline)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        rows = await asyncio.to_thread(read, h.db_url)
+        t = tally(raised, rows, h.receiver.snapshot(), recovered_at)
+        if t.complete() or time.monotonic() > deadline:
+            return t
+        await asyncio.sleep(0.5)
+
+
+Scenario = Callable[[Harness, int, float], Awaitable[Outcome]]
+
+
+async def _around(
+    h: Harness, n: int, deadline_s: float, name: str, fault: str,
+    inject: Callable[[], Awaitable[None]], heal: Callable[[], Awaitable[None]], hold_s: float,
+) -> tuple[Outcome, list[Raised], float]:  # fmt: skip
+    """``n`` alarms in three parts: before the fault, during it (``hold_s``), after it."""
+    third = max(1, n // 3)
+    raised = await h.raise_spread(third, 1.0)
+    await inject()
+    raised += await h.raise_spread(third, hold_s)
+    await heal()
+    recovered_at = time.time()
+    raised += await h.raise_spread(n - 2 * third, 1.0)
+    t = await settle(h, raised, recovered_at, deadline_s)
+    return Outcome(name, fault, t), raised, recovered_at
+
+
+async def hub_worker_kill(h: Harness, n: int, deadline_s: float) -> Outcome:
+    victim = h.hubs[0]
+
+    async def inject() -> None:
+        h.kill_hub(victim)
+
+    async def heal() -> None:
+        pass  # the other worker carries on; the victim restarts after the count
+
+    out, _r, _t = await _around(
+        h, n, deadline_s, "hub worker SIGKILL",
+        "one of two hub workers SIGKILLed; the other carries on (recovery = the kill)", inject, heal, 3.0,
+    )  # fmt: skip
+    await h.start_hub(victim)
+    return out
+
+
+async def broker_kill(h: Harness, n: int, deadline_s: float) -> Outcome:
+    async def inject() -> None:
+        h.kill_broker()
+
+    async def heal() -> None:
+        await asyncio.to_thread(h.start_broker)
+
+    out, _r, _t = await _around(
+        h, n, deadline_s, "broker SIGKILL",
+        "Mosquitto SIGKILLed (no persistence), restarted on the same port 3 s later", inject, heal, 3.0,
+    )  # fmt: skip
+    return out
+
+
+async def last_will_blip(h: Harness, n: int, deadline_s: float) -> Outcome:
+    """Gateways drop without DISCONNECT (the broker publishes their Last-Will), raise an
+    alarm while cut off, and are back within the hub's offline grace: the alarms arrive,
+    and no gateway_offline is raised for a blip."""
+    assert h.fleet is not None
+    blipped = h.fresh_gateways(n)
+    for gw in blipped:
+        h.fleet.link_down(gw)
+    raised = [h.raise_alarm(gw) for gw in blipped]
+    await asyncio.sleep(2.0)
+    for gw in blipped:
+        h.fleet.link_up(gw)
+    recovered_at = time.time()
+    t = await settle(h, raised, recovered_at, deadline_s)
+    out = Outcome("Last-Will blip", f"{n} gateways cut without DISCONNECT for 2 s (offline grace 10 s)", t)
+    offline = await asyncio.to_thread(_supervisory, h.db_url, blipped)
+    if offline:
+        out.problems.append(f"supervisory alarms for blipped gateways: {offline}")
+    return out
+
+
+async def db_outage(h: Harness, n: int, deadline_s: float) -> Outcome:
+    async def inject() -> None:
+        h.db_proxy.cut()
+
+    async def heal() -> None:
+        h.db_proxy.heal()
+
+    out, _r, _t = await _around(
+        h, n, deadline_s, "database outage",
+        "every hub connection to PostgreSQL reset and refused for 5 s", inject, heal, 5.0,
+    )  # fmt: skip
+    return out
+
+
+async def partition(h: Harness, n: int, deadline_s: float) -> Outcome:
+    async def inject() -> None:
+        h.mqtt_proxy.stall()
+
+    async def heal() -> None:
+        h.mqtt_proxy.heal()
+
+    out, _r, _t = await _around(
+        h, n, deadline_s, "partition",
+        "gateways ↔ broker: no bytes either way for 20 s, no FIN/RST (keep-alive 10 s)", inject, heal, 20.0,
+    )  # fmt: skip
+    return out
+
+
+def _supervisory(db_url: str, gateways: list[str]) -> list[str]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as c:
+            rows = c.execute(
+                text("SELECT gateway_id, kind FROM alarms WHERE alarm_class <> 'alarm'")
+            ).all()
+    finally:
+        engine.dispose()
+    return [f"{g}:{k}" for g, k in rows if g in set(gateways)]
+
+
+#: in the issue's order of value
+SCENARIOS: dict[str, Scenario] = {
+    "hub-kill": hub_worker_kill,
+    "broker-kill": broker_kill,
+    "last-will-blip": last_will_blip,
+    "db-outage": db_outage,
+    "partition": partition,
+}
+SHORT = ("hub-kill", "broker-kill", "last-will-blip")
