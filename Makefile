@@ -8,12 +8,13 @@ BIN        := $(VENV)/bin
 # Debian packages the tests and the demo need (checked one by one; only missing ones are installed).
 APT_PKGS   := mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev gcc libc6-dev postgresql victoria-metrics python3-venv openssl
 
-.PHONY: help setup apt venv lint typecheck test demo bench schemas clean
+.PHONY: help setup apt venv lint typecheck test demo bench faults schemas clean
 
 help:
 	@echo "make demo   - set up and run broker + hub + simulated homes on loopback"
 	@echo "make test   - set up and run ruff, mypy and the whole pytest suite"
 	@echo "make bench  - run the benchmarks and append figures to docs/benchmarks.md"
+	@echo "make faults - run the fault matrix (kills, cuts, outages) and write docs/reliability.md"
 
 setup: apt venv
 
@@ -55,6 +56,9 @@ demo: setup
 
 bench: setup
 	$(BIN)/safehome bench all
+
+faults: setup
+	$(BIN)/python -m bench.faults
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

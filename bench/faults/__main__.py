@@ -15,10 +15,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("scenarios", nargs="*", help=f"default: all ({', '.join(SCENARIOS)})")
     ap.add_argument("--short", action="store_true", help=f"only {', '.join(SHORT)}, 6 alarms each")
     ap.add_argument("--per", type=int, default=30, help="alarms per scenario (each on its own gateway)")
-    ap.add_argument("--deadline", type=float, default=120.0, help="seconds to wait for the counts after a fault")
+    ap.add_argument(
+        "--deadline", type=float, default=120.0, help="seconds to wait for the counts after a fault"
+    )
     ap.add_argument("--no-doc", action="store_true", help="print only; leave docs/reliability.md alone")
     a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("bench.faults").setLevel(logging.INFO)
     names = list(SHORT) if a.short else (a.scenarios or list(SCENARIOS))
     per = 6 if a.short else a.per
     outcomes = asyncio.run(matrix.run(names, per, a.deadline))

@@ -33,7 +33,7 @@ class Tally:
     redeliveries: int  #: deliveries received more than once (at least once: allowed, counted)
     escalations: int  #: escalation timers fired (each should fire once per alarm)
     escalation_hooks: int  #: alarms with an alarm.escalated delivery
-    worst_delay_s: float | None  #: max over alarms of first alarm.raised webhook − max(raise, recovery)
+    worst_delay_s: float | None  #: max over alarms of first alarm.raised webhook - max(raise, recovery)
 
     def complete(self, steps: int = 1) -> bool:
         """Everything accounted for: stored, one alarm each, its webhook and its escalation."""
@@ -90,7 +90,10 @@ def read(db_url: str) -> Rows:
     engine = create_engine(db_url)
     try:
         with engine.connect() as c:
-            events = [(str(a), str(b), int(s)) for a, b, s in c.execute(text("SELECT id, gateway_id, seq FROM events"))]
+            events = [
+                (str(a), str(b), int(s))
+                for a, b, s in c.execute(text("SELECT id, gateway_id, seq FROM events"))
+            ]
             alarms = [
                 (str(a), str(b), str(s or ""), str(k))
                 for a, b, s, k in c.execute(

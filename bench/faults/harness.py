@@ -52,7 +52,7 @@ class Raised:
 class HarnessConfig:
     gateways: int = 30
     workers: int = 2
-    escalate_after_s: int = 5  #: one escalation step per alarm, soon, so that it is counted
+    escalate_after_s: int = 2  #: one escalation step per alarm, soon, so that it is counted
     resend_s: float = 2.0  #: the gateways' first resend (the fleet's default is 10 s)
     seed: int = 1
 
@@ -96,7 +96,15 @@ class Harness:
     async def start_hub(self, hub: Hub) -> None:
         url = self._hub_url()
         proc, base, _log = await asyncio.to_thread(
-            _hub_process, self.workdir, hub.name, url, self.broker.host, self.broker.port, None, url, self._extra()
+            _hub_process,
+            self.workdir,
+            hub.name,
+            url,
+            self.broker.host,
+            self.broker.port,
+            None,
+            url,
+            self._extra(),
         )
         hub.proc, hub.api = proc, base
 

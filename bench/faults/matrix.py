@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from bench.faults.harness import HarnessConfig, harness
 from bench.faults.scenarios import SCENARIOS, Outcome
 from bench.report import command, machine
 
+log = logging.getLogger(__name__)
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 BEGIN, END = "<!-- faults:begin -->", "<!-- faults:end -->"
 
@@ -19,9 +21,13 @@ async def run(names: list[str], per: int = 9, deadline_s: float = 90.0, seed: in
     if unknown:
         raise SystemExit(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIOS)}")
     out: list[Outcome] = []
+    t0 = time.monotonic()
     async with harness(HarnessConfig(gateways=per * len(names), seed=seed)) as h:
+        log.info("harness up in %.1f s", time.monotonic() - t0)
         for name in names:
+            t0 = time.monotonic()
             out.append(await SCENARIOS[name](h, per, deadline_s))
+            log.info("%s: %.1f s", name, time.monotonic() - t0)
     return out
 
 

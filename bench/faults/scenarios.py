@@ -58,20 +58,38 @@ async def _around(
 
 
 async def hub_worker_kill(h: Harness, n: int, deadline_s: float) -> Outcome:
+    """One of two workers SIGKILLed while idle (what it had is delivered); alarms raised
+    during and after go to the other one, and the victim's escalation timers fire there."""
     victim = h.hubs[0]
+    third = max(1, n // 3)
+    before = await h.raise_spread(third, 1.0)
+    await settle(h, before, time.time(), deadline_s)
+    h.kill_hub(victim)
+    recovered_at = time.time()
+    raised = before + await h.raise_spread(third, 3.0)
+    restart = asyncio.create_task(h.start_hub(victim))  # it rejoins while alarms go on
+    raised += await h.raise_spread(n - 2 * third, 1.0)
+    t = await settle(h, raised, recovered_at, deadline_s)
+    await restart
+    return Outcome(
+        "hub worker SIGKILL", "one of two hub workers SIGKILLed between alarms, restarted 3 s later", t
+    )
 
-    async def inject() -> None:
-        h.kill_hub(victim)
 
-    async def heal() -> None:
-        pass  # the other worker carries on; the victim restarts after the count
-
-    out, _r, _t = await _around(
-        h, n, deadline_s, "hub worker SIGKILL",
-        "one of two hub workers SIGKILLed; the other carries on (recovery = the kill)", inject, heal, 3.0,
-    )  # fmt: skip
-    await h.start_hub(victim)
-    return out
+async def hub_worker_kill_busy(h: Harness, n: int, deadline_s: float) -> Outcome:
+    """One of two workers SIGKILLed in the middle of a burst of alarms: what it had taken
+    (unacked events, stored events whose webhooks it was about to send) must still arrive."""
+    victim = h.hubs[0]
+    burst = [h.raise_alarm(gw) for gw in h.fresh_gateways(n)]
+    await asyncio.sleep(0.3)
+    h.kill_hub(victim)
+    recovered_at = time.time()
+    restart = asyncio.create_task(h.start_hub(victim))
+    t = await settle(h, burst, recovered_at, deadline_s)
+    await restart
+    return Outcome(
+        "hub worker SIGKILL mid-burst", f"{n} alarms at once, one of two workers SIGKILLed 0.3 s later", t
+    )
 
 
 async def broker_kill(h: Harness, n: int, deadline_s: float) -> Outcome:
@@ -143,9 +161,7 @@ def _supervisory(db_url: str, gateways: list[str]) -> list[str]:
     engine = create_engine(db_url)
     try:
         with engine.connect() as c:
-            rows = c.execute(
-                text("SELECT gateway_id, kind FROM alarms WHERE alarm_class <> 'alarm'")
-            ).all()
+            rows = c.execute(text("SELECT gateway_id, kind FROM alarms WHERE alarm_class <> 'alarm'")).all()
     finally:
         engine.dispose()
     return [f"{g}:{k}" for g, k in rows if g in set(gateways)]
@@ -154,6 +170,7 @@ def _supervisory(db_url: str, gateways: list[str]) -> list[str]:
 #: in the issue's order of value
 SCENARIOS: dict[str, Scenario] = {
     "hub-kill": hub_worker_kill,
+    "hub-kill-busy": hub_worker_kill_busy,
     "broker-kill": broker_kill,
     "last-will-blip": last_will_blip,
     "db-outage": db_outage,
