@@ -40,6 +40,8 @@ FW = "safehome-edge/0.1.0"
 HEALTHY_POLL_S = 5.0
 #: store meta key: latched conditions raised and not yet restored, [[sensor, kind], …]
 LATCHED = "latched"
+#: while the buffer refuses writes, a write is tried this often to see it recover
+BUFFER_RETRY_S = 30.0
 
 
 class _Stopping(Exception):
@@ -101,6 +103,9 @@ class Agent:
         self._after_boot: set[tuple[str, str]] | None = set(self.latched)  #: to check once settled
         self._raised_since_boot: set[tuple[str, str]] = set()
         self._latched_unsaved = False
+        self.buffer_failed = False  #: the `buffer_failed` trouble is raised
+        self.buffer_retry_s = BUFFER_RETRY_S
+        self._buffer_tried = 0.0
 
     # --- devices -------------------------------------------------------------------------
 
@@ -202,6 +207,30 @@ class Agent:
             done += 1
         return done
 
+    def check_buffer(self, now: float) -> None:
+        """Raise ``buffer_failed`` (to the hub, and locally: siren chirp, LED) when the store
+        starts refusing writes; restore it once a write succeeds again. Cheap: called from
+        the poll loop. While failing, a write is retried every ``buffer_retry_s``."""
+        if self.buffer_failed and now - self._buffer_tried >= self.buffer_retry_s:
+            self._buffer_tried = now
+            if self.store.check():  # the disk takes writes again: RAM goes to disk
+                self.outbox.flush()
+                self.save_latched()
+        failing = not self.store.healthy
+        if failing == self.buffer_failed:
+            return
+        self.buffer_failed, self._buffer_tried = failing, now
+        self.siren.set_trouble(failing)
+        if failing:
+            log.error(
+                "buffer %s refuses writes: events are kept in RAM and still sent, but a power "
+                "cut now loses what is not acked (buffer_failed raised)",
+                self.s.db_path,
+            )
+        else:
+            log.warning("buffer %s takes writes again (buffer_failed restored)", self.s.db_path)
+        self.record(Change("", EventKind.BUFFER_FAILED.value, failing, "store"))
+
     def record_telemetry(self) -> None:
         readings = {s.sensor_id: s.readings() for s in self.sensors}
         msg = uplink.telemetry(self.gw, {k: v for k, v in readings.items() if v}, self.stamp())
@@ -275,6 +304,7 @@ class Agent:
                     self.record(change)
             if self._after_boot is not None and now - self.started >= self.s.restore_after_boot_s:
                 self.restore_after_boot()
+            self.check_buffer(now)
             self.last_poll = now
             await asyncio.sleep(period)
 

@@ -5,8 +5,9 @@ EdgeError
 ConfigError(EdgeError)
     the settings file / environment is invalid or unreadable (names the file and field).
 StoreError(EdgeError)
-    the durable buffer (SQLite) failed: cannot open, write or read. The agent stops
-    feeding the watchdog while the store is failing, so systemd restarts it.
+    the durable buffer (SQLite, the seq file) failed: cannot open, write or read. The
+    message carries the cause SQLite or the OS gave. A failing store does not stop the
+    agent (a restart would lose what is only in RAM): it raises ``buffer_failed``.
 DownlinkError(EdgeError)
     a downlink message was refused: wrong topic, another gateway's message, undecodable
     (wraps :class:`protocols.ProtocolError`, whose ``reason`` is counted).

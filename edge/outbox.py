@@ -34,6 +34,9 @@ class Outbox:
         self.memory: dict[str, Entry] = {}
         self.flights: dict[str, Flight] = {}
         self.volatile: dict[str, Entry] = {}  #: events the store refused (disk failing)
+        #: acked ids whose delete the store refused: kept out of every plan until the delete
+        #: goes through (at a flush); resent, they would only be acked again, in a loop
+        self.undeleted: set[str] = set()
         self.changed = asyncio.Event()  #: set when something new may be sent
         self.urgent = False  #: an alarm is waiting: the sender should re-plan at once
         self.sent = 0
@@ -69,6 +72,12 @@ class Outbox:
         """Write unacked in-memory telemetry (and events the store refused) to disk.
 
         Returns telemetry rows evicted."""
+        if self.undeleted:
+            try:
+                self.store.remove(sorted(self.undeleted))
+                self.undeleted.clear()
+            except StoreError as exc:
+                log.error("%d acked entries still not deleted: %s", len(self.undeleted), exc)
         if self.volatile:
             try:
                 self.store.add_events(list(self.volatile.values()))
@@ -103,7 +112,12 @@ class Outbox:
             else:
                 on_disk.append(i)
         if on_disk:
-            removed = self.store.remove(on_disk)
+            try:
+                removed = self.store.remove(on_disk)
+            except StoreError as exc:
+                log.error("acked entries not deleted (retried at the next flush): %s", exc)
+                self.undeleted.update(on_disk)
+                removed = len(on_disk)
             if removed:
                 known += on_disk  # approximate when some were unknown; used for counting only
         self.acked += len(known)
@@ -116,11 +130,15 @@ class Outbox:
         self.flights.clear()
 
     def candidates(self) -> list[Entry]:
-        n = self.window
-        out = self.store.top(LANE_ALARM, n) + self.store.top(LANE_EVENT, n)
-        out += self.store.top(LANE_TELEMETRY, n, self.newest_first)
+        n = self.window + len(self.undeleted)
+        try:
+            out = self.store.top(LANE_ALARM, n) + self.store.top(LANE_EVENT, n)
+            out += self.store.top(LANE_TELEMETRY, n, self.newest_first)
+        except StoreError as exc:  # what is in RAM still goes out
+            log.error("buffer unreadable, sending from RAM only: %s", exc)
+            out = []
         out += list(self.memory.values()) + list(self.volatile.values())
-        return out
+        return [e for e in out if e.id not in self.undeleted] if self.undeleted else out
 
     def unsend(self, ids: Iterable[str]) -> None:
         """Planned but not published (the sender re-planned for an alarm): not in flight."""
@@ -151,10 +169,12 @@ class Outbox:
         return next_due(self.flights)
 
     def depth(self) -> int:
-        return sum(self.store.depth().values()) + len(self.memory) + len(self.volatile)
+        on_disk = max(0, sum(self.store.depth().values()) - len(self.undeleted))
+        return on_disk + len(self.memory) + len(self.volatile)
 
     def alarms_pending(self) -> int:
-        return self.store.depth().get(LANE_ALARM, 0)
+        in_ram = sum(1 for e in self.volatile.values() if e.lane == LANE_ALARM)
+        return self.store.depth().get(LANE_ALARM, 0) + in_ram
 
     def oldest_created_ms(self) -> int | None:
         values = [e.created_ms for e in self.memory.values()]

@@ -8,6 +8,12 @@
 * ``HELP`` pattern (short double chirp every 2 s) for ``help_pattern_s`` when the hub says
   a person acknowledged or dispatched help; a voice prompt hook fires once ("help is on
   the way").
+* ``TROUBLE`` pattern (one short chirp every 10 s, like a smoke detector's low battery)
+  while the gateway itself is in trouble: its buffer (SD card) refuses writes, so a power
+  cut would now lose what is not yet acked. The center's ``silence_siren`` silences it
+  until the next time the buffer fails.
+* Status LED: steady while linked, blinking (0.5 s) while the uplink is down, flickering
+  (0.1 s) while the buffer fails.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ class Pattern(enum.StrEnum):
     OFF = "off"
     ALARM = "alarm"
     HELP = "help"
+    TROUBLE = "trouble"
 
 
 #: (seconds, on) steps, repeated.
@@ -36,7 +43,10 @@ STEPS: dict[Pattern, tuple[tuple[float, bool], ...]] = {
     Pattern.OFF: ((1.0, False),),
     Pattern.ALARM: ((0.5, True), (0.5, False)),
     Pattern.HELP: ((0.1, True), (0.1, False), (0.1, True), (1.7, False)),
+    Pattern.TROUBLE: ((0.1, True), (9.9, False)),
 }
+#: the driver looks at the policy (and drives the LED) at least this often
+TICK_S = 0.1
 HANDLED = frozenset({AckStatus.ACKNOWLEDGED, AckStatus.DISPATCHED, AckStatus.ON_SITE, AckStatus.RESOLVED})
 HELP_ON_THE_WAY = frozenset({AckStatus.ACKNOWLEDGED, AckStatus.DISPATCHED})
 
@@ -50,6 +60,13 @@ class SirenPolicy:
     help_until: float = 0.0
     #: recent alarm event ids -> sensor: the hub may answer for any event of the same alarm
     sensor_of: dict[str, str] = field(default_factory=dict)
+    trouble: bool = False  #: the gateway's own trouble (its buffer refuses writes)
+    trouble_silenced: bool = False
+
+    def set_trouble(self, on: bool) -> None:
+        if on and not self.trouble:
+            self.trouble_silenced = False  # a new failure sounds again
+        self.trouble = on
 
     def alarm(self, event_id: str, sensor: str, now: float) -> None:
         self.unhandled[event_id] = (sensor, now)
@@ -81,6 +98,7 @@ class SirenPolicy:
     def silence(self) -> None:
         self.unhandled.clear()
         self.help_until = 0.0
+        self.trouble_silenced = True
 
     def pattern(self, now: float, link_up: bool) -> Pattern:
         if not self.enabled:
@@ -90,7 +108,16 @@ class SirenPolicy:
                 return Pattern.ALARM
         if now < self.help_until:
             return Pattern.HELP
+        if self.trouble and not self.trouble_silenced:
+            return Pattern.TROUBLE
         return Pattern.OFF
+
+
+def led_on(now: float, link_up: bool, trouble: bool) -> bool:
+    """Status LED: flicker while the buffer fails, blink while unlinked, else steady."""
+    if trouble:
+        return int(now / 0.1) % 2 == 0
+    return link_up or int(now / 0.5) % 2 == 0
 
 
 class Switch(Protocol):
@@ -123,23 +150,30 @@ class CommandVoicePrompt:
 async def drive(
     policy: SirenPolicy, buzzer: Switch | None, led: Switch | None, link_up: asyncio.Event
 ) -> None:
-    """Play the current pattern forever; the LED is on while linked, blinks while not."""
+    """Play the current pattern forever (each step for its full length; a new pattern
+    starts within ``TICK_S``), and drive the status LED (:func:`led_on`)."""
     loop = asyncio.get_running_loop()
     step = 0
     current = Pattern.OFF
+    step_end = 0.0
+    lit: bool | None = None
     while True:
         now = loop.time()
         pattern = policy.pattern(now, link_up.is_set())
         if pattern is not current:
-            current, step = pattern, 0
+            current, step, step_end = pattern, 0, now
             log.info("siren pattern: %s", pattern)
-        seconds, on = STEPS[current][step % len(STEPS[current])]
-        step += 1
         try:
-            if buzzer is not None:
-                buzzer.set(on)
-            if led is not None:
-                led.set(link_up.is_set() or (step % 2 == 0))
+            if now >= step_end:
+                seconds, on = STEPS[current][step % len(STEPS[current])]
+                step += 1
+                step_end = now + seconds
+                if buzzer is not None:
+                    buzzer.set(on)
+            led_state = led_on(now, link_up.is_set(), policy.trouble)
+            if led is not None and led_state is not lit:
+                led.set(led_state)
+                lit = led_state
         except (GPIOZeroError, OSError) as exc:
             log.error("siren/LED output failed: %s", exc)
-        await asyncio.sleep(min(seconds, 0.5))
+        await asyncio.sleep(max(0.0, min(step_end - now, TICK_S)))

@@ -10,11 +10,16 @@
   evicts the oldest telemetry (lowest seq). Events are never evicted.
 * Deletes (after the hub's Ack) are not fsynced: a delete lost to a power cut only makes
   the gateway resend a message that the hub deduplicates by id.
-* ``seq`` is allocated from blocks reserved durably, so it never goes back after a crash.
+* ``seq`` is allocated from blocks reserved durably (the first one when the store opens,
+  the next when one is used up) in :class:`~edge.seqfile.SeqFile`, which a full disk
+  cannot refuse: it never goes back after a crash.
+* A write the disk refuses raises :class:`StoreError` naming SQLite's own error ("database
+  or disk is full", "disk I/O error") and marks the store unhealthy until a write succeeds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import StoreError
+from edge.seqfile import SeqFile
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +84,9 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open buffer {path}: {exc}") from exc
         self._sync: str | None = None
-        self._seq, self._reserved = self._load_seq()
+        self.seqfile = SeqFile(path.with_suffix(".seq"))
+        self._seq = self._reserved = self._load_seq()
+        self._reserve()  # at once, while the disk may still take it: see next_seq
         self._telemetry_rows = self._count(LANE_TELEMETRY)
 
     # --- helpers -------------------------------------------------------------------------
@@ -101,7 +109,11 @@ class Store:
                 self._db.execute("COMMIT")
                 self.commits += 1
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite has already rolled back after SQLITE_FULL / SQLITE_IOERR: a second
+                # ROLLBACK would fail and hide the real cause ("no transaction is active")
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             self.healthy = False
@@ -113,24 +125,30 @@ class Store:
 
     # --- seq -----------------------------------------------------------------------------
 
-    def _load_seq(self) -> tuple[int, int]:
+    def _load_seq(self) -> int:
+        """Everything below the reservation may have been used before a crash: start there."""
+        # (buffers written before the seq file existed kept the reservation in `meta`)
         row = self._db.execute("SELECT value FROM meta WHERE key='seq_reserved'").fetchone()
-        reserved = int(row[0]) if row else 0
-        # Everything below `reserved` may have been used before a crash: start there.
-        return reserved, reserved
+        top = self._db.execute("SELECT max(seq) FROM outbox").fetchone()[0]
+        return max(self.seqfile.read(), int(row[0]) if row else 0, int(top or 0))
+
+    def _reserve(self) -> bool:
+        new = self._seq + SEQ_BLOCK
+        try:
+            self.seqfile.write(new)
+        except StoreError as exc:
+            # Keep numbering (an event must still go out). Only a card that refuses even
+            # an overwrite in place (read-only, failed) gets here; then seq may repeat if
+            # we also crash before it recovers. Retried at the next message.
+            self.healthy = False
+            log.error("seq block not reserved durably: %s", exc)
+            return False
+        self._reserved = new
+        return True
 
     def next_seq(self) -> int:
         if self._seq >= self._reserved:
-            new = self._seq + SEQ_BLOCK
-            try:
-                self._tx("FULL", [("INSERT OR REPLACE INTO meta VALUES ('seq_reserved', ?)", (str(new),))])
-            except StoreError as exc:
-                # Keep numbering (an event must still go out); seq may repeat only if we
-                # also crash before the store recovers. Retried at the next message.
-                log.error("seq block not reserved durably: %s", exc)
-                self._seq += 1
-                return self._seq
-            self._reserved = new
+            self._reserve()
         self._seq += 1
         return self._seq
 

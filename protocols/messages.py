@@ -62,6 +62,7 @@ class EventKind(enum.StrEnum):
     BATTERY_LOW = "battery_low"
     MAINS_LOST = "mains_lost"
     CLOCK_UNSYNCED = "clock_unsynced"
+    BUFFER_FAILED = "buffer_failed"
     TEST = "test"
 
 
@@ -77,6 +78,7 @@ _CLASS_OF: dict[EventKind, AlarmClass] = {
     EventKind.BATTERY_LOW: AlarmClass.TROUBLE,
     EventKind.MAINS_LOST: AlarmClass.TROUBLE,
     EventKind.CLOCK_UNSYNCED: AlarmClass.TROUBLE,
+    EventKind.BUFFER_FAILED: AlarmClass.TROUBLE,
     EventKind.TEST: AlarmClass.TEST,
 }
 

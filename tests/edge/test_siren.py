@@ -6,7 +6,7 @@ from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
 
-from edge.siren import Pattern, SirenPolicy
+from edge.siren import Pattern, SirenPolicy, led_on
 from edge.store import LANE_EVENT
 from protocols import AckStatus, Channel, EventKind, EventState
 from tests.edge.conftest import make_agent, running, settings_for, wait_until
@@ -119,3 +119,20 @@ async def test_an_unacked_alarm_sounds_again_after_a_restart(
         await wait_until(lambda: bool(second.siren.unhandled), what="siren resumed")
         assert second.siren.pattern(loop_time(), link_up=False) is Pattern.ALARM
         assert [sensor for sensor, _t in second.siren.unhandled.values()] == ["gas-1"]
+
+
+def test_a_failing_buffer_chirps_below_alarms_until_silenced_or_recovered() -> None:
+    p = SirenPolicy()
+    p.set_trouble(True)
+    assert p.pattern(0, True) is Pattern.TROUBLE
+    p.alarm("e1", "smoke-1", 0)
+    assert p.pattern(1, True) is Pattern.ALARM  # an alarm always wins
+    p.silence()
+    assert p.pattern(2, True) is Pattern.OFF  # the center silenced both
+    p.set_trouble(True)
+    assert p.pattern(3, True) is Pattern.OFF  # the same failure stays silenced …
+    p.set_trouble(False)
+    p.set_trouble(True)
+    assert p.pattern(4, True) is Pattern.TROUBLE  # … a new one sounds again
+    assert [led_on(t, True, trouble=True) for t in (0.05, 0.15, 0.25, 0.35)] == [True, False, True, False]
+    assert led_on(0.7, True, trouble=False) and not led_on(0.7, False, trouble=False)

@@ -211,6 +211,7 @@ def test_classes() -> None:
     assert p.class_of(p.EventKind.SMOKE) is p.AlarmClass.ALARM
     assert p.class_of(p.EventKind.SENSOR_SILENT) is p.AlarmClass.SUPERVISORY
     assert p.class_of(p.EventKind.BATTERY_LOW) is p.AlarmClass.TROUBLE
+    assert p.class_of(p.EventKind.BUFFER_FAILED) is p.AlarmClass.TROUBLE  # the SD card refuses writes
     assert all(isinstance(p.class_of(k), p.AlarmClass) for k in p.EventKind)
 
 

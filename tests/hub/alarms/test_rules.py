@@ -81,7 +81,7 @@ def test_life_safety_restore_latches_the_alarm() -> None:
     assert d == Restore("a-1", T0, auto_resolve=False)
 
 
-@pytest.mark.parametrize("kind", ["battery_low", "sensor_fault", "gateway_silent", "tamper"])
+@pytest.mark.parametrize("kind", ["battery_low", "sensor_fault", "gateway_silent", "tamper", "buffer_failed"])
 def test_untaken_non_life_safety_restore_auto_resolves(kind: str) -> None:
     assert decide(sig(kind, RESTORE), opened(State.NOTIFIED)) == Restore("a-1", T0, auto_resolve=True)
 
