@@ -1,5 +1,6 @@
 """The MQTT session of the agent: connect, birth, then receive / send / heartbeat until the
-link drops; reconnect with jittered backoff. Delivery order comes from the outbox's plan.
+link drops; reconnect with jittered backoff, or within ~2 s while an alarm waits (also one
+raised during the backoff). Delivery order comes from the outbox's plan.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import aiomqtt
 
 from edge import commands
 from edge.errors import EdgeError
-from edge.link import make_client, reconnect_delay, set_nodelay, topic
+from edge.link import alarm_reconnect_delay, make_client, reconnect_delay, set_nodelay, topic
 from protocols import Channel, GatewayState
 
 if TYPE_CHECKING:
@@ -27,8 +28,9 @@ async def run_link(agent: Agent) -> None:
     attempt = 0
     m = agent.s.mqtt
     while True:
+        will = agent.status_payload(GatewayState.OFFLINE, "lwt")
         try:
-            async with make_client(agent.s, agent.status_payload(GatewayState.OFFLINE, "lwt")) as client:
+            async with make_client(agent.s, will, alarm_waiting=agent.outbox.alarms_pending() > 0) as client:
                 attempt = 0
                 await connected(agent, client)
         except* aiomqtt.MqttError as eg:
@@ -39,7 +41,26 @@ async def run_link(agent: Agent) -> None:
             agent.outbox.link_down()
         delay = reconnect_delay(attempt, m.reconnect_min_s, m.reconnect_max_s, rng)
         attempt += 1
-        await asyncio.sleep(delay)
+        await pause(agent, delay, min(delay, alarm_reconnect_delay(rng)))
+
+
+async def pause(agent: Agent, delay: float, alarm_delay: float) -> None:
+    """Wait ``delay`` before reconnecting; only ``alarm_delay`` while an alarm waits in the
+    buffer, including one raised during the wait (it wakes us)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while True:
+        # (a count on the buffer's index, only at start and when something was recorded)
+        wait = alarm_delay if agent.outbox.alarms_pending() else delay
+        left = start + wait - loop.time()
+        if left <= 0:
+            return
+        agent.outbox.changed.clear()  # the sender is not running: nobody else waits on it
+        try:
+            async with asyncio.timeout(left):
+                await agent.outbox.changed.wait()
+        except TimeoutError:
+            return
 
 
 async def connected(agent: Agent, client: aiomqtt.Client) -> None:

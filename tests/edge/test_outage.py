@@ -50,3 +50,26 @@ async def test_broker_outage_buffers_then_delivers_alarms_first(
         assert seqs == sorted(seqs, reverse=order == "newest_first")  # the backlog in config order
     finally:
         hub.close()
+
+
+async def test_an_alarm_cuts_a_long_reconnect_backoff_short(
+    tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto], mock_factory: MockFactory
+) -> None:
+    broker = mosquitto_factory()
+    hub = HubAcker(broker.host, broker.port)  # reconnects (and resubscribes) by itself
+    try:
+        wide = {"host": broker.host, "port": broker.port, "reconnect_min_s": 40.0, "reconnect_max_s": 60.0}
+        s = settings_for(tmp_path, broker, mqtt=wide)
+        agent = make_agent(s, mock_factory)
+        async with running(agent):
+            broker.stop()
+            await wait_until(lambda: not agent.link_up.is_set(), what="link down")
+            broker.start()  # the agent sleeps its backoff (40 s or more) ...
+            assert not agent.link_up.is_set()
+            mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
+            # ... until the alarm: then it retries within ~2 s (the deadline only tells 2 from 40)
+            await wait_until(agent.link_up.is_set, within=20, what="reconnect for the alarm")
+            [ev] = await hub.wait_for(s.gateway_id, Channel.EVENT, within=20)
+            assert ev.kind is EventKind.SMOKE
+    finally:
+        hub.close()
