@@ -47,6 +47,21 @@ def start_flooder(s: System, gw: str, count: int, kind: str, sensors: int) -> su
     )  # fmt: skip
 
 
+def hub_metrics(s: System) -> dict[tuple[str, str], float]:
+    """The priority-lane hub process's counters: (sample name, label value) -> value."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert s.hub.api_url is not None
+    text = httpx.get(s.hub.api_url.removesuffix("/api/v1") + "/metrics", timeout=10).text
+    out: dict[tuple[str, str], float] = {}
+    for fam in text_string_to_metric_families(text):
+        for sample in fam.samples:
+            label = next(iter(sample.labels.values()), "")
+            out[(sample.name, label)] = sample.value
+    return out
+
+
 def _flood_figures(s: System, flooder: str) -> tuple[int, str]:
     from sqlalchemy import select
 
@@ -97,6 +112,14 @@ async def measure(
             await asyncio.to_thread(flood.wait, 60)
             hub_cpu = (hub_cpu_s(s) - cpu0) / (time.monotonic() - t_cpu0) * 100
             opened, states = _flood_figures(s, flooder_id)
+            m = hub_metrics(s)
+            batches = m.get(("safehome_store_batch_seconds_count", "core"), 0)
+            mean_ms = 1000 * m.get(("safehome_store_batch_seconds_sum", "core"), 0) / max(batches, 1)
+            shed = sum(
+                v
+                for (n, r), v in m.items()
+                if n == "safehome_messages_rejected_total" and r.startswith("shed")
+            )
             b99, f99 = percentile(base_stored, 99), percentile(flood_stored, 99)
             rows = [
                 ("other homes' alarms", f"{alarms} per phase, one per gateway, one every {spacing:g} s"),
@@ -110,6 +133,7 @@ async def measure(
                 ("alarms acked / webhooks, baseline and flood", f"{len(base_stored)} / {len(base_hook)}, {len(flood_stored)} / {len(flood_hook)}"),
                 ("gateway_flooding conditions of the flooder", f"{opened} ({states})"),
                 ("hub CPU during the flood phase", f"{hub_cpu:.0f} % of one core"),
+                ("alarm-lane event transactions, mean time / messages shed", f"{batches:,.0f}, {mean_ms:.1f} ms / {shed:,.0f}"),
             ]  # fmt: skip
             notes = (
                 f"Hub: `safehome hub run` on {'PostgreSQL' if postgres else 'SQLite'} with the alarm engine "

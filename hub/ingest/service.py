@@ -36,6 +36,7 @@ from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
 from hub.ingest.fair import Admit, Bounds, FairQueue, FloodWatch, Rank, gateway_of, rank_of
 from hub.ingest.flooding import FloodAlarms
 from hub.ingest.plan import Plan, SeenGate, StateBuffer, acks, make_plan, stored_items
+from hub.ingest.reads import buffer_reads
 from hub.ingest.store import Decider, store_event_batch, store_state, store_telemetry
 from hub.metrics import HubMetrics
 from hub.mqtt import hub_client_id, make_client, set_nodelay
@@ -226,6 +227,7 @@ class IngestService:
             try:
                 async with client:
                     set_nodelay(client)
+                    buffer_reads(client)  # a flood stays in our fair queue, not the broker's FIFO
                     for topic in topics:
                         await client.subscribe(topic, qos=1)
                     self._clients[lane] = client
