@@ -10,10 +10,14 @@ every other home's alarm behind them (stored-ack p50 from ~10 ms to 0.4-1.3 s, m
 * **Round-robin within a class.** Each gateway with something waiting gives one message
   per turn, in a rotating order that carries over from batch to batch.
 * **A bound per gateway per batch** (``per_gateway``): however much one gateway has
-  waiting, a batch holds at most that many of its messages. A flood, even of smoke events
-  (which are never shed), is cut into small pieces that interleave with everyone else's,
-  and another home's first alarm is in the very next batch, among its first entries (the
-  alarm engine decides the first 16 life-safety events of a batch inside its transaction).
+  waiting, a batch holds at most that many of its messages, and only one of a gateway
+  holding more than ``heavy_at`` (far more than the edge keeps in flight). A flood, even
+  of smoke events (which are never shed), is cut into single messages that interleave
+  with everyone else's: another home's first alarm is in the very next batch, among its
+  first entries (the alarm engine decides the first 16 life-safety events of a batch
+  inside its transaction), and the batch it waits for holds one of the flood's messages,
+  not sixteen (each life-safety event is decided in its batch's transaction: the
+  flooder's share of a batch is the other homes' wait).
 * **Shedding under memory pressure, never life safety.** Past ``max_pending`` messages
   held, what is not life safety is refused (``shed_overload``); from ``pressure_at`` on,
   a gateway already holding ``gateway_pending`` messages has more refused
@@ -149,9 +153,16 @@ class FairQueue(Generic[T]):
                 return rank
         return None
 
-    def take(self, limit: int, per_gateway: int, ranks: tuple[Rank, ...] = tuple(Rank)) -> list[T]:
+    def take(
+        self,
+        limit: int,
+        per_gateway: int,
+        ranks: tuple[Rank, ...] = tuple(Rank),
+        heavy_at: int | None = None,
+    ) -> list[T]:
         """Up to ``limit`` messages of ``ranks``, most urgent rank first, round-robin across
-        gateways within a rank, at most ``per_gateway`` of any one gateway."""
+        gateways within a rank, at most ``per_gateway`` of any one gateway, and only one of
+        a gateway holding more than ``heavy_at`` (None: no such limit)."""
         out: list[T] = []
         taken: dict[str, int] = {}
         for rank in ranks:
@@ -160,7 +171,8 @@ class FairQueue(Generic[T]):
             while ring and len(out) < limit:
                 gw = ring.popleft()
                 n = taken.get(gw, 0)
-                if n >= per_gateway:
+                bound = 1 if heavy_at is not None and self._held[gw] > heavy_at else per_gateway
+                if n >= bound:
                     served.append(gw)
                     continue
                 q = queues[gw]

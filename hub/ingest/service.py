@@ -77,7 +77,9 @@ class UplinkQueue:
             self._ready.set()
         return verdict
 
-    async def take(self, limit: int, per_gateway: int, linger_s: float = 0.0) -> list[aiomqtt.Message]:
+    async def take(
+        self, limit: int, per_gateway: int, linger_s: float = 0.0, heavy_at: int | None = None
+    ) -> list[aiomqtt.Message]:
         """Up to ``limit`` messages, at most ``per_gateway`` of one gateway. ``linger_s``:
         when fewer than ``limit`` are waiting, wait this long for more first (telemetry: one
         transaction and one ack per gateway for many messages)."""
@@ -100,7 +102,7 @@ class UplinkQueue:
         # committed, acked and handed to the alarm engine in a small transaction of its own
         head = self._fair.head_rank()
         ranks = _URGENT if head is not None and head < Rank.TELEMETRY else (Rank.TELEMETRY,)
-        return self._fair.take(limit, per_gateway, ranks)
+        return self._fair.take(limit, per_gateway, ranks, heavy_at)
 
 
 #: batches larger than this are validated in a thread (a few ms of pure Python and more)
@@ -180,12 +182,14 @@ class IngestService:
             asyncio.create_task(self.floods.run(), name="ingest-flooding"),
         ]
         if PRIORITY_LANE in self.lanes:
-            # a batch holds at most gateway_batch_max messages of one gateway: a flood (even
-            # of smoke events, never shed) is cut into pieces between everyone else's
+            # a batch holds at most gateway_batch_max messages of one gateway, one of a
+            # gateway holding more than twice that: a flood (even of smoke events, never
+            # shed) is cut into single messages between everyone else's
             per_gateway = self.settings.ingest.gateway_batch_max
+            process = self._process_forever(self.queue, per_gateway, heavy_at=2 * per_gateway)
             self._tasks += [
                 asyncio.create_task(self._receive_forever(PRIORITY_LANE), name="ingest-receive"),
-                asyncio.create_task(self._process_forever(self.queue, per_gateway), name="ingest-process"),
+                asyncio.create_task(process, name="ingest-process"),
             ]
         if TELEMETRY_LANE in self.lanes:
             linger = self.settings.ingest.telemetry_linger_s
@@ -271,9 +275,11 @@ class IngestService:
         self.metrics.queue_depth.set(len(self.queue) + len(self.telemetry_queue))
 
     # --- processing ------------------------------------------------------------------
-    async def _process_forever(self, queue: UplinkQueue, per_gateway: int, linger_s: float = 0.0) -> None:
+    async def _process_forever(
+        self, queue: UplinkQueue, per_gateway: int, linger_s: float = 0.0, heavy_at: int | None = None
+    ) -> None:
         while True:
-            batch = await queue.take(self.settings.ingest.batch_max, per_gateway, linger_s)
+            batch = await queue.take(self.settings.ingest.batch_max, per_gateway, linger_s, heavy_at)
             self.metrics.queue_depth.set(len(self.queue) + len(self.telemetry_queue))
             try:
                 await self.process(batch)

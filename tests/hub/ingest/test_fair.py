@@ -18,7 +18,9 @@ offers = st.tuples(st.sampled_from(GATEWAYS), st.sampled_from(list(Rank)))
 ops = st.lists(
     st.one_of(
         st.tuples(st.just("offer"), offers),
-        st.tuples(st.just("take"), st.tuples(st.integers(1, 12), st.integers(1, 5))),
+        st.tuples(
+            st.just("take"), st.tuples(st.integers(1, 12), st.integers(1, 5), st.sampled_from([None, 3]))
+        ),
     ),
     max_size=200,
 )
@@ -52,12 +54,15 @@ def test_every_admitted_message_is_taken_once_in_fair_order(
                 admitted.append((gw, rank, n))
             assert len(q) == len(model)
             continue
-        limit, per_gateway = args
+        limit, per_gateway, heavy_at = args
         assert isinstance(limit, int) and isinstance(per_gateway, int)
-        batch = q.take(limit, per_gateway)
+        assert heavy_at is None or isinstance(heavy_at, int)
+        held = Counter(m[0] for m in model)
+        batch = q.take(limit, per_gateway, heavy_at=heavy_at)
         assert len(batch) <= limit
         per_gw = Counter(m[0] for m in batch)
-        assert max(per_gw.values(), default=0) <= per_gateway
+        bound = {g: 1 if heavy_at is not None and held[g] > heavy_at else per_gateway for g in GATEWAYS}
+        assert all(n <= bound[g] for g, n in per_gw.items())
         for m in batch:
             model.remove(m)
         taken_all += batch
@@ -66,16 +71,16 @@ def test_every_admitted_message_is_taken_once_in_fair_order(
         worst = max((m[1] for m in batch), default=None)
         for m in model:
             if worst is not None and m[1] < worst:
-                assert per_gw[m[0]] >= per_gateway, (m, batch)
+                assert per_gw[m[0]] >= bound[m[0]], (m, batch)
         # a full batch leaves nothing more urgent than its last rank from an unbounded gateway
         if len(batch) < limit:
-            assert all(per_gw[m[0]] >= per_gateway for m in model), "a short batch left takeable messages"
+            assert all(per_gw[m[0]] >= bound[m[0]] for m in model), "a short batch left takeable messages"
         # round-robin: within the last rank served, gateways still holding that rank got
         # within one message of each other (unless at their bound)
         if worst is not None:
             left = {m[0] for m in model if m[1] == worst}
             counts = [
-                sum(1 for b in batch if b[0] == g and b[1] == worst) for g in left if per_gw[g] < per_gateway
+                sum(1 for b in batch if b[0] == g and b[1] == worst) for g in left if per_gw[g] < bound[g]
             ]
             if counts:
                 assert max(counts) - min(counts) <= 1
@@ -214,3 +219,19 @@ def test_adopted_gateway_is_restored_when_calm() -> None:
     w = FloodWatch(limit=100, window_s=10)
     w.adopt("gw")
     assert w.calmed(1.0) == ["gw"]
+
+
+def test_a_heavy_gateway_gives_one_message_per_batch() -> None:
+    """Holding more than ``heavy_at`` (far more than the edge keeps in flight), a gateway
+    gives one message per batch: the batch another home's alarm waits for is small."""
+    q: FairQueue[str] = FairQueue(Bounds.of(10_000, 64))
+    for i in range(100):
+        q.offer("hostile", Rank.LIFE_SAFETY, f"smoke-{i}")
+    for i in range(20):
+        q.offer("home", Rank.TROUBLE, f"home-{i}")
+    assert q.take(1000, 16, heavy_at=32) == ["smoke-0", *(f"home-{i}" for i in range(16))]
+    # a gateway within the bound is not heavy: up to per_gateway each
+    q2: FairQueue[str] = FairQueue(Bounds.of(10_000, 64))
+    for i in range(20):
+        q2.offer("recovering", Rank.TELEMETRY, f"t-{i}")
+    assert len(q2.take(1000, 16, heavy_at=32)) == 16
