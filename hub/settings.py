@@ -188,6 +188,15 @@ class IngestSettings(_Part):
         description="a gateway sending more than this per flood_window_s raises gateway_flooding",
     )
     flood_window_s: float = Field(default=60.0, gt=0, le=3600, description="see flood_max_messages")
+    switch_interval_s: float = Field(
+        default=0.0002,
+        gt=0,
+        le=0.005,
+        description=(
+            "the process's GIL switch interval (Python's default 5 ms): how long the receiver "
+            "can wait for a busy storing thread at each syscall"
+        ),
+    )
     lanes: list[Literal["priority", "telemetry"]] = Field(
         default=["priority", "telemetry"],
         min_length=1,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -177,6 +178,11 @@ class IngestService:
         # (a 5,000-gateway reconnect queues tens of thousands of telemetry messages).
         # A worker may consume only some lanes (``[hub.ingest] lanes``): a process of its own
         # for the priority lane keeps alarms off the CPU that drains a telemetry backlog.
+        # Every syscall of the receiver (a PUBACK sent, a wake-up) lets a busy storing thread
+        # take the GIL, which it gives back only after the switch interval (5 ms by default):
+        # under a flood the receiver then took a few hundred messages/s off the broker, and
+        # the backlog waited in the broker's FIFO, not in our fair queue (hub/ingest/reads.py).
+        sys.setswitchinterval(min(sys.getswitchinterval(), self.settings.ingest.switch_interval_s))
         self._tasks = [
             asyncio.create_task(self._flush_forever(), name="ingest-state"),
             asyncio.create_task(self.floods.run(), name="ingest-flooding"),
