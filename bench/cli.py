@@ -104,6 +104,22 @@ def scaleout(gateways: int, messages: int, readings: int) -> None:
 
 
 @bench.command()
+@click.option("--homes", type=click.IntRange(200, 19_000), default=10_000, show_default=True)
+@click.option("--offline", type=int, default=3000, show_default=True, help="Gateways cut off (Last-Will).")
+@click.option("--mains", type=int, default=1000, show_default=True, help="Gateways reporting mains_lost.")
+@click.option("--smoke", type=int, default=50, show_default=True, help="Smoke alarms before, and again during.")
+@click.option("--storm-s", type=float, default=10.0, show_default=True, help="Seconds the storm is spread over.")
+def storm(homes: int, offline: int, mains: int, smoke: int, storm_s: float) -> None:
+    """A district storm (Last-Wills + mains_lost) while smoke alarms are raised: smoke latency
+    before/during, time to store and decide the storm, mass-event incidents per subdistrict."""
+    from bench import storm as st
+
+    if offline + mains + 2 * smoke > homes:
+        raise click.BadParameter("offline + mains + 2 x smoke must not exceed --homes")
+    st.run(homes, offline, mains, smoke, storm_s)
+
+
+@bench.command()
 @click.option("--homes", "homes_list", default="10000,100000", show_default=True, help="Comma-separated N.")
 def supervision(homes_list: str) -> None:
     """Supervision's database round (gateways every second, sensors every 30 s) at N homes."""

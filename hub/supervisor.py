@@ -28,6 +28,8 @@ from hub.threads import ThreadWork
 
 log = logging.getLogger("safehome.hub.supervision")
 GATEWAY_KINDS = {ConditionKind.GATEWAY_SILENT, ConditionKind.GATEWAY_OFFLINE, ConditionKind.CLOCK_SUSPECT}
+#: Conditions opened or restored per write transaction at most.
+WRITE_CHUNK = 200
 
 
 def policy_of(s: SupervisionSettings) -> Policy:
@@ -195,9 +197,11 @@ class SupervisionService:
             self.metrics.gateways_online.set(online)
         transitions = evaluate(now, gateways, sensors, keys, self.policy)
         changes: list[ConditionChange] = []
-        if transitions:
+        # in chunks: a power cut opening 2,000 conditions in one transaction held SQLite's
+        # write lock (and a smoke alarm's transaction behind it) for the whole round
+        for start in range(0, len(transitions), WRITE_CHUNK):
             with self.factory() as session, session.begin():
-                for t in transitions:
+                for t in transitions[start : start + WRITE_CHUNK]:
                     change = self._apply(session, t, now)
                     if change is not None:
                         changes.append(change)

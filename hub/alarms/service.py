@@ -32,8 +32,9 @@ from hub.alarms.settings import AlarmSettings, ProviderSettings
 from hub.alarms.store.actions import mark_notified
 from hub.alarms.store.engine import AlarmEngine, Processed, condition_signal, event_signal, open_key
 from hub.alarms.store.models import Alarm, ProcessedSignal, WebhookSubscription
+from hub.alarms.store.storms import StormDesk
 from hub.alarms.store.timers import TimerWorker
-from hub.alarms.store.tx import RETRYABLE
+from hub.alarms.store.tx import RETRYABLE, in_transaction
 from hub.api.app import mount_api
 from hub.api.context import ApiContext
 from hub.db.engine import read_only
@@ -90,7 +91,9 @@ class AlarmService:
         bus: ConsoleBus | None = None,
         metrics: AlarmMetrics | None = None,
         secret_box: SecretBox | None = None,
+        deliver: bool = True,
     ) -> None:
+        """``deliver``: run the outbox workers here (see ``AlarmSettings.deliver``)."""
         self.settings = settings
         #: Opens the sealed webhook secrets (the hub's [hub.secrets] key; tests: the dev key).
         self.secret_box = secret_box or dev_box()
@@ -110,6 +113,7 @@ class AlarmService:
             handover=self._handover,
             on_claimed=self._claimed,
             on_unconfigured=self._count_unconfigured,
+            storms=StormDesk(settings.storm.policy()),
         )
         self.timers = TimerWorker(
             sessions,
@@ -139,10 +143,12 @@ class AlarmService:
                 on_result=lambda ch, st: self.metrics.deliveries.labels(ch, st).inc(),
             )
             for ch in channels
+            if deliver
         ]
         #: channels no worker of this hub runs (no SMS/voice provider): their recipients are
         #: recorded as ``unconfigured``; a startup warning and a health flag, no per-alarm noise
-        self.unconfigured = frozenset(CHANNELS) - {w.channel.name for w in self.outboxes}
+        #: (a worker that delivers nothing judges no channel: the delivering workers do)
+        self.unconfigured = frozenset(CHANNELS) - {w.channel.name for w in self.outboxes} if deliver else frozenset()
         for ch in CHANNELS:
             self.metrics.configured.labels(ch).set(0 if ch in self.unconfigured else 1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -177,6 +183,7 @@ class AlarmService:
             asyncio.create_task(self._process_forever(), name="alarm-signals"),
             asyncio.create_task(self.timers.run(self.settings.timer_tick_s), name="alarm-timers"),
             asyncio.create_task(self._reconcile_forever(), name="alarm-reconcile"),
+            asyncio.create_task(self._storms_forever(), name="alarm-storms"),
             *(
                 asyncio.create_task(w.run(self.settings.outbox_idle_s), name=f"outbox-{w.channel.name}")
                 for w in self.outboxes
@@ -324,26 +331,53 @@ class AlarmService:
         self._inbox.put_nowait((priority_of(signal.kind), next(self._seq), signal, key))
 
     async def _process_forever(self) -> None:
-        """One signal at a time, most urgent first. One left undecided (not even its
-        fail-safe alarm could be stored) goes back into the queue after a backoff."""
+        """Most urgent first: a life-safety signal on its own, the rest in batches of
+        ``batch_max`` per transaction. One left undecided (not even its fail-safe alarm could
+        be stored) goes back into the queue after a backoff."""
         while not self._stopping.is_set():
             item = await self._inbox.get()
+            batch = [item]
+            if not is_life_safety(item[2].kind):  # none is queued: they come out first
+                while len(batch) < self.settings.batch_max and not self._inbox.empty():
+                    batch.append(self._inbox.get_nowait())
             self._busy = True
             try:
-                await asyncio.to_thread(self.handle, item[2], item[3])
-            except Undecided:  # logged and counted by handle
-                self._retry_later(item)
-            except Exception:  # this task must outlive any bug; the signal is retried
-                log.exception("signal %s not turned into an alarm decision yet; retrying", item[3])
-                self._retry_later(item)
+                for left in await asyncio.to_thread(self._decide, batch):
+                    self._retry_later(left)
+            except Exception:  # this task must outlive any bug; the signals are retried
+                log.exception("%d signals not turned into alarm decisions yet; retrying", len(batch))
+                for left in batch:
+                    self._retry_later(left)
             finally:
                 self._busy = False
+
+    def _decide(self, items: Sequence[tuple[int, int, Signal, str]]) -> list[tuple[int, int, Signal, str]]:
+        """Decide queued items: one alone, several in one transaction (one that fails there
+        is decided alone). Returns those left undecided."""
+        left = []
+        results: Sequence[Processed | None] = (
+            [None] if len(items) == 1 else self.engine.handle_batch([(i[2], i[3]) for i in items])
+        )
+        for item, result in zip(items, results, strict=True):
+            if result is not None:
+                self._count(result)
+                continue
+            try:
+                self.handle(item[2], item[3])
+            except Undecided:  # logged and counted by handle
+                left.append(item)
+        return left
 
     def _retry_later(self, item: tuple[int, int, Signal, str]) -> None:
         attempts = self.undecided.get(item[3], 1)
         delay = min(UNDECIDED_RETRY_MAX_S, UNDECIDED_RETRY_S * 2 ** (attempts - 1))
         loop = asyncio.get_running_loop()
         loop.call_later(delay, self._inbox.put_nowait, item)
+
+    def handle_batch(self, batch: Sequence[tuple[Signal, str]]) -> None:
+        """Decide ``batch`` in one transaction; a signal that failed there is decided alone
+        (one left undecided is for the re-check)."""
+        self._decide([(0, 0, signal, key) for signal, key in batch])
 
     async def telemetry_stored(self, batches: Sequence[tuple[Telemetry, dt.datetime]]) -> None:
         """Analogue readings with a threshold (gas_lel, co_ppm) → raise/restore with hysteresis.
@@ -400,16 +434,54 @@ class AlarmService:
         self._analogue_open = {k for k in keys if k is not None}
 
     async def conditions_changed(self, changes: Sequence[ConditionChange]) -> None:
-        for c in changes:
-            sig = condition_signal(
-                c.condition_id, c.gateway_id, c.sensor_id, c.kind, c.state == "restored", c.at
-            )
+        """Decided in batches of ``batch_max`` per transaction: a supervision round opening
+        2,000 conditions (a power cut) is 40 short write transactions, not 2,000 commits."""
+        signals = [
+            condition_signal(c.condition_id, c.gateway_id, c.sensor_id, c.kind, c.state == "restored", c.at)
+            for c in changes
+        ]
+        size = self.settings.batch_max
+        for start in range(0, len(signals), size):
+            batch = signals[start : start + size]
             try:
-                await asyncio.to_thread(self.handle, *sig)
+                await asyncio.to_thread(self.handle_batch, batch)
             except AlarmError:
-                log.exception(
-                    "condition %s not turned into an alarm yet; the re-check will retry", c.condition_id
-                )
+                log.exception("%d conditions not turned into alarms yet; the re-check will retry", len(batch))
+
+    # --- storms ------------------------------------------------------------------------
+
+    def settle_storms(self) -> int:
+        """One check of every open mass-event incident (each in its own transaction): push
+        the running count, close the quiet ones. Returns the notifications enqueued."""
+        storms = self.engine.storms
+        if storms is None:
+            return 0
+        with self.sessions() as s:
+            ids = storms.open_incidents(read_only(s))
+        total = 0
+        for incident_id in ids:
+            now = self.clock.now()
+
+            def work(s: Session, i: str = incident_id, t: dt.datetime = now) -> tuple[str, int]:
+                return storms.settle_one(s, i, t, self.engine.route_unfolded)
+
+            total += in_transaction(self.sessions, work)[1]
+        if total:
+            self.wake()
+        return total
+
+    async def _storms_forever(self) -> None:
+        every = self.settings.storm.update_every_s
+        while True:
+            try:
+                await asyncio.wait_for(self._stopping.wait(), every)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await asyncio.to_thread(self.settle_storms)
+            except AlarmError:
+                log.exception("mass-event check failed; next round retries")
 
     # --- re-check ----------------------------------------------------------------------
 
@@ -450,6 +522,8 @@ class AlarmService:
                     done += self._recheck(sig, key)
         if done:
             log.warning("re-check turned %d stored signals into alarm decisions", done)
+        if not self.outboxes:  # this worker delivers nothing: a delivering worker judges channels
+            return done
         with self.sessions() as s, s.begin():
             # rows enqueued without a handover (escalations, operators' steps, other workers)
             marked = mark_unconfigured(s, [w.channel.name for w in self.outboxes])
@@ -517,6 +591,7 @@ def configure(hub: HubLike) -> AlarmService:
     s = hub.settings
     publisher = MqttAckPublisher(s.mqtt, hub_client_id(s.worker_id, "acks"))
     registry = getattr(getattr(hub, "metrics", None), "registry", None)
+    deliver = s.alarms.deliver if s.alarms.deliver is not None else "priority" in s.ingest.lanes
     service = AlarmService(
         s.alarms,
         hub.session_factory,
@@ -524,6 +599,7 @@ def configure(hub: HubLike) -> AlarmService:
         publisher=publisher,
         metrics=AlarmMetrics(registry),
         secret_box=s.secret_box(),
+        deliver=deliver,
     )
     hub.sinks.append(service)  # ingest, supervision and the broker monitor share this list
     hub.services.append(service)

@@ -3,12 +3,14 @@ env ``SAFEHOME_HUB_ALARMS__*``). Part of :class:`hub.settings.HubSettings`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from hub.alarms.classes import is_life_safety
 from hub.alarms.errors import PolicyError
 from hub.alarms.escalation import EscalationPolicy
+from hub.alarms.storm import STORM_KINDS, StormPolicy
 
 
 class ProviderSettings(BaseModel):
@@ -20,6 +22,40 @@ class ProviderSettings(BaseModel):
     username: str | None = None
     password: SecretStr | None = None
     sender: str = "safehome"
+
+
+class StormSettings(BaseModel):
+    """Mass events (``[hub.alarms.storm]``): see :class:`hub.alarms.storm.StormPolicy`."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    kinds: list[str] = Field(default_factory=lambda: sorted(STORM_KINDS))
+    area: Literal["subdistrict", "workstation"] = "subdistrict"
+    threshold: int = Field(default=10, ge=1, description="storm alarms of one area within window_s")
+    window_s: float = Field(default=60.0, gt=0)
+    quiet_s: float = Field(default=300.0, gt=0, description="an incident ends after this long without a member")
+    unfold_max: int = Field(default=10, ge=0, description="members still open at the end routed one by one")
+    update_every_s: float = Field(default=10.0, gt=0, description="running count pushed at most this often")
+
+    @field_validator("kinds")
+    @classmethod
+    def _never_life_safety(cls, v: list[str]) -> list[str]:
+        bad = sorted(k for k in v if is_life_safety(k))
+        if bad:
+            raise ValueError(f"life-safety kinds are never folded into a mass event: {', '.join(bad)}")
+        return v
+
+    def policy(self) -> StormPolicy:
+        return StormPolicy(
+            enabled=self.enabled,
+            kinds=frozenset(self.kinds),
+            area=self.area,
+            threshold=self.threshold,
+            window_s=self.window_s,
+            quiet_s=self.quiet_s,
+            unfold_max=self.unfold_max,
+            update_every_s=self.update_every_s,
+        )
 
 
 class AlarmSettings(BaseModel):
@@ -42,6 +78,14 @@ class AlarmSettings(BaseModel):
     voice: ProviderSettings | None = None
     #: Tell the home (MQTT Ack acknowledged/dispatched/…) when a person acts.
     home_acks: bool = True
+    storm: StormSettings = Field(default_factory=StormSettings)
+    #: Non-life-safety signals decided per transaction at most (a supervision round opening
+    #: 2,000 conditions: 2,000 / batch_max commits, each holding SQLite's write lock briefly).
+    batch_max: int = Field(default=50, ge=1, le=1000)
+    #: Run the outbox workers (deliver notifications) in this worker. None: only a worker that
+    #: consumes the priority lane does (a telemetry-lane worker would compete for SQLite's
+    #: write lock with the alarm path, settling deliveries it adds nothing to).
+    deliver: bool | None = None
 
     @field_validator("escalation")
     @classmethod

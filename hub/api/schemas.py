@@ -43,6 +43,7 @@ class AlarmPublic(_Out):
     responder: str | None
     flags: list[str]
     version: int
+    incident_id: str | None = None  #: the mass-event incident it is a member of
 
 
 class TransitionPublic(_Out):

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -210,7 +210,7 @@ class OutboxWorker:
         for attempt in range(6):
             try:
                 with self.sessions() as s, s.begin():
-                    return [self._settle(s, *r) for r in results]
+                    return self._settle(s, results)
             except OperationalError as exc:
                 last = exc
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))
@@ -218,23 +218,37 @@ class OutboxWorker:
         raise last
 
     def _settle(
-        self, s: Session, msg: Message, started: dt.datetime, result: Delivered | DeliveryFailed
-    ) -> str:
+        self, s: Session, results: list[tuple[Message, dt.datetime, Delivered | DeliveryFailed]]
+    ) -> list[str]:
+        """The whole batch at once: one INSERT of the attempts, one SELECT of the rows, one
+        flush of their updates (row by row, a storm's 4,000 webhooks cost 8,000 statements
+        under SQLite's single write lock)."""
         now = self.now()
-        ok = isinstance(result, Delivered)
-        s.add(
-            DeliveryAttempt(
-                notification_id=msg.notification_id,
-                attempt=msg.attempt,
-                worker=self.worker_id,
-                started_at=started,
-                finished_at=now,
-                ok=ok,
-                status_code=result.status_code,
-                detail=str(result.detail)[:2000],
-            )
+        s.execute(
+            insert(DeliveryAttempt),
+            [
+                {
+                    "notification_id": msg.notification_id,
+                    "attempt": msg.attempt,
+                    "worker": self.worker_id,
+                    "started_at": started,
+                    "finished_at": now,
+                    "ok": isinstance(result, Delivered),
+                    "status_code": result.status_code,
+                    "detail": str(result.detail)[:2000],
+                }
+                for msg, started, result in results
+            ],
         )
-        n = s.get(Notification, msg.notification_id, with_for_update=True)
+        pick = select(Notification).where(Notification.id.in_([m.notification_id for m, _, _ in results]))
+        if s.get_bind().dialect.name == "postgresql":
+            pick = pick.with_for_update()
+        rows = {n.id: n for n in s.scalars(pick)}
+        return [self._settle_row(s, rows.get(msg.notification_id), msg, now, result) for msg, _, result in results]
+
+    def _settle_row(
+        self, s: Session, n: Notification | None, msg: Message, now: dt.datetime, result: Delivered | DeliveryFailed
+    ) -> str:
         if n is None or n.status != "sending" or n.lease_owner != self.worker_id:
             return n.status if n else "gone"  # the lease was lost; the other worker settles it
         n.lease_owner = n.lease_until = None

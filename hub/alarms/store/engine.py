@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,7 +26,7 @@ from hub.alarms.clock import Clock
 from hub.alarms.errors import DecisionFailed, Undecided
 from hub.alarms.escalation import DEFAULT_ESCALATION, EscalationPolicy, timers_for
 from hub.alarms.lifecycle import State, auto_resolve
-from hub.alarms.routing import DEFAULT_POLICY, RoutingPolicy, plan_route
+from hub.alarms.routing import DEFAULT_POLICY, Recipient, RoutingPolicy, plan_route
 from hub.alarms.rules import (
     AlarmKey,
     Ignore,
@@ -39,15 +39,18 @@ from hub.alarms.rules import (
     analogue_signal,
     decide,
 )
+from hub.alarms.schedule import Shift
 from hub.alarms.store.actions import add_timers, alarm_payload, flush_or_conflict, log_step, record
 from hub.alarms.store.failsafe import open_failsafe
-from hub.alarms.store.models import Alarm, ProcessedSignal
+from hub.alarms.store.models import Alarm, AlarmTimer, ProcessedSignal
 from hub.alarms.store.registry import Place, overrides_of, place_of
+from hub.alarms.store.storms import StormDesk
 from hub.alarms.store.tx import RETRYABLE, in_transaction
+from hub.alarms.storm import Join, OpenIncident
 from hub.notify.channel import Message
 from hub.notify.outbox import Handover, Outgoing, enqueue
 from hub.provision.service import in_test_mode
-from protocols import Event, EventState, new_event_id
+from protocols import AlarmClass, Event, EventState, new_event_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,7 +111,7 @@ def condition_signal(
 
 @dataclass(frozen=True, slots=True)
 class Processed:
-    decision: str  #: open | repeat | restore | ignore | duplicate | test | failsafe | restore_failed
+    decision: str  #: open | fold (a mass-event member) | repeat | restore | ignore | duplicate | test | failsafe | restore_failed
     alarm_id: str | None = None
     notifications: int = 0
     detail: str = ""
@@ -129,11 +132,13 @@ class AlarmEngine:
         on_claimed: Callable[[list[Message]], None] | None = None,
         steps: Steps | None = None,
         on_unconfigured: Callable[[list[str]], None] | None = None,
+        storms: StormDesk | None = None,
     ) -> None:
         """``handover``: a new :class:`Handover` per transaction (or None) to claim the new
         alarm's notifications in its own transaction; ``on_claimed`` gets them after commit.
         ``steps``: the decision steps (tests inject failing ones); ``on_unconfigured`` gets the
-        channels of rows stored as unconfigured, after commit."""
+        channels of rows stored as unconfigured, after commit. ``storms``: folds storm-kind
+        alarms of one area into a mass-event incident (None: never)."""
         self.sessions = sessions
         self.clock = clock
         self.routing = routing
@@ -145,6 +150,7 @@ class AlarmEngine:
         self.on_claimed = on_claimed
         self.steps = steps or Steps()
         self.on_unconfigured = on_unconfigured
+        self.storms = storms
 
     def handle(self, signal: Signal, key: str) -> Processed:
         """Process one signal in its own transaction (retried on races with other workers).
@@ -163,6 +169,36 @@ class AlarmEngine:
             return self.fail_safe(signal, key, exc)
         self.after_commit(result, ho)
         return result
+
+    def handle_batch(self, items: Sequence[tuple[Signal, str]]) -> list[Processed | None]:
+        """Process several signals in one transaction (one commit, one wait for SQLite's write
+        lock), each in a SAVEPOINT of its own. A signal that fails there (a race lost to
+        another worker, a failing step) is ``None`` in the result: the caller decides it
+        alone with :meth:`handle` (which ends a failing decision in the fail-safe alarm)."""
+
+        def work(s: Session) -> tuple[list[Processed | None], Handover | None]:
+            ho = self.new_handover()
+            out: list[Processed | None] = []
+            for signal, key in items:
+                claimed = len(ho.messages) if ho is not None else 0
+                try:
+                    with s.begin_nested():
+                        out.append(self.process(s, signal, key, ho))
+                except RETRYABLE as exc:  # rolled back to its savepoint: decided alone
+                    log.info("signal %s left out of its batch (%s); decided alone", key, type(exc).__name__)
+                    out.append(None)
+                except Exception:
+                    log.exception("signal %s failed in its batch; decided alone", key)
+                    out.append(None)
+                if out[-1] is None and ho is not None:
+                    del ho.messages[claimed:]  # their rows went with the savepoint
+            return out, ho
+
+        results, ho = in_transaction(self.sessions, work, self.retries)
+        done = [r for r in results if r is not None]
+        total = Processed("batch", notifications=sum(r.notifications for r in done))
+        self.after_commit(total, ho)
+        return results
 
     def fail_safe(self, signal: Signal, key: str, exc: BaseException) -> Processed:
         """The decision of ``signal`` failed with ``exc``: store the fail-safe alarm in a
@@ -349,25 +385,59 @@ class AlarmEngine:
             last_event_id=d.event_id,
             flags=list(d.flags) + ([] if ctx.registered else ["unregistered_gateway"]),
         )
+        # a storm of one area (a power cut): the alarm is stored, routed with its incident
+        folded = self.storms.fold_new(s, signal.kind, ctx, d.at) if self.storms is not None else None
         s.add(alarm)
         s.flush()  # the unique open_key: a second worker opening the same alarm fails here
-        where = f"{signal.gateway_id}/{signal.sensor_id or '-'}"
+        if self.storms is not None and isinstance(folded, Join | OpenIncident):
+            log_step(s, alarm, "raise", now, f"{signal.kind} at {_where(alarm)}: member of a mass event")
+            return Processed("fold", alarm.id, self.storms.apply(s, folded, alarm, ctx, now, handover))
+        n = self._route(s, alarm, d.alarm_class, shift, recipients, place.address, now, handover)
+        return Processed("open", alarm.id, n)
+
+    def _route(
+        self,
+        s: Session,
+        alarm: Alarm,
+        cls: AlarmClass,
+        shift: Shift,
+        recipients: list[Recipient],
+        address: str,
+        now: dt.datetime,
+        handover: Handover | None,
+    ) -> int:
+        """Route a stored alarm on its own: history line, escalation timers, notifications."""
+        st = self.steps
         log_step(
-            s, alarm, "raise", now, f"{signal.kind} at {where} ({shift.value}): {len(recipients)} recipients"
+            s, alarm, "raise", now, f"{alarm.kind} at {_where(alarm)} ({shift.value}): {len(recipients)} recipients"
         )
-        add_timers(s, alarm.id, _step("escalation", st.timers, d.alarm_class, d.at, self.escalation))
+        add_timers(s, alarm.id, _step("escalation", st.timers, cls, alarm.raised_at, self.escalation))
         ids = _step(
             "notify",
             st.notify,
             s,
             alarm.id,
             [Outgoing(r.channel, r.address, r.role, r.tier) for r in recipients],
-            alarm_payload(alarm, "alarm.raised", place.address),
+            alarm_payload(alarm, "alarm.raised", address),
             now,
             priority_of(alarm.kind),
             handover,
         )
-        return Processed("open", alarm.id, len(ids))
+        return len(ids)
+
+    def route_unfolded(self, s: Session, alarm: Alarm, now: dt.datetime) -> int:
+        """A member still open when its incident closed: routed on its own now (its escalation
+        timers, cancelled when it joined the incident, start over from its raise)."""
+        st = self.steps
+        cls = AlarmClass(alarm.alarm_class)
+        place = _step("registry", st.place, s, alarm.gateway_id, alarm.sensor_id or None, self.default_district)
+        shift, recipients = _step("routing", st.route, cls, place.ctx, alarm.raised_at, self.routing)
+        s.execute(delete(AlarmTimer).where(AlarmTimer.alarm_id == alarm.id, AlarmTimer.status == "cancelled"))
+        return self._route(s, alarm, cls, shift, recipients, place.address, now, None)
+
+
+def _where(alarm: Alarm) -> str:
+    return f"{alarm.gateway_id}/{alarm.sensor_id or '-'}"
 
 
 def _database_away(exc: BaseException) -> bool:

@@ -58,6 +58,9 @@ class Alarm(Base):
     event_id: Mapped[str | None] = mapped_column(String(36), default=None)  #: the event that raised it
     last_event_id: Mapped[str | None] = mapped_column(String(36), default=None)
     flags: Mapped[list[Any]] = mapped_column(default=list)
+    #: the mass-event incident this alarm is a member of (see hub/alarms/storm.py): stored and
+    #: restored on its own, routed only through the incident
+    incident_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
 
     history: Mapped[list[AlarmTransition]] = relationship(
         back_populates="alarm", order_by="AlarmTransition.id", cascade="all, delete-orphan"
@@ -68,6 +71,9 @@ class Alarm(Base):
         Index("ix_alarms_subdistrict_id_id", "subdistrict_id", "id"),
         Index("ix_alarms_district_id_id", "district_id", "id"),
         Index("ix_alarms_gateway_id_sensor_id", "gateway_id", "sensor_id"),
+        # the storm check counts an area's recent alarms (hub/alarms/store/storms.py)
+        Index("ix_alarms_subdistrict_id_raised_at", "subdistrict_id", "raised_at"),
+        Index("ix_alarms_workstation_id_raised_at", "workstation_id", "raised_at"),
     )
     #: Every UPDATE says ``WHERE version = <read version>``: of two concurrent writers one wins,
     #: the other gets StaleDataError (turned into ConcurrentUpdate).

@@ -51,6 +51,11 @@ def _webhooks(session: Session, regions: list[tuple[str, str | None]]) -> tuple[
     return tuple(Webhook(r.url, r.region_kind, r.region_id, r.name) for r in rows)
 
 
+def webhooks_of(session: Session, regions: list[tuple[str, str | None]]) -> tuple[Webhook, ...]:
+    """Active webhook subscriptions of these (region kind, id) pairs."""
+    return _webhooks(session, regions)
+
+
 def overrides_of(session: Session, home_id: str | None) -> HomeOverrides:
     ov = session.get(HomeOverride, home_id) if home_id else None
     if ov is None:

@@ -52,3 +52,17 @@ def test_0006_no_day_staff_down_and_up(db_url: str) -> None:
         assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
+
+
+def test_0009_incidents_down_and_up(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert "incidents" in inspect(engine).get_table_names()
+        assert "incident_id" in {c["name"] for c in inspect(engine).get_columns("alarms")}
+        command.downgrade(alembic_config(engine), "0008_sealed_secrets")
+        assert "incidents" not in inspect(engine).get_table_names()
+        assert "incident_id" not in {c["name"] for c in inspect(engine).get_columns("alarms")}
+        command.upgrade(alembic_config(engine), "head")
+        assert "incident_id" in {c["name"] for c in inspect(engine).get_columns("alarms")}
+    finally:
+        engine.dispose()
