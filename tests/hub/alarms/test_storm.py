@@ -7,7 +7,7 @@ import itertools
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from hub.alarms.storm import (
@@ -110,8 +110,9 @@ def test_a_storm_makes_at_most_one_incident_per_area(
     """Storm-kind alarms spread over ``span_s`` in a few areas: an area opens a second
     incident only after a quiet spell (no alarm of its own for ``quiet_s``), and routes
     alarms on its own only while it has no incident (fewer than ``threshold`` per window)."""
+    kinds = sorted(policy.kinds - set(LIFE_SAFETY))
+    assume(kinds)  # a kind list of life-safety kinds only folds nothing (tested above)
     model = Model(policy)
-    kinds = sorted(policy.kinds - set(LIFE_SAFETY)) or ["gateway_offline"]
     offsets = sorted(data.draw(st.lists(st.floats(0, span_s), min_size=n, max_size=n)))
     seen: dict[str, list[float]] = {}
     for off in offsets:
