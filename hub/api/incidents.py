@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement, exists, false, func, select
 from hub.alarms.store.incidents import Incident
 from hub.alarms.store.models import Alarm
 from hub.api.auth import Context, CurrentPrincipal, alarm_scope
-from hub.api.schemas import AlarmPublic, Problem
+from hub.api.problems import MEDIA_TYPE, Problem
+from hub.api.schemas import AlarmPublic
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
 
@@ -84,7 +85,11 @@ def list_incidents(
     return IncidentsPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
-@router.get("/incidents/{incident_id}", response_model=IncidentDetail, responses={404: {"model": Problem}})
+@router.get(
+    "/incidents/{incident_id}",
+    response_model=IncidentDetail,
+    responses={404: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": "no such incident in the caller's region"}},
+)
 def get_incident(
     incident_id: str,
     p: CurrentPrincipal,
