@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 import protocols as p
 from bench import report
 from bench.latency import StoredTimes, load_fleet
+from bench.stages import stage_rows
 from bench.system import System, hub_cpu_s, percentile, system
 from firmware_sim.fleet import Fleet, FleetSettings, specs_from_registry
 from firmware_sim.runner import raise_fd_limit
@@ -34,16 +35,16 @@ def _stats(values: list[float]) -> str:
     return f"{percentile(values, 50):.0f} / {percentile(values, 99):.0f} / {max(values):.0f} ms"
 
 
-async def _smoke(fleet: Fleet, gws: list[str], spacing: float, sent: dict[str, float]) -> None:
+async def _smoke(fleet: Fleet, gws: list[str], spacing: float, sent: dict[str, tuple[float, str]]) -> None:
     for gw in gws:
-        sent[gw] = time.time()
-        fleet.trigger(gw, p.EventKind.SMOKE, sensor="smoke-1")
+        t = time.time()
+        sent[gw] = (t, fleet.trigger(gw, p.EventKind.SMOKE, sensor="smoke-1").id)
         await asyncio.sleep(spacing)
 
 
-def _smoke_ms(s: System, sent: dict[str, float]) -> tuple[list[float], int]:
+def _smoke_ms(s: System, sent: dict[str, tuple[float, str]]) -> tuple[list[float], int]:
     first = s.webhooks.first_by_kind
-    ms = [(first[(gw, "smoke")] - t) * 1000 for gw, t in sent.items() if (gw, "smoke") in first]
+    ms = [(first[(gw, "smoke")] - t) * 1000 for gw, (t, _id) in sent.items() if (gw, "smoke") in first]
     return ms, len(sent) - len(ms)
 
 
@@ -99,11 +100,11 @@ async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: flo
                 if load.poll() is not None:
                     raise SystemExit("the load fleet exited")
             await asyncio.sleep(warmup)
-            before: dict[str, float] = {}
+            before: dict[str, tuple[float, str]] = {}
             await _smoke(fleet, smoke_gws[:smoke], storm_s / smoke, before)
             await asyncio.sleep(3)
             # the storm: Last-Wills and mains_lost spread over storm_s, smoke alarms among them
-            during: dict[str, float] = {}
+            during: dict[str, tuple[float, str]] = {}
             storm_t0 = time.time()
             cpu0 = hub_cpu_s(s)
             smoke_task = asyncio.create_task(_smoke(fleet, smoke_gws[smoke:], storm_s / smoke, during))
@@ -139,6 +140,7 @@ async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: flo
             by_event = collections.Counter(str(d.get("event")) for d in hooks)
             storm_hooks = sum(1 for d in hooks if d.get("kind") in STORM_KINDS)
             opened = collections.Counter(str(d.get("area")) for d in hooks if d.get("event") == "incident.opened")
+            smoke_hooks = {gw: t for (gw, kind), t in s.webhooks.first_by_kind.items() if kind == "smoke"}
             before_ms, before_missing = _smoke_ms(s, before)
             during_ms, during_missing = _smoke_ms(s, during)
             rows = [
@@ -146,6 +148,7 @@ async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: flo
                 ("storm", f"{offline:,} Last-Wills + {mains:,} mains_lost within {storm_s:g} s (sent in {storm_end - storm_t0:.1f} s)"),
                 ("smoke publish → webhook before: p50 / p99 / max", f"{_stats(before_ms)} ({len(before)} alarms, missing {before_missing})"),
                 ("smoke publish → webhook during: p50 / p99 / max", f"{_stats(during_ms)} ({len(during)} alarms, missing {during_missing}; over 1 s: {sum(1 for x in during_ms if x > 1000)})"),
+                *[(f"during: {k}", v) for k, v in stage_rows(s.db_url, during, smoke_hooks)],
                 ("storm stored and decided (all alarm rows) after", f"{decided_s:.1f} s from the first Last-Will" if decided_s else f"not within 120 s ({total:,} of {offline + mains:,})"),
                 ("storm alarms stored / members of an incident", f"{total:,} / {members:,}"),
                 ("storm alarms by state", ", ".join(f"{k} {v:,}" for k, v in sorted(states.items()))),

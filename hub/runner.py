@@ -15,6 +15,7 @@ import importlib
 import logging
 import signal
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -159,10 +160,19 @@ def build_hub(settings: HubSettings, extensions: tuple[str, ...] | None = None) 
     return hub
 
 
+#: Threads of the worker's default executor (every service's blocking database call runs
+#: there). Python's default is cpu_count + 4 = 6 on two cores: in a storm the outbox
+#: workers, alarm batches, supervision and state flushes each held a thread waiting for
+#: SQLite's write lock, and the ingest's smoke alarm queued for a free thread behind them.
+#: Waiting threads cost no CPU; these only bound how many may wait.
+HUB_THREADS = 32
+
+
 async def run_hub(settings: HubSettings) -> None:
     hub = build_hub(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(HUB_THREADS, thread_name_prefix="hub"))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await hub.start()
