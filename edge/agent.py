@@ -232,10 +232,9 @@ class Agent:
         self.record(Change("", EventKind.BUFFER_FAILED.value, failing, "store"))
 
     def record_telemetry(self) -> None:
-        readings = {s.sensor_id: s.readings() for s in self.sensors}
-        msg = uplink.telemetry(self.gw, {k: v for k, v in readings.items() if v}, self.stamp())
-        if msg is not None:
-            self.outbox.add_telemetry(uplink.telemetry_entry(msg))
+        rows = uplink.readings_of({s.sensor_id: s.readings() for s in self.sensors})
+        for batch in uplink.split(rows):  # each message within the payload limit
+            self.outbox.add_telemetry(uplink.telemetry_entry(uplink.telemetry(self.gw, batch, self.stamp())))
 
     # --- health --------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from edge import commands
 from edge.errors import EdgeError
 from edge.link import alarm_reconnect_delay, make_client, reconnect_delay, set_nodelay, topic
 from protocols import Channel, GatewayState
+from protocols.codec import LIMITS
 
 if TYPE_CHECKING:
     from edge.agent import Agent
@@ -114,6 +115,13 @@ async def sender(agent: Agent, client: aiomqtt.Client) -> None:
         agent.outbox.changed.clear()
         batch = agent.outbox.plan(loop.time())
         for i, e in enumerate(batch):
+            if len(e.payload) > LIMITS[Channel(e.channel)]:
+                # never sent: above the broker's packet limit Mosquitto drops the connection,
+                # and the same packet would be resent for ever (only a buffer written by an
+                # older agent can hold one; messages are split to fit when they are built)
+                log.error("%s %s is %d bytes, above the limit: dropped", e.channel, e.id, len(e.payload))
+                agent.outbox.ack([e.id])
+                continue
             await client.publish(
                 topic(agent.gw, e.channel), e.payload, qos=1, timeout=agent.s.mqtt.connect_timeout_s
             )

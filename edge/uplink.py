@@ -9,6 +9,7 @@ from devices.runtime import Change
 from edge.policy import lane_for_event
 from edge.store import LANE_TELEMETRY, Entry
 from protocols import (
+    Channel,
     Event,
     EventKind,
     EventState,
@@ -18,7 +19,8 @@ from protocols import (
     Telemetry,
     encode,
 )
-from protocols.messages import SensorHealth, Values
+from protocols.codec import LIMITS
+from protocols.messages import MAX_READINGS, SensorHealth, Values
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +55,39 @@ def event_entry(ev: Event) -> Entry:
     return Entry(ev.id, lane_for_event(ev.kind, ev.state), "event", ev.seq, ev.ts, encode(ev))
 
 
-def telemetry(gw: str, readings: Mapping[str, Mapping[str, float]], st: Stamp) -> Telemetry | None:
-    rows = [
+#: Room for a Telemetry message's own fields (v, gw, seq, id, ts, synced) at their widest.
+ENVELOPE = 256
+
+
+def readings_of(readings: Mapping[str, Mapping[str, float]]) -> list[Reading]:
+    return [
         Reading(sensor=sensor, metric=metric, value=float(value))
         for sensor, values in readings.items()
         for metric, value in sorted(values.items())
     ]
-    if not rows:
-        return None
-    return Telemetry(gw=gw, seq=st.seq, id=st.id, ts=st.ts, synced=st.synced, readings=rows[:1000])
+
+
+def split(rows: list[Reading], limit: int = LIMITS[Channel.TELEMETRY]) -> list[list[Reading]]:
+    """Rows in batches that each encode within the telemetry payload limit (and at most
+    ``MAX_READINGS``): above the broker's packet limit Mosquitto disconnects the gateway,
+    which would resend the same packet for ever."""
+    batches: list[list[Reading]] = []
+    batch: list[Reading] = []
+    size = ENVELOPE
+    for r in rows:
+        n = len(r.model_dump_json(exclude_none=True)) + 1  # (+1: the comma)
+        if batch and (size + n > limit or len(batch) >= MAX_READINGS):
+            batches.append(batch)
+            batch, size = [], ENVELOPE
+        batch.append(r)
+        size += n
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def telemetry(gw: str, rows: list[Reading], st: Stamp) -> Telemetry:
+    return Telemetry(gw=gw, seq=st.seq, id=st.id, ts=st.ts, synced=st.synced, readings=rows)
 
 
 def telemetry_entry(t: Telemetry) -> Entry:

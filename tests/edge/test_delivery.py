@@ -6,7 +6,9 @@ from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
 
-from protocols import AckStatus, Channel, EventKind, EventState, GatewayState
+from edge.store import LANE_TELEMETRY, Entry
+from protocols import AckStatus, Channel, EventKind, EventState, GatewayState, new_event_id
+from protocols.codec import LIMITS
 from tests.edge.conftest import make_agent, running, settings_for, wait_until
 from tests.edge.hub_acker import HubAcker
 from tests.support.mosquitto import Mosquitto
@@ -106,3 +108,17 @@ async def test_an_alarm_overtakes_a_full_in_flight_window_of_telemetry(
             assert ev.id in agent.outbox.flights and len(agent.outbox.flights) == 2
     finally:
         hub.close()
+
+
+async def test_a_message_above_its_payload_limit_is_never_published(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory, acker: HubAcker
+) -> None:
+    s = settings_for(tmp_path, mosquitto)
+    agent = make_agent(s, mock_factory)
+    big = Entry(new_event_id(), LANE_TELEMETRY, "telemetry", 1, 1, b"x" * (LIMITS[Channel.TELEMETRY] + 1))
+    agent.store.add_telemetry([big])  # (only a buffer from an older agent could hold one)
+    async with running(agent):
+        await wait_until(lambda: not agent.store.contains(big.id), what="the oversize entry dropped")
+        agent.record_telemetry()
+        [t] = await acker.wait_for(s.gateway_id, Channel.TELEMETRY)  # the link carries on
+        assert t.id != big.id and agent.link_up.is_set()
