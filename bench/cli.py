@@ -25,7 +25,7 @@ def connections(homes: int, processes: int, hold: float) -> None:
 
 
 #: Benchmarks owned by other modules of bench/: "module:command", registered below.
-OTHERS: tuple[str, ...] = ("bench.ingest:ingest_cmd", "bench.edge_footprint:edge_cmd")
+OTHERS: tuple[str, ...] = ("bench.ingest:ingest_cmd", "bench.edge_footprint:edge_cmd", "bench.provision:provision_cmd")
 
 
 def _register() -> None:

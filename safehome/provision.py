@@ -158,7 +158,9 @@ def gateway_cmd(
     click.echo(f"gateway {plan.gateway_id} of home {plan.home_id} ({plan.address})"
                + (": registered now" if plan.created else ""))
     click.echo(f"  sensors: {', '.join(f'{s.id} ({s.model})' for s in plan.sensors)}")
-    click.echo(f"  credentials: {'new password, the old one is revoked' if replaced else 'created'}")
+    click.echo(f"  credentials: {'new password, the old one is revoked' if replaced else 'created'}"
+               + ("" if broker.pid_path.exists() else
+                  f" (no {broker.pid_path}: the broker is not running; it reads them when it starts)"))
     click.echo(f"  bundle: {', '.join(str(f) for f in files)}")
     if not no_push:
         click.echo(f"  {_push(plan, broker)}")
