@@ -217,4 +217,7 @@ async def test_gateway_role_in_a_chroot_then_walk_test_end_to_end(
         except subprocess.TimeoutExpired:
             agent.kill()
             agent.wait()
+        for pipe in (agent.stdout, agent.stderr):
+            if pipe is not None:
+                pipe.close()
         await hub.stop()
