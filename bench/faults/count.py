@@ -26,6 +26,7 @@ class Rows:
 @dataclass(frozen=True)
 class Tally:
     raised: int
+    keys: int  #: distinct (gateway, sensor, kind) raised: one alarm each (repeats count on it)
     stored: int  #: raised events found in the hub's events table
     duplicates: int  #: a second event row for one (gateway, seq), or a second alarm for one sensor/kind
     alarms: int  #: alarms opened for the raised events' (gateway, sensor, kind)
@@ -39,10 +40,10 @@ class Tally:
         """Everything accounted for: stored, one alarm each, its webhook and its escalation."""
         return (
             self.stored == self.raised
-            and self.alarms == self.raised
-            and self.webhooks == self.raised
-            and self.escalations == steps * self.raised
-            and self.escalation_hooks == self.raised
+            and self.alarms == self.keys
+            and self.webhooks == self.keys
+            and self.escalations == steps * self.keys
+            and self.escalation_hooks == self.keys
         )
 
     def ok(self, steps: int = 1) -> bool:
@@ -54,7 +55,9 @@ def tally(raised: list[Raised], rows: Rows, hooks: list[Delivery], recovered_at:
     stored = sum(1 for e in rows.events if e[0] in ids)
     gws = {r.gateway_id for r in raised}
     seq_dups = sum(n - 1 for n in Counter((e[1], e[2]) for e in rows.events if e[1] in gws).values() if n > 1)
-    wanted = {(r.gateway_id, r.sensor_id, r.kind): r for r in raised}
+    wanted: dict[tuple[str, str, str], Raised] = {}  # each key's first alarm event
+    for r in sorted((r for r in raised if r.state == "alarm"), key=lambda r: r.at):
+        wanted.setdefault((r.gateway_id, r.sensor_id, r.kind), r)
     mine = [a for a in rows.alarms if (a[1], a[2], a[3]) in wanted]
     per_key = Counter((a[1], a[2], a[3]) for a in mine)
     alarm_dups = sum(n - 1 for n in per_key.values() if n > 1)
@@ -75,6 +78,7 @@ def tally(raised: list[Raised], rows: Rows, hooks: list[Delivery], recovered_at:
     fired = sum(1 for t in rows.timers if t[0] in alarm_of and t[2] == "fired")
     return Tally(
         raised=len(raised),
+        keys=len(wanted),
         stored=stored,
         duplicates=seq_dups + alarm_dups,
         alarms=len(per_key),

@@ -46,6 +46,7 @@ class Raised:
     sensor_id: str
     kind: str
     at: float  #: wall clock when the gateway raised it
+    state: str = "alarm"  #: or "restore" (counted as an event, not as an alarm)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class HarnessConfig:
     escalate_after_s: int = 2  #: one escalation step per alarm, soon, so that it is counted
     resend_s: float = 2.0  #: the gateways' first resend (the fleet's default is 10 s)
     seed: int = 1
+    agents: int = 0  #: the last gateways of the registry, left to real edge agents (bench/faults/power.py)
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Harness:
     hubs: list[Hub] = field(default_factory=list)
     fleet: Fleet | None = None
     raised: list[Raised] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)  #: gateway ids the fleet leaves to real agents
     _used: set[str] = field(default_factory=set)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: asyncio.Task[None] | None = None
@@ -205,7 +208,7 @@ async def harness(config: HarnessConfig | None = None) -> AsyncIterator[Harness]
     with contextlib.ExitStack() as stack:
         wd = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="safehome-faults-")))
         db_url = stack.enter_context(_database())
-        reg = generate(cfg.gateways, cfg.seed)
+        reg = generate(cfg.gateways + cfg.agents, cfg.seed)
         reg_path = wd / "registry.yaml"
         reg_path.write_text(registry_to_yaml(reg))
         broker = LocalBroker(wd / "broker").start()
@@ -227,7 +230,9 @@ async def harness(config: HarnessConfig | None = None) -> AsyncIterator[Harness]
                 host=mqtt_proxy.host, port=mqtt_proxy.port, seed=cfg.seed, resend_s=cfg.resend_s,
                 resend_max_s=4 * cfg.resend_s, keepalive=10, reconnect_min_s=0.2, reconnect_max_s=1.5,
             )  # fmt: skip
-            h.fleet = Fleet(specs_from_registry(reg), settings)
+            specs = specs_from_registry(reg)
+            h.agents = [g.id for g in specs[cfg.gateways :]]
+            h.fleet = Fleet(specs[: cfg.gateways], settings)
             await h.fleet.start()
             h._runner = asyncio.create_task(h.fleet.run(h._stop))
             yield h

@@ -12,6 +12,7 @@ from bench.faults.scenarios import SCENARIOS, Outcome
 from bench.report import command, machine
 
 log = logging.getLogger(__name__)
+AGENTS = 3  #: real edge agents for power-cut (each a process: the 2 cores set the number)
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 BEGIN, END = "<!-- faults:begin -->", "<!-- faults:end -->"
 
@@ -22,7 +23,8 @@ async def run(names: list[str], per: int = 9, deadline_s: float = 90.0, seed: in
         raise SystemExit(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIOS)}")
     out: list[Outcome] = []
     t0 = time.monotonic()
-    async with harness(HarnessConfig(gateways=per * len(names), seed=seed)) as h:
+    agents = AGENTS if "power-cut" in names else 0
+    async with harness(HarnessConfig(gateways=per * len(names), seed=seed, agents=agents)) as h:
         log.info("harness up in %.1f s", time.monotonic() - t0)
         for name in names:
             t0 = time.monotonic()

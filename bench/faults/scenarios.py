@@ -155,6 +155,26 @@ async def partition(h: Harness, n: int, deadline_s: float) -> Outcome:
     return out
 
 
+async def power_cut(h: Harness, n: int, deadline_s: float) -> Outcome:
+    """Real edge agents, each power-cut at random points ``n / agents`` times."""
+    from bench.faults import power
+
+    agents = h.agents
+    if not agents:
+        raise RuntimeError("power-cut needs real agents: HarnessConfig(agents=N)")
+    cycles = max(1, n // len(agents))
+
+    async def settle_on(raised: list[Raised]) -> Tally:
+        return await settle(h, raised, time.time(), deadline_s)
+
+    t, incidents, problems = await power.run(h, agents, cycles, h.config.seed, settle_on)
+    fault = (
+        f"{len(agents)} real edge agents, each SIGKILLed (supply cut) {cycles} times at random points of "
+        f"a smoke alarm, dark 0.1-1.5 s; {len(incidents)} incidents, events counted as put on the wire"
+    )
+    return Outcome("gateway power cut", fault, t, problems)
+
+
 def _supervisory(db_url: str, gateways: list[str]) -> list[str]:
     from sqlalchemy import create_engine, text
 
@@ -172,6 +192,7 @@ SCENARIOS: dict[str, Scenario] = {
     "hub-kill": hub_worker_kill,
     "hub-kill-busy": hub_worker_kill_busy,
     "broker-kill": broker_kill,
+    "power-cut": power_cut,
     "last-will-blip": last_will_blip,
     "db-outage": db_outage,
     "partition": partition,

@@ -62,3 +62,18 @@ def test_other_gateways_and_alarms_are_ignored() -> None:
         alarms=[*rows().alarms, ("a9", "gw-9", "smoke-1", "smoke")],
     )
     assert tally(R, extra, [*HOOKS, Delivery(1.0, "alarm.raised", "n9", "a9", "gw-9")], 0).ok()
+
+
+def test_repeats_and_restores_of_one_sensor_expect_one_alarm() -> None:
+    # a power-cut agent: the same smoke sensor raised twice and restored once
+    raised = [
+        *R[:1],
+        Raised("e3", "gw-1", "smoke-1", "smoke", 104.0),
+        Raised("e4", "gw-1", "smoke-1", "smoke", 105.0, "restore"),
+    ]
+    events = [("e1", "gw-1", 1), ("e3", "gw-1", 2), ("e4", "gw-1", 3)]
+    t = tally(raised, rows(events=events, alarms=rows().alarms[:1], timers=rows().timers[:1]), HOOKS[::2], 0)
+    assert (t.raised, t.stored, t.keys, t.alarms) == (3, 3, 1, 1)
+    assert t.ok()
+    # the delay counts from the sensor's first alarm event
+    assert t.worst_delay_s == 2.0
