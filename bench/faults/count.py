@@ -66,9 +66,9 @@ def tally(raised: list[Raised], rows: Rows, hooks: list[Delivery], recovered_at:
     escalated: set[str] = set()
     seen: Counter[tuple[str, str]] = Counter()
     for d in hooks:
-        seen[(d.event, d.delivery)] += 1
         if d.alarm_id not in alarm_of:
             continue
+        seen[(d.event, d.delivery)] += 1
         if d.event == "alarm.raised":
             first_raised[d.alarm_id] = min(first_raised.get(d.alarm_id, d.at), d.at)
         elif d.event == "alarm.escalated":

@@ -80,6 +80,7 @@ class Harness:
     fleet: Fleet | None = None
     raised: list[Raised] = field(default_factory=list)
     agents: list[str] = field(default_factory=list)  #: gateway ids the fleet leaves to real agents
+    clock_skew_s: float = 0.0  #: added to the simulated gateways' wall clock (a clock jump)
     _used: set[str] = field(default_factory=set)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: asyncio.Task[None] | None = None
@@ -135,6 +136,14 @@ class Harness:
         out = [g for g in self.fleet.gateways if g not in self._used][:n]
         if len(out) < n:
             raise RuntimeError(f"only {len(out)} unused gateways left, {n} wanted: raise --gateways")
+        self._used.update(out)
+        return out
+
+    def take_agents(self, n: int) -> list[str]:
+        """``n`` of the gateways reserved for real edge agents, not used before."""
+        out = [g for g in self.agents if g not in self._used][:n]
+        if len(out) < n:
+            raise RuntimeError(f"{n} real agents wanted, {len(out)} left: raise HarnessConfig.agents")
         self._used.update(out)
         return out
 
@@ -232,7 +241,7 @@ async def harness(config: HarnessConfig | None = None) -> AsyncIterator[Harness]
             )  # fmt: skip
             specs = specs_from_registry(reg)
             h.agents = [g.id for g in specs[cfg.gateways :]]
-            h.fleet = Fleet(specs[: cfg.gateways], settings)
+            h.fleet = Fleet(specs[: cfg.gateways], settings, clock=lambda: time.time() + h.clock_skew_s)
             await h.fleet.start()
             h._runner = asyncio.create_task(h.fleet.run(h._stop))
             yield h

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
+import sys
 import time
 from pathlib import Path
 
 from bench.faults.harness import HarnessConfig, harness
-from bench.faults.scenarios import SCENARIOS, Outcome
-from bench.report import command, machine
+from bench.faults.scenarios import AGENTS, SCENARIOS, Outcome
+from bench.report import machine
 
 log = logging.getLogger(__name__)
-AGENTS = 3  #: real edge agents for power-cut (each a process: the 2 cores set the number)
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 BEGIN, END = "<!-- faults:begin -->", "<!-- faults:end -->"
 
@@ -23,7 +24,7 @@ async def run(names: list[str], per: int = 9, deadline_s: float = 90.0, seed: in
         raise SystemExit(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIOS)}")
     out: list[Outcome] = []
     t0 = time.monotonic()
-    agents = AGENTS if "power-cut" in names else 0
+    agents = sum(AGENTS.get(n, 0) for n in names)
     async with harness(HarnessConfig(gateways=per * len(names), seed=seed, agents=agents)) as h:
         log.info("harness up in %.1f s", time.monotonic() - t0)
         for name in names:
@@ -37,40 +38,50 @@ def _delay(s: float | None) -> str:
     return "-" if s is None else f"{s:.1f} s"
 
 
-def table(outcomes: list[Outcome]) -> str:
-    lines = [
-        "| fault | events raised / stored | duplicates | alarms | webhooks (redelivered) | escalations fired / webhooks | worst delay after recovery | verdict |",
-        "|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
-    for o in outcomes:
-        t = o.tally
-        verdict = "ok" if o.ok else "**FAIL**: " + "; ".join(o.problems or ["counts differ"])
-        lines.append(
-            f"| {o.name}: {o.fault} | {t.raised} / {t.stored} | {t.duplicates} | {t.alarms} | "
-            f"{t.webhooks} ({t.redeliveries}) | {t.escalations} / {t.escalation_hooks} | "
-            f"{_delay(t.worst_delay_s)} | {verdict} |"
-        )
-    return "\n".join(lines) + "\n"
+HEADER = (
+    "| fault | events raised / stored | duplicates | alarms | webhooks (redelivered) "
+    "| escalations fired / webhooks | worst delay after recovery | verdict | measured |\n"
+    "|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def row(o: Outcome, when: str) -> str:
+    t = o.tally
+    verdict = "ok" if o.ok else "**FAIL**: " + "; ".join(o.problems or ["counts differ"])
+    return (
+        f"| {o.name}: {o.fault} | {t.raised} / {t.stored} | {t.duplicates} | {t.alarms} | "
+        f"{t.webhooks} ({t.redeliveries}) | {t.escalations} / {t.escalation_hooks} | "
+        f"{_delay(t.worst_delay_s)} | {verdict} | {when} |"
+    )
+
+
+def table(outcomes: list[Outcome], when: str = "now") -> str:
+    return "\n".join([HEADER, *(row(o, when) for o in outcomes)]) + "\n"
 
 
 def write(outcomes: list[Outcome], doc: Path = DOC) -> str:
-    """Replace the generated section of docs/reliability.md (``SAFEHOME_FAULTS_DOC`` redirects it)."""
+    """Update the generated section of docs/reliability.md (``SAFEHOME_FAULTS_DOC`` redirects
+    it): this run's rows replace those of the same faults, the others stay with their date."""
     doc = Path(os.environ.get("SAFEHOME_FAULTS_DOC", doc))
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    text = doc.read_text() if doc.exists() else f"# Reliability\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text += f"\n{BEGIN}\n{END}\n"
+    head, _, rest = text.partition(BEGIN)
+    old, _, tail = rest.partition(END)
+    rows: dict[str, str] = {}
+    runs: list[str] = []
+    for line in old.splitlines():
+        if line.startswith("| ") and not line.startswith("| fault |"):
+            rows[line[2:].partition(":")[0]] = line
+        elif line.startswith("- run: "):
+            runs.append(line)
+    for o in outcomes:
+        rows[o.name] = row(o, when)
+    runs.append(f"- run: `python -m bench.faults {' '.join(shlex.quote(a) for a in sys.argv[1:])}`, {when}")
     section = "\n".join([
-        BEGIN,
-        f"- command: `{command()}`",
-        f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
-        f"- machine: {machine()}",
-        "",
-        table(outcomes),
-        END,
+        BEGIN, f"- machine: {machine()}", *runs, "", HEADER, *rows.values(), END,
     ])  # fmt: skip
     print(section)
-    text = doc.read_text() if doc.exists() else f"# Reliability\n\n{BEGIN}\n{END}\n"
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        text = head + section + rest.partition(END)[2]
-    else:
-        text += "\n" + section + "\n"
-    doc.write_text(text)
+    doc.write_text(head + section + tail)
     return section

@@ -133,7 +133,7 @@ async def run(
         for pi in pis:
             await pi.shutdown()
         wire.close()
-    stored = await asyncio.to_thread(_stored_ids, h.db_url, agents)
+    stored = await asyncio.to_thread(stored_ids, h.db_url, agents)
     alarms = [r for r in raised if r.state == "alarm" and r.id in stored]
     problems = [
         f"{i.gateway_id}: no smoke alarm stored for the incident at {time.strftime('%H:%M:%S', time.gmtime(i.start))}"
@@ -143,7 +143,7 @@ async def run(
     return t, incidents, problems
 
 
-def _stored_ids(db_url: str, gateways: list[str]) -> set[str]:
+def stored_ids(db_url: str, gateways: list[str]) -> set[str]:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(db_url)

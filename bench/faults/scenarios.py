@@ -7,6 +7,7 @@ one after another on one harness and are counted apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -159,9 +160,7 @@ async def power_cut(h: Harness, n: int, deadline_s: float) -> Outcome:
     """Real edge agents, each power-cut at random points ``n / agents`` times."""
     from bench.faults import power
 
-    agents = h.agents
-    if not agents:
-        raise RuntimeError("power-cut needs real agents: HarnessConfig(agents=N)")
+    agents = h.take_agents(AGENTS["power-cut"])
     cycles = max(1, n // len(agents))
 
     async def settle_on(raised: list[Raised]) -> Tally:
@@ -173,6 +172,87 @@ async def power_cut(h: Harness, n: int, deadline_s: float) -> Outcome:
         f"a smoke alarm, dark 0.1-1.5 s; {len(incidents)} incidents, events counted as put on the wire"
     )
     return Outcome("gateway power cut", fault, t, problems)
+
+
+async def loss(h: Harness, n: int, deadline_s: float) -> Outcome:
+    from bench.faults.loss import packet_loss
+
+    stack = contextlib.ExitStack()
+
+    async def inject() -> None:
+        stack.enter_context(packet_loss(h.mqtt_proxy.port, 30))
+
+    async def heal() -> None:
+        stack.close()
+
+    try:
+        out, _r, _t = await _around(
+            h, n, deadline_s, "30 % packet loss",
+            "30 % of TCP segments between gateways and broker dropped (nftables numgen) for 20 s", inject, heal, 20.0,
+        )  # fmt: skip
+    finally:
+        stack.close()
+    return out
+
+
+async def disk_full(h: Harness, n: int, deadline_s: float) -> Outcome:
+    """A real edge agent on a full SD card: smoke alarms come and go; the last on freed space."""
+    from bench.faults import disk
+
+    gw = h.take_agents(AGENTS["disk-full"])[0]
+    count = max(2, n // 5)
+
+    async def settle_on(raised: list[Raised]) -> Tally:
+        return await settle(h, raised, time.time(), deadline_s)
+
+    t, incidents, problems = await disk.run(h, gw, count, settle_on)
+    fault = (
+        f"a real edge agent's data and state on a 4 MB tmpfs filled to ENOSPC; {len(incidents)} smoke "
+        "incidents, the last after the space is freed; events counted as put on the wire"
+    )
+    return Outcome("disk full on the gateway", fault, t, problems)
+
+
+async def clock_jump(h: Harness, n: int, deadline_s: float) -> Outcome:
+    """The gateways' clocks jump an hour ahead (a bad NTP step), then an hour behind, and
+    come back: the alarms are stored and delivered all the same (timed by the hub)."""
+
+    third = max(1, n // 3)
+    raised = await h.raise_spread(third, 1.0)
+    h.clock_skew_s = 3600.0
+    ahead = await h.raise_spread(third, 2.0)
+    h.clock_skew_s = -3600.0
+    behind = await h.raise_spread(n - 2 * third, 2.0)
+    h.clock_skew_s = 0.0
+    recovered_at = time.time()
+    raised += ahead + behind
+    t = await settle(h, raised, recovered_at, deadline_s)
+    # an event stamped in the future is always suspect; one stamped in the past looks like a
+    # backlog until a status shows the clock off (hub/ingest/clock.py): counted, not judged
+    n_ahead = await asyncio.to_thread(_suspect, h.db_url, [r.id for r in ahead])
+    n_behind = await asyncio.to_thread(_suspect, h.db_url, [r.id for r in behind])
+    fault = (
+        "gateways' clocks +1 h, then -1 h (timestamps sent as synced), then right; flagged clock_suspect: "
+        f"{n_ahead}/{len(ahead)} ahead, {n_behind}/{len(behind)} behind"
+    )
+    out = Outcome("clock jump", fault, t)
+    if n_ahead < len(ahead):
+        out.problems.append(
+            f"only {n_ahead} of {len(ahead)} events stamped an hour ahead flagged clock_suspect"
+        )
+    return out
+
+
+def _suspect(db_url: str, ids: list[str]) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as c:
+            rows = c.execute(text("SELECT id FROM events WHERE clock_suspect")).all()
+    finally:
+        engine.dispose()
+    return len({str(r[0]) for r in rows} & set(ids))
 
 
 def _supervisory(db_url: str, gateways: list[str]) -> list[str]:
@@ -187,6 +267,9 @@ def _supervisory(db_url: str, gateways: list[str]) -> list[str]:
     return [f"{g}:{k}" for g, k in rows if g in set(gateways)]
 
 
+#: real edge agents a scenario needs (each is a process: the 2 cores set the numbers)
+AGENTS = {"power-cut": 3, "disk-full": 1}
+
 #: in the issue's order of value
 SCENARIOS: dict[str, Scenario] = {
     "hub-kill": hub_worker_kill,
@@ -196,5 +279,8 @@ SCENARIOS: dict[str, Scenario] = {
     "last-will-blip": last_will_blip,
     "db-outage": db_outage,
     "partition": partition,
+    "loss": loss,
+    "disk-full": disk_full,
+    "clock-jump": clock_jump,
 }
 SHORT = ("hub-kill", "broker-kill", "last-will-blip")
