@@ -283,4 +283,4 @@ SCENARIOS: dict[str, Scenario] = {
     "disk-full": disk_full,
     "clock-jump": clock_jump,
 }
-SHORT = ("hub-kill", "broker-kill", "last-will-blip")
+SHORT = ("hub-kill", "broker-kill", "db-outage")  # last-will-blip: see docs/reliability.md, findings
