@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -21,6 +21,7 @@ from hub.alarms.errors import ConcurrentUpdate
 from hub.alarms.escalation import TimerSpec
 from hub.alarms.lifecycle import Action, Outcome, State, Transition, plan
 from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition
+from hub.notify.models import Notification
 from hub.notify.outbox import Outgoing, enqueue
 from protocols import AckStatus
 
@@ -62,11 +63,82 @@ def alarm_payload(alarm: Alarm, event: str, address: str = "") -> dict[str, Any]
         "raised_at": alarm.raised_at.isoformat(),
         "count": alarm.count,
         "flags": list(alarm.flags or []),
+        "seq": alarm.event_seq,
     }
 
 
-def record(session: Session, alarm: Alarm, t: Transition) -> None:
-    """Write a planned transition onto the alarm and its history."""
+#: history action → the event name webhooks and the live stream carry
+EVENT_OF_ACTION = {
+    "raise": "alarm.raised",
+    "notify": "alarm.notified",
+    "acknowledge": "alarm.acknowledged",
+    "dispatch": "alarm.dispatched",
+    "arrive": "alarm.on_site",
+    "resolve": "alarm.resolved",
+    "review": "alarm.reviewed",
+    "restore": "alarm.restored",
+    "reactivate": "alarm.reactivated",
+    "escalate": "alarm.escalated",
+}
+
+
+def event_name(action: str) -> str:
+    return EVENT_OF_ACTION.get(action, f"alarm.{action}")
+
+
+def event_payload(alarm: Alarm, line: AlarmTransition) -> dict[str, Any]:
+    """One history line as an event: the alarm's summary (as it is after the line) plus
+    what happened, with the line's per-alarm ``seq``."""
+    return {
+        **alarm_payload(alarm, event_name(line.action)),
+        "state": line.to_state,  #: as of this line (the alarm may have moved on since)
+        "seq": line.seq,
+        "action": line.action,
+        "at": line.at.isoformat(),
+        "actor": line.actor,
+        # a closed case's later lines (review) still say how it ended; earlier lines never do
+        "outcome": line.outcome or (alarm.outcome if line.to_state in ("resolved", "reviewed") else None),
+        "responder": line.responder,
+    }
+
+
+def _line(session: Session, alarm: Alarm, **columns: Any) -> AlarmTransition:
+    """Add a history line with the alarm's next ``seq`` (the alarm row changes with it, so
+    its version lock keeps the numbering gap-free and unique across workers)."""
+    alarm.event_seq = (alarm.event_seq or 0) + 1
+    row = AlarmTransition(alarm_id=alarm.id, seq=alarm.event_seq, **columns)
+    session.add(row)
+    return row
+
+
+def announce(
+    session: Session, alarm: Alarm, line: AlarmTransition, now: dt.datetime, skip: frozenset[str] = frozenset()
+) -> list[str]:
+    """Tell every webhook that already heard of this alarm about one more history line (in
+    the caller's transaction, through the outbox: delivered at least once, retried)."""
+    # no autoflush: the caller flushes the alarm where a lost race becomes ConcurrentUpdate
+    with session.no_autoflush:
+        heard = session.scalars(
+            select(Notification.address)
+            .where(Notification.alarm_id == alarm.id, Notification.channel == "webhook")
+            .distinct()
+        )
+        addresses = set(heard) - skip
+    if not addresses:
+        return []
+    return enqueue(
+        session,
+        alarm.id,
+        [Outgoing("webhook", a, "webhook", "update") for a in sorted(addresses)],
+        event_payload(alarm, line),
+        now,
+        priority_of(alarm.kind),
+    )
+
+
+def record(session: Session, alarm: Alarm, t: Transition) -> AlarmTransition:
+    """Write a planned transition onto the alarm and its history; the alarm's webhooks are
+    told (``alarm.acknowledged``, ``alarm.resolved``…)."""
     alarm.state = t.to_state.value
     stamp = _STAMP.get(t.to_state)
     if stamp:
@@ -86,36 +158,41 @@ def record(session: Session, alarm: Alarm, t: Transition) -> None:
             .where(AlarmTimer.alarm_id == alarm.id, AlarmTimer.status == "pending")
             .values(status="cancelled")
         )
-    session.add(
-        AlarmTransition(
-            alarm_id=alarm.id,
-            action=t.action.value,
-            from_state=t.from_state.value,
-            to_state=t.to_state.value,
-            actor=t.actor,
-            at=t.at,
-            note=t.note,
-            outcome=t.outcome.value if t.outcome else None,
-            responder=t.responder,
-        )
+    line = _line(
+        session,
+        alarm,
+        action=t.action.value,
+        from_state=t.from_state.value,
+        to_state=t.to_state.value,
+        actor=t.actor,
+        at=t.at,
+        note=t.note,
+        outcome=t.outcome.value if t.outcome else None,
+        responder=t.responder,
     )
+    announce(session, alarm, line, t.at)
+    return line
 
 
 def log_step(
     session: Session, alarm: Alarm, action: str, at: dt.datetime, note: str, actor: str = "system"
-) -> None:
-    """A history line that does not change the lifecycle state (raise, restore, escalate…)."""
-    session.add(
-        AlarmTransition(
-            alarm_id=alarm.id,
-            action=action,
-            from_state=None if action == "raise" else alarm.state,
-            to_state=alarm.state,
-            actor=actor,
-            at=at,
-            note=note,
-        )
+) -> AlarmTransition:
+    """A history line that does not change the lifecycle state (raise, restore, reactivate,
+    escalate…). Restore and reactivate are announced to the alarm's webhooks here; raise and
+    escalate by their callers, who route them."""
+    line = _line(
+        session,
+        alarm,
+        action=action,
+        from_state=None if action == "raise" else alarm.state,
+        to_state=alarm.state,
+        actor=actor,
+        at=at,
+        note=note,
     )
+    if action in ("restore", "reactivate"):
+        announce(session, alarm, line, at)
+    return line
 
 
 def add_timers(session: Session, alarm_id: str, specs: Iterable[TimerSpec]) -> None:

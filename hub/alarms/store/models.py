@@ -34,6 +34,9 @@ class Alarm(Base):
     outcome: Mapped[str | None] = mapped_column(String(32), default=None)
     open_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
     version: Mapped[int] = mapped_column(default=1)
+    #: the ``seq`` of this alarm's latest history line: every line (raise, acknowledge,
+    #: escalate…) takes the next one, under the version lock, so it is gap-free per alarm
+    event_seq: Mapped[int] = mapped_column(default=0, server_default="0")
 
     home_id: Mapped[str | None] = mapped_column(ID, default=None, index=True)
     workstation_id: Mapped[str | None] = mapped_column(ID, default=None)
@@ -82,7 +85,11 @@ class Alarm(Base):
 
 class AlarmTransition(Base):
     """One line of an alarm's history: a lifecycle step (who, when, note) or a system step
-    (raise, restore, reactivate, escalate) that leaves the state as it was."""
+    (raise, restore, reactivate, escalate) that leaves the state as it was.
+
+    It is also the event feed: ``id`` is global and increasing (the live stream's event id,
+    see :mod:`hub.alarms.feed`), ``seq`` counts the alarm's own lines from 1 (webhooks and
+    the stream carry it, so a receiver orders and deduplicates per alarm)."""
 
     __tablename__ = "alarm_transitions"
 
@@ -96,6 +103,7 @@ class AlarmTransition(Base):
     note: Mapped[str] = mapped_column(Text(), default="")
     outcome: Mapped[str | None] = mapped_column(String(32), default=None)
     responder: Mapped[str | None] = mapped_column(String(200), default=None)
+    seq: Mapped[int | None] = mapped_column(default=None)
 
     alarm: Mapped[Alarm] = relationship(back_populates="history")
 

@@ -26,7 +26,7 @@ from hub.alarms.errors import AlarmError
 from hub.alarms.escalation import Step, should_fire
 from hub.alarms.lifecycle import State
 from hub.alarms.routing import DEFAULT_POLICY, RoutingPolicy, dedupe_against, tier_recipients
-from hub.alarms.store.actions import alarm_payload, log_step
+from hub.alarms.store.actions import alarm_payload, announce, log_step
 from hub.alarms.store.failsafe import tier_fallback
 from hub.alarms.store.models import Alarm, AlarmTimer
 from hub.alarms.store.registry import Place, place_of
@@ -158,14 +158,13 @@ class TimerWorker:
                 timer.tier,
                 error,
             )
+        line = log_step(s, alarm, "escalate", now, "")
+        payload["seq"] = line.seq  # the escalation's own line, written first for its number
         ids = enqueue(s, alarm.id, outgoing, payload, now, priority_of(alarm.kind))
-        log_step(
-            s,
-            alarm,
-            "escalate",
-            now,
-            f"{timer.step_name}: not {timer.awaits} in time → {timer.tier} ({len(ids)} notified)",
-        )
+        line.note = f"{timer.step_name}: not {timer.awaits} in time → {timer.tier} ({len(ids)} notified)"
+        # webhooks told of this alarm before but not in this tier hear of the step too:
+        # their per-alarm sequence stays gap-free
+        announce(s, alarm, line, now, skip=frozenset(o.address for o in outgoing if o.channel == "webhook"))
         log.warning("alarm %s escalated to %s (%s)", alarm.id, timer.tier, timer.step_name)
         return Fired(timer.id, alarm.id, timer.step_name, True, len(ids))
 
