@@ -166,9 +166,13 @@ def test_webhook_subscribers_of_the_tier_get_alarm_escalated_once_per_step(hub: 
             (n.payload["event"], n.tier, n.address)
             for n in s.scalars(select(Notification).where(Notification.alarm_id == a, Notification.channel == "webhook"))
         )
+    # each subscriber hears of each step once: routed to it when the step reaches its
+    # region (the step's tier), else as a follow-up of an alarm it already heard of ("update")
     assert hooks == [
         ("alarm.escalated", "district", "http://d.example/hook"),
         ("alarm.escalated", "subdistrict", "http://sd.example/hook"),
+        ("alarm.escalated", "update", "http://d.example/hook"),
+        ("alarm.escalated", "update", "http://sd.example/hook"),
         ("alarm.raised", "initial", "http://d.example/hook"),
         ("alarm.raised", "initial", "http://sd.example/hook"),
     ]
