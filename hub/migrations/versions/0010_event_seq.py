@@ -2,8 +2,8 @@
 keeps its latest (``event_seq``): webhooks and the live stream carry it. Existing lines are
 numbered in the order they were written.
 
-Revision ID: 0009_event_seq
-Revises: 0008_sealed_secrets
+Revision ID: 0010_event_seq
+Revises: 0009_incidents
 Create Date: 2026-12-01 06:30:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_event_seq"
-down_revision: str | None = "0008_sealed_secrets"
+revision: str = "0010_event_seq"
+down_revision: str | None = "0009_incidents"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
