@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 import protocols as p
+from hub.alarms.event_schema import AlarmEvent
 from hub.api.problems import Problem
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -33,6 +34,7 @@ def _protocol(channel: str) -> Callable[[str], object]:
 #: name → a check that raises when the example is not what the code accepts or produces.
 VALIDATORS: dict[str, Callable[[str], object]] = {c.value: _protocol(c.value) for c in p.Channel}
 VALIDATORS["api.problem"] = Problem.model_validate_json
+VALIDATORS["api.alarm_event"] = AlarmEvent.model_validate_json
 
 
 def blocks() -> list[tuple[str, str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from hub.alarms.event_schema import AlarmEvent
 from hub.alarms.lifecycle import Action, Outcome
 from hub.alarms.store.actions import apply_action
 from hub.alarms.store.engine import event_signal
@@ -23,6 +24,8 @@ def hook_events(hub: Hub, alarm_id: str) -> list[tuple[int, str, str]]:
         rows = s.scalars(
             select(Notification).where(Notification.alarm_id == alarm_id, Notification.channel == "webhook")
         ).all()
+    for n in rows:  # the documented shape (docs/api.md's examples are checked against it too)
+        AlarmEvent.model_validate(n.payload)
     return sorted((n.payload["seq"], n.payload["event"], n.payload["state"]) for n in rows)
 
 

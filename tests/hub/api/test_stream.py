@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
+from hub.alarms.event_schema import AlarmEvent
 from hub.alarms.lifecycle import Action
 from hub.alarms.store.actions import apply_action
 from hub.alarms.store.engine import event_signal
@@ -49,7 +50,9 @@ def read_events(lines: Iterator[str], n: int) -> list[tuple[int, str, dict[str, 
             continue
         if not line:
             if fields:
-                out.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+                data = json.loads(fields["data"])
+                AlarmEvent.model_validate(data)  # the documented shape
+                out.append((int(fields["id"]), fields["event"], data))
                 fields = {}
                 if len(out) == n:
                     return out
