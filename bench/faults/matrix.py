@@ -38,6 +38,9 @@ def _delay(s: float | None) -> str:
     return "-" if s is None else f"{s:.1f} s"
 
 
+#: a worst delay after recovery past this is called late in the verdict (the figure, not a test)
+LATE_S = 30.0
+
 HEADER = (
     "| fault | events raised / stored | duplicates | alarms | webhooks (redelivered) "
     "| escalations fired / webhooks | worst delay after recovery | verdict | measured |\n"
@@ -48,6 +51,8 @@ HEADER = (
 def row(o: Outcome, when: str) -> str:
     t = o.tally
     verdict = "ok" if o.ok else "**FAIL**: " + "; ".join(o.problems or ["counts differ"])
+    if o.ok and t.worst_delay_s is not None and t.worst_delay_s > LATE_S:
+        verdict = f"ok, but **late** (> {LATE_S:.0f} s)"  # nothing lost, and still a defect
     return (
         f"| {o.name}: {o.fault} | {t.raised} / {t.stored} | {t.duplicates} | {t.alarms} | "
         f"{t.webhooks} ({t.redeliveries}) | {t.escalations} / {t.escalation_hooks} | "

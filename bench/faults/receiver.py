@@ -33,6 +33,9 @@ class _Server(ThreadingHTTPServer):
 @dataclass
 class Receiver:
     deliveries: list[Delivery] = field(default_factory=list)
+    #: seconds each POST is held before it is answered (a slow subscriber); a POST counts as
+    #: delivered only once answered, as for the hub: one whose sender died first is not
+    hold_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
 
@@ -44,10 +47,16 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if rec.hold_s > 0:
+                    time.sleep(rec.hold_s)
                 t = time.time()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    self.wfile.flush()
+                except OSError:
+                    return  # the sender is gone: not delivered
                 try:
                     doc: dict[str, Any] = json.loads(body)
                 except ValueError:

@@ -93,6 +93,29 @@ async def hub_worker_kill_busy(h: Harness, n: int, deadline_s: float) -> Outcome
     )
 
 
+async def hub_worker_kill_sending(h: Harness, n: int, deadline_s: float) -> Outcome:
+    """One of two workers SIGKILLed while its webhooks are in flight (the subscriber holds
+    each POST 3 s): the alarms it had claimed must still be delivered, by the other worker."""
+    victim = h.hubs[0]
+    h.receiver.hold_s = 3.0
+    try:
+        burst = [h.raise_alarm(gw) for gw in h.fresh_gateways(n)]
+        await asyncio.sleep(1.5)  # stored and decided; the webhooks are being held
+        h.kill_hub(victim)
+    finally:
+        h.receiver.hold_s = 0.0
+    recovered_at = time.time()
+    restart = asyncio.create_task(h.start_hub(victim))
+    t = await settle(h, burst, recovered_at, deadline_s)
+    await restart
+    return Outcome(
+        "hub worker SIGKILL while sending",
+        f"{n} alarms at once, the subscriber answering each POST after 3 s, one of two workers SIGKILLed "
+        "1.5 s in (restarted at once)",
+        t,
+    )
+
+
 async def broker_kill(h: Harness, n: int, deadline_s: float) -> Outcome:
     async def inject() -> None:
         h.kill_broker()
@@ -274,6 +297,7 @@ AGENTS = {"power-cut": 3, "disk-full": 1}
 SCENARIOS: dict[str, Scenario] = {
     "hub-kill": hub_worker_kill,
     "hub-kill-busy": hub_worker_kill_busy,
+    "hub-kill-sending": hub_worker_kill_sending,
     "broker-kill": broker_kill,
     "power-cut": power_cut,
     "last-will-blip": last_will_blip,
