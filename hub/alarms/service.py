@@ -124,7 +124,10 @@ class AlarmService:
             on_fired=lambda f: self.metrics.timers.labels("fired" if f.fired else "skipped").inc(),
         )
         retry = RetryPolicy(settings.retry_max_attempts, settings.retry_base_s, settings.retry_max_s)
-        channels: list[Channel] = [self.bus, WebhookChannel(self.http, self.webhook_secret)]
+        channels: list[Channel] = [
+            self.bus,
+            WebhookChannel(self.http, self.webhook_secret, formats=self.webhook_format),
+        ]
         if settings.sms:
             channels.append(HttpProviderChannel(self.http, _provider(settings.sms), "sms"))
         if settings.voice:
@@ -164,6 +167,7 @@ class AlarmService:
         #: signal keys decided inside the ingest's transaction, skipped by events_stored
         self._decided: set[str] = set()
         self._secrets: dict[str, tuple[str | None, float]] = {}  #: url → (secret, read at)
+        self._formats: dict[str, tuple[str, float]] = {}  #: url → (format, read at)
         #: signal key → failed attempts, while a signal is undecided (retried with backoff)
         self.undecided: dict[str, int] = {}
         self.monotonic = time.monotonic  #: the secret cache's clock
@@ -571,6 +575,20 @@ class AlarmService:
             raise DeliveryFailed(f"webhook secret of {url} does not open with the configured key", retryable=True) from exc
         self._secrets[url] = (secret, now)
         return secret
+
+
+    def webhook_format(self, url: str) -> str:
+        """``json`` or ``cap`` (the subscription's choice); read at most every SECRET_TTL_S."""
+        now = self.monotonic()
+        cached = self._formats.get(url)
+        if cached is not None and now - cached[1] < SECRET_TTL_S:
+            return cached[0]
+        with self.sessions() as s:
+            fmt = read_only(s).scalars(
+                select(WebhookSubscription.format).where(WebhookSubscription.url == url).limit(1)
+            ).first()
+        self._formats[url] = (fmt or "json", now)
+        return fmt or "json"
 
 
 class HubLike(Protocol):

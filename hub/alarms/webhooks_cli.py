@@ -30,9 +30,19 @@ def webhook() -> None:
     default=None,
     help=f"HMAC secret, {MIN_SECRET_LENGTH}-{MAX_SECRET_LENGTH} characters (default: generated and printed once)",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "cap"]),
+    default="json",
+    show_default=True,
+    help="cap: life-safety alarm events as OASIS CAP 1.2 XML (the others stay JSON)",
+)
 @db_url_option
 @key_file_option
-def add_cmd(url: str, region: str, name: str, secret: str | None, db_url: str, key_file: Path | None) -> None:
+def add_cmd(
+    url: str, region: str, name: str, secret: str | None, fmt: str, db_url: str, key_file: Path | None
+) -> None:
     from hub.alarms.store.models import WebhookSubscription
     from hub.api.errors import BadRegion
     from hub.api.tokens import REGION_KINDS, parse_region
@@ -58,7 +68,9 @@ def add_cmd(url: str, region: str, name: str, secret: str | None, db_url: str, k
     with migrated_sessions(db_url) as sessions, sessions() as s, s.begin():
         if s.get(REGION_KINDS[kind], rid) is None:
             raise click.ClickException(f"no {kind} {rid!r} in the registry")
-        row = WebhookSubscription(url=url, secret_sealed=sealed, region_kind=kind, region_id=rid, name=name)
+        row = WebhookSubscription(
+            url=url, secret_sealed=sealed, region_kind=kind, region_id=rid, name=name, format=fmt
+        )
         s.add(row)
         s.flush()
         wid = row.id

@@ -170,3 +170,5 @@ class WebhookSubscription(Base):
     region_id: Mapped[str] = mapped_column(ID)
     name: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(default=True)
+    #: ``json`` (the alarm event) or ``cap`` (life-safety alarms as CAP 1.2 XML, the rest JSON)
+    format: Mapped[str] = mapped_column(String(8), default="json", server_default="json")
