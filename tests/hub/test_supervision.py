@@ -123,3 +123,18 @@ def test_clock_suspect_opens_past_the_tolerance_either_way_and_restores_within_i
     assert run(100, [clocked(3600.0)], open_keys=open_keys) == []  # open once
     assert run(100, [clocked(None)], open_keys=open_keys) == []  # nothing measured anew: kept
     assert keys(run(100, [clocked(0.2)], open_keys=open_keys)) == [("restore", "clock_suspect", None)]
+
+
+def test_a_blip_within_the_grace_raises_nothing_at_any_tick() -> None:
+    # The fault matrix's Last-Will blip: heard by its last heartbeat up to 30 s before the
+    # cut, Last-Will at the cut, birth up to 9 s later. Neither condition opens at any tick
+    # from the cut until a heartbeat after the birth is due: a gateway_silent in that run
+    # needs 55 s of silence, so the hub had heard nothing for 45 s before the cut already.
+    for heard_before_s in range(31):
+        for birth_s in range(1, 10):
+            for tick in range(0, birth_s + 31):
+                if tick < birth_s:
+                    view = offline(-heard_before_s, will_s=0)
+                else:
+                    view = GatewayView("gw-1", True, at(birth_s), 30, at(-100), status_at=at(birth_s))
+                assert run(tick, [view]) == [], (heard_before_s, birth_s, tick)
