@@ -32,7 +32,16 @@ from edge.sdnotify import Notifier, watchdog_interval_s
 from edge.settings import EdgeSettings
 from edge.siren import CommandVoicePrompt, SirenPolicy, VoicePrompt, drive
 from edge.store import LANE_ALARM, Store
-from protocols import Channel, Event, EventKind, GatewayState, ProtocolError, decode, new_event_id
+from protocols import (
+    Channel,
+    ConfigRefusal,
+    Event,
+    EventKind,
+    GatewayState,
+    ProtocolError,
+    decode,
+    new_event_id,
+)
 
 log = logging.getLogger(__name__)
 FW = "safehome-edge/0.1.0"
@@ -89,6 +98,7 @@ class Agent:
         self.last_poll = time.monotonic()
         self.started = time.monotonic()
         self.config_revision: int | None = None
+        self.config_error: ConfigRefusal | None = None  #: the newest refused revision, reported
         self.watchdog_skipped = 0
         self.read_errors = 0
         tls_params(settings)  # a missing CA/cert file is a configuration error: fail at start
@@ -249,6 +259,7 @@ class Agent:
             cpu_temp_c=cpu_temp_c(),
             config_revision=self.config_revision,
             sensors=tuple((s.sensor_id, s.model, not s.faulted) for s in self.sensors),
+            config_error=self.config_error,
         )
 
     def status_payload(self, state: GatewayState, reason: str) -> bytes:
@@ -280,6 +291,7 @@ class Agent:
             "store_ok": self.store.healthy,
             "rejects": dict(self.rejects.by_reason),
             "config_revision": self.config_revision,
+            "config_error": None if self.config_error is None else self.config_error.model_dump(),
             "siren": self.siren.pattern(asyncio.get_running_loop().time(), self.link_up.is_set()).value,
             "updated_ms": self.clock.now_ms(),
             "uptime_s": round(h.uptime_s, 1),

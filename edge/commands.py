@@ -14,6 +14,7 @@ import aiomqtt
 
 from devices.errors import DefinitionError
 from devices.wiring import check_wiring
+from edge.configcheck import refusal, revision_of
 from edge.downlink import parse
 from edge.errors import ConfigError, DownlinkError
 from edge.health import cpu_temp_c
@@ -27,8 +28,10 @@ from protocols import (
     CommandName,
     CommandResult,
     Config,
+    ConfigRefusal,
     GatewayState,
     ProtocolError,
+    Topic,
     decode,
     encode,
     gateway_subscriptions,
@@ -56,17 +59,29 @@ async def handle_downlink(agent: Agent, client: aiomqtt.Client, topic_s: str, pa
     except DownlinkError as exc:
         agent.rejects.count(exc.reason)
         log.error("downlink on %s refused (%d bytes): %s", topic_s, len(payload), exc)
+        if refuse_invalid_config(agent, topic_s, bytes(payload), exc):
+            await report_status(agent, client)
         return
     if isinstance(msg, Ack):
         on_ack(agent, msg)
     elif isinstance(msg, Config):
-        apply_config(agent, msg, persist=True)
+        if apply_config(agent, msg, persist=True) or agent.config_error is not None:
+            await report_status(agent, client)  # the hub waits for the outcome of its push
     else:
         result = await run_command(agent, client, msg)
         try:
             await client.publish(topic(agent.gw, Channel.RESULT), encode(result), qos=1)
         except aiomqtt.MqttError as exc:
             log.warning("result of command %s not published: %s", msg.id, exc)
+
+
+async def report_status(agent: Agent, client: aiomqtt.Client) -> None:
+    """Publish a status now (retained, like the heartbeat) rather than at the next heartbeat."""
+    try:
+        payload = agent.status_payload(GatewayState.ONLINE, "report")
+        await client.publish(topic(agent.gw, Channel.STATUS), payload, qos=1, retain=True)
+    except aiomqtt.MqttError as exc:  # the next heartbeat carries the same outcome
+        log.warning("status after a config not published: %s", exc)
 
 
 def on_ack(agent: Agent, ack: Ack) -> None:
@@ -89,23 +104,49 @@ def on_ack(agent: Agent, ack: Ack) -> None:
 
 
 def apply_config(agent: Agent, cfg: Config, persist: bool) -> bool:
-    """Apply the hub's desired config when it is newer than what we run. Persisted."""
+    """Apply the hub's desired config when it is newer than what we run. Persisted.
+    A config this Pi cannot apply live is refused whole (:mod:`edge.configcheck`): the
+    running config stays, and the refusal goes to the hub in every status until a newer
+    revision applies."""
     if agent.config_revision is not None and cfg.revision <= agent.config_revision:
         log.debug("config revision %d already applied", cfg.revision)
+        return False
+    refused = refusal(cfg, {s.sensor_id: s.model for s in agent.sensors})
+    if refused is not None:
+        _refuse(agent, refused)
         return False
     agent.heartbeat_s = cfg.heartbeat_s
     agent.telemetry_s = cfg.telemetry_s
     agent.outbox.newest_first = cfg.backlog_order == "newest_first"
     agent.siren.enabled = cfg.siren_enabled
     agent.siren.timeout_s = cfg.siren_timeout_s
-    local = {s.sensor_id for s in agent.sensors}
-    unknown = [s.id for s in cfg.sensors if s.id not in local]
-    if unknown:
-        log.warning("config revision %d names sensors not wired here: %s", cfg.revision, unknown)
     agent.config_revision = cfg.revision
+    agent.config_error = None
     if persist:
         agent.store.put_meta("config", cfg.model_dump_json())
     log.info("applied config revision %d", cfg.revision)
+    return True
+
+
+def _refuse(agent: Agent, refused: ConfigRefusal) -> None:
+    agent.rejects.count(f"config_{refused.reason}")
+    log.error("config revision %d refused (%s): %s; still running revision %s",
+              refused.revision, refused.reason, refused.detail, agent.config_revision)
+    if agent.config_error is None or refused.revision >= agent.config_error.revision:
+        agent.config_error = refused
+
+
+def refuse_invalid_config(agent: Agent, topic_s: str, payload: bytes, exc: DownlinkError) -> bool:
+    """A config that failed validation is refused like one that cannot be applied, when its
+    revision can be read (the hub waits for that revision's outcome). True when recorded."""
+    try:
+        on_config = Topic.parse(topic_s).channel is Channel.CONFIG
+    except ProtocolError:
+        return False
+    revision = revision_of(payload) if on_config else None
+    if revision is None or (agent.config_revision is not None and revision <= agent.config_revision):
+        return False
+    _refuse(agent, ConfigRefusal(revision=revision, reason="invalid", detail=exc.detail[:500]))
     return True
 
 
@@ -182,8 +223,7 @@ async def run_command(agent: Agent, client: aiomqtt.Client, cmd: Command) -> Com
         elif cmd.name == CommandName.RELOAD_CONFIG:
             detail = reload_local(agent)
         elif cmd.name == CommandName.REPORT_STATUS:
-            payload = agent.status_payload(GatewayState.ONLINE, "report")
-            await client.publish(topic(agent.gw, Channel.STATUS), payload, qos=1, retain=True)
+            await report_status(agent, client)
             st = agent.state()
             data = {k: v for k, v in st.items() if isinstance(v, str | int | float | bool)}
         else:

@@ -20,7 +20,7 @@ from protocols import (
     encode,
 )
 from protocols.codec import LIMITS
-from protocols.messages import MAX_READINGS, SensorHealth, Values
+from protocols.messages import MAX_READINGS, ConfigRefusal, SensorHealth, Values
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +103,7 @@ class Health:
     cpu_temp_c: float | None
     config_revision: int | None
     sensors: tuple[tuple[str, str, bool], ...]  # (id, model, ok)
+    config_error: ConfigRefusal | None = None
 
 
 def status(
@@ -124,6 +125,7 @@ def status(
             "uptime_s": round(health.uptime_s, 1),
             "cpu_temp_c": health.cpu_temp_c,
             "config_revision": health.config_revision,
+            "config_error": health.config_error,
             "sensors": [SensorHealth(id=i, model=m, ok=ok) for i, m, ok in health.sensors[:64]],
         }
     return Status.model_validate(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from protocols.ids import ID_PATTERN
 
 #: Version written by this implementation. Decoders accept any ``1.x``.
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
 VERSION_PATTERN = r"^1\.[0-9]{1,4}$"
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 #: Largest plausible epoch milliseconds (year 2200); 0 is allowed for "clock never set".
@@ -154,6 +154,15 @@ class SensorHealth(_Model):
     ok: bool = True
 
 
+class ConfigRefusal(_Model):
+    """Why the gateway did not apply a config revision (protocol 1.1): it keeps running
+    the revision in ``config_revision`` and reports this until a newer one applies."""
+
+    revision: Annotated[int, Field(ge=0)]
+    reason: Id = Field(description="unknown_sensor, model_mismatch, missing_sensor, invalid, ...")
+    detail: ShortText = ""
+
+
 class Status(_Model):
     """Retained gateway status: birth, heartbeat, and the Last-Will "offline"."""
 
@@ -175,6 +184,9 @@ class Status(_Model):
     uptime_s: Annotated[float, Field(ge=0)] | None = None
     cpu_temp_c: Annotated[float, Field(ge=-60, le=200)] | None = None
     sensors: Annotated[list[SensorHealth], Field(max_length=64)] = []
+    config_error: ConfigRefusal | None = Field(
+        default=None, description="The newest config revision received and refused (1.1)"
+    )
 
 
 class CommandName(enum.StrEnum):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from hub.broker.config import BrokerSettings
+    from hub.provision.outcome import Outcome
     from hub.provision.plan import GatewayPlan
     from hub.provision.walktest import WalkResult
 
@@ -171,11 +172,17 @@ def gateway_cmd(
 @click.argument("gateway_id")
 @click.option("--new-revision", is_flag=True, help="Re-read the registry's sensors into a new config revision.")
 @db_url_option
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0, max=3600), default=30, show_default=True,
+              help="Seconds to wait for the gateway to report applied/refused (0: do not wait).")
+@click.option("--poll", "poll_s", type=click.FloatRange(min=0.05, max=60), default=0.5, show_default=True,
+              help="Seconds between looks at the gateway's reported state.")
 @_broker_opt
 @_broker_dir_opt
-def push_cmd(gateway_id: str, new_revision: bool, db_url: str, broker_config: Path | None,
-             broker_dir: Path | None) -> None:
-    """Deliver the gateway's config again (retained); with --new-revision after a register change."""
+def push_cmd(gateway_id: str, new_revision: bool, db_url: str, wait_s: float, poll_s: float,
+             broker_config: Path | None, broker_dir: Path | None) -> None:
+    """Deliver the gateway's config again (retained); with --new-revision after a register change.
+    Then wait for the gateway's answer: exit 1 when it refused the config (or it was not
+    delivered), 3 when no answer came in time (the gateway applies it at its next connect)."""
     from hub.provision.service import bump_revision, plan_of
     from safehome.bundle import check_plan
 
@@ -187,6 +194,28 @@ def push_cmd(gateway_id: str, new_revision: bool, db_url: str, broker_config: Pa
     click.echo(f"{gateway_id}: {line}")
     if "NOT" in line:
         raise SystemExit(1)
+    if wait_s > 0:
+        answer = _await_outcome(db_url, gateway_id, wait_s, poll_s)
+        click.echo(f"{gateway_id}: {answer.text}")
+        if answer.state == "refused":
+            raise SystemExit(1)
+        if answer.state == "pending":
+            click.echo(f"{gateway_id}: no answer in {wait_s:g} s (gateway offline or hub ingest not running?); "
+                       f"see `safehome provision status {gateway_id}`")
+            raise SystemExit(3)
+
+
+def _await_outcome(db_url: str, gateway_id: str, wait_s: float, poll_s: float) -> Outcome:
+    """Poll the gateway's stored status until it answers the current revision or time is up."""
+    from hub.provision.service import config_outcome
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        with _transaction(db_url) as session:
+            answer = config_outcome(session, gateway_id)
+        if answer.state != "pending" or time.monotonic() >= deadline:
+            return answer
+        time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
 
 
 @provision.command(name="walktest")
@@ -266,14 +295,16 @@ def signoff_cmd(gateway_id: str, by: str, db_url: str) -> None:
 @db_url_option
 def status_cmd(gateway_id: str, db_url: str) -> None:
     """Where the install of a gateway stands."""
-    from hub.provision.service import record_of
+    from hub.provision.service import config_outcome, record_of
 
     with _transaction(db_url) as session:
         r = record_of(session, gateway_id)
+        answer = config_outcome(session, gateway_id)
         now = _now()
         lines = [
             f"gateway {r.gateway_id} of home {r.home_id}",
             f"  provisioned {r.provisioned_at:%Y-%m-%d %H:%M} UTC, config revision {r.revision}, {r.credential}",
+            f"  gateway config: {answer.text}",
             "  test mode: " + (f"on until {r.test_mode_until:%H:%M:%S} UTC"
                                if r.test_mode_until and r.test_mode_until > now else "off"),
             "  walk test: " + ("not run" if r.walktest_passed is None else "passed" if r.walktest_passed else

@@ -64,6 +64,7 @@ def _state(rec: ProvisionedGateway, s: Session, now: Any) -> dict[str, Any]:
         "gateway_id": rec.gateway_id,
         "home_id": rec.home_id,
         "config_revision": rec.revision,
+        "config": service.config_outcome(s, rec.gateway_id).to_json(),
         "provisioned_at": rec.provisioned_at,
         "test_mode": service.in_test_mode(s, rec.gateway_id, now),
         "test_mode_until": rec.test_mode_until,

@@ -11,8 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db.events import StoredEvent
+from hub.db.state import GatewayState
 from hub.provision.errors import GatewayMismatch, NotReady, ProvisionError, UnknownHome
 from hub.provision.models import ProvisionedGateway
+from hub.provision.outcome import Outcome, outcome
 from hub.provision.plan import GatewayPlan, PlannedSensor, Scalar
 from hub.provision.walktest import Seen, WalkResult, evaluate
 from hub.registry.models import Gateway, Home, Sensor
@@ -101,6 +103,14 @@ def bump_revision(session: Session, gateway_id: str) -> GatewayPlan:
     _record(session, gateway_id).revision += 1
     session.flush()
     return plan_of(session, gateway_id)
+
+
+def config_outcome(session: Session, gateway_id: str) -> Outcome:
+    """Whether the gateway applied or refused the hub's current config revision, from the
+    status it last sent (stored by ingest in gateway state)."""
+    rec = _record(session, gateway_id)
+    status = session.scalars(select(GatewayState.last_status).where(GatewayState.gateway_id == gateway_id)).first()
+    return outcome(status, rec.revision)
 
 
 def _plan(home: Home, gw_id: str, rec: ProvisionedGateway, sensors: Sequence[Sensor], created: bool) -> GatewayPlan:

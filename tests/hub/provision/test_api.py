@@ -76,3 +76,21 @@ def test_scope_and_role(api: tuple[httpx.Client, dict[str, dict[str, str]]]) -> 
     assert c.get(f"{BASE}/gw-3", headers=auth["inst-sd2"]).status_code == 404  # in region, never provisioned
     assert c.post(f"{BASE}/gw-2/walktest", headers=auth["inst1"], json={}).status_code == 404
     assert c.post(f"{BASE}/gw-1/walktest", headers=auth["inst1"], json={"timeout_s": 99999}).status_code == 422
+
+
+def test_install_state_shows_the_gateways_answer_to_its_config(
+    hub: Hub, api: tuple[httpx.Client, dict[str, dict[str, str]]]
+) -> None:
+    from hub.db.state import GatewayState
+
+    c, auth = api
+    config = c.get(f"{BASE}/gw-1", headers=auth["inst1"]).json()["config"]
+    assert config["state"] == "pending"  # the gateway never reported
+    revision = config["revision"]
+    refused = {"revision": revision, "reason": "unknown_sensor", "detail": "sensors not wired here: gas-7"}
+    with hub.sessions() as s, s.begin():
+        s.add(GatewayState(gateway_id="gw-1", online=True,
+                           last_status={"config_revision": revision - 1, "config_error": refused}))
+    config = c.get(f"{BASE}/gw-1", headers=auth["inst1"]).json()["config"]
+    assert (config["state"], config["revision"], config["reason"]) == ("refused", revision, "unknown_sensor")
+    assert config["text"].startswith(f"refused revision {revision}: unknown_sensor (sensors not wired here: gas-7)")

@@ -182,3 +182,38 @@ async def test_failing_walk_tests_name_the_sensor_and_the_gateway(
         assert r.exit_code == 1 and "the walk test failed: smoke-1: never reported" in r.output
     finally:
         await hub.stop()
+
+
+async def test_config_push_is_answered_applied_or_refused_by_the_agent(
+    secured: SecuredBroker, site: Site, mock_factory: MockFactory, tmp_path: Path
+) -> None:
+    """A good config push is applied and reported; one naming a sensor this Pi does not have
+    is refused whole with the reason, the running config stays, and provision status says so."""
+    hub = build_hub(hub_settings(secured, site.db_url))
+    await hub.start()
+    try:
+        await until(lambda: hub.ingest is not None and hub.ingest.subscribed.is_set(), 10, "hub subscribed")
+        bundle = tmp_path / "bundle"
+        r = site.run("gateway", "--home", "home-1", "--gateway", "gw-1", "--hub-host", "127.0.0.1",
+                     "--hub-port", str(secured.broker.port), "--no-tls", "-o", str(bundle), "--pin-factory", "mock")
+        assert r.exit_code == 0, r.output
+        async with agent_from(bundle, tmp_path, mock_factory) as agent:
+            await until(lambda: agent.config_revision == 1, 10, "config revision 1 applied by the agent")
+            good = await asyncio.to_thread(site.run, "push", "gw-1", "--new-revision", "--wait", "30", "--poll", "0.1")
+            assert good.exit_code == 0, good.output
+            assert "gw-1: applied revision 2" in good.output
+            assert agent.config_revision == 2 and agent.config_error is None
+
+            with hub.session_factory() as s, s.begin():  # the register gains a sensor this Pi lacks
+                s.add(Sensor(gateway_id="gw-1", id="gas-7", model="gas-detector", kind="gas"))
+            heartbeat = agent.heartbeat_s
+            bad = await asyncio.to_thread(site.run, "push", "gw-1", "--new-revision", "--wait", "30", "--poll", "0.1")
+            assert bad.exit_code == 1, bad.output
+            assert "gw-1: refused revision 3: unknown_sensor (sensors not wired here: gas-7" in bad.output
+            assert "still running revision 2" in bad.output
+            assert agent.config_revision == 2 and agent.heartbeat_s == heartbeat
+            assert agent.config_error is not None and agent.config_error.revision == 3
+            status = site.run("status", "gw-1").output
+            assert "gateway config: refused revision 3: unknown_sensor" in status, status
+    finally:
+        await hub.stop()
