@@ -175,3 +175,38 @@ async def test_retained_config_is_applied_and_persisted(
         assert (again.config_revision, again.heartbeat_s, again.outbox.newest_first) == (7, 20, True)
     finally:
         again.close()
+
+
+async def test_config_is_answered_in_status_refused_whole_then_applied(
+    tmp_path: Path, mosquitto: Mosquitto, acker: HubAcker, mock_factory: MockFactory
+) -> None:
+    """An invalid config (revision readable) and one naming a sensor not wired here are refused
+    whole, reported in a status at once; a later good revision applies and clears the refusal."""
+    from protocols import SensorConfig, Status
+
+    s = settings_for(tmp_path, mosquitto)
+    gw = s.gateway_id
+
+    def refusal_in_status(revision: int) -> bool:
+        return any(isinstance(m, Status) and m.config_error is not None and m.config_error.revision == revision
+                   for m in acker.messages(gw, Channel.STATUS))
+
+    agent = make_agent(s, mock_factory)
+    async with running(agent):
+        before = (agent.config_revision, agent.heartbeat_s)
+        acker.publish(gw, Channel.CONFIG, b'{"v": "1.1", "gw": "%s", "revision": 8, "ts": 1, "heartbeat_s": 1}'
+                      % gw.encode())
+        await wait_until(lambda: refusal_in_status(8), what="invalid config 8 refused in a status")
+        assert agent.config_error is not None and agent.config_error.reason == "invalid"
+        assert "heartbeat_s" in agent.config_error.detail
+        unknown = Config(gw=gw, revision=9, ts=1, heartbeat_s=20,
+                         sensors=[SensorConfig(id="nowhere-1", model="smoke-dry-contact")])
+        acker.publish(gw, Channel.CONFIG, unknown)
+        await wait_until(lambda: refusal_in_status(9), what="config 9 refused in a status")
+        assert agent.config_error is not None and agent.config_error.reason == "unknown_sensor"
+        assert (agent.config_revision, agent.heartbeat_s) == before  # nothing of it applied
+        acker.publish(gw, Channel.CONFIG, Config(gw=gw, revision=10, ts=1, heartbeat_s=20))
+        await wait_until(lambda: any(isinstance(m, Status) and m.config_revision == 10 and m.config_error is None
+                                     for m in acker.messages(gw, Channel.STATUS)), what="config 10 applied")
+        assert agent.heartbeat_s == 20 and agent.config_error is None
+        assert agent.rejects.by_reason["config_unknown_sensor"] == 1
