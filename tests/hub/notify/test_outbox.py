@@ -203,8 +203,15 @@ async def test_a_down_channel_never_delays_other_channels(hub: Hub) -> None:
                         break
                 await asyncio.sleep(0.01)
             with hub.sessions() as s:
-                hook = s.scalars(select(Notification).where(Notification.channel == "webhook")).one()
+                hook = s.scalars(
+                    select(Notification).where(Notification.channel == "webhook", Notification.tier == "initial")
+                ).one()
                 assert hook.status == "sending"  # still hanging on the dead endpoint
+                # the webhook is also owed the alarm.notified line, queued behind it
+                followup = s.scalars(
+                    select(Notification).where(Notification.channel == "webhook", Notification.tier == "update")
+                ).one()
+                assert followup.payload["event"] == "alarm.notified" and followup.payload["seq"] == 2
                 alarm = s.get(Alarm, alarm_id)
                 assert alarm is not None and alarm.state == "notified"
                 assert [h.action for h in alarm.history] == ["raise", "notify"]
