@@ -141,6 +141,7 @@ class AlarmService:
                 worker_id,
                 self.clock.now,
                 retry,
+                lease_s=settings.outbox_lease_s,
                 send_timeout_s=settings.send_timeout_s,
                 on_delivered=mark_notified,
                 on_result=lambda ch, st: self.metrics.deliveries.labels(ch, st).inc(),
@@ -183,6 +184,10 @@ class AlarmService:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.reconcile)
         await asyncio.to_thread(self.refresh_analogue_open)
+        # Before any handover or claim: a restart under the same worker id sends what its
+        # killed predecessor held at once, not after the lease (nothing is in hand yet).
+        for w in self.outboxes:
+            await asyncio.to_thread(w.recover)
         self._tasks = [
             asyncio.create_task(self._process_forever(), name="alarm-signals"),
             asyncio.create_task(self.timers.run(self.settings.timer_tick_s), name="alarm-timers"),

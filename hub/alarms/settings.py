@@ -71,6 +71,12 @@ class AlarmSettings(BaseModel):
     reconcile_window_s: float = Field(default=86_400.0, gt=0, description="how far back the re-check looks")
     outbox_idle_s: float = Field(default=0.5, gt=0)
     send_timeout_s: float = Field(default=15.0, gt=0)
+    #: How long a worker's claim on a notification holds unrenewed: renewed every third of
+    #: it while the worker still has the notification in hand, so this is the longest a
+    #: killed worker's notifications wait before another worker sends them (a worker
+    #: restarted under the same worker_id sends them again at once). Keep it just above
+    #: send_timeout_s: shorter costs more renewals, longer delays alarms after a crash.
+    outbox_lease_s: float = Field(default=20.0, ge=3)
     retry_max_attempts: int = Field(default=8, ge=1)
     retry_base_s: float = Field(default=2.0, gt=0)
     retry_max_s: float = Field(default=300.0, gt=0)

@@ -8,6 +8,14 @@ transaction, and records every attempt. Failures are retried with backoff; after
 lease that expires (the worker died mid-send) puts the row back in play: delivery is
 at-least-once, and webhook receivers deduplicate on the delivery id.
 
+The lease (``[hub.alarms] outbox_lease_s``, 20 s: just above the 15 s send timeout) is kept
+short and renewed every third of it while the worker still holds the row (handed, being
+sent, or sent and not yet recorded), so a live worker never loses a row it is working on
+and a killed worker's rows are taken over by another worker within one lease. A worker
+restarted under the same worker id (:meth:`OutboxWorker.recover`, before it hands or claims
+anything) first puts back every row still leased to its previous life: those are sent again
+at once, not after the lease.
+
 A :class:`Handover` lets the enqueuing transaction claim the rows itself for this hub
 worker (the same lease as a claim): after commit the caller hands the messages straight to
 the channels' workers (:meth:`OutboxWorker.hand`), so an alarm's first notification costs
@@ -45,6 +53,11 @@ SETTLE_MAX = 200
 CHANNELS = ("console", "webhook", "sms", "voice", "home")
 #: Terminal status of a notification for a channel this hub does not run.
 UNCONFIGURED = "unconfigured"
+#: How long a claim holds without renewal (``[hub.alarms] outbox_lease_s``): the longest a
+#: killed worker's notifications wait before another worker sends them.
+DEFAULT_LEASE_S = 20.0
+#: Ids per renewing ``UPDATE … WHERE id IN (…)`` (well below SQLite's bound parameters).
+RENEW_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +78,7 @@ class Handover:
 
     worker_id: str
     channels: frozenset[str]
-    lease_s: float = 60.0
+    lease_s: float = DEFAULT_LEASE_S
     messages: list[Message] = field(default_factory=list)
     #: channels this hub does not run (no SMS provider…): their rows are stored at once as
     #: ``unconfigured`` (who would have been told, never sent), not left to wait
@@ -130,7 +143,7 @@ class OutboxWorker:
         now: Callable[[], dt.datetime],
         retry: RetryPolicy | None = None,
         batch: int = 20,
-        lease_s: float = 60.0,
+        lease_s: float = DEFAULT_LEASE_S,
         send_timeout_s: float = 20.0,
         on_delivered: OnDelivered | None = None,
         on_result: Callable[[str, str], None] | None = None,
@@ -153,6 +166,9 @@ class OutboxWorker:
         #: sent, not recorded yet (settled in the background while the next ones go out)
         self._unsettled: list[tuple[Message, dt.datetime, Delivered | DeliveryFailed]] = []
         self._settling: asyncio.Task[None] | None = None
+        #: ids leased to this worker and still in its hands (handed, in flight, unsettled):
+        #: their leases are renewed until they are recorded or released
+        self._held: set[str] = set()
 
     # --- database steps (synchronous; run in a thread by the async loop) --------------
 
@@ -303,11 +319,70 @@ class OutboxWorker:
                 result,
             )
 
+    def recover(self) -> int:
+        """Put back the rows of this channel still leased to this worker id: a worker
+        restarted under the same id (killed mid-send) sends them again at once instead of
+        waiting out its previous life's lease (at least once: they may have been sent).
+        Call before the worker hands or claims anything. Returns how many."""
+        now = self.now()
+        with self.sessions() as s, s.begin():
+            rows = s.execute(
+                update(Notification)
+                .where(
+                    Notification.channel == self.channel.name,
+                    Notification.status == "sending",
+                    Notification.lease_owner == self.worker_id,
+                )
+                .values(status="pending", lease_owner=None, lease_until=None, next_attempt_at=now)
+                .returning(Notification.id)
+            ).all()
+        if rows:
+            log.warning("outbox %s: %d notifications leased to %s before a restart put back",
+                        self.channel.name, len(rows), self.worker_id)  # fmt: skip
+        return len(rows)
+
+    def renew(self, ids: list[str]) -> int:
+        """Extend the leases of ``ids`` this worker still holds by a full lease from now.
+        Returns how many were renewed (a row whose lease was lost is not taken back)."""
+        if not ids:
+            return 0
+        until = self.now() + self.lease
+        n = 0
+        with self.sessions() as s, s.begin():
+            for i in range(0, len(ids), RENEW_CHUNK):
+                n += len(
+                    s.execute(
+                        update(Notification)
+                        .where(
+                            Notification.id.in_(ids[i : i + RENEW_CHUNK]),
+                            Notification.status == "sending",
+                            Notification.lease_owner == self.worker_id,
+                        )
+                        .values(lease_until=until)
+                        .returning(Notification.id)
+                    ).all()
+                )
+        return n
+
+    async def _renew_forever(self) -> None:
+        """Every third of the lease, renew the leases of the rows in hand (a send that takes
+        the whole send timeout, a settle waiting for the write lock, a long handed queue)."""
+        every = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            if not self._held:
+                continue
+            try:
+                await asyncio.to_thread(self.renew, list(self._held))
+            except SQLAlchemyError as exc:  # the leases may run out: another worker resends
+                log.warning("outbox %s: leases not renewed: %s", self.channel.name, exc)
+
     def release(self, messages: list[Message]) -> int:
         """Give back leased rows this worker will not send (stopping with handed messages in
         hand): pending again, the attempt not counted. Returns how many were released."""
         if not messages:
             return 0
+        self._held.difference_update(m.notification_id for m in messages)
         with self.sessions() as s, s.begin():
             rows = s.execute(
                 update(Notification)
@@ -336,6 +411,7 @@ class OutboxWorker:
         (:class:`Handover`): sent next, without a claim. Call on the worker's event loop."""
         got = [m for m in messages if m.channel == self.channel.name]
         if got:
+            self._held.update(m.notification_id for m in got)
             self._handed.extend(got)
             self.wakeup.set()
 
@@ -358,13 +434,17 @@ class OutboxWorker:
                 return 0
         if not batch:
             return 0
+        self._held.update(m.notification_id for m in batch)
         results = await asyncio.gather(*(self.send(m) for m in batch))
         if settle_later:
             self._unsettled.extend(results)
             if self._settling is None or self._settling.done():
                 self._settling = asyncio.create_task(self._settle_unsettled(), name=f"outbox-{self.channel.name}-settle")
             return len(batch)
-        statuses = await asyncio.to_thread(self.record, list(results))
+        try:
+            statuses = await asyncio.to_thread(self.record, list(results))
+        finally:
+            self._let_go(results)
         for (msg, _, result), status in zip(results, statuses, strict=True):
             self._count(msg, result, status)
         return len(batch)
@@ -380,15 +460,28 @@ class OutboxWorker:
             try:
                 statuses = await asyncio.to_thread(self.record, batch)
             except SQLAlchemyError as exc:
+                self._let_go(batch)
                 log.error("outbox %s: %d deliveries not recorded (resent after their lease): %s",
                           self.channel.name, len(batch), exc)  # fmt: skip
                 continue
+            self._let_go(batch)
             for (msg, _, result), status in zip(batch, statuses, strict=True):
                 self._count(msg, result, status)
+
+    def _let_go(self, results: Iterable[tuple[Message, dt.datetime, Delivered | DeliveryFailed]]) -> None:
+        """Recorded (or not recordable): stop renewing; an unrecorded row's lease runs out."""
+        self._held.difference_update(msg.notification_id for msg, _, _ in results)
 
     async def run(self, idle_s: float = 0.5) -> None:
         """Deliver until :meth:`stop` (or cancelled); :meth:`wake` skips the idle wait."""
         self.stopping = False
+        renewing = asyncio.create_task(self._renew_forever(), name=f"outbox-{self.channel.name}-renew")
+        try:
+            await self._deliver_until_stopped(idle_s)
+        finally:
+            renewing.cancel()
+
+    async def _deliver_until_stopped(self, idle_s: float) -> None:
         while not self.stopping:
             try:
                 if await self.run_once(settle_later=True):
