@@ -2,7 +2,7 @@
 
 Production brokers are configured by ``hub/broker`` (TLS, per-gateway credentials, ACLs);
 this one is for loopback runs of the simulator only. Settings that decide loss and
-latency follow shared/MEASUREMENTS.md: unlimited queue, TCP_NODELAY, no connection cap.
+latency follow docs/architecture.md (measured facts): unlimited queue, TCP_NODELAY, no connection cap.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def hub_client_id(*parts: str) -> str:
 
 def make_client(s: MqttSettings, identifier: str, **kwargs: Any) -> aiomqtt.Client:
     """A client for the hub account. MQTT 3.1.1 unless ``s.protocol == "5"``: aiomqtt over
-    MQTT 5 measured ~3x slower here (shared/MEASUREMENTS.md). ``identifier`` must be
+    MQTT 5 measured ~3x slower here (docs/architecture.md, measured facts). ``identifier`` must be
     made by :func:`hub_client_id`."""
     if not identifier.startswith(HUB_CLIENT_PREFIX):
         raise ValueError(f"hub client id {identifier!r} must start with {HUB_CLIENT_PREFIX!r} (use hub_client_id)")
@@ -76,7 +76,7 @@ def set_nodelay(client: aiomqtt.Client) -> bool:
     """Disable Nagle's algorithm on a connected client (neither paho nor aiomqtt does).
 
     Acks are small PUBLISHes; with Nagle on, one can wait for the TCP ACK of the previous
-    segment (~40 ms with delayed ACK, shared/MEASUREMENTS.md), which the edge agent
+    segment (~40 ms with delayed ACK, docs/architecture.md), which the edge agent
     measured as a 20x slower backlog drain. Returns whether the option was set.
     """
     sock = client._client.socket()

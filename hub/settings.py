@@ -78,7 +78,7 @@ class MqttSettings(_Part):
     certfile: Path | None = None
     keyfile: Path | None = None
     keepalive: int = Field(default=30, ge=5)
-    #: MQTT 3.1.1: aiomqtt over MQTT 5 measured ~3x slower here (shared/MEASUREMENTS.md).
+    #: MQTT 3.1.1: aiomqtt over MQTT 5 measured ~3x slower here (docs/architecture.md, measured facts).
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     share_group: str = "hub"
     #: Clean session by default: Mosquitto 2.0.11 keeps handing an *offline* persistent

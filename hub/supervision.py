@@ -9,7 +9,7 @@ Rules (times are the hub's own clock):
 * A gateway's silence deadline is derived from the heartbeat interval it promises:
   ``heartbeat_s * heartbeat_misses + grace_s``, clamped to
   ``[gateway_min_silence_s, gateway_max_silence_s]``. The maximum is the floor of
-  shared/DESIGN.md: with the defaults (55 s + a 1 s tick) a silent gateway is reported
+  docs/architecture.md (rule 3): with the defaults (55 s + a 1 s tick) a silent gateway is reported
   within 60 s of the last thing heard from it, whatever heartbeat it promised.
 * ``gateway_silent`` opens when an online gateway is past its deadline (a gateway never
   heard from counts from ``since``, when supervision started watching it).

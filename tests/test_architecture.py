@@ -1,4 +1,4 @@
-"""The dependency direction of shared/DESIGN.md, checked mechanically on the import graph."""
+"""The dependency direction of docs/architecture.md, checked mechanically on the import graph."""
 
 from __future__ import annotations
 

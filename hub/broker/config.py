@@ -36,7 +36,7 @@ def queue_size(gateways: int, telemetry_s: float = 60, heartbeat_s: float = 30, 
     """Messages a hub consumer's queue must hold to ride out ``outage_s`` of hub downtime.
 
     Mosquitto's default ``max_queued_messages 1000`` silently drops part of a QoS 1 burst
-    to a consumer that falls behind (shared/MEASUREMENTS.md). Every gateway sends about
+    to a consumer that falls behind (docs/architecture.md, measured facts). Every gateway sends about
     one telemetry batch per ``telemetry_s`` and one heartbeat per ``heartbeat_s``; the
     queue of the hub's shared subscription must hold what arrives while the hub is
     restarting or catching up. Never below 10,000.
@@ -183,7 +183,7 @@ def render_security(password_path: Path, acl_path: Path, plugin_path: Path) -> s
 
 
 def render_limits(s: BrokerSettings) -> str:
-    """Queueing and latency settings that decide loss and delay (shared/MEASUREMENTS.md)."""
+    """Queueing and latency settings that decide loss and delay (docs/architecture.md, measured facts)."""
     return (
         "\n".join(
             [
