@@ -19,12 +19,15 @@ down_revision: str | None = "0009_incidents"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+#: what the models' ``Mapped[int]`` is (hub/db/base.py): 64-bit, INTEGER on SQLite
+_INT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def upgrade() -> None:
     with op.batch_alter_table("alarms", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("event_seq", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("event_seq", _INT, nullable=False, server_default="0"))
     with op.batch_alter_table("alarm_transitions", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("seq", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("seq", _INT, nullable=True))
     op.execute(
         "UPDATE alarm_transitions SET seq = (SELECT count(*) FROM alarm_transitions t2 "
         "WHERE t2.alarm_id = alarm_transitions.alarm_id AND t2.id <= alarm_transitions.id)"
