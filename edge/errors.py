@@ -11,8 +11,6 @@ StoreError(EdgeError)
 DownlinkError(EdgeError)
     a downlink message was refused: wrong topic, another gateway's message, undecodable
     (wraps :class:`protocols.ProtocolError`, whose ``reason`` is counted).
-LinkError(EdgeError)
-    the MQTT link failed (wraps aiomqtt errors); the agent reconnects with backoff.
 """
 
 from __future__ import annotations
@@ -37,7 +35,3 @@ class DownlinkError(EdgeError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}")
-
-
-class LinkError(EdgeError):
-    """The MQTT link failed."""

@@ -1,13 +1,12 @@
 """The hub's HTTP app: ``/metrics`` and ``/healthz`` here; features add their routers
-(the alarm engine's ``/api/v1``) through :func:`create_app`'s ``routers`` or
-``app.include_router`` in their ``configure(hub)``."""
+(the alarm engine's ``/api/v1``) with ``app.include_router`` in their ``configure(hub)``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -23,7 +22,6 @@ def create_app(
     settings: HubSettings,
     metrics: HubMetrics,
     checks: HealthChecks | None = None,
-    routers: Sequence[APIRouter] = (),
     **fastapi_kwargs: Any,
 ) -> FastAPI:
     app = FastAPI(title="safehome hub", version="1", **fastapi_kwargs)
@@ -49,6 +47,4 @@ def create_app(
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    for router in routers:
-        app.include_router(router)
     return app

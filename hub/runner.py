@@ -37,8 +37,8 @@ from hub.settings import HttpSettings, HubSettings, SettingsError, TimeseriesSet
 from hub.sinks import EventSink
 from hub.supervisor import SupervisionService
 from hub.timeseries import TimeSeriesStore
+from hub.timeseries.factory import make_timeseries
 from hub.timeseries.retention import RetentionPolicy, RetentionService
-from hub.timeseries_factory import make_timeseries
 
 log = logging.getLogger("safehome.hub")
 

@@ -1,34 +1,14 @@
-"""Registry look-ups (responsibility chain of a gateway) and duty hours."""
+"""Duty hours of a workstation."""
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
 
 from hub.registry.duty import in_day_shift, workstation_staffed
-from hub.registry.queries import responsibility_for, sensors_of
-from tests.support.registry import seed_registry
 
 T = dt.time
-
-
-def test_responsibility_chain(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
-    seed_registry(session_factory, tmp_path)
-    with session_factory() as s:
-        r = responsibility_for(s, "gw-000002")
-        assert r is not None
-        assert (r.home.id, r.workstation.id, r.subdistrict.id, r.district.id) == (
-            "home-000002",
-            "ws-0002",
-            "sd-02",
-            "pudong",
-        )
-        assert r.workstation.oncall_phone == "+86 139 0000 1002"
-        assert responsibility_for(s, "gw-unknown") is None
-        assert [x.id for x in sensors_of(s, "gw-000001")] == ["gas-1", "panic-1", "smoke-1"]
 
 
 @pytest.mark.parametrize(
