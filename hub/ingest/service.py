@@ -31,6 +31,7 @@ from typing import Any
 import aiomqtt
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.db.commands import record_results
 from hub.db.errors import StoreError
 from hub.ingest.clock import ClockWatch
 from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
@@ -337,6 +338,8 @@ class IngestService:
             self._observe_lag("event", [e for e in plan.events if e.id not in plan.clock_suspect])
             if new:
                 await self._notify([NewEvent(e, now) for e in new])
+        if plan.results:  # a gateway's answer to a command (not acked: protocol 3)
+            await self._retry("results", record_results, self.factory, plan.results, now)
         if plan.telemetry:
             n = await self._retry("telemetry", store_telemetry, self.timeseries, plan)
             self.metrics.readings_stored.inc(n)

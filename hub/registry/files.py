@@ -29,7 +29,17 @@ CSV_COLUMNS: dict[str, list[str]] = {
     "district": ["id", "name", "timezone", "phone"],
     "subdistricts": ["id", "name", "phone"],
     "workstations": ["id", "subdistrict", "name", "phone", "oncall_phone", "day_start", "day_end"],
-    "homes": ["id", "workstation", "address", "residents", "emergency_contacts", "key_holder", "care_notes"],
+    "homes": [
+        "id",
+        "workstation",
+        "address",
+        "floor",
+        "door",
+        "residents",
+        "emergency_contacts",
+        "key_holder",
+        "care_notes",
+    ],
     "gateways": ["id", "home"],
     "sensors": ["id", "gateway", "model", "kind", "location", "interval_s"],
 }

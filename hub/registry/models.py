@@ -69,7 +69,8 @@ class Workstation(Base):
 
 class Home(Base):
     """A resident's home. ``residents`` / ``emergency_contacts`` are lists of objects and
-    ``key_holder`` an object (JSON), exactly as in the registry file."""
+    ``key_holder`` an object (JSON), exactly as in the registry file (a resident:
+    ``name, birth_year?, phone?, conditions?, language?, notes?``)."""
 
     __tablename__ = "homes"
 
@@ -78,6 +79,9 @@ class Home(Base):
         ForeignKey("workstations.id", ondelete="RESTRICT"), index=True
     )
     address: Mapped[str] = mapped_column(String(500))
+    #: Where in the building (the responder's last metres): "3", "B1"; "" when not given.
+    floor: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    door: Mapped[str] = mapped_column(String(32), default="", server_default="")
     residents: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     emergency_contacts: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     key_holder: Mapped[dict[str, Any] | None] = mapped_column(default=None)

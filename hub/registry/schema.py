@@ -121,11 +121,16 @@ def _show(t: dt.time | None) -> str:
     return t.strftime("%H:%M") if t is not None else repr(NO_HOURS)
 
 
+#: A preferred language as a BCP 47 tag (``zh``, ``zh-Hans``, ``yue``, ``en``).
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$"
+
+
 class Resident(_Row):
     name: Name
     birth_year: Annotated[int, Field(ge=1880, le=2100)] | None = None
     phone: Phone | None = None
     conditions: list[Id] = []
+    language: Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN)] | None = None
     notes: Annotated[str, StringConstraints(max_length=500)] = ""
 
 
@@ -140,10 +145,25 @@ class KeyHolder(_Row):
     phone: Phone
 
 
+def _text_of_number(value: object) -> object:
+    """YAML reads an unquoted ``floor: 3`` as an integer; a floor or door is text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Floor = Annotated[
+    str, BeforeValidator(_text_of_number), StringConstraints(max_length=16, strip_whitespace=True)
+]
+Door = Annotated[
+    str, BeforeValidator(_text_of_number), StringConstraints(max_length=32, strip_whitespace=True)
+]
+
+
 class HomeRow(_Row):
     id: Id
     workstation: Id
     address: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+    floor: Floor = ""
+    door: Door = ""
     residents: Annotated[list[Resident], Field(min_length=1, max_length=20)]
     emergency_contacts: Annotated[list[Contact], Field(max_length=20)] = []
     key_holder: KeyHolder | None = None
@@ -245,6 +265,8 @@ def _message(err: Mapping[str, Any]) -> str:
             msg = "not an id: 1-64 characters of a-z 0-9 - _, starting with a letter or digit"
         elif pattern == PHONE_PATTERN:
             msg = "not a phone number: digits, spaces and '-', optional leading '+'"
+        elif pattern == LANGUAGE_PATTERN:
+            msg = "not a language tag (BCP 47, e.g. zh, zh-Hans, yue, en)"
         return f"{msg} (got {err['input']!r})"
     return msg
 

@@ -528,3 +528,42 @@ def test_cli_prune(db_url: str, tmp_path: Path) -> None:
     assert "changed 5 row(s)" in result.output  # home 3, its gateway and its 3 sensors
     out = runner.invoke(hub, ["export", "--db-url", db_url])
     assert yaml.safe_load(out.output) == canonical(smaller)
+
+
+def test_floor_door_and_language_survive_csv_and_yaml_round_trips(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    data = sample_register()
+    home = data["homes"][0]
+    home["floor"], home["door"] = "3", "301"
+    home["residents"] = [{"name": "王1", "birth_year": 1938, "language": "zh-Hans", "conditions": ["dementia"]}]
+    csv_dir = tmp_path / "csv"
+    write_csv(data, csv_dir)
+    import_register(session_factory, [csv_dir])
+    assert exported(session_factory) == canonical(data)
+    with session_factory() as s:
+        row = s.get(Home, home["id"])
+        assert row is not None and (row.floor, row.door) == ("3", "301")
+        assert row.residents[0]["language"] == "zh-Hans"
+    assert import_register(session_factory, [write_yaml(tmp_path, data)]).changed == 0
+
+
+def test_an_unquoted_yaml_floor_is_text_and_a_bad_language_is_named(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    text = dump_yaml(sample_register()).replace(
+        "- id: home-000001\n", "- id: home-000001\n  floor: 12\n", 1
+    )
+    path = tmp_path / "floor.yaml"
+    path.write_text(text, encoding="utf-8")
+    import_register(session_factory, [path])
+    with session_factory() as s:
+        row = s.get(Home, "home-000001")
+        assert row is not None and row.floor == "12"
+    data = sample_register()
+    data["homes"][1]["residents"] = [{"name": "x", "language": "Chinese please"}]
+    with pytest.raises(RegistryValidationError) as info:
+        import_register(session_factory, [write_yaml(tmp_path, data)])
+    [err] = info.value.errors
+    assert (err.table, err.row, err.column) == ("homes", 2, "residents[0].language")
+    assert "language tag" in err.message
