@@ -23,7 +23,7 @@ from hub.metrics import HubMetrics
 from hub.registry.models import Gateway, Sensor
 from hub.registry.service import import_register
 from hub.settings import SupervisionSettings
-from hub.supervisor import SupervisionService
+from hub.supervision.service import SupervisionService
 
 ROUNDS = 7
 

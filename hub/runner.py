@@ -35,7 +35,7 @@ from hub.ingest.service import IngestService
 from hub.metrics import HubMetrics
 from hub.settings import HttpSettings, HubSettings, SettingsError, TimeseriesSettings, load_hub_settings
 from hub.sinks import EventSink
-from hub.supervisor import SupervisionService
+from hub.supervision.service import SupervisionService
 from hub.timeseries import TimeSeriesStore
 from hub.timeseries.factory import make_timeseries
 from hub.timeseries.retention import RetentionPolicy, RetentionService

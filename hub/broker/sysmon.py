@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import aiomqtt
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.conditions import open_condition, restore_condition
 from hub.db.state import ConditionKind
 from hub.metrics import HubMetrics
 from hub.mqtt import hub_client_id, make_client
 from hub.settings import MqttSettings
 from hub.sinks import ConditionChange, EventSink
+from hub.supervision.conditions import open_condition, restore_condition
 from hub.threads import ThreadWork
 
 log = logging.getLogger("safehome.hub.broker")

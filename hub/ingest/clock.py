@@ -3,7 +3,7 @@
 A live status (birth, heartbeat, report, shutdown) is published the moment it is stamped,
 so its ``ts`` minus the hub's receive time is the gateway's clock offset (plus transit:
 milliseconds). That offset, past ``[hub.supervision] clock_tolerance_s``, opens the
-gateway's ``clock_suspect`` trouble (:mod:`hub.supervision`). Events and telemetry may
+gateway's ``clock_suspect`` trouble (:mod:`hub.supervision.core`). Events and telemetry may
 be a backlog stamped hours ago, so one of them alone proves a bad clock only when its
 ``ts`` is *ahead* of the receive time; behind it, it is suspect when the last status this
 worker heard from its gateway showed the clock off. A suspect message is stored and

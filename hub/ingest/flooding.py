@@ -22,12 +22,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.conditions import open_condition, restore_condition
 from hub.db.errors import StoreError
 from hub.db.state import Condition, ConditionKind, ConditionState
 from hub.ingest.fair import FloodWatch
 from hub.metrics import HubMetrics
 from hub.sinks import ConditionChange, EventSink
+from hub.supervision.conditions import open_condition, restore_condition
 from hub.threads import ThreadWork
 
 log = logging.getLogger("safehome.hub.ingest")

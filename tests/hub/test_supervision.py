@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from hub.db.state import ConditionKind as K
-from hub.supervision import GatewayView, Key, Policy, SensorView, Transition, evaluate
+from hub.supervision.core import GatewayView, Key, Policy, SensorView, Transition, evaluate
 
 T0 = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
 P = Policy()

@@ -15,7 +15,7 @@ from hub.db.events import StoredEvent
 from hub.ingest.clock import ClockWatch
 from hub.ingest.decode import Incoming, classify
 from hub.ingest.plan import make_plan
-from hub.supervisor import SupervisionService
+from hub.supervision.service import SupervisionService
 from hub.timeseries.sql import SqlTimeSeriesStore
 from tests.hub.ingest.conftest import Worker
 from tests.hub.ingest.test_connectivity import Clock, gateway_state

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from hub.db.engine import make_session_factory
 from hub.db.state import Condition, GatewayState
 from hub.registry.models import District, Gateway, Home, Sensor, Subdistrict, Workstation
-from hub.supervisor import SupervisionService
+from hub.supervision.service import SupervisionService
 from tests.hub.ingest.conftest import Worker
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import SecuredBroker, until

@@ -23,7 +23,7 @@ import pytest
 
 from hub.db.engine import make_session_factory
 from hub.sinks import ConditionChange
-from hub.supervisor import SupervisionService
+from hub.supervision.service import SupervisionService
 from tests.edge.tomlfile import write_toml
 from tests.hub.ingest.conftest import Worker
 from tests.hub.ingest.test_connectivity import Clock, gateway_state

@@ -26,7 +26,7 @@ from hub.ingest.plan import StateBuffer, make_plan
 from hub.ingest.store import store_state
 from hub.metrics import HubMetrics
 from hub.settings import SupervisionSettings
-from hub.supervisor import SupervisionService
+from hub.supervision.service import SupervisionService
 
 T0 = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)
 GW = "gw-order-1"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from hub.db.errors import StoreError
 from hub.db.state import Condition, ConditionKind, ConditionState
 from hub.sinks import ConditionChange
-from hub.supervision import Key
+from hub.supervision.core import Key
 
 
 def dialect_insert(session: Session, table: type) -> postgresql.Insert | sqlite.Insert:

@@ -1,5 +1,5 @@
 """The supervision service: on every tick, read connectivity from the database, run the
-pure core (:mod:`hub.supervision`), record the conditions it asks for and tell the sinks.
+pure core (:mod:`hub.supervision.core`), record the conditions it asks for and tell the sinks.
 
 It reads the database, not this worker's memory, because with several workers on a shared
 subscription each one sees only part of the traffic. Opening and restoring are idempotent
@@ -16,14 +16,14 @@ from collections.abc import Callable
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.conditions import open_condition, open_keys, restore_condition
 from hub.db.engine import read_only
 from hub.db.state import ConditionKind, GatewayState, SensorState
 from hub.metrics import HubMetrics
 from hub.registry.models import Gateway, Sensor
 from hub.settings import SupervisionSettings
 from hub.sinks import ConditionChange, EventSink
-from hub.supervision import Action, GatewayView, Key, Policy, SensorView, Transition, evaluate
+from hub.supervision.conditions import open_condition, open_keys, restore_condition
+from hub.supervision.core import Action, GatewayView, Key, Policy, SensorView, Transition, evaluate
 from hub.threads import ThreadWork
 
 log = logging.getLogger("safehome.hub.supervision")

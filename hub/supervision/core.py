@@ -1,7 +1,7 @@
 """Silence is an alarm too: the pure core that decides which supervisory conditions hold.
 
 Plain data in (what the database knows about gateways, sensors and open conditions, and
-the time), transitions out. No clock, no I/O: :mod:`hub.supervisor` runs it on a tick and
+the time), transitions out. No clock, no I/O: :mod:`hub.supervision.service` runs it on a tick and
 records the transitions.
 
 Rules (times are the hub's own clock):
