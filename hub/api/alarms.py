@@ -1,4 +1,5 @@
-"""``/api/v1/alarms``: list (filters, cursor pagination), detail with history, lifecycle POSTs."""
+"""``/api/v1/alarms``: list (filters, cursor pagination), detail with history, and one POST
+operation per lifecycle step (acknowledge, dispatch, arrive, resolve, review)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,22 @@ from hub.alarms.store.actions import apply_action
 from hub.alarms.store.models import Alarm
 from hub.alarms.store.tx import in_transaction
 from hub.api.auth import MAY, Context, CurrentPrincipal, alarm_scope
+from hub.api.context import ApiContext
 from hub.api.models import IdempotencyKey
 from hub.api.problems import MEDIA_TYPE, Problem, invalid_field, problem
-from hub.api.schemas import AlarmDetail, AlarmPublic, AlarmsPage, DeliverySummary, Me, TransitionIn
+from hub.api.schemas import (
+    AcknowledgeIn,
+    AlarmDetail,
+    AlarmPublic,
+    AlarmsPage,
+    ArriveIn,
+    DeliverySummary,
+    DispatchIn,
+    Me,
+    ResolveIn,
+    ReviewIn,
+    StepIn,
+)
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
 from hub.notify.models import Notification
@@ -121,39 +135,51 @@ def list_alarms(
 @router.get(
     "/alarms/{alarm_id}",
     response_model=AlarmDetail,
-    responses={404: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": "no such alarm in the caller's region"}},
+    responses={
+        404: {
+            "model": Problem,
+            "content": {MEDIA_TYPE: {}},
+            "description": "no such alarm in the caller's region",
+        }
+    },
 )
 def get_alarm(alarm_id: str, p: CurrentPrincipal, ctx: Context) -> AlarmDetail:
     with ctx.sessions() as s:
         return detail_of(read_only(s), scoped_alarm(s, p, alarm_id))
 
 
-def _request_hash(alarm_id: str, action: str, body: TransitionIn) -> str:
-    raw = orjson.dumps([alarm_id, action, body.model_dump(mode="json")], option=orjson.OPT_SORT_KEYS)
+def _request_hash(alarm_id: str, action: str, body: StepIn) -> str:
+    # every step's fields, absent ones as null: a key stored before the steps had their own
+    # bodies still matches its repeat
+    fields = {"note": "", "responder": None, "outcome": None} | body.model_dump(mode="json")
+    raw = orjson.dumps([alarm_id, action, fields], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(raw).hexdigest()
 
 
-@router.post(
-    "/alarms/{alarm_id}/{action}",
-    response_model=AlarmDetail,
-    responses={
-        403: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": "the role may not take this step"},
-        404: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": "no such alarm in the caller's region"},
-        409: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": "step refused (`error` says why)"},
-    },
-)
-def transition(
-    alarm_id: str,
-    action: Action,
-    body: TransitionIn,
-    p: CurrentPrincipal,
-    ctx: Context,
-    idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
+def _problem(description: str) -> dict[str, Any]:
+    return {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": description}
+
+
+STEP_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: _problem("the role may not take this step"),
+    404: _problem("no such alarm in the caller's region"),
+    409: _problem("step refused by the alarm's state (`error` says why, `state` is the state)"),
+}
+IdempotencyKeyHeader = Annotated[
+    str,
+    Header(
+        min_length=1,
+        max_length=200,
+        description="one per intended step: a repeat with the same key and body returns the first answer",
+    ),
+]
+
+
+def _step(
+    action: Action, alarm_id: str, body: StepIn, p: Principal, ctx: ApiContext, idempotency_key: str
 ) -> JSONResponse:
     """Take one lifecycle step. Repeating a request with the same ``Idempotency-Key`` returns
     the first answer and changes nothing; the same key with a different request is refused."""
-    if action is Action.NOTIFY:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "notify is recorded by the hub itself")
     h = _request_hash(alarm_id, action.value, body)
 
     def work(s: Session) -> tuple[int, dict[str, Any]]:
@@ -165,7 +191,9 @@ def transition(
         if seen is not None:
             if seen.request_hash != h:
                 raise invalid_field(
-                    ("header", "idempotency-key"), "already used for a different request", "idempotency_key_reused"
+                    ("header", "idempotency-key"),
+                    "already used for a different request",
+                    "idempotency_key_reused",
                 )
             return seen.status_code, seen.response
         alarm = scoped_alarm(s, p, alarm_id)  # 404 before 403: no hint about other regions
@@ -181,15 +209,17 @@ def transition(
                 ctx.clock.now(),
                 by=p.region.replace(":", " "),
                 note=body.note,
-                outcome=body.outcome,
-                responder=body.responder,
+                outcome=getattr(body, "outcome", None),
+                responder=getattr(body, "responder", None),
             )
             code, payload = 200, detail_of(s, alarm).model_dump(mode="json")
         except ConcurrentUpdate:
             raise  # retried from a fresh read by in_transaction
         except TransitionRefused as exc:
             code = 409
-            refused = problem(409, exc.detail, exc.reason, state=exc.state, instance=f"/api/v1/alarms/{alarm_id}")
+            refused = problem(
+                409, exc.detail, exc.reason, state=exc.state, instance=f"/api/v1/alarms/{alarm_id}"
+            )
             payload = refused.model_dump(mode="json", exclude_none=True)
         s.add(
             IdempotencyKey(
@@ -207,3 +237,78 @@ def transition(
     if code == 200:
         ctx.on_enqueued()
     return JSONResponse(payload, status_code=code, media_type=None if code == 200 else MEDIA_TYPE)
+
+
+# One operation per step, each with its own body (OpenAPI shows which fields each needs);
+# the URLs are those of the single ``/{action}`` route they replace.
+
+
+@router.post(
+    "/alarms/{alarm_id}/acknowledge",
+    operation_id="acknowledge_alarm",
+    response_model=AlarmDetail,
+    responses=STEP_RESPONSES,
+)
+def acknowledge(
+    alarm_id: str,
+    body: AcknowledgeIn,
+    p: CurrentPrincipal,
+    ctx: Context,
+    idempotency_key: IdempotencyKeyHeader,
+) -> JSONResponse:
+    """Take the alarm (raised or notified → acknowledged); stops its escalation and tells the
+    home that help is on the way."""
+    return _step(Action.ACKNOWLEDGE, alarm_id, body, p, ctx, idempotency_key)
+
+
+@router.post(
+    "/alarms/{alarm_id}/dispatch",
+    operation_id="dispatch_alarm",
+    response_model=AlarmDetail,
+    responses=STEP_RESPONSES,
+)
+def dispatch(
+    alarm_id: str, body: DispatchIn, p: CurrentPrincipal, ctx: Context, idempotency_key: IdempotencyKeyHeader
+) -> JSONResponse:
+    """Send a responder (acknowledged → dispatched); ``responder`` says who goes."""
+    return _step(Action.DISPATCH, alarm_id, body, p, ctx, idempotency_key)
+
+
+@router.post(
+    "/alarms/{alarm_id}/arrive",
+    operation_id="arrive_alarm",
+    response_model=AlarmDetail,
+    responses=STEP_RESPONSES,
+)
+def arrive(
+    alarm_id: str, body: ArriveIn, p: CurrentPrincipal, ctx: Context, idempotency_key: IdempotencyKeyHeader
+) -> JSONResponse:
+    """The responder is at the door (dispatched → on_site)."""
+    return _step(Action.ARRIVE, alarm_id, body, p, ctx, idempotency_key)
+
+
+@router.post(
+    "/alarms/{alarm_id}/resolve",
+    operation_id="resolve_alarm",
+    response_model=AlarmDetail,
+    responses=STEP_RESPONSES,
+)
+def resolve(
+    alarm_id: str, body: ResolveIn, p: CurrentPrincipal, ctx: Context, idempotency_key: IdempotencyKeyHeader
+) -> JSONResponse:
+    """Record what it was (acknowledged, dispatched or on_site → resolved); ``outcome`` is
+    required."""
+    return _step(Action.RESOLVE, alarm_id, body, p, ctx, idempotency_key)
+
+
+@router.post(
+    "/alarms/{alarm_id}/review",
+    operation_id="review_alarm",
+    response_model=AlarmDetail,
+    responses=STEP_RESPONSES,
+)
+def review(
+    alarm_id: str, body: ReviewIn, p: CurrentPrincipal, ctx: Context, idempotency_key: IdempotencyKeyHeader
+) -> JSONResponse:
+    """Supervisors: the case is checked and closed (resolved → reviewed)."""
+    return _step(Action.REVIEW, alarm_id, body, p, ctx, idempotency_key)

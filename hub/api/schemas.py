@@ -1,4 +1,4 @@
-"""API models (one family per entity): AlarmPublic, AlarmDetail, AlarmsPage, TransitionIn…"""
+"""API models (one family per entity): AlarmPublic, AlarmDetail, AlarmsPage, AcknowledgeIn…"""
 
 from __future__ import annotations
 
@@ -75,14 +75,51 @@ class AlarmsPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end")
 
 
-class TransitionIn(BaseModel):
+Note = Annotated[str, StringConstraints(max_length=MAX_NOTE)]
+
+
+class StepIn(BaseModel):
+    """A lifecycle step's body: every step takes a ``note``; unknown fields are refused."""
+
     model_config = ConfigDict(extra="forbid")
 
-    note: Annotated[str, StringConstraints(max_length=MAX_NOTE)] = ""
-    responder: Annotated[str, StringConstraints(max_length=200)] | None = Field(
-        default=None, description="dispatch: who goes (staff, volunteer, family)"
+    note: Note = Field(default="", description=f"free text for the history (at most {MAX_NOTE} characters)")
+
+
+class AcknowledgeIn(StepIn):
+    """``POST /alarms/{id}/acknowledge``: someone has taken the alarm."""
+
+
+class DispatchIn(StepIn):
+    """``POST /alarms/{id}/dispatch``: who goes to the home."""
+
+    responder: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")] = Field(
+        description="who goes (staff, volunteer, family), e.g. `volunteer Li`"
     )
-    outcome: Outcome | None = Field(default=None, description="resolve: what it was")
+
+
+class ArriveIn(StepIn):
+    """``POST /alarms/{id}/arrive``: the responder is at the door."""
+
+
+class ResolveIn(StepIn):
+    """``POST /alarms/{id}/resolve``: what it was."""
+
+    outcome: Outcome = Field(description="what it was: a real emergency or which kind of false alarm")
+
+
+class ReviewIn(StepIn):
+    """``POST /alarms/{id}/review`` (supervisors): the case is checked and closed."""
+
+
+#: Every step's body model, by action.
+STEP_BODIES: dict[str, type[StepIn]] = {
+    "acknowledge": AcknowledgeIn,
+    "dispatch": DispatchIn,
+    "arrive": ArriveIn,
+    "resolve": ResolveIn,
+    "review": ReviewIn,
+}
 
 
 class Me(BaseModel):

@@ -153,7 +153,42 @@ def test_lifecycle_over_http_with_refusals_and_roles(api: Api) -> None:
     assert api.post("ws1", f"/api/v1/alarms/{a}/review", "k5").status_code == 403  # supervisors review
     assert api.post("sd1", f"/api/v1/alarms/{a}/review", "k6", {"note": "ok"}).json()["state"] == "reviewed"
     assert api.post("ws1", f"/api/v1/alarms/{a}/resolve", "k7", {"outcome": "nonsense"}).status_code == 422
-    assert api.post("ws1", f"/api/v1/alarms/{a}/explode", "k8").status_code == 422
+    assert api.post("ws1", f"/api/v1/alarms/{a}/explode", "k8").status_code == 404  # no such step
+
+
+def test_each_step_names_the_fields_it_needs(api: Api) -> None:
+    """A step's own body schema refuses a missing or foreign field as a 422 naming it,
+    before the alarm is looked at (no 409 found only at run time)."""
+    a = api.alarms["gw-1"]
+    cases = [
+        ("dispatch", {}, "body.responder", "missing"),
+        ("dispatch", {"responder": " "}, "body.responder", "string_pattern_mismatch"),
+        ("resolve", {}, "body.outcome", "missing"),
+        ("acknowledge", {"outcome": "test"}, "body.outcome", "extra_forbidden"),
+        ("arrive", {"responder": "Li"}, "body.responder", "extra_forbidden"),
+    ]
+    for n, (step, body, field, kind) in enumerate(cases):
+        r = api.post("ws1", f"/api/v1/alarms/{a}/{step}", f"f{n}", body)
+        assert r.status_code == 422, (step, r.text)
+        assert [(e["field"], e["type"]) for e in r.json()["errors"]] == [(field, kind)], (step, r.text)
+    with api.hub.sessions() as s:
+        assert s.get(Alarm, a).state == "raised"  # type: ignore[union-attr]
+
+
+def test_openapi_has_one_operation_per_step_with_its_own_body(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    required = {}
+    for step in ("acknowledge", "dispatch", "arrive", "resolve", "review"):
+        op = spec["paths"][f"/api/v1/alarms/{{alarm_id}}/{step}"]["post"]
+        assert op["operationId"] == f"{step}_alarm"
+        ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        required[step] = set(schemas[ref.rsplit("/", 1)[1]].get("required", []))
+        assert {"403", "404", "409", "422"} <= set(op["responses"])
+    assert required == {
+        "acknowledge": set(), "dispatch": {"responder"}, "arrive": set(), "resolve": {"outcome"}, "review": set()
+    }
+    assert not any("{action}" in path for path in spec["paths"])
 
 
 def test_idempotency_key_replays_first_answer(api: Api) -> None:

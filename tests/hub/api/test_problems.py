@@ -46,7 +46,8 @@ def test_404_401_403_409_422_are_problems(api: Api) -> None:
     alarm = api.alarms["gw-1"]
     assert_problem(api.post("ws1-viewer", f"/api/v1/alarms/{alarm}/acknowledge", "k1"), 403, "forbidden")
 
-    body = assert_problem(api.post("ws1", f"/api/v1/alarms/{alarm}/dispatch", "k2"), 409, "not_acknowledged")
+    r = api.post("ws1", f"/api/v1/alarms/{alarm}/dispatch", "k2", {"responder": "volunteer Li"})
+    body = assert_problem(r, 409, "not_acknowledged")
     assert body["state"] == "notified" or body["state"] == "raised"
 
     body = assert_problem(api.get("ws1", "/api/v1/alarms", params={"limit": 0}), 422, "invalid_input")
