@@ -28,6 +28,7 @@ from hub.notify.models import Notification
 from hub.notify.outbox import OutboxWorker
 from hub.registry.models import District, Gateway, Home, Subdistrict, Workstation
 from protocols import Event, EventKind, EventState, new_event_id
+from protocols.logs import configure_logging
 
 
 def seed(sessions, homes: int) -> None:  # type: ignore[no-untyped-def]
@@ -130,7 +131,7 @@ def main() -> None:
     parser.add_argument("--db-url", default=None, help="an empty database (default: temporary SQLite)")
     parser.add_argument("--alarms", type=int, default=2000)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)  # one warning per escalation is not a figure
+    configure_logging(logging.ERROR)  # one warning per escalation is not a figure
     with tempfile.TemporaryDirectory() as d:
         run(args.db_url or f"sqlite:///{Path(d) / 'alarms.db'}", args.alarms)
 

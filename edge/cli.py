@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import click
 from devices.errors import DeviceError
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings, load_settings
+from protocols.logs import configure_logging
 
 CONFIG_HELP = "Settings file (TOML); SAFEHOME_EDGE_* environment variables override it."
 DEFAULT_CONFIG = Path("/etc/safehome/edge.toml")
@@ -38,9 +37,7 @@ def edge() -> None:
 @click.option("--log-level", default="INFO", show_default=True)
 def run(config: Path | None, log_level: str) -> None:
     """Run the agent until SIGTERM / SIGINT (systemd: Type=notify, WatchdogSec)."""
-    logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     settings = _settings(config)
 
     def loader() -> EdgeSettings:

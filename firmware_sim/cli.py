@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
+from protocols.logs import configure_logging
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -98,9 +100,7 @@ def _setup(registry_path: Path | None, homes: int | None, seed: int, shard_spec:
     from firmware_sim.registry import generate, load_registry
     from firmware_sim.runner import shard
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s"
-    )
+    configure_logging(logging.INFO if verbose else logging.WARNING)
     reg = load_registry(registry_path) if registry_path else generate(homes or 300, seed)
     specs = specs_from_registry(reg, homes)
     i, _, n = shard_spec.partition("/")
@@ -299,7 +299,7 @@ def home_cmd(script: Path, config: Path | None, gateway: str, host: str, port: i
     from firmware_sim.firmware.home import DEFAULT_OUTPUTS, DEFAULT_SENSORS, load_home_script
     from firmware_sim.firmware.pi import SimulatedPi
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(logging.WARNING)
     try:
         drives = load_home_script(script, seed)
     except SimError as exc:

@@ -39,8 +39,9 @@ from hub.supervision.service import SupervisionService
 from hub.timeseries import TimeSeriesStore
 from hub.timeseries.factory import make_timeseries
 from hub.timeseries.retention import RetentionPolicy, RetentionService
+from protocols.logs import configure_logging
 
-log = logging.getLogger("safehome.hub")
+log = logging.getLogger(__name__)
 
 #: "module:function" of ``configure(hub: Hub) -> None`` hooks, applied in order.
 EXTENSIONS: tuple[str, ...] = ("hub.alarms.service:configure",)
@@ -193,5 +194,5 @@ def run_cmd(config_path: Path | None) -> None:
         settings = load_hub_settings(config_path)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     asyncio.run(run_hub(settings))

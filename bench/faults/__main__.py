@@ -8,6 +8,7 @@ import logging
 
 from bench.faults import matrix
 from bench.faults.scenarios import SCENARIOS, SHORT
+from protocols.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,8 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-doc", action="store_true", help="print only; leave docs/reliability.md alone")
     a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("bench.faults").setLevel(logging.INFO)
+    configure_logging(logging.WARNING, loud={"bench.faults": logging.INFO})
     names = list(SHORT) if a.short else (a.scenarios or list(SCENARIOS))
     per = 6 if a.short else a.per
     outcomes = asyncio.run(matrix.run(names, per, a.deadline))

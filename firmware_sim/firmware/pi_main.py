@@ -25,6 +25,7 @@ from edge.settings import EdgeSettings, load_settings
 from firmware_sim.errors import SimError
 from firmware_sim.firmware.driver import PinDriver
 from firmware_sim.firmware.models import Drive
+from protocols.logs import configure_logging
 
 
 def _say(line: str) -> None:
@@ -77,7 +78,7 @@ def main(argv: list[str]) -> int:
     # The parent decides when this Pi stops (end of stdin) or loses power (SIGKILL); a
     # Ctrl-C in its terminal reaches this process group too and must not stop it first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(logging.WARNING)
     boot: dict[str, Any] = json.loads(argv[1])
     try:
         config = Path(boot["config"]) if boot.get("config") else None

@@ -27,7 +27,7 @@ from hub.sinks import ConditionChange, EventSink
 from hub.supervision.conditions import open_condition, restore_condition
 from hub.threads import ThreadWork
 
-log = logging.getLogger("safehome.hub.broker")
+log = logging.getLogger(__name__)
 
 DROPPED = "$SYS/broker/publish/messages/dropped"
 CONNECTED = "$SYS/broker/clients/connected"

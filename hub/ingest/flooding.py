@@ -30,7 +30,7 @@ from hub.sinks import ConditionChange, EventSink
 from hub.supervision.conditions import open_condition, restore_condition
 from hub.threads import ThreadWork
 
-log = logging.getLogger("safehome.hub.ingest")
+log = logging.getLogger(__name__)
 KIND = ConditionKind.GATEWAY_FLOODING
 
 

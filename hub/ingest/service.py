@@ -48,7 +48,7 @@ from hub.threads import ThreadWork
 from hub.timeseries import TimeSeriesStore
 from protocols import AckItem, Event, Telemetry, encode, hub_subscriptions
 
-log = logging.getLogger("safehome.hub.ingest")
+log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 
 

@@ -26,7 +26,7 @@ from hub.supervision.conditions import open_condition, open_keys, restore_condit
 from hub.supervision.core import Action, GatewayView, Key, Policy, SensorView, Transition, evaluate
 from hub.threads import ThreadWork
 
-log = logging.getLogger("safehome.hub.supervision")
+log = logging.getLogger(__name__)
 GATEWAY_KINDS = {ConditionKind.GATEWAY_SILENT, ConditionKind.GATEWAY_OFFLINE, ConditionKind.CLOCK_SUSPECT}
 #: Conditions opened or restored per write transaction at most.
 WRITE_CHUNK = 200
