@@ -10,7 +10,7 @@ import hashlib
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from hub.alarms.lifecycle import Action
 from hub.alarms.store.actions import apply_action
 from hub.alarms.store.models import Alarm
 from hub.alarms.store.tx import in_transaction
-from hub.api.auth import MAY, Context, CurrentPrincipal, alarm_scope
+from hub.api.auth import Context, alarm_scope, audit, require
 from hub.api.context import ApiContext
 from hub.api.models import IdempotencyKey
 from hub.api.problems import MEDIA_TYPE, Problem, invalid_field, problem
@@ -37,6 +37,7 @@ from hub.api.schemas import (
     ReviewIn,
     StepIn,
 )
+from hub.api.scopes import ALARMS_READ, ALARMS_REVIEW, ALARMS_WRITE
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
 from hub.notify.models import Notification
@@ -44,6 +45,9 @@ from hub.notify.models import Notification
 router = APIRouter(tags=["alarms"])
 MAX_PAGE = 200
 NOT_FOUND = "no such alarm"
+Reader = Annotated[Principal, Depends(require(ALARMS_READ))]
+Writer = Annotated[Principal, Depends(require(ALARMS_WRITE))]
+Reviewer = Annotated[Principal, Depends(require(ALARMS_REVIEW))]
 
 
 def _cursor(alarm_id: str) -> str:
@@ -80,13 +84,23 @@ def detail_of(s: Session, alarm: Alarm) -> AlarmDetail:
 
 
 @router.get("/me", response_model=Me)
-def me(p: CurrentPrincipal) -> Me:
-    return Me(token_id=p.token_id, role=p.role, region=p.region, name=p.name)
+def me(p: Annotated[Principal, Depends(require())]) -> Me:
+    """Who the credential is: kind (key or user), role, region, scopes, expiry."""
+    return Me(
+        token_id=p.token_id,
+        kind=p.kind,
+        role=p.role,
+        region=p.region,
+        name=p.name,
+        username=p.username,
+        scopes=sorted(p.scopes),
+        expires_at=p.expires_at,
+    )
 
 
 @router.get("/alarms", response_model=AlarmsPage)
 def list_alarms(
-    p: CurrentPrincipal,
+    p: Reader,
     ctx: Context,
     state: Annotated[list[str] | None, Query()] = None,
     alarm_class: Annotated[list[str] | None, Query()] = None,
@@ -143,7 +157,7 @@ def list_alarms(
         }
     },
 )
-def get_alarm(alarm_id: str, p: CurrentPrincipal, ctx: Context) -> AlarmDetail:
+def get_alarm(alarm_id: str, p: Reader, ctx: Context) -> AlarmDetail:
     with ctx.sessions() as s:
         return detail_of(read_only(s), scoped_alarm(s, p, alarm_id))
 
@@ -161,7 +175,7 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 STEP_RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: _problem("the role may not take this step"),
+    403: _problem("the credential lacks the step's scope (alarms:write; review: alarms:review)"),
     404: _problem("no such alarm in the caller's region"),
     409: _problem("step refused by the alarm's state (`error` says why, `state` is the state)"),
 }
@@ -196,10 +210,9 @@ def _step(
                     "idempotency_key_reused",
                 )
             return seen.status_code, seen.response
-        alarm = scoped_alarm(s, p, alarm_id)  # 404 before 403: no hint about other regions
-        if p.role not in MAY[action.value]:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {p.role} may not {action.value}")
+        alarm = scoped_alarm(s, p, alarm_id)
         code: int
+        before = alarm.state
         try:
             apply_action(
                 s,
@@ -211,6 +224,14 @@ def _step(
                 note=body.note,
                 outcome=getattr(body, "outcome", None),
                 responder=getattr(body, "responder", None),
+            )
+            audit(
+                s,
+                p,
+                f"alarm.{action.value}",
+                f"alarm:{alarm.id}",
+                {"from": before, "to": alarm.state, "outcome": alarm.outcome},
+                ctx.clock.now(),
             )
             code, payload = 200, detail_of(s, alarm).model_dump(mode="json")
         except ConcurrentUpdate:
@@ -252,7 +273,7 @@ def _step(
 def acknowledge(
     alarm_id: str,
     body: AcknowledgeIn,
-    p: CurrentPrincipal,
+    p: Writer,
     ctx: Context,
     idempotency_key: IdempotencyKeyHeader,
 ) -> JSONResponse:
@@ -268,7 +289,7 @@ def acknowledge(
     responses=STEP_RESPONSES,
 )
 def dispatch(
-    alarm_id: str, body: DispatchIn, p: CurrentPrincipal, ctx: Context, idempotency_key: IdempotencyKeyHeader
+    alarm_id: str, body: DispatchIn, p: Writer, ctx: Context, idempotency_key: IdempotencyKeyHeader
 ) -> JSONResponse:
     """Send a responder (acknowledged → dispatched); ``responder`` says who goes."""
     return _step(Action.DISPATCH, alarm_id, body, p, ctx, idempotency_key)
@@ -281,7 +302,7 @@ def dispatch(
     responses=STEP_RESPONSES,
 )
 def arrive(
-    alarm_id: str, body: ArriveIn, p: CurrentPrincipal, ctx: Context, idempotency_key: IdempotencyKeyHeader
+    alarm_id: str, body: ArriveIn, p: Writer, ctx: Context, idempotency_key: IdempotencyKeyHeader
 ) -> JSONResponse:
     """The responder is at the door (dispatched → on_site)."""
     return _step(Action.ARRIVE, alarm_id, body, p, ctx, idempotency_key)
@@ -294,7 +315,7 @@ def arrive(
     responses=STEP_RESPONSES,
 )
 def resolve(
-    alarm_id: str, body: ResolveIn, p: CurrentPrincipal, ctx: Context, idempotency_key: IdempotencyKeyHeader
+    alarm_id: str, body: ResolveIn, p: Writer, ctx: Context, idempotency_key: IdempotencyKeyHeader
 ) -> JSONResponse:
     """Record what it was (acknowledged, dispatched or on_site → resolved); ``outcome`` is
     required."""
@@ -308,7 +329,7 @@ def resolve(
     responses=STEP_RESPONSES,
 )
 def review(
-    alarm_id: str, body: ReviewIn, p: CurrentPrincipal, ctx: Context, idempotency_key: IdempotencyKeyHeader
+    alarm_id: str, body: ReviewIn, p: Reviewer, ctx: Context, idempotency_key: IdempotencyKeyHeader
 ) -> JSONResponse:
     """Supervisors: the case is checked and closed (resolved → reviewed)."""
     return _step(Action.REVIEW, alarm_id, body, p, ctx, idempotency_key)

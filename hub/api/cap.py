@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -13,7 +13,9 @@ from hub.alarms.cap import MEDIA_TYPE, NotLifeSafety, to_cap
 from hub.alarms.store.actions import event_payload
 from hub.alarms.store.models import AlarmTransition
 from hub.api.alarms import scoped_alarm
-from hub.api.auth import Context, CurrentPrincipal
+from hub.api.auth import Context, require
+from hub.api.scopes import ALARMS_READ
+from hub.api.tokens import Principal
 from hub.db.engine import read_only
 from hub.registry.models import Home
 
@@ -27,7 +29,7 @@ router = APIRouter(tags=["alarms"])
 )
 def get_cap(
     alarm_id: str,
-    p: CurrentPrincipal,
+    p: Annotated[Principal, Depends(require(ALARMS_READ))],
     ctx: Context,
     seq: Annotated[int | None, Query(ge=1, description="the alarm's line; default: its latest")] = None,
 ) -> Response:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.clock import Clock, SystemClock
@@ -22,3 +24,8 @@ class ApiContext:
     #: An open event stream re-reads its token this often and closes once it is revoked
     #: (an expiry is seen at once, from the token itself).
     token_recheck_s: float = 5.0
+    #: Console users: an access token lives this long; a refresh token (a shift) this long.
+    access_ttl: dt.timedelta = dt.timedelta(minutes=15)
+    refresh_ttl: dt.timedelta = dt.timedelta(hours=12)
+    #: argon2id with argon2-cffi's default (RFC 9106 low-memory) parameters
+    password_hasher: PasswordHasher = field(default_factory=PasswordHasher)

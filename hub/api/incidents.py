@@ -10,21 +10,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, exists, false, func, select
 
 from hub.alarms.store.incidents import Incident
 from hub.alarms.store.models import Alarm
-from hub.api.auth import Context, CurrentPrincipal, alarm_scope
+from hub.api.auth import Context, alarm_scope, require
 from hub.api.problems import MEDIA_TYPE, Problem
 from hub.api.schemas import AlarmPublic
+from hub.api.scopes import ALARMS_READ
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
 
 router = APIRouter(tags=["incidents"])
 MAX_PAGE = 200
 MAX_MEMBERS = 5000
+Reader = Annotated[Principal, Depends(require(ALARMS_READ))]
 
 
 class IncidentPublic(BaseModel):
@@ -62,12 +64,14 @@ def incident_scope(p: Principal) -> ColumnElement[bool]:
     if p.region_kind == "workstation":
         own = exists().where(Alarm.incident_id == Incident.id, Alarm.workstation_id == p.region_id)
         return (Incident.workstation_id == p.region_id) | own
+    if p.region_kind == "home":
+        return exists().where(Alarm.incident_id == Incident.id, Alarm.home_id == p.region_id)
     return false()
 
 
 @router.get("/incidents", response_model=IncidentsPage)
 def list_incidents(
-    p: CurrentPrincipal,
+    p: Reader,
     ctx: Context,
     state: Annotated[list[str] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -92,7 +96,7 @@ def list_incidents(
 )
 def get_incident(
     incident_id: str,
-    p: CurrentPrincipal,
+    p: Reader,
     ctx: Context,
     limit: Annotated[int, Query(ge=1, le=MAX_MEMBERS)] = 500,
 ) -> IncidentDetail:

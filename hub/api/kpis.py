@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
 from hub.alarms.kpi import AlarmFacts, false_alarm_rates, kpis
 from hub.alarms.lifecycle import Outcome
 from hub.alarms.store.models import Alarm
-from hub.api.auth import Context, CurrentPrincipal, alarm_scope
+from hub.api.auth import Context, alarm_scope, require
 from hub.api.problems import invalid_field
+from hub.api.scopes import ALARMS_READ
+from hub.api.tokens import Principal
 from hub.db.engine import read_only
 from protocols import AlarmClass
 
@@ -36,7 +38,7 @@ def facts_of(a: Alarm) -> AlarmFacts:
 
 @router.get("/kpis")
 def get_kpis(
-    p: CurrentPrincipal, ctx: Context, since: dt.datetime, until: dt.datetime | None = None
+    p: Annotated[Principal, Depends(require(ALARMS_READ))], ctx: Context, since: dt.datetime, until: dt.datetime | None = None
 ) -> dict[str, Any]:
     """Time to acknowledge / dispatch / arrive, share acknowledged within 60 s (target 98.5 %),
     false-alarm rates per home, device model and workstation, for alarms raised in [since, until)."""

@@ -1,32 +1,31 @@
 """``/api/v1/provision/gateways/{gateway_id}/…``: the installer's walk test and sign-off for a
 phone app, the same steps as ``safehome provision walktest`` / ``signoff``.
 
-Who: a token of role ``installer`` (or ``supervisor``) whose region holds the gateway's home;
-a gateway outside the region answers 404, like an alarm. (Until the API has users, the role
-is the token's: ``safehome hub token create --role installer --region workstation:ws-0001``.)
+Who: a credential with the ``provision`` scope (an installer, a supervisor) whose region
+holds the gateway's home; a gateway outside the region answers 404, like an alarm.
 Provisioning itself (credentials, bundle) stays on the hub machine's CLI: it writes the
 broker's password file, which the API process does not own.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.api.auth import Context, CurrentPrincipal
+from hub.api.auth import Context, audit, home_scope, require
+from hub.api.scopes import PROVISION
 from hub.api.tokens import Principal
 from hub.provision import service
 from hub.provision.errors import ProvisionError
 from hub.provision.models import ProvisionedGateway
-from hub.registry.models import Home, Workstation
+from hub.registry.models import Home
 
 router = APIRouter(prefix="/provision", tags=["provisioning"])
-#: Roles that may run walk tests and sign installs off.
-INSTALLERS = frozenset({"installer", "supervisor"})
+Installer = Annotated[Principal, Depends(require(PROVISION))]
 NOT_FOUND = "no such provisioned gateway"
 
 
@@ -39,20 +38,11 @@ class SignoffIn(BaseModel):
 
 
 def _scoped(s: Session, p: Principal, gateway_id: str) -> ProvisionedGateway:
-    if p.role not in INSTALLERS:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {p.role!r} may not provision (installer, supervisor)")
     q = (
         select(ProvisionedGateway)
         .join(Home, Home.id == ProvisionedGateway.home_id)
-        .join(Workstation, Workstation.id == Home.workstation_id)
-        .where(ProvisionedGateway.gateway_id == gateway_id)
+        .where(ProvisionedGateway.gateway_id == gateway_id, home_scope(p))
     )
-    if p.region_kind == "workstation":
-        q = q.where(Workstation.id == p.region_id)
-    elif p.region_kind == "subdistrict":
-        q = q.where(Workstation.subdistrict_id == p.region_id)
-    elif p.region_kind != "district":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
     rec = s.scalars(q).first()
     if rec is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
@@ -79,25 +69,26 @@ def _refused(exc: ProvisionError) -> HTTPException:
 
 
 @router.get("/gateways/{gateway_id}")
-def get_install(gateway_id: str, p: CurrentPrincipal, ctx: Context) -> dict[str, Any]:
+def get_install(gateway_id: str, p: Installer, ctx: Context) -> dict[str, Any]:
     """Where the install stands: config revision, test mode, last walk test, sign-off."""
     with ctx.sessions() as s:
         return _state(_scoped(s, p, gateway_id), s, ctx.clock.now())
 
 
 @router.post("/gateways/{gateway_id}/walktest")
-def start_walktest(gateway_id: str, body: WalkTestIn, p: CurrentPrincipal, ctx: Context) -> dict[str, Any]:
+def start_walktest(gateway_id: str, body: WalkTestIn, p: Installer, ctx: Context) -> dict[str, Any]:
     """Test mode on (bounded), walk test started: poll GET …/walktest, then POST …/walktest/finish."""
     now = ctx.clock.now()
     with ctx.sessions() as s, s.begin():
         _scoped(s, p, gateway_id)
+        audit(s, p, "provision.walktest_start", f"gateway:{gateway_id}", {"timeout_s": body.timeout_s}, now)
         until = service.start_test_mode(s, gateway_id, now, body.timeout_s + service.SETTLE_S)
         result = service.walktest_status(s, gateway_id)
     return {"gateway_id": gateway_id, "test_mode_until": until, "expected": list(result.expected)}
 
 
 @router.get("/gateways/{gateway_id}/walktest")
-def walktest_progress(gateway_id: str, p: CurrentPrincipal, ctx: Context) -> dict[str, Any]:
+def walktest_progress(gateway_id: str, p: Installer, ctx: Context) -> dict[str, Any]:
     """The walk test as it stands (reported, missing, wrong gateway); poll it for the ticks."""
     with ctx.sessions() as s:
         _scoped(s, p, gateway_id)
@@ -108,18 +99,20 @@ def walktest_progress(gateway_id: str, p: CurrentPrincipal, ctx: Context) -> dic
 
 
 @router.post("/gateways/{gateway_id}/walktest/finish")
-def finish_walktest(gateway_id: str, p: CurrentPrincipal, ctx: Context) -> dict[str, Any]:
+def finish_walktest(gateway_id: str, p: Installer, ctx: Context) -> dict[str, Any]:
     """Record the walk test's result (passed or the list of problems)."""
     with ctx.sessions() as s, s.begin():
         _scoped(s, p, gateway_id)
         try:
-            return service.finish_walktest(s, gateway_id, ctx.clock.now()).to_json()
+            result = service.finish_walktest(s, gateway_id, ctx.clock.now()).to_json()
         except ProvisionError as exc:
             raise _refused(exc) from exc
+        audit(s, p, "provision.walktest_finish", f"gateway:{gateway_id}", {"passed": result.get("passed")}, ctx.clock.now())
+        return result
 
 
 @router.post("/gateways/{gateway_id}/signoff")
-def signoff(gateway_id: str, body: SignoffIn, p: CurrentPrincipal, ctx: Context) -> dict[str, Any]:
+def signoff(gateway_id: str, body: SignoffIn, p: Installer, ctx: Context) -> dict[str, Any]:
     """Complete the install: 409 naming what failed unless the last walk test passed."""
     now = ctx.clock.now()
     with ctx.sessions() as s, s.begin():
@@ -128,4 +121,5 @@ def signoff(gateway_id: str, body: SignoffIn, p: CurrentPrincipal, ctx: Context)
             rec = service.signoff(s, gateway_id, now, body.by or p.actor)
         except ProvisionError as exc:
             raise _refused(exc) from exc
+        audit(s, p, "provision.signoff", f"gateway:{gateway_id}", {"by": rec.signed_off_by}, now)
         return _state(rec, s, now)

@@ -123,7 +123,11 @@ STEP_BODIES: dict[str, type[StepIn]] = {
 
 
 class Me(BaseModel):
-    token_id: str
+    token_id: str = Field(description="the key's id, or the user's session id")
+    kind: str = Field(default="key", description="key (a token or API key) or user")
     role: str
     region: str
     name: str
+    username: str = Field(default="", description="a user's login name")
+    scopes: list[str] = Field(default=[], description="what this credential may do (docs/api.md)")
+    expires_at: dt.datetime | None = None

@@ -23,14 +23,15 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header, HTTPException, status
+from fastapi import APIRouter, Depends, Header, HTTPException, status
 from fastapi.responses import StreamingResponse
 
 from hub.alarms.feed import Tail, head
-from hub.api.auth import Context, CurrentPrincipal, alarm_scope
+from hub.api.auth import Context, alarm_scope, credential_refusal, require
 from hub.api.context import ApiContext
 from hub.api.problems import UNAVAILABLE
-from hub.api.tokens import Principal, token_refusal
+from hub.api.scopes import ALARMS_READ
+from hub.api.tokens import Principal
 from hub.db.engine import read_only
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,9 @@ POLL_S = 1.0
 
 
 def _refusal(ctx: ApiContext, p: Principal) -> str | None:
-    now = ctx.clock.now()
-    if p.expires_at is not None and p.expires_at <= now:
-        return "token_expired"
     try:
         with ctx.sessions() as s:
-            return token_refusal(read_only(s), p.token_id, now)
+            return credential_refusal(read_only(s), p, ctx.clock.now())
     except UNAVAILABLE as exc:
         # Revoking needs the database too: while it is unreachable no revocation can be
         # committed, so the operator's console stays connected rather than going dark.
@@ -90,7 +88,7 @@ def frame(event_id: int, item: dict[str, object]) -> bytes:
 
 @router.get("/alarms/stream")
 async def stream(
-    p: CurrentPrincipal,
+    p: Annotated[Principal, Depends(require(ALARMS_READ))],
     ctx: Context,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
