@@ -3,7 +3,7 @@ last_used_at; a role token gets its role's scopes), console users and their sess
 throttling, and the append-only audit log (a trigger refuses UPDATE and DELETE).
 
 Revision ID: 0012_auth_audit
-Revises: 0011_webhook_format
+Revises: 0013_resources (0013 landed first; the chain, not the file name, orders migrations)
 Create Date: 2026-12-01 08:40:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_auth_audit"
-down_revision: str | None = "0011_webhook_format"
+down_revision: str | None = "0013_resources"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
