@@ -28,6 +28,7 @@ from edge.errors import StoreError
 from edge.health import cpu_temp_c, write_state
 from edge.link import tls_params
 from edge.outbox import Outbox
+from edge.runtime import Runtime
 from edge.sdnotify import Notifier, watchdog_interval_s
 from edge.settings import EdgeSettings
 from edge.siren import CommandVoicePrompt, SirenPolicy, VoicePrompt, drive
@@ -89,7 +90,17 @@ class Agent:
         self.heartbeat_s = settings.heartbeat_s
         self.telemetry_s = settings.telemetry_s
         self.rejects = RejectCounter()
-        self.link_up = asyncio.Event()
+        self.downlink = commands.Downlink(self)
+        self.link = session.Link(
+            gw=self.gw,
+            settings=lambda: self.s,
+            outbox=self.outbox,
+            status=self.status_payload,
+            heartbeat_s=lambda: self.heartbeat_s,
+            on_downlink=self.downlink.handle,
+            count_reject=self.rejects.count,
+        )
+        self.link_up = self.link.up
         self.analog: dict[str, SettableSource] = {}
         self.sensors: list[SensorRuntime] = []
         self.outputs: dict[str, OutputRuntime] = {}
@@ -103,7 +114,6 @@ class Agent:
         self.read_errors = 0
         tls_params(settings)  # a missing CA/cert file is a configuration error: fail at start
         self._stop = asyncio.Event()
-        self.client: aiomqtt.Client | None = None  #: while linked
         self._open_devices()
         commands.restore_config(self)
         #: (sensor, kind) of latched conditions raised and not restored, kept on disk: after
@@ -149,6 +159,21 @@ class Agent:
         except Exception:
             self.close()
             raise
+
+    @property
+    def client(self) -> aiomqtt.Client | None:
+        """The MQTT client while linked."""
+        return self.link.client
+
+    def apply_runtime(self, rt: Runtime) -> None:
+        """The one place runtime settings (hub config, a settings reload) take effect."""
+        self.heartbeat_s, self.telemetry_s = rt.heartbeat_s, rt.telemetry_s
+        self.outbox.newest_first = rt.newest_first
+        if rt.ack_timeout_s is not None:
+            self.outbox.ack_timeout_s = rt.ack_timeout_s
+        if rt.resend_max_s is not None:
+            self.outbox.resend_max_s = rt.resend_max_s
+        self.siren.enabled, self.siren.timeout_s = rt.siren_enabled, rt.siren_timeout_s
 
     def sensor(self, sensor_id: str) -> SensorRuntime:
         return next(s for s in self.sensors if s.sensor_id == sensor_id)
@@ -370,7 +395,7 @@ class Agent:
         await drive(self.siren, self.outputs.get("siren"), self.outputs.get("led"), self.link_up)
 
     async def _link_loop(self) -> None:
-        await session.run_link(self)
+        await session.run_link(self.link)
 
     # --- lifecycle -----------------------------------------------------------------------
 

@@ -1,25 +1,37 @@
 """Downlink handling for the agent: Acks, retained Config, Commands and their results.
 
+:class:`Downlink` is the handler the MQTT session calls for every message; it sees the
+agent only through :class:`AgentPort` (what handling a downlink needs, nothing more) and
+changes runtime settings only through ``AgentPort.apply_runtime``.
+
 Every refused message is logged with its reason and counted (``agent.rejects``); nothing
-here raises past :func:`handle_downlink`, so a bad message never stops the agent.
+here raises past :meth:`Downlink.handle`, so a bad message never stops the agent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 import aiomqtt
 
 from devices.errors import DefinitionError
+from devices.runtime import OutputRuntime, SensorRuntime
 from devices.wiring import check_wiring
+from edge.clock import Clock
 from edge.configcheck import refusal, revision_of
-from edge.downlink import parse
+from edge.downlink import RejectCounter, parse
 from edge.errors import ConfigError, DownlinkError
 from edge.health import cpu_temp_c
 from edge.link import topic
-from edge.siren import HANDLED
+from edge.outbox import Outbox
+from edge.runtime import Runtime
+from edge.settings import EdgeSettings
+from edge.siren import HANDLED, SirenPolicy, VoicePrompt
+from edge.store import Store
+from edge.uplink import Stamp
 from protocols import (
     Ack,
     AckStatus,
@@ -34,22 +46,61 @@ from protocols import (
     Topic,
     decode,
     encode,
-    gateway_subscriptions,
 )
-
-if TYPE_CHECKING:
-    from edge.agent import Agent
 
 log = logging.getLogger(__name__)
 Scalar = str | int | float | bool | None
 DONE = frozenset({AckStatus.STORED, AckStatus.REJECTED}) | HANDLED
 
 
-def subscriptions(gw: str) -> list[str]:
-    return gateway_subscriptions(gw)
+class AgentPort(Protocol):
+    """What handling a downlink needs of the agent (:class:`edge.agent.Agent` has it)."""
+
+    gw: str
+    s: EdgeSettings
+    settings_loader: Callable[[], EdgeSettings] | None
+    rejects: RejectCounter
+    siren: SirenPolicy
+    voice: VoicePrompt
+    outbox: Outbox
+    clock: Clock
+    store: Store
+    sensors: list[SensorRuntime]
+    outputs: dict[str, OutputRuntime]
+    config_revision: int | None
+    config_error: ConfigRefusal | None
+    last_ack_ms: int | None
+
+    def apply_runtime(self, rt: Runtime) -> None: ...
+    def status_payload(self, state: GatewayState, reason: str) -> bytes: ...
+    def state(self) -> dict[str, object]: ...
+    def stamp(self) -> Stamp: ...
 
 
-async def handle_downlink(agent: Agent, client: aiomqtt.Client, topic_s: str, payload: object) -> None:
+class Downlink:
+    """The handler of every downlink message; keeps the tasks it starts until they end (the
+    event loop holds only a weak reference: an unreferenced task can be collected mid-run)."""
+
+    def __init__(self, agent: AgentPort) -> None:
+        self.agent = agent
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def handle(self, client: aiomqtt.Client, topic_s: str, payload: object) -> None:
+        await handle_downlink(self.agent, client, topic_s, payload, self.spawn)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+async def handle_downlink(
+    agent: AgentPort,
+    client: aiomqtt.Client,
+    topic_s: str,
+    payload: object,
+    spawn: Callable[[Coroutine[Any, Any, Any]], None],
+) -> None:
     if not isinstance(payload, bytes | bytearray):
         agent.rejects.count("bad_payload")
         log.error("downlink on %s refused: payload is %s, not bytes", topic_s, type(payload).__name__)
@@ -63,7 +114,7 @@ async def handle_downlink(agent: Agent, client: aiomqtt.Client, topic_s: str, pa
             await report_status(agent, client)
         return
     if isinstance(msg, Ack):
-        on_ack(agent, msg)
+        on_ack(agent, msg, spawn)
     elif isinstance(msg, Config):
         if apply_config(agent, msg, persist=True) or agent.config_error is not None:
             await report_status(agent, client)  # the hub waits for the outcome of its push
@@ -75,7 +126,7 @@ async def handle_downlink(agent: Agent, client: aiomqtt.Client, topic_s: str, pa
             log.warning("result of command %s not published: %s", msg.id, exc)
 
 
-async def report_status(agent: Agent, client: aiomqtt.Client) -> None:
+async def report_status(agent: AgentPort, client: aiomqtt.Client) -> None:
     """Publish a status now (retained, like the heartbeat) rather than at the next heartbeat."""
     try:
         payload = agent.status_payload(GatewayState.ONLINE, "report")
@@ -84,7 +135,7 @@ async def report_status(agent: Agent, client: aiomqtt.Client) -> None:
         log.warning("status after a config not published: %s", exc)
 
 
-def on_ack(agent: Agent, ack: Ack) -> None:
+def on_ack(agent: AgentPort, ack: Ack, spawn: Callable[[Coroutine[Any, Any, Any]], None]) -> None:
     now = asyncio.get_running_loop().time()
     done: list[str] = []
     for item in ack.items:
@@ -94,7 +145,7 @@ def on_ack(agent: Agent, ack: Ack) -> None:
             log.error("hub rejected %s: %s", item.id, item.reason or "(no reason)")
         if agent.siren.hub_status(item.id, item.status, now):
             log.warning("help is on the way for %s (%s by %s)", item.id, item.status, item.by or "center")
-            asyncio.get_running_loop().create_task(agent.voice.say("help_on_the_way"))
+            spawn(agent.voice.say("help_on_the_way"))
     if done:
         agent.outbox.ack(done, now)
         agent.last_ack_ms = agent.clock.now_ms()
@@ -103,7 +154,7 @@ def on_ack(agent: Agent, ack: Ack) -> None:
 # --- config ----------------------------------------------------------------------------
 
 
-def apply_config(agent: Agent, cfg: Config, persist: bool) -> bool:
+def apply_config(agent: AgentPort, cfg: Config, persist: bool) -> bool:
     """Apply the hub's desired config when it is newer than what we run. Persisted.
     A config this Pi cannot apply live is refused whole (:mod:`edge.configcheck`): the
     running config stays, and the refusal goes to the hub in every status until a newer
@@ -115,11 +166,7 @@ def apply_config(agent: Agent, cfg: Config, persist: bool) -> bool:
     if refused is not None:
         _refuse(agent, refused)
         return False
-    agent.heartbeat_s = cfg.heartbeat_s
-    agent.telemetry_s = cfg.telemetry_s
-    agent.outbox.newest_first = cfg.backlog_order == "newest_first"
-    agent.siren.enabled = cfg.siren_enabled
-    agent.siren.timeout_s = cfg.siren_timeout_s
+    agent.apply_runtime(Runtime.of_config(cfg))
     agent.config_revision = cfg.revision
     agent.config_error = None
     if persist:
@@ -128,7 +175,7 @@ def apply_config(agent: Agent, cfg: Config, persist: bool) -> bool:
     return True
 
 
-def _refuse(agent: Agent, refused: ConfigRefusal) -> None:
+def _refuse(agent: AgentPort, refused: ConfigRefusal) -> None:
     agent.rejects.count(f"config_{refused.reason}")
     log.error("config revision %d refused (%s): %s; still running revision %s",
               refused.revision, refused.reason, refused.detail, agent.config_revision)
@@ -136,7 +183,7 @@ def _refuse(agent: Agent, refused: ConfigRefusal) -> None:
         agent.config_error = refused
 
 
-def refuse_invalid_config(agent: Agent, topic_s: str, payload: bytes, exc: DownlinkError) -> bool:
+def refuse_invalid_config(agent: AgentPort, topic_s: str, payload: bytes, exc: DownlinkError) -> bool:
     """A config that failed validation is refused like one that cannot be applied, when its
     revision can be read (the hub waits for that revision's outcome). True when recorded."""
     try:
@@ -150,7 +197,7 @@ def refuse_invalid_config(agent: Agent, topic_s: str, payload: bytes, exc: Downl
     return True
 
 
-def restore_config(agent: Agent) -> None:
+def restore_config(agent: AgentPort) -> None:
     raw = agent.store.get_meta("config")
     if raw is None:
         return
@@ -162,7 +209,7 @@ def restore_config(agent: Agent) -> None:
     apply_config(agent, cfg, persist=False)
 
 
-def reload_local(agent: Agent) -> str:
+def reload_local(agent: AgentPort) -> str:
     """Re-read the settings file: soft settings apply now, wiring changes need a restart."""
     if agent.settings_loader is None:
         return "no settings file to re-read"
@@ -175,10 +222,7 @@ def reload_local(agent: Agent) -> str:
             check_wiring(new.sensors + new.outputs)
         except DefinitionError as exc:
             raise ConfigError(f"not reloaded: {exc}") from exc
-    agent.heartbeat_s, agent.telemetry_s = new.heartbeat_s, new.telemetry_s
-    agent.outbox.newest_first = new.backlog_order == "newest_first"
-    agent.outbox.ack_timeout_s, agent.outbox.resend_max_s = new.ack_timeout_s, new.resend_max_s
-    agent.siren.enabled, agent.siren.timeout_s = new.siren_enabled, new.siren_timeout_s
+    agent.apply_runtime(Runtime.of_settings(new))
     agent.s = new
     revision, agent.config_revision = agent.config_revision, None
     restore_config(agent)  # the hub's desired config still wins
@@ -189,7 +233,7 @@ def reload_local(agent: Agent) -> str:
 # --- commands --------------------------------------------------------------------------
 
 
-def selftest(agent: Agent) -> dict[str, Scalar]:
+def selftest(agent: AgentPort) -> dict[str, Scalar]:
     failed = [s.sensor_id for s in agent.sensors if not s.check()]
     if failed:
         log.error("selftest: sensors not answering: %s", failed)
@@ -207,7 +251,7 @@ def selftest(agent: Agent) -> dict[str, Scalar]:
     }
 
 
-async def run_command(agent: Agent, client: aiomqtt.Client, cmd: Command) -> CommandResult:
+async def run_command(agent: AgentPort, client: aiomqtt.Client, cmd: Command) -> CommandResult:
     ok, detail = True, ""
     data: dict[str, Scalar] = {}
     now_ms, synced = agent.clock.stamp()

@@ -8,90 +8,108 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import aiomqtt
 
-from edge import commands
 from edge.errors import EdgeError
 from edge.link import alarm_reconnect_delay, make_client, reconnect_delay, set_nodelay, topic
-from protocols import Channel, GatewayState
+from edge.outbox import Outbox
+from edge.settings import EdgeSettings
+from protocols import Channel, GatewayState, gateway_subscriptions
 from protocols.codec import LIMITS
-
-if TYPE_CHECKING:
-    from edge.agent import Agent
 
 log = logging.getLogger(__name__)
 
+#: Handles one downlink message (topic, payload) received on the client.
+DownlinkHandler = Callable[[aiomqtt.Client, str, object], Awaitable[None]]
 
-async def run_link(agent: Agent) -> None:
+
+@dataclass
+class Link:
+    """What the MQTT session needs of the agent, and nothing more."""
+
+    gw: str
+    settings: Callable[[], EdgeSettings]  #: the running settings (a reload replaces them)
+    outbox: Outbox
+    status: Callable[[GatewayState, str], bytes]  #: a status payload (state, reason)
+    heartbeat_s: Callable[[], float]  #: the running heartbeat period
+    on_downlink: DownlinkHandler
+    count_reject: Callable[[str], None]
+    up: asyncio.Event = field(default_factory=asyncio.Event)
+    client: aiomqtt.Client | None = None  #: while linked
+
+
+async def run_link(link: Link) -> None:
     rng = random.Random()
     attempt = 0
-    m = agent.s.mqtt
     while True:
-        will = agent.status_payload(GatewayState.OFFLINE, "lwt")
+        will = link.status(GatewayState.OFFLINE, "lwt")
+        s = link.settings()
         try:
-            async with make_client(agent.s, will, alarm_waiting=agent.outbox.alarms_pending() > 0) as client:
+            async with make_client(s, will, alarm_waiting=link.outbox.alarms_pending() > 0) as client:
                 attempt = 0
-                await connected(agent, client)
+                await connected(link, client)
         except* aiomqtt.MqttError as eg:
             log.warning("uplink down: %s", "; ".join(str(e) for e in eg.exceptions))
         finally:
-            agent.client = None
-            agent.link_up.clear()
-            agent.outbox.link_down()
-        delay = reconnect_delay(attempt, m.reconnect_min_s, m.reconnect_max_s, rng)
+            link.client = None
+            link.up.clear()
+            link.outbox.link_down()
+        delay = reconnect_delay(attempt, s.mqtt.reconnect_min_s, s.mqtt.reconnect_max_s, rng)
         attempt += 1
-        await pause(agent, delay, min(delay, alarm_reconnect_delay(rng)))
+        await pause(link, delay, min(delay, alarm_reconnect_delay(rng)))
 
 
-async def pause(agent: Agent, delay: float, alarm_delay: float) -> None:
+async def pause(link: Link, delay: float, alarm_delay: float) -> None:
     """Wait ``delay`` before reconnecting; only ``alarm_delay`` while an alarm waits in the
     buffer, including one raised during the wait (it wakes us)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     while True:
         # (a count on the buffer's index, only at start and when something was recorded)
-        wait = alarm_delay if agent.outbox.alarms_pending() else delay
+        wait = alarm_delay if link.outbox.alarms_pending() else delay
         left = start + wait - loop.time()
         if left <= 0:
             return
-        agent.outbox.changed.clear()  # the sender is not running: nobody else waits on it
+        link.outbox.changed.clear()  # the sender is not running: nobody else waits on it
         try:
             async with asyncio.timeout(left):
-                await agent.outbox.changed.wait()
+                await link.outbox.changed.wait()
         except TimeoutError:
             return
 
 
-async def connected(agent: Agent, client: aiomqtt.Client) -> None:
+async def connected(link: Link, client: aiomqtt.Client) -> None:
     set_nodelay(client)
-    await client.subscribe([(t, 1) for t in commands.subscriptions(agent.gw)])
+    await client.subscribe([(t, 1) for t in gateway_subscriptions(link.gw)])
     await client.publish(
-        topic(agent.gw, Channel.STATUS),
-        agent.status_payload(GatewayState.ONLINE, "birth"),
+        topic(link.gw, Channel.STATUS),
+        link.status(GatewayState.ONLINE, "birth"),
         qos=1,
         retain=True,
     )
-    agent.client = client
-    agent.outbox.link_down()  # re-plan everything: alarms first, then the backlog
-    agent.link_up.set()
-    log.info("uplink up (%s:%d as %s)", agent.s.mqtt.host, agent.s.mqtt.port, agent.s.mqtt_username)
+    link.client = client
+    link.outbox.link_down()  # re-plan everything: alarms first, then the backlog
+    link.up.set()
+    s = link.settings()
+    log.info("uplink up (%s:%d as %s)", s.mqtt.host, s.mqtt.port, s.mqtt_username)
     try:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(receiver(agent, client))
-            tg.create_task(sender(agent, client))
-            tg.create_task(heartbeat(agent, client))
+            tg.create_task(receiver(link, client))
+            tg.create_task(sender(link, client))
+            tg.create_task(heartbeat(link, client))
     except asyncio.CancelledError:
-        await say_goodbye(agent, client)
+        await say_goodbye(link, client)
         raise
 
 
-async def say_goodbye(agent: Agent, client: aiomqtt.Client) -> None:
+async def say_goodbye(link: Link, client: aiomqtt.Client) -> None:
     try:
         await client.publish(
-            topic(agent.gw, Channel.STATUS),
-            agent.status_payload(GatewayState.OFFLINE, "shutdown"),
+            topic(link.gw, Channel.STATUS),
+            link.status(GatewayState.OFFLINE, "shutdown"),
             qos=1,
             retain=True,
             timeout=2,
@@ -100,54 +118,54 @@ async def say_goodbye(agent: Agent, client: aiomqtt.Client) -> None:
         log.warning("could not publish shutdown status: %s", exc)
 
 
-async def receiver(agent: Agent, client: aiomqtt.Client) -> None:
+async def receiver(link: Link, client: aiomqtt.Client) -> None:
     async for message in client.messages:
         try:
-            await commands.handle_downlink(agent, client, str(message.topic), message.payload)
+            await link.on_downlink(client, str(message.topic), message.payload)
         except EdgeError as exc:  # e.g. the store refused to persist a config
-            agent.rejects.count("handler_error")
+            link.count_reject("handler_error")
             log.error("downlink on %s not handled: %s", message.topic, exc)
 
 
-async def sender(agent: Agent, client: aiomqtt.Client) -> None:
+async def sender(link: Link, client: aiomqtt.Client) -> None:
     loop = asyncio.get_running_loop()
     while True:
-        agent.outbox.changed.clear()
-        batch = agent.outbox.plan(loop.time())
+        link.outbox.changed.clear()
+        batch = link.outbox.plan(loop.time())
         for i, e in enumerate(batch):
             if len(e.payload) > LIMITS[Channel(e.channel)]:
                 # never sent: above the broker's packet limit Mosquitto drops the connection,
                 # and the same packet would be resent for ever (only a buffer written by an
                 # older agent can hold one; messages are split to fit when they are built)
                 log.error("%s %s is %d bytes, above the limit: dropped", e.channel, e.id, len(e.payload))
-                agent.outbox.ack([e.id])
+                link.outbox.ack([e.id])
                 continue
             await client.publish(
-                topic(agent.gw, e.channel), e.payload, qos=1, timeout=agent.s.mqtt.connect_timeout_s
+                topic(link.gw, e.channel), e.payload, qos=1, timeout=link.settings().mqtt.connect_timeout_s
             )
-            if agent.outbox.urgent:  # an alarm arrived meanwhile: re-plan now
-                agent.outbox.unsend([x.id for x in batch[i + 1 :]])
+            if link.outbox.urgent:  # an alarm arrived meanwhile: re-plan now
+                link.outbox.unsend([x.id for x in batch[i + 1 :]])
                 break
-        if agent.outbox.urgent:
+        if link.outbox.urgent:
             continue
-        due = agent.outbox.next_due()
+        due = link.outbox.next_due()
         timeout = None if due is None else max(0.0, due - loop.time())
         # asyncio.timeout, not wait_for: on 3.11 wait_for returns the result instead of
         # raising when the event is set in the step that cancels us, and the loop would
         # then wait here for ever and the agent never stop
         try:
             async with asyncio.timeout(timeout):
-                await agent.outbox.changed.wait()
+                await link.outbox.changed.wait()
         except TimeoutError:
             pass
 
 
-async def heartbeat(agent: Agent, client: aiomqtt.Client) -> None:
+async def heartbeat(link: Link, client: aiomqtt.Client) -> None:
     while True:
-        await asyncio.sleep(agent.heartbeat_s)
+        await asyncio.sleep(link.heartbeat_s())
         await client.publish(
-            topic(agent.gw, Channel.STATUS),
-            agent.status_payload(GatewayState.ONLINE, "heartbeat"),
+            topic(link.gw, Channel.STATUS),
+            link.status(GatewayState.ONLINE, "heartbeat"),
             qos=1,
             retain=True,
         )

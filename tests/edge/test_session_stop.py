@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from edge.session import sender
+from edge.outbox import Outbox
+from edge.session import Link, sender
+from edge.settings import EdgeSettings
 
 
 class _IdleOutbox:
@@ -33,10 +35,21 @@ class _IdleOutbox:
 
 async def test_sender_honours_a_cancel_that_coincides_with_an_outbox_change() -> None:
     outbox = _IdleOutbox()
-    agent = SimpleNamespace(
-        outbox=outbox, gw="gw-1", s=SimpleNamespace(mqtt=SimpleNamespace(connect_timeout_s=5))
+    settings = cast(EdgeSettings, SimpleNamespace(mqtt=SimpleNamespace(connect_timeout_s=5)))
+
+    async def no_downlink(*_: object) -> None:
+        pass
+
+    link = Link(
+        gw="gw-1",
+        settings=lambda: settings,
+        outbox=cast(Outbox, outbox),
+        status=lambda state, reason: b"",
+        heartbeat_s=lambda: 30.0,
+        on_downlink=no_downlink,
+        count_reject=lambda reason: None,
     )
-    task = asyncio.create_task(sender(agent, None))  # type: ignore[arg-type]
+    task = asyncio.create_task(sender(link, None))  # type: ignore[arg-type]
     for _ in range(5):  # let it reach its wait
         await asyncio.sleep(0)
     outbox.changed.set()  # an ack or a new event …
