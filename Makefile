@@ -6,9 +6,9 @@ PYTHON     ?= python3
 VENV       := .venv
 BIN        := $(VENV)/bin
 # Debian packages the tests and the demo need (checked one by one; only missing ones are installed).
-APT_PKGS   := mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev gcc libc6-dev postgresql victoria-metrics python3-venv openssl debootstrap nftables
+APT_PKGS   := mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev gcc libc6-dev postgresql victoria-metrics python3-venv openssl debootstrap nftables chromium fonts-wqy-microhei
 
-.PHONY: help setup apt venv lint typecheck test demo bench faults schemas clean
+.PHONY: help setup apt venv lint typecheck test demo bench faults schemas console-vendor screenshots clean
 
 help:
 	@echo "make demo   - set up and run broker + hub + simulated homes on loopback"
@@ -59,6 +59,23 @@ bench: setup
 
 faults: setup
 	$(BIN)/python -m bench.faults
+
+# The console's front-end libraries, rebuilt from the lockfile and committed (the hub serves
+# them itself; no npm at run time). hooks.mjs imports "preact" by bare name: pointed at the
+# file next to it, so the page needs no inline import map (its CSP allows no inline script).
+CONSOLE_WEB := hub/console/web
+CONSOLE_VENDOR := hub/console/static/vendor
+console-vendor:
+	cd $(CONSOLE_WEB) && npm ci --ignore-scripts --no-audit --no-fund
+	mkdir -p $(CONSOLE_VENDOR)
+	cp $(CONSOLE_WEB)/node_modules/preact/dist/preact.mjs $(CONSOLE_VENDOR)/preact.mjs
+	sed 's/from"preact"/from".\/preact.mjs"/g' $(CONSOLE_WEB)/node_modules/preact/hooks/dist/hooks.mjs > $(CONSOLE_VENDOR)/hooks.mjs
+	cp $(CONSOLE_WEB)/node_modules/htm/dist/htm.mjs $(CONSOLE_VENDOR)/htm.mjs
+	cp $(CONSOLE_WEB)/node_modules/uplot/dist/uPlot.esm.js $(CONSOLE_VENDOR)/uPlot.esm.js
+	cp $(CONSOLE_WEB)/node_modules/uplot/dist/uPlot.min.css $(CONSOLE_VENDOR)/uPlot.min.css
+
+screenshots: setup
+	$(BIN)/python -m tests.console.screenshots docs/img
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

