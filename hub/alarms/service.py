@@ -626,7 +626,10 @@ def configure(hub: HubLike) -> AlarmService:
     )
     hub.sinks.append(service)  # ingest, supervision and the broker monitor share this list
     hub.services.append(service)
-    mount_api(hub.app, ApiContext(hub.session_factory, service.clock, service.wake, service.bus))
+    mount_api(
+        hub.app,
+        ApiContext(hub.session_factory, service.clock, service.wake, service.bus, secret_box=service.secret_box),
+    )
     hub.app.state.console_bus = service.bus
     checks = getattr(hub.app.state, "health_checks", None)
     if checks is not None:  # the hub's /healthz reports unconfigured channels (never failing)

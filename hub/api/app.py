@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from hub.api import alarms, cap, incidents, kpis, provisioning, stream
+from hub.api import alarms, cap, incidents, kpis, provisioning, stream, webhooks
 from hub.api.auth import principal
 from hub.api.body_limit import BodyLimit
 from hub.api.context import ApiContext
@@ -31,6 +31,7 @@ def api_router() -> APIRouter:
     router.include_router(kpis.router)
     router.include_router(provisioning.router)
     router.include_router(incidents.router)
+    router.include_router(webhooks.router)
     return router
 
 

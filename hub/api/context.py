@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.clock import Clock, SystemClock
 from hub.notify.console import ConsoleBus
+from hub.sealing import SecretBox
 
 
 @dataclass
@@ -29,3 +30,6 @@ class ApiContext:
     refresh_ttl: dt.timedelta = dt.timedelta(hours=12)
     #: argon2id with argon2-cffi's default (RFC 9106 low-memory) parameters
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    #: Seals webhook secrets made through the API (``[hub.secrets]``); None: such routes
+    #: answer 503 instead of sealing with a key the hub's workers cannot open.
+    secret_box: SecretBox | None = None
