@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,9 +19,10 @@ from hub.alarms.store.models import WebhookSubscription
 from hub.alarms.store.tx import in_transaction
 from hub.alarms.webhooks_cli import MIN_SECRET_LENGTH
 from hub.api import webhooks_store as store
-from hub.api.auth import Context, CurrentPrincipal
+from hub.api.auth import Context, audit, require
 from hub.api.context import ApiContext
 from hub.api.problems import MEDIA_TYPE, ApiProblem, Problem, invalid_field
+from hub.api.scopes import WEBHOOKS_MANAGE
 from hub.api.tokens import Principal, parse_region
 from hub.api.webhooks_schemas import (
     AttemptPublic,
@@ -47,8 +48,9 @@ router = APIRouter(tags=["webhooks"])
 NOT_FOUND = "no such webhook"
 NO_DELIVERY = "no such delivery"
 MAX_PAGE = 200
-#: Roles that manage subscriptions (until scoped keys: ``webhooks:manage``).
-MANAGE = frozenset({"supervisor"})
+#: Every route needs ``webhooks:manage`` (reading a delivery log included: it shows where
+#: alarms go and what they carried).
+Manager = Annotated[Principal, Depends(require(WEBHOOKS_MANAGE))]
 
 
 def _doc(description: str) -> dict[str, Any]:
@@ -56,7 +58,7 @@ def _doc(description: str) -> dict[str, Any]:
 
 
 ERRORS = {
-    403: _doc("the caller may not manage webhooks"),
+    403: _doc("the credential lacks the scope `webhooks:manage`"),
     404: _doc("no such webhook (or delivery) in the caller's region"),
     409: _doc(
         "`url_taken`: another active webhook posts to this URL; `not_dead`: only a dead delivery is replayed"
@@ -67,12 +69,6 @@ ERRORS = {
 
 def _r(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: ERRORS[c] for c in codes}
-
-
-def _manager(p: Principal) -> Principal:
-    if p.role not in MANAGE:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {p.role} may not manage webhooks")
-    return p
 
 
 def _box(ctx: ApiContext) -> SecretBox:
@@ -121,12 +117,9 @@ def _url_taken(url: str) -> ApiProblem:
     operation_id="create_webhook",
     responses=_r(403, 409, 503),
 )
-def create_webhook(
-    body: WebhookCreate, p: CurrentPrincipal, ctx: Context, response: Response
-) -> WebhookCreated:
+def create_webhook(body: WebhookCreate, p: Manager, ctx: Context, response: Response) -> WebhookCreated:
     """Subscribe ``url`` to every alarm of ``region``. The answer carries the signing secret:
     it is shown this once."""
-    _manager(p)
     kind, rid = parse_region(body.region) if body.region else (p.region_kind, p.region_id)
     secret = _secret(body.secret)
     sealed = _box(ctx).seal(secret)
@@ -146,6 +139,14 @@ def create_webhook(
         )
         s.add(w)
         s.flush()
+        audit(
+            s,
+            p,
+            "webhook.create",
+            f"webhook:{w.id}",
+            {"url": w.url, "region": f"{kind}:{rid}"},
+            ctx.clock.now(),
+        )
         return w
 
     w = in_transaction(ctx.sessions, work)
@@ -154,9 +155,8 @@ def create_webhook(
 
 
 @router.get("/webhooks", response_model=WebhooksList, operation_id="list_webhooks", responses=_r(403))
-def list_webhooks(p: CurrentPrincipal, ctx: Context) -> WebhooksList:
+def list_webhooks(p: Manager, ctx: Context) -> WebhooksList:
     """The subscriptions of the caller's region and of the regions inside it, active or not."""
-    _manager(p)
     with ctx.sessions() as s:
         rows = read_only(s).scalars(
             select(WebhookSubscription).where(store.webhook_scope(p)).order_by(WebhookSubscription.id)
@@ -166,26 +166,24 @@ def list_webhooks(p: CurrentPrincipal, ctx: Context) -> WebhooksList:
 
 @router.get("/webhooks/{webhook_id}", response_model=WebhookPublic, operation_id="get_webhook",
             responses=_r(403, 404))  # fmt: skip
-def get_webhook(webhook_id: int, p: CurrentPrincipal, ctx: Context) -> WebhookPublic:
-    _manager(p)
+def get_webhook(webhook_id: int, p: Manager, ctx: Context) -> WebhookPublic:
     with ctx.sessions() as s:
         return _public(_found(read_only(s), p, webhook_id))
 
 
 @router.patch("/webhooks/{webhook_id}", response_model=WebhookPublic, operation_id="update_webhook",
               responses=_r(403, 404, 409))  # fmt: skip
-def update_webhook(webhook_id: int, body: WebhookUpdate, p: CurrentPrincipal, ctx: Context) -> WebhookPublic:
+def update_webhook(webhook_id: int, body: WebhookUpdate, p: Manager, ctx: Context) -> WebhookPublic:
     """Rename, change the format, disable (``active: false``) or enable again."""
-    _manager(p)
 
     def work(s: Session) -> WebhookPublic:
         w = _found(s, p, webhook_id)
         if body.active and not w.active and store.url_in_use(s, w.url, but=w.id):
             raise _url_taken(w.url)
-        for name in ("name", "format", "active"):
-            value = getattr(body, name)
-            if value is not None:
-                setattr(w, name, value)
+        changed = body.model_dump(exclude_none=True)
+        for name, value in changed.items():
+            setattr(w, name, value)
+        audit(s, p, "webhook.update", f"webhook:{w.id}", changed, ctx.clock.now())
         return _public(w)
 
     return in_transaction(ctx.sessions, work)
@@ -193,12 +191,12 @@ def update_webhook(webhook_id: int, body: WebhookUpdate, p: CurrentPrincipal, ct
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, operation_id="disable_webhook",
                responses=_r(403, 404))  # fmt: skip
-def disable_webhook(webhook_id: int, p: CurrentPrincipal, ctx: Context) -> Response:
+def disable_webhook(webhook_id: int, p: Manager, ctx: Context) -> Response:
     """Stop deliveries to it. The subscription and its delivery log stay (``active: false``)."""
-    _manager(p)
 
     def work(s: Session) -> None:
         _found(s, p, webhook_id).active = False
+        audit(s, p, "webhook.disable", f"webhook:{webhook_id}", at=ctx.clock.now())
 
     in_transaction(ctx.sessions, work)
     return Response(status_code=204)
@@ -206,15 +204,15 @@ def disable_webhook(webhook_id: int, p: CurrentPrincipal, ctx: Context) -> Respo
 
 @router.post("/webhooks/{webhook_id}/rotate-secret", response_model=SecretShown, operation_id="rotate_webhook_secret",
              responses=_r(403, 404, 503))  # fmt: skip
-def rotate_secret(webhook_id: int, body: SecretRotate, p: CurrentPrincipal, ctx: Context) -> SecretShown:
+def rotate_secret(webhook_id: int, body: SecretRotate, p: Manager, ctx: Context) -> SecretShown:
     """Replace the signing secret; the new one is shown this once. Hub workers cache a
     secret for up to 10 s: accept both for a minute after rotating."""
-    _manager(p)
     secret = _secret(body.secret)
     sealed = _box(ctx).seal(secret)
 
     def work(s: Session) -> None:
         _found(s, p, webhook_id).secret_sealed = sealed
+        audit(s, p, "webhook.rotate_secret", f"webhook:{webhook_id}", at=ctx.clock.now())  # never the secret
 
     in_transaction(ctx.sessions, work)
     return SecretShown(id=webhook_id, secret=secret)
@@ -222,13 +220,16 @@ def rotate_secret(webhook_id: int, body: SecretRotate, p: CurrentPrincipal, ctx:
 
 @router.post("/webhooks/{webhook_id}/ping", status_code=202, response_model=DeliveryQueued,
              operation_id="ping_webhook", responses=_r(403, 404))  # fmt: skip
-def ping_webhook(webhook_id: int, p: CurrentPrincipal, ctx: Context) -> DeliveryQueued:
+def ping_webhook(webhook_id: int, p: Manager, ctx: Context) -> DeliveryQueued:
     """Queue a signed test delivery (``X-Safehome-Event: ping``), retried like any other;
     follow it in the delivery log."""
-    _manager(p)
-    nid = in_transaction(
-        ctx.sessions, lambda s: store.ping(s, _found(s, p, webhook_id), p.actor, ctx.clock.now())
-    )
+
+    def work(s: Session) -> str:
+        nid = store.ping(s, _found(s, p, webhook_id), p.actor, ctx.clock.now())
+        audit(s, p, "webhook.ping", f"webhook:{webhook_id}", {"delivery": nid}, ctx.clock.now())
+        return nid
+
+    nid = in_transaction(ctx.sessions, work)
     ctx.on_enqueued()
     return DeliveryQueued(delivery_id=nid, status="pending")
 
@@ -253,14 +254,13 @@ def _delivery(n: Notification) -> DeliveryPublic:
             responses=_r(403, 404))  # fmt: skip
 def list_deliveries(
     webhook_id: int,
-    p: CurrentPrincipal,
+    p: Manager,
     ctx: Context,
     status_: Annotated[list[DeliveryStatus] | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=36)] = None,
 ) -> DeliveriesPage:
     """Newest first; ``status=dead`` lists what may be replayed."""
-    _manager(p)
     with ctx.sessions() as s:
         q = store.deliveries_of(p, _found(read_only(s), p, webhook_id))
         if status_:
@@ -283,9 +283,8 @@ def _scoped_delivery(s: Session, p: Principal, webhook_id: int, delivery_id: str
 
 @router.get("/webhooks/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryDetail,
             operation_id="get_webhook_delivery", responses=_r(403, 404))  # fmt: skip
-def get_delivery(webhook_id: int, delivery_id: str, p: CurrentPrincipal, ctx: Context) -> DeliveryDetail:
+def get_delivery(webhook_id: int, delivery_id: str, p: Manager, ctx: Context) -> DeliveryDetail:
     """One delivery with every attempt (when, the receiver's status, the error)."""
-    _manager(p)
     with ctx.sessions() as s:
         n = _scoped_delivery(read_only(s), p, webhook_id, delivery_id)
         log = [AttemptPublic.model_validate(a) for a in store.attempts_of(s, n.id)]
@@ -294,14 +293,16 @@ def get_delivery(webhook_id: int, delivery_id: str, p: CurrentPrincipal, ctx: Co
 
 @router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/replay", status_code=202, response_model=DeliveryQueued,
              operation_id="replay_webhook_delivery", responses=_r(403, 404, 409))  # fmt: skip
-def replay_delivery(webhook_id: int, delivery_id: str, p: CurrentPrincipal, ctx: Context) -> DeliveryQueued:
+def replay_delivery(webhook_id: int, delivery_id: str, p: Manager, ctx: Context) -> DeliveryQueued:
     """Send a dead delivery once more, now, under the same delivery id (a receiver that did
     get it deduplicates). If that attempt fails too, it is dead again."""
-    _manager(p)
 
     def work(s: Session) -> bool:
         n = _scoped_delivery(s, p, webhook_id, delivery_id)
-        return store.replay(s, n.id, ctx.clock.now())
+        if not store.replay(s, n.id, ctx.clock.now()):
+            return False
+        audit(s, p, "webhook.replay", f"webhook:{webhook_id}", {"delivery": n.id}, ctx.clock.now())
+        return True
 
     if not in_transaction(ctx.sessions, work):
         raise ApiProblem(409, "not_dead", "only a dead delivery is replayed; this one is not dead")

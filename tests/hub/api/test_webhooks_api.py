@@ -21,6 +21,7 @@ from hub.alarms.store.models import WebhookSubscription
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext
 from hub.api.tokens import create_token
+from hub.audit import AuditEntry
 from hub.notify.channel import RetryPolicy
 from hub.notify.errors import SignatureError
 from hub.notify.models import Notification
@@ -180,6 +181,22 @@ async def test_ping_and_rotation_are_signed_with_the_current_secret(hooks: Hooks
     assert await hooks.deliver(second, {"delivered"}) == "delivered"
     req = hooks.receiver.wait_for(2)[1]
     assert signed_by(req, rotated["secret"]) and not signed_by(req, made["secret"])
+    with hooks.hub.sessions() as s:
+        entries = list(
+            s.scalars(select(AuditEntry).where(AuditEntry.action.like("webhook.%")).order_by(AuditEntry.id))
+        )
+    assert [e.action for e in entries] == [
+        "webhook.create",
+        "webhook.ping",
+        "webhook.rotate_secret",
+        "webhook.ping",
+    ]
+    assert {e.target for e in entries} == {f"webhook:{made['id']}"} and {e.actor for e in entries} == {
+        "sd1 [" + entries[0].actor.split("[")[1]
+    }
+    assert not any(
+        secret in repr(e.detail) for e in entries for secret in (made["secret"], rotated["secret"])
+    )
 
 
 async def test_delivery_log_and_replay_of_a_dead_delivery(hooks: Hooks) -> None:
