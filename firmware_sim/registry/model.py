@@ -1,106 +1,55 @@
-"""Pydantic model of the registry file (team brief, "Registry file"), with reference checks.
-
-The hub's ``safehome hub import`` is the authority on import; this model lets the
-simulator validate what it generates and read the registry it simulates, without
-importing ``hub/``.
+"""The registry file as the simulator generates and reads it: the row models of
+``protocols/registry_file.py`` (the same format the hub's ``safehome hub import`` reads),
+plus the reference checks a whole file must pass. The hub is the authority on import;
+this lets the simulator validate what it writes without importing ``hub/``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from firmware_sim.errors import RegistryError
-from protocols.catalogue import MODEL_KIND
-from protocols.ids import ID_PATTERN
+from protocols.registry_file import (
+    Contact,
+    KeyHolder,
+    Resident,
+    column,
+    message,
+)
+from protocols.registry_file import DistrictRow as District
+from protocols.registry_file import GatewayRow as Gateway
+from protocols.registry_file import HomeRow as Home
+from protocols.registry_file import SensorRow as Sensor
+from protocols.registry_file import SubdistrictRow as Subdistrict
+from protocols.registry_file import WorkstationRow as Workstation
 
-Id = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=64)]
-Phone = Annotated[str, StringConstraints(pattern=r"^\+[0-9]{6,15}$")]
-HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+__all__ = [
+    "Contact",
+    "District",
+    "Gateway",
+    "Home",
+    "KeyHolder",
+    "Registry",
+    "Resident",
+    "Sensor",
+    "Subdistrict",
+    "Workstation",
+    "load_registry",
+    "parse_registry",
+    "registry_to_yaml",
+]
 
-#: The shared device model ids of sensors and the event kinds they raise, primary kind
-#: first: plain data in ``protocols/catalogue.py`` (the hub's importer checks the same table).
-Condition = Literal[
-    "lives_alone", "dementia", "disabled", "hard_of_hearing", "mobility_impaired",
-    "heart_disease", "diabetes", "visually_impaired",
-]  # fmt: skip
 
+class Registry(BaseModel):
+    """A whole registry file: every table, in the file's order."""
 
-class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class District(_Row):
-    id: Id
-    name: Name
-    timezone: str
-    phone: Phone
-
-
-class Subdistrict(_Row):
-    id: Id
-    name: Name
-    phone: Phone
-
-
-class Workstation(_Row):
-    id: Id
-    subdistrict: Id
-    name: Name
-    phone: Phone
-    oncall_phone: Phone
-    day_start: HHMM
-    day_end: HHMM
-
-
-class Resident(_Row):
-    name: Name
-    birth_year: Annotated[int, Field(ge=1900, le=2030)]
-    phone: Phone | None = None
-    conditions: list[Condition] = []
-
-
-class Contact(_Row):
-    name: Name
-    relation: Id
-    phone: Phone
-
-
-class KeyHolder(_Row):
-    name: Name
-    phone: Phone
-
-
-class Home(_Row):
-    id: Id
-    workstation: Id
-    address: Name
-    residents: Annotated[list[Resident], Field(min_length=1)]
-    emergency_contacts: list[Contact] = []
-    key_holder: KeyHolder | None = None
-    care_notes: Annotated[str, StringConstraints(max_length=500)] = ""
-
-
-class Gateway(_Row):
-    id: Id
-    home: Id
-
-
-class Sensor(_Row):
-    id: Id
-    gateway: Id
-    model: Id
-    kind: Id
-    location: Id
-    interval_s: Annotated[int, Field(ge=10, le=86_400)] = 3600
-
-
-class Registry(_Row):
-    version: Literal[1] = 1
+    version: Literal[1] = 1  # FORMAT_VERSION
     district: District
     subdistricts: list[Subdistrict]
     workstations: list[Workstation]
@@ -109,7 +58,8 @@ class Registry(_Row):
     sensors: list[Sensor]
 
     def check_references(self) -> list[str]:
-        """Every dangling reference, duplicate id and model/kind mismatch, as messages."""
+        """Every dangling reference and duplicate id, as messages (a model/kind mismatch is a
+        field error of the sensor's row)."""
         errors: list[str] = []
 
         def unique(table: str, ids: list[str]) -> set[str]:
@@ -147,12 +97,6 @@ class Registry(_Row):
             if (s.gateway, s.id) in keys:
                 errors.append(f"{where}.id: duplicate sensor {s.id!r} on gateway {s.gateway!r}")
             keys.add((s.gateway, s.id))
-            if s.model not in MODEL_KIND:
-                errors.append(f"{where}.model: unknown model {s.model!r} (known: {', '.join(MODEL_KIND)})")
-            elif MODEL_KIND[s.model] != s.kind:
-                errors.append(
-                    f"{where}.kind: model {s.model!r} raises {MODEL_KIND[s.model]!r}, not {s.kind!r}"
-                )
         return errors
 
 
@@ -162,9 +106,8 @@ def parse_registry(data: Any) -> Registry:
         reg = Registry.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
         more = f" (+{exc.error_count() - 1} more errors)" if exc.error_count() > 1 else ""
-        raise RegistryError(f"{first['msg']}{more}", where) from exc
+        raise RegistryError(f"{message(first)}{more}", column(first["loc"]) or "") from exc
     errors = reg.check_references()
     if errors:
         more = f" (+{len(errors) - 1} more errors)" if len(errors) > 1 else ""
@@ -183,7 +126,7 @@ def load_registry(path: Path) -> Registry:
 def registry_to_yaml(reg: Registry) -> str:
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump(
-        reg.model_dump(mode="json", exclude_none=True),
+        reg.model_dump(mode="json"),  # not exclude_none: a workstation without day staff is "none"
         Dumper=dumper,
         allow_unicode=True,
         sort_keys=False,

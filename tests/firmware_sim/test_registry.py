@@ -106,7 +106,7 @@ def _doc() -> dict:  # type: ignore[type-arg]
             "homes[3].workstation: unknown workstation 'ws-9999'",
         ),
         (lambda d: d["gateways"][2].update(home="home-404"), "gateways[2].home: unknown home 'home-404'"),
-        (lambda d: d["sensors"][0].update(model="smoke-v9"), "sensors[0].model: unknown model 'smoke-v9'"),
+        (lambda d: d["sensors"][0].update(model="smoke-v9"), "sensors[0].model: unknown device model 'smoke-v9'"),
         (
             lambda d: d["sensors"][0].update(kind="gas"),
             "sensors[0].kind: model 'smoke-dry-contact' raises 'smoke'",
@@ -129,12 +129,12 @@ def test_broken_references_are_named(mutate, message: str) -> None:  # type: ign
 @pytest.mark.parametrize(
     ("mutate", "where"),
     [
-        (lambda d: d["gateways"][1].update(id="GW/1"), "gateways.1.id"),
-        (lambda d: d["homes"][0]["residents"][0].update(phone="12345"), "homes.0.residents.0.phone"),
-        (lambda d: d["workstations"][0].update(day_start="25:00"), "workstations.0.day_start"),
-        (lambda d: d["homes"][0].update(residents=[]), "homes.0.residents"),
+        (lambda d: d["gateways"][1].update(id="GW/1"), "gateways[1].id"),
+        (lambda d: d["homes"][0]["residents"][0].update(phone="call me"), "homes[0].residents[0].phone"),
+        (lambda d: d["workstations"][0].update(day_start="25:00"), "workstations[0].day_start"),
+        (lambda d: d["homes"][0].update(residents=[]), "homes[0].residents"),
         (lambda d: d.update(version=2), "version"),
-        (lambda d: d["homes"][0].update(colour="blue"), "homes.0.colour"),
+        (lambda d: d["homes"][0].update(colour="blue"), "homes[0].colour"),
     ],
 )
 def test_bad_fields_are_located(mutate, where: str) -> None:  # type: ignore[no-untyped-def]
@@ -143,6 +143,24 @@ def test_bad_fields_are_located(mutate, where: str) -> None:  # type: ignore[no-
     with pytest.raises(RegistryError) as err:
         parse_registry(doc)
     assert err.value.where == where
+
+
+def test_the_simulator_reads_the_hubs_file_format() -> None:
+    """One schema: what the hub's importer accepts (a phone with spaces, a floor, a
+    language, no day staff) the simulator reads too, with the same row models."""
+    from hub.registry.schema import ROW_MODELS
+    from protocols import registry_file
+
+    assert ROW_MODELS is registry_file.ROW_MODELS
+    doc = _doc()
+    doc["homes"][0]["residents"][0].update(phone="+86 139 0000 1002", language="zh-Hans")
+    doc["homes"][0].update(floor=3, door="302")
+    doc["workstations"][0].update(day_start="none", day_end="none")
+    reg = parse_registry(doc)
+    home = reg.homes[0]
+    assert (home.floor, home.door, home.residents[0].language) == ("3", "302", "zh-Hans")
+    assert reg.workstations[0].day_start is None
+    assert parse_registry(yaml.safe_load(registry_to_yaml(reg))) == reg  # and writes it back
 
 
 def test_unreadable_file_is_a_registry_error(tmp_path: Path) -> None:
