@@ -44,7 +44,7 @@ from protocols.logs import configure_logging
 log = logging.getLogger(__name__)
 
 #: "module:function" of ``configure(hub: Hub) -> None`` hooks, applied in order.
-EXTENSIONS: tuple[str, ...] = ("hub.alarms.service:configure",)
+EXTENSIONS: tuple[str, ...] = ("hub.alarms.service:configure", "hub.api.resources:configure")
 
 
 class Service(Protocol):

@@ -278,6 +278,9 @@ class TimeseriesSettings(_Part):
     token: SecretStr | None = None
     org: str = "safehome"
     bucket: str = "safehome"
+    #: influx backend: read readings back with Flux (InfluxDB) or through VictoriaMetrics'
+    #: export API (a VictoriaMetrics server takes the InfluxDB writes but not Flux)
+    query: Literal["flux", "victoria"] = "flux"
     #: sql backend: raw readings kept this long, then folded into hourly rollups
     retention_days: int = Field(default=30, ge=1)
     rollup_retention_days: int | None = Field(default=5 * 365, ge=1)

@@ -22,6 +22,7 @@ from hub.alarms.store.models import Alarm
 from hub.alarms.store.tx import in_transaction
 from hub.api.auth import Context, alarm_scope, audit, require
 from hub.api.context import ApiContext
+from hub.api.homes import home_card
 from hub.api.models import IdempotencyKey
 from hub.api.problems import MEDIA_TYPE, Problem, invalid_field, problem
 from hub.api.schemas import (
@@ -37,7 +38,7 @@ from hub.api.schemas import (
     ReviewIn,
     StepIn,
 )
-from hub.api.scopes import ALARMS_READ, ALARMS_REVIEW, ALARMS_WRITE
+from hub.api.scopes import ALARMS_READ, ALARMS_REVIEW, ALARMS_WRITE, RESIDENTS_READ
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
 from hub.notify.models import Notification
@@ -158,8 +159,16 @@ def list_alarms(
     },
 )
 def get_alarm(alarm_id: str, p: Reader, ctx: Context) -> AlarmDetail:
+    """The alarm, its history, deliveries and its home's card (hub/api/homes.py: personal
+    data only with ``residents:read``, and then audited)."""
     with ctx.sessions() as s:
-        return detail_of(read_only(s), scoped_alarm(s, p, alarm_id))
+        if not p.allows(RESIDENTS_READ):
+            read_only(s)  # nothing to record: no write lock on SQLite
+        alarm = scoped_alarm(s, p, alarm_id)
+        d = detail_of(s, alarm)
+        d.home = home_card(s, p, alarm.home_id, ctx.clock.now())
+        s.commit()
+        return d
 
 
 def _request_hash(alarm_id: str, action: str, body: StepIn) -> str:

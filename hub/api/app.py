@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from hub.api import alarms, cap, incidents, kpis, provisioning, stream, webhooks
+from hub.api import (
+    alarms,
+    cap,
+    centers,
+    commands,
+    gateways,
+    homes,
+    incidents,
+    kpis,
+    provisioning,
+    readings,
+    stream,
+    webhooks,
+)
 from hub.api.auth import principal
 from hub.api.body_limit import BodyLimit
 from hub.api.context import ApiContext
@@ -32,6 +45,8 @@ def api_router() -> APIRouter:
     router.include_router(provisioning.router)
     router.include_router(incidents.router)
     router.include_router(webhooks.router)
+    for resources in (homes, gateways, commands, readings, centers):
+        router.include_router(resources.router)
     return router
 
 

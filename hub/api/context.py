@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +13,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.alarms.clock import Clock, SystemClock
 from hub.notify.console import ConsoleBus
 from hub.sealing import SecretBox
+from hub.timeseries.base import TimeSeriesStore
+from protocols import Command
+
+
+class CommandSender(Protocol):
+    """Publishes a command on its gateway's ``cmd`` topic (QoS 1); raises
+    :class:`hub.api.errors.CommandNotSent` when the broker did not take it."""
+
+    async def send(self, command: Command) -> None: ...
 
 
 @dataclass
@@ -33,3 +43,7 @@ class ApiContext:
     #: Seals webhook secrets made through the API (``[hub.secrets]``); None: such routes
     #: answer 503 instead of sealing with a key the hub's workers cannot open.
     secret_box: SecretBox | None = None
+    #: Where readings are read from (``/api/v1/.../readings``); None: not on this worker.
+    timeseries: TimeSeriesStore | None = None
+    #: How gateway commands go out (``/api/v1/gateways/{id}/commands``); None: not here.
+    commands: CommandSender | None = None

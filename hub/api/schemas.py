@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hub.alarms.lifecycle import MAX_NOTE, Outcome
+from hub.api.homes import HomeCard
 
 
 class _Out(BaseModel):
@@ -68,6 +69,8 @@ class DeliverySummary(BaseModel):
 class AlarmDetail(AlarmPublic):
     history: list[TransitionPublic]
     notifications: list[DeliverySummary] = []
+    #: the home's card (GET /alarms/{id} only; null: no registered home in the caller's reach)
+    home: HomeCard | None = None
 
 
 class AlarmsPage(BaseModel):

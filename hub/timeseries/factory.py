@@ -52,5 +52,7 @@ def make_timeseries(s: TimeseriesSettings, engine: Engine) -> TimeSeriesStore:
     token = s.token.get_secret_value() if s.token else ""
     # overflow="reject": past the writer's bound, telemetry is not acked and stays in the
     # gateways' buffers (resent later) instead of being dropped at the hub.
-    influx = InfluxSettings(url=s.url, token=token, org=s.org, bucket=s.bucket, overflow="reject")
+    influx = InfluxSettings(
+        url=s.url, token=token, org=s.org, bucket=s.bucket, overflow="reject", query_api=s.query
+    )
     return open_store("influx", influx=influx)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import httpx
 from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import WriteOptions
 from influxdb_client.domain.write_precision import WritePrecision
@@ -30,6 +31,7 @@ from urllib3.exceptions import HTTPError
 
 from hub.timeseries.base import Point, Sample, to_ms
 from hub.timeseries.errors import BackpressureError, QueryError
+from hub.timeseries.victoria import export_query
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,9 @@ class InfluxSettings:
     #: How long ``close`` waits for buffered points to be written.
     max_close_wait_ms: int = 10_000
     timeout_ms: int = 10_000
+    #: How readings are read back: ``flux`` (InfluxDB 2/3) or ``victoria`` (VictoriaMetrics'
+    #: ``/api/v1/export``, hub/timeseries/victoria.py: it takes the writes, not Flux).
+    query_api: Literal["flux", "victoria"] = "flux"
 
 
 @dataclass(frozen=True)
@@ -275,6 +280,11 @@ class InfluxTimeSeriesStore:
         end: dt.datetime,
         every: dt.timedelta | None = None,
     ) -> list[Sample]:
+        if self.settings.query_api == "victoria":
+            with httpx.Client(timeout=self.settings.timeout_ms / 1000) as http:
+                return export_query(
+                    http, self.settings.url, self.settings.measurement, gateway_id, sensor_id, metric, start, end, every
+                )
         flux = flux_query(
             self.settings.bucket, self.settings.measurement, gateway_id, sensor_id, metric, start, end, every
         )
