@@ -11,12 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext
-from hub.api.tokens import create_token
+from hub.api.tokens import create_key, create_token
+from hub.api.users import create_user, login
+from hub.audit.models import AuditEntry
 from hub.db.state import Condition, GatewayState, SensorState
-from hub.registry.models import Home, Sensor
+from hub.registry.models import Home, Sensor, Workstation
 from hub.timeseries import Point
 from hub.timeseries.sql import SqlTimeSeriesStore
 from tests.hub.alarms.conftest import DAY, NIGHT, Hub
@@ -76,10 +79,26 @@ def api(hub: Hub) -> Iterator[Api]:
             ("district", "viewer", "district:pudong"),
         ]:
             tokens[who], _ = create_token(s, role, region, f"{who} desk", hub.clock.now())
+        for who, scopes, region in [
+            ("family", "registry:read readings:read residents:read", "home:home-1"),
+            ("alarms-only", "alarms:read", "district:pudong"),
+        ]:
+            tokens[who], _ = create_key(s, scopes, region, who, hub.clock.now(), None, "test")
+        create_user(s, "admin", ADMIN_PASSWORD, "district_admin", "district:pudong", hub.clock.now())
     ts = SqlTimeSeriesStore(hub.engine)
-    app = make_api_app(ApiContext(hub.sessions, hub.clock, timeseries=ts))
-    with serve_app(app) as base, httpx.Client(base_url=base) as client:
+    ctx = ApiContext(hub.sessions, hub.clock, timeseries=ts)
+    tokens["admin"] = login(ctx, "admin", ADMIN_PASSWORD, "127.0.0.1").access_token
+    with serve_app(make_api_app(ctx)) as base, httpx.Client(base_url=base) as client:
         yield Api(hub, client, tokens)
+
+
+ADMIN_PASSWORD = "correct horse battery staple 42"
+
+
+def audit_rows(hub: Hub, action: str) -> list[tuple[str, str, str]]:
+    with hub.sessions() as s:
+        q = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+        return [(e.actor, e.target, e.source) for e in s.scalars(q)]
 
 
 def ok(r: httpx.Response) -> Any:
@@ -233,6 +252,43 @@ def test_only_an_admin_may_change_duty_hours(api: Api) -> None:
     r = api.put("sd1", "/api/v1/workstations/ws-0001/duty", {"day_start": "07:00", "day_end": "19:00"})
     assert r.status_code == 403
     assert api.put("sd1", "/api/v1/workstations/ws-0003/duty", {"day_start": None, "day_end": None}).status_code == 404
-    r = api.put("sd1", "/api/v1/workstations/ws-0001/duty", {"day_start": "07:00", "day_end": None})
-    assert r.status_code == 422
+    r = api.put("admin", "/api/v1/workstations/ws-0001/duty", {"day_start": "07:00", "day_end": None})
+    assert r.status_code == 422 and "day_start" in r.text
     assert ok(api.get("sd1", "/api/v1/workstations/ws-0001"))["day_start"] == "08:00:00"
+    assert audit_rows(api.hub, "workstation.duty_changed") == []
+
+    w = ok(api.put("admin", "/api/v1/workstations/ws-0001/duty", {"day_start": "22:00", "day_end": "06:00"}))
+    assert (w["day_start"], w["day_end"], w["hours"], w["staffed_now"]) == ("22:00:00", "06:00:00", "overnight", False)
+    with api.hub.sessions() as s:
+        row = s.get(Workstation, "ws-0001")
+        assert row is not None and (row.day_start, row.day_end) == (dt.time(22), dt.time(6))
+    w = ok(api.put("admin", "/api/v1/workstations/ws-0001/duty", {"day_start": None, "day_end": None}))
+    assert w["hours"] == "none" and w["staffed_now"] is False
+    [(actor, target, source), _] = audit_rows(api.hub, "workstation.duty_changed")
+    assert "admin" in actor and target == "workstation:ws-0001" and source == "127.0.0.1"
+
+
+def test_every_read_of_a_residents_record_is_audited(api: Api) -> None:
+    ok(api.get("ws1-viewer", "/api/v1/homes/home-1"))  # no personal data: nothing to record
+    ok(api.get("ws1", "/api/v1/homes"))  # the list carries none either
+    assert audit_rows(api.hub, "resident.read") == []
+    ok(api.get("ws1", "/api/v1/homes/home-1"))
+    ok(api.get("family", "/api/v1/homes/home-1"))
+    alarm_id = raise_event(api.hub, "gw-1")
+    ok(api.get("ws1", f"/api/v1/alarms/{alarm_id}"))
+    rows = audit_rows(api.hub, "resident.read")
+    assert [(t, src) for _, t, src in rows] == [("home:home-1", "127.0.0.1")] * 3
+    assert "ws1 desk" in rows[0][0] and "family" in rows[1][0]
+
+
+def test_scopes_and_a_key_limited_to_one_home(api: Api) -> None:
+    for path in ("/api/v1/homes", "/api/v1/gateways", "/api/v1/workstations", "/api/v1/centers"):
+        assert api.get("alarms-only", path).status_code == 403, path
+    r = api.get("alarms-only", "/api/v1/homes/home-1/readings", params={"metric": "gas_lel", "since": DAY.isoformat()})
+    assert r.status_code == 403
+    assert [h["id"] for h in ok(api.get("family", "/api/v1/homes"))["items"]] == ["home-1"]
+    assert ok(api.get("family", "/api/v1/homes/home-1"))["personal_data"] is True
+    assert api.get("family", "/api/v1/homes/home-2").status_code == 404
+    assert [g["id"] for g in ok(api.get("family", "/api/v1/gateways"))["items"]] == ["gw-1"]
+    assert api.get("family", "/api/v1/gateways/gw-2").status_code == 404
+    assert [w["id"] for w in ok(api.get("family", "/api/v1/workstations"))] == ["ws-0001"]
