@@ -11,13 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 import protocols as p
 from hub.alarms.event_schema import AlarmEvent
+from hub.api.commands import CommandOut
+from hub.api.gateways import GatewayDetail
+from hub.api.homes import HomeCard
 from hub.api.problems import Problem
+from hub.api.readings import Readings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 FENCE = re.compile(r"^```json\s*$", re.M)
@@ -35,6 +40,33 @@ def _protocol(channel: str) -> Callable[[str], object]:
 VALIDATORS: dict[str, Callable[[str], object]] = {c.value: _protocol(c.value) for c in p.Channel}
 VALIDATORS["api.problem"] = Problem.model_validate_json
 VALIDATORS["api.alarm_event"] = AlarmEvent.model_validate_json
+
+
+def _same_keys(doc: Any, made: Any, where: str = "") -> None:
+    """The example has exactly the fields the API answers with, at every level."""
+    if isinstance(doc, dict) and isinstance(made, dict):
+        assert set(doc) == set(made), f"{where or 'top level'}: doc {sorted(doc)} != API {sorted(made)}"
+        for k in doc:
+            _same_keys(doc[k], made[k], f"{where}.{k}")
+    elif isinstance(doc, list) and isinstance(made, list):
+        for i, (d, m) in enumerate(zip(doc, made, strict=True)):
+            _same_keys(d, m, f"{where}[{i}]")
+
+
+def _response(model: Any) -> Callable[[str], object]:
+    def check(body: str) -> object:
+        doc = orjson.loads(body)
+        made = model.model_validate(doc)
+        _same_keys(doc, made.model_dump(mode="json"))
+        return made
+
+    return check
+
+
+VALIDATORS["api.home_card"] = _response(HomeCard)
+VALIDATORS["api.gateway"] = _response(GatewayDetail)
+VALIDATORS["api.command"] = _response(CommandOut)
+VALIDATORS["api.readings"] = _response(Readings)
 
 
 def blocks() -> list[tuple[str, str, str]]:
@@ -68,3 +100,10 @@ def test_an_unmarked_or_wrong_example_is_caught(tmp_path: Path) -> None:
     assert MARKER.search("<!-- example: ack -->\nmore prose\n") is None
     with pytest.raises(p.ProtocolError):
         VALIDATORS["ack"]('{"v": "1.0", "gw": "gw-1", "ts": 1, "items": [{"id": "x", "status": "stored"}]}')
+
+
+def test_a_response_example_with_a_misspelt_field_is_caught() -> None:
+    good = '{"since": "2026-11-30T08:00:00Z", "until": "2026-12-01T08:00:00Z", "every_s": null, "series": []}'
+    VALIDATORS["api.readings"](good)
+    with pytest.raises(AssertionError, match="sereis"):  # pydantic alone would ignore it
+        VALIDATORS["api.readings"](good.replace('"series": []', '"series": [], "sereis": []'))
