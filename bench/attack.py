@@ -12,6 +12,7 @@ as another gateway and retained; connect with another gateway's and the hub's cl
 from __future__ import annotations
 
 import multiprocessing as mp
+import operator
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -36,6 +38,7 @@ from hub.broker.config import BrokerSettings
 from hub.broker.credentials import PasswordFile
 from hub.broker.deploy import run_argv, write_deployment
 from hub.mqtt import hub_client_id
+from safehome.testing.poll import wait_for
 
 THIEF = "bench-thief"
 WORKER = "bench-atk"
@@ -53,14 +56,6 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _wait(cond: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.02)
-
-
 def _connect(port: int, user: str, password: str, client_id: str, timeout: float = 5.0) -> tuple[mqtt.Client, bool]:
     """A started client and whether the broker accepted it."""
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
@@ -70,7 +65,7 @@ def _connect(port: int, user: str, password: str, client_id: str, timeout: float
     c.on_disconnect = lambda _c, _u, _f, rc, _p: result.append(False)
     c.connect("127.0.0.1", port, keepalive=30)
     c.loop_start()
-    _wait(lambda: bool(result), timeout, f"CONNACK for {client_id}")
+    wait_for(lambda: bool(result), timeout, f"CONNACK for {client_id}")
     if not result[0]:
         c.loop_stop()
     return c, result[0]
@@ -103,7 +98,7 @@ def attacker(port: int, password: str, victim: str, stop: Any, ready: Any, out: 
             for topic in forbidden:
                 mid = thief.subscribe(topic, 1)[1]
                 assert mid is not None
-                _wait(lambda m=mid: m in subacks, 10, "SUBACK")
+                wait_for(partial(operator.contains, subacks, mid), 10, "SUBACK")
                 tally("subscribe", subacks[mid] != [REFUSED])
             # dropped by the broker: on another gateway's topic, and retained on its own event
             thief.publish(str(p.Topic.of(victim, "event")), b"{}", qos=1).wait_for_publish(10)
@@ -245,7 +240,7 @@ def run(victims: int, alarms: int, spacing: float, isolation: bool = True, settl
     homes: Victims | None = None
     ctx = mp.get_context("spawn")
     try:
-        _wait(lambda: _listening(port), 10, "broker")
+        wait_for(lambda: _listening(port), 10, "broker")
         hub = _hub(tmp, port, written.hub_secret)
         homes = Victims(port, passwords).start()
         first = next(iter(passwords))

@@ -27,8 +27,8 @@ from edge.agent import Agent
 from edge.clock import Clock, FixedProbe
 from edge.settings import EdgeSettings, load_settings
 from protocols import Event
-from tests.edge.hub_acker import HubAcker
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[1]
 SENSORS: list[dict[str, Any]] = [

@@ -18,9 +18,9 @@ from typing import Any
 from bench import peer_gateway
 from bench.procstat import cpu_s, rss_mb, threads
 from protocols import Channel
-from tests.edge.hub_acker import HubAcker
-from tests.edge.tomlfile import write_toml
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.toml import write_toml
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTLE_S = 2.0  # let start-up work settle before measuring idle

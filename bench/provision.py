@@ -35,8 +35,8 @@ from hub.provision.models import ProvisionedGateway
 from hub.runner import build_hub
 from hub.settings import HubSettings, MqttSettings
 from safehome.cli import cli
-from tests.hub.alarms.conftest import seed_registry
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.registry import seed_small_district
 
 
 async def _until(cond: Callable[[], bool], within: float, what: str) -> None:
@@ -130,7 +130,7 @@ async def run_all(installs: int) -> list[dict[str, float]]:
             db_url = f"sqlite:///{wd / 'hub.db'}"
             engine = make_engine(db_url)
             upgrade(engine)
-            seed_registry(make_session_factory(engine))
+            seed_small_district(make_session_factory(engine))
             engine.dispose()
             hub = build_hub(HubSettings(
                 env="test", worker_id=f"bench-{uuid.uuid4().hex[:6]}",

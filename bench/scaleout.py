@@ -24,7 +24,7 @@ from hub.broker.config import BrokerSettings
 from hub.broker.credentials import PasswordFile
 from hub.broker.deploy import run_argv, write_deployment
 from hub.db.migrate import upgrade
-from tests.support.postgres import PostgresServer, postgres_server
+from safehome.testing.postgres import PostgresServer, postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]
 

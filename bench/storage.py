@@ -90,7 +90,7 @@ def bench_events(url: str, n: int = 20_000, batch: int = 100) -> float:
 
 
 def bench_import(url: str, tmp: Path, homes: int = 10_000) -> float:
-    from tests.support.registry import sample_register  # bench may import tests' support code
+    from safehome.testing.registry import sample_register
 
     path = tmp / "register.yaml"
     path.write_text(dump_yaml(sample_register(homes=homes)), encoding="utf-8")

@@ -177,7 +177,7 @@ def _database(wd: Path, postgres: bool) -> Iterator[str]:
     if not postgres:
         yield f"sqlite:///{wd / 'hub.db'}"
         return
-    from tests.support.postgres import postgres_server  # bench reuses the tests' server
+    from safehome.testing.postgres import postgres_server  # the server the tests use too
 
     with postgres_server() as server:
         url = server.create_database("safehome_bench")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.mosquitto import Mosquitto
 
 
 @pytest.fixture(scope="session")

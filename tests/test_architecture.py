@@ -16,7 +16,12 @@ FORBIDDEN: dict[str, set[str]] = {
     "hub": {"edge", "devices", "firmware_sim", "safehome", "bench"},
     "devices": {"hub", "edge", "firmware_sim", "safehome", "bench"},
     "firmware_sim": {"hub", "safehome", "bench"},
+    # The benches and the CLI use harnesses from safehome/testing/, never the test suite.
+    "safehome": {"bench"},
+    "bench": set(),
 }
+for _forbidden in FORBIDDEN.values():
+    _forbidden.add("tests")
 
 
 def imported_packages(source: str) -> set[str]:
@@ -41,6 +46,11 @@ def violations(package: str, root: Path = ROOT) -> list[str]:
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_dependency_direction(package: str) -> None:
     assert violations(package) == []
+
+
+def test_no_package_imports_the_test_suite() -> None:
+    assert all("tests" in forbidden for forbidden in FORBIDDEN.values())
+    assert set(FORBIDDEN) == OURS
 
 
 def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import time
 import paho.mqtt.client as mqtt
 
 import protocols as p
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.mosquitto import Mosquitto
 
 
 def test_mosquitto_carries_an_event(mosquitto: Mosquitto) -> None:

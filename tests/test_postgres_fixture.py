@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.support import postgres as pg
+from safehome.testing import postgres as pg
 
 
 @pytest.mark.postgres

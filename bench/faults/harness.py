@@ -187,7 +187,7 @@ class Harness:
 
 @contextlib.contextmanager
 def _database() -> Iterator[str]:
-    from tests.support.postgres import postgres_server  # the tests' throwaway server
+    from safehome.testing.postgres import postgres_server  # the throwaway server the tests use too
 
     with postgres_server() as server:
         url = server.create_database("safehome_faults")

@@ -23,12 +23,13 @@ import pytest
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.migrate import upgrade
 from hub.runner import build_hub
-from tests.hub.alarms.conftest import seed_registry
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from safehome.testing.registry import seed_small_district
 from tests.hub.alarms.test_integration import settings as hub_settings
 from tests.hub.provision.conftest import Site, write_broker_toml
 from tests.support import chroot
-from tests.support.hub_mqtt import SecuredBroker, start_secured_broker, until
-from tests.support.mosquitto import Mosquitto
+from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE = ROOT / "ansible"
@@ -146,7 +147,7 @@ def site(secured: SecuredBroker, tmp_path: Path) -> Iterator[Site]:
     engine = make_engine(url)
     try:
         upgrade(engine)
-        seed_registry(make_session_factory(engine))
+        seed_small_district(make_session_factory(engine))
     finally:
         engine.dispose()
     (secured.directory / "hub.password").write_text(secured.hub_password + "\n")

@@ -24,9 +24,10 @@ from hub.db.migrate import upgrade
 from hub.runner import Hub, build_hub
 from hub.sealing import generate_key
 from hub.settings import HubSettings, IngestSettings, MqttSettings, SecretsSettings
-from tests.hub.alarms.conftest import seed_registry
-from tests.support.hub_mqtt import SecuredBroker, start_secured_broker, until
-from tests.support.mosquitto import Mosquitto, free_port
+from safehome.testing.mosquitto import Mosquitto, free_port
+from safehome.testing.poll import until
+from safehome.testing.registry import seed_small_district
+from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
 
 CHROMIUM = "/usr/bin/chromium"
 #: the hub's secrets key (webhook secrets are sealed with it; none are made here)
@@ -102,7 +103,7 @@ async def district(
     engine = make_engine(d.db_url)
     try:
         sessions = make_session_factory(engine)
-        seed_registry(sessions)
+        seed_small_district(sessions)
         with sessions() as s, s.begin():
             for name, (role, region) in OPERATORS.items():
                 d.tokens[name], _ = create_token(s, role, region, name, dt.datetime.now(dt.UTC))

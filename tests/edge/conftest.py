@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,9 @@ from gpiozero.pins.mock import MockFactory
 from edge.agent import Agent
 from edge.clock import Clock, FixedProbe
 from edge.settings import EdgeSettings, load_settings
-from tests.edge.hub_acker import HubAcker
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
 
 SENSORS = [
     {"id": "smoke-1", "model": "smoke-dry-contact"},
@@ -73,21 +73,12 @@ def acker(mosquitto: Mosquitto) -> Iterator[HubAcker]:
     a.close()
 
 
-async def wait_until(pred: Callable[[], bool], within: float = 10.0, what: str = "condition") -> None:
-    """Poll ``pred`` with a deadline (never a bare sleep as synchronisation)."""
-    deadline = time.monotonic() + within
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 @contextlib.asynccontextmanager
 async def running(agent: Agent, *, wait_link: bool = True) -> AsyncIterator[Agent]:
     task = asyncio.create_task(agent.run())
     try:
         if wait_link:
-            await wait_until(agent.link_up.is_set, what="uplink")
+            await until(agent.link_up.is_set, what="uplink")
         yield agent
     finally:
         agent.stop()

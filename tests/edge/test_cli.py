@@ -11,10 +11,11 @@ from gpiozero.pins.mock import MockFactory
 from edge.cli import edge
 from edge.health import read_state
 from edge.settings import load_settings
-from tests.edge.conftest import SENSORS, make_agent, new_gateway_id, running, wait_until
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from safehome.testing.toml import write_toml
+from tests.edge.conftest import SENSORS, make_agent, new_gateway_id, running
 from tests.edge.test_kill9 import agent_config
-from tests.edge.tomlfile import write_toml
-from tests.support.mosquitto import Mosquitto
 
 
 def test_selftest_passes_on_mock_pins(
@@ -41,7 +42,7 @@ async def test_status_of_a_running_agent(
     s = load_settings(config)
     agent = make_agent(s, mock_factory)
     async with running(agent):
-        await wait_until(lambda: (read_state(s.state_path) or {}).get("link") == "up", what="status file")
+        await until(lambda: (read_state(s.state_path) or {}).get("link") == "up", what="status file")
         r = CliRunner().invoke(edge, ["status", "--config", str(config)])
         assert r.exit_code == 0, r.output
         assert "link         up" in r.output and "last ack     never" in r.output
@@ -72,9 +73,9 @@ async def test_an_unwritable_status_file_does_not_stop_the_agent(
     s = settings_for(tmp_path, mosquitto, state_dir=tmp_path / "not-a-dir")
     agent = make_agent(s, mock_factory)
     async with running(agent):
-        await wait_until(lambda: agent.last_poll > 0 and agent.healthy(), what="running")
+        await until(lambda: agent.last_poll > 0 and agent.healthy(), what="running")
         agent.record_telemetry()
-        await wait_until(lambda: agent.outbox.sent >= 1, what="still sending")
+        await until(lambda: agent.outbox.sent >= 1, what="still sending")
 
 
 def test_an_adc_channel_clash_is_refused_naming_both_sensors(

@@ -9,9 +9,9 @@ from gpiozero.pins.mock import MockFactory
 from edge.agent import Agent
 from edge.clock import Clock, FixedProbe
 from protocols import Channel, EventKind, EventState
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
 from tests.edge.conftest import running, settings_for
-from tests.edge.hub_acker import HubAcker
-from tests.support.mosquitto import Mosquitto
 
 
 async def test_clock_unsynced_trouble_and_restore(

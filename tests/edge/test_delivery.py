@@ -9,9 +9,10 @@ from gpiozero.pins.mock import MockFactory
 from edge.store import LANE_TELEMETRY, Entry
 from protocols import AckStatus, Channel, EventKind, EventState, GatewayState, new_event_id
 from protocols.codec import LIMITS
-from tests.edge.conftest import make_agent, running, settings_for, wait_until
-from tests.edge.hub_acker import HubAcker
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from tests.edge.conftest import make_agent, running, settings_for
 
 
 async def test_smoke_pin_low_reaches_the_hub_and_the_ack_empties_the_buffer(
@@ -30,7 +31,7 @@ async def test_smoke_pin_low_reaches_the_hub_and_the_ack_empties_the_buffer(
             EventState.ALARM,
             True,
         )
-        await wait_until(lambda: agent.outbox.depth() == 0, what="ack to empty the buffer")
+        await until(lambda: agent.outbox.depth() == 0, what="ack to empty the buffer")
         assert not agent.store.contains(ev.id)
         assert agent.last_ack_ms is not None
 
@@ -51,7 +52,7 @@ async def test_without_ack_the_event_is_resent_with_the_same_id(
             assert agent.store.contains(sends[0].id)  # PUBACKs did not remove it
             assert agent.outbox.resent >= 2
             hub.ack(s.gateway_id, sends[0].id, AckStatus.STORED)
-            await wait_until(lambda: agent.outbox.depth() == 0, what="ack")
+            await until(lambda: agent.outbox.depth() == 0, what="ack")
             n = len(hub.messages(s.gateway_id, Channel.EVENT))
             # an acked event is never sent again: stop the agent and look
         assert len(hub.messages(s.gateway_id, Channel.EVENT)) <= n + 1  # at most one in flight at ack time
@@ -70,7 +71,7 @@ async def test_rejected_event_leaves_the_buffer(
             mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
             [ev] = await hub.wait_for(s.gateway_id, Channel.EVENT)
             hub.ack(s.gateway_id, ev.id, AckStatus.REJECTED, reason="unknown sensor")
-            await wait_until(lambda: agent.outbox.depth() == 0, what="reject to drop the event")
+            await until(lambda: agent.outbox.depth() == 0, what="reject to drop the event")
     finally:
         hub.close()
 
@@ -118,7 +119,7 @@ async def test_a_message_above_its_payload_limit_is_never_published(
     big = Entry(new_event_id(), LANE_TELEMETRY, "telemetry", 1, 1, b"x" * (LIMITS[Channel.TELEMETRY] + 1))
     agent.store.add_telemetry([big])  # (only a buffer from an older agent could hold one)
     async with running(agent):
-        await wait_until(lambda: not agent.store.contains(big.id), what="the oversize entry dropped")
+        await until(lambda: not agent.store.contains(big.id), what="the oversize entry dropped")
         agent.record_telemetry()
         [t] = await acker.wait_for(s.gateway_id, Channel.TELEMETRY)  # the link carries on
         assert t.id != big.id and agent.link_up.is_set()

@@ -12,9 +12,10 @@ from gpiozero.pins.mock import MockFactory
 
 from edge.settings import DeviceEntry
 from protocols import Channel, Command, CommandResult, Config, new_event_id
-from tests.edge.conftest import make_agent, running, settings_for, wait_until
-from tests.edge.hub_acker import HubAcker
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from tests.edge.conftest import make_agent, running, settings_for
 
 
 def cmd(gw: str, name: str, **kw: object) -> Command:
@@ -60,7 +61,7 @@ async def test_malformed_downlink_is_logged_counted_and_the_agent_keeps_running(
         bad = payload.replace(b'"GW"', f'"{gw}"'.encode()).replace(b'"ID"', f'"{new_event_id()}"'.encode())
         with caplog.at_level(logging.ERROR, logger="edge"):
             acker.publish(gw, channel, bad)
-            await wait_until(lambda: agent.rejects.total == 1, what="the reject to be counted")
+            await until(lambda: agent.rejects.total == 1, what="the reject to be counted")
         assert agent.rejects.by_reason == {reason: 1}
         assert any(reason in r.getMessage() and channel.value in r.getMessage() for r in caplog.records)
         # still alive: a good command right after is answered, an alarm still goes out
@@ -159,7 +160,7 @@ async def test_retained_config_is_applied_and_persisted(
     try:
         agent = make_agent(s, mock_factory)
         async with running(agent):
-            await wait_until(lambda: agent.config_revision == 7, what="config applied")
+            await until(lambda: agent.config_revision == 7, what="config applied")
             assert (agent.heartbeat_s, agent.telemetry_s, agent.outbox.newest_first) == (20, 120, True)
             assert agent.siren.timeout_s == 90
             older = cfg.model_copy(update={"revision": 6, "heartbeat_s": 99})
@@ -196,17 +197,17 @@ async def test_config_is_answered_in_status_refused_whole_then_applied(
         before = (agent.config_revision, agent.heartbeat_s)
         acker.publish(gw, Channel.CONFIG, b'{"v": "1.1", "gw": "%s", "revision": 8, "ts": 1, "heartbeat_s": 1}'
                       % gw.encode())
-        await wait_until(lambda: refusal_in_status(8), what="invalid config 8 refused in a status")
+        await until(lambda: refusal_in_status(8), what="invalid config 8 refused in a status")
         assert agent.config_error is not None and agent.config_error.reason == "invalid"
         assert "heartbeat_s" in agent.config_error.detail
         unknown = Config(gw=gw, revision=9, ts=1, heartbeat_s=20,
                          sensors=[SensorConfig(id="nowhere-1", model="smoke-dry-contact")])
         acker.publish(gw, Channel.CONFIG, unknown)
-        await wait_until(lambda: refusal_in_status(9), what="config 9 refused in a status")
+        await until(lambda: refusal_in_status(9), what="config 9 refused in a status")
         assert agent.config_error is not None and agent.config_error.reason == "unknown_sensor"
         assert (agent.config_revision, agent.heartbeat_s) == before  # nothing of it applied
         acker.publish(gw, Channel.CONFIG, Config(gw=gw, revision=10, ts=1, heartbeat_s=20))
-        await wait_until(lambda: any(isinstance(m, Status) and m.config_revision == 10 and m.config_error is None
+        await until(lambda: any(isinstance(m, Status) and m.config_revision == 10 and m.config_error is None
                                      for m in acker.messages(gw, Channel.STATUS)), what="config 10 applied")
         assert agent.heartbeat_s == 20 and agent.config_error is None
         assert agent.rejects.by_reason["config_unknown_sensor"] == 1

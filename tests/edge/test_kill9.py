@@ -12,11 +12,11 @@ from pathlib import Path
 
 from edge.store import read_depth
 from protocols import Channel, Event, EventKind, EventState, GatewayState
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.toml import write_toml
 from tests.edge.conftest import OUTPUTS, SENSORS, new_gateway_id
-from tests.edge.hub_acker import HubAcker
 from tests.edge.small_disk import fill, small_disk
-from tests.edge.tomlfile import write_toml
-from tests.support.mosquitto import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
 

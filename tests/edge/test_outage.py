@@ -9,9 +9,10 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from protocols import Channel, Event, EventKind, Telemetry
-from tests.edge.conftest import make_agent, running, settings_for, wait_until
-from tests.edge.hub_acker import HubAcker
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from tests.edge.conftest import make_agent, running, settings_for
 
 
 @pytest.mark.parametrize("order", ["oldest_first", "newest_first"])
@@ -26,21 +27,21 @@ async def test_broker_outage_buffers_then_delivers_alarms_first(
         gw = s.gateway_id
         async with running(agent):
             broker.stop()
-            await wait_until(lambda: not agent.link_up.is_set(), what="link down")
+            await until(lambda: not agent.link_up.is_set(), what="link down")
             for _ in range(5):  # a backlog of telemetry, older than the alarm
                 agent.record_telemetry()
             agent.analog["gas-1"].set_fraction(0.05)
-            await wait_until(lambda: agent.outbox.depth() >= 5, what="telemetry buffered")
+            await until(lambda: agent.outbox.depth() >= 5, what="telemetry buffered")
             mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
-            await wait_until(lambda: agent.outbox.alarms_pending() == 1, what="alarm recorded")
-            await wait_until(lambda: not agent.outbox.memory, what="telemetry flushed to disk")
+            await until(lambda: agent.outbox.alarms_pending() == 1, what="alarm recorded")
+            await until(lambda: not agent.outbox.memory, what="telemetry flushed to disk")
             assert agent.store.depth() == {0: 1, 2: 5}
             assert not hub.messages(gw, Channel.EVENT)
 
             broker.start()  # same port, same persistence file: the acker's session survives
-            await wait_until(lambda: agent.link_up.is_set(), within=15, what="reconnect")
+            await until(lambda: agent.link_up.is_set(), within=15, what="reconnect")
             await hub.wait_for(gw, Channel.TELEMETRY, count=5, within=15)
-            await wait_until(lambda: agent.outbox.depth() == 0, what="everything acked")
+            await until(lambda: agent.outbox.depth() == 0, what="everything acked")
 
         uplink = [m for m in (r.message for r in hub.received) if isinstance(m, Event | Telemetry)]
         kinds = [m.kind if isinstance(m, Event) else "telemetry" for m in uplink]
@@ -63,12 +64,12 @@ async def test_an_alarm_cuts_a_long_reconnect_backoff_short(
         agent = make_agent(s, mock_factory)
         async with running(agent):
             broker.stop()
-            await wait_until(lambda: not agent.link_up.is_set(), what="link down")
+            await until(lambda: not agent.link_up.is_set(), what="link down")
             broker.start()  # the agent sleeps its backoff (40 s or more) ...
             assert not agent.link_up.is_set()
             mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
             # ... until the alarm: then it retries within ~2 s (the deadline only tells 2 from 40)
-            await wait_until(agent.link_up.is_set, within=20, what="reconnect for the alarm")
+            await until(agent.link_up.is_set, within=20, what="reconnect for the alarm")
             [ev] = await hub.wait_for(s.gateway_id, Channel.EVENT, within=20)
             assert ev.kind is EventKind.SMOKE
     finally:

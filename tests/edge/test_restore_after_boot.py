@@ -10,9 +10,10 @@ from gpiozero.pins.mock import MockFactory, MockPin
 
 from edge.agent import LATCHED, Agent
 from protocols import Channel, EventKind, EventState
-from tests.edge.conftest import make_agent, running, settings_for, wait_until
-from tests.edge.hub_acker import HubAcker
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from tests.edge.conftest import make_agent, running, settings_for
 
 
 def smoke_pin(mock_factory: MockFactory, agent: Agent) -> MockPin:
@@ -45,7 +46,7 @@ async def test_a_condition_that_ended_while_the_gateway_was_down_is_restored(
             s.gateway_id, Channel.EVENT, lambda m: m.kind is EventKind.SMOKE and m.state is EventState.RESTORE
         )
         assert restore.sensor == "smoke-1"
-        await wait_until(lambda: second.latched == set(), what="nothing latched any more")
+        await until(lambda: second.latched == set(), what="nothing latched any more")
         assert second.store.get_meta(LATCHED) == []
     panic = {m.id: m.state for m in acker.messages(s.gateway_id, Channel.EVENT) if m.kind is EventKind.PANIC}
     assert list(panic.values()) == [EventState.ALARM]
@@ -62,8 +63,8 @@ async def test_a_condition_still_on_after_the_restart_is_not_restored(
     second = make_agent(s, mock_factory)
     smoke_pin(mock_factory, second).drive_low()  # smoke is still there
     async with running(second):
-        await wait_until(lambda: len(smoke_events(acker, s.gateway_id)) == 2, what="smoke raised again")
-        await wait_until(lambda: second._after_boot is None, what="the after-boot check ran")
+        await until(lambda: len(smoke_events(acker, s.gateway_id)) == 2, what="smoke raised again")
+        await until(lambda: second._after_boot is None, what="the after-boot check ran")
         assert second.latched == {("smoke-1", "smoke")}
     # raised again (a repeat at the hub), never restored
     assert list(smoke_events(acker, s.gateway_id).values()) == [EventState.ALARM, EventState.ALARM]

@@ -12,8 +12,9 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from edge.sdnotify import Notifier, watchdog_interval_s
-from tests.edge.conftest import make_agent, running, settings_for, wait_until
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from tests.edge.conftest import make_agent, running, settings_for
 
 
 @pytest.fixture
@@ -60,14 +61,14 @@ async def test_agent_feeds_the_watchdog_only_while_healthy(
     agent = make_agent(s, mock_factory, notifier=Notifier(notify_socket.getsockname()))
     got: list[str] = []
     async with running(agent):
-        await wait_until(
+        await until(
             lambda: got.extend(drain(notify_socket)) or got.count("WATCHDOG=1") >= 2, what="watchdog pings"
         )
         assert got[0] == "READY=1"
         assert agent.healthy()
         agent.healthy = lambda: False  # type: ignore[method-assign]  # as if the poll loop hung
         fed = agent.notifier.sent.count("WATCHDOG=1")
-        await wait_until(lambda: agent.watchdog_skipped >= 2, what="unhealthy periods")
+        await until(lambda: agent.watchdog_skipped >= 2, what="unhealthy periods")
         assert agent.notifier.sent.count("WATCHDOG=1") == fed
     assert "STOPPING=1" in agent.notifier.sent
 

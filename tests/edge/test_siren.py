@@ -9,9 +9,10 @@ from gpiozero.pins.mock import MockFactory
 from edge.siren import Pattern, SirenPolicy, led_on
 from edge.store import LANE_EVENT
 from protocols import AckStatus, Channel, EventKind, EventState
-from tests.edge.conftest import make_agent, running, settings_for, wait_until
-from tests.edge.hub_acker import HubAcker
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from tests.edge.conftest import make_agent, running, settings_for
 
 
 def test_alarm_sounds_until_a_person_acknowledges_then_help_pattern() -> None:
@@ -79,12 +80,12 @@ async def test_panic_buzzer_help_on_the_way_and_long_press_cancel(
         button.drive_low()
         [alarm] = await acker.wait_for(gw, Channel.EVENT)
         assert (alarm.kind, alarm.state) == (EventKind.PANIC, EventState.ALARM)
-        await wait_until(lambda: buzzer.state, what="the buzzer to sound")
+        await until(lambda: buzzer.state, what="the buzzer to sound")
         button.drive_high()
-        await wait_until(lambda: not agent.sensor("panic-1").input_states()["button"], what="release")
+        await until(lambda: not agent.sensor("panic-1").input_states()["button"], what="release")
 
         acker.ack(gw, alarm.id, AckStatus.DISPATCHED, by="ws-0001")
-        await wait_until(lambda: voice.said == ["help_on_the_way"], what="voice prompt")
+        await until(lambda: voice.said == ["help_on_the_way"], what="voice prompt")
         loop_time = __import__("asyncio").get_running_loop().time
         assert agent.siren.pattern(loop_time(), True) is Pattern.HELP
 
@@ -111,12 +112,12 @@ async def test_an_unacked_alarm_sounds_again_after_a_restart(
     first = make_agent(s, mock_factory)
     async with running(first, wait_link=False):
         mock_factory.pin(first.sensor("gas-1").pins["contact"]).drive_low()
-        await wait_until(lambda: first.outbox.alarms_pending() == 1, what="alarm recorded")
+        await until(lambda: first.outbox.alarms_pending() == 1, what="alarm recorded")
     mock_factory.reset()
     second = make_agent(s, mock_factory)
     async with running(second, wait_link=False):
         loop_time = __import__("asyncio").get_running_loop().time
-        await wait_until(lambda: bool(second.siren.unhandled), what="siren resumed")
+        await until(lambda: bool(second.siren.unhandled), what="siren resumed")
         assert second.siren.pattern(loop_time(), link_up=False) is Pattern.ALARM
         assert [sensor for sensor, _t in second.siren.unhandled.values()] == ["gas-1"]
 

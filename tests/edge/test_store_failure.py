@@ -13,10 +13,11 @@ from edge.seqfile import SLOT, SeqFile
 from edge.siren import Pattern
 from edge.store import LANE_ALARM, Entry, Store
 from protocols import Channel, Event, EventKind, EventState, new_event_id
-from tests.edge.conftest import make_agent, running, settings_for, wait_until
-from tests.edge.hub_acker import HubAcker
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from tests.edge.conftest import make_agent, running, settings_for
 from tests.edge.small_disk import fill, free, small_disk
-from tests.support.mosquitto import Mosquitto
 
 
 async def test_event_is_kept_in_ram_and_delivered_when_the_store_refuses_writes(
@@ -46,7 +47,7 @@ async def test_event_is_kept_in_ram_and_delivered_when_the_store_refuses_writes(
             assert [m.state for m in troubles] == [EventState.ALARM, EventState.RESTORE]
             for m in troubles:
                 hub.ack(s.gateway_id, m.id)
-            await wait_until(lambda: agent.outbox.depth() == 0, what="ack")
+            await until(lambda: agent.outbox.depth() == 0, what="ack")
     finally:
         hub.close()
 
@@ -101,7 +102,7 @@ async def test_a_full_disk_raises_buffer_failed_at_the_hub_and_at_home_until_it_
 
             async with running(agent):
                 fill(disk)  # (the WAL's last page may still take a write or two)
-                await wait_until(lambda: not agent.store.check(), what="the disk refusing writes")
+                await until(lambda: not agent.store.check(), what="the disk refusing writes")
                 [ev] = await hub.wait_for(gw, Channel.EVENT, failed(EventState.ALARM))
                 assert ev.sensor is None and agent.buffer_failed
                 assert agent.state()["siren"] == Pattern.TROUBLE  # the chirp, and the LED flickers
@@ -109,6 +110,6 @@ async def test_a_full_disk_raises_buffer_failed_at_the_hub_and_at_home_until_it_
                 [back] = await hub.wait_for(gw, Channel.EVENT, failed(EventState.RESTORE))
                 assert back.seq > ev.seq and not agent.buffer_failed
                 assert agent.state()["siren"] == Pattern.OFF
-                await wait_until(lambda: agent.outbox.depth() == 0, what="both acked")
+                await until(lambda: agent.outbox.depth() == 0, what="both acked")
     finally:
         hub.close()

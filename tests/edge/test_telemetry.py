@@ -8,9 +8,10 @@ from gpiozero.pins.mock import MockFactory
 
 from edge.store import LANE_TELEMETRY
 from protocols import Channel
-from tests.edge.conftest import make_agent, running, settings_for, wait_until
-from tests.edge.hub_acker import HubAcker
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from tests.edge.conftest import make_agent, running, settings_for
 
 
 async def test_acked_telemetry_never_touches_the_disk(
@@ -21,12 +22,12 @@ async def test_acked_telemetry_never_touches_the_disk(
     async with running(agent):
         agent.analog["gas-1"].set_fraction(0.07)
         agent.record_telemetry()  # (reserves the first seq block: one commit)
-        await wait_until(lambda: not agent.outbox.memory, what="first ack")
+        await until(lambda: not agent.outbox.memory, what="first ack")
         commits = agent.store.commits
         for _ in range(20):
             agent.record_telemetry()
         msgs = await acker.wait_for(s.gateway_id, Channel.TELEMETRY, count=21)
-        await wait_until(lambda: agent.outbox.depth() == 0, what="acks")
+        await until(lambda: agent.outbox.depth() == 0, what="acks")
         assert agent.store.commits == commits  # nothing written for 20 acked batches
         readings = {(r.sensor, r.metric): r.value for r in msgs[-1].readings}
         assert readings[("gas-1", "gas_lel")] == 7.0
@@ -44,7 +45,7 @@ async def test_unacked_telemetry_is_flushed_to_disk(
             for _ in range(3):
                 agent.record_telemetry()
             await hub.wait_for(s.gateway_id, Channel.TELEMETRY, count=3)
-            await wait_until(lambda: agent.store.depth().get(LANE_TELEMETRY) == 3, what="flush")
+            await until(lambda: agent.store.depth().get(LANE_TELEMETRY) == 3, what="flush")
             assert not agent.outbox.memory
     finally:
         hub.close()

@@ -10,9 +10,10 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from protocols import Channel, EventKind
-from tests.edge.conftest import make_agent, running, settings_for, wait_until
-from tests.edge.hub_acker import HubAcker
-from tests.support.mosquitto import Mosquitto, free_port
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto, free_port
+from safehome.testing.poll import until
+from tests.edge.conftest import make_agent, running, settings_for
 
 
 def openssl(*args: str, cwd: Path) -> None:
@@ -109,7 +110,7 @@ async def test_agent_connects_with_tls_and_credentials(
             mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
             [ev] = await hub.wait_for(gw, Channel.EVENT)
             assert ev.kind is EventKind.SMOKE
-            await wait_until(lambda: agent.outbox.depth() == 0, what="ack over TLS")
+            await until(lambda: agent.outbox.depth() == 0, what="ack over TLS")
     finally:
         hub.close()
 
@@ -131,7 +132,7 @@ async def test_wrong_password_never_links_and_keeps_the_alarm(
     agent = make_agent(s, mock_factory)
     async with running(agent, wait_link=False):
         mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
-        await wait_until(lambda: agent.outbox.alarms_pending() == 1, what="alarm recorded")
-        await wait_until(lambda: broker.log_text().count("not authorised") >= 2, what="refusals")
+        await until(lambda: agent.outbox.alarms_pending() == 1, what="alarm recorded")
+        await until(lambda: broker.log_text().count("not authorised") >= 2, what="refusals")
         assert not agent.link_up.is_set()
         assert agent.outbox.alarms_pending() == 1

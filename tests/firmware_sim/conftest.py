@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from firmware_sim.fleet import Fleet, FleetSettings, GatewaySpec, SensorSpec
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.mosquitto import Mosquitto
 
 _ids = itertools.count(1)
 
@@ -21,17 +21,6 @@ def specs(n: int, prefix: str) -> list[GatewaySpec]:
         SensorSpec("gas-1", "gas-detector", "gas"),
     )
     return [GatewaySpec(f"{prefix}-{i:03d}", sensors) for i in range(n)]
-
-
-async def until(cond: Callable[[], Any], deadline_s: float = 10.0, what: str = "condition") -> Any:
-    """Poll ``cond`` until it is truthy (the loop keeps running meanwhile)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + deadline_s
-    while not (value := cond()):
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-    return value
 
 
 @pytest.fixture

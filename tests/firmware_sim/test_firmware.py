@@ -13,10 +13,10 @@ import protocols as p
 from firmware_sim.errors import SimError
 from firmware_sim.firmware import Drive, GasDetector, PanicButton, SmokeDetector
 from firmware_sim.firmware.driver import PinDriver, play
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
 from tests.edge.conftest import make_agent, running, settings_for
-from tests.firmware_sim.conftest import until
-from tests.support.acker import Acker
-from tests.support.mosquitto import Mosquitto
 
 
 @pytest.fixture
@@ -28,17 +28,17 @@ def factory():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def acker(mosquitto: Mosquitto):  # type: ignore[no-untyped-def]
-    a = Acker(mosquitto.host, mosquitto.port)
+    a = HubAcker(mosquitto.host, mosquitto.port, shared=False)
     yield a
     a.close()
 
 
-def kinds(acker: Acker, gw: str) -> list[tuple[str, str]]:
+def kinds(acker: HubAcker, gw: str) -> list[tuple[str, str]]:
     return [(e.kind.value, e.state.value) for e in acker.of(gw, p.Channel.EVENT)]
 
 
 async def test_cooking_smoke_chatters_then_alarms_once_and_restores(tmp_path: Path, mosquitto: Mosquitto,
-                                                                   factory: MockFactory, acker: Acker) -> None:  # fmt: skip
+                                                                   factory: MockFactory, acker: HubAcker) -> None:  # fmt: skip
     agent = make_agent(settings_for(tmp_path, mosquitto), factory)
     async with running(agent):
         drives = SmokeDetector().cooking(0.0, random.Random(1), seconds=0.8)
@@ -48,7 +48,7 @@ async def test_cooking_smoke_chatters_then_alarms_once_and_restores(tmp_path: Pa
 
 
 async def test_a_glitch_raises_nothing_and_panic_long_press_cancels(tmp_path: Path, mosquitto: Mosquitto,
-                                                                   factory: MockFactory, acker: Acker) -> None:  # fmt: skip
+                                                                   factory: MockFactory, acker: HubAcker) -> None:  # fmt: skip
     agent = make_agent(settings_for(tmp_path, mosquitto), factory)
     async with running(agent):
         panic = PanicButton()
@@ -59,7 +59,7 @@ async def test_a_glitch_raises_nothing_and_panic_long_press_cancels(tmp_path: Pa
 
 
 async def test_accidental_double_press_raises_the_alarm_again_never_cancels(tmp_path: Path, mosquitto: Mosquitto,
-                                                                          factory: MockFactory, acker: Acker) -> None:  # fmt: skip
+                                                                          factory: MockFactory, acker: HubAcker) -> None:  # fmt: skip
     agent = make_agent(settings_for(tmp_path, mosquitto), factory)
     async with running(agent):
         await play(PanicButton().double_press(0.0), PinDriver(agent))
@@ -68,7 +68,7 @@ async def test_accidental_double_press_raises_the_alarm_again_never_cancels(tmp_
 
 
 async def test_gas_leak_ramps_through_the_adc_alarms_and_restores_after_ventilation(
-    tmp_path: Path, mosquitto: Mosquitto, factory: MockFactory, acker: Acker
+    tmp_path: Path, mosquitto: Mosquitto, factory: MockFactory, acker: HubAcker
 ) -> None:
     agent = make_agent(settings_for(tmp_path, mosquitto), factory)
     async with running(agent):

@@ -12,15 +12,16 @@ import protocols as p
 from firmware_sim.fleet import Fleet
 from firmware_sim.scenario import Action
 from firmware_sim.scenario.run import apply
-from tests.firmware_sim.conftest import specs, until
-from tests.support.acker import Acker
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from tests.firmware_sim.conftest import specs
 
 
 async def test_event_is_resent_with_the_same_id_until_stored(mosquitto: Mosquitto, run_fleet) -> None:  # type: ignore[no-untyped-def]
     acking = threading.Event()
-    acker = Acker(
-        mosquitto.host, mosquitto.port, should_ack=lambda m: acking.is_set() and isinstance(m, p.Event)
+    acker = HubAcker(
+        mosquitto.host, mosquitto.port, shared=False, should_ack=lambda m: acking.is_set() and isinstance(m, p.Event)
     )
     try:
         fleet: Fleet = await run_fleet(1)
@@ -45,7 +46,7 @@ async def test_event_is_resent_with_the_same_id_until_stored(mosquitto: Mosquitt
 
 
 async def test_alarm_overtakes_backlog_after_reconnect(mosquitto: Mosquitto, run_fleet) -> None:  # type: ignore[no-untyped-def]
-    acker = Acker(mosquitto.host, mosquitto.port, should_ack=lambda m: False)
+    acker = HubAcker(mosquitto.host, mosquitto.port, shared=False, should_ack=lambda m: False)
     try:
         fleet: Fleet = await run_fleet(1, telemetry_s=3600, heartbeat_s=3600)
         gw = next(iter(fleet.gateways))
@@ -53,10 +54,10 @@ async def test_alarm_overtakes_backlog_after_reconnect(mosquitto: Mosquitto, run
         for _ in range(5):
             fleet.send_telemetry(gw)
         alarm = fleet.trigger(gw, p.EventKind.GAS, sensor="gas-1")
-        start = len(acker.messages)
+        start = len(acker.uplink())
         fleet.link_up(gw)
         await until(lambda: len(acker.of(gw, p.Channel.TELEMETRY)) >= 5, what="backlog")
-        after = [m for _t, m in acker.messages[start:] if m.gw == gw and _t.channel != p.Channel.STATUS]
+        after = [m for _t, m in acker.uplink()[start:] if m.gw == gw and _t.channel != p.Channel.STATUS]
         assert after[0].id == alarm.id
     finally:
         acker.close()
@@ -89,7 +90,7 @@ async def test_a_gateway_without_power_goes_dark_and_boots_with_what_it_kept(
 ) -> None:  # type: ignore[no-untyped-def]
     """A power cut in a home without a UPS HAT (scenario ops power_off / power_on)."""
     acking = threading.Event()
-    acker = Acker(mosquitto.host, mosquitto.port, should_ack=lambda m: acking.is_set())
+    acker = HubAcker(mosquitto.host, mosquitto.port, shared=False, should_ack=lambda m: acking.is_set())
     try:
         fleet: Fleet = await run_fleet(2, telemetry_s=0.1)
         dark, lit = list(fleet.gateways)
@@ -112,7 +113,7 @@ async def test_a_gateway_without_power_goes_dark_and_boots_with_what_it_kept(
         await until(lambda: kept.id not in fleet.gateways[dark].pending, what="the kept alarm resent, stored")
         # nothing from the dark gateway between its Last-Will and its next birth
         order = [
-            (t.channel, getattr(m, "reason", None)) for t, m in list(acker.messages) if t.gateway_id == dark
+            (t.channel, getattr(m, "reason", None)) for t, m in acker.uplink() if t.gateway_id == dark
         ]
         lwt = order.index((p.Channel.STATUS, "lwt"))
         assert order[lwt + 1] == (p.Channel.STATUS, "birth")
@@ -127,7 +128,7 @@ async def test_heartbeats_and_batched_telemetry_flow_and_home_is_told(
     told: list[p.AckItem] = []
     fleet: Fleet = await run_fleet(3, heartbeat_s=0.2, telemetry_s=0.3)
     fleet.observer.home_told = lambda _g, item: told.append(item)  # type: ignore[method-assign]
-    acker = Acker(mosquitto.host, mosquitto.port)
+    acker = HubAcker(mosquitto.host, mosquitto.port, shared=False)
     try:
         gws = list(fleet.gateways)
         await until(lambda: all(len(acker.of(g, p.Channel.TELEMETRY)) >= 2 for g in gws), what="telemetry")
@@ -149,7 +150,7 @@ async def test_restarted_fleet_resends_unacked_with_original_ids(
 ) -> None:  # type: ignore[no-untyped-def]
     state = tmp_path / "fleet.db"
     gateways = specs(1, "simdur")
-    acker = Acker(mosquitto.host, mosquitto.port, should_ack=lambda m: False)
+    acker = HubAcker(mosquitto.host, mosquitto.port, shared=False, should_ack=lambda m: False)
     try:
         first: Fleet = await run_fleet(gateways=gateways, state_path=state, telemetry_s=3600)
         pend = first.trigger("simdur-000", p.EventKind.PANIC, sensor="panic-1")
@@ -168,11 +169,11 @@ async def test_restarted_fleet_resends_unacked_with_original_ids(
 async def test_bad_downlink_is_counted_and_the_gateway_keeps_working(mosquitto: Mosquitto, run_fleet) -> None:  # type: ignore[no-untyped-def]
     fleet: Fleet = await run_fleet(1)
     gw = next(iter(fleet.gateways))
-    acker = Acker(mosquitto.host, mosquitto.port)
+    acker = HubAcker(mosquitto.host, mosquitto.port, shared=False)
     try:
-        acker.client.publish(str(p.Topic.of(gw, p.Channel.ACK)), b"{not json", qos=1)
-        acker.client.publish(str(p.Topic.of(gw, p.Channel.ACK)), p.encode(p.Ack(gw="someone-else", ts=1, items=[
-            p.AckItem(id=p.new_event_id(), status=p.AckStatus.STORED)])), qos=1)  # fmt: skip
+        acker.publish(gw, p.Channel.ACK, b"{not json")
+        acker.publish(gw, p.Channel.ACK, p.encode(p.Ack(gw="someone-else", ts=1, items=[
+            p.AckItem(id=p.new_event_id(), status=p.AckStatus.STORED)])))  # fmt: skip
         await until(
             lambda: fleet.stats.counts["downlink_rejected:gateway_mismatch"] == 1, what="mismatch counted"
         )
@@ -192,7 +193,7 @@ def test_fleet_cli_runs_a_registry_with_backlog_and_reports(tmp_path: Path, mosq
 
     reg = tmp_path / "r.yaml"
     reg.write_text(registry_to_yaml(generate(12, seed=3, district_id="clitest")))
-    acker = Acker(mosquitto.host, mosquitto.port)
+    acker = HubAcker(mosquitto.host, mosquitto.port, shared=False)
     try:
         out = subprocess.run(
             [sys.executable, "-m", "safehome", "sim", "fleet", "--registry", str(reg), "--homes", "10",

@@ -14,8 +14,8 @@ import yaml
 import protocols as p
 from firmware_sim.errors import ScenarioError
 from firmware_sim.firmware.home import drives_of, load_home_script
-from tests.support.acker import Acker
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,7 +102,7 @@ def test_sim_home_plays_a_script_on_a_real_agent(tmp_path: Path, mosquitto: Mosq
     gw = f"gw-home-{uuid.uuid4().hex[:8]}"
     script = tmp_path / "s.yaml"
     script.write_text("steps: [{at: 0.5s, smoke: cooking, seconds: 0.6}]\n")
-    acker = Acker(mosquitto.host, mosquitto.port)
+    acker = HubAcker(mosquitto.host, mosquitto.port, shared=False)
     try:
         proc = sim_home(script, gw, mosquitto, tmp_path / "agent", linger=2)
         deadline = time.monotonic() + 10
@@ -127,7 +127,7 @@ def test_sim_home_wires_the_supervised_detector_and_ups_by_default(
         "  - {at: 0.2s, supervised_smoke: tamper, duration: 0.6s}\n"
         "  - {at: 0.2s, power: mains_loss, duration: 2.5s, step: 0.5s}\n"
     )
-    acker = Acker(mosquitto.host, mosquitto.port)
+    acker = HubAcker(mosquitto.host, mosquitto.port, shared=False)
     try:
         proc = sim_home(script, gw, mosquitto, tmp_path / "agent", linger=3)
         deadline = time.monotonic() + 10
@@ -152,7 +152,7 @@ def test_sim_home_pi_goes_dark_when_its_ups_is_empty_and_boots_on_mains(
     script.write_text(
         "steps: [{at: 0.2s, power: mains_loss, duration: 5s, step: 0.5s, backup: 3s, recharge: 1s}]\n"
     )
-    acker = Acker(mosquitto.host, mosquitto.port)
+    acker = HubAcker(mosquitto.host, mosquitto.port, shared=False)
     try:
         proc = sim_home(script, gw, mosquitto, tmp_path / "agent", linger=2)
         deadline = time.monotonic() + 10

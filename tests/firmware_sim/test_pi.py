@@ -17,10 +17,10 @@ from firmware_sim.firmware.driver import play
 from firmware_sim.firmware.models import Drive
 from firmware_sim.firmware.pi import SimulatedPi
 from firmware_sim.firmware.power import SUPPLY
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
 from tests.edge.conftest import new_gateway_id
-from tests.firmware_sim.conftest import until
-from tests.support.acker import Acker
-from tests.support.mosquitto import Mosquitto
 
 
 def overrides(tmp_path: Path, broker: Mosquitto, gw: str, sensors: list[dict[str, Any]]) -> dict[str, Any]:
@@ -62,7 +62,7 @@ async def test_an_empty_ups_powers_the_pi_off_and_mains_boots_it(
 ) -> None:
     gw = new_gateway_id()
     acking = threading.Event()
-    acker = Acker(mosquitto.host, mosquitto.port, should_ack=lambda m: acking.is_set())
+    acker = HubAcker(mosquitto.host, mosquitto.port, shared=False, should_ack=lambda m: acking.is_set())
     sensors = [{"id": "power-1", "model": "power-supervisor", "params": {"mains_debounce_ms": 300}}]
     pi = SimulatedPi(None, overrides(tmp_path, mosquitto, gw, sensors))
     pis.append(pi)
@@ -111,7 +111,7 @@ async def test_an_empty_ups_powers_the_pi_off_and_mains_boots_it(
         acker.close()
     assert state is not None and state["gateway_id"] == gw
     # dark means dark: no goodbye before the Last-Will, nothing between it and the next birth
-    uplink = [(t.channel, getattr(m, "reason", None)) for t, m in list(acker.messages) if t.gateway_id == gw]
+    uplink = [(t.channel, getattr(m, "reason", None)) for t, m in acker.uplink() if t.gateway_id == gw]
     lwt = uplink.index((p.Channel.STATUS, "lwt"))
     assert (p.Channel.STATUS, "shutdown") not in uplink[:lwt]
     assert uplink[lwt + 1] == (p.Channel.STATUS, "birth")

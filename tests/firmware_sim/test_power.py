@@ -17,10 +17,10 @@ from firmware_sim.errors import SimError
 from firmware_sim.firmware import SupervisedSmokeDetector, UpsHat
 from firmware_sim.firmware.driver import PinDriver, play
 from firmware_sim.firmware.power import LI_ION_OCV, SUPPLY, ocv, soc_at
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
 from tests.edge.conftest import make_agent, running, settings_for
-from tests.firmware_sim.conftest import until
-from tests.support.acker import Acker
-from tests.support.mosquitto import Mosquitto
 
 FAST_MAINS = {"mains_debounce_ms": 300}  #: keeps the tests short; the default is 2 s
 
@@ -33,8 +33,8 @@ def factory() -> Iterator[MockFactory]:
 
 
 @pytest.fixture
-def acker(mosquitto: Mosquitto) -> Iterator[Acker]:
-    a = Acker(mosquitto.host, mosquitto.port)
+def acker(mosquitto: Mosquitto) -> Iterator[HubAcker]:
+    a = HubAcker(mosquitto.host, mosquitto.port, shared=False)
     yield a
     a.close()
 
@@ -49,12 +49,12 @@ def wired_agent(tmp_path: Path, mosquitto: Mosquitto, factory: MockFactory, main
     return agent
 
 
-def events(acker: Acker, gw: str) -> list[p.Event]:
+def events(acker: HubAcker, gw: str) -> list[p.Event]:
     """Each event once (a resend keeps its id)."""
     return list({e.id: e for e in acker.of(gw, p.Channel.EVENT)}.values())
 
 
-def states(acker: Acker, gw: str) -> dict[str, list[str]]:
+def states(acker: HubAcker, gw: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for e in events(acker, gw):
         out.setdefault(e.kind.value, []).append(e.state.value)
@@ -65,7 +65,7 @@ def states(acker: Acker, gw: str) -> dict[str, list[str]]:
 
 
 async def test_base_tamper_and_trouble_relay_raise_and_restore(tmp_path: Path, mosquitto: Mosquitto,
-                                                              factory: MockFactory, acker: Acker) -> None:  # fmt: skip
+                                                              factory: MockFactory, acker: HubAcker) -> None:  # fmt: skip
     agent = wired_agent(tmp_path, mosquitto, factory, FAST_MAINS)
     smoke = SupervisedSmokeDetector()
     async with running(agent):
@@ -82,7 +82,7 @@ async def test_base_tamper_and_trouble_relay_raise_and_restore(tmp_path: Path, m
 
 
 async def test_mains_loss_drains_the_backup_battery_and_both_restore(tmp_path: Path, mosquitto: Mosquitto,
-                                                                     factory: MockFactory, acker: Acker) -> None:  # fmt: skip
+                                                                     factory: MockFactory, acker: HubAcker) -> None:  # fmt: skip
     agent = wired_agent(tmp_path, mosquitto, factory, FAST_MAINS)
     ups = UpsHat(backup_s=1.05, recharge_s=0.6)  # an outage that nearly empties the battery, in seconds
     async with running(agent):
@@ -109,7 +109,7 @@ async def test_mains_loss_drains_the_backup_battery_and_both_restore(tmp_path: P
 
 
 async def test_a_brownout_shorter_than_the_debounce_raises_nothing(tmp_path: Path, mosquitto: Mosquitto,
-                                                                   factory: MockFactory, acker: Acker) -> None:  # fmt: skip
+                                                                   factory: MockFactory, acker: HubAcker) -> None:  # fmt: skip
     agent = wired_agent(tmp_path, mosquitto, factory, {})  # the default 2 s mains debounce
     async with running(agent):
         # the brown-out, then a tamper: once the tamper is in, the brown-out had its chance
@@ -120,7 +120,7 @@ async def test_a_brownout_shorter_than_the_debounce_raises_nothing(tmp_path: Pat
 
 
 async def test_battery_restores_only_above_the_hysteresis_band(tmp_path: Path, mosquitto: Mosquitto,
-                                                               factory: MockFactory, acker: Acker) -> None:  # fmt: skip
+                                                               factory: MockFactory, acker: HubAcker) -> None:  # fmt: skip
     agent = wired_agent(tmp_path, mosquitto, factory, FAST_MAINS)
     ups = UpsHat()
     drives = [
@@ -141,7 +141,7 @@ async def test_battery_restores_only_above_the_hysteresis_band(tmp_path: Path, m
 
 
 async def test_an_unwired_tamper_loop_is_reported_at_start(tmp_path: Path, mosquitto: Mosquitto,
-                                                           factory: MockFactory, acker: Acker) -> None:  # fmt: skip
+                                                           factory: MockFactory, acker: HubAcker) -> None:  # fmt: skip
     """Without settle() nothing holds the NC loop closed: like a cut wire, it is a tamper."""
     agent = make_agent(
         settings_for(tmp_path, mosquitto, sensors=[{"id": "smoke-2", "model": "smoke-relay-supervised"}]),

@@ -13,9 +13,9 @@ from firmware_sim.errors import ScenarioError
 from firmware_sim.fleet import Fleet, GatewaySpec, SensorSpec
 from firmware_sim.scenario import Scheduler, load_scenario, parse_scenario, plan
 from firmware_sim.scenario.run import play
-from tests.firmware_sim.conftest import until
-from tests.support.acker import Acker
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
 
 SENSORS = (SensorSpec("smoke-1", "smoke-dry-contact", "smoke"), SensorSpec("gas-1", "gas-detector", "gas"),
            SensorSpec("panic-1", "panic-button", "panic"))  # fmt: skip
@@ -201,7 +201,7 @@ def test_example_scenarios_in_the_repo_plan(tmp_path: Path) -> None:
 
 
 async def test_scenario_drives_a_real_fleet(mosquitto: Mosquitto, run_fleet) -> None:  # type: ignore[no-untyped-def]
-    acker = Acker(mosquitto.host, mosquitto.port)
+    acker = HubAcker(mosquitto.host, mosquitto.port, shared=False)
     try:
         fleet: Fleet = await run_fleet(2)
         gw = sorted(fleet.gateways)[1]

@@ -4,7 +4,7 @@ SQLite and on PostgreSQL.
 - ``db_url``: URL of a fresh, fully migrated (``head``) database of the test's own.
   SQLite: a copy of a session-wide migrated file in ``tmp_path``. PostgreSQL: ``CREATE
   DATABASE … TEMPLATE`` of a session-wide migrated database on the server found or started
-  by :mod:`tests.support.postgres`, dropped after the test. Tests on PostgreSQL carry the
+  by :mod:`safehome.testing.postgres`, dropped after the test. Tests on PostgreSQL carry the
   ``postgres`` marker (deselect with ``-m "not postgres"``).
 - ``blank_db_url``: the same, but empty (for migration tests).
 - ``engine`` / ``session_factory``: on ``db_url``; disposed after the test.
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.migrate import upgrade
-from tests.support.postgres import PostgresServer, postgres_server
+from safehome.testing.postgres import PostgresServer, postgres_server
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 

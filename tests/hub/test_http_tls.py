@@ -21,8 +21,8 @@ from hub.app import create_app
 from hub.metrics import HubMetrics
 from hub.runner import http_config
 from hub.settings import HttpSettings, HubSettings
-from tests.support.hub_mqtt import until
-from tests.support.mosquitto import free_port
+from safehome.testing.mosquitto import free_port
+from safehome.testing.poll import until
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:

@@ -7,7 +7,7 @@ import socket
 import aiomqtt
 
 from hub.mqtt import set_nodelay
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.mosquitto import Mosquitto
 
 
 async def test_set_nodelay_on_a_connected_client(mosquitto: Mosquitto) -> None:

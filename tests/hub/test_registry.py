@@ -18,7 +18,7 @@ from hub.registry.files import dump_yaml, write_csv
 from hub.registry.models import District, Gateway, Home, Sensor, Workstation
 from hub.registry.service import import_register
 from hub.registry.store import export
-from tests.support.registry import sample_register
+from safehome.testing.registry import sample_register
 
 
 def write_yaml(tmp_path: Path, data: dict[str, Any], name: str = "register.yaml") -> Path:

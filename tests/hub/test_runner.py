@@ -16,10 +16,11 @@ import protocols as p
 from hub.runner import Hub, build_hub
 from hub.sealing import generate_key
 from hub.settings import load_hub_settings
+from safehome.testing.mosquitto import Mosquitto, free_port
+from safehome.testing.poll import until, wait_for
 from tests.hub.ingest.conftest import RecordingSink
 from tests.support.hub_gateway import ScriptedGateway
-from tests.support.hub_mqtt import start_secured_broker, until, wait_for
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.hub_mqtt import start_secured_broker
 
 
 def configure_probe(hub: Hub) -> None:

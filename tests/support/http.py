@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from tests.support.mosquitto import free_port
+from safehome.testing.mosquitto import free_port
 
 
 @contextmanager

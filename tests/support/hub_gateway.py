@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import protocols as p
-from tests.support.hub_mqtt import Client, SecuredBroker, until
+from safehome.testing.poll import until
+from tests.support.hub_mqtt import Client, SecuredBroker
 
 
 def now_ms() -> int:

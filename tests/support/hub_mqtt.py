@@ -5,11 +5,9 @@ Everything waits by polling with a deadline, never by sleeping a fixed time.
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,24 +17,8 @@ import paho.mqtt.client as mqtt
 from hub.broker import plugin
 from hub.broker.config import render_acl, render_security
 from hub.broker.credentials import Credentials, PasswordFile
-from tests.support.mosquitto import Mosquitto
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
-
-
-async def until(cond: Callable[[], bool], within: float = 10.0, what: str = "condition") -> None:
-    """``wait_for`` for async tests: yields to the event loop (where the hub runs) while polling."""
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.01)
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import wait_for
 
 
 @dataclass

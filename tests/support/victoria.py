@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.mosquitto import free_port, wait_port
+from safehome.testing.mosquitto import free_port, wait_port
 
 
 def victoria_binary() -> str:

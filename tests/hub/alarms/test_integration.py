@@ -27,11 +27,12 @@ from hub.notify.signing import verify
 from hub.runner import Hub, build_hub
 from hub.sealing import SecretBox, generate_key
 from hub.settings import HubSettings, IngestSettings, MqttSettings, SecretsSettings
-from tests.hub.alarms.conftest import seed_registry
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from safehome.testing.registry import seed_small_district
 from tests.support.http import Receiver, http_receiver
 from tests.support.hub_gateway import ScriptedGateway
-from tests.support.hub_mqtt import SecuredBroker, start_secured_broker, until
-from tests.support.mosquitto import Mosquitto
+from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +73,7 @@ def prepare(db_url: str, receivers: dict[str, Receiver]) -> str:
     engine = make_engine(db_url)
     try:
         sessions = make_session_factory(engine)
-        seed_registry(sessions)
+        seed_small_district(sessions)
         with sessions() as s, s.begin():
             s.add(
                 WebhookSubscription(

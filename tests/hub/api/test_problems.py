@@ -15,11 +15,11 @@ from hub.api.app import MAX_BODY_BYTES, make_api_app
 from hub.api.context import ApiContext
 from hub.api.problems import RETRY_AFTER_S
 from hub.db.engine import make_engine, make_session_factory
+from safehome.testing.mosquitto import free_port
 from tests.hub.alarms.conftest import Hub
 from tests.hub.api.test_alarms_api import Api
 from tests.hub.api.test_alarms_api import api as api  # the fixture
 from tests.support.http import serve_app
-from tests.support.mosquitto import free_port
 
 PROBLEM = "application/problem+json"
 RFC_MEMBERS = {"type", "title", "status", "detail", "instance"}

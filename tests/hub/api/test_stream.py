@@ -24,10 +24,10 @@ from hub.api.app import make_api_app
 from hub.api.context import ApiContext
 from hub.api.tokens import create_token, revoke_token
 from hub.notify.console import ConsoleBus
+from safehome.testing.mosquitto import free_port
 from tests.hub.alarms.conftest import Hub
 from tests.hub.alarms.test_store import smoke
 from tests.support.http import serve_app
-from tests.support.mosquitto import free_port
 
 
 def raise_alarm(hub: Hub, gw: str) -> str:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from safehome.testing.mosquitto import Mosquitto
 from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
-from tests.support.mosquitto import Mosquitto
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import protocols as p
-from tests.support.hub_mqtt import SecuredBroker, wait_for
+from safehome.testing.poll import wait_for
+from tests.support.hub_mqtt import SecuredBroker
 
 GW_A, GW_B = "acl-gw-a", "acl-gw-b"
 

@@ -19,8 +19,8 @@ from hub.broker.credentials import Credentials, PasswordFile
 from hub.mqtt import make_client
 from hub.settings import MqttSettings
 from hub.settings_files import SettingsError, load_settings
-from tests.support.hub_mqtt import wait_for
-from tests.support.mosquitto import free_port, wait_port
+from safehome.testing.mosquitto import free_port, wait_port
+from safehome.testing.poll import wait_for
 
 
 def _self_signed(tmp: Path) -> tuple[Path, Path]:

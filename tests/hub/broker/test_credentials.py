@@ -10,7 +10,8 @@ import pytest
 import protocols as p
 from hub.broker.credentials import Credentials, PasswordFile, hash_password, reload_broker, verify_password
 from hub.broker.errors import BrokerError, CredentialError
-from tests.support.hub_mqtt import SecuredBroker, wait_for
+from safehome.testing.poll import wait_for
+from tests.support.hub_mqtt import SecuredBroker
 
 
 def test_hash_is_mosquitto_compatible(tmp_path: Path) -> None:

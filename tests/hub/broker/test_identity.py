@@ -16,8 +16,9 @@ import protocols as p
 from hub.broker.config import BrokerSettings
 from hub.broker.deploy import run_argv, write_deployment
 from hub.mqtt import hub_client_id
-from tests.support.hub_mqtt import Client, wait_for
-from tests.support.mosquitto import Mosquitto, free_port, wait_port
+from safehome.testing.mosquitto import Mosquitto, free_port, wait_port
+from safehome.testing.poll import wait_for
+from tests.support.hub_mqtt import Client
 
 THIEF, VICTIM = "id-thief", "id-victim"
 

@@ -13,8 +13,9 @@ from hub.broker.credentials import gateway_username
 from hub.broker.errors import CredentialError
 from hub.mqtt import hub_client_id, make_client
 from hub.settings import MqttSettings
-from tests.support.hub_mqtt import Client, SecuredBroker, start_secured_broker, wait_for
-from tests.support.mosquitto import Mosquitto
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import wait_for
+from tests.support.hub_mqtt import Client, SecuredBroker, start_secured_broker
 
 THIEF, VICTIM = "iso-thief", "iso-victim"
 REFUSED = 0x80  # SUBACK failure (MQTT 3.1.1)

@@ -21,8 +21,9 @@ import pytest
 
 import protocols as p
 from hub.mqtt import hub_client_id
-from tests.support.hub_mqtt import Client, wait_for
-from tests.support.mosquitto import Mosquitto, free_port
+from safehome.testing.mosquitto import Mosquitto, free_port
+from safehome.testing.poll import wait_for
+from tests.support.hub_mqtt import Client
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runs the broker as root to see it drop to its user")
 
@@ -52,7 +53,7 @@ def _run_broker(args: list[str], env: dict[str, str], port: int, directory: Path
             return pid_file.exists() and sock.connect_ex(("127.0.0.1", port)) == 0
 
     try:
-        wait_for(lambda: up() or proc.poll() is not None, timeout=20, what="broker listening, pid file written")
+        wait_for(lambda: up() or proc.poll() is not None, within=20, what="broker listening, pid file written")
     except AssertionError:
         proc.kill()
         raise

@@ -15,9 +15,10 @@ from hub.db.engine import make_engine, make_session_factory
 from hub.db.state import Condition
 from hub.metrics import HubMetrics
 from hub.settings import MqttSettings
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
 from tests.hub.ingest.conftest import RecordingSink
-from tests.support.hub_mqtt import start_secured_broker, until
-from tests.support.mosquitto import Mosquitto
+from tests.support.hub_mqtt import start_secured_broker
 
 
 def test_drop_watch_opens_on_rise_and_restores_when_quiet() -> None:

@@ -17,8 +17,8 @@ from hub.metrics import HubMetrics
 from hub.settings import HubSettings, IngestSettings, MqttSettings, SupervisionSettings
 from hub.sinks import ConditionChange, NewEvent
 from hub.timeseries.sql import SqlTimeSeriesStore
+from safehome.testing.mosquitto import Mosquitto
 from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
-from tests.support.mosquitto import Mosquitto
 
 
 @dataclass

@@ -17,10 +17,11 @@ from hub.ingest.decode import Incoming, classify
 from hub.ingest.plan import make_plan
 from hub.supervision.service import SupervisionService
 from hub.timeseries.sql import SqlTimeSeriesStore
+from safehome.testing.poll import until
 from tests.hub.ingest.conftest import Worker
 from tests.hub.ingest.test_connectivity import Clock, gateway_state
 from tests.support.hub_gateway import ScriptedGateway, now_ms
-from tests.support.hub_mqtt import SecuredBroker, until
+from tests.support.hub_mqtt import SecuredBroker
 
 HOUR_MS = 3_600_000
 

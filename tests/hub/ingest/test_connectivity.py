@@ -15,9 +15,10 @@ from hub.db.engine import make_session_factory
 from hub.db.state import Condition, GatewayState
 from hub.registry.models import District, Gateway, Home, Sensor, Subdistrict, Workstation
 from hub.supervision.service import SupervisionService
+from safehome.testing.poll import until
 from tests.hub.ingest.conftest import Worker
 from tests.support.hub_gateway import ScriptedGateway
-from tests.support.hub_mqtt import SecuredBroker, until
+from tests.support.hub_mqtt import SecuredBroker
 
 
 class Clock:

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 import protocols as p
 from hub.db.events import StoredEvent, store_events
 from hub.sinks import NewEvent
+from safehome.testing.poll import until
 from tests.hub.ingest.conftest import Worker
 from tests.support.hub_gateway import ScriptedGateway
-from tests.support.hub_mqtt import SecuredBroker, until
+from tests.support.hub_mqtt import SecuredBroker
 
 
 def stored(worker: Worker, ids: list[str] | None = None) -> int:

@@ -16,10 +16,11 @@ from hub.alarms.classes import classify
 from hub.db.events import StoredEvent
 from hub.db.state import Condition
 from hub.sinks import ConditionChange, NewEvent
+from safehome.testing.poll import until
 from tests.hub.ingest.conftest import Worker, hub_settings
 from tests.hub.ingest.test_events import stored
 from tests.support.hub_gateway import ScriptedGateway
-from tests.support.hub_mqtt import SecuredBroker, until
+from tests.support.hub_mqtt import SecuredBroker
 
 
 def stored_ids(worker: Worker, ids: list[str]) -> set[str]:

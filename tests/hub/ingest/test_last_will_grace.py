@@ -24,10 +24,11 @@ import pytest
 from hub.db.engine import make_session_factory
 from hub.sinks import ConditionChange
 from hub.supervision.service import SupervisionService
-from tests.edge.tomlfile import write_toml
+from safehome.testing.poll import until
+from safehome.testing.toml import write_toml
 from tests.hub.ingest.conftest import Worker
 from tests.hub.ingest.test_connectivity import Clock, gateway_state
-from tests.support.hub_mqtt import SecuredBroker, until
+from tests.support.hub_mqtt import SecuredBroker
 
 ROOT = Path(__file__).resolve().parents[3]
 GRACE_S = 30.0  # well above how long a restart of the agent takes on a loaded machine

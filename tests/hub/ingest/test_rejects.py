@@ -10,9 +10,10 @@ import protocols as p
 from hub.db.events import StoredEvent
 from hub.ingest.decode import RateLimitedLog, Rejected, classify
 from hub.timeseries.models import ReadingRow
+from safehome.testing.poll import until
 from tests.hub.ingest.conftest import Worker
 from tests.support.hub_gateway import ScriptedGateway, now_ms
-from tests.support.hub_mqtt import SecuredBroker, until
+from tests.support.hub_mqtt import SecuredBroker
 
 GOOD = 150
 

@@ -7,9 +7,10 @@ from sqlalchemy import func, select, text
 
 import protocols as p
 from hub.db.events import StoredEvent
+from safehome.testing.poll import until
 from tests.hub.ingest.conftest import Worker
 from tests.support.hub_gateway import ScriptedGateway
-from tests.support.hub_mqtt import SecuredBroker, until
+from tests.support.hub_mqtt import SecuredBroker
 
 
 def rename(worker: Worker, old: str, new: str) -> None:

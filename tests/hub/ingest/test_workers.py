@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 
 import protocols as p
 from hub.db.events import StoredEvent
+from safehome.testing.poll import until
 from tests.hub.ingest.conftest import start_worker
 from tests.support.hub_gateway import ScriptedGateway
-from tests.support.hub_mqtt import SecuredBroker, until
+from tests.support.hub_mqtt import SecuredBroker
 
 GATEWAYS, EVENTS = 4, 60
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from hub.db.engine import make_engine, make_session_factory
 from safehome.cli import cli
-from tests.hub.alarms.conftest import seed_registry
+from safehome.testing.registry import seed_small_district
 
 
 @dataclass
@@ -40,7 +40,7 @@ def write_broker_toml(directory: Path, plain_port: int = 1883) -> Path:
 def site(db_url: str, tmp_path: Path) -> Site:
     engine = make_engine(db_url)
     try:
-        seed_registry(make_session_factory(engine))
+        seed_small_district(make_session_factory(engine))
     finally:
         engine.dispose()
     broker_dir = tmp_path / "broker"

@@ -18,14 +18,15 @@ from hub.provision import service
 from hub.provision.errors import NotReady
 from hub.provision.walktest import WalkResult
 from protocols import Event, EventKind, EventState, new_event_id
-from tests.hub.alarms.conftest import DAY, Hub, seed_registry
+from safehome.testing.registry import seed_small_district
+from tests.hub.alarms.conftest import DAY, Hub
 
 
 @pytest.fixture
 def hub(db_url: str) -> Iterator[Hub]:
     engine = make_engine(db_url)
     sessions = make_session_factory(engine)
-    seed_registry(sessions)
+    seed_small_district(sessions)
     with sessions() as s, s.begin():
         service.provision(s, "home-1", None, DAY)
     clock = ManualClock(DAY)

@@ -27,12 +27,13 @@ from hub.notify.models import Notification
 from hub.provision.models import ProvisionedGateway
 from hub.registry.models import Gateway, Sensor
 from hub.runner import Hub, build_hub
-from tests.hub.alarms.conftest import seed_registry
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from safehome.testing.registry import seed_small_district
 from tests.hub.alarms.test_integration import settings as hub_settings
 from tests.hub.provision.conftest import Site, write_broker_toml
 from tests.support.hub_gateway import ScriptedGateway
-from tests.support.hub_mqtt import SecuredBroker, start_secured_broker, until
-from tests.support.mosquitto import Mosquitto
+from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def site(secured: SecuredBroker, db_url: str, tmp_path: Path) -> Site:
     engine = make_engine(db_url)
     try:
         sessions = make_session_factory(engine)
-        seed_registry(sessions)
+        seed_small_district(sessions)
         with sessions() as s, s.begin():  # a second gateway in home-1, with a sensor of its own
             s.add(Gateway(id="gw-1b", home_id="home-1"))
             s.flush()

@@ -4,12 +4,14 @@ helper that loads it into a database through the real import path."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.registry.files import dump_yaml
+from hub.registry.models import District, Gateway, Home, Sensor, Subdistrict, Workstation
 from hub.registry.service import import_register
 from hub.registry.store import ImportReport
 
@@ -101,3 +103,55 @@ def seed_registry(
     path = tmp_path / "register-seed.yaml"
     path.write_text(dump_yaml(data if data is not None else sample_register()), encoding="utf-8")
     return import_register(factory, [path])
+
+
+def seed_small_district(sessions: sessionmaker[Session]) -> None:
+    """One district, two subdistricts, three workstations (08:00-20:00), one home, gateway,
+    smoke detector and panic button each (``home-1``/``gw-1`` …): the alarm tests' registry."""
+    with sessions() as s, s.begin():
+        s.add(District(id="pudong", name="浦东新区城运中心", timezone="Asia/Shanghai", phone="+86-d"))
+        s.add(Subdistrict(id="sd-01", district_id="pudong", name="sd1", phone="+86-sd1"))
+        s.add(Subdistrict(id="sd-02", district_id="pudong", name="sd2", phone="+86-sd2"))
+        s.flush()
+        for n, sd in ((1, "sd-01"), (2, "sd-01"), (3, "sd-02")):
+            s.add(
+                Workstation(
+                    id=f"ws-000{n}",
+                    subdistrict_id=sd,
+                    name=f"ws{n}",
+                    phone=f"+86-ws{n}",
+                    oncall_phone=f"+86-oncall{n}",
+                    day_start=dt.time(8),
+                    day_end=dt.time(20),
+                )
+            )
+        s.flush()
+        for n in (1, 2, 3):
+            s.add(
+                Home(
+                    id=f"home-{n}",
+                    workstation_id=f"ws-000{n}",
+                    address=f"路{n}号",
+                    residents=[{"name": "resident", "birth_year": 1938}],
+                    emergency_contacts=[{"name": "daughter", "relation": "daughter", "phone": f"+86-fam{n}"}],
+                )
+            )
+        s.flush()
+        for n in (1, 2, 3):
+            s.add(Gateway(id=f"gw-{n}", home_id=f"home-{n}"))
+        s.flush()
+        for n in (1, 2, 3):
+            s.add(
+                Sensor(
+                    gateway_id=f"gw-{n}",
+                    id="smoke-1",
+                    model="smoke-dry-contact",
+                    kind="smoke",
+                    location="kitchen",
+                )
+            )
+            s.add(
+                Sensor(
+                    gateway_id=f"gw-{n}", id="panic-1", model="panic-button", kind="panic", location="bedroom"
+                )
+            )

@@ -1,15 +1,17 @@
-"""A hub-style acker for edge tests: a paho client that plays the hub's part on the wire.
+"""A hub-style acker: a paho client that plays the hub's part on the wire, for the edge and
+simulator tests and the edge benches.
 
 It subscribes like a hub worker (``$share/<group>/safehome/v1/gw/+/{event,telemetry,
-status,result}``), records every uplink message, and answers events and telemetry with
-``Ack`` items (status ``stored``) on ``…/{gw}/ack`` — unless told not to. Tests use it to
-send later statuses (acknowledged / dispatched), configs and commands. The real hub is
-built elsewhere; this keeps the edge tests independent of it.
+status,result}``; ``shared=False`` for plain subscriptions, which also get retained
+statuses), records every uplink message, and answers events and telemetry with ``Ack``
+items (status ``stored``) on ``…/{gw}/ack`` — unless told not to (``auto_ack=False``), or
+only those ``should_ack`` accepts. Tests use it to send later statuses (acknowledged /
+dispatched), configs and commands. The real hub is built elsewhere; this keeps the edge
+tests independent of it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
@@ -32,6 +34,7 @@ from protocols import (
     encode,
     hub_subscriptions,
 )
+from safehome.testing.poll import until, wait_for
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,9 @@ class HubAcker:
         port: int,
         *,
         auto_ack: bool = True,
+        should_ack: Callable[[Any], bool] | None = None,
         group: str | None = None,
+        shared: bool = True,
         username: str | None = None,
         password: str | None = None,
         persistent: bool = False,
@@ -57,7 +62,9 @@ class HubAcker:
         """``persistent``: clean_session False, so that a broker with persistence queues
         uplink for the acker while it reconnects after a broker restart."""
         self.auto_ack = auto_ack
+        self.should_ack = should_ack
         self.group = group or f"hub{uuid.uuid4().hex[:8]}"
+        self.shared = shared
         self.received: list[Received] = []
         self.errors: list[str] = []
         self._lock = threading.Lock()
@@ -84,7 +91,7 @@ class HubAcker:
         sock = client.socket()
         if isinstance(sock, socket.socket):  # like a real hub: no Nagle delay on acks
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for t in hub_subscriptions(self.group):
+        for t in hub_subscriptions(self.group, shared=self.shared):
             client.subscribe(t, qos=1)
         # SUBACKs arrive before any message routed by the new subscription
         self._connected.set()
@@ -98,7 +105,8 @@ class HubAcker:
         with self._lock:
             message: Any = decoded
             self.received.append(Received(topic, message, bool(msg.retain), time.monotonic()))
-        if self.auto_ack and topic.channel in (Channel.EVENT, Channel.TELEMETRY):
+        wanted = self.should_ack(message) if self.should_ack is not None else self.auto_ack
+        if wanted and topic.channel in (Channel.EVENT, Channel.TELEMETRY):
             self.ack(topic.gateway_id, message.id, wait=False)
 
     # --- downlink ------------------------------------------------------------------------
@@ -133,24 +141,23 @@ class HubAcker:
                 if r.topic.gateway_id == gw and (channel is None or r.topic.channel is channel)
             ]
 
-    def _found(
-        self,
-        gw: str,
-        channel: Channel,
-        predicate: Callable[[Any], bool],
-        count: int,
-        deadline: float,
-        timeout: float,
-    ) -> list[Any] | None:
+    def of(self, gw: str, channel: Channel) -> list[Any]:
+        """The messages of one gateway on one channel, in arrival order."""
+        return self.messages(gw, channel)
+
+    def uplink(self) -> list[tuple[Topic, Any]]:
+        """Every message received so far, with its topic, in arrival order."""
+        with self._lock:
+            return [(r.topic, r.message) for r in self.received]
+
+    def _matching(self, gw: str, channel: Channel, predicate: Callable[[Any], bool], count: int) -> list[Any]:
+        """The matches once there are ``count`` of them, else an empty list."""
         found = [m for m in self.messages(gw, channel) if predicate(m)]
-        if len(found) >= count:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"{len(found)}/{count} matching {channel} messages from {gw} after {timeout}s; "
-                f"got {[type(m).__name__ for m in self.messages(gw)]}; errors {self.errors}"
-            )
-        return None
+        return found if len(found) >= count else []
+
+    def _what(self, gw: str, channel: Channel, count: int) -> str:
+        got = [type(m).__name__ for m in self.messages(gw)]
+        return f"{count} matching {channel} messages from {gw} (got {got}; errors {self.errors})"
 
     async def wait_for(
         self,
@@ -160,12 +167,12 @@ class HubAcker:
         within: float = 10.0,
         count: int = 1,
     ) -> list[Any]:
-        """Poll (with a deadline, yielding to the event loop) until ``count`` matches arrived."""
-        deadline = time.monotonic() + within
-        # the list is filled by paho's thread: there is no event to await
-        while (found := self._found(gw, channel, predicate, count, deadline, within)) is None:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        return found
+        """Poll (with a deadline, yielding to the event loop) until ``count`` matches arrived;
+        the list is filled by paho's thread: there is no event to await."""
+        try:
+            return await until(lambda: self._matching(gw, channel, predicate, count), within, "matches")
+        except AssertionError:
+            raise TimeoutError(f"timed out after {within}s waiting for {self._what(gw, channel, count)}") from None
 
     def wait_for_sync(
         self,
@@ -176,10 +183,10 @@ class HubAcker:
         count: int = 1,
     ) -> list[Any]:
         """Blocking variant, for tests whose agent runs in another process."""
-        deadline = time.monotonic() + within
-        while (found := self._found(gw, channel, predicate, count, deadline, within)) is None:
-            time.sleep(0.02)
-        return found
+        try:
+            return wait_for(lambda: self._matching(gw, channel, predicate, count), within, "matches")
+        except AssertionError:
+            raise TimeoutError(f"timed out after {within}s waiting for {self._what(gw, channel, count)}") from None
 
     def close(self) -> None:
         self._client.disconnect()  # first: wakes paho's loop thread, so loop_stop joins at once
