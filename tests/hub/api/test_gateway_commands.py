@@ -19,10 +19,11 @@ from hub.db.commands import GatewayCommand
 from hub.runner import build_hub
 from hub.sealing import generate_key
 from hub.settings import load_hub_settings
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from safehome.testing.registry import seed_small_district
 from tests.edge.conftest import make_agent, running, settings_for
-from tests.hub.alarms.conftest import seed_registry
-from tests.support.hub_mqtt import start_secured_broker, until
-from tests.support.mosquitto import Mosquitto
+from tests.support.hub_mqtt import start_secured_broker
 
 
 async def test_commands_reach_a_real_agent_and_its_answers_are_recorded(
@@ -36,7 +37,7 @@ async def test_commands_reach_a_real_agent_and_its_answers_are_recorded(
         http={"port": 0},
     )
     hub = build_hub(settings)  # the default extensions: alarm engine, then resources
-    seed_registry(hub.session_factory)
+    seed_small_district(hub.session_factory)
     with hub.session_factory() as s, s.begin():
         op, _ = create_token(s, "operator", "workstation:ws-0001", "ws1 desk", dt.datetime.now(dt.UTC))
         viewer, _ = create_token(s, "viewer", "workstation:ws-0001", "ws1 viewer", dt.datetime.now(dt.UTC))
