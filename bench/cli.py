@@ -82,14 +82,27 @@ def recovery(gateways: int, hours: float, split_lanes: bool, postgres: bool) -> 
 @click.option("--count", type=int, default=20_000, show_default=True, help="Events the flooding gateway sends.")
 @click.option("--kind", default="smoke", show_default=True, help="Event kind of the flood (smoke: never shed).")
 @click.option("--sensors", type=int, default=10, show_default=True, help="Distinct sensor ids in the flood.")
+@click.option(
+    "--broker-rate",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="The broker's rate limit per gateway (messages/s); default: the deployment's; 0: none (shows the harm).",
+)
 @hub_deployment
 def flood(
-    alarms: int, spacing: float, count: int, kind: str, sensors: int, split_lanes: bool, postgres: bool
+    alarms: int,
+    spacing: float,
+    count: int,
+    kind: str,
+    sensors: int,
+    broker_rate: float | None,
+    split_lanes: bool,
+    postgres: bool,
 ) -> None:
     """Other homes' alarm latency while one gateway floods the hub, next to a baseline."""
     from bench import flood as fl
 
-    fl.run(alarms, spacing, count, kind, sensors, split=split_lanes, postgres=postgres)
+    fl.run(alarms, spacing, count, kind, sensors, split=split_lanes, postgres=postgres, broker_rate=broker_rate)
 
 
 @bench.command(name="scaleout")

@@ -1,6 +1,7 @@
 """The whole system for benchmarks: local Mosquitto, the real hub on SQLite (child process,
 as the demo starts it), a generated registry and a local webhook receiver subscribed to
 the district's alarms (the "console/webhook subscriber" that alarm latency is measured at).
+The broker loads the deployment's rate-limit plugin with its default limits (docs/broker.md).
 """
 
 from __future__ import annotations
@@ -187,14 +188,33 @@ def _database(wd: Path, postgres: bool) -> Iterator[str]:
             server.drop_database(url)
 
 
+def broker_ratelimit(workdir: Path, homes: int, rate: float | None = None) -> str:
+    """mosquitto.conf lines loading the deployment's rate-limit plugin (``rate`` None: the
+    deployment's default, ``[broker] gateway_rate``; 0: loaded, limits nothing). The bench's
+    gateways log in by username only, so the isolation plugin and the password file are not
+    loaded here (``safehome bench attack`` runs the generated broker whole)."""
+    from hub.broker import plugin
+    from hub.broker.config import BrokerSettings, render_ratelimit
+
+    default = BrokerSettings(tls=False)
+    so = plugin.build(workdir / "safehome_ratelimit.so", source=plugin.RATELIMIT_SOURCE)
+    # With `max_queued_messages 0` (LocalBroker's "unlimited"), Mosquitto 2.0.11 drops the
+    # connection of a client whose QoS 1 PUBLISH is refused instead of answering it; a later
+    # line overrides it (the deployment sizes it the same way: docs/broker.md).
+    queue = f"max_queued_messages {BrokerSettings(tls=False, gateways=homes).queued_messages}\n"
+    return render_ratelimit(so, default.gateway_rate if rate is None else rate, default.gateway_burst) + queue
+
+
 @contextlib.contextmanager
-def system(homes: int, seed: int = 1, split_lanes: bool = False, postgres: bool = False) -> Iterator[System]:
+def system(
+    homes: int, seed: int = 1, split_lanes: bool = False, postgres: bool = False, broker_rate: float | None = None
+) -> Iterator[System]:
     with tempfile.TemporaryDirectory(prefix="safehome-bench-") as tmp, _database(Path(tmp), postgres) as db_url:
         wd = Path(tmp)
         reg = generate(homes, seed)
         path = wd / "registry.yaml"
         path.write_text(registry_to_yaml(reg))
-        broker = LocalBroker(wd / "broker").start()
+        broker = LocalBroker(wd / "broker", extra_config=broker_ratelimit(wd, homes, broker_rate)).start()
         hooks = Webhooks()
         hub: HubHandle | None = None
         try:

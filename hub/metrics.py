@@ -52,6 +52,11 @@ class HubMetrics:
         self.store_errors = Counter(
             "safehome_store_errors", "Batches that failed to store (not acked, retried)", ["kind"], registry=r
         )
+        self.broker_shed = Counter(
+            "safehome_broker_shed_messages",
+            "Uplink messages the broker's rate limit refused (not acked: the gateways resend them)",
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "safehome_ingest_queue_depth", "Messages received, not yet stored", registry=r
         )

@@ -6,7 +6,8 @@ topics and read access to its own downlink topics only, through ``pattern`` line
 ``%u`` (Mosquitto 2.0.11's dynamic-security plugin does not expand ``%u``, the ACL file
 does). The ``hub`` account reads every uplink topic and ``$SYS``, writes every downlink.
 What the ACL file cannot do (refuse subscriptions, bind a client id to its username,
-refuse retained uplink) is done by the isolation plugin (:mod:`hub.broker.plugin`).
+refuse retained uplink) is done by the isolation plugin (:mod:`hub.broker.plugin`); a
+second plugin limits each gateway's rate on the hub's priority-lane channels.
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ class BrokerSettings(FileSettings):
     autosave_interval: int = Field(default=30, ge=1)
     persistent_client_expiration: str = "7d"
     sys_interval: int = Field(default=10, ge=1)
+    # one gateway's flood (hub/broker/plugin/safehome_ratelimit.c, docs/broker.md)
+    gateway_rate: float = Field(
+        default=20.0, ge=0, description="events/status/results per second per gateway, sustained; 0: no limit"
+    )
+    gateway_burst: int = Field(default=200, ge=1, description="events/status/results a gateway may send at once")
     user: str = Field(default="mosquitto", description="account mosquitto drops to when started as root")
     log_dest: str = "stderr"
 
@@ -143,6 +149,10 @@ class BrokerSettings(FileSettings):
         return self.directory / "safehome_isolation.so"
 
     @property
+    def ratelimit_path(self) -> Path:
+        return self.directory / "safehome_ratelimit.so"
+
+    @property
     def hub_secret_path(self) -> Path:
         return self.directory / "hub.password"
 
@@ -170,6 +180,7 @@ def render_acl(hub_user: str = HUB_USER) -> str:
         *(f"topic read {GATEWAY_PREFIX}/+/{c}" for c in up),
         *(f"topic write {GATEWAY_PREFIX}/+/{c}" for c in down),
         "topic read $SYS/#",
+        f"topic read {plugin.SHED_TOPIC}",
         "",
         *(f"pattern write {GATEWAY_PREFIX}/%u/{c}" for c in up),
         *(f"pattern read {GATEWAY_PREFIX}/%u/{c}" for c in down),
@@ -180,6 +191,12 @@ def render_acl(hub_user: str = HUB_USER) -> str:
 def render_security(password_path: Path, acl_path: Path, plugin_path: Path) -> str:
     """The authentication/authorisation part of the config (also used by tests' brokers)."""
     return plugin.render(plugin_path, (HUB_USER,)) + f"password_file {password_path}\nacl_file {acl_path}\n"
+
+
+def render_ratelimit(plugin_path: Path, rate: float, burst: int) -> str:
+    """The rate-limit plugin's lines (also used by tests' and benchmarks' brokers): the hub's
+    account is never limited."""
+    return plugin.render_ratelimit(plugin_path, (HUB_USER,), rate, burst)
 
 
 def render_limits(s: BrokerSettings) -> str:
@@ -217,6 +234,9 @@ def render_config(s: BrokerSettings) -> str:
         "allow_anonymous false",
         render_security(s.password_path, s.acl_path, s.plugin_path).rstrip("\n"),
     ]
+    # one table of buckets for the broker: loaded once, globally, or with per-listener
+    # settings on the gateways' listener only (the loopback one serves the hub)
+    ratelimit = render_ratelimit(s.ratelimit_path, s.gateway_rate, s.gateway_burst).rstrip("\n")
     lines = [
         "# Written by `safehome broker config`; regenerate rather than edit.",
         f"per_listener_settings {'true' if per_listener else 'false'}",
@@ -240,18 +260,18 @@ def render_config(s: BrokerSettings) -> str:
         lines.append("persistence false")
     lines.append(render_limits(s).rstrip("\n"))
     if not per_listener:
-        lines += security
+        lines += [*security, ratelimit]
     lines += [
         "",
         "# Loopback, unencrypted: the hub on this machine and local tools.",
         f"listener {s.plain_port} {s.plain_bind}",
     ]
     if per_listener:
-        lines += security
+        lines += security if s.tls else [*security, ratelimit]
     if s.tls:
         lines += ["", "# Gateways: TLS.", f"listener {s.tls_port} {s.tls_bind}"]
         if per_listener:
-            lines += [*security, "use_username_as_clientid true"]
+            lines += [*security, ratelimit, "use_username_as_clientid true"]
         if s.cafile is not None:
             lines.append(f"cafile {s.cafile}")
         # no tls_version: Mosquitto 2's default accepts TLS 1.2 and 1.3

@@ -33,7 +33,7 @@ def write_deployment(s: BrokerSettings) -> Written:
     """Write mosquitto.conf and the ACL; create the password file with the hub account.
 
     Idempotent: gateway credentials and an existing hub password are kept. Builds the
-    isolation plugin (:mod:`hub.broker.plugin`) when its source changed.
+    isolation and rate-limit plugins (:mod:`hub.broker.plugin`) when their source changed.
     """
     try:
         s.directory.mkdir(parents=True, exist_ok=True)
@@ -42,6 +42,7 @@ def write_deployment(s: BrokerSettings) -> Written:
         s.run_dir.mkdir(exist_ok=True)
         chown_for_broker(s.run_dir, s.user)
         plugin.build(s.plugin_path)
+        plugin.build(s.ratelimit_path, source=plugin.RATELIMIT_SOURCE)
         if s.persistence:
             s.persistence_dir.mkdir(parents=True, exist_ok=True)
             chown_for_broker(s.persistence_dir, s.user)

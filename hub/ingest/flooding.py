@@ -8,6 +8,10 @@ Each ingest process counts what it receives. A process restores only what its ow
 could see: the condition's detail carries the lanes (``[lanes: priority]``), and at start a
 process adopts the open conditions carrying its own, so that a restart mid-flood still
 restores them once the gateway has calmed.
+
+The broker's rate limit (hub/broker/plugin/safehome_ratelimit.c) refuses most of a flood
+before the hub sees it; its notices (``{"gw": …, "shed": n}``) count here like received
+messages, so the condition opens and restores the same way.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +38,27 @@ from hub.threads import ThreadWork
 
 log = logging.getLogger(__name__)
 KIND = ConditionKind.GATEWAY_FLOODING
+#: what a notice's gateway id may look like (ids are checked when issued; this only keeps a
+#: malformed notice out of the counters and the condition's detail)
+_GATEWAY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: more refused in one notice than this is malformed (the plugin sends one a second)
+MAX_SHED_PER_NOTICE = 10_000_000
+
+
+def parse_shed_notice(payload: bytes) -> tuple[str, int] | str:
+    """``(gateway, refused)`` of a rate-limit notice, or what is wrong with it."""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        return f"not JSON: {exc}"
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    gw, shed = doc.get("gw"), doc.get("shed")
+    if not isinstance(gw, str) or not _GATEWAY_ID.fullmatch(gw):
+        return f"gw {gw!r} is not a gateway id"
+    if not isinstance(shed, int) or isinstance(shed, bool) or not 0 <= shed <= MAX_SHED_PER_NOTICE:
+        return f"shed {shed!r} is not a count between 0 and {MAX_SHED_PER_NOTICE:,}"
+    return gw, shed
 
 
 class FloodAlarms:
@@ -56,10 +83,11 @@ class FloodAlarms:
         self.wall = wall
         self._pending: set[asyncio.Task[None]] = set()
 
-    def observe(self, gateway: str) -> None:
-        """Count one received message of ``gateway`` (called for every message: cheap)."""
+    def observe(self, gateway: str, n: int = 1) -> None:
+        """Count ``n`` received (or broker-refused) messages of ``gateway`` (called for every
+        message: cheap)."""
         now = self.clock()
-        if self.watch.observe(gateway, now):
+        if self.watch.observe(gateway, now, n):
             rate = self.watch.rate(gateway, now)
             self._spawn(self._record(gateway, True, f"{rate:.0f} messages in {self.watch.window_s:g} s"))
 

@@ -6,6 +6,9 @@ telemetry on the other. Each queue serves life safety first, then supervisory, t
 test, round-robin across gateways, with a bound per gateway per batch
 (:mod:`hub.ingest.fair`), so one gateway's flood costs only that gateway; a gateway
 sending far more than a home raises ``gateway_flooding`` (:mod:`hub.ingest.flooding`).
+Before any of that, the broker's rate limit keeps a flood out of the priority lane's broker
+queue (hub/broker/plugin/safehome_ratelimit.c); what it refused is counted from its notices
+(:func:`hub.ingest.flooding.parse_shed_notice`) as if received.
 Each queue has its own processor, so an alarm
 never waits for a telemetry batch to be validated and written. A processor takes a batch
 (whatever is waiting, up to ``batch_max``), validates it, stores the events in one
@@ -31,12 +34,13 @@ from typing import Any
 import aiomqtt
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.broker.plugin import SHED_TOPIC
 from hub.db.commands import record_results
 from hub.db.errors import StoreError
 from hub.ingest.clock import ClockWatch
 from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
 from hub.ingest.fair import Admit, Bounds, FairQueue, FloodWatch, Rank, gateway_of, rank_of
-from hub.ingest.flooding import FloodAlarms
+from hub.ingest.flooding import FloodAlarms, parse_shed_notice
 from hub.ingest.plan import Plan, SeenGate, StateBuffer, acks, make_plan, stored_items
 from hub.ingest.reads import buffer_reads
 from hub.ingest.store import Decider, store_event_batch, store_state, store_telemetry
@@ -231,6 +235,9 @@ class IngestService:
         mqtt = self.settings.mqtt
         channels = LANES[lane]
         topics = [t for t in hub_subscriptions(mqtt.share_group) if t.rsplit("/", 1)[-1] in channels]
+        if lane == PRIORITY_LANE:
+            # the broker's rate limit refused these (shared: one worker counts each notice)
+            topics.append(f"$share/{mqtt.share_group}/{SHED_TOPIC}")
         suffix = "" if lane == PRIORITY_LANE else f"-{lane}"
         backoff = 0.5
         while True:
@@ -267,6 +274,9 @@ class IngestService:
 
     def _accept(self, msg: aiomqtt.Message) -> None:
         topic = msg.topic.value
+        if topic == SHED_TOPIC:
+            self._broker_shed(msg)
+            return
         channel = topic.rsplit("/", 1)[-1]
         gateway = gateway_of(topic)
         self.floods.observe(gateway)
@@ -280,6 +290,19 @@ class IngestService:
             self._shed.reject(Rejected(verdict.value, detail, topic, gateway))
             return
         self.metrics.queue_depth.set(len(self.queue) + len(self.telemetry_queue))
+
+    def _broker_shed(self, msg: aiomqtt.Message) -> None:
+        """A notice of the broker's rate limit: ``n`` messages of a gateway refused (not
+        acked: it resends them). They count towards its rate (``gateway_flooding``)."""
+        payload = msg.payload if isinstance(msg.payload, bytes) else b""
+        notice = parse_shed_notice(payload)
+        if isinstance(notice, str):
+            self.metrics.rejects.labels("bad_shed_notice").inc()
+            self._rejects.reject(Rejected("bad_shed_notice", notice, SHED_TOPIC))
+            return
+        gateway, n = notice
+        self.metrics.broker_shed.inc(n)
+        self.floods.observe(gateway, n)
 
     # --- processing ------------------------------------------------------------------
     async def _process_forever(

@@ -15,7 +15,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from hub.broker import plugin
-from hub.broker.config import render_acl, render_security
+from hub.broker.config import render_acl, render_ratelimit, render_security
 from hub.broker.credentials import Credentials, PasswordFile
 from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.poll import wait_for
@@ -125,9 +125,19 @@ def isolation_plugin() -> Path:
     return plugin.build(Path(tempfile.gettempdir()) / f"safehome-plugin-{plugin.source_digest()}" / "isolation.so")
 
 
+def ratelimit_plugin() -> Path:
+    """The rate-limit plugin, built once per source version for every test broker."""
+    src = plugin.RATELIMIT_SOURCE
+    return plugin.build(
+        Path(tempfile.gettempdir()) / f"safehome-plugin-{plugin.source_digest(src)}" / "ratelimit.so", source=src
+    )
+
+
 def start_secured_broker(
-    factory: Callable[..., Mosquitto], directory: Path, extra: str = ""
+    factory: Callable[..., Mosquitto], directory: Path, extra: str = "", rate: float = 0, burst: int = 200
 ) -> SecuredBroker:
+    """``rate``: the rate-limit plugin's limit per gateway (0: loaded, limits nothing, so
+    that the hub's own fairness tests see a whole flood)."""
     directory.mkdir(parents=True, exist_ok=True)
     # the layout of BrokerSettings (run/mosquitto.pid): tools given the directory find the pid
     passwd, acl, pid = directory / "passwd", directory / "acl", directory / "run" / "mosquitto.pid"
@@ -140,7 +150,11 @@ def start_secured_broker(
     # client whose QoS 1 PUBLISH the ACL denies; the generated config sizes the queue, as here.
     limits = "max_queued_messages 100000\n"
     broker = factory(
-        extra_config=render_security(passwd, acl, isolation_plugin()) + f"pid_file {pid}\n" + limits + extra,
+        extra_config=render_security(passwd, acl, isolation_plugin())
+        + render_ratelimit(ratelimit_plugin(), rate, burst)
+        + f"pid_file {pid}\n"
+        + limits
+        + extra,
         allow_anonymous=False,
     )
     wait_for(pid.exists, what="broker pid file")

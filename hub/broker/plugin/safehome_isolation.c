@@ -34,48 +34,11 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
-#define MAX_ITEMS 16
-
-struct list {
-	char *items[MAX_ITEMS];
-	int count;
-};
+#include "safehome_plugin.h"
 
 static int instances = 0;
 static struct list hub_users, downlink, retain_ok;
 static char *root = NULL, *reserved_prefix = NULL;
-
-static void list_free(struct list *l)
-{
-	for(int i = 0; i < l->count; i++){
-		free(l->items[i]);
-	}
-	l->count = 0;
-}
-
-static int list_parse(struct list *l, const char *value)
-{
-	char *copy = strdup(value), *save = NULL, *tok;
-	if(!copy) return MOSQ_ERR_NOMEM;
-	list_free(l);
-	for(tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)){
-		if(l->count == MAX_ITEMS || !(l->items[l->count] = strdup(tok))){
-			free(copy);
-			return MOSQ_ERR_INVAL;
-		}
-		l->count++;
-	}
-	free(copy);
-	return MOSQ_ERR_SUCCESS;
-}
-
-static bool list_has(const struct list *l, const char *s)
-{
-	for(int i = 0; i < l->count; i++){
-		if(!strcmp(l->items[i], s)) return true;
-	}
-	return false;
-}
 
 /* The channel of ROOT<username>/<channel>, or NULL for any other topic. */
 static const char *own_channel(const char *topic, const char *username)
@@ -141,14 +104,6 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 		return MOSQ_ERR_ACL_DENIED;
 	}
 	return MOSQ_ERR_PLUGIN_DEFER;
-}
-
-int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
-{
-	for(int i = 0; i < supported_version_count; i++){
-		if(supported_versions[i] == 5) return 5;
-	}
-	return -1;
 }
 
 /* With per_listener_settings the plugin is loaded once per listener: the options are the
