@@ -109,10 +109,24 @@ class Hub:
         self.engine.dispose()
 
 
+#: How long a stopping hub lets open requests finish. An open live stream (a console on a
+#: desk) never finishes by itself: without a bound, stopping the hub waited for every console
+#: to go away. After it the streams are cut; the consoles reconnect and resume by event id.
+HTTP_SHUTDOWN_GRACE_S = 3
+
+
 def http_config(app: FastAPI, http: HttpSettings) -> uvicorn.Config:
     """uvicorn's settings for the hub's listener (HTTPS when a certificate is configured)."""
     tls = {"ssl_certfile": str(http.tls_certfile), "ssl_keyfile": str(http.tls_keyfile)} if http.tls else {}
-    return uvicorn.Config(app, host=http.host, port=http.port, log_level="warning", lifespan="off", **tls)  # type: ignore[arg-type]
+    return uvicorn.Config(
+        app,
+        host=http.host,
+        port=http.port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=HTTP_SHUTDOWN_GRACE_S,
+        **tls,  # type: ignore[arg-type]
+    )
 
 
 def _db_check(engine: Engine) -> Callable[[], tuple[bool, str]]:

@@ -7,8 +7,10 @@ Chromium tests are few and each is bounded: one browser per test, pages closed w
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -90,6 +92,7 @@ OPERATORS = {
     "ws1-a": ("operator", "workstation:ws-0001"),
     "ws1-b": ("operator", "workstation:ws-0001"),
     "ws2": ("operator", "workstation:ws-0002"),
+    "sd1": ("supervisor", "subdistrict:sd-01"),
 }
 
 
@@ -158,3 +161,13 @@ def console_errors() -> Iterator[list[str]]:
 def watch(page: Page, errors: list[str]) -> Page:
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     return page
+
+
+async def page_until(page: Page, expression: str, within: float = 10.0) -> None:
+    """Poll a JavaScript expression until it is truthy. (Playwright's wait_for_function
+    evaluates a string inside the page, which the console's CSP rightly refuses.)"""
+    deadline = time.monotonic() + within
+    while not await page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {expression}")
+        await asyncio.sleep(0.05)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 import protocols as p
 from hub.alarms.store.models import Alarm
-from tests.console.conftest import District, log_in, watch
+from tests.console.conftest import District, log_in, page_until, watch
 from tests.support.hub_gateway import ScriptedGateway
 
 pytestmark = pytest.mark.slow
@@ -97,12 +97,66 @@ async def test_smoke_event_to_board_then_closed_loop_in_the_browser(
         # back on the board: gone (closed), without a reload
         await ws1.click("a.back")
         await ws1.wait_for_selector("main.board")
-        await until_async_empty(ws1)
+        await page_until(ws1, "document.querySelectorAll('li[data-alarm]').length === 0")
         assert await ws1.evaluate("performance.getEntriesByType('navigation').length") == 1
     finally:
         gw1.close()
         gw2.close()
 
 
-async def until_async_empty(page: Page) -> None:
-    await page.wait_for_function("document.querySelectorAll('li[data-alarm]').length === 0", timeout=10000)
+
+
+async def test_two_operators_on_one_case_see_each_others_step_live(
+    district: District, browser: Browser, console_errors: list[str]
+) -> None:
+    a = watch(await browser.new_page(), console_errors)
+    b = watch(await (await browser.new_context()).new_page(), console_errors)
+    await log_in(a, district.url, district.tokens["ws1-a"])
+    await log_in(b, district.url, district.tokens["ws1-b"])
+    gw = ScriptedGateway(district.secured, "gw-1").connect()
+    try:
+        ev = gw.event(p.EventKind.PANIC, sensor="panic-1")
+        gw.send(ev)
+        await gw.acked([ev.id])
+        (alarm,) = open_alarms(district)
+        for page in (a, b):
+            await page.locator(f"li[data-alarm='{alarm.id}'] a").click()
+            await page.wait_for_selector("main.case[data-state=raised], main.case[data-state=notified]")
+        await step(a, "acknowledge", "on my way")
+        # b did nothing: its open case moves on by itself, naming who acknowledged
+        await b.wait_for_selector("main.case[data-state=acknowledged]", timeout=10000)
+        line = b.locator(".history li[data-action=acknowledge]")
+        assert "ws1-a" in await line.inner_text() and "on my way" in await line.inner_text()
+        assert await b.locator("form[data-step=acknowledge]").count() == 0
+        assert await b.locator("form[data-step=dispatch]").count() == 1
+    finally:
+        gw.close()
+
+
+async def test_hub_restart_shows_disconnected_then_recovers_with_alarms_raised_meanwhile(
+    district: District, browser: Browser, console_errors: list[str]
+) -> None:
+    page = watch(await browser.new_page(), console_errors)
+    await log_in(page, district.url, district.tokens["ws1-a"])
+    (first,) = district.hubs
+    other = await district.start_hub(port=0)  # a second worker keeps ingesting meanwhile
+    await district.stop_hub(first)
+    await page.wait_for_selector("[data-testid=disconnected]", timeout=15000)
+
+    gw = ScriptedGateway(district.secured, "gw-1").connect()
+    try:
+        ev = gw.event(p.EventKind.SMOKE, sensor="smoke-1")
+        gw.send(ev)
+        await gw.acked([ev.id])  # stored and raised by the other worker while the page is cut off
+        with other.session_factory() as s:
+            (alarm_id,) = s.scalars(select(Alarm.id)).all()
+        assert await page.locator("[data-testid=disconnected]").is_visible()
+        assert await board_ids(page) == []
+
+        await district.start_hub()  # the page's hub is back on its port
+        await page.wait_for_selector("[data-testid=disconnected]", state="detached", timeout=20000)
+        await page.locator(f"li[data-alarm='{alarm_id}']").wait_for(timeout=10000)
+        assert "urgent" in str(await page.locator(f"li[data-alarm='{alarm_id}']").get_attribute("class"))
+        assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    finally:
+        gw.close()

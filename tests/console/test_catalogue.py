@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from hub.alarms.classes import HUB_KINDS
 from hub.alarms.lifecycle import Action, Outcome, State
 from hub.alarms.store.actions import EVENT_OF_ACTION
-from hub.api.tokens import ROLES
+from hub.api.scopes import KEY_ROLE, TOKEN_ROLES, USER_ROLES
 from hub.console import STATIC, mount_console
 from protocols import AlarmClass, EventKind
 from tests.support.http import serve_app
@@ -59,7 +59,7 @@ def test_every_kind_class_state_step_and_outcome_of_the_hub_has_a_label() -> Non
         | {f"action.{a.value}" for a in Action if a is not Action.NOTIFY}
         | {f"history.{a}" for a in EVENT_OF_ACTION}
         | {f"outcome.{o.value}" for o in Outcome}
-        | {f"role.{r}" for r in ROLES}
+        | {f"role.{r}" for r in [*TOKEN_ROLES, *USER_ROLES, KEY_ROLE]}
         | {f"lang.{lang}" for lang in LANGS}
     )
     for lang in LANGS:

@@ -1,0 +1,81 @@
+"""Screenshots of the console (zh-CN) for the README and docs/console.md: the board of a
+subdistrict center with alarms of each class, and a case part-way through the closed loop.
+
+``make screenshots`` runs this with ``CONSOLE_SCREENSHOTS=docs/img`` (the committed images);
+otherwise they go to the test's temporary directory, and the test still checks that each
+picture was taken at the size asked for."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser
+
+import protocols as p
+from tests.console.conftest import District, log_in, watch
+from tests.console.test_board import step
+from tests.support.hub_gateway import ScriptedGateway
+
+pytestmark = pytest.mark.slow
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", path
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    path = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+async def test_board_and_case_screenshots(
+    district: District, browser: Browser, console_errors: list[str], out: Path
+) -> None:
+    context = await browser.new_context(viewport={"width": 1200, "height": 640}, device_scale_factor=1)
+    page = watch(await context.new_page(), console_errors)
+    await log_in(page, district.url, district.tokens["sd1"])
+    gw1 = ScriptedGateway(district.secured, "gw-1").connect()
+    gw2 = ScriptedGateway(district.secured, "gw-2").connect()
+    try:
+        sent = [
+            (gw2, gw2.event(p.EventKind.BATTERY_LOW, sensor="smoke-1")),
+            (gw1, gw1.event(p.EventKind.TAMPER, sensor="panic-1")),
+            (gw2, gw2.event(p.EventKind.PANIC, sensor="panic-1")),
+            (gw1, gw1.event(p.EventKind.SMOKE, sensor="smoke-1")),
+        ]
+        for gw, ev in sent:
+            gw.send(ev)
+            await gw.acked([ev.id])
+        await page.locator("li[data-alarm]").nth(len(sent) - 1).wait_for(timeout=10000)
+
+        # one case taken part of the way, so the board shows states and the case a history
+        await page.locator("li.cls-alarm a").nth(1).click()
+        await page.wait_for_selector("main.case")
+        await step(page, "acknowledge", "已电话联系老人 无人接听")
+        await page.wait_for_selector("main.case[data-state=acknowledged]")
+        await step(page, "dispatch", "请志愿者带钥匙上门", responder="志愿者 王师傅")
+        await page.wait_for_selector("main.case[data-state=dispatched]")
+        await page.screenshot(path=out / "console-case.png", full_page=True)
+
+        await page.click("a.back")
+        await page.wait_for_selector("main.board[data-loaded=yes]")
+        await page.screenshot(path=out / "console-board.png")
+
+        phone = watch(await (await browser.new_context(viewport={"width": 390, "height": 700})).new_page(), console_errors)
+        await log_in(phone, district.url, district.tokens["sd1"])
+        await phone.locator("li[data-alarm]").nth(len(sent) - 1).wait_for(timeout=10000)
+        await phone.screenshot(path=out / "console-phone.png")
+    finally:
+        gw1.close()
+        gw2.close()
+    assert png_size(out / "console-board.png") == (1200, 640)
+    assert png_size(out / "console-phone.png") == (390, 700)
+    assert png_size(out / "console-case.png")[0] == 1200
