@@ -1,13 +1,24 @@
-"""``safehome hub token …``: create, list and revoke API tokens."""
+"""``safehome hub token …`` (role tokens) and ``safehome hub key …`` (scoped API keys):
+create, list and revoke. Every creation and revocation is audited (actor ``cli``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hub.api.tokens import ROLES
 from hub.db.cli import db_url_option, migrated_sessions
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+def _audited(s: Session, action: str, key_id: str, detail: dict[str, Any] | None = None) -> None:
+    from hub import audit
+
+    audit.record(s, actor="cli", action=action, target=f"key:{key_id}", source="cli", detail=detail)
 
 
 @click.group(name="token")
@@ -32,6 +43,7 @@ def create_cmd(role: str, region: str, name: str, expires_in_days: float | None,
     try:
         with migrated_sessions(db_url) as sessions, sessions() as s, s.begin():
             tok, p = create_token(s, role, region, name, now, expires)
+            _audited(s, "token.create", p.token_id, {"role": role, "region": p.region, "name": name})
     except BadRegion as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"token id {p.token_id}: role {p.role}, region {p.region}", err=True)
@@ -49,7 +61,8 @@ def list_cmd(db_url: str) -> None:
             state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
             if t.expires_at and not t.revoked_at:
                 state += f" until {t.expires_at:%Y-%m-%d %H:%M}"
-            click.echo(f"{t.id}\t{t.role}\t{t.region_kind}:{t.region_id}\t{state}\t{t.name}")
+            used = f"used {t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never used"
+            click.echo(f"{t.id}\t{t.role}\t{t.region_kind}:{t.region_id}\t{state}\t{used}\t{t.scopes}\t{t.name}")
 
 
 @token.command(name="revoke")
@@ -62,4 +75,41 @@ def revoke_cmd(token_id: str, db_url: str) -> None:
     with migrated_sessions(db_url) as sessions, sessions() as s, s.begin():
         if not revoke_token(s, token_id, dt.datetime.now(dt.UTC)):
             raise click.ClickException(f"no active token {token_id!r}")
+        _audited(s, "key.revoke", token_id)
     click.echo(f"revoked {token_id}")
+
+
+@click.group(name="key")
+def key() -> None:
+    """API keys for third parties: scopes, a region (down to one home), an expiry."""
+
+
+@key.command(name="create")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="Repeat for each scope: alarms:read, readings:read, residents:read … (docs/api.md).")
+@click.option("--region", required=True, help="district:ID, subdistrict:ID, workstation:ID or home:ID")
+@click.option("--name", required=True, help="Who uses it, e.g. 'family app, home-1'.")
+@click.option("--expires-in-days", type=click.FloatRange(min=0, min_open=True, max=731), default=365,
+              show_default=True, help="The key stops working after this many days.")
+@db_url_option
+def key_create_cmd(scopes: tuple[str, ...], region: str, name: str, expires_in_days: float, db_url: str) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from hub.api.errors import BadRegion
+    from hub.api.tokens import create_key
+
+    now = dt.datetime.now(dt.UTC)
+    try:
+        with migrated_sessions(db_url) as sessions, sessions() as s, s.begin():
+            tok, p = create_key(s, list(scopes), region, name, now, now + dt.timedelta(days=expires_in_days), "cli")
+            _audited(s, "key.create", p.token_id,
+                     {"scopes": sorted(p.scopes), "region": p.region, "name": name,
+                      "expires_at": p.expires_at.isoformat() if p.expires_at else None})
+    except BadRegion as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"key id {p.token_id}: scopes {' '.join(sorted(p.scopes))}, region {p.region}, "
+               f"expires {p.expires_at:%Y-%m-%d %H:%M} UTC", err=True)
+    click.echo(tok)
+
+
+key.add_command(list_cmd, name="list")
+key.add_command(revoke_cmd, name="revoke")

@@ -85,7 +85,9 @@ def disable_user(session: Session, username: str, now: dt.datetime) -> User | No
     if user is None or user.disabled_at is not None:
         return None
     user.disabled_at = now
-    for row in session.scalars(select(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))):
+    for row in session.scalars(
+        select(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+    ):
         row.revoked_at = now
     return user
 
@@ -192,7 +194,9 @@ def login(ctx: ApiContext, username: str, password: str, source: str) -> Tokens:
     locks = [u for u in (throttle.locked_until(counts.get(k), now) for k in keys.values()) if u is not None]
     if locks:
         with ctx.sessions() as s, s.begin():
-            audit.record(s, actor=f"user {name}", action="login.locked", target=f"user:{name}", source=source, at=now)
+            audit.record(
+                s, actor=f"user {name}", action="login.locked", target=f"user:{name}", source=source, at=now
+            )
         raise LoginRefused(429, LOGIN_LOCKED, max(1, int((max(locks) - now).total_seconds()) + 1))
     ok = passwords.verify(ctx.password_hasher, stored, password)
     with ctx.sessions() as s, s.begin():
@@ -203,10 +207,23 @@ def login(ctx: ApiContext, username: str, password: str, source: str) -> Tokens:
                 old = throttle.Count(row.failures, row.window_start, row.locked_until) if row else None
                 new = throttle.after_failure(old, policies[what], now)
                 if row is None:
-                    s.add(LoginThrottle(key=key, failures=new.failures, window_start=new.window_start, locked_until=new.locked_until))
+                    s.add(
+                        LoginThrottle(
+                            key=key,
+                            failures=new.failures,
+                            window_start=new.window_start,
+                            locked_until=new.locked_until,
+                        )
+                    )
                 else:
-                    row.failures, row.window_start, row.locked_until = new.failures, new.window_start, new.locked_until
-            audit.record(s, actor=f"user {name}", action="login.failed", target=f"user:{name}", source=source, at=now)
+                    row.failures, row.window_start, row.locked_until = (
+                        new.failures,
+                        new.window_start,
+                        new.locked_until,
+                    )
+            audit.record(
+                s, actor=f"user {name}", action="login.failed", target=f"user:{name}", source=source, at=now
+            )
             failed = True
         else:
             failed = False
@@ -225,7 +242,9 @@ def login(ctx: ApiContext, username: str, password: str, source: str) -> Tokens:
             access, refresh = _issue(ctx, sess, now)
             s.add(sess)
             p = principal_of(user, sess, source)
-            audit.record(s, actor=p.actor, action="login.ok", target=f"session:{sess.id}", source=source, at=now)
+            audit.record(
+                s, actor=p.actor, action="login.ok", target=f"session:{sess.id}", source=source, at=now
+            )
             tokens = Tokens(access, refresh, sess.access_expires_at, sess.refresh_expires_at, p)
     if failed:
         raise LoginRefused(401, LOGIN_FAILED)
@@ -250,8 +269,14 @@ def refresh(ctx: ApiContext, token: str, source: str) -> Tokens:
             raise refused
         if row.previous_refresh_hash is not None and hmac.compare_digest(row.previous_refresh_hash, h):
             row.revoked_at = now  # a used refresh token came back: someone holds a copy
-            audit.record(s, actor=principal_of(user, row).actor, action="session.reuse_revoked",
-                         target=f"session:{sid}", source=source, at=now)
+            audit.record(
+                s,
+                actor=principal_of(user, row).actor,
+                action="session.reuse_revoked",
+                target=f"session:{sid}",
+                source=source,
+                at=now,
+            )
             reused = True
         elif not hmac.compare_digest(row.refresh_hash, h):
             raise refused
@@ -260,7 +285,9 @@ def refresh(ctx: ApiContext, token: str, source: str) -> Tokens:
             access, new_refresh = _issue(ctx, row, now)
             row.refreshed_at = now
             p = principal_of(user, row, source)
-            audit.record(s, actor=p.actor, action="session.refresh", target=f"session:{sid}", source=source, at=now)
+            audit.record(
+                s, actor=p.actor, action="session.refresh", target=f"session:{sid}", source=source, at=now
+            )
             tokens = Tokens(access, new_refresh, row.access_expires_at, row.refresh_expires_at, p)
     if reused:
         raise refused
