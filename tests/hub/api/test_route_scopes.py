@@ -71,6 +71,8 @@ SAMPLES: dict[str, Callable[[Session, World], str]] = {
     "username": lambda s, w: "sample-user",
     "home_id": lambda s, w: "home-1",
     "workstation_id": lambda s, w: "ws-0001",
+    "webhook_id": lambda s, w: w.values["webhook_id"],
+    "delivery_id": lambda s, w: w.values["delivery_id"],
 }
 #: (method, path) → a valid body (validation would otherwise answer 422 before the handler
 #: gets to the region check).
@@ -95,6 +97,13 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "region": "workstation:ws-0001",
     },
 }
+BODIES.update(
+    {
+        ("POST", "/api/v1/webhooks"): {"url": "https://city.example/made-by-route-test"},
+        ("PATCH", "/api/v1/webhooks/{webhook_id}"): {"name": "route test"},
+        ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): {},
+    }
+)
 #: query parameters some routes require
 QUERY: dict[str, str] = {"since": "2026-01-01T00:00:00Z"}
 
@@ -167,6 +176,19 @@ def _dead_session(base: str, sessions: Any) -> tuple[str, str]:
     return gone, fired
 
 
+def _sample_webhook(base: str, token: str, world: World) -> None:
+    """A subscription of ws-0001 and one (ping) delivery of it, made through the API."""
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
+        r = c.post(
+            f"{PREFIX}/webhooks", json={"url": "https://ws1.example/hook", "region": "workstation:ws-0001"}
+        )
+        assert r.status_code == 201, r.text
+        world.values["webhook_id"] = str(r.json()["id"])
+        r = c.post(f"{PREFIX}/webhooks/{world.values['webhook_id']}/ping")
+        assert r.status_code == 202, r.text
+        world.values["delivery_id"] = r.json()["delivery_id"]
+
+
 @dataclass
 class Served:
     app: FastAPI
@@ -230,6 +252,7 @@ def served(db_url: str) -> Iterator[Served]:
     )
     hub = build_hub(settings)
     with serve_app(hub.app) as base:
+        _sample_webhook(base, creds.full, world)
         gone, fired = _dead_session(base, sessions)
         creds.dead["logged-out user"] = gone
         creds.dead["disabled user"] = fired
