@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.api.auth import Context, audit, require, workstation_scope
-from hub.api.scopes import REGISTRY_READ
+from hub.api.scopes import REGISTRY_READ, REGISTRY_WRITE
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
 from hub.registry.duty import workstation_staffed
@@ -26,8 +26,8 @@ from hub.registry.models import District, Subdistrict, Workstation
 router = APIRouter(tags=["centers"])
 NOT_FOUND = "no such workstation"
 Registry = Annotated[Principal, Depends(require(REGISTRY_READ))]
-#: Roles that may change duty hours (the district's own administrators).
-DUTY_EDITORS = frozenset({"district_admin"})
+#: Who may change duty hours: ``registry:write`` (district admins; no API key carries it).
+Editor = Annotated[Principal, Depends(require(REGISTRY_WRITE))]
 
 
 class WorkstationOut(BaseModel):
@@ -128,18 +128,16 @@ def get_workstation(workstation_id: str, p: Registry, ctx: Context) -> Workstati
     "/workstations/{workstation_id}/duty",
     response_model=WorkstationOut,
     responses={
-        403: {"description": "only a district admin may change duty hours"},
+        403: {"description": "the credential lacks registry:write (district admins)"},
         404: {"description": "no such workstation in the caller's region"},
     },
 )
-def put_duty(workstation_id: str, body: DutyIn, p: Registry, ctx: Context) -> WorkstationOut:
+def put_duty(workstation_id: str, body: DutyIn, p: Editor, ctx: Context) -> WorkstationOut:
     """Change a workstation's duty hours (the next alarm is routed by them). The next import
     of the register file sets them back to the file's, so change the file too."""
     now = ctx.clock.now()
     with ctx.sessions() as s, s.begin():
-        ws = scoped_workstation(s, p, workstation_id)  # 404 before 403
-        if p.role not in DUTY_EDITORS:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {p.role} may not change duty hours")
+        ws = scoped_workstation(s, p, workstation_id)
         before = {"day_start": _hhmm(ws.day_start), "day_end": _hhmm(ws.day_end)}
         ws.day_start, ws.day_end = body.day_start, body.day_end
         after = {"day_start": _hhmm(ws.day_start), "day_end": _hhmm(ws.day_end)}

@@ -12,6 +12,7 @@ ALARMS_READ = "alarms:read"
 ALARMS_WRITE = "alarms:write"
 ALARMS_REVIEW = "alarms:review"
 REGISTRY_READ = "registry:read"
+REGISTRY_WRITE = "registry:write"
 RESIDENTS_READ = "residents:read"
 READINGS_READ = "readings:read"
 WEBHOOKS_MANAGE = "webhooks:manage"
@@ -27,6 +28,7 @@ SCOPES: dict[str, str] = {
     ALARMS_WRITE: "lifecycle steps: acknowledge, dispatch, arrive, resolve",
     ALARMS_REVIEW: "review a resolved case",
     REGISTRY_READ: "homes (without personal data), gateways, sensors, workstations, centers, duty",
+    REGISTRY_WRITE: "change registry data through the API: a workstation's duty hours",
     RESIDENTS_READ: "residents' personal data (name, phone, contacts, care notes); every read audited",
     READINGS_READ: "sensor readings (time series)",
     WEBHOOKS_MANAGE: "webhook subscriptions, their deliveries and replays",
@@ -37,8 +39,9 @@ SCOPES: dict[str, str] = {
     USERS_MANAGE: "create, list and disable console users (within the creator's region)",
 }
 
-#: What an API key may carry: never the power to make more credentials.
-KEY_SCOPES = frozenset(SCOPES) - {KEYS_MANAGE, USERS_MANAGE}
+#: What an API key may carry: never the power to make more credentials or to change how
+#: alarms are routed.
+KEY_SCOPES = frozenset(SCOPES) - {KEYS_MANAGE, USERS_MANAGE, REGISTRY_WRITE}
 
 _READ = frozenset({ALARMS_READ, REGISTRY_READ, READINGS_READ})
 _OPERATE = _READ | {ALARMS_WRITE, RESIDENTS_READ, GATEWAYS_COMMAND}

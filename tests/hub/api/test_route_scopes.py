@@ -37,6 +37,7 @@ from hub.api.models import ApiToken
 from hub.api.scopes import SCOPES
 from hub.api.tokens import hash_token
 from hub.api.users import create_user, disable_user
+from hub.db.commands import GatewayCommand
 from hub.db.engine import make_engine, make_session_factory
 from hub.provision import service as provision
 from hub.runner import build_hub
@@ -73,6 +74,8 @@ SAMPLES: dict[str, Callable[[Session, World], str]] = {
     "workstation_id": lambda s, w: "ws-0001",
     "webhook_id": lambda s, w: w.values["webhook_id"],
     "delivery_id": lambda s, w: w.values["delivery_id"],
+    "command_id": lambda s, w: w.values["command_id"],
+    "sensor_id": lambda s, w: "smoke-1",
 }
 #: (method, path) → a valid body (validation would otherwise answer 422 before the handler
 #: gets to the region check).
@@ -102,10 +105,12 @@ BODIES.update(
         ("POST", "/api/v1/webhooks"): {"url": "https://city.example/made-by-route-test"},
         ("PATCH", "/api/v1/webhooks/{webhook_id}"): {"name": "route test"},
         ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): {},
+        ("POST", "/api/v1/gateways/{gateway_id}/commands"): {"name": "selftest"},
+        ("PUT", "/api/v1/workstations/{workstation_id}/duty"): {"day_start": "08:00", "day_end": "20:00"},
     }
 )
 #: query parameters some routes require
-QUERY: dict[str, str] = {"since": "2026-01-01T00:00:00Z"}
+QUERY: dict[str, str] = {"since": (NOW - dt.timedelta(hours=1)).isoformat(), "metric": "gas_lel"}
 
 
 def guards(route: Any) -> tuple[list[Require], bool]:
@@ -223,6 +228,16 @@ def served(db_url: str) -> Iterator[Served]:
         )
         s.add(inc)
         world.values["incident_id"] = inc.id
+        cmd = GatewayCommand(
+            id=str(uuid.uuid4()),
+            gateway_id="gw-1",
+            name="selftest",
+            issued_by="route test",
+            issued_at=NOW,
+            expires_at=NOW + dt.timedelta(minutes=5),
+        )
+        s.add(cmd)
+        world.values["command_id"] = cmd.id
         sample_key = _key(s, frozenset({"alarms:read"}), "home:home-1")
         world.values["key_id"] = sample_key.split("_")[1]
         cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -317,7 +332,10 @@ def violations(s: Served, routes: list[tuple[str, Any]] | None = None) -> list[s
             if (not route.param_convertors and other in (401, 403)) or other >= 500:
                 bad.append(f"{where}: a credential of another region got {other}")
             mine = _call(c, method, route, url, s.creds.full)
-            if mine in (401, 403, 404, 422) or mine >= 500:
+            # 503 where the route documents it (a command while the broker is away: the
+            # hub is built here, not started)
+            away = mine == 503 and "503" in {str(k) for k in route.original_route.responses}
+            if mine in (401, 403, 404, 422) or (mine >= 500 and not away):
                 bad.append(f"{where}: a credential with every scope in the samples' region got {mine}")
     return bad
 
@@ -335,7 +353,8 @@ def test_every_route_checks_credential_scope_and_region(served: Served) -> None:
         "/api/v1/users/{username}",
     } <= paths
     assert {(m, r.path) for m, r in routes if guards(r)[1]} == PUBLIC
-    assert violations(served) == []
+    bad = violations(served)
+    assert bad == [], "\n".join(bad)
 
 
 def test_a_route_without_the_check_fails_the_enumeration(served: Served) -> None:
