@@ -27,8 +27,8 @@ from hub.notify.console import ConsoleBus
 from hub.notify.models import Notification
 from hub.notify.outbox import OutboxWorker
 from hub.registry.models import District, Gateway, Home, Subdistrict, Workstation
-from protocols import Event, EventKind, EventState, new_event_id
 from protocols.logs import configure_logging
+from safehome.testing.events import make_event
 
 
 def seed(sessions, homes: int) -> None:  # type: ignore[no-untyped-def]
@@ -63,19 +63,6 @@ def seed(sessions, homes: int) -> None:  # type: ignore[no-untyped-def]
             s.add(Gateway(id=f"gw-{h:06d}", home_id=f"home-{h:06d}"))
 
 
-def event(gw: str) -> Event:
-    return Event(
-        gw=gw,
-        seq=1,
-        id=new_event_id(),
-        ts=1,
-        synced=True,
-        sensor="smoke-1",
-        kind=EventKind.SMOKE,
-        state=EventState.ALARM,
-    )
-
-
 def run(url: str, n: int) -> None:
     upgrade(url)
     engine = make_engine(url)
@@ -87,7 +74,7 @@ def run(url: str, n: int) -> None:
 
     t = time.perf_counter()
     for h in range(n):
-        alarms.handle(*event_signal(event(f"gw-{h:06d}"), clock.now()))
+        alarms.handle(*event_signal(make_event(f"gw-{h:06d}"), clock.now()))
     raised = n / (time.perf_counter() - t)
     with sessions() as s:
         rows = s.scalar(select(func.count()).select_from(Notification)) or 0
@@ -97,7 +84,7 @@ def run(url: str, n: int) -> None:
 
     t = time.perf_counter()
     for h in range(n):
-        alarms.handle(*event_signal(event(f"gw-{h:06d}"), clock.now()))
+        alarms.handle(*event_signal(make_event(f"gw-{h:06d}"), clock.now()))
     print(f"{backend}: {n:,} repeats of open alarms: {n / (time.perf_counter() - t):,.0f} repeats/s")
 
     clock.advance(3600)

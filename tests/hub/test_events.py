@@ -13,24 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.errors import StoreError
 from hub.db.events import StoredEvent, event_row, store_events
-from protocols import Event, EventKind, EventState, new_event_id
+from protocols import Event, EventKind, EventState
+from safehome.testing.events import make_event
 
 NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
-
-
-def make_event(gw: str = "gw-1", seq: int = 1, kind: EventKind = EventKind.SMOKE, **kw: object) -> Event:
-    fields: dict[str, object] = {
-        "gw": gw,
-        "seq": seq,
-        "id": new_event_id(),
-        "ts": 1_764_316_800_000 + seq,
-        "synced": True,
-        "sensor": "smoke-1",
-        "kind": kind,
-        "state": EventState.ALARM,
-    }
-    fields.update(kw)
-    return Event.model_validate(fields, strict=False)
 
 
 def store(factory: sessionmaker[Session], events: Sequence[Event]) -> list[bool]:

@@ -3,7 +3,6 @@ gap-free per-alarm ``seq`` (issue 14, "Events out")."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from sqlalchemy import select
@@ -18,8 +17,9 @@ from hub.alarms.store.tx import in_transaction
 from hub.notify.models import Notification
 from hub.sealing import dev_box
 from protocols import EventState
-from tests.hub.alarms.conftest import Hub
-from tests.hub.alarms.test_store import smoke
+from safehome.testing.events import make_event
+from safehome.testing.poll import until
+from tests.hub.alarms.conftest import WEBHOOK_SECRET, Hub, district_webhook
 
 HOOK = "http://127.0.0.1:9/hook"
 
@@ -49,11 +49,11 @@ def step(hub: Hub, alarm_id: str, action: Action, **kw: object) -> None:
 def test_every_transition_goes_to_the_alarms_webhooks_in_seq_order(hub: Hub) -> None:
     with hub.sessions() as s, s.begin():
         s.add(WebhookSubscription(url=HOOK, secret_sealed=dev_box().seal("k"), region_kind="district", region_id="pudong"))
-    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id or ""
+    a = hub.alarms.handle(*event_signal(make_event(), hub.clock.now())).alarm_id or ""
     step(hub, a, Action.ACKNOWLEDGE)
     step(hub, a, Action.DISPATCH, responder="volunteer Li")
     step(hub, a, Action.ARRIVE)
-    hub.alarms.handle(*event_signal(smoke(state=EventState.RESTORE), hub.clock.now()))
+    hub.alarms.handle(*event_signal(make_event(state=EventState.RESTORE), hub.clock.now()))
     step(hub, a, Action.RESOLVE, outcome=Outcome.REAL_FIRE)
     step(hub, a, Action.REVIEW)
     assert hook_events(hub, a) == [
@@ -77,7 +77,7 @@ def test_every_transition_goes_to_the_alarms_webhooks_in_seq_order(hub: Hub) -> 
 
 
 def test_an_alarm_no_webhook_heard_of_sends_none(hub: Hub) -> None:
-    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id or ""
+    a = hub.alarms.handle(*event_signal(make_event(), hub.clock.now())).alarm_id or ""
     step(hub, a, Action.ACKNOWLEDGE)
     assert hook_events(hub, a) == []
 
@@ -93,32 +93,22 @@ async def test_a_cap_subscription_gets_the_case_as_cap_alert_then_updates(hub: H
     from hub.notify.signing import verify
     from hub.sinks import NewEvent
     from tests.hub.api.test_cap import valid
-    from tests.support.http import http_receiver
 
-    with http_receiver() as receiver:
-        with hub.sessions() as s, s.begin():
-            s.add(
-                WebhookSubscription(
-                    url=receiver.url, secret_sealed=dev_box().seal("k" * 40), region_kind="district",
-                    region_id="pudong", format="cap",
-                )
-            )
+    with district_webhook(hub, format="cap") as receiver:
         svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
         await svc.start()
         try:
-            await svc.events_stored([NewEvent(smoke(), hub.clock.now())])
-            deadline = time.monotonic() + 15
-            while not receiver.requests:
-                assert time.monotonic() < deadline, "no webhook"
-                await asyncio.sleep(0.01)
+            await svc.events_stored([NewEvent(make_event(), hub.clock.now())])
+            await until(lambda: receiver.requests, within=15, what="the webhook")
             with hub.sessions() as s:
                 a = s.scalars(select(Alarm.id)).one()
             step(hub, a, Action.ACKNOWLEDGE)
             svc.wake()
-            deadline = time.monotonic() + 15
-            while "alarm.acknowledged" not in {r.headers["x-safehome-event"] for r in receiver.requests}:
-                assert time.monotonic() < deadline, [r.headers["x-safehome-event"] for r in receiver.requests]
-                await asyncio.sleep(0.01)
+            await until(
+                lambda: "alarm.acknowledged" in {r.headers["x-safehome-event"] for r in receiver.requests},
+                within=15,
+                what="alarm.acknowledged delivered",
+            )
         finally:
             await svc.stop()
     by_event = {r.headers["x-safehome-event"]: r for r in receiver.requests}
@@ -127,7 +117,7 @@ async def test_a_cap_subscription_gets_the_case_as_cap_alert_then_updates(hub: H
     ns = {"c": NS}
     for r in by_event.values():
         assert r.headers["content-type"] == "application/cap+xml"
-        verify("k" * 40, r.headers["x-safehome-signature"], int(r.headers["x-safehome-timestamp"]), r.body, int(time.time()))
+        verify(WEBHOOK_SECRET, r.headers["x-safehome-signature"], int(r.headers["x-safehome-timestamp"]), r.body, int(time.time()))
     alert = valid(by_event["alarm.raised"].body)
     update = valid(by_event["alarm.acknowledged"].body)
     assert alert.findtext("c:msgType", namespaces=ns) == "Alert"

@@ -24,8 +24,9 @@ from hub.alarms.store.timers import TimerWorker
 from hub.notify.models import Notification
 from hub.registry.models import District, Workstation
 from protocols import EventKind, EventState
+from safehome.testing.events import make_event
 from tests.hub.alarms.conftest import Hub
-from tests.hub.alarms.test_store import load, notifications, smoke
+from tests.hub.alarms.test_store import load, notifications
 
 #: decision step (as counted and flagged) → the Steps field that runs it
 STEPS = {"registry": "place", "rules": "decide", "routing": "route", "escalation": "timers", "notify": "notify"}
@@ -57,7 +58,7 @@ def errors_about(caplog: pytest.LogCaptureFixture, alarm_id: str) -> list[str]:
 def test_each_failing_step_ends_in_a_flagged_alarm_at_the_24_hour_center(
     hub: Hub, step: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ev = smoke("gw-1")
+    ev = make_event("gw-1")
     r = engine_with(hub, broken(step)).handle(*event_signal(ev, hub.clock.now()))
     assert (r.decision, r.failed_step) == ("failsafe", step)
     assert r.alarm_id is not None and f"injected failure in {step}" in r.detail
@@ -81,17 +82,17 @@ def test_each_failing_step_ends_in_a_flagged_alarm_at_the_24_hour_center(
 
 
 def test_a_repeat_whose_decision_fails_stays_on_the_open_alarm(hub: Hub) -> None:
-    first = hub.alarms.handle(*event_signal(smoke("gw-1"), hub.clock.now()))
+    first = hub.alarms.handle(*event_signal(make_event("gw-1"), hub.clock.now()))
     assert first.decision == "open"
-    r = engine_with(hub, broken("rules")).handle(*event_signal(smoke("gw-1"), hub.clock.now()))
+    r = engine_with(hub, broken("rules")).handle(*event_signal(make_event("gw-1"), hub.clock.now()))
     assert (r.decision, r.alarm_id, r.failed_step) == ("failsafe", first.alarm_id, "rules")
     with hub.sessions() as s:
         assert s.scalars(select(Alarm.id)).all() == [first.alarm_id]  # no second alarm for the key
 
 
 def test_a_failed_restore_leaves_the_alarm_open_and_is_not_retried_forever(hub: Hub) -> None:
-    first = hub.alarms.handle(*event_signal(smoke("gw-1"), hub.clock.now()))
-    restore = smoke("gw-1", state=EventState.RESTORE)
+    first = hub.alarms.handle(*event_signal(make_event("gw-1"), hub.clock.now()))
+    restore = make_event("gw-1", state=EventState.RESTORE)
     r = engine_with(hub, broken("rules")).handle(*event_signal(restore, hub.clock.now()))
     assert (r.decision, r.failed_step) == ("restore_failed", "rules")
     assert first.alarm_id is not None and load(hub, first.alarm_id).restored_at is None
@@ -102,7 +103,7 @@ def test_a_failed_restore_leaves_the_alarm_open_and_is_not_retried_forever(hub: 
 
 def test_unknown_home_goes_to_the_district_center(hub: Hub) -> None:
     """Even the subdistrict cannot be found (a gateway the failing lookup cannot place)."""
-    r = engine_with(hub, broken("registry")).handle(*event_signal(smoke("gw-unknown"), hub.clock.now()))
+    r = engine_with(hub, broken("registry")).handle(*event_signal(make_event("gw-unknown"), hub.clock.now()))
     assert r.decision == "failsafe" and r.alarm_id is not None
     a = load(hub, r.alarm_id)
     assert (a.subdistrict_id, a.district_id, a.flags) == (None, "pudong", ["routing_failed"])
@@ -127,7 +128,7 @@ def test_registry_rows_the_engine_cannot_use_end_in_the_failsafe_alarm(
 ) -> None:
     with hub.sessions() as s, s.begin():
         corrupt(s)
-    r = hub.alarms.handle(*event_signal(smoke("gw-1"), hub.clock.now()))
+    r = hub.alarms.handle(*event_signal(make_event("gw-1"), hub.clock.now()))
     assert (r.decision, r.failed_step) == ("failsafe", "routing")
     assert r.alarm_id is not None and notifications(hub, r.alarm_id) == SUBDISTRICT
 
@@ -141,7 +142,7 @@ def test_a_workstation_staffed_24_hours_gets_its_alarm_normally(hub: Hub) -> Non
         )
     for at in (hub.clock.now(), hub.clock.now() + dt.timedelta(hours=12)):  # day and night in Shanghai
         hub.clock.set(at)
-        r = hub.alarms.handle(*event_signal(smoke("gw-1", sensor=f"smoke-{at.hour}"), at))
+        r = hub.alarms.handle(*event_signal(make_event("gw-1", sensor=f"smoke-{at.hour}"), at))
         assert r.decision == "open" and r.alarm_id is not None
         a = load(hub, r.alarm_id)
         assert (a.shift, a.flags) == ("day", [])
@@ -163,7 +164,7 @@ def locked_writes(hub: Hub) -> dict[str, bool]:
 
 def test_when_the_failsafe_insert_fails_too_the_signal_stays_undecided(hub: Hub) -> None:
     locked_writes(hub)
-    ev = smoke("gw-1")
+    ev = make_event("gw-1")
     with pytest.raises(Undecided) as info:
         engine_with(hub, broken("routing")).handle(*event_signal(ev, hub.clock.now()))
     assert "database is locked" in str(info.value) and info.value.key == f"ev:{ev.id}"
@@ -181,7 +182,7 @@ async def test_an_undecided_event_is_retried_loudly_until_it_is_an_alarm(
 
     svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
     lock = locked_writes(hub)
-    ev = smoke("gw-2")
+    ev = make_event("gw-2")
     await svc.start()
     try:
         await svc.events_stored([NewEvent(ev, hub.clock.now())])
@@ -209,7 +210,7 @@ async def test_an_undecided_event_is_retried_loudly_until_it_is_an_alarm(
 def test_escalation_with_an_unusable_registry_still_reaches_the_tier(
     hub: Hub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    r = hub.alarms.handle(*event_signal(smoke("gw-1", kind=EventKind.PANIC, sensor="panic-1"), hub.clock.now()))
+    r = hub.alarms.handle(*event_signal(make_event("gw-1", kind=EventKind.PANIC, sensor="panic-1"), hub.clock.now()))
     assert r.alarm_id is not None
 
     def boom(*_: Any) -> Any:

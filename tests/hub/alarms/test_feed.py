@@ -11,8 +11,8 @@ from hub.alarms.store.engine import event_signal
 from hub.alarms.store.models import Alarm
 from hub.api.auth import alarm_scope
 from hub.api.tokens import Principal
+from safehome.testing.events import make_event
 from tests.hub.alarms.conftest import Hub
-from tests.hub.alarms.test_store import smoke
 
 DISTRICT = alarm_scope(Principal(1, "viewer", "district", "pudong", "wall", None))
 
@@ -50,7 +50,7 @@ def poll(hub: Hub, tail: Tail) -> list[tuple[int, str]]:
 
 
 def test_a_tail_reads_each_line_once_in_batches(hub: Hub) -> None:
-    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id or ""
+    a = hub.alarms.handle(*event_signal(make_event(), hub.clock.now())).alarm_id or ""
     with hub.sessions() as s:
         tail = Tail(head(s) - 1)
     for n in range(BATCH + 20):  # a storm: more lines than one batch
@@ -67,8 +67,8 @@ def test_a_tail_holds_at_a_line_whose_transaction_is_still_open_on_postgresql(hu
     not make the reader skip the earlier one."""
     if hub.engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer at a time: ids become visible in order")
-    a = hub.alarms.handle(*event_signal(smoke("gw-1"), hub.clock.now())).alarm_id or ""
-    b = hub.alarms.handle(*event_signal(smoke("gw-2"), hub.clock.now())).alarm_id or ""
+    a = hub.alarms.handle(*event_signal(make_event("gw-1"), hub.clock.now())).alarm_id or ""
+    b = hub.alarms.handle(*event_signal(make_event("gw-2"), hub.clock.now())).alarm_id or ""
     clock = Clock()
     with hub.sessions() as s:
         tail = Tail(head(s), monotonic=clock)
@@ -85,7 +85,7 @@ def test_a_tail_holds_at_a_line_whose_transaction_is_still_open_on_postgresql(hu
 
 
 def test_a_rolled_back_line_does_not_hold_the_tail_for_ever(hub: Hub) -> None:
-    a = hub.alarms.handle(*event_signal(smoke("gw-1"), hub.clock.now())).alarm_id or ""
+    a = hub.alarms.handle(*event_signal(make_event("gw-1"), hub.clock.now())).alarm_id or ""
     clock = Clock()
     with hub.sessions() as s:
         tail = Tail(head(s), monotonic=clock)

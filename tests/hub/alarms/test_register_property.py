@@ -27,8 +27,8 @@ from hub.db.engine import make_engine, make_session_factory
 from hub.notify.models import Notification
 from hub.registry.files import dump_yaml
 from hub.registry.service import import_register
-from protocols import Event, EventKind, EventState, new_event_id
 from protocols.catalogue import MODEL_KINDS
+from safehome.testing.events import make_event
 from tests.hub.alarms.test_failsafe import broken
 
 ZONES = ("Asia/Shanghai", "Europe/Berlin", "America/New_York", "UTC", "Australia/Lord_Howe")
@@ -111,11 +111,6 @@ def fresh_db(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return make
 
 
-def smoke_of(gw: str) -> Event:
-    return Event(gw=gw, seq=1, id=new_event_id(), ts=1, synced=True, sensor="smoke-1",
-                 kind=EventKind.SMOKE, state=EventState.ALARM)  # fmt: skip
-
-
 def imported(fresh_db: Any, tmp_path_factory: pytest.TempPathFactory, register: dict[str, Any]) -> Any:
     """A fresh database with ``register`` imported through the importer (which must accept it)."""
     engine = make_engine(fresh_db())
@@ -141,7 +136,7 @@ def test_any_accepted_register_routes_every_smoke_alarm_to_someone_on_duty(
         wss = {w["id"]: w for w in register["workstations"]}
         for home in register["homes"]:
             gw = f"gw-{home['id'].removeprefix('home-')}"
-            r = alarms.handle(*event_signal(smoke_of(gw), at))
+            r = alarms.handle(*event_signal(make_event(gw), at))
             assert (r.decision, r.failed_step) == ("open", None), r.detail
             ws = wss[home["workstation"]]
             on_duty = staffed(ws, tz, at)
@@ -181,7 +176,7 @@ def test_when_a_decision_step_fails_every_smoke_alarm_still_reaches_a_24_hour_ce
         wss = {w["id"]: w for w in register["workstations"]}
         for home in register["homes"]:
             gw = f"gw-{home['id'].removeprefix('home-')}"
-            r = alarms.handle(*event_signal(smoke_of(gw), at))
+            r = alarms.handle(*event_signal(make_event(gw), at))
             assert (r.decision, r.failed_step) == ("failsafe", step)
             with sessions() as s:
                 (alarm,) = s.scalars(select(Alarm).where(Alarm.gateway_id == gw)).all()

@@ -18,23 +18,15 @@ from hub.alarms.lifecycle import Action, Outcome
 from hub.alarms.rules import Signal
 from hub.alarms.store.actions import apply_action
 from hub.alarms.store.engine import condition_signal, event_signal
-from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition, HomeOverride, WebhookSubscription
+from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition, HomeOverride
 from hub.alarms.store.tx import in_transaction
 from hub.db.engine import read_only
 from hub.db.state import Condition
 from hub.notify.models import Notification
-from hub.sealing import dev_box
-from protocols import Event, EventKind, EventState, new_event_id
-from tests.hub.alarms.conftest import NIGHT, Hub
-
-
-def smoke(
-    gw: str = "gw-1",
-    state: EventState = EventState.ALARM,
-    kind: EventKind = EventKind.SMOKE,
-    sensor: str = "smoke-1",
-) -> Event:
-    return Event(gw=gw, seq=1, id=new_event_id(), ts=1, synced=True, sensor=sensor, kind=kind, state=state)
+from protocols import EventKind, EventState, new_event_id
+from safehome.testing.events import make_event
+from safehome.testing.poll import until
+from tests.hub.alarms.conftest import NIGHT, Hub, district_webhook
 
 
 def notifications(hub: Hub, alarm_id: str) -> set[tuple[str, str, str]]:
@@ -54,7 +46,7 @@ def load(hub: Hub, alarm_id: str) -> Alarm:
 
 
 def test_smoke_event_opens_routed_alarm_with_timers(hub: Hub) -> None:
-    ev = smoke()
+    ev = make_event()
     r = hub.alarms.handle(*event_signal(ev, hub.clock.now()))
     assert r.decision == "open" and r.alarm_id
     a = load(hub, r.alarm_id)
@@ -83,7 +75,7 @@ def test_smoke_event_opens_routed_alarm_with_timers(hub: Hub) -> None:
 
 def test_night_routing_includes_oncall_and_subdistrict(hub: Hub) -> None:
     hub.clock.set(NIGHT)
-    r = hub.alarms.handle(*event_signal(smoke(), hub.clock.now()))
+    r = hub.alarms.handle(*event_signal(make_event(), hub.clock.now()))
     assert r.alarm_id
     n = notifications(hub, r.alarm_id)
     assert {("voice", "+86-oncall1", "initial"), ("console", "subdistrict:sd-01", "initial")} <= n
@@ -91,11 +83,11 @@ def test_night_routing_includes_oncall_and_subdistrict(hub: Hub) -> None:
 
 
 def test_same_event_twice_is_processed_once_and_repeat_updates_count(hub: Hub) -> None:
-    ev = smoke()
+    ev = make_event()
     first = hub.alarms.handle(*event_signal(ev, hub.clock.now()))
     assert hub.alarms.handle(*event_signal(ev, hub.clock.now())).decision == "duplicate"
     hub.clock.advance(5)
-    again = hub.alarms.handle(*event_signal(smoke(), hub.clock.now()))
+    again = hub.alarms.handle(*event_signal(make_event(), hub.clock.now()))
     assert again.decision == "repeat" and again.alarm_id == first.alarm_id
     a = load(hub, first.alarm_id or "")
     assert a.count == 2 and a.last_seen_at == hub.clock.now()
@@ -104,19 +96,19 @@ def test_same_event_twice_is_processed_once_and_repeat_updates_count(hub: Hub) -
 
 
 def test_restore_latches_life_safety_and_auto_resolves_untaken_trouble(hub: Hub) -> None:
-    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id or ""
-    r = hub.alarms.handle(*event_signal(smoke(state=EventState.RESTORE), hub.clock.now()))
+    a = hub.alarms.handle(*event_signal(make_event(), hub.clock.now())).alarm_id or ""
+    r = hub.alarms.handle(*event_signal(make_event(state=EventState.RESTORE), hub.clock.now()))
     assert r.decision == "restore"
     assert load(hub, a).state == "raised" and load(hub, a).restored_at is not None
 
-    t = hub.alarms.handle(*event_signal(smoke(kind=EventKind.BATTERY_LOW), hub.clock.now())).alarm_id or ""
+    t = hub.alarms.handle(*event_signal(make_event(kind=EventKind.BATTERY_LOW), hub.clock.now())).alarm_id or ""
     hub.alarms.handle(
-        *event_signal(smoke(kind=EventKind.BATTERY_LOW, state=EventState.RESTORE), hub.clock.now())
+        *event_signal(make_event(kind=EventKind.BATTERY_LOW, state=EventState.RESTORE), hub.clock.now())
     )
     closed = load(hub, t)
     assert (closed.state, closed.outcome, closed.open_key) == ("resolved", "restored", None)
     # once closed, the next battery_low opens a new alarm
-    again = hub.alarms.handle(*event_signal(smoke(kind=EventKind.BATTERY_LOW), hub.clock.now()))
+    again = hub.alarms.handle(*event_signal(make_event(kind=EventKind.BATTERY_LOW), hub.clock.now()))
     assert again.decision == "open" and again.alarm_id != t
 
 
@@ -135,7 +127,7 @@ def test_supervisory_condition_from_ingest(hub: Hub) -> None:
 
 
 def test_unregistered_gateway_still_raises_to_district(hub: Hub) -> None:
-    r = hub.alarms.handle(*event_signal(smoke(gw="gw-stranger"), hub.clock.now()))
+    r = hub.alarms.handle(*event_signal(make_event(gw="gw-stranger"), hub.clock.now()))
     a = load(hub, r.alarm_id or "")
     assert (a.workstation_id, a.district_id, a.flags) == (None, "pudong", ["unregistered_gateway"])
     assert ("console", "district:pudong", "initial") in notifications(hub, a.id)
@@ -151,11 +143,11 @@ def test_home_override_flags_but_never_suppresses_panic(hub: Hub) -> None:
                 note="presses by mistake",
             )
         )
-    p = hub.alarms.handle(*event_signal(smoke(kind=EventKind.PANIC, sensor="panic-1"), hub.clock.now()))
+    p = hub.alarms.handle(*event_signal(make_event(kind=EventKind.PANIC, sensor="panic-1"), hub.clock.now()))
     assert p.decision == "open"
     assert load(hub, p.alarm_id or "").flags == ["frequent_false_alarms", "suppression_ignored_life_safety"]
     assert (
-        hub.alarms.handle(*event_signal(smoke(kind=EventKind.BATTERY_LOW), hub.clock.now())).decision
+        hub.alarms.handle(*event_signal(make_event(kind=EventKind.BATTERY_LOW), hub.clock.now())).decision
         == "ignore"
     )
 
@@ -171,7 +163,7 @@ def act(hub: Hub, alarm_id: str, action: Action, actor: str = "op-1", **kw: obje
 
 
 def test_closed_loop_records_who_when_note_and_tells_home(hub: Hub) -> None:
-    ev = smoke()
+    ev = make_event()
     a = hub.alarms.handle(*event_signal(ev, hub.clock.now())).alarm_id or ""
     assert act(hub, a, Action.ACKNOWLEDGE, note="calling") == "acknowledged"
     hub.clock.advance(60)
@@ -203,7 +195,7 @@ def test_closed_loop_records_who_when_note_and_tells_home(hub: Hub) -> None:
 
 def test_stale_writer_loses(hub: Hub) -> None:
     """Two operators read version 1; the first to commit wins, the second is refused."""
-    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id or ""
+    a = hub.alarms.handle(*event_signal(make_event(), hub.clock.now())).alarm_id or ""
     s1, s2 = hub.sessions(), hub.sessions()
     try:
         s1.begin()
@@ -225,7 +217,7 @@ def test_stale_writer_loses(hub: Hub) -> None:
 
 
 def test_two_operators_at_once_exactly_one_winner(hub: Hub) -> None:
-    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id or ""
+    a = hub.alarms.handle(*event_signal(make_event(), hub.clock.now())).alarm_id or ""
     barrier = threading.Barrier(2)
     results: dict[str, str] = {}
 
@@ -252,7 +244,7 @@ def test_two_workers_same_key_open_one_alarm(hub: Hub) -> None:
     out: list[str] = []
 
     def worker() -> None:
-        sig, key = event_signal(smoke(), hub.clock.now())
+        sig, key = event_signal(make_event(), hub.clock.now())
         barrier.wait()
         out.append(hub.alarms.handle(sig, key).decision)
 
@@ -282,7 +274,7 @@ def test_recheck_raises_what_the_sink_never_heard(hub: Hub) -> None:
     from hub.alarms.settings import AlarmSettings
     from hub.db.events import store_events
 
-    ev = smoke(gw="gw-3")
+    ev = make_event(gw="gw-3")
     with hub.sessions() as s, s.begin():
         assert store_events(s, [ev], hub.clock.now()) == [True]
         s.add(
@@ -308,7 +300,7 @@ def test_notifications_of_unconfigured_channels_are_settled_not_left_waiting(hub
     from hub.alarms.service import AlarmService
     from hub.alarms.settings import AlarmSettings
 
-    a = hub.alarms.handle(*event_signal(smoke(), hub.clock.now())).alarm_id
+    a = hub.alarms.handle(*event_signal(make_event(), hub.clock.now())).alarm_id
     svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)  # no SMS/voice provider
     svc.reconcile()
     with hub.sessions() as s:
@@ -338,7 +330,7 @@ async def test_an_unconfigured_channel_is_a_startup_warning_and_a_health_flag_no
         assert sum("channel voice is not configured" in w for w in warnings) == 1
         caplog.clear()
         ids = [
-            await asyncio.to_thread(svc.engine.handle, *event_signal(smoke(f"gw-{n}"), hub.clock.now()))
+            await asyncio.to_thread(svc.engine.handle, *event_signal(make_event(f"gw-{n}"), hub.clock.now()))
             for n in (1, 2, 3)
         ]
         with hub.sessions() as s:  # stored as unconfigured at once, in the alarm's transaction
@@ -402,7 +394,7 @@ async def test_sink_queues_life_safety_ahead_of_trouble(hub: Hub) -> None:
         signals.cancel()  # hold the queue still to look at its order
         await asyncio.gather(signals, return_exceptions=True)
         kinds = [EventKind.BATTERY_LOW, EventKind.TAMPER, EventKind.SMOKE, EventKind.TEST, EventKind.PANIC]
-        await svc.events_stored([NewEvent(smoke(kind=k), hub.clock.now()) for k in kinds])
+        await svc.events_stored([NewEvent(make_event(kind=k), hub.clock.now()) for k in kinds])
         order = [svc._inbox.get_nowait()[2].kind for _ in kinds]
         assert order == ["smoke", "panic", "battery_low", "tamper", "test"]
     finally:
@@ -415,11 +407,8 @@ async def test_a_running_service_hands_a_new_alarms_notifications_to_its_outboxe
     from hub.alarms.service import AlarmService
     from hub.alarms.settings import AlarmSettings
     from hub.sinks import NewEvent
-    from tests.support.http import http_receiver
 
-    with http_receiver() as receiver:
-        with hub.sessions() as s, s.begin():
-            s.add(WebhookSubscription(url=receiver.url, secret_sealed=dev_box().seal("k"), region_kind="district", region_id="pudong"))
+    with district_webhook(hub) as receiver:
         svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
         claimed: list[str] = []
         for w in svc.outboxes:
@@ -433,11 +422,8 @@ async def test_a_running_service_hands_a_new_alarms_notifications_to_its_outboxe
             w.claim = counting  # type: ignore[method-assign]
         await svc.start()
         try:
-            await svc.events_stored([NewEvent(smoke(), hub.clock.now())])
-            deadline = time.monotonic() + 15
-            while not receiver.requests:
-                assert time.monotonic() < deadline, "no webhook"
-                await asyncio.sleep(0.01)
+            await svc.events_stored([NewEvent(make_event(), hub.clock.now())])
+            await until(lambda: receiver.requests, within=15, what="the webhook")
         finally:
             await svc.stop()
     with hub.sessions() as s:
@@ -467,8 +453,8 @@ async def test_life_safety_events_are_decided_in_the_transaction_that_stores_the
     from hub.sinks import NewEvent
 
     svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
-    first, repeat = smoke("gw-1"), smoke("gw-1")  # one sensor twice: open, then repeat
-    trouble, unlucky = smoke("gw-1", kind=EventKind.BATTERY_LOW), smoke("gw-2")
+    first, repeat = make_event("gw-1"), make_event("gw-1")  # one sensor twice: open, then repeat
+    trouble, unlucky = make_event("gw-1", kind=EventKind.BATTERY_LOW), make_event("gw-2")
     events = [first, trouble, repeat, unlucky]
     real = svc.engine.process
     failed: list[str] = []

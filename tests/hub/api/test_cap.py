@@ -19,8 +19,8 @@ from hub.api.app import make_api_app
 from hub.api.context import ApiContext
 from hub.api.tokens import create_token
 from protocols import EventKind
+from safehome.testing.events import make_event
 from tests.hub.alarms.conftest import Hub
-from tests.hub.alarms.test_store import smoke
 from tests.hub.api.test_stream import act, raise_alarm
 from tests.support.http import serve_app
 
@@ -81,7 +81,7 @@ def test_only_life_safety_alarms_are_cap_alerts(hub: Hub) -> None:
     with pytest.raises(NotLifeSafety, match="battery_low"):
         to_cap({"kind": "battery_low", "alarm_id": "x", "raised_at": "2026-03-02T02:00:00+00:00"})
     a = hub.alarms.handle(
-        *event_signal(smoke("gw-1", kind=EventKind.BATTERY_LOW, sensor="smoke-1"), hub.clock.now())
+        *event_signal(make_event("gw-1", kind=EventKind.BATTERY_LOW, sensor="smoke-1"), hub.clock.now())
     ).alarm_id
     with hub.sessions() as s, s.begin():
         token, _ = create_token(s, "viewer", "workstation:ws-0001", "ws1", hub.clock.now())

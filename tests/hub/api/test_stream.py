@@ -24,14 +24,14 @@ from hub.api.app import make_api_app
 from hub.api.context import ApiContext
 from hub.api.tokens import create_token, revoke_token
 from hub.notify.console import ConsoleBus
+from safehome.testing.events import make_event
 from safehome.testing.mosquitto import free_port
 from tests.hub.alarms.conftest import Hub
-from tests.hub.alarms.test_store import smoke
 from tests.support.http import serve_app
 
 
 def raise_alarm(hub: Hub, gw: str) -> str:
-    return hub.alarms.handle(*event_signal(smoke(gw), hub.clock.now())).alarm_id or ""
+    return hub.alarms.handle(*event_signal(make_event(gw), hub.clock.now())).alarm_id or ""
 
 
 def act(hub: Hub, alarm_id: str, action: Action, **kw: Any) -> None:

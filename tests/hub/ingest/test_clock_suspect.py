@@ -17,6 +17,7 @@ from hub.ingest.decode import Incoming, classify
 from hub.ingest.plan import make_plan
 from hub.supervision.service import SupervisionService
 from hub.timeseries.sql import SqlTimeSeriesStore
+from safehome.testing.events import make_event
 from safehome.testing.poll import until
 from tests.hub.ingest.conftest import Worker
 from tests.hub.ingest.test_connectivity import Clock, gateway_state
@@ -111,27 +112,23 @@ def test_backlog_is_not_a_bad_clock_unless_the_gateways_status_says_so() -> None
         assert isinstance(item, Incoming)
         return item
 
-    def event(gw: str, ts: int) -> p.Event:
-        return p.Event(gw=gw, seq=1, id=p.new_event_id(), ts=ts, synced=True, sensor="smoke-1",
-                       kind=p.EventKind.SMOKE, state=p.EventState.ALARM)  # fmt: skip
-
     def status(gw: str, ts: int, reason: str = "heartbeat") -> p.Status:
         state = "offline" if reason == "lwt" else "online"
         return p.Status.model_validate({"gw": gw, "state": state, "reason": reason, "ts": ts, "synced": True},
                                        strict=False)  # fmt: skip
 
     watch = ClockWatch(120)
-    backlog, ahead = event("gw-1", ms - 3 * HOUR_MS), event("gw-1", ms + 121_000)
+    backlog, ahead = make_event("gw-1", ts=ms - 3 * HOUR_MS), make_event("gw-1", ts=ms + 121_000)
     plan = make_plan([heard(backlog), heard(ahead)], watch)
     assert plan.clock_suspect == {ahead.id}
     # a Last-Will is stamped at connect time: it measures nothing
     plan = make_plan([heard(status("gw-2", ms - 3 * HOUR_MS, "lwt"))], watch)
     assert plan.gateways["gw-2"].clock_offset_s is None and watch.off == {}
     # a heartbeat three hours behind: that gateway's old-looking events are suspect too
-    behind = event("gw-2", ms - 3 * HOUR_MS)
+    behind = make_event("gw-2", ts=ms - 3 * HOUR_MS)
     plan = make_plan([heard(status("gw-2", ms - 3 * HOUR_MS)), heard(behind)], watch)
     assert plan.gateways["gw-2"].clock_offset_s == -3 * 3600
     assert plan.clock_suspect == {behind.id}
     # fixed: the next heartbeat within tolerance clears it
-    plan = make_plan([heard(status("gw-2", ms - 1000)), heard(event("gw-2", ms - 3 * HOUR_MS))], watch)
+    plan = make_plan([heard(status("gw-2", ms - 1000)), heard(make_event("gw-2", ts=ms - 3 * HOUR_MS))], watch)
     assert plan.clock_suspect == set() and watch.off == {}

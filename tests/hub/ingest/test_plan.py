@@ -12,6 +12,7 @@ from hub.ingest.decode import Incoming, Rejected, classify
 from hub.ingest.fair import Bounds, gateway_of, rank_of
 from hub.ingest.plan import MAX_ACK_ITEMS, acks, make_plan, stored_items
 from hub.ingest.service import UplinkQueue
+from safehome.testing.events import make_event
 
 BOUNDS = Bounds.of(200_000, 64)
 
@@ -25,11 +26,6 @@ def incoming(msg: p.Event | p.Telemetry | p.Status, retained: bool = False) -> I
     return item
 
 
-def event(gw: str, kind: p.EventKind, seq: int = 1) -> p.Event:
-    return p.Event(gw=gw, seq=seq, id=p.new_event_id(), ts=1, synced=True, sensor="s-1", kind=kind,
-                   state=p.EventState.ALARM)
-
-
 def status(gw: str, state: p.GatewayState, reason: str = "heartbeat") -> p.Status:
     return p.Status.model_validate({"gw": gw, "state": state, "reason": reason, "ts": 1, "synced": True,
                                     "sensors": [{"id": "smoke-1", "model": "m"}, {"id": "gas-1", "model": "m",
@@ -37,8 +33,8 @@ def status(gw: str, state: p.GatewayState, reason: str = "heartbeat") -> p.Statu
 
 
 def test_alarms_first_and_last_seen_per_gateway_and_sensor() -> None:
-    test_ev, panic = event("gw-1", p.EventKind.TEST, 1), event("gw-1", p.EventKind.PANIC, 2)
-    battery = event("gw-2", p.EventKind.BATTERY_LOW, 3)
+    test_ev, panic = make_event("gw-1", kind=p.EventKind.TEST, seq=1, sensor="s-1"), make_event("gw-1", kind=p.EventKind.PANIC, seq=2, sensor="s-1")
+    battery = make_event("gw-2", kind=p.EventKind.BATTERY_LOW, seq=3, sensor="s-1")
     tel = p.Telemetry(gw="gw-2", seq=9, id=p.new_event_id(), ts=5, synced=True,
                       readings=[p.Reading(sensor="gas-1", metric="gas_lel", value=1.5, ts=4)])
     plan = make_plan([incoming(test_ev), incoming(battery), incoming(panic), incoming(tel)])
@@ -69,7 +65,7 @@ def test_rejected_with_readable_id_is_acked_rejected() -> None:
 
 
 def test_acks_are_split_past_the_protocol_limit_and_deduplicated() -> None:
-    evs = [event("gw-1", p.EventKind.SMOKE, i) for i in range(MAX_ACK_ITEMS + 5)]
+    evs = [make_event("gw-1", kind=p.EventKind.SMOKE, seq=i, sensor="s-1") for i in range(MAX_ACK_ITEMS + 5)]
     items = stored_items(evs + evs[:3])
     assert len(items["gw-1"]) == MAX_ACK_ITEMS + 5
     out = acks(items, 123)

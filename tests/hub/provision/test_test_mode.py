@@ -17,7 +17,8 @@ from hub.notify.models import Notification
 from hub.provision import service
 from hub.provision.errors import NotReady
 from hub.provision.walktest import WalkResult
-from protocols import Event, EventKind, EventState, new_event_id
+from protocols import EventKind, EventState
+from safehome.testing.events import make_event
 from safehome.testing.registry import seed_small_district
 from tests.hub.alarms.conftest import DAY, Hub
 
@@ -34,10 +35,6 @@ def hub(db_url: str) -> Iterator[Hub]:
     engine.dispose()
 
 
-def event(kind: EventKind, sensor: str, state: EventState = EventState.ALARM, gw: str = "gw-1") -> Event:
-    return Event(gw=gw, seq=1, id=new_event_id(), ts=1, synced=True, sensor=sensor, kind=kind, state=state)
-
-
 def count(hub: Hub, model: type) -> int:  # type: ignore[type-arg]
     with hub.sessions() as s:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
@@ -47,16 +44,16 @@ def test_events_in_test_mode_are_marked_and_never_routed(hub: Hub) -> None:
     with hub.sessions() as s, s.begin():
         service.start_test_mode(s, "gw-1", hub.clock.now(), 600)
     for kind, sensor in ((EventKind.SMOKE, "smoke-1"), (EventKind.PANIC, "panic-1")):
-        r = hub.alarms.handle(*event_signal(event(kind, sensor), hub.clock.now()))
+        r = hub.alarms.handle(*event_signal(make_event(kind=kind, sensor=sensor), hub.clock.now()))
         assert r.decision == "test" and r.alarm_id is None
     # the restore of a test finds no alarm: nothing to do, nothing sent
-    assert hub.alarms.handle(*event_signal(event(EventKind.SMOKE, "smoke-1", EventState.RESTORE),
+    assert hub.alarms.handle(*event_signal(make_event(kind=EventKind.SMOKE, sensor="smoke-1", state=EventState.RESTORE),
                                            hub.clock.now())).decision == "ignore"
     assert count(hub, Alarm) == 0 and count(hub, Notification) == 0
     with hub.sessions() as s:
         assert s.scalar(select(func.count()).where(ProcessedSignal.decision == "test")) == 2
     # another home's gateway is not in test mode
-    assert hub.alarms.handle(*event_signal(event(EventKind.SMOKE, "smoke-1", gw="gw-2"),
+    assert hub.alarms.handle(*event_signal(make_event("gw-2", kind=EventKind.SMOKE, sensor="smoke-1"),
                                            hub.clock.now())).decision == "open"
 
 
@@ -65,7 +62,7 @@ def test_test_mode_ends_by_itself_and_alarms_go_to_people_again(hub: Hub) -> Non
         until = service.start_test_mode(s, "gw-1", hub.clock.now(), 10 * 3600)  # asked for 10 h …
     assert until - hub.clock.now() == dt.timedelta(seconds=service.TEST_MODE_MAX_S)  # … bounded to 1 h
     hub.clock.advance(service.TEST_MODE_MAX_S + 1)
-    r = hub.alarms.handle(*event_signal(event(EventKind.SMOKE, "smoke-1"), hub.clock.now()))
+    r = hub.alarms.handle(*event_signal(make_event(kind=EventKind.SMOKE, sensor="smoke-1"), hub.clock.now()))
     assert r.decision == "open" and count(hub, Notification) > 0
 
 
@@ -97,7 +94,7 @@ def test_walk_test_status_reads_stored_events(hub: Hub) -> None:
     now = hub.clock.now()
     with hub.sessions() as s, s.begin():
         service.start_test_mode(s, "gw-1", now - dt.timedelta(seconds=1), 600)
-        store_events(s, [event(EventKind.SMOKE, "smoke-1"), event(EventKind.SMOKE, "panic-1", gw="gw-2")], now)
+        store_events(s, [make_event(kind=EventKind.SMOKE, sensor="smoke-1"), make_event("gw-2", kind=EventKind.SMOKE, sensor="panic-1")], now)
     with hub.sessions() as s:
         r = service.walktest_status(s, "gw-1")
     assert r.reported.keys() == {"smoke-1"} and r.missing == ("panic-1",)
