@@ -288,9 +288,8 @@ def run(victims: int, alarms: int, spacing: float, isolation: bool = True, settl
             ("refused by the isolation plugin (broker log)", f"{log.count('safehome isolation: refused'):,}"),
         ],
         notes=f"Broker (generated config, {'with' if isolation else 'WITHOUT'} the isolation plugin), hub (`safehome hub run`,\n"
-        "SQLite), victims and the attacking process share this machine's 2 cores, and the machine was\n"
-        "shared with other helpers' work while this ran (load average above 8): compare the two phases\n"
-        "of one run, not runs; a re-run on a quiet machine is needed for absolute figures. Lost = no\n"
+        "SQLite), victims and the attacking process share this machine's cores (the load average above\n"
+        "says what else ran): compare the two phases of one run, not runs. Lost = no\n"
         "`stored` ack for the first send within 30 s (no resend in this benchmark; the edge agent\n"
         "would resend). The attacker runs one thread of subscribes and publishes and one thread per\n"
         "client id it tries to take over (a victim's, three of the hub's).",

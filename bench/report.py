@@ -43,6 +43,8 @@ def write(title: str, rows: list[tuple[str, str]], notes: str = "", doc: Path = 
         f"- command: `{command()}`",
         f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
         f"- machine: {machine()}",
+        # a fact, not a claim in the notes: a loaded machine (other work) gives slower figures
+        "- load average (1 / 5 / 15 min) when written: {:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg()),
         "",
         "| figure | value |",
         "|---|---|",

@@ -15,8 +15,9 @@ import asyncio
 import collections
 import random
 import time
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 import protocols as p
 from bench import report
@@ -27,6 +28,13 @@ from firmware_sim.fleet import Fleet, FleetSettings, specs_from_registry
 from firmware_sim.runner import raise_fd_limit
 
 STORM_KINDS = ("gateway_offline", "mains_lost")
+#: the storm must be stored and decided within 20 s (issue 12); read back for this long
+DECIDED_WITHIN_S = 180.0
+#: a cut gateway's alarm: its Last-Will's gateway_offline, or gateway_silent when that was
+#: already open (the hub keeps one condition for one outage)
+OFFLINE_KINDS = ("gateway_offline", "gateway_silent")
+#: what the hub folds into incidents (hub/alarms/storm.py STORM_KINDS)
+HUB_STORM_KINDS = ("gateway_offline", "gateway_silent", "mains_lost")
 
 
 def _stats(values: list[float]) -> str:
@@ -48,9 +56,38 @@ def _smoke_ms(s: System, sent: dict[str, tuple[float, str]]) -> tuple[list[float
     return ms, len(sent) - len(ms)
 
 
-def _stored(db_url: str, since: float) -> tuple[int, int, dict[str, int], dict[str, int]]:
-    """Storm alarms stored since ``since`` (all, members of an incident); incidents per
-    area; alarms per state."""
+@dataclass
+class Readback:
+    """The hub's tables for the storm, read by the storm's gateways (not by time: see
+    :func:`_readback`)."""
+
+    #: storm gateways with their storm alarm stored and decided: a cut gateway's
+    #: gateway_offline (or its gateway_silent, the same outage), a mains gateway's mains_lost
+    decided: int
+    #: of those, alarms opened before the storm (gateway_silent of a gateway cut later)
+    before: int
+    #: storm alarms (of the storm's gateways) that are members of an incident
+    members: int
+    #: storm alarms of the storm's gateways by state
+    states: dict[str, int]
+    #: incidents per area opened since the run started, and how many of them before the storm
+    areas: dict[str, int]
+    areas_before: int
+    #: gateway_silent alarms raised before the storm (any gateway): healthy gateways
+    #: reported silent, i.e. the hub or the fleets fell behind on this machine
+    silent_before: int
+
+
+def _readback(db_url: str, run_t0: float, storm_t0: float, cut: set[str], lost: set[str]) -> Readback:
+    """Storm alarms of the storm's gateways, and incidents, since the run started.
+
+    Read by gateway, not by "raised since the storm": ``gateway_silent`` is a storm kind too,
+    and when the hub or the fleets fall behind (a heavily shared machine) healthy gateways
+    are reported silent before the storm, their incidents open before it, and a gateway cut
+    while its ``gateway_silent`` is open gets no ``gateway_offline`` (the same outage). The
+    first read-back counted only ``gateway_offline``/``mains_lost`` raised after the storm
+    began and incidents opened after it: at 10,000 homes on a loaded machine it read 0 of
+    4,000 although the incidents' webhooks had arrived."""
     import datetime as dt
 
     from hub.alarms.store.incidents import Incident
@@ -58,23 +95,42 @@ def _stored(db_url: str, since: float) -> tuple[int, int, dict[str, int], dict[s
     from hub.db.engine import make_engine, make_session_factory, read_only
 
     engine = make_engine(db_url)
-    t0 = dt.datetime.fromtimestamp(since, dt.UTC)
+    since = dt.datetime.fromtimestamp(run_t0, dt.UTC)
+    storm_at = dt.datetime.fromtimestamp(storm_t0, dt.UTC)
+    wanted = {**{g: OFFLINE_KINDS for g in cut}, **{g: ("mains_lost",) for g in lost}}
     try:
         with make_session_factory(engine)() as session:
             s = read_only(session)
-            storm = (Alarm.kind.in_(STORM_KINDS), Alarm.raised_at >= t0)
-            total = s.scalar(select(func.count()).select_from(Alarm).where(*storm)) or 0
-            members = s.scalar(select(func.count()).select_from(Alarm).where(*storm, Alarm.incident_id.is_not(None)))
-            areas = collections.Counter(s.scalars(select(Incident.area).where(Incident.opened_at >= t0)))
-            states = {st: n for st, n in s.execute(select(Alarm.state, func.count()).where(*storm).group_by(Alarm.state))}
+            rows = s.execute(
+                select(Alarm.gateway_id, Alarm.kind, Alarm.state, Alarm.raised_at, Alarm.incident_id).where(
+                    Alarm.kind.in_(HUB_STORM_KINDS), Alarm.raised_at >= since
+                )
+            ).all()
+            incidents = s.execute(select(Incident.area, Incident.opened_at).where(Incident.opened_at >= since)).all()
     finally:
         engine.dispose()
-    return total, members or 0, dict(areas), states
+    found: dict[str, tuple[str, dt.datetime, bool]] = {}
+    silent_before = 0
+    for gw, kind, state, raised_at, incident_id in rows:
+        if kind == "gateway_silent" and raised_at < storm_at:
+            silent_before += 1
+        if kind in wanted.get(gw, ()) and gw not in found:
+            found[gw] = (state, raised_at, incident_id is not None)
+    return Readback(
+        decided=len(found),
+        before=sum(1 for _s, at, _m in found.values() if at < storm_at),
+        members=sum(1 for _s, _at, m in found.values() if m),
+        states=dict(collections.Counter(st for st, _at, _m in found.values())),
+        areas=dict(collections.Counter(area for area, _at in incidents)),
+        areas_before=sum(1 for _a, at in incidents if at < storm_at),
+        silent_before=silent_before,
+    )
 
 
 async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: float, warmup: float) -> str:
     raise_fd_limit(20_000)
     local = offline + mains + 2 * smoke
+    run_t0 = time.time()
     with system(homes, split_lanes=True) as s:
         specs = specs_from_registry(s.registry)
         load_n = homes - local
@@ -122,10 +178,11 @@ async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: flo
             await smoke_task
             # until every storm alarm is stored and decided (the Last-Wills' after the grace)
             decided_s: float | None = None
-            total = members = 0
-            for _ in range(240):
-                total, members, areas, states = await asyncio.to_thread(_stored, s.db_url, storm_t0 - 1)
-                if total >= offline + mains:
+            storm_gws = (set(cut), set(lost))
+            deadline = storm_t0 + DECIDED_WITHIN_S
+            while time.time() < deadline:
+                rb = await asyncio.to_thread(_readback, s.db_url, run_t0, storm_t0, *storm_gws)
+                if rb.decided >= offline + mains:
                     decided_s = time.time() - storm_t0
                     break
                 await asyncio.sleep(0.5)
@@ -135,7 +192,7 @@ async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: flo
                 await asyncio.sleep(0.1)
             await asyncio.sleep(2)  # the incidents' webhooks
             cpu = hub_cpu_s(s) - cpu0
-            total, members, areas, states = await asyncio.to_thread(_stored, s.db_url, storm_t0 - 1)
+            rb = await asyncio.to_thread(_readback, s.db_url, run_t0, storm_t0, *storm_gws)
             hooks = [doc for t, doc in s.webhooks.received if t >= storm_t0]
             by_event = collections.Counter(str(d.get("event")) for d in hooks)
             storm_hooks = sum(1 for d in hooks if d.get("kind") in STORM_KINDS)
@@ -149,10 +206,11 @@ async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: flo
                 ("smoke publish → webhook before: p50 / p99 / max", f"{_stats(before_ms)} ({len(before)} alarms, missing {before_missing})"),
                 ("smoke publish → webhook during: p50 / p99 / max", f"{_stats(during_ms)} ({len(during)} alarms, missing {during_missing}; over 1 s: {sum(1 for x in during_ms if x > 1000)})"),
                 *[(f"during: {k}", v) for k, v in stage_rows(s.db_url, during, smoke_hooks)],
-                ("storm stored and decided (all alarm rows) after", f"{decided_s:.1f} s from the first Last-Will" if decided_s else f"not within 120 s ({total:,} of {offline + mains:,})"),
-                ("storm alarms stored / members of an incident", f"{total:,} / {members:,}"),
-                ("storm alarms by state", ", ".join(f"{k} {v:,}" for k, v in sorted(states.items()))),
-                ("incidents opened per area (table)", ", ".join(f"{a} {n}" for a, n in sorted(areas.items())) or "none"),
+                ("healthy gateways reported silent before the storm (0 unless the hub or the fleets fell behind)", f"{rb.silent_before:,}"),
+                ("storm stored and decided (an alarm row for every storm gateway) after", f"{decided_s:.1f} s from the first Last-Will, {decided_s - (storm_end - storm_t0):.1f} s from the last (each Last-Will's alarm waits offline_grace_s, 10 s)" if decided_s else f"not within {DECIDED_WITHIN_S:g} s ({rb.decided:,} of {offline + mains:,})"),
+                ("storm alarms stored / members of an incident / opened before the storm", f"{rb.decided:,} / {rb.members:,} / {rb.before:,}"),
+                ("storm alarms by state", ", ".join(f"{k} {v:,}" for k, v in sorted(rb.states.items()))),
+                ("incidents opened per area (table; of them before the storm)", (", ".join(f"{a} {n}" for a, n in sorted(rb.areas.items())) or "none") + f" ({rb.areas_before})"),
                 ("incident.opened webhooks per area", ", ".join(f"{a} {n}" for a, n in sorted(opened.items())) or "none"),
                 ("webhooks during the storm, by event", ", ".join(f"{k} {v:,}" for k, v in sorted(by_event.items()))),
                 ("storm-kind alarm webhooks (sent before an area's threshold)", f"{storm_hooks:,}"),
@@ -165,9 +223,10 @@ async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: flo
                 "defaults (`[hub.alarms.storm]`: subdistrict, 10 within 60 s). The Last-Will's "
                 "`gateway_offline` opens after supervision's `offline_grace_s` (10 s), so 'stored and "
                 "decided' includes it. Webhook receiver: an asyncio (uvicorn) process of its own, "
-                "backlog 2048, keep-alive. Broker, hub, fleets and receiver share the 2 cores; the "
-                "machine was shared with 7 other helpers' builds and tests while this ran (a quiet "
-                "machine gives lower figures)."
+                "backlog 2048, keep-alive. Broker (with the deployment's rate-limit plugin), hub, fleets "
+                "and receiver share the machine's cores (the load average above says what else ran). "
+                "Storm alarms are read back by the storm's gateways: a cut gateway counts with its "
+                "`gateway_offline`, or its `gateway_silent` when that was already open."
             )
             return report.write(f"Storm at {homes:,} homes: {offline:,} offline + {mains:,} mains_lost", rows, notes)
         finally:
