@@ -43,7 +43,8 @@ from hub.provision import service as provision
 from hub.runner import build_hub
 from hub.sealing import generate_key
 from hub.settings import HubSettings
-from tests.hub.alarms.conftest import DAY, seed_registry
+from safehome.testing.registry import seed_small_district
+from tests.hub.alarms.conftest import DAY
 from tests.hub.alarms.conftest import Hub as AlarmHub
 from tests.hub.api.test_alarms_api import raise_event
 from tests.support.http import serve_app
@@ -207,7 +208,7 @@ class Served:
 def served(db_url: str) -> Iterator[Served]:
     engine = make_engine(db_url)
     sessions = make_session_factory(engine)
-    seed_registry(sessions)
+    seed_small_district(sessions)
 
     clock = ManualClock(DAY)
     world = World(
