@@ -29,8 +29,6 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.orm import Session
 
-from hub.alarms.clock import ManualClock
-from hub.alarms.store.engine import AlarmEngine
 from hub.alarms.store.incidents import Incident
 from hub.api.auth import Require, principal, public
 from hub.api.models import ApiToken
@@ -38,14 +36,11 @@ from hub.api.scopes import SCOPES
 from hub.api.tokens import hash_token
 from hub.api.users import create_user, disable_user
 from hub.db.commands import GatewayCommand
-from hub.db.engine import make_engine, make_session_factory
 from hub.provision import service as provision
 from hub.runner import build_hub
 from hub.sealing import generate_key
 from hub.settings import HubSettings
-from safehome.testing.registry import seed_small_district
-from tests.hub.alarms.conftest import DAY
-from tests.hub.alarms.conftest import Hub as AlarmHub
+from tests.hub.alarms.conftest import DAY, Hub
 from tests.hub.api.test_alarms_api import raise_event
 from tests.support.http import serve_app
 
@@ -205,15 +200,11 @@ class Served:
 
 
 @pytest.fixture
-def served(db_url: str) -> Iterator[Served]:
-    engine = make_engine(db_url)
-    sessions = make_session_factory(engine)
-    seed_small_district(sessions)
-
-    clock = ManualClock(DAY)
-    world = World(
-        alarm_id=raise_event(AlarmHub(db_url, engine, sessions, clock, AlarmEngine(sessions, clock)), "gw-1")
-    )
+def served(hub: Hub) -> Iterator[Served]:
+    """The alarm tests' registry (ws-0001 … ws-0003, home-1 … home-3) and sample objects in
+    ws-0001, served by a hub worker built like production (not started: no broker)."""
+    sessions = hub.sessions
+    world = World(alarm_id=raise_event(hub, "gw-1"))
     with sessions() as s, s.begin():
         provision.provision(s, "home-1", "gw-1", DAY)
         inc = Incident(
@@ -264,17 +255,16 @@ def served(db_url: str) -> Iterator[Served]:
         env="test",
         secrets={"key": key},  # type: ignore[arg-type]
         worker_id=f"w-{uuid.uuid4().hex[:8]}",
-        database={"url": db_url, "migrate": False},  # type: ignore[arg-type]
+        database={"url": hub.url, "migrate": False},  # type: ignore[arg-type]
     )
-    hub = build_hub(settings)
-    with serve_app(hub.app) as base:
+    worker = build_hub(settings)
+    with serve_app(worker.app) as base:
         _sample_webhook(base, creds.full, world)
         gone, fired = _dead_session(base, sessions)
         creds.dead["logged-out user"] = gone
         creds.dead["disabled user"] = fired
-        yield Served(hub.app, base, world, creds, sessions)
-    hub.engine.dispose()
-    engine.dispose()
+        yield Served(worker.app, base, world, creds, sessions)
+    worker.engine.dispose()
 
 
 def _url(route: Any, world: World, sessions: Any) -> str | None:
