@@ -17,7 +17,7 @@ from pathlib import Path
 import protocols as p
 from bench import procstat, report
 from bench.stages import stage_rows
-from bench.system import System, hub_cpu_s, hub_rss, percentile, system
+from bench.system import System, hub_cpu_s, hub_rss, percentile, system, wait_load_connected
 from firmware_sim.fleet import Fleet, FleetObserver, FleetSettings, SimGateway, specs_from_registry
 from firmware_sim.runner import raise_fd_limit
 
@@ -75,14 +75,7 @@ async def measure(homes: int, alarms: int, spacing: float, warmup: float, split:
         try:
             await fleet.start()
             runner = asyncio.create_task(fleet.run(stop))
-            assert load.stderr is not None
-            t0 = time.monotonic()
-            while True:  # the load fleet prints "connected N/N" once a second
-                line = (await asyncio.to_thread(load.stderr.readline)).decode()
-                if f"connected {homes}/{homes}" in line or time.monotonic() - t0 > 300:
-                    break
-                if load.poll() is not None:
-                    raise SystemExit("the load fleet exited")
+            await wait_load_connected(load, homes)
             await asyncio.sleep(warmup)
             hub_cpu0, t_cpu0 = hub_cpu_s(s), time.monotonic()
             sent = await fire_alarms(fleet, [g.id for g in specs[homes:]], spacing)

@@ -23,7 +23,7 @@ import protocols as p
 from bench import report
 from bench.latency import StoredTimes, load_fleet
 from bench.stages import stage_rows
-from bench.system import System, hub_cpu_s, percentile, system
+from bench.system import System, hub_cpu_s, percentile, system, wait_load_connected
 from firmware_sim.fleet import Fleet, FleetSettings, specs_from_registry
 from firmware_sim.runner import raise_fd_limit
 
@@ -147,14 +147,7 @@ async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: flo
         try:
             await fleet.start()
             runner = asyncio.create_task(fleet.run(stop))
-            assert load.stderr is not None
-            t0 = time.monotonic()
-            while True:  # the load fleet prints "connected N/N" once a second
-                line = (await asyncio.to_thread(load.stderr.readline)).decode()
-                if f"connected {load_n}/{load_n}" in line or time.monotonic() - t0 > 300:
-                    break
-                if load.poll() is not None:
-                    raise SystemExit("the load fleet exited")
+            await wait_load_connected(load, load_n)
             await asyncio.sleep(warmup)
             before: dict[str, tuple[float, str]] = {}
             await _smoke(fleet, smoke_gws[:smoke], storm_s / smoke, before)

@@ -6,6 +6,7 @@ The broker loads the deployment's rate-limit plugin with its default limits (doc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -244,3 +245,17 @@ def hub_cpu_s(s: System) -> float:
 
 def hub_rss(s: System) -> str:
     return " + ".join(f"{procstat.rss_mb(p.pid):.0f} MB" for p in s.hub.processes)
+
+
+async def wait_load_connected(load: subprocess.Popen[bytes], homes: int, within: float = 300.0) -> None:
+    """Until the load fleet (``safehome sim fleet --report-every 1``, which prints
+    "connected N/N" once a second) has every one of its ``homes`` connected, or ``within``
+    seconds passed (the bench then runs with what is connected); SystemExit if it exited."""
+    assert load.stderr is not None
+    t0 = time.monotonic()
+    while True:
+        line = (await asyncio.to_thread(load.stderr.readline)).decode()
+        if f"connected {homes}/{homes}" in line or time.monotonic() - t0 > within:
+            return
+        if load.poll() is not None:
+            raise SystemExit("the load fleet exited")

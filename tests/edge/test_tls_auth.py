@@ -12,68 +12,16 @@ from gpiozero.pins.mock import MockFactory
 from protocols import Channel, EventKind
 from safehome.testing.acker import HubAcker
 from safehome.testing.mosquitto import Mosquitto, free_port
+from safehome.testing.pki import make_pki
 from safehome.testing.poll import until
 from tests.edge.conftest import make_agent, running, settings_for
-
-
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
 @pytest.fixture
 def tls_broker(
     tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto]
 ) -> tuple[Mosquitto, Path, int, str]:
-    pki = tmp_path / "pki"
-    pki.mkdir()
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        cwd=pki,
-    )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        cwd=pki,
-    )
-    (pki / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "server.crt",
-        cwd=pki,
-    )
+    pki = make_pki(tmp_path / "pki").directory
     gw = "gw-tls-" + tmp_path.name[-8:].lower().replace("_", "-").strip("-")
     gw = gw if gw[-1].isalnum() else gw + "0"
     pwfile = pki / "passwd"

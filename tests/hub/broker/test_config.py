@@ -20,34 +20,8 @@ from hub.mqtt import make_client
 from hub.settings import MqttSettings
 from hub.settings_files import SettingsError, load_settings
 from safehome.testing.mosquitto import free_port, wait_port
+from safehome.testing.pki import self_signed
 from safehome.testing.poll import wait_for
-
-
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    cert, key = tmp / "server.crt", tmp / "server.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 async def _tls_sys_counter(settings: MqttSettings) -> bytes:
@@ -98,7 +72,7 @@ def test_acl_has_one_pattern_per_topic() -> None:
 
 
 def test_broker_run_with_generated_config_tls_and_loopback(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     tls_port, plain_port = free_port(), free_port()
     toml = tmp_path / "broker.toml"
     toml.write_text(

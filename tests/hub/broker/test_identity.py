@@ -17,32 +17,16 @@ from hub.broker.config import BrokerSettings
 from hub.broker.deploy import run_argv, write_deployment
 from hub.mqtt import hub_client_id
 from safehome.testing.mosquitto import Mosquitto, free_port, wait_port
+from safehome.testing.pki import make_pki
 from safehome.testing.poll import wait_for
 from tests.support.hub_mqtt import Client
 
 THIEF, VICTIM = "id-thief", "id-victim"
 
 
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def _pki(d: Path) -> Path:
-    d.mkdir()
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-             "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"))  # fmt: skip
-    for name, extra in (("server", ["-addext", "subjectAltName=IP:127.0.0.1"]), (THIEF, []), (VICTIM, [])):
-        cn = "127.0.0.1" if name == "server" else name
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", *extra,
-                 "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"))  # fmt: skip
-        _openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
-                 "-CAcreateserial", "-days", "2", "-copy_extensions", "copy", "-out", str(d / f"{name}.crt"))  # fmt: skip
-    return d
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[tuple[BrokerSettings, Path]]:
-    pki = _pki(tmp_path / "pki")
+    pki = make_pki(tmp_path / "pki", clients=(THIEF, VICTIM), hosts=("127.0.0.1",)).directory
     s = BrokerSettings(
         directory=tmp_path / "broker", tls_bind="127.0.0.1", tls_port=free_port(), plain_port=free_port(),
         certfile=pki / "server.crt", keyfile=pki / "server.key", cafile=pki / "ca.crt",
