@@ -77,6 +77,12 @@ async def test_smoke_event_to_board_then_closed_loop_in_the_browser(
         # the case: acknowledge → the home hears "help is on the way" on its ack topic
         await row.locator("a").click()
         await ws1.wait_for_selector("main.case")
+        # the resident card: who lives there, how to call them and their family
+        card = ws1.locator("[data-testid=resident-card]")
+        text = await card.inner_text()
+        assert "路1号" in text and "resident" in text and "daughter" in text
+        call = card.locator("a.tel", has_text="+86-fam1")  # the daughter: click to call
+        assert await call.get_attribute("href") == "tel:+861"
         await step(ws1, "acknowledge", "calling the resident")
         await ws1.wait_for_selector("main.case[data-state=acknowledged]", timeout=10000)
         await gw1.acked([smoke.id], times=2)

@@ -132,6 +132,34 @@ function Board({ alarms, now, loaded }) {
   </main>`;
 }
 
+// --- resident card (the alarm detail's home card; the hub audits each read) -----------
+function tel(phone) {
+  return html`<a class="tel" href=${`tel:${phone.replace(/[^0-9+]/g, "")}`}>${phone}</a>`;
+}
+
+function ResidentCard({ home }) {
+  if (!home) return html`<section class="card"><h3>${t("card.title")}</h3><p>${t("card.none")}</p></section>`;
+  const where = [home.address, home.floor && t("card.floor", { floor: home.floor }), home.door && t("card.door", { door: home.door })]
+    .filter(Boolean).join(" ");
+  return html`<section class="card" data-testid="resident-card">
+    <h3>${t("card.title")}</h3>
+    <p class="address">${where}</p>
+    ${!home.personal_data && html`<p class="hint">${t("card.no_personal_data")}</p>`}
+    ${(home.residents || []).map((r) => html`<div class="resident">
+      <b>${r.name}</b>${r.age != null && html` · ${t("card.age", { age: r.age })}`}
+      ${r.phone && html` · ${tel(r.phone)}`}
+      ${r.conditions?.length > 0 && html`<div>${t("card.conditions")}: ${r.conditions.join("、")}</div>`}
+      ${r.notes && html`<div>${t("card.notes")}: ${r.notes}</div>`}
+    </div>`)}
+    ${home.care_notes && html`<p>${t("card.care_notes")}: ${home.care_notes}</p>`}
+    ${home.emergency_contacts?.length > 0 && html`<div class="contacts">${t("card.contacts")}:
+      <ul>${home.emergency_contacts.map((c) => html`<li>${c.name}${c.relation && ` (${c.relation})`} ${tel(c.phone)}</li>`)}</ul>
+    </div>`}
+    ${home.key_holder && html`<p>${t("card.key_holder")}: ${home.key_holder.name} ${tel(home.key_holder.phone)}</p>`}
+    <p class="ws">${t("case.workstation")}: ${home.workstation.name} ${tel(home.workstation.phone)}</p>
+  </section>`;
+}
+
 // --- case ----------------------------------------------------------------------------
 const STEPS = [
   { action: "acknowledge", from: ["raised", "notified"] },
@@ -218,6 +246,7 @@ function CaseView({ id, version, now, onGone }) {
       ${a.responder && html`<dt>${t("case.responder")}</dt><dd>${a.responder}</dd>`}
       ${a.outcome && html`<dt>${t("case.outcome")}</dt><dd>${tOr(`outcome.${a.outcome}`, "outcome.other")}</dd>`}
     </dl>
+    <${ResidentCard} home=${a.home} />
     <section class="steps">
       <h3>${t("case.steps")}</h3>
       ${steps.length === 0 ? html`<p>${t("case.no_steps")}</p>`
