@@ -176,6 +176,7 @@ def start_real_hub(
     handle.lines = [
         f"hub: [bold]safehome hub run[/] (pid {proc.pid}, database {db_url}, log {log_path})",
         f"API: [bold]{handle.api_url}[/]   metrics {base}/metrics   health {base}/healthz",
+        f"console: [bold]{base}/console/[/]   log in with one of these tokens (one per role):",
         *[
             f"  token {k}: {v}"
             for k, v in tokens.items()
