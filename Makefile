@@ -14,6 +14,7 @@ help:
 	@echo "make demo   - set up and run broker + hub + simulated homes on loopback"
 	@echo "make test   - set up and run ruff, mypy and the whole pytest suite"
 	@echo "make bench  - run the benchmarks and append figures to docs/benchmarks.md"
+	@echo "make screenshots - refresh the console's pictures in docs/img (real hub + headless Chromium)"
 	@echo "make faults - run the fault matrix (kills, cuts, outages) and write docs/reliability.md"
 
 setup: apt venv
@@ -74,8 +75,9 @@ console-vendor:
 	cp $(CONSOLE_WEB)/node_modules/uplot/dist/uPlot.esm.js $(CONSOLE_VENDOR)/uPlot.esm.js
 	cp $(CONSOLE_WEB)/node_modules/uplot/dist/uPlot.min.css $(CONSOLE_VENDOR)/uPlot.min.css
 
+# The console's pictures in docs/ (zh-CN), taken by a test against a real hub and Chromium.
 screenshots: setup
-	$(BIN)/python -m tests.console.screenshots docs/img
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/img $(BIN)/pytest -q -p no:cacheprovider tests/console/test_screenshots.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

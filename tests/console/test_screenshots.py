@@ -15,6 +15,8 @@ import pytest
 from playwright.async_api import Browser
 
 import protocols as p
+from hub.db.engine import make_engine, make_session_factory
+from hub.registry.models import Home, Workstation
 from tests.console.conftest import District, log_in, watch
 from tests.console.test_board import step
 from tests.support.hub_gateway import ScriptedGateway
@@ -29,6 +31,31 @@ def png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
+def dress(district: District) -> None:
+    """The pictures show homes as the centers know them (the test registry's are bare)."""
+    engine = make_engine(district.db_url)
+    try:
+        with make_session_factory(engine)() as s, s.begin():
+            for ws_id, name in (("ws-0001", "金杨新村第一居委工作站"), ("ws-0002", "金杨新村第二居委工作站")):
+                ws = s.get(Workstation, ws_id)
+                assert ws is not None
+                ws.name, ws.phone = name, "021-5000 1001"
+            for home_id, address, person, born in (
+                ("home-1", "浦东新区金杨路 123 弄 5 号", "张桂英", 1938),
+                ("home-2", "浦东新区金杨路 88 弄 12 号", "李德明", 1941),
+            ):
+                home = s.get(Home, home_id)
+                assert home is not None
+                home.address, home.floor, home.door = address, "3", "302"
+                home.residents = [{"name": person, "birth_year": born, "phone": "+86 139 0000 0001",
+                                   "conditions": ["高血压", "行动不便"], "notes": "耳背 敲门要用力"}]
+                home.emergency_contacts = [{"name": "王小红", "relation": "女儿", "phone": "+86 138 0000 0002"}]
+                home.key_holder = {"name": "隔壁 陈阿姨", "phone": "+86 137 0000 0003"}
+                home.care_notes = "独居 每周二、五社区助餐"
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def out(tmp_path: Path) -> Path:
     path = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path)
@@ -41,6 +68,7 @@ async def test_board_and_case_screenshots(
 ) -> None:
     context = await browser.new_context(viewport={"width": 1200, "height": 640}, device_scale_factor=1)
     page = watch(await context.new_page(), console_errors)
+    dress(district)
     await log_in(page, district.url, district.tokens["sd1"])
     gw1 = ScriptedGateway(district.secured, "gw-1").connect()
     gw2 = ScriptedGateway(district.secured, "gw-2").connect()
