@@ -19,7 +19,7 @@ from hub.sealing import dev_box
 from protocols import EventState
 from safehome.testing.events import make_event
 from safehome.testing.poll import until
-from tests.hub.alarms.conftest import WEBHOOK_SECRET, Hub, district_webhook
+from tests.hub.conftest import WEBHOOK_SECRET, Hub, district_webhook
 
 HOOK = "http://127.0.0.1:9/hook"
 

@@ -25,8 +25,8 @@ from hub.notify.models import Notification
 from hub.registry.models import District, Workstation
 from protocols import EventKind, EventState
 from safehome.testing.events import make_event
-from tests.hub.alarms.conftest import Hub
 from tests.hub.alarms.test_store import load, notifications
+from tests.hub.conftest import Hub
 
 #: decision step (as counted and flagged) → the Steps field that runs it
 STEPS = {"registry": "place", "rules": "decide", "routing": "route", "escalation": "timers", "notify": "notify"}

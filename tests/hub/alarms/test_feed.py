@@ -12,7 +12,7 @@ from hub.alarms.store.models import Alarm
 from hub.api.auth import alarm_scope
 from hub.api.tokens import Principal
 from safehome.testing.events import make_event
-from tests.hub.alarms.conftest import Hub
+from tests.hub.conftest import Hub
 
 DISTRICT = alarm_scope(Principal(1, "viewer", "district", "pudong", "wall", None))
 

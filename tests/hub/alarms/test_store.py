@@ -26,7 +26,7 @@ from hub.notify.models import Notification
 from protocols import EventKind, EventState, new_event_id
 from safehome.testing.events import make_event
 from safehome.testing.poll import until
-from tests.hub.alarms.conftest import NIGHT, Hub, district_webhook
+from tests.hub.conftest import NIGHT, Hub, district_webhook
 
 
 def notifications(hub: Hub, alarm_id: str) -> set[tuple[str, str, str]]:

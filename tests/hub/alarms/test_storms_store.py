@@ -27,7 +27,7 @@ from hub.notify.models import Notification
 from hub.registry.models import Gateway, Home
 from hub.sealing import dev_box
 from protocols import Event, EventKind, EventState, new_event_id
-from tests.hub.alarms.conftest import Hub
+from tests.hub.conftest import Hub
 from tests.support.http import serve_app
 
 POLICY = StormPolicy(threshold=5, window_s=60, quiet_s=300, unfold_max=3, update_every_s=10)

@@ -18,7 +18,7 @@ from hub.alarms.store.tx import in_transaction
 from hub.db.engine import make_engine, make_session_factory
 from hub.notify.models import Notification
 from protocols import Event, EventKind, EventState, new_event_id
-from tests.hub.alarms.conftest import Hub
+from tests.hub.conftest import Hub
 
 
 def raise_smoke(hub: Hub, gw: str = "gw-1") -> str:

@@ -12,7 +12,7 @@ from hub.alarms.settings import AlarmSettings
 from hub.alarms.store.models import WebhookSubscription
 from hub.notify.errors import DeliveryFailed
 from hub.sealing import SecretBox, generate_key
-from tests.hub.alarms.conftest import Hub
+from tests.hub.conftest import Hub
 
 URL = "http://127.0.0.1:9/hook"
 

@@ -23,7 +23,7 @@ from hub.cli import hub as hub_cli
 from hub.notify.models import Notification
 from hub.sealing import SecretBox, generate_key
 from protocols import Event, EventKind, EventState, new_event_id
-from tests.hub.alarms.conftest import Hub
+from tests.hub.conftest import Hub
 from tests.support.http import serve_app
 
 

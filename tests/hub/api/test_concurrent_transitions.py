@@ -18,7 +18,7 @@ from hub.api.context import ApiContext
 from hub.api.tokens import create_token
 from hub.db.engine import make_engine, make_session_factory
 from protocols import Event, EventKind, EventState, new_event_id
-from tests.hub.alarms.conftest import Hub
+from tests.hub.conftest import Hub
 from tests.support.http import serve_app
 
 ALARMS = 12

@@ -22,8 +22,8 @@ from hub.db.state import Condition, GatewayState, SensorState
 from hub.registry.models import Home, Sensor, Workstation
 from hub.timeseries import Point
 from hub.timeseries.sql import SqlTimeSeriesStore
-from tests.hub.alarms.conftest import DAY, NIGHT, Hub
 from tests.hub.api.test_alarms_api import raise_event
+from tests.hub.conftest import DAY, NIGHT, Hub
 from tests.support.http import serve_app
 
 

@@ -40,8 +40,8 @@ from hub.provision import service as provision
 from hub.runner import build_hub
 from hub.sealing import generate_key
 from hub.settings import HubSettings
-from tests.hub.alarms.conftest import DAY, Hub
 from tests.hub.api.test_alarms_api import raise_event
+from tests.hub.conftest import DAY, Hub
 from tests.support.http import serve_app
 
 PREFIX = "/api/v1"

@@ -26,7 +26,7 @@ from hub.api.tokens import create_token, revoke_token
 from hub.notify.console import ConsoleBus
 from safehome.testing.events import make_event
 from safehome.testing.mosquitto import free_port
-from tests.hub.alarms.conftest import Hub
+from tests.hub.conftest import Hub
 from tests.support.http import serve_app
 
 

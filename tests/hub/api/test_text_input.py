@@ -20,8 +20,8 @@ from hub.app import create_app
 from hub.metrics import HubMetrics
 from hub.notify.console import ConsoleBus
 from hub.settings import HubSettings
-from tests.hub.alarms.conftest import Hub
 from tests.hub.api.test_alarms_api import raise_event
+from tests.hub.conftest import Hub
 from tests.support.http import serve_app
 
 NUL = "a\x00b"

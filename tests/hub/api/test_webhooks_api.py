@@ -30,8 +30,8 @@ from hub.notify.signing import verify
 from hub.notify.webhook import WebhookChannel
 from hub.sealing import SecretBox, generate_key
 from protocols import EventKind
-from tests.hub.alarms.conftest import Hub
 from tests.hub.api.test_alarms_api import raise_event
+from tests.hub.conftest import Hub
 from tests.support.http import Received, Receiver, http_receiver, serve_app
 
 FAST = RetryPolicy(max_attempts=2, base_s=0.01, max_s=0.05, jitter=False)

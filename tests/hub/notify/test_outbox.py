@@ -28,7 +28,7 @@ from hub.notify.webhook import WebhookChannel
 from hub.sealing import dev_box
 from protocols import Event, EventKind, EventState, new_event_id
 from safehome.testing.mosquitto import free_port
-from tests.hub.alarms.conftest import Hub
+from tests.hub.conftest import Hub
 from tests.support.http import Receiver, http_receiver
 
 FAST = RetryPolicy(max_attempts=3, base_s=0.01, max_s=0.05, jitter=False)

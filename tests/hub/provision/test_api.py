@@ -14,7 +14,7 @@ from hub.api.tokens import create_token
 from hub.db.events import store_events
 from hub.provision import service
 from protocols import Event, EventKind, EventState, new_event_id
-from tests.hub.alarms.conftest import Hub
+from tests.hub.conftest import Hub
 from tests.hub.provision.test_test_mode import hub
 from tests.support.http import serve_app
 

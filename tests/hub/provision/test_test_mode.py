@@ -20,7 +20,7 @@ from hub.provision.walktest import WalkResult
 from protocols import EventKind, EventState
 from safehome.testing.events import make_event
 from safehome.testing.registry import seed_small_district
-from tests.hub.alarms.conftest import DAY, Hub
+from tests.hub.conftest import DAY, Hub
 
 
 @pytest.fixture
