@@ -13,7 +13,7 @@ APT_PKGS   := mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev gcc lib
 help:
 	@echo "make demo   - set up and run broker + hub + simulated homes on loopback"
 	@echo "make test   - set up and run ruff, mypy and the whole pytest suite"
-	@echo "make bench  - run the benchmarks and append figures to docs/benchmarks.md"
+	@echo "make bench  - run the benchmarks: figures appended to docs/benchmarks-history.md, summary in docs/benchmarks.md"
 	@echo "make screenshots - refresh the console's pictures in docs/img (real hub + headless Chromium)"
 	@echo "make faults - run the fault matrix (kills, cuts, outages) and write docs/reliability.md"
 

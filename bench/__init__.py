@@ -1,14 +1,5 @@
-"""Benchmarks; each writes its figures to docs/benchmarks.md.
-
-The benchmarks run from a checkout and reuse the test suite's support code (the real
-Mosquitto / PostgreSQL fixtures, the hub-style acker). ``tests`` is not an installed
-package, so the checkout's root is put on the import path here: ``safehome bench …``
-then works from any directory, not only where ``python -m`` would find ``tests``.
+"""Benchmarks: each prints its figures and appends them to docs/benchmarks-history.md
+(``--no-write``: print only); docs/benchmarks.md is the summary, rebuilt from the history
+(bench/summary.py). They reuse the harnesses of ``safehome.testing`` (real Mosquitto and
+PostgreSQL, the hub-style acker), never the test suite (``tests/test_architecture.py``).
 """
-
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:
-    sys.path.append(_ROOT)

@@ -1,4 +1,6 @@
-"""`safehome bench` commands. Benchmarks are not tests: each prints and appends figures to docs/benchmarks.md."""
+"""`safehome bench` commands. Benchmarks are not tests: each prints its figures and appends them
+to docs/benchmarks-history.md (``--no-write``: print only); docs/benchmarks.md summarises the
+latest of each."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ from collections.abc import Callable
 
 import click
 
+from bench import report
+
 
 @click.group(name="bench")
 def bench() -> None:
-    """Benchmarks; figures go to docs/benchmarks.md."""
+    """Benchmarks; figures go to docs/benchmarks-history.md (summary: docs/benchmarks.md)."""
 
 
 @bench.command(name="connections")
@@ -161,3 +165,13 @@ def attack(victims: int, alarms: int, spacing: float, without_isolation: bool) -
     from bench import attack as atk
 
     atk.run(victims, alarms, spacing, isolation=not without_isolation)
+
+
+def _add_write_option() -> None:
+    """The same ``--write/--no-write`` on every subcommand (``all`` passes it on to each)."""
+    for cmd in bench.commands.values():
+        if not any(p.name == "write" for p in cmd.params):
+            cmd.params.append(report.WRITE_OPTION)
+
+
+_add_write_option()

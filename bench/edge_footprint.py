@@ -4,7 +4,7 @@ one telemetry batch per 60 s), and draining a 24 h backlog while fresh alarms st
 
 Run: ``safehome bench edge`` or ``python -m bench.edge_footprint`` (from the repository root;
 ``--no-peer`` skips thingsboard-gateway). Prints the figures and appends them, with the
-command, to docs/benchmarks.md.
+command, to docs/benchmarks-history.md.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 import click
 from gpiozero.pins.mock import MockFactory
 
-from bench import edge_idle
-from bench.report import DOC, HEADER, command, machine
+from bench import edge_idle, report
+from bench.report import command, machine
 from edge.agent import Agent
 from edge.clock import Clock, FixedProbe
 from edge.settings import EdgeSettings, load_settings
@@ -244,10 +244,7 @@ def run(idle_seconds: float = 60.0, peer: bool = True, write: bool = True, cmd: 
     text = "\n".join(lines) + "\n"
     print(text)
     if write:
-        if not DOC.exists():
-            DOC.write_text(HEADER + "\n")
-        with DOC.open("a") as f:
-            f.write(text)
+        report.append(text)
     return text
 
 
@@ -265,17 +262,16 @@ def run(idle_seconds: float = 60.0, peer: bool = True, write: bool = True, cmd: 
     show_default=True,
     help="Measure thingsboard-gateway side by side (installed on demand into var/bench/tb-venv).",
 )
-@click.option("--no-write", is_flag=True, help="Print only, do not append to docs/benchmarks.md.")
-def edge_cmd(idle_seconds: float, peer: bool, no_write: bool) -> None:
+def edge_cmd(idle_seconds: float, peer: bool) -> None:
     """Edge agent footprint: RSS/idle CPU next to thingsboard-gateway, disk bytes per day, backlog drain."""
-    run(idle_seconds, peer, write=not no_write, cmd=command())
+    run(idle_seconds, peer, cmd=command())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--idle-seconds", type=float, default=60.0)
     ap.add_argument("--no-peer", action="store_true", help="skip the thingsboard-gateway comparison")
-    ap.add_argument("--no-write", action="store_true", help="print only, do not append to docs/benchmarks.md")
+    ap.add_argument("--no-write", action="store_true", help="print only, do not append to docs/benchmarks-history.md")
     args = ap.parse_args()
     cmd = "python -m bench.edge_footprint " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run(args.idle_seconds, not args.no_peer, write=not args.no_write, cmd=cmd)

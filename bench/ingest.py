@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 import protocols as p
+from bench import report as bench_report
 from hub.broker.config import BrokerSettings
 from hub.broker.credentials import PasswordFile
 from hub.broker.deploy import run_argv, write_deployment
@@ -295,10 +296,7 @@ def report(figures: dict[str, str], command: str) -> str:
 @click.option("--db-url", default=None, help="PostgreSQL URL (default: a fresh SQLite file)")
 @click.option("--mqtt", "protocol", type=click.Choice(["3.1.1", "5"]), default="3.1.1", show_default=True,
               help="the hub worker's MQTT protocol version")
-@click.option("--write/--no-write", default=True, help="append the figures to docs/benchmarks.md")
-def ingest_cmd(
-    gateways: int, messages: int, readings: int, db_url: str | None, protocol: str, write: bool
-) -> None:
+def ingest_cmd(gateways: int, messages: int, readings: int, db_url: str | None, protocol: str) -> None:
     """Readings/s stored by one hub worker vs a bare paho subscriber."""
     load = Load(gateways, messages, readings)
     load_before = "{:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg())
@@ -311,12 +309,4 @@ def ingest_cmd(
         command += f" --mqtt {protocol}"
     text = report(figures, command)
     click.echo(text)
-    if write:
-        path = Path("docs/benchmarks.md")
-        if not path.exists():
-            path.write_text(
-                "# Benchmarks\n\nWritten by `safehome bench …` (bench/); each section says the command,\n"
-                "the date and the machine.\n\n"
-            )
-        with path.open("a") as f:
-            f.write("\n" + text)
+    bench_report.append("\n" + text)

@@ -150,8 +150,7 @@ async def run_all(installs: int) -> list[dict[str, float]]:
 
 @click.command(name="provision")
 @click.option("--installs", type=click.IntRange(1, 50), default=5, show_default=True)
-@click.option("--write/--no-write", default=True, help="Append the figures to docs/benchmarks.md.")
-def provision_cmd(installs: int, write: bool) -> None:
+def provision_cmd(installs: int) -> None:
     """Time from `provision gateway` to a signed-off home (simulated walk test, 2 sensors)."""
     runs = asyncio.run(run_all(installs))
     rows = [
@@ -163,8 +162,4 @@ def provision_cmd(installs: int, write: bool) -> None:
              "connected and applied the config; `walktest`: from the command's start to PASSED with both sensors "
              "triggered at once (real installs add the walk); `signoff`: the command. Each install re-provisions "
              "the same gateway (new password, new config revision).")
-    if write:
-        report.write("Provisioning: provision gateway to signed-off home", rows, notes)
-    else:
-        for k, v in rows:
-            print(f"{k}: {v}")
+    report.write("Provisioning: provision gateway to signed-off home", rows, notes)
