@@ -13,8 +13,16 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 MIN_LENGTH = 10
 MAX_LENGTH = 1000
-#: verified when the account does not exist, so that "no such user" costs the same time
-_DUMMY = "$argon2id$v=19$m=65536,t=3,p=4$3rKG+B27tS927TOlw5D7gQ$nKgsw41oj6Mop7dyPIN/GLPjoiTgqggd9hWMFbERNno"
+#: per hasher, a hash verified when the account does not exist, so that "no such user"
+#: costs the same time as a wrong password
+_DUMMIES: dict[tuple[int, int, int], str] = {}
+
+
+def _dummy(hasher: PasswordHasher) -> str:
+    key = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+    if key not in _DUMMIES:
+        _DUMMIES[key] = hasher.hash("no such account")
+    return _DUMMIES[key]
 
 
 def check_new(password: str, username: str) -> None:
@@ -30,6 +38,6 @@ def check_new(password: str, username: str) -> None:
 def verify(hasher: PasswordHasher, stored: str | None, password: str) -> bool:
     """Whether ``password`` matches ``stored`` (None: no such account; still costs a verify)."""
     try:
-        return hasher.verify(stored or _DUMMY, password[:MAX_LENGTH]) and stored is not None
+        return hasher.verify(stored or _dummy(hasher), password[:MAX_LENGTH]) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -38,6 +39,14 @@ LOGIN_FAILED = "invalid username or password"
 LOGIN_LOCKED = "too many failed logins; try again later"
 
 
+class BadUser(BadRegion):
+    """A new user's field is wrong: ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def create_user(
     session: Session,
     username: str,
@@ -52,18 +61,21 @@ def create_user(
 ) -> User:
     """Add a user (BadRegion names what is wrong: name, role, region, password rule)."""
     if USERNAME.fullmatch(username) is None:
-        raise BadRegion(f"user name {username!r}: 2-64 of a-z 0-9 . _ -, starting with a letter or digit")
+        raise BadUser("username", f"user name {username!r}: 2-64 of a-z 0-9 . _ -, starting with a letter or digit")
     if role not in USER_ROLES:
-        raise BadRegion(f"role {role!r} is not one of {', '.join(USER_ROLES)}")
-    kind, rid = check_region(session, region)
+        raise BadUser("role", f"role {role!r} is not one of {', '.join(USER_ROLES)}")
+    try:
+        kind, rid = check_region(session, region)
+    except BadRegion as exc:
+        raise BadUser("region", str(exc)) from exc
     if kind not in USER_REGION_KINDS[role]:
-        raise BadRegion(f"a {role} is bound to a {' or '.join(USER_REGION_KINDS[role])}, not a {kind}")
+        raise BadUser("region", f"a {role} is bound to a {' or '.join(USER_REGION_KINDS[role])}, not a {kind}")
     try:
         passwords.check_new(password, username)
     except ValueError as exc:
-        raise BadRegion(str(exc)) from exc
+        raise BadUser("password", str(exc)) from exc
     if session.scalars(select(User.id).where(User.username == username)).first() is not None:
-        raise BadRegion(f"user {username!r} exists already")
+        raise BadUser("username", f"user {username!r} exists already")
     user = User(
         id=secrets.token_hex(6),
         username=username,
@@ -197,7 +209,7 @@ def login(ctx: ApiContext, username: str, password: str, source: str) -> Tokens:
             audit.record(
                 s, actor=f"user {name}", action="login.locked", target=f"user:{name}", source=source, at=now
             )
-        raise LoginRefused(429, LOGIN_LOCKED, max(1, int((max(locks) - now).total_seconds()) + 1))
+        raise LoginRefused(429, LOGIN_LOCKED, max(1, math.ceil((max(locks) - now).total_seconds())))
     ok = passwords.verify(ctx.password_hasher, stored, password)
     with ctx.sessions() as s, s.begin():
         user = s.get(User, user_id) if user_id is not None else None

@@ -182,8 +182,8 @@ def create_user(body: UserCreate, p: Manager, ctx: Context) -> UserPublic:
                 created_by=p.actor,
                 hasher=ctx.password_hasher,
             )
-        except BadRegion as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        except users.BadUser as exc:
+            raise invalid_field(("body", exc.field), str(exc)) from exc
         audit(s, p, "user.create", f"user:{u.username}", {"role": u.role, "region": body.region}, now)
         return user_public(u)
 
