@@ -21,8 +21,8 @@ from hub.api.tokens import create_key, hash_token
 from hub.api.users import create_user
 from hub.audit import AuditEntry
 from hub.cli import hub as hub_cli
-from tests.hub.alarms.conftest import Hub
 from tests.hub.api.test_alarms_api import raise_event
+from tests.hub.conftest import Hub
 from tests.support.http import serve_app
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)

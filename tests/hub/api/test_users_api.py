@@ -20,8 +20,8 @@ from hub.api.throttle import ACCOUNT, ADDRESS
 from hub.api.users import LOGIN_FAILED, LOGIN_LOCKED, create_user
 from hub.audit import AuditEntry
 from hub.cli import hub as hub_cli
-from tests.hub.alarms.conftest import Hub
 from tests.hub.api.test_alarms_api import raise_event
+from tests.hub.conftest import Hub
 from tests.support.http import serve_app
 
 LOGIN = "/api/v1/auth/login"
