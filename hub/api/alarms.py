@@ -46,6 +46,7 @@ from hub.notify.models import Notification
 router = APIRouter(tags=["alarms"])
 MAX_PAGE = 200
 NOT_FOUND = "no such alarm"
+BAD_CURSOR = "not a cursor this API gave out (pass next_cursor as it came)"
 Reader = Annotated[Principal, Depends(require(ALARMS_READ))]
 Writer = Annotated[Principal, Depends(require(ALARMS_WRITE))]
 Reviewer = Annotated[Principal, Depends(require(ALARMS_REVIEW))]
@@ -59,9 +60,9 @@ def _uncursor(cursor: str) -> str:
     try:
         value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "bad cursor") from exc
+        raise invalid_field(("query", "cursor"), BAD_CURSOR) from exc
     if len(value) != 36:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "bad cursor")
+        raise invalid_field(("query", "cursor"), BAD_CURSOR)
     return value
 
 

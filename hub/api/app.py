@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from hub.api import (
     alarms,
@@ -21,10 +23,10 @@ from hub.api import (
     users_api,
     webhooks,
 )
-from hub.api.auth import principal
+from hub.api.auth import Require, principal
 from hub.api.body_limit import BodyLimit
 from hub.api.context import ApiContext
-from hub.api.problems import RESPONSES, install_problem_handlers
+from hub.api.problems import RESPONSES, error_doc, install_problem_handlers
 from hub.api.text import plain_text
 from hub.console import mount_console
 
@@ -40,7 +42,7 @@ def api_router() -> APIRouter:
     scope (:func:`hub.api.auth.require`); every route that reads alarms filters them with
     :func:`hub.api.auth.alarm_scope`, homes with :func:`hub.api.auth.home_scope`."""
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(plain_text)], responses=RESPONSES)
-    router.include_router(users_api.public_router)  # login, refresh: no credential yet
+    router.include_router(documented(users_api.public_router))  # login, refresh: no credential yet
     # a valid credential for everything else, even a route that forgot its require(scope)
     # (tests/hub/api/test_route_scopes.py fails on such a route)
     router.include_router(protected_router())
@@ -49,18 +51,43 @@ def api_router() -> APIRouter:
 
 def protected_router() -> APIRouter:
     router = APIRouter(dependencies=[Depends(principal)])
-    router.include_router(users_api.router)
-    router.include_router(keys.router)
-    router.include_router(audit_api.router)
-    router.include_router(stream.router)  # before /alarms/{alarm_id}
-    router.include_router(alarms.router)
-    router.include_router(cap.router)
-    router.include_router(kpis.router)
-    router.include_router(provisioning.router)
-    router.include_router(incidents.router)
-    router.include_router(webhooks.router)
+    router.include_router(documented(users_api.router))
+    router.include_router(documented(keys.router))
+    router.include_router(documented(audit_api.router))
+    router.include_router(documented(stream.router))  # before /alarms/{alarm_id}
+    router.include_router(documented(alarms.router))
+    router.include_router(documented(cap.router))
+    router.include_router(documented(kpis.router))
+    router.include_router(documented(provisioning.router))
+    router.include_router(documented(incidents.router))
+    router.include_router(documented(webhooks.router))
     for resources in (homes, gateways, commands, readings, centers):
-        router.include_router(resources.router)
+        router.include_router(documented(resources.router))
+    return router
+
+
+def _needs_scope(d: Dependant) -> bool:
+    return any(
+        (isinstance(sub.call, Require) and sub.call.scope is not None) or _needs_scope(sub)
+        for sub in d.dependencies
+    )
+
+
+def documented(router: APIRouter) -> APIRouter:
+    """``router`` with the errors every route of a kind can answer added to its OpenAPI
+    responses, so that each operation lists every status it may give (checked by
+    tests/hub/api/test_schemathesis.py): 403 where a scope is required, 400 where a body is
+    read, 404 where the path names an object. Call it before including the router (an
+    included router's routes are no longer plain routes)."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        if _needs_scope(route.dependant):
+            route.responses.setdefault(403, error_doc("the credential lacks the scope this operation needs"))
+        if route.body_field is not None:
+            route.responses.setdefault(400, error_doc("a request body that cannot be read as JSON text"))
+        if "{" in route.path:
+            route.responses.setdefault(404, error_doc("no such object in the caller's region"))
     return router
 
 

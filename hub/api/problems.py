@@ -134,8 +134,12 @@ def invalid_field(
     return RequestValidationError([{"type": type_, "loc": loc, "msg": message, "input": None}])
 
 
-def _doc(description: str) -> dict[str, Any]:
+def error_doc(description: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry of a problem answer."""
     return {"description": description, "model": Problem, "content": {MEDIA_TYPE: {}}}
+
+
+_doc = error_doc
 
 
 #: OpenAPI ``responses`` shared by every API route.

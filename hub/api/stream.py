@@ -29,7 +29,7 @@ from fastapi.responses import StreamingResponse
 from hub.alarms.feed import Tail, head
 from hub.api.auth import Context, alarm_scope, credential_refusal, require
 from hub.api.context import ApiContext
-from hub.api.problems import UNAVAILABLE
+from hub.api.problems import MEDIA_TYPE, UNAVAILABLE, Problem
 from hub.api.scopes import ALARMS_READ
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
@@ -79,14 +79,26 @@ def _poll(ctx: ApiContext, tail: Tail, p: Principal) -> list[tuple[int, dict[str
 
 def frame(event_id: int, item: dict[str, object]) -> bytes:
     return (
-        b"id: " + str(event_id).encode()
-        + b"\nevent: " + str(item.get("event", "alarm")).encode()
-        + b"\ndata: " + orjson.dumps(item)
+        b"id: "
+        + str(event_id).encode()
+        + b"\nevent: "
+        + str(item.get("event", "alarm")).encode()
+        + b"\ndata: "
+        + orjson.dumps(item)
         + b"\n\n"
     )
 
 
-@router.get("/alarms/stream")
+@router.get(
+    "/alarms/stream",
+    responses={
+        400: {
+            "model": Problem,
+            "content": {MEDIA_TYPE: {}},
+            "description": "a Last-Event-ID that is not an event id",
+        }
+    },
+)
 async def stream(
     p: Annotated[Principal, Depends(require(ALARMS_READ))],
     ctx: Context,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,8 @@ NO_DELIVERY = "no such delivery"
 MAX_PAGE = 200
 #: Every route needs ``webhooks:manage`` (reading a delivery log included: it shows where
 #: alarms go and what they carried).
+#: A subscription id (a 64-bit integer column: a larger one is a 422, not a database error).
+WebhookId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Manager = Annotated[Principal, Depends(require(WEBHOOKS_MANAGE))]
 
 
@@ -99,7 +101,7 @@ def _secret(given: str | None) -> str:
     return given
 
 
-def _found(s: Session, p: Principal, webhook_id: int) -> WebhookSubscription:
+def _found(s: Session, p: Principal, webhook_id: WebhookId) -> WebhookSubscription:
     w = store.scoped_webhook(s, p, webhook_id)
     if w is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
@@ -166,14 +168,14 @@ def list_webhooks(p: Manager, ctx: Context) -> WebhooksList:
 
 @router.get("/webhooks/{webhook_id}", response_model=WebhookPublic, operation_id="get_webhook",
             responses=_r(403, 404))  # fmt: skip
-def get_webhook(webhook_id: int, p: Manager, ctx: Context) -> WebhookPublic:
+def get_webhook(webhook_id: WebhookId, p: Manager, ctx: Context) -> WebhookPublic:
     with ctx.sessions() as s:
         return _public(_found(read_only(s), p, webhook_id))
 
 
 @router.patch("/webhooks/{webhook_id}", response_model=WebhookPublic, operation_id="update_webhook",
               responses=_r(403, 404, 409))  # fmt: skip
-def update_webhook(webhook_id: int, body: WebhookUpdate, p: Manager, ctx: Context) -> WebhookPublic:
+def update_webhook(webhook_id: WebhookId, body: WebhookUpdate, p: Manager, ctx: Context) -> WebhookPublic:
     """Rename, change the format, disable (``active: false``) or enable again."""
 
     def work(s: Session) -> WebhookPublic:
@@ -191,7 +193,7 @@ def update_webhook(webhook_id: int, body: WebhookUpdate, p: Manager, ctx: Contex
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, operation_id="disable_webhook",
                responses=_r(403, 404))  # fmt: skip
-def disable_webhook(webhook_id: int, p: Manager, ctx: Context) -> Response:
+def disable_webhook(webhook_id: WebhookId, p: Manager, ctx: Context) -> Response:
     """Stop deliveries to it. The subscription and its delivery log stay (``active: false``)."""
 
     def work(s: Session) -> None:
@@ -204,7 +206,7 @@ def disable_webhook(webhook_id: int, p: Manager, ctx: Context) -> Response:
 
 @router.post("/webhooks/{webhook_id}/rotate-secret", response_model=SecretShown, operation_id="rotate_webhook_secret",
              responses=_r(403, 404, 503))  # fmt: skip
-def rotate_secret(webhook_id: int, body: SecretRotate, p: Manager, ctx: Context) -> SecretShown:
+def rotate_secret(webhook_id: WebhookId, body: SecretRotate, p: Manager, ctx: Context) -> SecretShown:
     """Replace the signing secret; the new one is shown this once. Hub workers cache a
     secret for up to 10 s: accept both for a minute after rotating."""
     secret = _secret(body.secret)
@@ -220,7 +222,7 @@ def rotate_secret(webhook_id: int, body: SecretRotate, p: Manager, ctx: Context)
 
 @router.post("/webhooks/{webhook_id}/ping", status_code=202, response_model=DeliveryQueued,
              operation_id="ping_webhook", responses=_r(403, 404))  # fmt: skip
-def ping_webhook(webhook_id: int, p: Manager, ctx: Context) -> DeliveryQueued:
+def ping_webhook(webhook_id: WebhookId, p: Manager, ctx: Context) -> DeliveryQueued:
     """Queue a signed test delivery (``X-Safehome-Event: ping``), retried like any other;
     follow it in the delivery log."""
 
@@ -253,7 +255,7 @@ def _delivery(n: Notification) -> DeliveryPublic:
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveriesPage, operation_id="list_webhook_deliveries",
             responses=_r(403, 404))  # fmt: skip
 def list_deliveries(
-    webhook_id: int,
+    webhook_id: WebhookId,
     p: Manager,
     ctx: Context,
     status_: Annotated[list[DeliveryStatus] | None, Query(alias="status")] = None,
@@ -272,7 +274,7 @@ def list_deliveries(
     return DeliveriesPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
-def _scoped_delivery(s: Session, p: Principal, webhook_id: int, delivery_id: str) -> Notification:
+def _scoped_delivery(s: Session, p: Principal, webhook_id: WebhookId, delivery_id: str) -> Notification:
     n = s.scalars(
         store.deliveries_of(p, _found(s, p, webhook_id)).where(Notification.id == delivery_id)
     ).first()
@@ -283,7 +285,7 @@ def _scoped_delivery(s: Session, p: Principal, webhook_id: int, delivery_id: str
 
 @router.get("/webhooks/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryDetail,
             operation_id="get_webhook_delivery", responses=_r(403, 404))  # fmt: skip
-def get_delivery(webhook_id: int, delivery_id: str, p: Manager, ctx: Context) -> DeliveryDetail:
+def get_delivery(webhook_id: WebhookId, delivery_id: str, p: Manager, ctx: Context) -> DeliveryDetail:
     """One delivery with every attempt (when, the receiver's status, the error)."""
     with ctx.sessions() as s:
         n = _scoped_delivery(read_only(s), p, webhook_id, delivery_id)
@@ -293,7 +295,7 @@ def get_delivery(webhook_id: int, delivery_id: str, p: Manager, ctx: Context) ->
 
 @router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/replay", status_code=202, response_model=DeliveryQueued,
              operation_id="replay_webhook_delivery", responses=_r(403, 404, 409))  # fmt: skip
-def replay_delivery(webhook_id: int, delivery_id: str, p: Manager, ctx: Context) -> DeliveryQueued:
+def replay_delivery(webhook_id: WebhookId, delivery_id: str, p: Manager, ctx: Context) -> DeliveryQueued:
     """Send a dead delivery once more, now, under the same delivery id (a receiver that did
     get it deduplicates). If that attempt fails too, it is dead again."""
 

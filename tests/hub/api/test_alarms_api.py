@@ -268,7 +268,8 @@ def test_filters_and_cursor_pagination(api: Api) -> None:
     assert (
         len(ids(api.get("ws1", "/api/v1/alarms", params={"since": since}))) == 3
     )  # raised at now-2, now-1, now
-    assert api.get("ws1", "/api/v1/alarms", params={"cursor": "%%%"}).status_code == 400
+    r = api.get("ws1", "/api/v1/alarms", params={"cursor": "%%%"})
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["query.cursor"]
 
 
 def test_token_cli_create_and_revoke(hub: Hub) -> None:
