@@ -35,8 +35,8 @@ from hub.sealing import dev_box
 from hub.settings import MqttSettings
 from hub.timeseries.sql import SqlTimeSeriesStore
 from safehome.testing.mosquitto import Mosquitto
-from tests.hub.alarms.conftest import Hub
 from tests.hub.api.test_alarms_api import raise_event
+from tests.hub.conftest import Hub
 from tests.support.http import serve_app
 
 #: Cases generated per operation (and per database): enough to reach every field's edge
