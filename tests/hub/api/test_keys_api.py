@@ -42,8 +42,16 @@ def bearer(token: str) -> dict[str, str]:
 @pytest.fixture
 def api(hub: Hub) -> Iterator[Api]:
     with hub.sessions() as s, s.begin():
-        create_user(s, "wang", "supervisor password", "subdistrict_supervisor", "subdistrict:sd-01",
-                    hub.clock.now(), display_name="Wang Fang", hasher=CHEAP)
+        create_user(
+            s,
+            "wang",
+            "supervisor password",
+            "subdistrict_supervisor",
+            "subdistrict:sd-01",
+            hub.clock.now(),
+            display_name="Wang Fang",
+            hasher=CHEAP,
+        )
     app = make_api_app(ApiContext(hub.sessions, hub.clock, password_hasher=CHEAP))
     with serve_app(app) as base, httpx.Client(base_url=base) as c:
         r = c.post("/api/v1/auth/login", json={"username": "wang", "password": "supervisor password"})
@@ -80,10 +88,16 @@ def test_a_key_for_a_family_app_sees_one_home(api: Api) -> None:
     page = api.c.get("/api/v1/alarms", headers=bearer(key)).json()
     assert [a["id"] for a in page["items"]] == [mine]
     assert api.c.get(f"/api/v1/alarms/{neighbour}", headers=bearer(key)).status_code == 404
-    r = api.c.post(f"/api/v1/alarms/{mine}/acknowledge", json={}, headers={**bearer(key), "Idempotency-Key": "k"})
+    r = api.c.post(
+        f"/api/v1/alarms/{mine}/acknowledge", json={}, headers={**bearer(key), "Idempotency-Key": "k"}
+    )
     assert r.status_code == 403 and "alarms:write" in r.json()["detail"]
     me = api.c.get("/api/v1/me", headers=bearer(key)).json()
-    assert (me["kind"], me["region"], me["scopes"]) == ("key", "home:home-1", ["alarms:read", "residents:read"])
+    assert (me["kind"], me["region"], me["scopes"]) == (
+        "key",
+        "home:home-1",
+        ["alarms:read", "residents:read"],
+    )
     with api.hub.sessions() as s:
         row = s.get(ApiToken, made["id"])
         assert row is not None and row.last_used_at == api.hub.clock.now()
@@ -111,7 +125,9 @@ def test_revoked_and_expired_keys_stop_working(api: Api) -> None:
     assert api.c.get("/api/v1/me", headers=bearer(made["key"])).status_code == 401
     # keys of other regions are neither listed nor readable (404)
     with api.hub.sessions() as s, s.begin():
-        _, elsewhere = create_key(s, ["alarms:read"], "home:home-3", "sd-02 app", api.hub.clock.now(), None, "cli")
+        _, elsewhere = create_key(
+            s, ["alarms:read"], "home:home-3", "sd-02 app", api.hub.clock.now(), None, "cli"
+        )
     r = api.c.get("/api/v1/keys", headers=api.supervisor)
     assert r.status_code == 200, r.text
     assert {made["id"], short["id"]} <= {k["id"] for k in r.json()} and elsewhere.token_id not in r.text
@@ -120,7 +136,10 @@ def test_revoked_and_expired_keys_stop_working(api: Api) -> None:
     api.hub.clock.advance(hours=1)
     assert api.c.get("/api/v1/me", headers=bearer(short["key"])).status_code == 401
     with api.hub.sessions() as s:
-        log = [(e.action, e.target, e.actor) for e in s.scalars(select(AuditEntry).where(AuditEntry.action.like("key.%")))]
+        log = [
+            (e.action, e.target, e.actor)
+            for e in s.scalars(select(AuditEntry).where(AuditEntry.action.like("key.%")))
+        ]
     assert log == [
         ("key.create", f"key:{made['id']}", "Wang Fang [user wang]"),
         ("key.create", f"key:{short['id']}", "Wang Fang [user wang]"),
@@ -130,15 +149,44 @@ def test_revoked_and_expired_keys_stop_working(api: Api) -> None:
 
 def test_key_cli_create_list_revoke(api: Api) -> None:
     run = CliRunner()
-    r = run.invoke(hub_cli, ["key", "create", "--scope", "alarms:read", "--scope", "readings:read",
-                             "--region", "home:home-1", "--name", "family app", "--expires-in-days", "30",
-                             "--db-url", api.hub.url])
+    r = run.invoke(
+        hub_cli,
+        [
+            "key",
+            "create",
+            "--scope",
+            "alarms:read",
+            "--scope",
+            "readings:read",
+            "--region",
+            "home:home-1",
+            "--name",
+            "family app",
+            "--expires-in-days",
+            "30",
+            "--db-url",
+            api.hub.url,
+        ],
+    )
     assert r.exit_code == 0, r.output
     key = r.stdout.strip().splitlines()[-1]
     assert key.startswith("shk_")
     assert api.c.get("/api/v1/me", headers=bearer(key)).json()["scopes"] == ["alarms:read", "readings:read"]
-    r = run.invoke(hub_cli, ["key", "create", "--scope", "users:manage", "--region", "home:home-1",
-                             "--name", "x", "--db-url", api.hub.url])
+    r = run.invoke(
+        hub_cli,
+        [
+            "key",
+            "create",
+            "--scope",
+            "users:manage",
+            "--region",
+            "home:home-1",
+            "--name",
+            "x",
+            "--db-url",
+            api.hub.url,
+        ],
+    )
     assert r.exit_code != 0 and "users:manage cannot be given here" in r.output
     key_id = key.split("_")[1]
     listing = run.invoke(hub_cli, ["key", "list", "--db-url", api.hub.url]).output
@@ -146,5 +194,8 @@ def test_key_cli_create_list_revoke(api: Api) -> None:
     assert run.invoke(hub_cli, ["key", "revoke", key_id, "--db-url", api.hub.url]).exit_code == 0
     assert api.c.get("/api/v1/me", headers=bearer(key)).status_code == 401
     with api.hub.sessions() as s:
-        log = [(e.actor, e.action, e.source) for e in s.scalars(select(AuditEntry).where(AuditEntry.target == f"key:{key_id}"))]
+        log = [
+            (e.actor, e.action, e.source)
+            for e in s.scalars(select(AuditEntry).where(AuditEntry.target == f"key:{key_id}"))
+        ]
     assert log == [("cli", "key.create", "cli"), ("cli", "key.revoke", "cli")]

@@ -52,10 +52,26 @@ def bearer(token: str) -> dict[str, str]:
 @pytest.fixture
 def api(hub: Hub) -> Iterator[Api]:
     with hub.sessions() as s, s.begin():
-        create_user(s, "lina", PASSWORD, "workstation_operator", "workstation:ws-0001", hub.clock.now(),
-                    display_name="Li Na", hasher=CHEAP)
-        create_user(s, "wang", PASSWORD, "subdistrict_supervisor", "subdistrict:sd-01", hub.clock.now(),
-                    display_name="Wang Fang", hasher=CHEAP)
+        create_user(
+            s,
+            "lina",
+            PASSWORD,
+            "workstation_operator",
+            "workstation:ws-0001",
+            hub.clock.now(),
+            display_name="Li Na",
+            hasher=CHEAP,
+        )
+        create_user(
+            s,
+            "wang",
+            PASSWORD,
+            "subdistrict_supervisor",
+            "subdistrict:sd-01",
+            hub.clock.now(),
+            display_name="Wang Fang",
+            hasher=CHEAP,
+        )
     app = make_api_app(ApiContext(hub.sessions, hub.clock, password_hasher=CHEAP))
     with serve_app(app) as base, httpx.Client(base_url=base) as c:
         yield Api(hub, c)
@@ -69,7 +85,11 @@ def audit_actions(hub: Hub) -> list[tuple[str, str]]:
 def test_login_gives_tokens_that_work_and_expire(api: Api) -> None:
     t = api.tokens("lina")
     assert t["token_type"] == "bearer" and t["role"] == "workstation_operator"
-    assert t["region"] == "workstation:ws-0001" and "alarms:write" in t["scopes"] and "audit:read" not in t["scopes"]
+    assert (
+        t["region"] == "workstation:ws-0001"
+        and "alarms:write" in t["scopes"]
+        and "audit:read" not in t["scopes"]
+    )
     me = api.c.get("/api/v1/me", headers=bearer(t["access_token"])).json()
     assert (me["kind"], me["username"], me["name"]) == ("user", "lina", "Li Na")
     api.hub.clock.advance(minutes=15)  # the access token's life
@@ -100,7 +120,9 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(api: Api
     assert api.c.post(REFRESH, json={"refresh_token": t["refresh_token"]}).status_code == 401
     assert api.c.get("/api/v1/me", headers=bearer(first["access_token"])).status_code == 401
     assert api.c.post(REFRESH, json={"refresh_token": first["refresh_token"]}).status_code == 401
-    assert ("session.reuse_revoked", f"session:{first['refresh_token'].split('_')[1]}") in audit_actions(api.hub)
+    assert ("session.reuse_revoked", f"session:{first['refresh_token'].split('_')[1]}") in audit_actions(
+        api.hub
+    )
     # garbage is a plain 401 too
     assert api.c.post(REFRESH, json={"refresh_token": "shr_0123456789ab_" + "x" * 40}).status_code == 401
 
@@ -157,27 +179,42 @@ def test_one_address_spraying_many_accounts_is_locked_out(api: Api) -> None:
 def test_the_alarm_history_names_the_user(api: Api) -> None:
     alarm_id = raise_event(api.hub, "gw-1")
     t = api.tokens("lina")
-    r = api.c.post(f"/api/v1/alarms/{alarm_id}/acknowledge", json={},
-                   headers={**bearer(t["access_token"]), "Idempotency-Key": "k1"})
+    r = api.c.post(
+        f"/api/v1/alarms/{alarm_id}/acknowledge",
+        json={},
+        headers={**bearer(t["access_token"]), "Idempotency-Key": "k1"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["history"][-1]["actor"] == "Li Na [user lina]"
     # an operator may not review (alarms:review): 403 from the one check
-    r = api.c.post(f"/api/v1/alarms/{alarm_id}/review", json={},
-                   headers={**bearer(t["access_token"]), "Idempotency-Key": "k2"})
+    r = api.c.post(
+        f"/api/v1/alarms/{alarm_id}/review",
+        json={},
+        headers={**bearer(t["access_token"]), "Idempotency-Key": "k2"},
+    )
     assert r.status_code == 403 and "alarms:review" in r.json()["detail"]
 
 
 def test_users_through_the_api_stay_within_the_makers_region(api: Api) -> None:
     with api.hub.sessions() as s, s.begin():
-        create_user(s, "admin", PASSWORD, "district_admin", "district:pudong", api.hub.clock.now(), hasher=CHEAP)
+        create_user(
+            s, "admin", PASSWORD, "district_admin", "district:pudong", api.hub.clock.now(), hasher=CHEAP
+        )
     admin = bearer(api.tokens("admin")["access_token"])
-    body = {"username": "zhao", "password": "a long password", "role": "workstation_operator",
-            "region": "workstation:ws-0003", "display_name": "Zhao Lei"}
+    body = {
+        "username": "zhao",
+        "password": "a long password",
+        "role": "workstation_operator",
+        "region": "workstation:ws-0003",
+        "display_name": "Zhao Lei",
+    }
     r = api.c.post("/api/v1/users", json=body, headers=admin)
     assert r.status_code == 201, r.text
     assert r.json()["region"] == "workstation:ws-0003" and "password" not in r.text
     # the role's region kind is checked, and short passwords are refused, naming the rule
-    r = api.c.post("/api/v1/users", json={**body, "username": "zhao2", "role": "district_admin"}, headers=admin)
+    r = api.c.post(
+        "/api/v1/users", json={**body, "username": "zhao2", "role": "district_admin"}, headers=admin
+    )
     assert r.status_code == 422 and "bound to a district" in r.text
     r = api.c.post("/api/v1/users", json={**body, "username": "zhao3", "password": "short"}, headers=admin)
     assert r.status_code == 422 and "at least 10 characters" in r.text
@@ -185,23 +222,54 @@ def test_users_through_the_api_stay_within_the_makers_region(api: Api) -> None:
     sup = bearer(api.tokens("wang")["access_token"])
     assert api.c.get("/api/v1/users", headers=sup).status_code == 403
     assert [u["username"] for u in api.c.get("/api/v1/users", headers=admin).json()] == [
-        "admin", "lina", "wang", "zhao"]
+        "admin",
+        "lina",
+        "wang",
+        "zhao",
+    ]
     assert ("user.create", "user:zhao") in audit_actions(api.hub)
 
 
 def test_user_add_cli_asks_for_the_password_and_audits(hub: Hub) -> None:
     r = CliRunner().invoke(
         hub_cli,
-        ["user", "add", "chen", "--role", "installer", "--region", "workstation:ws-0002", "--name", "Chen Jie",
-         "--db-url", hub.url],
+        [
+            "user",
+            "add",
+            "chen",
+            "--role",
+            "installer",
+            "--region",
+            "workstation:ws-0002",
+            "--name",
+            "Chen Jie",
+            "--db-url",
+            hub.url,
+        ],
         input="installer password\ninstaller password\n",
     )
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(hub_cli, ["user", "add", "chen2", "--role", "auditor", "--region", "workstation:ws-0002",
-                                     "--password-stdin", "--db-url", hub.url], input="auditor password\n")
+    r = CliRunner().invoke(
+        hub_cli,
+        [
+            "user",
+            "add",
+            "chen2",
+            "--role",
+            "auditor",
+            "--region",
+            "workstation:ws-0002",
+            "--password-stdin",
+            "--db-url",
+            hub.url,
+        ],
+        input="auditor password\n",
+    )
     assert r.exit_code != 0 and "auditor is bound to a district or subdistrict" in r.output
     with hub.sessions() as s:
         u = s.scalars(select(User).where(User.username == "chen")).one()
         assert (u.role, u.region_id, u.display_name) == ("installer", "ws-0002", "Chen Jie")
         entries = s.scalars(select(AuditEntry)).all()
-    assert [(e.actor, e.action, e.target, e.source) for e in entries] == [("cli", "user.create", "user:chen", "cli")]
+    assert [(e.actor, e.action, e.target, e.source) for e in entries] == [
+        ("cli", "user.create", "user:chen", "cli")
+    ]
