@@ -76,7 +76,7 @@ async def test_smoke_event_to_board_then_closed_loop_in_the_browser(
 
         # the case: acknowledge → the home hears "help is on the way" on its ack topic
         await row.locator("a").click()
-        await ws1.wait_for_selector("main.case")
+        await ws1.wait_for_selector("main.case[data-state]")
         # the resident card: who lives there, how to call them and their family
         card = ws1.locator("[data-testid=resident-card]")
         text = await card.inner_text()

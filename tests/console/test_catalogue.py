@@ -1,6 +1,6 @@
 """The console's static side, without a browser: both catalogues carry the same keys, every
-key the code asks for, and a label for every alarm kind, class, state, step and outcome the
-hub knows; the page is served with its security headers and loads nothing from elsewhere."""
+key the code asks for, and a label for every alarm kind, class, state, step, outcome, role,
+gateway command and command state the hub knows; the page is served with its security headers and loads nothing from elsewhere."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from hub.alarms.lifecycle import Action, Outcome, State
 from hub.alarms.store.actions import EVENT_OF_ACTION
 from hub.api.scopes import KEY_ROLE, TOKEN_ROLES, USER_ROLES
 from hub.console import STATIC, mount_console
-from protocols import AlarmClass, EventKind
+from hub.db.commands import CommandState
+from protocols import AlarmClass, CommandName, EventKind
 from tests.support.http import serve_app
 
 LANGS = ("zh-CN", "en")
@@ -43,7 +44,7 @@ def test_both_languages_have_the_same_keys_and_no_empty_text() -> None:
 
 def test_every_key_the_code_uses_is_in_the_catalogues() -> None:
     literal = set(re.findall(r"""\bt(?:Or)?\(\s*["']([a-z_]+\.[a-z0-9_.-]+)["']""", code()))
-    literal |= set(re.findall(r"""["']((?:login|error|board|conn|case|card)\.[a-z_]+)["']""", code()))
+    literal |= set(re.findall(r"""["']((?:login|error|board|conn|case|card|nav|fleet|command|command_state|connectivity|home|kpi)\.[a-z_]+)["']""", code()))
     assert literal, "the pattern found no key: the test would pass vacuously"
     for lang in LANGS:
         missing = literal - set(catalogue(lang))
@@ -61,6 +62,10 @@ def test_every_kind_class_state_step_and_outcome_of_the_hub_has_a_label() -> Non
         | {f"outcome.{o.value}" for o in Outcome}
         | {f"role.{r}" for r in [*TOKEN_ROLES, *USER_ROLES, KEY_ROLE]}
         | {f"lang.{lang}" for lang in LANGS}
+        | {f"command.{c.value}" for c in CommandName}
+        | {f"command_state.{c.value}" for c in CommandState}
+        | {f"command_state.{c}" for c in ("expired", "other")}  # expired: read-time state
+        | {f"connectivity.{c}" for c in ("online", "silent", "offline", "unknown")}
     )
     for lang in LANGS:
         missing = wanted - set(catalogue(lang))

@@ -50,7 +50,7 @@ async def test_zh_cn_by_default_en_on_request_and_a_phone_width(
         assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
         await page.locator("li[data-alarm] a").first.click()
-        await page.wait_for_selector("main.case")
+        await page.wait_for_selector("main.case[data-state]")
         case = await assert_translated(page, "zh-CN")
         assert "确认" in case and "处置记录" in case
         assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

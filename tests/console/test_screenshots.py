@@ -1,5 +1,6 @@
 """Screenshots of the console (zh-CN) for the README and docs/console.md: the board of a
-subdistrict center with alarms of each class, and a case part-way through the closed loop.
+subdistrict center with alarms of each class, a case part-way through the closed loop,
+fleet health, performance, and the board at a phone's width.
 
 ``make screenshots`` runs this with ``CONSOLE_SCREENSHOTS=docs/img`` (the committed images);
 otherwise they go to the test's temporary directory, and the test still checks that each
@@ -79,6 +80,7 @@ async def test_board_and_case_screenshots(
             (gw2, gw2.event(p.EventKind.PANIC, sensor="panic-1")),
             (gw1, gw1.event(p.EventKind.SMOKE, sensor="smoke-1")),
         ]
+        gw1.send(gw1.status(sensors=["smoke-1", "panic-1"]))
         for gw, ev in sent:
             gw.send(ev)
             await gw.acked([ev.id])
@@ -86,7 +88,7 @@ async def test_board_and_case_screenshots(
 
         # one case taken part of the way, so the board shows states and the case a history
         await page.locator("li.cls-alarm a").nth(1).click()
-        await page.wait_for_selector("main.case")
+        await page.wait_for_selector("main.case[data-state]")
         await step(page, "acknowledge", "已电话联系老人 无人接听")
         await page.wait_for_selector("main.case[data-state=acknowledged]")
         await step(page, "dispatch", "请志愿者带钥匙上门", responder="志愿者 王师傅")
@@ -97,6 +99,15 @@ async def test_board_and_case_screenshots(
         await page.wait_for_selector("main.board[data-loaded=yes]")
         await page.screenshot(path=out / "console-board.png")
 
+        await page.click("a.nav[href='#/fleet']")
+        await page.wait_for_selector("main.fleet[data-loaded=yes]")
+        await page.click("tr[data-gateway=gw-2] td:nth-child(2) button")
+        await page.screenshot(path=out / "console-fleet.png")
+
+        await page.click("a.nav[href='#/kpis']")
+        await page.wait_for_selector("main.kpis[data-loaded=yes] .chart canvas")
+        await page.screenshot(path=out / "console-kpis.png", full_page=True)
+
         phone = watch(await (await browser.new_context(viewport={"width": 390, "height": 700})).new_page(), console_errors)
         await log_in(phone, district.url, district.tokens["sd1"])
         await phone.locator("li[data-alarm]").nth(len(sent) - 1).wait_for(timeout=10000)
@@ -105,5 +116,7 @@ async def test_board_and_case_screenshots(
         gw1.close()
         gw2.close()
     assert png_size(out / "console-board.png") == (1200, 640)
+    assert png_size(out / "console-fleet.png") == (1200, 640)
+    assert png_size(out / "console-kpis.png")[0] == 1200
     assert png_size(out / "console-phone.png") == (390, 700)
     assert png_size(out / "console-case.png")[0] == 1200

@@ -4,7 +4,10 @@ import { h, render } from "./vendor/preact.mjs";
 import { useEffect, useMemo, useRef, useState } from "./vendor/hooks.mjs";
 import htm from "./vendor/htm.mjs";
 import { Refused, Unauthorized, api, follow, newKey, openAlarms, setToken, token } from "./api.js";
+import { HomeView, ResidentCard } from "./card.js";
+import { Fleet } from "./fleet.js";
 import { LANGS, currentLang, formatAge, formatTime, loadLang, savedLang, t, tOr } from "./i18n.js";
+import { Performance } from "./kpis.js";
 
 const html = htm.bind(h);
 const CLOSED = new Set(["resolved", "reviewed"]);
@@ -53,7 +56,12 @@ function useRoute() {
     return () => removeEventListener("hashchange", on);
   }, []);
   const m = route.match(/^#\/case\/([0-9a-f-]{36})$/);
-  return m ? { page: "case", id: m[1] } : { page: "board" };
+  if (m) return { page: "case", id: m[1] };
+  const home = route.match(/^#\/home\/([^/]+)$/);
+  if (home) return { page: "home", id: decodeURIComponent(home[1]) };
+  if (route === "#/fleet") return { page: "fleet" };
+  if (route === "#/kpis") return { page: "kpis" };
+  return { page: "board" };
 }
 
 function useNow() {
@@ -95,9 +103,11 @@ function Login({ onLogin }) {
 }
 
 // --- header and banner ---------------------------------------------------------------
-function Header({ me, connected, onLang, onLogout }) {
+function Header({ me, connected, onLang, onLogout, page }) {
+  const nav = (href, key, name) => html`<a class=${`nav ${page === name ? "here" : ""}`} href=${href}>${t(key)}</a>`;
   return html`<header>
     <a class="title" href="#/">${t("app.title")}</a>
+    <nav>${nav("#/", "nav.board", "board")}${nav("#/fleet", "nav.fleet", "fleet")}${nav("#/kpis", "nav.kpis", "kpis")}</nav>
     <span class=${`conn ${connected ? "up" : "down"}`} data-testid="connection">
       ${t(connected ? "conn.live" : "conn.down")}</span>
     <span class="who">${me.name || me.token_id} · ${tOr(`role.${me.role}`, "role.other")} · ${me.region}</span>
@@ -130,34 +140,6 @@ function Board({ alarms, now, loaded }) {
           </li>`)}
         </ul>`}
   </main>`;
-}
-
-// --- resident card (the alarm detail's home card; the hub audits each read) -----------
-function tel(phone) {
-  return html`<a class="tel" href=${`tel:${phone.replace(/[^0-9+]/g, "")}`}>${phone}</a>`;
-}
-
-function ResidentCard({ home }) {
-  if (!home) return html`<section class="card"><h3>${t("card.title")}</h3><p>${t("card.none")}</p></section>`;
-  const where = [home.address, home.floor && t("card.floor", { floor: home.floor }), home.door && t("card.door", { door: home.door })]
-    .filter(Boolean).join(" ");
-  return html`<section class="card" data-testid="resident-card">
-    <h3>${t("card.title")}</h3>
-    <p class="address">${where}</p>
-    ${!home.personal_data && html`<p class="hint">${t("card.no_personal_data")}</p>`}
-    ${(home.residents || []).map((r) => html`<div class="resident">
-      <b>${r.name}</b>${r.age != null && html` · ${t("card.age", { age: r.age })}`}
-      ${r.phone && html` · ${tel(r.phone)}`}
-      ${r.conditions?.length > 0 && html`<div>${t("card.conditions")}: ${r.conditions.join("、")}</div>`}
-      ${r.notes && html`<div>${t("card.notes")}: ${r.notes}</div>`}
-    </div>`)}
-    ${home.care_notes && html`<p>${t("card.care_notes")}: ${home.care_notes}</p>`}
-    ${home.emergency_contacts?.length > 0 && html`<div class="contacts">${t("card.contacts")}:
-      <ul>${home.emergency_contacts.map((c) => html`<li>${c.name}${c.relation && ` (${c.relation})`} ${tel(c.phone)}</li>`)}</ul>
-    </div>`}
-    ${home.key_holder && html`<p>${t("card.key_holder")}: ${home.key_holder.name} ${tel(home.key_holder.phone)}</p>`}
-    <p class="ws">${t("case.workstation")}: ${home.workstation.name} ${tel(home.workstation.phone)}</p>
-  </section>`;
 }
 
 // --- case ----------------------------------------------------------------------------
@@ -359,10 +341,12 @@ function App() {
   if (!checked) return null;
   if (!me) return html`<${Login} onLogin=${setMe} />`;
   return html`<div class="app">
-    <${Header} me=${me} connected=${connected} onLang=${changeLang} onLogout=${logout} />
+    <${Header} me=${me} connected=${connected} onLang=${changeLang} onLogout=${logout} page=${route.page} />
     ${!connected && html`<div class="banner" role="alert" data-testid="disconnected">${t("conn.banner")}</div>`}
-    ${route.page === "case"
-      ? html`<${CaseView} id=${route.id} version=${versions[route.id] || 0} now=${now} />`
+    ${route.page === "case" ? html`<${CaseView} id=${route.id} version=${versions[route.id] || 0} now=${now} />`
+      : route.page === "fleet" ? html`<${Fleet} />`
+      : route.page === "home" ? html`<${HomeView} id=${route.id} />`
+      : route.page === "kpis" ? html`<${Performance} />`
       : html`<${Board} alarms=${alarms} now=${now} loaded=${loaded} />`}
   </div>`;
 }

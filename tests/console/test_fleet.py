@@ -1,0 +1,69 @@
+"""Fleet health in the browser: the region's gateways (and no others), worst first, a
+gateway's commands from its row reach that gateway's command topic, its home's page shows
+the resident card; the performance page draws its chart."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser
+
+import protocols as p
+from safehome.testing.poll import until
+from tests.console.conftest import District, log_in, page_until, watch
+from tests.support.hub_gateway import ScriptedGateway
+
+pytestmark = pytest.mark.slow
+
+
+async def test_fleet_health_a_gateway_command_the_home_and_performance(
+    district: District, browser: Browser, console_errors: list[str]
+) -> None:
+    gw1 = ScriptedGateway(district.secured, "gw-1").connect()
+    try:
+        status = gw1.status(sensors=["smoke-1", "panic-1"])
+        gw1.send(status)
+        page = watch(await browser.new_page(), console_errors)
+        await log_in(page, district.url, district.tokens["sd1"])  # sd-01: ws-0001 and ws-0002
+
+        await page.click("a.nav[href='#/fleet']")
+        await page.wait_for_selector("main.fleet[data-loaded=yes]", timeout=10000)
+        rows = [await r.get_attribute("data-gateway") for r in await page.query_selector_all("tr[data-gateway]")]
+        assert sorted(rows) == ["gw-1", "gw-2"]  # gw-3 is sd-02's
+        # worst first: gw-2 was never heard from, gw-1 is online
+        await page.reload()
+        await page.wait_for_selector("main.fleet[data-loaded=yes]", timeout=10000)
+        await page_until(page, "document.querySelector('tr[data-gateway=gw-1]').className === 'conn-online'")
+        rows = [await r.get_attribute("data-gateway") for r in await page.query_selector_all("tr[data-gateway]")]
+        assert rows == ["gw-2", "gw-1"]
+        await page.click("button[data-sort=id]")
+        rows = [await r.get_attribute("data-gateway") for r in await page.query_selector_all("tr[data-gateway]")]
+        assert rows == ["gw-1", "gw-2"]
+
+        # a self-test from the gateway's row reaches that gateway's command topic
+        assert gw1.client.subscribe(str(p.Topic.of("gw-1", p.Channel.COMMAND))) == [1]
+        await page.click("tr[data-gateway=gw-1] td:nth-child(2) button")
+        await page.click("button[data-command=selftest]")
+        await page.wait_for_selector("li[data-command-state=sent]", timeout=10000)
+        got: list[p.Command] = []
+
+        def commanded() -> bool:
+            for m in gw1.client.drain():
+                if m.topic.endswith("/cmd"):
+                    got.append(p.decode(p.Channel.COMMAND, m.payload, p.Command))
+            return bool(got)
+
+        await until(commanded, 10, "the self-test on gw-1's command topic")
+        assert got[0].name == p.CommandName.SELFTEST
+
+        # the home's page: the resident card
+        await page.click("tr[data-gateway=gw-1] .home a")
+        await page.wait_for_selector("main.home [data-testid=resident-card]", timeout=10000)
+        assert "路1号" in await page.locator("[data-testid=resident-card]").inner_text()
+
+        # performance: the chart is drawn (uPlot's canvas), the table has its rows
+        await page.click("a.nav[href='#/kpis']")
+        await page.wait_for_selector("main.kpis[data-loaded=yes] .chart canvas", timeout=15000)
+        assert await page.locator("table.durations tbody tr").count() == 3
+        assert "⟦" not in await page.evaluate("document.body.innerText")
+    finally:
+        gw1.close()
