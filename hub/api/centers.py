@@ -12,10 +12,11 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.api.answers import BAD_BODY, problems
 from hub.api.auth import Context, audit, require, workstation_scope
 from hub.api.scopes import REGISTRY_READ, REGISTRY_WRITE
 from hub.api.tokens import Principal
@@ -30,14 +31,22 @@ Registry = Annotated[Principal, Depends(require(REGISTRY_READ))]
 Editor = Annotated[Principal, Depends(require(REGISTRY_WRITE))]
 
 
+#: A time of day as the register writes it (district local time, no zone).
+HhMm = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+def _time(value: str | None) -> dt.time | None:
+    return dt.time.fromisoformat(value) if value is not None else None
+
+
 class WorkstationOut(BaseModel):
     id: str
     subdistrict_id: str
     name: str
     phone: str
     oncall_phone: str
-    day_start: dt.time | None = Field(description="district local time; null with day_end: no day staff")
-    day_end: dt.time | None
+    day_start: HhMm | None = Field(description="HH:MM, district local time; null with day_end: no day staff")
+    day_end: HhMm | None
     hours: str = Field(
         description="day, overnight (the day shift crosses midnight), around_the_clock or none"
     )
@@ -57,10 +66,10 @@ class CenterOut(BaseModel):
 class DutyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    day_start: dt.time | None = Field(
+    day_start: HhMm | None = Field(
         description="HH:MM, district local time; null (with day_end): no day staff"
     )
-    day_end: dt.time | None
+    day_end: HhMm | None
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> DutyIn:
@@ -90,8 +99,8 @@ def ws_out(s: Session, ws: Workstation, now: dt.datetime) -> WorkstationOut:
         name=ws.name,
         phone=ws.phone,
         oncall_phone=ws.oncall_phone,
-        day_start=ws.day_start,
-        day_end=ws.day_end,
+        day_start=_hhmm(ws.day_start),
+        day_end=_hhmm(ws.day_end),
         hours=hours_of(ws.day_start, ws.day_end),
         staffed_now=workstation_staffed(ws.day_start, ws.day_end, _timezone(s, ws), now),
     )
@@ -104,7 +113,7 @@ def scoped_workstation(s: Session, p: Principal, workstation_id: str) -> Worksta
     return ws
 
 
-@router.get("/workstations", response_model=list[WorkstationOut])
+@router.get("/workstations", response_model=list[WorkstationOut], responses=problems({}))
 def list_workstations(p: Registry, ctx: Context, subdistrict_id: str | None = None) -> list[WorkstationOut]:
     q = select(Workstation).where(workstation_scope(p))
     if subdistrict_id is not None:
@@ -117,7 +126,7 @@ def list_workstations(p: Registry, ctx: Context, subdistrict_id: str | None = No
 @router.get(
     "/workstations/{workstation_id}",
     response_model=WorkstationOut,
-    responses={404: {"description": "no such workstation in the caller's region"}},
+    responses=problems({404: "no such workstation in the caller's region"}),
 )
 def get_workstation(workstation_id: str, p: Registry, ctx: Context) -> WorkstationOut:
     with ctx.sessions() as s:
@@ -127,10 +136,13 @@ def get_workstation(workstation_id: str, p: Registry, ctx: Context) -> Workstati
 @router.put(
     "/workstations/{workstation_id}/duty",
     response_model=WorkstationOut,
-    responses={
-        403: {"description": "the credential lacks registry:write (district admins)"},
-        404: {"description": "no such workstation in the caller's region"},
-    },
+    responses=problems(
+        {
+            400: BAD_BODY,
+            403: "the credential lacks registry:write (district admins)",
+            404: "no such workstation in the caller's region",
+        }
+    ),
 )
 def put_duty(workstation_id: str, body: DutyIn, p: Editor, ctx: Context) -> WorkstationOut:
     """Change a workstation's duty hours (the next alarm is routed by them). The next import
@@ -139,7 +151,7 @@ def put_duty(workstation_id: str, body: DutyIn, p: Editor, ctx: Context) -> Work
     with ctx.sessions() as s, s.begin():
         ws = scoped_workstation(s, p, workstation_id)
         before = {"day_start": _hhmm(ws.day_start), "day_end": _hhmm(ws.day_end)}
-        ws.day_start, ws.day_end = body.day_start, body.day_end
+        ws.day_start, ws.day_end = _time(body.day_start), _time(body.day_end)
         after = {"day_start": _hhmm(ws.day_start), "day_end": _hhmm(ws.day_end)}
         audit(
             s,
@@ -156,7 +168,7 @@ def _hhmm(t: dt.time | None) -> str | None:
     return t.strftime("%H:%M") if t is not None else None
 
 
-@router.get("/centers", response_model=list[CenterOut])
+@router.get("/centers", response_model=list[CenterOut], responses=problems({}))
 def list_centers(p: Registry, ctx: Context) -> list[CenterOut]:
     """The 24 h centers above the caller's workstations: their subdistrict centers and the
     district center (the last escalation step)."""

@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 
+from hub.api.answers import BAD_BODY, problems
 from hub.api.auth import Context, audit, require
 from hub.api.context import ApiContext
 from hub.api.errors import CommandNotSent
@@ -84,7 +85,9 @@ def out(c: GatewayCommand, now: dt.datetime) -> CommandOut:
     )
 
 
-def _record(ctx: ApiContext, p: Principal, gateway_id: str, body: CommandIn, now: dt.datetime) -> GatewayCommand:
+def _record(
+    ctx: ApiContext, p: Principal, gateway_id: str, body: CommandIn, now: dt.datetime
+) -> GatewayCommand:
     with ctx.sessions() as s, s.begin():
         scoped_gateway(s, p, gateway_id)  # 404 outside the region
         row = GatewayCommand(
@@ -105,7 +108,9 @@ def _record(ctx: ApiContext, p: Principal, gateway_id: str, body: CommandIn, now
     return row
 
 
-def _mark(ctx: ApiContext, command_id: str, state: CommandState, at: dt.datetime | None, detail: str = "") -> None:
+def _mark(
+    ctx: ApiContext, command_id: str, state: CommandState, at: dt.datetime | None, detail: str = ""
+) -> None:
     with ctx.sessions() as s, s.begin():
         values: dict[str, Any] = {"state": state.value}
         if at is not None:
@@ -124,10 +129,13 @@ def _mark(ctx: ApiContext, command_id: str, state: CommandState, at: dt.datetime
     "/gateways/{gateway_id}/commands",
     response_model=CommandOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        404: {"description": "no such gateway in the caller's region"},
-        503: {"description": "the broker did not take the command (recorded as `unsent`)"},
-    },
+    responses=problems(
+        {
+            400: BAD_BODY,
+            404: "no such gateway in the caller's region",
+            503: "the broker did not take the command (recorded as `unsent`)",
+        }
+    ),
 )
 async def send_command(gateway_id: str, body: CommandIn, p: Commander, ctx: Context) -> CommandOut:
     """Record the command and publish it; 202 once the broker took it. Poll
@@ -171,13 +179,17 @@ def _read(ctx: ApiContext, p: Principal, gateway_id: str, command_id: str) -> Co
 @router.get(
     "/gateways/{gateway_id}/commands/{command_id}",
     response_model=CommandOut,
-    responses={404: {"description": "no such gateway in the caller's region, or no such command of it"}},
+    responses=problems({404: "no such gateway in the caller's region, or no such command of it"}),
 )
 def get_command(gateway_id: str, command_id: str, p: Reader, ctx: Context) -> CommandOut:
     return _read(ctx, p, gateway_id, command_id)
 
 
-@router.get("/gateways/{gateway_id}/commands", response_model=list[CommandOut])
+@router.get(
+    "/gateways/{gateway_id}/commands",
+    response_model=list[CommandOut],
+    responses=problems({404: "no such gateway in the caller's region"}),
+)
 def list_commands(
     gateway_id: str, p: Reader, ctx: Context, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> list[CommandOut]:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.alarms.store.models import Alarm
+from hub.api.answers import problems
 from hub.api.auth import Context, home_scope, require
 from hub.api.scopes import REGISTRY_READ
 from hub.api.tokens import Principal
@@ -222,7 +223,7 @@ def detail_of(s: Session, gw: Gateway) -> GatewayDetail:
     )
 
 
-@router.get("/gateways", response_model=GatewaysPage)
+@router.get("/gateways", response_model=GatewaysPage, responses=problems({}))
 def list_gateways(
     p: Registry,
     ctx: Context,
@@ -274,7 +275,7 @@ def list_gateways(
 @router.get(
     "/gateways/{gateway_id}",
     response_model=GatewayDetail,
-    responses={404: {"description": "no such gateway in the caller's region"}},
+    responses=problems({404: "no such gateway in the caller's region"}),
 )
 def get_gateway(gateway_id: str, p: Registry, ctx: Context) -> GatewayDetail:
     with ctx.sessions() as s:

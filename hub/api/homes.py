@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.api.answers import problems
 from hub.api.auth import Context, audit, home_scope, require
 from hub.api.scopes import REGISTRY_READ, RESIDENTS_READ
 from hub.api.tokens import Principal
@@ -166,7 +167,7 @@ def home_card(s: Session, p: Principal, home_id: str | None, now: dt.datetime) -
     return card_of(s, home, p, now) if home is not None else None
 
 
-@router.get("/homes", response_model=HomesPage)
+@router.get("/homes", response_model=HomesPage, responses=problems({}))
 def list_homes(
     p: Registry,
     ctx: Context,
@@ -205,7 +206,7 @@ def list_homes(
 @router.get(
     "/homes/{home_id}",
     response_model=HomeCard,
-    responses={404: {"description": "no such home in the caller's region"}},
+    responses=problems({404: "no such home in the caller's region"}),
 )
 def get_home(home_id: str, p: Registry, ctx: Context) -> HomeCard:
     """The home's card; residents, contacts, key holder and care notes only with

@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from hub.api.answers import problems
 from hub.api.auth import Context, home_scope, require
 from hub.api.context import ApiContext
 from hub.api.gateways import scoped_gateway
@@ -33,6 +34,7 @@ Reader = Annotated[Principal, Depends(require(READINGS_READ))]
 MAX_RANGE = dt.timedelta(days=400)
 MAX_RAW_RANGE = dt.timedelta(days=2)
 MAX_POINTS = 10_000
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: Raw samples per series at most (a sensor reporting every second for two days has 172,800).
 MAX_RAW_POINTS = 2 * MAX_POINTS
 METRIC = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -66,9 +68,14 @@ def _window(
         if bound is not None and bound.tzinfo is None:
             raise invalid_field(("query", name), "needs a timezone (e.g. Z)")
     end = until if until is not None else now
+    try:
+        span, ancient = end - since, since < EPOCH
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        ancient = True
+    if ancient:
+        raise invalid_field(("query", "since"), "before 1970-01-01T00:00Z: no readings are that old")
     if end <= since:
         raise invalid_field(("query", "until"), f"must be after since ({since.isoformat()})")
-    span = end - since
     if span > MAX_RANGE:
         raise invalid_field(("query", "since"), f"range of {span} is over the limit of {MAX_RANGE.days} days")
     if every_s is None and span > MAX_RAW_RANGE:
@@ -117,7 +124,7 @@ def _query(
 @router.get(
     "/gateways/{gateway_id}/sensors/{sensor_id}/readings",
     response_model=Readings,
-    responses={404: {"description": "no such gateway in the caller's region, or no such sensor of it"}},
+    responses=problems({404: "no such gateway in the caller's region, or no such sensor of it"}),
 )
 async def sensor_readings(
     gateway_id: str,
@@ -146,7 +153,7 @@ async def sensor_readings(
 @router.get(
     "/homes/{home_id}/readings",
     response_model=Readings,
-    responses={404: {"description": "no such home in the caller's region"}},
+    responses=problems({404: "no such home in the caller's region"}),
 )
 async def home_readings(
     home_id: str,

@@ -231,6 +231,8 @@ def test_readings_refuse_bad_ranges_naming_the_field(api: Api) -> None:
     assert field_of({"since": "2026-03-01T00:00:00Z", "until": "2026-03-01T00:00:00Z"}) == "query.until"
     assert field_of({"since": "2026-03-01T00:00:00Z", "until": "2026-03-02T00:00:00Z", "every": 1}) == "query.every"
     assert field_of({"since": "2026-03-01T00:00:00Z", "metric": "Gas LEL"}) == "query.metric"
+    assert field_of({"since": "0001-01-01T00:00:00+01:00"}) == "query.since"  # not even in UTC's range
+    assert field_of({"since": "1969-12-31T00:00:00Z", "until": "1970-01-01T00:00:00Z"}) == "query.since"
     r = api.get("ws1", "/api/v1/gateways/gw-1/sensors/nope/readings", params={"metric": "x", "since": "2026-03-01T00:00:00Z"})
     assert r.status_code == 404
 
@@ -255,11 +257,11 @@ def test_only_an_admin_may_change_duty_hours(api: Api) -> None:
     assert api.put("sd1", "/api/v1/workstations/ws-0003/duty", {"day_start": None, "day_end": None}).status_code == 403
     r = api.put("admin", "/api/v1/workstations/ws-0001/duty", {"day_start": "07:00", "day_end": None})
     assert r.status_code == 422 and "day_start" in r.text
-    assert ok(api.get("sd1", "/api/v1/workstations/ws-0001"))["day_start"] == "08:00:00"
+    assert ok(api.get("sd1", "/api/v1/workstations/ws-0001"))["day_start"] == "08:00"
     assert audit_rows(api.hub, "workstation.duty_changed") == []
 
     w = ok(api.put("admin", "/api/v1/workstations/ws-0001/duty", {"day_start": "22:00", "day_end": "06:00"}))
-    assert (w["day_start"], w["day_end"], w["hours"], w["staffed_now"]) == ("22:00:00", "06:00:00", "overnight", False)
+    assert (w["day_start"], w["day_end"], w["hours"], w["staffed_now"]) == ("22:00", "06:00", "overnight", False)
     with api.hub.sessions() as s:
         row = s.get(Workstation, "ws-0001")
         assert row is not None and (row.day_start, row.day_end) == (dt.time(22), dt.time(6))
