@@ -1,5 +1,5 @@
-"""The hub's HTTP app: ``/metrics`` and ``/healthz`` here; features add their routers
-(the alarm engine's ``/api/v1``) with ``app.include_router`` in their ``configure(hub)``."""
+"""The hub's HTTP app: ``/metrics`` and ``/healthz`` here; ``hub/runner.py`` (``build_hub``)
+mounts the ``/api/v1`` routes on it."""
 
 from __future__ import annotations
 

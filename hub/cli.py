@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import click
 
-from hub.alarms.webhooks_cli import webhook
 from hub.api.tokens_cli import key, token
 from hub.api.users_cli import user
 from hub.db.cli import db
 from hub.registry.cli import export_cmd, import_cmd
 from hub.runner import run_cmd
 from hub.sealing_cli import secrets
+from hub.webhooks_cli import webhook
 
 
 @click.group(name="hub")

@@ -1,17 +1,16 @@
 """``safehome hub run``: build every hub service from one settings object and run them.
 
-Wiring happens here and only here: engine, stores, metrics, the ingest, supervision, the
-broker ``$SYS`` monitor and the HTTP app. Other features join through :class:`Hub`:
-a ``configure(hub)`` function listed in :data:`EXTENSIONS` may add services
-(``hub.services``), event sinks (``hub.sinks``, seen by ingest and supervision) and
-routers (``hub.app.include_router``) before anything starts.
+Wiring happens here and only here (:func:`build_hub`): engine, stores, metrics, the
+ingest, supervision, the broker ``$SYS`` monitor, the alarm service with its notification
+channels, the HTTP app and its ``/api/v1`` routes. A feature is a service
+(``hub.services``, started in order) and may be an event sink (``hub.sinks``, seen by
+ingest, supervision and the broker monitor); no feature wires itself in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import importlib
 import logging
 import signal
 from collections.abc import Callable
@@ -27,12 +26,20 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alarms.metrics import AlarmMetrics
+from hub.alarms.service import AlarmService
+from hub.api.app import mount_api
+from hub.api.command_mqtt import MqttCommandSender
+from hub.api.context import ApiContext
+from hub.api.resources import CommandSenderService
 from hub.app import create_app
 from hub.broker.sysmon import BrokerMonitor
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.migrate import upgrade
 from hub.ingest.service import IngestService
 from hub.metrics import HubMetrics
+from hub.mqtt import hub_client_id
+from hub.notify.mqtt_acks import MqttAckPublisher
 from hub.settings import HttpSettings, HubSettings, SettingsError, TimeseriesSettings, load_hub_settings
 from hub.sinks import EventSink
 from hub.supervision.service import SupervisionService
@@ -42,10 +49,6 @@ from hub.timeseries.retention import RetentionPolicy, RetentionService
 from protocols.logs import configure_logging
 
 log = logging.getLogger(__name__)
-
-#: "module:function" of ``configure(hub: Hub) -> None`` hooks, applied in order.
-EXTENSIONS: tuple[str, ...] = ("hub.alarms.service:configure", "hub.api.resources:configure")
-
 
 class Service(Protocol):
     async def start(self) -> None: ...
@@ -65,13 +68,14 @@ class Hub:
     ingest: IngestService | None = None
     supervision: SupervisionService | None = None
     monitor: BrokerMonitor | None = None
+    alarms: AlarmService | None = None
     http_port: int | None = None
     _server: uvicorn.Server | None = None
     _server_task: asyncio.Task[None] | None = None
     _started: list[Service] = field(default_factory=list)
 
     async def start(self) -> None:
-        """Start core services, then extension services; the HTTP server last."""
+        """Start the services in order; the HTTP server last."""
         for svc in self.services:
             await svc.start()
             self._started.append(svc)
@@ -147,8 +151,25 @@ def _retention(s: TimeseriesSettings, engine: Engine) -> RetentionService:
     return RetentionService(make_engine(s.url) if s.url else engine, policy, s.retention_every_s)
 
 
-def build_hub(settings: HubSettings, extensions: tuple[str, ...] | None = None) -> Hub:
-    """Every hub service wired from ``settings`` (nothing started yet)."""
+def _alarm_service(settings: HubSettings, factory: sessionmaker[Session], metrics: HubMetrics) -> AlarmService:
+    """The alarm engine of this worker, with the MQTT publisher that tells the homes."""
+    publisher = MqttAckPublisher(settings.mqtt, hub_client_id(settings.worker_id, "acks"))
+    a = settings.alarms
+    deliver = a.deliver if a.deliver is not None else "priority" in settings.ingest.lanes
+    return AlarmService(
+        a,
+        factory,
+        settings.worker_id,
+        publisher=publisher,
+        metrics=AlarmMetrics(metrics.registry),
+        secret_box=settings.secret_box(),
+        deliver=deliver,
+    )
+
+
+def build_hub(settings: HubSettings, alarms: bool = True) -> Hub:
+    """Every hub service wired from ``settings`` (nothing started yet). ``alarms=False``: no
+    alarm service and no ``/api/v1`` (tests of the core services alone)."""
     engine = make_engine(settings.database.url)
     if settings.database.migrate:
         upgrade(engine, secret_box=settings.secret_box())
@@ -167,11 +188,20 @@ def build_hub(settings: HubSettings, extensions: tuple[str, ...] | None = None) 
         "database": _db_check(engine),
         "broker": lambda: (ingest.subscribed.is_set(), "subscribed" if ingest.subscribed.is_set() else "not connected"),
     }
+    if alarms:
+        hub.alarms = _alarm_service(settings, factory, metrics)
+        # the hub's /healthz reports unconfigured channels (never failing)
+        checks["notify_channels"] = hub.alarms.channel_health
     hub.app = create_app(settings, metrics, checks)
-    for ref in EXTENSIONS if extensions is None else extensions:
-        module, _, attr = ref.partition(":")
-        configure: Callable[[Hub], None] = getattr(importlib.import_module(module), attr)
-        configure(hub)
+    if hub.alarms is not None:
+        a = hub.alarms
+        hub.sinks.append(a)  # ingest, supervision and the broker monitor share this list
+        hub.services.append(a)
+        sender = MqttCommandSender(settings.mqtt, hub_client_id(settings.worker_id, "commands"))
+        hub.services.append(CommandSenderService(sender))  # gateway commands (the resource routes)
+        ctx = ApiContext(factory, a.clock, a.wake, a.bus, secret_box=a.secret_box, timeseries=ts, commands=sender)
+        mount_api(hub.app, ctx)
+        hub.app.state.console_bus = a.bus
     return hub
 
 

@@ -24,6 +24,36 @@ for _forbidden in FORBIDDEN.values():
     _forbidden.add("tests")
 
 
+#: hub subpackage -> the modules of hub it must never import (the domain does not know the
+#: web layer; the web layer is mounted in hub/runner.py).
+FORBIDDEN_IN_HUB: dict[str, set[str]] = {
+    "hub.alarms": {"hub.api", "hub.runner"},
+    "hub.notify": {"hub.api", "hub.runner"},
+}
+
+
+def imported_modules(source: str) -> set[str]:
+    """Dotted names of every absolute import in ``source`` (also inside functions), with
+    ``from a.b import c`` giving both ``a.b`` and ``a.b.c``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def hub_violations(package: str, root: Path = ROOT) -> list[str]:
+    bad = []
+    for path in sorted((root / package.replace(".", "/")).rglob("*.py")):
+        names = imported_modules(path.read_text())
+        hits = {f for f in FORBIDDEN_IN_HUB[package] for n in names if n == f or n.startswith(f + ".")}
+        bad += [f"{path.relative_to(root)} imports {name}" for name in sorted(hits)]
+    return bad
+
+
 def imported_packages(source: str) -> set[str]:
     """Top-level names of every absolute import in ``source`` (also inside functions)."""
     found: set[str] = set()
@@ -59,3 +89,17 @@ def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
     (tmp_path / "edge" / "bad.py").write_text("def f():\n    from hub.alarms import x\n")
     (tmp_path / "edge" / "good.py").write_text("import protocols\nfrom . import bad\n")
     assert violations("edge", tmp_path) == ["edge/bad.py imports hub"]
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN_IN_HUB))
+def test_hub_layers(package: str) -> None:
+    assert hub_violations(package) == []
+
+
+def test_layer_checker_catches_the_web_layer_in_the_domain(tmp_path: Path) -> None:
+    """`from hub import api` and a lazy `import hub.api.app` inside hub/alarms are both found."""
+    (tmp_path / "hub" / "alarms").mkdir(parents=True)
+    (tmp_path / "hub" / "alarms" / "a.py").write_text("from hub import api\n")
+    (tmp_path / "hub" / "alarms" / "b.py").write_text("def f():\n    import hub.api.app\n")
+    (tmp_path / "hub" / "alarms" / "c.py").write_text("from hub.apiary import x\nimport hub.db\n")
+    assert hub_violations("hub.alarms", tmp_path) == ["hub/alarms/a.py imports hub.api", "hub/alarms/b.py imports hub.api"]

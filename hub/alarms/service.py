@@ -1,9 +1,9 @@
-"""The alarm feature as a hub service: wired into the hub by :func:`configure`.
+"""The alarm feature as a hub service (wired in ``hub/runner.py``, ``build_hub``).
 
 It listens to ingest and supervision (an :class:`~hub.sinks.EventSink`), re-checks the
 stored events and conditions at start and periodically (a crash between ingest's commit
-and the sink call loses nothing), fires escalation timers, runs one outbox worker per
-channel, and mounts the ``/api/v1`` routes.
+and the sink call loses nothing), fires escalation timers and runs one outbox worker per
+channel.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import orjson
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,8 +34,6 @@ from hub.alarms.store.models import Alarm, ProcessedSignal, WebhookSubscription
 from hub.alarms.store.storms import StormDesk
 from hub.alarms.store.timers import TimerWorker
 from hub.alarms.store.tx import RETRYABLE, in_transaction
-from hub.api.app import mount_api
-from hub.api.context import ApiContext
 from hub.db.engine import read_only
 from hub.db.events import StoredEvent
 from hub.db.state import Condition
@@ -594,44 +591,3 @@ class AlarmService:
             ).first()
         self._formats[url] = (fmt or "json", now)
         return fmt or "json"
-
-
-class HubLike(Protocol):
-    """What :func:`configure` needs of :class:`hub.runner.Hub`."""
-
-    settings: Any
-    session_factory: sessionmaker[Session]
-    app: FastAPI
-    sinks: list[Any]
-    services: list[Any]
-
-
-def configure(hub: HubLike) -> AlarmService:
-    """Add the alarm engine to a hub worker: sink, service, API routes, MQTT acks."""
-    from hub.mqtt import hub_client_id
-    from hub.notify.mqtt_acks import MqttAckPublisher
-
-    s = hub.settings
-    publisher = MqttAckPublisher(s.mqtt, hub_client_id(s.worker_id, "acks"))
-    registry = getattr(getattr(hub, "metrics", None), "registry", None)
-    deliver = s.alarms.deliver if s.alarms.deliver is not None else "priority" in s.ingest.lanes
-    service = AlarmService(
-        s.alarms,
-        hub.session_factory,
-        s.worker_id,
-        publisher=publisher,
-        metrics=AlarmMetrics(registry),
-        secret_box=s.secret_box(),
-        deliver=deliver,
-    )
-    hub.sinks.append(service)  # ingest, supervision and the broker monitor share this list
-    hub.services.append(service)
-    mount_api(
-        hub.app,
-        ApiContext(hub.session_factory, service.clock, service.wake, service.bus, secret_box=service.secret_box),
-    )
-    hub.app.state.console_bus = service.bus
-    checks = getattr(hub.app.state, "health_checks", None)
-    if checks is not None:  # the hub's /healthz reports unconfigured channels (never failing)
-        checks["notify_channels"] = service.channel_health
-    return service

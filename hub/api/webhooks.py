@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from hub.alarms.store.models import WebhookSubscription
 from hub.alarms.store.tx import in_transaction
-from hub.alarms.webhooks_cli import MIN_SECRET_LENGTH
 from hub.api import webhooks_store as store
 from hub.api.auth import Context, audit, require
 from hub.api.context import ApiContext
@@ -43,6 +42,7 @@ from hub.db.engine import read_only
 from hub.notify.models import Notification
 from hub.sealing import SecretBox
 from hub.settings import secret_weakness
+from hub.webhooks_cli import MIN_SECRET_LENGTH
 
 router = APIRouter(tags=["webhooks"])
 NOT_FOUND = "no such webhook"

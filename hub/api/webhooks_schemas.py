@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from hub.alarms.webhooks_cli import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH
+from hub.webhooks_cli import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH
 
 #: An http(s) URL without spaces, within the column (``webhook_subscriptions.url``).
 Url = Annotated[str, StringConstraints(min_length=8, max_length=500, pattern=r"^https?://[^\s/?#]+[^\s]*$")]

@@ -24,7 +24,7 @@ from tests.support.hub_mqtt import start_secured_broker
 
 
 def configure_probe(hub: Hub) -> None:
-    """What the alarm engine's configure(hub) does: add a sink and a router."""
+    """A feature added to a built hub, as build_hub adds the alarm service: a sink and a router."""
     sink = RecordingSink()
     hub.sinks.append(sink)
     router = APIRouter(prefix="/api/v1")
@@ -47,7 +47,8 @@ async def test_hub_serves_health_and_metrics_and_ingests(
         mqtt={"port": secured.broker.port, "password": secured.hub_password},
         http={"port": 0},
     )
-    hub = build_hub(settings, extensions=("tests.hub.test_runner:configure_probe",))
+    hub = build_hub(settings, alarms=False)
+    configure_probe(hub)
     await hub.start()
     gw = ScriptedGateway(secured, "run-gw-1").connect()
     try:
@@ -64,7 +65,7 @@ async def test_hub_serves_health_and_metrics_and_ingests(
             assert 'safehome_messages_in_total{type="event"} 1.0' in text
             assert "safehome_store_batch_seconds_bucket" in text
             assert "safehome_gateways_online" in text
-            # the extension's sink and router joined the running hub
+            # the added sink and router joined the running hub
             sink = hub.app.state.probe_sink
             await until(lambda: [n.event.id for n in sink.events] == [ev.id], what="extension sink told")
             assert (await http.get("/api/v1/probe")).json() == {"sinks": 1}
@@ -133,7 +134,7 @@ async def test_sql_time_series_retention_runs_in_the_hub(tmp_path: Path) -> None
         timeseries={"retention_days": 7, "rollup_retention_days": 400, "retention_every_s": 3600},
         http={"enabled": False},
     )
-    hub = build_hub(settings, extensions=())
+    hub = build_hub(settings, alarms=False)
     (retention,) = [s for s in hub.services if isinstance(s, RetentionService)]
     assert retention.policy.raw_retention == dt.timedelta(days=7)
     assert retention.policy.rollup_retention == dt.timedelta(days=400)
@@ -160,7 +161,7 @@ async def test_sql_time_series_in_a_database_of_its_own(tmp_path: Path) -> None:
         timeseries={"url": ts_url},
         http={"enabled": False},
     )
-    hub = build_hub(settings, extensions=())
+    hub = build_hub(settings, alarms=False)
     try:
         hub.timeseries.write([Point("gw-1", "gas-1", "gas_lel", 1_764_316_440_000, 2.5)])
         own = sa.create_engine(ts_url)
