@@ -195,11 +195,11 @@ def build_hub(settings: HubSettings, alarms: bool = True) -> Hub:
     hub.app = create_app(settings, metrics, checks)
     if hub.alarms is not None:
         a = hub.alarms
-        hub.sinks.append(a)  # ingest, supervision and the broker monitor share this list
+        hub.sinks.append(a.sink)  # ingest, supervision and the broker monitor share this list
         hub.services.append(a)
         sender = MqttCommandSender(settings.mqtt, hub_client_id(settings.worker_id, "commands"))
         hub.services.append(CommandSenderService(sender))  # gateway commands (the resource routes)
-        ctx = ApiContext(factory, a.clock, a.wake, a.bus, secret_box=a.secret_box, timeseries=ts, commands=sender)
+        ctx = ApiContext(factory, a.clock, a.wake, a.bus, secret_box=a.webhooks.box, timeseries=ts, commands=sender)
         mount_api(hub.app, ctx)
         hub.app.state.console_bus = a.bus
     return hub

@@ -47,7 +47,7 @@ from hub.alarms.store.registry import Place, overrides_of, place_of
 from hub.alarms.store.storms import StormDesk
 from hub.alarms.store.tx import RETRYABLE, in_transaction
 from hub.alarms.storm import Join, OpenIncident
-from hub.notify.channel import Message
+from hub.notify.dispatch import Dispatch
 from hub.notify.outbox import Handover, Outgoing, enqueue
 from hub.provision.service import in_test_mode
 from protocols import AlarmClass, Event, EventState, new_event_id
@@ -126,30 +126,24 @@ class AlarmEngine:
         routing: RoutingPolicy = DEFAULT_POLICY,
         escalation: EscalationPolicy = DEFAULT_ESCALATION,
         default_district: str | None = None,
-        on_enqueued: Callable[[], None] | None = None,
+        dispatcher: Dispatch | None = None,
         retries: int = 8,
-        handover: Callable[[], Handover | None] | None = None,
-        on_claimed: Callable[[list[Message]], None] | None = None,
         steps: Steps | None = None,
-        on_unconfigured: Callable[[list[str]], None] | None = None,
         storms: StormDesk | None = None,
     ) -> None:
-        """``handover``: a new :class:`Handover` per transaction (or None) to claim the new
-        alarm's notifications in its own transaction; ``on_claimed`` gets them after commit.
-        ``steps``: the decision steps (tests inject failing ones); ``on_unconfigured`` gets the
-        channels of rows stored as unconfigured, after commit. ``storms``: folds storm-kind
-        alarms of one area into a mass-event incident (None: never)."""
+        """``dispatcher``: gives a :class:`Handover` per transaction (to claim the new alarm's
+        notifications in its own transaction) and takes what was claimed and enqueued after
+        the commit (None: the rows wait for any worker's outbox). ``steps``: the decision
+        steps (tests inject failing ones). ``storms``: folds storm-kind alarms of one area
+        into a mass-event incident (None: never)."""
         self.sessions = sessions
         self.clock = clock
         self.routing = routing
         self.escalation = escalation
         self.default_district = default_district
-        self.on_enqueued = on_enqueued
+        self.dispatcher = dispatcher
         self.retries = retries
-        self.handover = handover
-        self.on_claimed = on_claimed
         self.steps = steps or Steps()
-        self.on_unconfigured = on_unconfigured
         self.storms = storms
 
     def handle(self, signal: Signal, key: str) -> Processed:
@@ -236,11 +230,11 @@ class AlarmEngine:
         return Processed("failsafe", alarm_id, n, error, step)
 
     def new_handover(self) -> Handover | None:
-        return self.handover() if self.handover is not None else None
+        return self.dispatcher.handover() if self.dispatcher is not None else None
 
     def after_commit(self, result: Processed, handover: Handover | None) -> None:
-        """Hand over what the committed transaction claimed; wake the outbox for the rest.
-        A fail-safe decision is logged here, once, at ERROR, with its alarm id."""
+        """Give the dispatcher what the committed transaction claimed and enqueued. A
+        fail-safe decision is logged here, once, at ERROR, with its alarm id."""
         if result.decision == "failsafe":
             log.error(
                 "alarm %s raised fail-safe (flag routing_failed) to the 24-hour center: %s",
@@ -249,13 +243,8 @@ class AlarmEngine:
             )
         elif result.decision == "restore_failed":
             log.error("restore not applied, the alarm stays open: %s", result.detail)
-        if handover is not None and handover.skipped and self.on_unconfigured is not None:
-            self.on_unconfigured(handover.skipped)
-        claimed = handover.messages if handover is not None else []
-        if claimed and self.on_claimed is not None:
-            self.on_claimed(claimed)
-        if result.notifications > len(claimed) and self.on_enqueued is not None:
-            self.on_enqueued()
+        if self.dispatcher is not None:
+            self.dispatcher.committed(handover, result.notifications)
 
     def handle_reading(self, reading: Reading) -> Processed:
         """An analogue reading (gas %LEL, CO ppm): raise or restore when it crosses its

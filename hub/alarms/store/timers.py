@@ -25,6 +25,7 @@ from hub.alarms.clock import Clock
 from hub.alarms.errors import AlarmError
 from hub.alarms.escalation import Step, should_fire
 from hub.alarms.lifecycle import State
+from hub.alarms.metrics import AlarmMetrics
 from hub.alarms.routing import DEFAULT_POLICY, RoutingPolicy, dedupe_against, tier_recipients
 from hub.alarms.store.actions import alarm_payload, announce, log_step
 from hub.alarms.store.failsafe import tier_fallback
@@ -32,6 +33,7 @@ from hub.alarms.store.models import Alarm, AlarmTimer
 from hub.alarms.store.registry import Place, place_of
 from hub.alarms.store.tx import RETRYABLE, in_transaction
 from hub.db.engine import read_only
+from hub.notify.dispatch import Dispatch
 from hub.notify.models import Notification
 from hub.notify.outbox import Outgoing, enqueue
 from protocols import AlarmClass
@@ -56,20 +58,21 @@ class TimerWorker:
         worker_id: str,
         routing: RoutingPolicy = DEFAULT_POLICY,
         default_district: str | None = None,
-        on_enqueued: Callable[[], None] | None = None,
+        dispatcher: Dispatch | None = None,
         batch: int = 50,
-        on_fired: Callable[[Fired], None] | None = None,
+        metrics: AlarmMetrics | None = None,
         place: Callable[..., Place] = place_of,
     ) -> None:
-        """``place``: the registry lookup (a seam: tests make it fail)."""
+        """``dispatcher``: woken when a step enqueued notifications. ``place``: the registry
+        lookup (a seam: tests make it fail)."""
         self.sessions = sessions
         self.clock = clock
         self.worker_id = worker_id
         self.routing = routing
         self.default_district = default_district
-        self.on_enqueued = on_enqueued
+        self.dispatcher = dispatcher
         self.batch = batch
-        self.on_fired = on_fired
+        self.metrics = metrics
         self.place = place
 
     def fire_due(self) -> list[Fired]:
@@ -80,11 +83,11 @@ class TimerWorker:
             out += got
             if len(got) < self.batch:
                 break
-        if any(f.notifications for f in out) and self.on_enqueued is not None:
-            self.on_enqueued()
-        if self.on_fired is not None:
+        if any(f.notifications for f in out) and self.dispatcher is not None:
+            self.dispatcher.wake()
+        if self.metrics is not None:
             for f in out:
-                self.on_fired(f)
+                self.metrics.timers.labels("fired" if f.fired else "skipped").inc()
         return out
 
     def _any_due(self) -> bool:

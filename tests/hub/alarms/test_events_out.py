@@ -98,7 +98,7 @@ async def test_a_cap_subscription_gets_the_case_as_cap_alert_then_updates(hub: H
         svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
         await svc.start()
         try:
-            await svc.events_stored([NewEvent(make_event(), hub.clock.now())])
+            await svc.sink.events_stored([NewEvent(make_event(), hub.clock.now())])
             await until(lambda: receiver.requests, within=15, what="the webhook")
             with hub.sessions() as s:
                 a = s.scalars(select(Alarm.id)).one()

@@ -185,7 +185,7 @@ async def test_an_undecided_event_is_retried_loudly_until_it_is_an_alarm(
     ev = make_event("gw-2")
     await svc.start()
     try:
-        await svc.events_stored([NewEvent(ev, hub.clock.now())])
+        await svc.sink.events_stored([NewEvent(ev, hub.clock.now())])
         deadline = time.monotonic() + 60
         while svc.metrics.undecided._value.get() < 2:  # failed, then retried and failed again
             assert time.monotonic() < deadline
@@ -200,7 +200,7 @@ async def test_an_undecided_event_is_retried_loudly_until_it_is_an_alarm(
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
         assert (alarm.gateway_id, alarm.flags) == ("gw-2", [])  # decided normally once it could be
-        while svc.undecided:  # forgotten once decided
+        while svc.sink.undecided:  # forgotten once decided
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
     finally:

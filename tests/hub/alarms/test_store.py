@@ -368,16 +368,16 @@ async def test_gas_readings_raise_and_restore_with_hysteresis(hub: Hub) -> None:
         with hub.sessions() as s:
             return list(s.scalars(select(Alarm).where(Alarm.kind == "gas")))
 
-    await svc.telemetry_stored([batch(5.0, 19.9)])
+    await svc.sink.telemetry_stored([batch(5.0, 19.9)])
     assert gas() == []
-    await svc.telemetry_stored([batch(21.0, 25.0, 12.0)])  # raise; still above clear
+    await svc.sink.telemetry_stored([batch(21.0, 25.0, 12.0)])  # raise; still above clear
     (a,) = gas()
     assert (a.sensor_id, a.state, a.restored_at, a.alarm_class) == ("gas-1", "raised", None, "alarm")
-    await svc.telemetry_stored([batch(9.5)])  # below clear: restored (latched, life safety)
+    await svc.sink.telemetry_stored([batch(9.5)])  # below clear: restored (latched, life safety)
     (a,) = gas()
     assert a.restored_at is not None and a.state == "raised"
-    await svc.telemetry_stored([batch(15.0)])  # between thresholds: nothing
-    await svc.telemetry_stored([batch(30.0)])  # above raise again: the same alarm, active again
+    await svc.sink.telemetry_stored([batch(15.0)])  # between thresholds: nothing
+    await svc.sink.telemetry_stored([batch(30.0)])  # above raise again: the same alarm, active again
     (a,) = gas()
     assert a.restored_at is None and a.count == 2
 
@@ -394,8 +394,8 @@ async def test_sink_queues_life_safety_ahead_of_trouble(hub: Hub) -> None:
         signals.cancel()  # hold the queue still to look at its order
         await asyncio.gather(signals, return_exceptions=True)
         kinds = [EventKind.BATTERY_LOW, EventKind.TAMPER, EventKind.SMOKE, EventKind.TEST, EventKind.PANIC]
-        await svc.events_stored([NewEvent(make_event(kind=k), hub.clock.now()) for k in kinds])
-        order = [svc._inbox.get_nowait()[2].kind for _ in kinds]
+        await svc.sink.events_stored([NewEvent(make_event(kind=k), hub.clock.now()) for k in kinds])
+        order = [svc.sink.inbox.get_nowait()[2].kind for _ in kinds]
         assert order == ["smoke", "panic", "battery_low", "tamper", "test"]
     finally:
         await svc.stop()
@@ -422,7 +422,7 @@ async def test_a_running_service_hands_a_new_alarms_notifications_to_its_outboxe
             w.claim = counting  # type: ignore[method-assign]
         await svc.start()
         try:
-            await svc.events_stored([NewEvent(make_event(), hub.clock.now())])
+            await svc.sink.events_stored([NewEvent(make_event(), hub.clock.now())])
             await until(lambda: receiver.requests, within=15, what="the webhook")
         finally:
             await svc.stop()
@@ -473,7 +473,7 @@ async def test_life_safety_events_are_decided_in_the_transaction_that_stores_the
         with hub.sessions() as s, s.begin():
             assert store_events(s, events, now) == [True] * 4
             with s.begin_nested():
-                after = svc.decide_in_transaction(s, [NewEvent(e, now) for e in events])
+                after = svc.sink.decide_in_transaction(s, [NewEvent(e, now) for e in events])
             with hub.sessions() as other:  # not committed yet: nobody else sees the alarm
                 assert read_only(other).scalars(select(Alarm)).all() == []
         assert after is not None and failed == [f"ev:{unlucky.id}"]
@@ -486,8 +486,8 @@ async def test_life_safety_events_are_decided_in_the_transaction_that_stores_the
         assert (failsafe.gateway_id, failsafe.kind, failsafe.flags) == ("gw-2", "smoke", ["routing_failed"])
         assert to == {("console", "subdistrict:sd-01"), ("sms", "+86-sd1"), ("voice", "+86-sd1")}
         assert svc.metrics.failsafe.labels("engine", "failsafe")._value.get() == 1
-        await svc.events_stored([NewEvent(e, now) for e in events])  # what ingest does next
-        assert svc._decided == set()
+        await svc.sink.events_stored([NewEvent(e, now) for e in events])  # what ingest does next
+        assert svc.sink._decided == set()
 
         def kinds() -> set[tuple[str, str]]:
             with hub.sessions() as s:

@@ -208,7 +208,7 @@ async def test_the_service_decides_a_supervision_round_in_batches_and_folds_it(s
                for n in range(20)] + [ConditionChange(3000 + n, "gateway_offline", "open", f"gw-{n}", None,
                                                        storm.clock.now()) for n in (1, 2, 3)]  # fmt: skip
     changes += changes[:2]  # handed twice: decided once
-    await svc.conditions_changed(changes)
+    await svc.sink.conditions_changed(changes)
     assert calls == [10, 10, 5]
     with storm.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Alarm)) == 23
@@ -225,7 +225,7 @@ def test_a_worker_that_does_not_deliver_runs_no_outbox_and_dead_letters_nothing(
     a = storm.alarms.handle(*event_signal(Event(gw="gw-1", seq=1, id=new_event_id(), ts=1, synced=True,
                             sensor="smoke-1", kind=EventKind.SMOKE, state=EventState.ALARM), storm.clock.now()))  # fmt: skip
     svc = AlarmService(AlarmSettings(), storm.sessions, "w", clock=storm.clock, deliver=False)
-    assert svc.outboxes == [] and svc._handover() is None
+    assert svc.outboxes == [] and svc.dispatcher.handover() is None
     svc.reconcile()
     with storm.sessions() as s:
         status = {n.status for n in s.scalars(select(Notification).where(Notification.alarm_id == a.alarm_id))}

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from hub.alarms.service import SECRET_TTL_S, AlarmService
+from hub.alarms.notifier import SECRET_TTL_S
+from hub.alarms.service import AlarmService
 from hub.alarms.settings import AlarmSettings
 from hub.alarms.store.models import WebhookSubscription
 from hub.notify.errors import DeliveryFailed
@@ -27,23 +28,23 @@ async def test_secrets_are_opened_and_cached(hub: Hub) -> None:
         )
     svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock, secret_box=box)
     now = [1000.0]
-    svc.monotonic = lambda: now[0]
+    svc.webhooks.monotonic = lambda: now[0]
     try:
-        assert svc.webhook_secret(URL) == "first-secret"
+        assert svc.webhooks.secret(URL) == "first-secret"
         with hub.sessions() as s, s.begin():
             s.execute(update(WebhookSubscription).values(secret_sealed=box.seal("second-secret")))
         now[0] += SECRET_TTL_S - 0.1
-        assert svc.webhook_secret(URL) == "first-secret"  # cached: no database read yet
+        assert svc.webhooks.secret(URL) == "first-secret"  # cached: no database read yet
         now[0] += 0.2
-        assert svc.webhook_secret(URL) == "second-secret"  # read again after the TTL
-        assert svc.webhook_secret("http://unknown/hook") is None
+        assert svc.webhooks.secret(URL) == "second-secret"  # read again after the TTL
+        assert svc.webhooks.secret("http://unknown/hook") is None
 
         wrong = AlarmService(
             AlarmSettings(), hub.sessions, "w2", clock=hub.clock, secret_box=SecretBox([generate_key()])
         )
         try:
             with pytest.raises(DeliveryFailed, match="does not open") as err:
-                wrong.webhook_secret(URL)
+                wrong.webhooks.secret(URL)
             assert err.value.retryable
         finally:
             await wrong.http.aclose()

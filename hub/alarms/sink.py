@@ -1,0 +1,209 @@
+"""The alarm engine's ear: what ingest and supervision stored becomes alarm decisions.
+
+Life-safety events are decided inside the ingest's own transaction
+(:meth:`AlarmSink.decide_in_transaction`, at most :data:`INLINE_MAX` per batch); every other
+event and condition goes through a priority inbox (smoke/gas/panic overtake a backlog of
+trouble) to one task that decides them in short batches. A signal left undecided (not even
+its fail-safe alarm could be stored) goes back into the inbox after a backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from hub.alarms.analogue import AnalogueWatch
+from hub.alarms.classes import is_life_safety, priority_of
+from hub.alarms.errors import AlarmError, Undecided
+from hub.alarms.metrics import AlarmMetrics
+from hub.alarms.rules import Signal
+from hub.alarms.store.engine import AlarmEngine, Processed, condition_signal, event_signal
+from hub.alarms.store.tx import RETRYABLE
+from hub.notify.outbox import Handover
+from hub.sinks import AfterCommit, ConditionChange, NewEvent
+from protocols import Telemetry
+
+log = logging.getLogger(__name__)
+
+#: Life-safety events decided inside the ingest's transaction, per batch at most (the rest
+#: queue for the alarm task): a burst must not hold the write lock for long.
+INLINE_MAX = 16
+#: An undecided signal (not even the fail-safe alarm could be stored) is retried after
+#: this many seconds, doubling up to the maximum, until it is decided.
+UNDECIDED_RETRY_S = 0.5
+UNDECIDED_RETRY_MAX_S = 30.0
+
+Item = tuple[int, int, Signal, str]  #: (priority, arrival, signal, key)
+
+
+class AlarmSink:
+    """The :class:`~hub.sinks.EventSink` (and transactional and telemetry sink) of the alarm
+    engine for one hub worker."""
+
+    def __init__(self, engine: AlarmEngine, metrics: AlarmMetrics, watch: AnalogueWatch, batch_max: int) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.watch = watch
+        self.batch_max = batch_max
+        self.running = False  #: False (tests, tools): signals are decided in the caller's thread
+        self.stopping = False
+        self.busy = False  #: deciding a batch now (stop waits for it)
+        self.inbox: asyncio.PriorityQueue[Item] = asyncio.PriorityQueue()
+        self._seq = itertools.count()
+        #: signal keys decided inside the ingest's transaction, skipped by events_stored
+        self._decided: set[str] = set()
+        #: signal key → failed attempts, while a signal is undecided (retried with backoff)
+        self.undecided: dict[str, int] = {}
+
+    # --- deciding ---------------------------------------------------------------------
+
+    def handle(self, signal: Signal, key: str) -> None:
+        """Decide one signal; raises :class:`Undecided` (counted, logged) when not even the
+        fail-safe alarm could be stored."""
+        try:
+            result = self.engine.handle(signal, key)
+        except Undecided as exc:
+            attempts = self.undecided[key] = self.undecided.get(key, 0) + 1
+            self.metrics.undecided.inc()
+            log.error("signal %s still undecided after %d attempts: %s", key, attempts, exc)
+            raise
+        self.undecided.pop(key, None)
+        self.count(result)
+
+    def count(self, result: Processed) -> None:
+        self.metrics.decisions.labels(result.decision).inc()
+        if result.failed_step is not None:
+            self.metrics.failsafe.labels(result.failed_step, result.decision).inc()
+
+    def handle_batch(self, batch: Sequence[tuple[Signal, str]]) -> None:
+        """Decide ``batch`` in one transaction; a signal that failed there is decided alone
+        (one left undecided is for the re-check)."""
+        self._decide([(0, 0, signal, key) for signal, key in batch])
+
+    def _decide(self, items: Sequence[Item]) -> list[Item]:
+        """Decide queued items: one alone, several in one transaction (one that fails there
+        is decided alone). Returns those left undecided."""
+        left = []
+        results: Sequence[Processed | None] = (
+            [None] if len(items) == 1 else self.engine.handle_batch([(i[2], i[3]) for i in items])
+        )
+        for item, result in zip(items, results, strict=True):
+            if result is not None:
+                self.count(result)
+                continue
+            try:
+                self.handle(item[2], item[3])
+            except Undecided:  # logged and counted by handle
+                left.append(item)
+        return left
+
+    # --- EventSink, TransactionalSink, TelemetrySink ------------------------------------
+
+    async def events_stored(self, events: Sequence[NewEvent]) -> None:
+        """Queue the events (life safety first) and return: ingest never waits for routing."""
+        for e in events:
+            signal, key = event_signal(e.event, e.received_at)
+            if key in self._decided:
+                self._decided.discard(key)  # decided in the ingest's own transaction
+                continue
+            self._put(signal, key)
+
+    def decide_in_transaction(self, session: Session, events: Sequence[NewEvent]) -> AfterCommit | None:
+        """Life-safety events (smoke, gas, panic, …) are decided, routed and their first
+        notifications claimed in the transaction that stores them: from receipt to a webhook
+        on its way, one write transaction. Each in a SAVEPOINT of its own; one that loses a
+        race with another worker is left to the alarm task, which retries it; one whose
+        decision fails gets its fail-safe alarm here (a savepoint of its own again), or is
+        left to the alarm task if even that fails."""
+        if not self.running or self.stopping:
+            return None
+        urgent = [e for e in events if is_life_safety(e.event.kind.value)][:INLINE_MAX]
+        done: list[tuple[str, Processed, Handover | None]] = []
+        for e in urgent:
+            signal, key = event_signal(e.event, e.received_at)
+            handover = self.engine.new_handover()
+            try:
+                with session.begin_nested():
+                    result = self.engine.process(session, signal, key, handover)
+            except RETRYABLE as exc:  # another worker won a race: the alarm task re-reads
+                log.info("alarm signal %s left to the alarm queue (%s)", key, type(exc).__name__)
+                continue
+            except Exception as exc:  # noqa: BLE001 - any failed decision: the fail-safe alarm, now
+                handover = self.engine.new_handover()
+                try:
+                    with session.begin_nested():
+                        result = self.engine.process_failsafe(session, signal, key, exc, handover)
+                except Exception as again:  # noqa: BLE001 - the alarm task retries, loudly
+                    log.error("alarm signal %s: fail-safe failed in the ingest's transaction (%s); "
+                              "left to the alarm queue", key, again)
+                    continue
+            done.append((key, result, handover))
+        if not done:
+            return None
+
+        def after_commit() -> None:
+            for key, result, handover in done:
+                self._decided.add(key)
+                self.count(result)
+                self.engine.after_commit(result, handover)
+
+        return after_commit
+
+    async def conditions_changed(self, changes: Sequence[ConditionChange]) -> None:
+        """Decided in batches of ``batch_max`` per transaction: a supervision round opening
+        2,000 conditions (a power cut) is 40 short write transactions, not 2,000 commits."""
+        signals = [
+            condition_signal(c.condition_id, c.gateway_id, c.sensor_id, c.kind, c.state == "restored", c.at)
+            for c in changes
+        ]
+        size = self.batch_max
+        for start in range(0, len(signals), size):
+            batch = signals[start : start + size]
+            try:
+                await asyncio.to_thread(self.handle_batch, batch)
+            except AlarmError:
+                log.exception("%d conditions not turned into alarms yet; the re-check will retry", len(batch))
+
+    async def telemetry_stored(self, batches: Sequence[tuple[Telemetry, dt.datetime]]) -> None:
+        """Analogue readings with a threshold: the analogue watch (``hub/alarms/analogue.py``)."""
+        await self.watch.telemetry_stored(batches)
+
+    # --- the inbox ----------------------------------------------------------------------
+
+    def _put(self, signal: Signal, key: str) -> None:
+        if not self.running:  # not running (tests, tools): decide now, in the caller's thread
+            self.handle(signal, key)
+            return
+        self.inbox.put_nowait((priority_of(signal.kind), next(self._seq), signal, key))
+
+    async def run(self) -> None:
+        """Most urgent first: a life-safety signal on its own, the rest in batches of
+        ``batch_max`` per transaction. One left undecided (not even its fail-safe alarm could
+        be stored) goes back into the queue after a backoff."""
+        while not self.stopping:
+            item = await self.inbox.get()
+            batch = [item]
+            if not is_life_safety(item[2].kind):  # none is queued: they come out first
+                while len(batch) < self.batch_max and not self.inbox.empty():
+                    batch.append(self.inbox.get_nowait())
+            self.busy = True
+            try:
+                for left in await asyncio.to_thread(self._decide, batch):
+                    self._retry_later(left)
+            except Exception:  # this task must outlive any bug; the signals are retried
+                log.exception("%d signals not turned into alarm decisions yet; retrying", len(batch))
+                for left in batch:
+                    self._retry_later(left)
+            finally:
+                self.busy = False
+
+    def _retry_later(self, item: Item) -> None:
+        attempts = self.undecided.get(item[3], 1)
+        delay = min(UNDECIDED_RETRY_MAX_S, UNDECIDED_RETRY_S * 2 ** (attempts - 1))
+        loop = asyncio.get_running_loop()
+        loop.call_later(delay, self.inbox.put_nowait, item)
