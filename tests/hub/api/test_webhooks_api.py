@@ -15,7 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from hub.alarms.service import SECRET_TTL_S, AlarmService
+from hub.alarms.notifier import SECRET_TTL_S
+from hub.alarms.service import AlarmService
 from hub.alarms.settings import AlarmSettings
 from hub.alarms.store.models import WebhookSubscription
 from hub.api.app import make_api_app
@@ -86,10 +87,10 @@ async def hooks(hub: Hub, receiver: Receiver) -> AsyncIterator[Hooks]:
     box = SecretBox([generate_key()])
     service = AlarmService(AlarmSettings(), hub.sessions, "api-test", clock=hub.clock, secret_box=box)
     clock = [1000.0]
-    service.monotonic = lambda: clock[0]
+    service.webhooks.monotonic = lambda: clock[0]
     app = make_api_app(ApiContext(hub.sessions, hub.clock, secret_box=box))
     async with httpx.AsyncClient(timeout=5) as http:
-        channel = WebhookChannel(http, service.webhook_secret)
+        channel = WebhookChannel(http, service.webhooks.secret)
         worker = OutboxWorker(hub.sessions, channel, "w1", lambda: dt.datetime.now(dt.UTC), FAST)
         with serve_app(app) as base, httpx.Client(base_url=base) as client:
             yield Hooks(hub, client, tokens, receiver, worker, service, clock)
