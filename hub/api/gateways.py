@@ -10,6 +10,7 @@ so, else ``unknown`` (never heard from).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -25,8 +26,13 @@ from hub.api.tokens import Principal
 from hub.db.engine import read_only
 from hub.db.state import Condition, ConditionKind, ConditionState, GatewayState, SensorState
 from hub.registry.models import Gateway, Home, Sensor
+from hub.timeseries.base import TimeSeriesStore
+from hub.timeseries.errors import TimeSeriesError
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["gateways"])
+BATTERY_METRIC = "battery_v"
+BATTERY_WINDOW = dt.timedelta(hours=24)
 NOT_FOUND = "no such gateway"
 MAX_PAGE = 500
 Registry = Annotated[Principal, Depends(require(REGISTRY_READ))]
@@ -69,6 +75,11 @@ class SensorOut(BaseModel):
     last_seen_at: dt.datetime | None
     ok: bool | None = Field(description="the gateway's last status about this sensor (null: not reported)")
     silent: bool = Field(description="a sensor_silent condition is open")
+    battery_v: float | None = Field(
+        default=None,
+        description="the latest battery_v reading of the last 24 h (null: none, or no readings here)",
+    )
+    battery_at: dt.datetime | None = Field(default=None, description="when that reading was taken")
 
 
 class GatewaySummary(BaseModel):
@@ -279,4 +290,22 @@ def list_gateways(
 )
 def get_gateway(gateway_id: str, p: Registry, ctx: Context) -> GatewayDetail:
     with ctx.sessions() as s:
-        return detail_of(read_only(s), scoped_gateway(s, p, gateway_id))
+        d = detail_of(read_only(s), scoped_gateway(s, p, gateway_id))
+    if ctx.timeseries is not None:
+        add_batteries(ctx.timeseries, d, ctx.clock.now())
+    return d
+
+
+def add_batteries(store: TimeSeriesStore, d: GatewayDetail, now: dt.datetime) -> None:
+    """Each sensor's latest ``battery_v`` reading of the last :data:`BATTERY_WINDOW`. The
+    time-series store failing leaves them null (the rest of the detail still answers)."""
+    for sensor in d.sensors:
+        try:
+            samples = store.query(
+                d.id, sensor.id, BATTERY_METRIC, now - BATTERY_WINDOW, now + dt.timedelta(seconds=1)
+            )
+        except TimeSeriesError as exc:
+            log.warning("battery of %s/%s not read: %s", d.id, sensor.id, exc)
+            return
+        if samples:
+            sensor.battery_at, sensor.battery_v = samples[-1]

@@ -156,6 +156,14 @@ def test_an_alarms_detail_carries_the_home_card(api: Api) -> None:
 
 
 def test_gateway_detail_reports_what_the_hub_knows(api: Api) -> None:
+    at = DAY - dt.timedelta(hours=2)
+    SqlTimeSeriesStore(api.hub.engine).write(
+        [
+            Point("gw-1", "gas-1", "battery_v", DAY - dt.timedelta(hours=30), 3.3),  # too old to count
+            Point("gw-1", "smoke-1", "battery_v", DAY - dt.timedelta(hours=5), 3.0),
+            Point("gw-1", "smoke-1", "battery_v", at, 2.7),
+        ]
+    )
     g = ok(api.get("ws1", "/api/v1/gateways/gw-1"))
     assert g["connectivity"] == "online" and g["online"] is True
     assert g["agent_version"] == "safehome-edge 0.1.0" and g["config_revision"] == 3
@@ -166,6 +174,8 @@ def test_gateway_detail_reports_what_the_hub_knows(api: Api) -> None:
     assert sensors["smoke-1"]["ok"] is True and sensors["smoke-1"]["last_seen_at"] is not None
     assert sensors["panic-1"]["ok"] is False and sensors["panic-1"]["silent"] is True
     assert sensors["gas-1"]["ok"] is None and sensors["gas-1"]["last_seen_at"] is None
+    assert (sensors["smoke-1"]["battery_v"], sensors["smoke-1"]["battery_at"]) == (2.7, at.isoformat().replace("+00:00", "Z"))
+    assert sensors["gas-1"]["battery_v"] is None and sensors["panic-1"]["battery_at"] is None
     assert [(t["source"], t["kind"], t["sensor_id"]) for t in g["troubles"]] == [
         ("condition", "sensor_silent", "panic-1")
     ]
