@@ -11,13 +11,13 @@ every other home's alarm behind them (stored-ack p50 from ~10 ms to 0.4-1.3 s, m
   per turn, in a rotating order that carries over from batch to batch.
 * **A bound per gateway per batch** (``per_gateway``): however much one gateway has
   waiting, a batch holds at most that many of its messages, and only one of a gateway
-  holding more than ``heavy_at`` (far more than the edge keeps in flight). A flood, even
-  of smoke events (which are never shed), is cut into single messages that interleave
-  with everyone else's: another home's first alarm is in the very next batch, among its
-  first entries (the alarm engine decides the first 16 life-safety events of a batch
-  inside its transaction), and the batch it waits for holds one of the flood's messages,
-  not sixteen (each life-safety event is decided in its batch's transaction: the
-  flooder's share of a batch is the other homes' wait).
+  holding more than ``heavy_at`` (far more than the edge keeps in flight), and none of a
+  rank in which another gateway has something waiting. A flood, even of smoke events
+  (which are never shed), is cut into single messages in batches of their own: another
+  home's first alarm is in the very next batch, among its first entries (the alarm
+  engine decides the first 16 life-safety events of a batch inside its transaction), and
+  that batch holds none of the flood's messages (each life-safety event is decided in its
+  batch's transaction: the flooder's share of a batch would be the other homes' wait).
 * **Shedding under memory pressure, never life safety.** Past ``max_pending`` messages
   held, what is not life safety is refused (``shed_overload``); from ``pressure_at`` on,
   a gateway already holding ``gateway_pending`` messages has more refused
@@ -161,17 +161,22 @@ class FairQueue(Generic[T]):
         heavy_at: int | None = None,
     ) -> list[T]:
         """Up to ``limit`` messages of ``ranks``, most urgent rank first, round-robin across
-        gateways within a rank, at most ``per_gateway`` of any one gateway, and only one of
-        a gateway holding more than ``heavy_at`` (None: no such limit)."""
+        gateways within a rank, at most ``per_gateway`` of any one gateway. A gateway holding
+        more than ``heavy_at`` (None: no such gateway) is *heavy*: it gives at most one
+        message per batch, and none of a rank in which another gateway has a message
+        waiting (that batch, and the alarm in it, does not wait for the flood's message to
+        be stored and decided)."""
         out: list[T] = []
         taken: dict[str, int] = {}
         for rank in ranks:
             ring, queues = self._rings[rank], self._queues[rank]
+            heavy = {g for g in ring if heavy_at is not None and self._held[g] > heavy_at}
+            light_waiting = len(heavy) < len(ring)
             served: list[str] = []  #: reached their bound: back at the end of the ring
             while ring and len(out) < limit:
                 gw = ring.popleft()
                 n = taken.get(gw, 0)
-                bound = 1 if heavy_at is not None and self._held[gw] > heavy_at else per_gateway
+                bound = (0 if light_waiting else 1) if gw in heavy else per_gateway
                 if n >= bound:
                     served.append(gw)
                     continue

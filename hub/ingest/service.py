@@ -194,8 +194,9 @@ class IngestService:
         ]
         if PRIORITY_LANE in self.lanes:
             # a batch holds at most gateway_batch_max messages of one gateway, one of a
-            # gateway holding more than twice that: a flood (even of smoke events, never
-            # shed) is cut into single messages between everyone else's
+            # gateway holding more than twice that, none of it beside another gateway's
+            # of its class: a flood (even of smoke events, never shed) is cut into single
+            # messages in batches of their own, never in another home's alarm's batch
             per_gateway = self.settings.ingest.gateway_batch_max
             process = self._process_forever(self.queue, per_gateway, heavy_at=2 * per_gateway)
             self._tasks += [

@@ -111,10 +111,10 @@ async def test_another_homes_alarm_overtakes_a_flood(
         await until(lambda: any(n.event.id == alarm.id for n in w.sink.events), 10, "alarm engine told")
         order = [n.event.id for n in w.sink.events]
         position = order.index(alarm.id)
-        # batch 1 was the held one (1 event); batch 2 holds one of the flood (it holds more
-        # than twice gateway_batch_max) and the home's alarm
-        assert position <= 1 + 1, f"the home's alarm came {position}th, after the flood"
-        assert [n.event.gw for n in w.sink.events[:3]].count("fl-hostile") == 2
+        # batch 1 was the held one (1 event); batch 2 holds the home's alarm and, for a
+        # smoke flood, none of the flood (a heavy gateway is not served beside another
+        # gateway of its rank); a tamper flood ranks lower and may fill the rest of it
+        assert position == 1, f"the home's alarm came {position}th, after the flood"
         await hostile.acked([e.id for e in evs], within=60)
         assert stored(w, [e.id for e in evs]) == 300
     finally:
