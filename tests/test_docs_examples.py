@@ -23,6 +23,7 @@ from hub.api.gateways import GatewayDetail
 from hub.api.homes import HomeCard
 from hub.api.problems import Problem
 from hub.api.readings import Readings
+from hub.api.webhooks_schemas import DeliveryDetail, WebhookCreate, WebhookCreated
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 FENCE = re.compile(r"^```json\s*$", re.M)
@@ -67,6 +68,9 @@ VALIDATORS["api.home_card"] = _response(HomeCard)
 VALIDATORS["api.gateway"] = _response(GatewayDetail)
 VALIDATORS["api.command"] = _response(CommandOut)
 VALIDATORS["api.readings"] = _response(Readings)
+VALIDATORS["api.webhook_create"] = WebhookCreate.model_validate_json
+VALIDATORS["api.webhook_created"] = _response(WebhookCreated)
+VALIDATORS["api.webhook_delivery"] = _response(DeliveryDetail)
 
 
 def blocks() -> list[tuple[str, str, str]]:
