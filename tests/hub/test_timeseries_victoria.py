@@ -9,15 +9,22 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from hub.api.app import make_api_app
+from hub.api.context import ApiContext
+from hub.api.tokens import create_token
 from hub.db.engine import make_engine
 from hub.db.migrate import upgrade
+from hub.registry.models import Sensor
 from hub.timeseries import Point
 from hub.timeseries.errors import QueryError
 from hub.timeseries.influx import InfluxSettings, InfluxTimeSeriesStore
 from hub.timeseries.sql import SqlTimeSeriesStore
 from hub.timeseries.victoria import downsample, parse_export, series_selector
+from tests.hub.conftest import DAY, Hub
+from tests.support.http import serve_app
 from tests.support.victoria import VictoriaMetrics
 
 
@@ -88,5 +95,40 @@ def test_an_unreachable_server_is_a_query_error(tmp_path: Path) -> None:
         now = dt.datetime.now(dt.UTC)
         with pytest.raises(QueryError, match="VictoriaMetrics export failed"):
             store.query("gw", "s", "m", now - dt.timedelta(hours=1), now)
+    finally:
+        store.close()
+
+
+def test_the_readings_api_on_victoria_answers_like_on_sql(victoria: VictoriaMetrics, hub: Hub) -> None:
+    """``GET /api/v1/homes/{id}/readings`` with the hub's time series in VictoriaMetrics."""
+    with hub.sessions() as s, s.begin():
+        s.add(Sensor(gateway_id="gw-1", id="gas-1", model="gas-detector", kind="gas", location="kitchen"))
+        token, _ = create_token(s, "viewer", "workstation:ws-0001", "api-vm", hub.clock.now())
+    start = DAY - dt.timedelta(hours=6)
+    points = [Point("gw-1", "gas-1", "gas_lel", start + dt.timedelta(minutes=2 * i), float(i % 5)) for i in range(180)]
+    store = InfluxTimeSeriesStore(
+        InfluxSettings(url=victoria.url, token="t", org="o", bucket="b", flush_interval_ms=100, query_api="victoria")
+    )
+    sql = SqlTimeSeriesStore(hub.engine)
+    try:
+        store.write(points)
+        sql.write(points)
+        victoria.wait_for('reading_gas_lel{gw="gw-1",sensor="gas-1"}', 180)
+        params = {"metric": "gas_lel", "since": start.isoformat(), "until": DAY.isoformat(), "every": 1800}
+        answers = []
+        for backend in (store, sql):
+            app = make_api_app(ApiContext(hub.sessions, hub.clock, timeseries=backend))
+            with serve_app(app) as base:
+                r = httpx.get(
+                    f"{base}/api/v1/homes/home-1/readings",
+                    params={**params, "kind": "gas"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            assert r.status_code == 200, r.text
+            answers.append(r.json())
+        on_vm, on_sql = answers
+        assert on_vm == on_sql
+        [series] = on_vm["series"]
+        assert len(series["points"]) == 12 and all(v == 2.0 for _, v in series["points"])
     finally:
         store.close()
