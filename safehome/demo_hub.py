@@ -83,6 +83,36 @@ def _tokens(db_url: str, reg: Registry, workstations: list[str]) -> dict[str, st
     return out
 
 
+def _users(db_url: str, reg: Registry) -> list[tuple[str, str, str, str]]:
+    """One console user per role (name, password, role, region), a fresh password per run."""
+    import secrets
+
+    from hub.api.users import create_user
+    from hub.db.engine import make_engine, make_session_factory
+
+    ws, sd, district = reg.workstations[0].id, reg.subdistricts[0].id, reg.district.id
+    wanted = [
+        ("ws-operator", "workstation_operator", f"workstation:{ws}"),
+        ("sd-operator", "subdistrict_operator", f"subdistrict:{sd}"),
+        ("sd-supervisor", "subdistrict_supervisor", f"subdistrict:{sd}"),
+        ("district-admin", "district_admin", f"district:{district}"),
+        ("installer", "installer", f"district:{district}"),
+        ("auditor", "auditor", f"district:{district}"),
+    ]
+    out = []
+    engine = make_engine(db_url)
+    try:
+        with make_session_factory(engine)() as s, s.begin():
+            for name, role, region in wanted:
+                password = secrets.token_urlsafe(9)
+                create_user(s, name, password, role, region, dt.datetime.now(dt.UTC),
+                            display_name=f"demo {name}", created_by="demo")  # fmt: skip
+                out.append((name, password, role, region))
+    finally:
+        engine.dispose()
+    return out
+
+
 def _hub_process(
     workdir: Path,
     name: str,
@@ -160,6 +190,7 @@ def start_real_hub(
     finally:
         engine.dispose()
     tokens = _tokens(db_url, reg, [w.id for w in reg.workstations])
+    users = _users(db_url, reg)
     proc, base, log_path = _hub_process(
         workdir, "hub", db_url, host, port, ["priority"] if split_lanes else None, ts_url
     )
@@ -176,7 +207,9 @@ def start_real_hub(
     handle.lines = [
         f"hub: [bold]safehome hub run[/] (pid {proc.pid}, database {db_url}, log {log_path})",
         f"API: [bold]{handle.api_url}[/]   metrics {base}/metrics   health {base}/healthz",
-        f"console: [bold]{base}/console/[/]   log in with one of these tokens (one per role):",
+        f"console: [bold]{base}/console/[/]   log in as one of these users (one per role):",
+        *[f"  user [bold]{u}[/] password [bold]{pw}[/]  ({role} {region})" for u, pw, role, region in users],
+        "  or with one of these API tokens (the console's 'log in with an access token'):",
         *[
             f"  token {k}: {v}"
             for k, v in tokens.items()

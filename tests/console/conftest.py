@@ -21,6 +21,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from hub.alarms.settings import AlarmSettings
 from hub.api.tokens import create_token
+from hub.api.users import create_user
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.migrate import upgrade
 from hub.runner import Hub, build_hub
@@ -87,6 +88,8 @@ class District:
         await hub.stop()
 
 
+#: a console user (name, password): workstation operator of ws-0001
+USER = ("wang.fang", "night-shift-2026")
 #: who logs in to the console in these tests: name -> (role, region)
 OPERATORS = {
     "ws1-a": ("operator", "workstation:ws-0001"),
@@ -110,6 +113,9 @@ async def district(
         with sessions() as s, s.begin():
             for name, (role, region) in OPERATORS.items():
                 d.tokens[name], _ = create_token(s, role, region, name, dt.datetime.now(dt.UTC))
+            user, password = USER
+            create_user(s, user, password, "workstation_operator", "workstation:ws-0001", dt.datetime.now(dt.UTC),
+                        display_name="王芳 (ws-0001)")
     finally:
         engine.dispose()
     await d.start_hub()
@@ -142,8 +148,9 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def log_in(page: Page, url: str, token: str) -> None:
-    """The console's login form (a token until users exist); waits for the live board."""
+    """The console's login form with an API token; waits for the live board."""
     await page.goto(url)
+    await page.click("button.use-token")
     await page.fill("#token", token)
     await page.click("button[type=submit]")
     await page.wait_for_selector("main.board[data-loaded=yes]", timeout=15000)

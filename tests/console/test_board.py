@@ -5,13 +5,18 @@ restart shows "disconnected" and recovers with what was raised meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import time
+
+import httpx
 import pytest
 from playwright.async_api import Browser, Page
 from sqlalchemy import select
 
 import protocols as p
 from hub.alarms.store.models import Alarm
-from tests.console.conftest import District, log_in, page_until, watch
+from tests.console.conftest import USER, District, log_in, page_until, watch
 from tests.support.hub_gateway import ScriptedGateway
 
 pytestmark = pytest.mark.slow
@@ -166,3 +171,57 @@ async def test_hub_restart_shows_disconnected_then_recovers_with_alarms_raised_m
         assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
     finally:
         gw.close()
+
+
+async def test_a_console_user_logs_in_with_name_and_password_and_out_again(
+    district: District, browser: Browser, console_errors: list[str]
+) -> None:
+    # access tokens live 2 s here (15 min by default): the page must renew them by itself
+    district.hubs[0].app.state.alarm_api.access_ttl = dt.timedelta(seconds=2)
+    page = watch(await browser.new_page(), console_errors)
+    await page.goto(district.url)
+    user, password = USER
+    await page.fill("#username", user)
+    await page.fill("#password", "not-the-password")
+    await page.click("button[type=submit]")
+    error = page.locator(".login .error")
+    await error.wait_for(timeout=10000)
+    assert "不正确" in await error.inner_text()  # one generic answer, in the user's language
+
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("main.board[data-loaded=yes]", timeout=15000)
+    await page.wait_for_selector("[data-testid=connection].up", timeout=15000)
+    assert "王芳 (ws-0001)" in await page.locator("header .who").inner_text()
+    first = await page.evaluate("sessionStorage.getItem('console.token')")
+    assert first.startswith("shu_")
+    api = httpx.AsyncClient(base_url=district.url.removesuffix("/console/"))
+
+    async def works(token: str) -> bool:
+        return (await api.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+
+    deadline = time.monotonic() + 15
+    while await works(first):  # until the first access token has expired
+        assert time.monotonic() < deadline, "the access token did not expire"
+        await asyncio.sleep(0.2)
+
+    # the session's alarms still arrive live: the page renewed its token and its stream
+    gw = ScriptedGateway(district.secured, "gw-1").connect()
+    try:
+        ev = gw.event(p.EventKind.PANIC, sensor="panic-1")
+        gw.send(ev)
+        await gw.acked([ev.id])
+        await page.locator(ROW).first.wait_for(timeout=10000)
+    finally:
+        gw.close()
+
+    # logging out ends the session at the hub: the current access token stops working
+    district.hubs[0].app.state.alarm_api.access_ttl = dt.timedelta(minutes=15)
+    await page.reload()  # renews (the last token may have expired meanwhile) with a 15 min one
+    await page.wait_for_selector("main.board[data-loaded=yes]", timeout=15000)
+    access = await page.evaluate("sessionStorage.getItem('console.token')")
+    assert access != first and await works(access)
+    await page.click("header button.link")
+    await page.wait_for_selector("form.login")
+    assert not await works(access)
+    await api.aclose()

@@ -1,7 +1,11 @@
 // The console is a client of the public API: a bearer token on every request, and the live
 // stream read with fetch (EventSource cannot send a bearer token), resumed from the last
 // event id after any disconnect.
+// A console user logs in with name and password (POST /auth/login: a 15-minute access token
+// and a refresh token); the page renews the pair on a 401 (one renewal at a time: a refresh
+// token used twice ends the whole session). An API token pasted instead has no refresh.
 const TOKEN_KEY = "console.token";
+const REFRESH_KEY = "console.refresh";
 
 export class Unauthorized extends Error {}
 export class Refused extends Error {
@@ -15,12 +19,74 @@ export class Refused extends Error {
 export function token() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
-export function setToken(value) {
+export function setToken(value, refresh = null) {
   if (value) sessionStorage.setItem(TOKEN_KEY, value);
   else sessionStorage.removeItem(TOKEN_KEY);
+  if (refresh) sessionStorage.setItem(REFRESH_KEY, refresh);
+  else sessionStorage.removeItem(REFRESH_KEY);
 }
 
-export async function api(path, { method = "GET", body, headers = {} } = {}) {
+async function post(path, body) {
+  return fetch(`/api/v1${path}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+/** Log a console user in; throws Refused (401 wrong name or password, 429 locked out). */
+export async function login(username, password) {
+  const r = await post("/auth/login", { username, password });
+  const data = r.headers.get("content-type")?.includes("json") ? await r.json() : null;
+  if (!r.ok) throw new Refused(r.status, data);
+  setToken(data.access_token, data.refresh_token);
+  return data;
+}
+
+let renewing = null;
+/** A new token pair from the refresh token; false when there is none or it is refused. */
+export function renew() {
+  const refresh = sessionStorage.getItem(REFRESH_KEY);
+  if (!refresh) return Promise.resolve(false);
+  renewing ??= (async () => {
+    try {
+      const r = await post("/auth/refresh", { refresh_token: refresh });
+      if (!r.ok) return false;
+      const data = await r.json();
+      setToken(data.access_token, data.refresh_token);
+      return true;
+    } catch (err) {
+      return false;
+    } finally {
+      renewing = null;
+    }
+  })();
+  return renewing;
+}
+
+export async function logout() {
+  if (sessionStorage.getItem(REFRESH_KEY)) {
+    try {
+      await fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${token()}` } });
+    } catch (err) {
+      // the hub is away: the session ends at its expiry; the page forgets it now
+    }
+  }
+  setToken(null);
+}
+
+export async function api(path, opts = {}) {
+  const sent = token();
+  try {
+    return await call(path, opts);
+  } catch (err) {
+    // renew once, unless another request already did while this one was on its way
+    if (err instanceof Unauthorized && (token() !== sent || (await renew()))) return call(path, opts);
+    throw err;
+  }
+}
+
+async function call(path, { method = "GET", body, headers = {} } = {}) {
   const r = await fetch(`/api/v1${path}`, {
     method,
     headers: {
@@ -73,6 +139,7 @@ export function follow({ onEvent, onState, onClosed, onUnauthorized }) {
     const r = await fetch("/api/v1/alarms/stream", { headers, signal: controller.signal });
     if (r.status === 401) {
       clearTimeout(watchdog);
+      if (await renew()) return; // reconnect at once with the new token
       onUnauthorized();
       stopped = true;
       return;
@@ -106,6 +173,8 @@ export function follow({ onEvent, onState, onClosed, onUnauthorized }) {
         }
         if (!fields.data) continue;
         if (fields.event === "closed") {
+          // the access token expired or was revoked: a user's session renews and resumes
+          if (await renew()) return;
           stopped = true;
           onClosed(JSON.parse(fields.data).reason);
           return;

@@ -3,7 +3,7 @@
 import { h, render } from "./vendor/preact.mjs";
 import { useEffect, useMemo, useRef, useState } from "./vendor/hooks.mjs";
 import htm from "./vendor/htm.mjs";
-import { Refused, Unauthorized, api, follow, newKey, openAlarms, setToken, token } from "./api.js";
+import { Refused, Unauthorized, api, follow, login, logout as endSession, newKey, openAlarms, setToken, token } from "./api.js";
 import { HomeView, ResidentCard } from "./card.js";
 import { Fleet } from "./fleet.js";
 import { LANGS, currentLang, formatAge, formatTime, loadLang, savedLang, t, tOr } from "./i18n.js";
@@ -79,26 +79,38 @@ function kindLabel(kind) {
 
 // --- login ---------------------------------------------------------------------------
 function Login({ onLogin }) {
-  const [value, setValue] = useState("");
+  const [withToken, setWithToken] = useState(false);
+  const [fields, setFields] = useState({ username: "", password: "", token: "" });
   const [error, setError] = useState(null);
+  const field = (name) => (e) => setFields({ ...fields, [name]: e.target.value });
   async function submit(e) {
     e.preventDefault();
-    setToken(value.trim());
     try {
+      if (withToken) setToken(fields.token.trim());
+      else await login(fields.username.trim(), fields.password);
       onLogin(await api("/me"));
     } catch (err) {
       setToken(null);
-      setError(err instanceof Unauthorized ? "login.refused" : "error.unreachable");
+      if (err instanceof Unauthorized || (err instanceof Refused && err.status === 401)) setError("login.refused");
+      else if (err instanceof Refused) setError(err.status === 429 ? "login.locked" : "login.failed");
+      else setError("error.unreachable");
     }
   }
   return html`<form class="login" onSubmit=${submit}>
     <h1>${t("app.title")}</h1>
-    <label for="token">${t("login.token")}</label>
-    <input id="token" name="token" type="password" autocomplete="off" value=${value}
-      onInput=${(e) => setValue(e.target.value)} required />
-    <p class="hint">${t("login.hint")}</p>
+    ${withToken ? html`
+      <label for="token">${t("login.token")}</label>
+      <input id="token" name="token" type="password" autocomplete="off" value=${fields.token} onInput=${field("token")} required />
+      <p class="hint">${t("login.hint")}</p>` : html`
+      <label for="username">${t("login.username")}</label>
+      <input id="username" name="username" autocomplete="username" value=${fields.username} onInput=${field("username")} required />
+      <label for="password">${t("login.password")}</label>
+      <input id="password" name="password" type="password" autocomplete="current-password" value=${fields.password}
+        onInput=${field("password")} required />`}
     ${error && html`<p class="error" role="alert">${t(error)}</p>`}
     <button type="submit">${t("login.submit")}</button>
+    <button type="button" class="link use-token" onClick=${() => { setWithToken(!withToken); setError(null); }}>
+      ${t(withToken ? "login.use_password" : "login.use_token")}</button>
   </form>`;
 }
 
@@ -110,7 +122,7 @@ function Header({ me, connected, onLang, onLogout, page }) {
     <nav>${nav("#/", "nav.board", "board")}${nav("#/fleet", "nav.fleet", "fleet")}${nav("#/kpis", "nav.kpis", "kpis")}</nav>
     <span class=${`conn ${connected ? "up" : "down"}`} data-testid="connection">
       ${t(connected ? "conn.live" : "conn.down")}</span>
-    <span class="who">${me.name || me.token_id} · ${tOr(`role.${me.role}`, "role.other")} · ${me.region}</span>
+    <span class="who">${me.name || me.username || me.token_id} · ${tOr(`role.${me.role}`, "role.other")} · ${me.region}</span>
     <select aria-label=${t("lang.choose")} value=${currentLang()} onChange=${(e) => onLang(e.target.value)}>
       ${LANGS.map((l) => html`<option value=${l}>${t(`lang.${l}`)}</option>`)}
     </select>
@@ -265,7 +277,7 @@ function App() {
   const now = useNow();
 
   const logout = () => {
-    setToken(null);
+    endSession();
     setMe(null);
     setAlarms(new Map());
     known.current = new Set();
