@@ -68,6 +68,10 @@ def add_cmd(
     with migrated_sessions(db_url) as sessions, sessions() as s, s.begin():
         if s.get(REGION_KINDS[kind], rid) is None:
             raise click.ClickException(f"no {kind} {rid!r} in the registry")
+        from hub.api.webhooks_store import url_in_use
+
+        if url_in_use(s, url):  # the hub signs by URL: a second secret would never be used
+            raise click.ClickException(f"an active webhook already posts to {url}; disable it first")
         row = WebhookSubscription(
             url=url, secret_sealed=sealed, region_kind=kind, region_id=rid, name=name, format=fmt
         )

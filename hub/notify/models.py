@@ -45,6 +45,8 @@ class Notification(Base):
             "ix_notifications_channel_status_priority_next_attempt_at",
             "channel", "status", "priority", "next_attempt_at",
         ),
+        # a webhook's delivery log: its URL's rows, newest first (/api/v1/webhooks/{id}/deliveries)
+        Index("ix_notifications_address_id", "address", "id"),
     )
 
 

@@ -339,6 +339,8 @@ def test_webhook_cli_add_list_disable(hub: Hub, tmp_path: Path) -> None:
         assert secret not in w.secret_sealed  # stored sealed, never in clear
         assert SecretBox([key_file.read_text().strip()]).open(w.secret_sealed) == secret
     assert "subdistrict:sd-01" in runner.invoke(hub_cli, ["webhook", "list", "--db-url", hub.url]).stdout
+    again = runner.invoke(hub_cli, [*add, "--key-file", str(key_file)])  # one active subscription per URL
+    assert again.exit_code != 0 and "already posts to http://127.0.0.1:9/hook" in again.output
     assert runner.invoke(hub_cli, ["webhook", "disable", str(w.id), "--db-url", hub.url]).exit_code == 0
     bad = runner.invoke(
         hub_cli, ["webhook", "add", "--url", "ftp://x", "--region", "subdistrict:sd-01", "--db-url", hub.url]
