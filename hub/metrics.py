@@ -27,6 +27,12 @@ class HubMetrics:
             registry=r,
         )
         self.readings_stored = Counter("safehome_readings_stored", "Telemetry readings written", registry=r)
+        self.command_results = Counter(
+            "safehome_command_results",
+            "Gateways' command results: recorded on their command, or unmatched (unknown id, another gateway's, a repeat)",
+            ["outcome"],
+            registry=r,
+        )
         self.acks_sent = Counter(
             "safehome_acks_sent", "Ack items published, by status", ["status"], registry=r
         )

@@ -363,7 +363,11 @@ class IngestService:
             if new:
                 await self._notify([NewEvent(e, now) for e in new])
         if plan.results:  # a gateway's answer to a command (not acked: protocol 3)
-            await self._retry("results", record_results, self.factory, plan.results, now)
+            n = await self._retry("results", record_results, self.factory, plan.results, now)
+            self.metrics.command_results.labels("recorded").inc(n)
+            if n < len(plan.results):
+                self.metrics.command_results.labels("unmatched").inc(len(plan.results) - n)
+                log.info("%d command result(s) matched no command of theirs awaiting an answer", len(plan.results) - n)
         if plan.telemetry:
             n = await self._retry("telemetry", store_telemetry, self.timeseries, plan)
             self.metrics.readings_stored.inc(n)

@@ -105,6 +105,8 @@ async def test_commands_reach_a_real_agent_and_its_answers_are_recorded(
             assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.name"
             with hub.session_factory() as s:
                 assert s.query(GatewayCommand).count() == 3
+            recorded = hub.metrics.registry.get_sample_value("safehome_command_results_total", {"outcome": "recorded"})
+            assert recorded == 3
 
             # no broker: the command is recorded as unsent and the caller told so (503)
             secured.broker.stop()
