@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 import protocols as p
 from hub.alarms.store.models import Alarm
+from hub.audit.models import AuditEntry
 from tests.console.conftest import USER, District, log_in, page_until, watch
 from tests.support.hub_gateway import ScriptedGateway
 
@@ -28,6 +29,11 @@ def open_alarms(district: District) -> list[Alarm]:
     hub = district.hubs[0]
     with hub.session_factory() as s:
         return list(s.scalars(select(Alarm).where(Alarm.open_key.is_not(None))))
+
+
+def resident_reads(district: District) -> int:
+    with district.hubs[0].session_factory() as s:
+        return len(s.scalars(select(AuditEntry).where(AuditEntry.action == "resident.read")).all())
 
 
 async def board_ids(page: Page) -> list[str]:
@@ -79,6 +85,8 @@ async def test_smoke_event_to_board_then_closed_loop_in_the_browser(
         assert len(ids2) == 1 and alarm.id not in ids2
         assert await board_ids(ws1) == [alarm.id]
 
+        # the board reads no resident card (each read is audited): only opening the case does
+        assert resident_reads(district) == 0
         # the case: acknowledge → the home hears "help is on the way" on its ack topic
         await row.locator("a").click()
         await ws1.wait_for_selector("main.case[data-state]")
@@ -88,6 +96,7 @@ async def test_smoke_event_to_board_then_closed_loop_in_the_browser(
         assert "路1号" in text and "resident" in text and "daughter" in text
         call = card.locator("a.tel", has_text="+86-fam1")  # the daughter: click to call
         assert await call.get_attribute("href") == "tel:+861"
+        assert resident_reads(district) == 1
         await step(ws1, "acknowledge", "calling the resident")
         await ws1.wait_for_selector("main.case[data-state=acknowledged]", timeout=10000)
         await gw1.acked([smoke.id], times=2)

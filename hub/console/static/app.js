@@ -26,6 +26,25 @@ export function boardOrder(a, b) {
   return Date.parse(a.raised_at) - Date.parse(b.raised_at); // oldest (longest waiting) first
 }
 
+/** A stream line (hub/alarms/store/actions.py event_payload) as a board row. */
+function fromEvent(item) {
+  return {
+    id: item.alarm_id,
+    kind: item.kind,
+    alarm_class: item.class,
+    priority: item.priority,
+    state: item.state,
+    gateway_id: item.gateway_id,
+    sensor_id: item.sensor_id,
+    home_id: item.home_id,
+    workstation_id: item.workstation_id,
+    location: item.location,
+    raised_at: item.raised_at,
+    count: item.count,
+    flags: item.flags,
+  };
+}
+
 function lifeSafetyUnacked(a) {
   return a.alarm_class === "alarm" && UNACKED.has(a.state);
 }
@@ -304,25 +323,12 @@ function App() {
 
   useEffect(() => {
     if (!me) return undefined;
-    const fetching = new Map();
-    async function refresh(id) {
-      // one detail read per alarm at a time; a line arriving meanwhile reads again after it
-      if (fetching.has(id)) return fetching.set(id, true);
-      fetching.set(id, false);
-      try {
-        const a = await api(`/alarms/${id}`);
-        put([a], { sound: true });
-      } catch (err) {
-        if (err instanceof Refused && err.status === 404) put([{ id, state: "resolved" }], { sound: false });
-      }
-      const again = fetching.get(id);
-      fetching.delete(id);
-      if (again) refresh(id);
-    }
     return follow({
       onEvent: (item) => {
         setVersions((v) => ({ ...v, [item.alarm_id]: (v[item.alarm_id] || 0) + 1 }));
-        refresh(item.alarm_id);
+        // the line carries the alarm's summary as of that line: enough for the board, and no
+        // detail read per line (a detail holds the resident card: each read is audited)
+        put([fromEvent(item)], { sound: true });
       },
       onState: async (up) => {
         setConnected(up);
