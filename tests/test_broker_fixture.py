@@ -6,6 +6,7 @@ import queue
 import time
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 import protocols as p
 from safehome.testing.mosquitto import Mosquitto
@@ -13,8 +14,8 @@ from safehome.testing.mosquitto import Mosquitto
 
 def test_mosquitto_carries_an_event(mosquitto: Mosquitto) -> None:
     got: queue.Queue[bytes] = queue.Queue()
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fixture-sub")
-    sub.on_message = lambda _c, _u, msg: got.put(msg.payload)
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="fixture-sub")
+    sub.on_message = lambda _c, _u, msg: got.put(bytes(msg.payload))
     sub.connect(mosquitto.host, mosquitto.port)
     sub.loop_start()
     try:
@@ -22,7 +23,7 @@ def test_mosquitto_carries_an_event(mosquitto: Mosquitto) -> None:
         assert result == mqtt.MQTT_ERR_SUCCESS
         event = p.Event(gw="fixture-gw", seq=1, id=p.new_event_id(), ts=int(time.time() * 1000),
                         synced=True, sensor="s1", kind=p.EventKind.PANIC, state=p.EventState.ALARM)
-        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fixture-pub")
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="fixture-pub")
         pub.connect(mosquitto.host, mosquitto.port)
         pub.loop_start()
         deadline = time.monotonic() + 10

@@ -182,7 +182,7 @@ async def test_gateway_role_in_a_chroot_then_walk_test_end_to_end(
     # 3. the installed agent, as its service account, inside the root, against the test hub
     hub = build_hub(hub_settings(secured, site.db_url))
     await hub.start()
-    boot = {"config": "/etc/safehome/edge.toml", "wiring": [], "overrides": {
+    boot: dict[str, object] = {"config": "/etc/safehome/edge.toml", "wiring": [], "overrides": {
         "pin_factory": "mock", "state_dir": "/tmp/safehome-edge", "time_sync": "assume_synced",
         "watchdog": False, "poll_ms": 10}}
     agent = await asyncio.to_thread(start_agent, root, boot)

@@ -66,13 +66,13 @@ class District:
     def settings(self, port: int) -> HubSettings:
         return HubSettings(
             env="test",
-            secrets=SecretsSettings(key=KEY),  # type: ignore[arg-type]
+            secrets=SecretsSettings(key=KEY),
             worker_id=f"w-{uuid.uuid4().hex[:8]}",
-            database={"url": self.db_url, "migrate": False},  # type: ignore[arg-type]
-            mqtt=MqttSettings(port=self.secured.broker.port, password=self.secured.hub_password),  # type: ignore[arg-type]
+            database={"url": self.db_url, "migrate": False},
+            mqtt=MqttSettings(port=self.secured.broker.port, password=self.secured.hub_password),
             ingest=IngestSettings(retry_delay_s=0.2),
-            http={"enabled": True, "port": port},  # type: ignore[arg-type]
-            alarms=AlarmSettings(timer_tick_s=0.1, outbox_idle_s=0.05, retry_base_s=0.05, retry_max_s=0.2),  # type: ignore[arg-type]
+            http={"enabled": True, "port": port},
+            alarms=AlarmSettings(timer_tick_s=0.1, outbox_idle_s=0.05, retry_base_s=0.05, retry_max_s=0.2),
         )
 
     async def start_hub(self, port: int | None = None) -> Hub:

@@ -16,7 +16,7 @@ UNTRANSLATED = "⟦"
 
 
 async def text_of(page: Page) -> str:
-    return await page.evaluate("document.body.innerText + ' ' + document.title")
+    return str(await page.evaluate("document.body.innerText + ' ' + document.title"))
 
 
 async def assert_translated(page: Page, lang: str) -> str:

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from devices import definitions, registry
-from devices.capabilities import Definition, alarm_contact, analog_level, battery, button, tamper
+from devices.capabilities import Capability, Definition, alarm_contact, analog_level, battery, button, tamper
 from devices.errors import DefinitionError, UnknownModelError
 
 REQUIRED = {
@@ -62,7 +62,7 @@ def test_unknown_model() -> None:
         ((), "no capabilities"),
     ],
 )
-def test_invalid_definitions_are_refused(caps: tuple, match: str) -> None:
+def test_invalid_definitions_are_refused(caps: tuple[Capability, ...], match: str) -> None:
     with pytest.raises(DefinitionError, match=match):
         registry.validate(Definition("x-model", "v", "d", caps))
 

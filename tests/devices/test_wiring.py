@@ -10,7 +10,7 @@ from devices.errors import DefinitionError
 from devices.wiring import Device, check_wiring
 
 #: one of each model on its default pins and channels: no clash
-KIT = [
+KIT: list[tuple[str, str, dict[str, object]]] = [
     ("smoke-1", "smoke-dry-contact", {}),
     ("smoke-2", "smoke-relay-supervised", {}),
     ("gas-1", "gas-detector", {}),

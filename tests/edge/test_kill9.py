@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from edge.store import read_depth
 from protocols import Channel, Event, EventKind, EventState, GatewayState
@@ -19,6 +21,10 @@ from tests.edge.conftest import OUTPUTS, SENSORS, new_gateway_id
 from tests.edge.small_disk import fill, small_disk
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def has_id(event_id: str, message: Any) -> bool:
+    return bool(message.id == event_id)
 
 
 def agent_config(tmp_path: Path, broker: Mosquitto, gw: str, data_dir: Path | None = None) -> Path:
@@ -156,7 +162,7 @@ def test_full_disk_power_cut_never_reuses_a_seq_and_the_failure_is_loud(
             # store refuses: buffer_failed is raised, every event still goes out from RAM
             before = recorded_lines(child, until="buffer_failed")
             for event_id, _seq, _kind in before:
-                hub.wait_for_sync(gw, Channel.EVENT, lambda m, i=event_id: m.id == i, within=20)
+                hub.wait_for_sync(gw, Channel.EVENT, partial(has_id, event_id), within=20)
         finally:
             log1 = power_cut(child)
         assert "database or disk is full" in log1, log1

@@ -60,10 +60,12 @@ async def test_agent_feeds_the_watchdog_only_while_healthy(
     s = settings_for(tmp_path, mosquitto, watchdog=True)
     agent = make_agent(s, mock_factory, notifier=Notifier(notify_socket.getsockname()))
     got: list[str] = []
+    def pinged_twice() -> bool:
+        got.extend(drain(notify_socket))
+        return got.count("WATCHDOG=1") >= 2
+
     async with running(agent):
-        await until(
-            lambda: got.extend(drain(notify_socket)) or got.count("WATCHDOG=1") >= 2, what="watchdog pings"
-        )
+        await until(pinged_twice, what="watchdog pings")
         assert got[0] == "READY=1"
         assert agent.healthy()
         agent.healthy = lambda: False  # type: ignore[method-assign]  # as if the poll loop hung

@@ -23,8 +23,12 @@ def specs(n: int, prefix: str) -> list[GatewaySpec]:
     return [GatewaySpec(f"{prefix}-{i:03d}", sensors) for i in range(n)]
 
 
+#: The ``run_fleet`` fixture: start a fleet of n unique gateways (keyword settings).
+RunFleet = Callable[..., Awaitable[Fleet]]
+
+
 @pytest.fixture
-async def run_fleet(mosquitto: Mosquitto) -> AsyncIterator[Callable[..., Awaitable[Fleet]]]:
+async def run_fleet(mosquitto: Mosquitto) -> AsyncIterator[RunFleet]:
     """Start fleets of unique gateways on the shared broker; stopped at teardown."""
     running: list[tuple[Fleet, asyncio.Task[None], asyncio.Event]] = []
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 import protocols as p
 from firmware_sim.fleet import Fleet
@@ -15,10 +16,10 @@ from firmware_sim.scenario.run import apply
 from safehome.testing.acker import HubAcker
 from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.poll import until
-from tests.firmware_sim.conftest import specs
+from tests.firmware_sim.conftest import RunFleet, specs
 
 
-async def test_event_is_resent_with_the_same_id_until_stored(mosquitto: Mosquitto, run_fleet) -> None:  # type: ignore[no-untyped-def]
+async def test_event_is_resent_with_the_same_id_until_stored(mosquitto: Mosquitto, run_fleet: RunFleet) -> None:
     acking = threading.Event()
     acker = HubAcker(
         mosquitto.host, mosquitto.port, shared=False, should_ack=lambda m: acking.is_set() and isinstance(m, p.Event)
@@ -45,7 +46,7 @@ async def test_event_is_resent_with_the_same_id_until_stored(mosquitto: Mosquitt
         acker.close()
 
 
-async def test_alarm_overtakes_backlog_after_reconnect(mosquitto: Mosquitto, run_fleet) -> None:  # type: ignore[no-untyped-def]
+async def test_alarm_overtakes_backlog_after_reconnect(mosquitto: Mosquitto, run_fleet: RunFleet) -> None:
     acker = HubAcker(mosquitto.host, mosquitto.port, shared=False, should_ack=lambda m: False)
     try:
         fleet: Fleet = await run_fleet(1, telemetry_s=3600, heartbeat_s=3600)
@@ -63,12 +64,12 @@ async def test_alarm_overtakes_backlog_after_reconnect(mosquitto: Mosquitto, run
         acker.close()
 
 
-async def test_killed_gateway_leaves_a_retained_lwt_offline(mosquitto: Mosquitto, run_fleet) -> None:  # type: ignore[no-untyped-def]
+async def test_killed_gateway_leaves_a_retained_lwt_offline(mosquitto: Mosquitto, run_fleet: RunFleet) -> None:
     fleet: Fleet = await run_fleet(2)
     victim, other = list(fleet.gateways)
     statuses: list[p.Status] = []
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"lwt-{victim}")
-    sub.on_message = lambda _c, _u, m: statuses.append(p.decode(p.Channel.STATUS, m.payload, p.Status))
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"lwt-{victim}")
+    sub.on_message = lambda _c, _u, m: statuses.append(p.decode(p.Channel.STATUS, bytes(m.payload), p.Status))
     sub.connect(mosquitto.host, mosquitto.port)
     sub.loop_start()
     try:
@@ -86,8 +87,8 @@ async def test_killed_gateway_leaves_a_retained_lwt_offline(mosquitto: Mosquitto
 
 
 async def test_a_gateway_without_power_goes_dark_and_boots_with_what_it_kept(
-    mosquitto: Mosquitto, run_fleet
-) -> None:  # type: ignore[no-untyped-def]
+    mosquitto: Mosquitto, run_fleet: RunFleet
+) -> None:
     """A power cut in a home without a UPS HAT (scenario ops power_off / power_on)."""
     acking = threading.Event()
     acker = HubAcker(mosquitto.host, mosquitto.port, shared=False, should_ack=lambda m: acking.is_set())
@@ -103,7 +104,9 @@ async def test_a_gateway_without_power_goes_dark_and_boots_with_what_it_kept(
         pending = set(fleet.gateways[dark].pending)
         apply(fleet, Action(0.0, 1, "alarm", dark, kind="panic", sensor="panic-1"))  # no power: unseen
         # the powered gateway records three more batches: the dark one's ticks came and went
-        ids = lambda: {m.id for m in acker.of(lit, p.Channel.TELEMETRY)}  # noqa: E731
+        def ids() -> set[str]:
+            return {m.id for m in acker.of(lit, p.Channel.TELEMETRY)}
+
         before = len(ids())
         await until(lambda: len(ids()) >= before + 3, what="telemetry of the powered gateway")
         assert set(fleet.gateways[dark].pending) == pending and dark not in fleet.sessions
@@ -123,11 +126,11 @@ async def test_a_gateway_without_power_goes_dark_and_boots_with_what_it_kept(
 
 
 async def test_heartbeats_and_batched_telemetry_flow_and_home_is_told(
-    mosquitto: Mosquitto, run_fleet
-) -> None:  # type: ignore[no-untyped-def]
+    mosquitto: Mosquitto, run_fleet: RunFleet
+) -> None:
     told: list[p.AckItem] = []
     fleet: Fleet = await run_fleet(3, heartbeat_s=0.2, telemetry_s=0.3)
-    fleet.observer.home_told = lambda _g, item: told.append(item)  # type: ignore[method-assign]
+    fleet.observer.home_told = lambda gw, item: told.append(item)  # type: ignore[method-assign]
     acker = HubAcker(mosquitto.host, mosquitto.port, shared=False)
     try:
         gws = list(fleet.gateways)
@@ -146,8 +149,8 @@ async def test_heartbeats_and_batched_telemetry_flow_and_home_is_told(
 
 
 async def test_restarted_fleet_resends_unacked_with_original_ids(
-    mosquitto: Mosquitto, run_fleet, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    mosquitto: Mosquitto, run_fleet: RunFleet, tmp_path: Path
+) -> None:
     state = tmp_path / "fleet.db"
     gateways = specs(1, "simdur")
     acker = HubAcker(mosquitto.host, mosquitto.port, shared=False, should_ack=lambda m: False)
@@ -166,7 +169,7 @@ async def test_restarted_fleet_resends_unacked_with_original_ids(
         acker.close()
 
 
-async def test_bad_downlink_is_counted_and_the_gateway_keeps_working(mosquitto: Mosquitto, run_fleet) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_downlink_is_counted_and_the_gateway_keeps_working(mosquitto: Mosquitto, run_fleet: RunFleet) -> None:
     fleet: Fleet = await run_fleet(1)
     gw = next(iter(fleet.gateways))
     acker = HubAcker(mosquitto.host, mosquitto.port, shared=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import pytest
 
@@ -22,8 +23,8 @@ def gw(last_s: float | None, online: bool = True, hb: int | None = 30, since_s: 
 
 
 def run(
-    now_s: float, gws: list[GatewayView], sensors: list[SensorView] = (), open_keys: set[Key] | None = None
-):  # type: ignore[assignment]
+    now_s: float, gws: list[GatewayView], sensors: Sequence[SensorView] = (), open_keys: set[Key] | None = None
+) -> list[Transition]:
     return evaluate(at(now_s), gws, sensors, open_keys or set(), P)
 
 

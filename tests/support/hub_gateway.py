@@ -72,7 +72,7 @@ class ScriptedGateway:
 
     def collect_acks(self) -> dict[str, list[p.AckItem]]:
         for m in self.client.drain():
-            ack = p.decode(p.Channel.ACK, m.payload, p.Ack)
+            ack = p.decode(p.Channel.ACK, bytes(m.payload), p.Ack)
             assert ack.gw == self.gw
             for item in ack.items:
                 self.acks.setdefault(item.id, []).append(item)

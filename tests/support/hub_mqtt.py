@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.broker import plugin
 from hub.broker.config import render_acl, render_ratelimit, render_security
@@ -38,7 +41,7 @@ class Client:
 
     def __post_init__(self) -> None:
         proto = mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=proto)
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=proto)
         if self.username is not None:
             self.c.username_pw_set(self.username, self.password)
         if self.will is not None:
@@ -49,8 +52,10 @@ class Client:
         self.c.on_subscribe = self._on_subscribe
         self._lock = threading.Lock()
 
-    def _on_subscribe(self, _c: object, _u: object, mid: int, rcs: list[object], _p: object) -> None:
-        self.subacks[mid] = [int(getattr(rc, "value", rc)) for rc in rcs]  # type: ignore[call-overload]
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, mid: int, rcs: list[ReasonCode], _p: Properties | None
+    ) -> None:
+        self.subacks[mid] = [rc.value for rc in rcs]
 
     def connect(self, expect_ok: bool = True, timeout: float = 10) -> Client:
         self.c.connect(self.broker.host, self.broker.port, keepalive=30)
@@ -70,6 +75,7 @@ class Client:
     def subscribe(self, topic: str, qos: int = 1) -> list[int]:
         rc, mid = self.c.subscribe(topic, qos)
         assert rc == mqtt.MQTT_ERR_SUCCESS
+        assert mid is not None
         wait_for(lambda: mid in self.subacks, what=f"SUBACK for {topic}")
         return self.subacks[mid]
 

@@ -14,7 +14,7 @@ from hub.api.tokens import Principal
 from safehome.testing.events import make_event
 from tests.hub.conftest import Hub
 
-DISTRICT = alarm_scope(Principal(1, "viewer", "district", "pudong", "wall", None))
+DISTRICT = alarm_scope(Principal("1", "viewer", "district", "pudong", "wall", None))
 
 
 class Clock:

@@ -8,6 +8,7 @@ the raise and the escalation deadline, two workers run after it → the escalati
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -56,15 +57,15 @@ BOX = SecretBox([KEY])
 def settings(secured: SecuredBroker, db_url: str, **alarms: object) -> HubSettings:
     return HubSettings(
         env="test",
-        secrets=SecretsSettings(key=KEY),  # type: ignore[arg-type]
+        secrets=SecretsSettings(key=KEY),
         worker_id=f"w-{uuid.uuid4().hex[:8]}",
-        database={"url": db_url, "migrate": False},  # type: ignore[arg-type]
-        mqtt=MqttSettings(port=secured.broker.port, password=secured.hub_password),  # type: ignore[arg-type]
+        database={"url": db_url, "migrate": False},
+        mqtt=MqttSettings(port=secured.broker.port, password=secured.hub_password),
         ingest=IngestSettings(retry_delay_s=0.2),
-        http={"enabled": True, "port": 0},  # type: ignore[arg-type]
+        http={"enabled": True, "port": 0},
         alarms=AlarmSettings(
             timer_tick_s=0.1, outbox_idle_s=0.05, retry_base_s=0.05, retry_max_s=0.2, **alarms
-        ),  # type: ignore[arg-type]
+        ),
     )
 
 
@@ -105,9 +106,7 @@ def prepare(db_url: str, receivers: dict[str, Receiver]) -> str:
         engine.dispose()
 
 
-def p_now():  # type: ignore[no-untyped-def]
-    import datetime as dt
-
+def p_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 

@@ -64,7 +64,7 @@ def test_resolve_by_phone_without_dispatch() -> None:
 def test_invalid_transitions_are_refused_with_a_reason(state: State, action: Action, reason: str) -> None:
     kw = {"responder": "x"} if action is Action.DISPATCH else {}
     if action is Action.RESOLVE:
-        kw = {"outcome": Outcome.OTHER}  # type: ignore[dict-item]
+        kw = {"outcome": Outcome.OTHER}
     with pytest.raises(TransitionRefused) as err:
         plan(state, action, "op", T, **kw)  # type: ignore[arg-type]
     assert err.value.reason == reason

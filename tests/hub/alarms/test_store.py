@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from hub.alarms.errors import ConcurrentUpdate, TransitionRefused
 from hub.alarms.lifecycle import Action, Outcome
@@ -152,12 +153,11 @@ def test_home_override_flags_but_never_suppresses_panic(hub: Hub) -> None:
     )
 
 
-def act(hub: Hub, alarm_id: str, action: Action, actor: str = "op-1", **kw: object) -> str:
-    def work(s):  # type: ignore[no-untyped-def]
+def act(hub: Hub, alarm_id: str, action: Action, actor: str = "op-1", **kw: Any) -> str:
+    def work(s: Session) -> str:
         a = s.get(Alarm, alarm_id)
-        return apply_action(
-            s, a, action, actor, hub.clock.now(), by="workstation ws-0001", **kw
-        ).to_state.value
+        assert a is not None
+        return str(apply_action(s, a, action, actor, hub.clock.now(), by="workstation ws-0001", **kw).to_state.value)
 
     return in_transaction(hub.sessions, work)
 

@@ -68,7 +68,7 @@ async def test_commands_reach_a_real_agent_and_its_answers_are_recorded(
                     )
                     assert r.status_code == 200, r.text
                     result.update(r.json())
-                    return result["state"] == "answered"
+                    return bool(result["state"] == "answered")
 
                 await _until_async(poll, what=f"answer to {cmd_id}")
                 return result

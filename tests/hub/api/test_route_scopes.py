@@ -253,9 +253,9 @@ def served(hub: Hub) -> Iterator[Served]:
     key = generate_key()
     settings = HubSettings(
         env="test",
-        secrets={"key": key},  # type: ignore[arg-type]
+        secrets={"key": key},
         worker_id=f"w-{uuid.uuid4().hex[:8]}",
-        database={"url": hub.url, "migrate": False},  # type: ignore[arg-type]
+        database={"url": hub.url, "migrate": False},
     )
     worker = build_hub(settings)
     with serve_app(worker.app) as base:
@@ -274,7 +274,7 @@ def _url(route: Any, world: World, sessions: Any) -> str | None:
             if name not in SAMPLES:
                 return None
             path = path.replace("{" + name + "}", SAMPLES[name](s, world))
-    return path
+    return str(path)
 
 
 def _call(c: httpx.Client, method: str, route: Any, url: str, token: str | None) -> int:

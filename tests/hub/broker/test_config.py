@@ -12,6 +12,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 import protocols as p
 from hub.broker.config import BrokerSettings, queue_size, render_acl, render_config
@@ -29,7 +30,7 @@ async def _tls_sys_counter(settings: MqttSettings) -> bytes:
         await client.subscribe("$SYS/broker/clients/connected", qos=0)
         async with asyncio.timeout(20):
             async for msg in client.messages:
-                return bytes(msg.payload)  # type: ignore[arg-type]
+                return bytes(msg.payload)
     return b""
 
 
@@ -109,14 +110,14 @@ def test_broker_run_with_generated_config_tls_and_loopback(tmp_path: Path) -> No
         wait_port("127.0.0.1", tls_port)
         wait_port("127.0.0.1", plain_port)
         got: list[mqtt.MQTTMessage] = []
-        hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="cfg-hub")
+        hub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="cfg-hub")
         hub.username_pw_set("hub", s.hub_secret_path.read_text().strip())
         hub.on_message = lambda _c, _u, m: got.append(m)
         hub.connect("127.0.0.1", plain_port)
         hub.loop_start()
         hub.subscribe(f"$share/hub/{p.ROOT}/gw/+/event", 1)
         hub.subscribe("$SYS/broker/publish/messages/dropped", 0)
-        gwc = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=gw)
+        gwc = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gw)
         gwc.username_pw_set(gw, gw_pw)
         gwc.tls_set(ca_certs=str(cert), cert_reqs=ssl.CERT_REQUIRED)
         gwc.connect("localhost", tls_port)

@@ -157,7 +157,7 @@ def test_a_retained_message_planted_before_the_plugin_can_be_cleared(
             thief.publish(str(p.Topic.of(THIEF, "status")), b"marker")  # live, after any replay
             got = []
             while (m := hub.get()).payload != b"marker":
-                got.append(m.payload)
+                got.append(bytes(m.payload))
             return got
         finally:
             hub.close()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
 import protocols as p
@@ -45,7 +46,7 @@ async def test_dropped_messages_become_metric_and_condition(
     gw = "sys-gw-1"
     pw = secured.gateway(gw)
     # a persistent QoS 1 subscriber that goes away: its queue (5) overflows
-    slow = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sys-slow", clean_session=False)
+    slow = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="sys-slow", clean_session=False)
     slow.username_pw_set("hub", secured.hub_password)
     subscribed = threading.Event()
     slow.on_subscribe = lambda *_a: subscribed.set()
@@ -59,7 +60,7 @@ async def test_dropped_messages_become_metric_and_condition(
     engine = make_engine(db_url)
     sink, metrics, now = RecordingSink(), HubMetrics(), [0.0]
     monitor = BrokerMonitor(
-        MqttSettings(port=secured.broker.port, password=secured.hub_password),  # type: ignore[arg-type]
+        MqttSettings(port=secured.broker.port, password=secured.hub_password),
         "sys-test",
         make_session_factory(engine),
         metrics,

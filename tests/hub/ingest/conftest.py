@@ -45,7 +45,7 @@ def hub_settings(secured: SecuredBroker, db_url: str, **kw: object) -> HubSettin
         env="test",
         worker_id=f"w-{uuid.uuid4().hex[:8]}",
         database={"url": db_url, "migrate": False},
-        mqtt=MqttSettings(port=secured.broker.port, password=secured.hub_password),  # type: ignore[arg-type]
+        mqtt=MqttSettings(port=secured.broker.port, password=secured.hub_password),
         ingest=IngestSettings(reject_log_interval_s=5, retry_delay_s=0.2),
         supervision=SupervisionSettings(
             tick_s=0.2,

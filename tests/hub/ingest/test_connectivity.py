@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import cast
 
 from sqlalchemy import select
 
@@ -16,7 +17,7 @@ from hub.db.state import Condition, GatewayState
 from hub.registry.models import District, Gateway, Home, Sensor, Subdistrict, Workstation
 from hub.supervision.service import SupervisionService
 from safehome.testing.poll import until
-from tests.hub.ingest.conftest import Worker
+from tests.hub.ingest.conftest import RecordingSink, Worker
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import SecuredBroker
 
@@ -190,10 +191,10 @@ async def test_two_supervisors_open_and_restore_once(secured: SecuredBroker, wor
     results = await asyncio.gather(*(s.tick() for s in sups))
     opened = [c for r in results for c in r]
     assert [(c.kind, c.state) for c in opened] == [("gateway_silent", "open")]
-    assert sum(len(s.sinks[0].changes) for s in sups) == 1  # type: ignore[attr-defined]
+    assert sum(len(cast(RecordingSink, s.sinks[0]).changes) for s in sups) == 1
     assert conditions(worker, "conn-twice-1") == [("gateway_silent", None, "open")]
-    with make_session_factory(worker.engine)() as s, s.begin():  # heard again
-        s.add(GatewayState(gateway_id="conn-twice-1", online=True, last_seen_at=clock()))
+    with make_session_factory(worker.engine)() as db, db.begin():  # heard again
+        db.add(GatewayState(gateway_id="conn-twice-1", online=True, last_seen_at=clock()))
     results = await asyncio.gather(*(s.tick() for s in sups))
     assert [(c.kind, c.state) for r in results for c in r] == [("gateway_silent", "restored")]
     assert conditions(worker, "conn-twice-1") == [("gateway_silent", None, "restored")]

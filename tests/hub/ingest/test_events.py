@@ -99,7 +99,7 @@ async def test_the_consumer_also_speaks_mqtt5(secured: SecuredBroker, db_url: st
     w = await start_worker(secured, db_url)
     await w.service.stop()
     w.service.settings = w.settings.model_copy(update={"mqtt": MqttSettings(
-        port=secured.broker.port, password=secured.hub_password, protocol="5")})  # type: ignore[arg-type]
+        port=secured.broker.port, password=secured.hub_password, protocol="5")})
     await w.service.start()
     gw = ScriptedGateway(secured, "ev-gw-v5").connect()
     try:

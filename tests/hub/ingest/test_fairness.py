@@ -79,7 +79,11 @@ async def flood(gw: ScriptedGateway, events: list[p.Event]) -> None:
     """Publish every event at once (QoS 1), as fast as the client goes."""
     topic = str(p.Topic.of(gw.gw, "event"))
     infos = [gw.client.c.publish(topic, p.encode(e), qos=1) for e in events]
-    await asyncio.to_thread(lambda: [i.wait_for_publish(60) for i in infos])
+    def wait_all() -> None:
+        for i in infos:
+            i.wait_for_publish(60)
+
+    await asyncio.to_thread(wait_all)
 
 
 async def hold(gated: tuple[Worker, Gate], flooder: ScriptedGateway) -> None:

@@ -114,7 +114,8 @@ async def test_a_priority_worker_and_a_telemetry_worker_split_by_lane(
         gw.connect()
         ev = gw.event()
         tm = [gw.telemetry([("gas-1", "gas_lel", 1.0)], ts=1_700_000_000_000 + i) for i in range(5)]
-        for m in (*tm, ev):
+        uplink: list[p.Event | p.Telemetry] = [*tm, ev]
+        for m in uplink:
             gw.send(m)
         await gw.acked([ev.id, *(t.id for t in tm)])  # each acked by the worker that took it
         assert prio.count("safehome_messages_in_total", type="event") == 1

@@ -35,7 +35,7 @@ def hub(db_url: str) -> Iterator[Hub]:
     engine.dispose()
 
 
-def count(hub: Hub, model: type) -> int:  # type: ignore[type-arg]
+def count(hub: Hub, model: type) -> int:
     with hub.sessions() as s:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
 

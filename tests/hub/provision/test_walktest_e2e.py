@@ -68,7 +68,7 @@ def _me() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def count(hub: Hub, *where: object, model: type = Alarm) -> int:  # type: ignore[type-arg]
+def count(hub: Hub, *where: object, model: type = Alarm) -> int:
     with hub.session_factory() as s:
         return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)  # type: ignore[arg-type]
 
@@ -104,7 +104,7 @@ async def press(factory: MockFactory, pin: int) -> None:
 @pytest.fixture
 def mock_factory() -> MockFactory:
     f = MockFactory()
-    yield f  # type: ignore[misc]
+    yield f
     f.reset()
 
 
