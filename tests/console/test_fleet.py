@@ -27,16 +27,16 @@ async def test_fleet_health_a_gateway_command_the_home_and_performance(
 
         await page.click("a.nav[href='#/fleet']")
         await page.wait_for_selector("main.fleet[data-loaded=yes]", timeout=10000)
-        rows = [await r.get_attribute("data-gateway") for r in await page.query_selector_all("tr[data-gateway]")]
+        rows = [str(await r.get_attribute("data-gateway")) for r in await page.query_selector_all("tr[data-gateway]")]
         assert sorted(rows) == ["gw-1", "gw-2"]  # gw-3 is sd-02's
         # worst first: gw-2 was never heard from, gw-1 is online
         await page.reload()
         await page.wait_for_selector("main.fleet[data-loaded=yes]", timeout=10000)
         await page_until(page, "document.querySelector('tr[data-gateway=gw-1]').className === 'conn-online'")
-        rows = [await r.get_attribute("data-gateway") for r in await page.query_selector_all("tr[data-gateway]")]
+        rows = [str(await r.get_attribute("data-gateway")) for r in await page.query_selector_all("tr[data-gateway]")]
         assert rows == ["gw-2", "gw-1"]
         await page.click("button[data-sort=id]")
-        rows = [await r.get_attribute("data-gateway") for r in await page.query_selector_all("tr[data-gateway]")]
+        rows = [str(await r.get_attribute("data-gateway")) for r in await page.query_selector_all("tr[data-gateway]")]
         assert rows == ["gw-1", "gw-2"]
 
         # a self-test from the gateway's row reaches that gateway's command topic
@@ -49,7 +49,7 @@ async def test_fleet_health_a_gateway_command_the_home_and_performance(
         def commanded() -> bool:
             for m in gw1.client.drain():
                 if m.topic.endswith("/cmd"):
-                    got.append(p.decode(p.Channel.COMMAND, m.payload, p.Command))
+                    got.append(p.decode(p.Channel.COMMAND, bytes(m.payload), p.Command))
             return bool(got)
 
         await until(commanded, 10, "the self-test on gw-1's command topic")

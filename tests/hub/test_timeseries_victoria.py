@@ -114,7 +114,9 @@ def test_the_readings_api_on_victoria_answers_like_on_sql(victoria: VictoriaMetr
         store.write(points)
         sql.write(points)
         victoria.wait_for('reading_gas_lel{gw="gw-1",sensor="gas-1"}', 180)
-        params = {"metric": "gas_lel", "since": start.isoformat(), "until": DAY.isoformat(), "every": 1800}
+        params: dict[str, str | int] = {
+            "metric": "gas_lel", "since": start.isoformat(), "until": DAY.isoformat(), "every": 1800
+        }
         answers = []
         for backend in (store, sql):
             app = make_api_app(ApiContext(hub.sessions, hub.clock, timeseries=backend))

@@ -133,8 +133,8 @@ def test_logout_and_disable_end_sessions_at_once(api: Api) -> None:
     assert api.c.get("/api/v1/me", headers=bearer(t["access_token"])).status_code == 401
     assert api.c.post(REFRESH, json={"refresh_token": t["refresh_token"]}).status_code == 401
     t = api.tokens("lina")
-    r = CliRunner().invoke(hub_cli, ["user", "disable", "lina", "--db-url", api.hub.url])
-    assert r.exit_code == 0, r.output
+    cli = CliRunner().invoke(hub_cli, ["user", "disable", "lina", "--db-url", api.hub.url])
+    assert cli.exit_code == 0, cli.output
     assert api.c.get("/api/v1/me", headers=bearer(t["access_token"])).status_code == 401
     r = api.login("lina")
     assert r.status_code == 401 and r.json()["detail"] == LOGIN_FAILED

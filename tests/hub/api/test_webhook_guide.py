@@ -36,7 +36,7 @@ def guide_receiver() -> str:
     text = API_MD.read_text()
     guide = text[text.index("### Task: follow a case by webhook") :]
     blocks = re.findall(r"```python\n(.*?)```", guide, re.S)
-    return next(b for b in blocks if "def receive(" in b)
+    return next(str(b) for b in blocks if "def receive(" in b)
 
 
 async def deliver(hub: Hub, service: AlarmService, done: Callable[[], bool]) -> None:
