@@ -189,7 +189,10 @@ async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: flo
             hooks = [doc for t, doc in s.webhooks.received if t >= storm_t0]
             by_event = collections.Counter(str(d.get("event")) for d in hooks)
             storm_hooks = sum(1 for d in hooks if d.get("kind") in STORM_KINDS)
-            opened = collections.Counter(str(d.get("area")) for d in hooks if d.get("event") == "incident.opened")
+            # webhooks are at least once: a delivery retried after a timeout arrives twice, so
+            # incidents are counted by id (the POSTs too, to show retries)
+            opened_posts = [d for d in hooks if d.get("event") == "incident.opened"]
+            opened = collections.Counter(str(area) for area, _i in {(d.get("area"), d.get("incident_id")) for d in opened_posts})
             smoke_hooks = {gw: t for (gw, kind), t in s.webhooks.first_by_kind.items() if kind == "smoke"}
             before_ms, before_missing = _smoke_ms(s, before)
             during_ms, during_missing = _smoke_ms(s, during)
@@ -204,13 +207,20 @@ async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: flo
                 ("storm alarms stored / members of an incident / opened before the storm", f"{rb.decided:,} / {rb.members:,} / {rb.before:,}"),
                 ("storm alarms by state", ", ".join(f"{k} {v:,}" for k, v in sorted(rb.states.items()))),
                 ("incidents opened per area (table; of them before the storm)", (", ".join(f"{a} {n}" for a, n in sorted(rb.areas.items())) or "none") + f" ({rb.areas_before})"),
-                ("incident.opened webhooks per area", ", ".join(f"{a} {n}" for a, n in sorted(opened.items())) or "none"),
+                ("incident.opened webhooks per area (distinct incidents; POSTs in all)", (", ".join(f"{a} {n}" for a, n in sorted(opened.items())) or "none") + f" ({len(opened_posts)} POSTs)"),
                 ("webhooks during the storm, by event", ", ".join(f"{k} {v:,}" for k, v in sorted(by_event.items()))),
                 ("storm-kind alarm webhooks (sent before an area's threshold)", f"{storm_hooks:,}"),
                 ("connections the hub's webhook client used (whole run)", f"{len(s.webhooks.clients)}"),
                 ("hub CPU-seconds from the storm until decided", f"{cpu:.0f} s"),
             ]  # fmt: skip
-            notes = (
+            invalid = (
+                f"**Not a valid storm measurement:** {rb.silent_before:,} healthy gateways were reported "
+                "silent before the storm: the hub or the fleets could not keep up on this machine (see "
+                "the load average); re-run on a quiet machine.\n\n"
+                if rb.silent_before
+                else ""
+            )
+            notes = invalid + (
                 "Hub: two `safehome hub run` processes on one SQLite database (`[hub.ingest] lanes` "
                 "priority / telemetry; only the priority-lane process delivers notifications), storm "
                 "defaults (`[hub.alarms.storm]`: subdistrict, 10 within 60 s). The Last-Will's "

@@ -27,7 +27,7 @@ HEADLINES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"Attack", ("p99 under attack / baseline",)),
     (r"Flood", ("stored ack p99 flood / baseline", "publish → stored ack p50 / p99 / max, during")),
     (r"Provisioning", ("total (median / max",)),
-    (r"Storm", ("smoke publish → webhook during", "smoke publish → webhook before")),
+    (r"Storm", ("smoke publish → webhook during", "smoke publish → webhook before", "storm stored and decided")),
     (r"Alarm engine", ("smoke alarms raised", "escalation timers fired")),
 )
 
