@@ -12,6 +12,7 @@ from hub.timeseries.errors import QueryError, WriteError
 from hub.timeseries.models import ReadingRow, RollupRow
 from hub.timeseries.retention import RetentionPolicy, apply_retention
 from hub.timeseries.sql import SqlTimeSeriesStore
+from safehome.testing.poll import until
 
 T0 = dt.datetime(2026, 11, 28, 0, 0, tzinfo=dt.UTC)
 MS0 = int(T0.timestamp() * 1000)
@@ -205,8 +206,6 @@ def test_concurrent_retention_runs_fold_each_reading_once(engine: Engine, db_url
 
 
 async def test_retention_service_runs_and_stops(engine: Engine) -> None:
-    import asyncio
-    import time
 
     from hub.timeseries.retention import RetentionService
 
@@ -214,10 +213,7 @@ async def test_retention_service_runs_and_stops(engine: Engine) -> None:
     policy = RetentionPolicy(raw_retention=dt.timedelta(minutes=1), bucket=dt.timedelta(hours=1))
     svc = RetentionService(engine, policy, interval_s=3600, clock=lambda: T0 + dt.timedelta(hours=3))
     await svc.start()
-    deadline = time.monotonic() + 20
-    while svc.runs == 0:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+    await until(lambda: svc.runs > 0, within=20, what="a retention run")
     await svc.stop()  # returns at once although the next run is an hour away
     assert svc.last_report is not None and svc.last_report.raw_deleted == 120
     assert rows(engine, RollupRow) == 2

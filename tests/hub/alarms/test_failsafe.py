@@ -5,10 +5,8 @@ undecided and is retried until it is."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -25,6 +23,7 @@ from hub.notify.models import Notification
 from hub.registry.models import District, Workstation
 from protocols import EventKind, EventState
 from safehome.testing.events import make_event
+from safehome.testing.poll import until
 from tests.hub.alarms.test_store import load, notifications
 from tests.hub.conftest import Hub
 
@@ -186,23 +185,19 @@ async def test_an_undecided_event_is_retried_loudly_until_it_is_an_alarm(
     await svc.start()
     try:
         await svc.sink.events_stored([NewEvent(ev, hub.clock.now())])
-        deadline = time.monotonic() + 60
-        while svc.metrics.undecided._value.get() < 2:  # failed, then retried and failed again
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+        # failed, then retried and failed again
+        await until(lambda: svc.metrics.undecided._value.get() >= 2, within=60, what="two undecided rounds")
         assert any("still undecided" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
         lock["on"] = False
-        while True:
+
+        def the_alarm() -> Alarm | None:
             with hub.sessions() as s:
-                alarm = s.scalars(select(Alarm).where(Alarm.event_id == ev.id)).first()
-            if alarm is not None:
-                break
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+                return s.scalars(select(Alarm).where(Alarm.event_id == ev.id)).first()
+
+        alarm = await until(the_alarm, within=60, what="the alarm decided")
+        assert alarm is not None
         assert (alarm.gateway_id, alarm.flags) == ("gw-2", [])  # decided normally once it could be
-        while svc.sink.undecided:  # forgotten once decided
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+        await until(lambda: not svc.sink.undecided, within=60, what="the event forgotten once decided")
     finally:
         await svc.stop()
 

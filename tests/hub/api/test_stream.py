@@ -6,7 +6,6 @@ import contextlib
 import datetime as dt
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from hub.api.tokens import create_token, revoke_token
 from hub.notify.console import ConsoleBus
 from safehome.testing.events import make_event
 from safehome.testing.mosquitto import free_port
+from safehome.testing.poll import wait_for
 from tests.hub.conftest import Hub
 from tests.support.http import serve_app
 
@@ -117,10 +117,8 @@ def test_a_client_resumes_on_another_worker_after_its_worker_died_without_a_gap(
     thread = threading.Thread(target=first.run, daemon=True)
     thread.start()
     with serve_app(make_api_app(ApiContext(hub.sessions, hub.clock, bus=ConsoleBus()))) as second:
-        deadline = time.monotonic() + 10
-        while not first.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "first worker did not start"
-            time.sleep(0.01)
+        wait_for(lambda: first.started or not thread.is_alive(), within=10, what="the first worker started")
+        assert thread.is_alive(), "first worker did not start"
         c = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
         with c.stream("GET", "/api/v1/alarms/stream", headers=headers) as r:
             lines = r.iter_lines()
