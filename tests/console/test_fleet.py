@@ -8,6 +8,7 @@ import pytest
 from playwright.async_api import Browser
 
 import protocols as p
+from hub.db.state import GatewayState
 from safehome.testing.poll import until
 from tests.console.conftest import District, log_in, page_until, watch
 from tests.support.hub_gateway import ScriptedGateway
@@ -22,6 +23,13 @@ async def test_fleet_health_a_gateway_command_the_home_and_performance(
     try:
         status = gw1.status(sensors=["smoke-1", "panic-1"])
         gw1.send(status)
+        hub = district.hubs[0]
+
+        def heard() -> bool:
+            with hub.session_factory() as s:
+                return s.get(GatewayState, "gw-1") is not None
+
+        await until(heard, 15, "gw-1's status stored by the hub")
         page = watch(await browser.new_page(), console_errors)
         await log_in(page, district.url, district.tokens["sd1"])  # sd-01: ws-0001 and ws-0002
 
@@ -30,8 +38,6 @@ async def test_fleet_health_a_gateway_command_the_home_and_performance(
         rows = [str(await r.get_attribute("data-gateway")) for r in await page.query_selector_all("tr[data-gateway]")]
         assert sorted(rows) == ["gw-1", "gw-2"]  # gw-3 is sd-02's
         # worst first: gw-2 was never heard from, gw-1 is online
-        await page.reload()
-        await page.wait_for_selector("main.fleet[data-loaded=yes]", timeout=10000)
         await page_until(page, "document.querySelector('tr[data-gateway=gw-1]').className === 'conn-online'")
         rows = [str(await r.get_attribute("data-gateway")) for r in await page.query_selector_all("tr[data-gateway]")]
         assert rows == ["gw-2", "gw-1"]
