@@ -21,26 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from devices.runtime import Change
 from edge.agent import Agent
 from edge.clock import Clock, FixedProbe
 from edge.settings import load_settings
 from firmware_sim.broker import LocalBroker, free_port
-from protocols import (
-    Ack,
-    AckItem,
-    AckStatus,
-    Channel,
-    Event,
-    Telemetry,
-    Topic,
-    decode_for,
-    encode,
-    hub_subscriptions,
-)
+from safehome.testing.acker import HubAcker
 
 TABLE = "safehome_bench_partition"
 
@@ -60,29 +46,6 @@ def heal() -> None:
     subprocess.run(["nft", "delete", "table", "inet", TABLE], check=False, capture_output=True)
 
 
-def hub_acker(port: int) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-hub", protocol=mqtt.MQTTv311)
-
-    def on_connect(c: mqtt.Client, *_: object) -> None:
-        for t in hub_subscriptions("benchhub"):
-            c.subscribe(t, qos=1)
-
-    def on_message(c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            topic, m = decode_for(msg.topic, bytes(msg.payload))
-        except ValueError:
-            return
-        if isinstance(m, Event | Telemetry):
-            ack = Ack(gw=topic.gateway_id, ts=int(time.time() * 1000), items=[AckItem(id=m.id, status=AckStatus.STORED)])
-            c.publish(str(Topic.of(topic.gateway_id, Channel.ACK)), encode(ack), qos=1)
-
-    client.on_connect = on_connect
-    client.on_message = on_message
-    client.connect("127.0.0.1", port, keepalive=30)
-    client.loop_start()
-    return client
-
-
 def percentile(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, max(0, math.ceil(q / 100 * len(s)) - 1))]
@@ -92,7 +55,7 @@ async def run(gateways: int, partition_s: float) -> list[float]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-partition-"))
     gw_port = free_port()
     broker = LocalBroker(tmp / "broker", extra_config=f"listener {gw_port} 127.0.0.1\n").start()
-    hub = hub_acker(broker.port)
+    hub = HubAcker("127.0.0.1", broker.port, group="benchhub")  # acks every event (the Ack the agent waits for)
     agents: list[Agent] = []
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -133,8 +96,7 @@ async def run(gateways: int, partition_s: float) -> list[float]:
         for a in agents:
             a.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
-        hub.disconnect()
-        hub.loop_stop()
+        hub.close()
         broker.stop()
 
 
