@@ -20,7 +20,7 @@ from hub.db.engine import make_engine, make_session_factory
 from hub.registry.models import Home, Workstation
 from tests.console.conftest import District, log_in, watch
 from tests.console.test_board import step
-from tests.support.hub_gateway import ScriptedGateway
+from tests.support.hub_gateway import ScriptedGateway, now_ms
 
 pytestmark = pytest.mark.slow
 
@@ -81,6 +81,16 @@ async def test_board_and_case_screenshots(
             (gw1, gw1.event(p.EventKind.SMOKE, sensor="smoke-1")),
         ]
         gw1.send(gw1.status(sensors=["smoke-1", "panic-1"]))
+        # three hours of readings, every 10 minutes: the case view plots them
+        start = now_ms() - 3 * 3600 * 1000
+        for i in range(18):
+            reading = gw1.telemetry(
+                [("smoke-1", "gas_lel", 2.0 + (i % 5) * 0.8), ("smoke-1", "battery_v", 9.1 - i * 0.01),
+                 ("panic-1", "battery_v", 3.0 - i * 0.005)],
+                ts=start + i * 600_000,
+            )  # fmt: skip
+            gw1.send(reading)
+            await gw1.acked([reading.id])
         for gw, ev in sent:
             gw.send(ev)
             await gw.acked([ev.id])
@@ -93,6 +103,9 @@ async def test_board_and_case_screenshots(
         await page.wait_for_selector("main.case[data-state=acknowledged]")
         await step(page, "dispatch", "请志愿者带钥匙上门", responder="志愿者 王师傅")
         await page.wait_for_selector("main.case[data-state=dispatched]")
+        plots = page.locator("section.readings .plot canvas")
+        await plots.first.wait_for(timeout=10000)
+        assert await page.locator("section.readings .plot").count() == 2  # gas level and battery
         await page.screenshot(path=out / "console-case.png", full_page=True)
 
         await page.click("a.back")

@@ -8,6 +8,7 @@ import { HomeView, ResidentCard } from "./card.js";
 import { Fleet } from "./fleet.js";
 import { LANGS, currentLang, formatAge, formatTime, loadLang, savedLang, t, tOr } from "./i18n.js";
 import { Performance } from "./kpis.js";
+import { ReadingsPlots } from "./readings.js";
 
 const html = htm.bind(h);
 const CLOSED = new Set(["resolved", "reviewed"]);
@@ -260,6 +261,7 @@ function CaseView({ id, version, now, onGone }) {
       ${a.outcome && html`<dt>${t("case.outcome")}</dt><dd>${tOr(`outcome.${a.outcome}`, "outcome.other")}</dd>`}
     </dl>
     <${ResidentCard} home=${a.home} />
+    <${ReadingsPlots} homeId=${a.home_id} />
     <section class="steps">
       <h3>${t("case.steps")}</h3>
       ${steps.length === 0 ? html`<p>${t("case.no_steps")}</p>`
