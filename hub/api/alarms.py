@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.alarms.errors import ConcurrentUpdate, TransitionRefused
-from hub.alarms.lifecycle import Action
+from hub.alarms.lifecycle import Action, Outcome
 from hub.alarms.store.actions import apply_action
 from hub.alarms.store.models import Alarm
 from hub.alarms.store.tx import in_transaction
@@ -232,7 +232,7 @@ def _step(
                 ctx.clock.now(),
                 by=p.region.replace(":", " "),
                 note=body.note,
-                outcome=getattr(body, "outcome", None),
+                outcome=Outcome(body.outcome) if isinstance(body, ResolveIn) else None,
                 responder=getattr(body, "responder", None),
             )
             audit(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from hub.alarms.lifecycle import MAX_NOTE, Outcome
+from hub.alarms.lifecycle import MAX_NOTE
 from hub.api.homes import HomeCard
 
 
@@ -105,10 +105,19 @@ class ArriveIn(StepIn):
     """``POST /alarms/{id}/arrive``: the responder is at the door."""
 
 
+#: What a person may record: every :class:`Outcome` but ``restored``, the hub's own for a
+#: condition that ended before anyone took it (it keeps an alarm out of the false-alarm
+#: rate, so an operator must not be able to choose it).
+ResolveOutcome = Literal[
+    "real_fire", "real_gas_leak", "medical", "cooking_smoke", "false_press", "test", "device_fault",
+    "resident_fine", "other",
+]  # fmt: skip
+
+
 class ResolveIn(StepIn):
     """``POST /alarms/{id}/resolve``: what it was."""
 
-    outcome: Outcome = Field(description="what it was: a real emergency or which kind of false alarm")
+    outcome: ResolveOutcome = Field(description="what it was: a real emergency or which kind of false alarm")
 
 
 class ReviewIn(StepIn):

@@ -7,17 +7,20 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from hub.alarms.lifecycle import Outcome
 from hub.alarms.store.engine import event_signal
 from hub.alarms.store.models import Alarm, AlarmTransition
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext
 from hub.api.models import ApiToken
+from hub.api.schemas import ResolveOutcome
 from hub.api.tokens import create_token, hash_token
 from hub.cli import hub as hub_cli
 from hub.notify.models import Notification
@@ -164,6 +167,7 @@ def test_each_step_names_the_fields_it_needs(api: Api) -> None:
         ("dispatch", {}, "body.responder", "missing"),
         ("dispatch", {"responder": " "}, "body.responder", "string_pattern_mismatch"),
         ("resolve", {}, "body.outcome", "missing"),
+        ("resolve", {"outcome": "restored"}, "body.outcome", "literal_error"),  # the hub's own outcome
         ("acknowledge", {"outcome": "test"}, "body.outcome", "extra_forbidden"),
         ("arrive", {"responder": "Li"}, "body.responder", "extra_forbidden"),
     ]
@@ -173,6 +177,10 @@ def test_each_step_names_the_fields_it_needs(api: Api) -> None:
         assert [(e["field"], e["type"]) for e in r.json()["errors"]] == [(field, kind)], (step, r.text)
     with api.hub.sessions() as s:
         assert s.get(Alarm, a).state == "raised"  # type: ignore[union-attr]
+
+
+def test_a_person_may_record_every_outcome_but_restored() -> None:
+    assert set(get_args(ResolveOutcome)) == {o.value for o in Outcome} - {Outcome.RESTORED.value}
 
 
 def test_openapi_has_one_operation_per_step_with_its_own_body(api: Api) -> None:
