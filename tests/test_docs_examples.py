@@ -18,11 +18,14 @@ import pytest
 
 import protocols as p
 from hub.alarms.event_schema import AlarmEvent
+from hub.api.audit_api import AuditPage
 from hub.api.commands import CommandOut
 from hub.api.gateways import GatewayDetail
 from hub.api.homes import HomeCard
+from hub.api.keys import KeyCreated
 from hub.api.problems import Problem
 from hub.api.readings import Readings
+from hub.api.users_api import TokensOut
 from hub.api.webhooks_schemas import DeliveryDetail, WebhookCreate, WebhookCreated
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -71,6 +74,9 @@ VALIDATORS["api.readings"] = _response(Readings)
 VALIDATORS["api.webhook_create"] = WebhookCreate.model_validate_json
 VALIDATORS["api.webhook_created"] = _response(WebhookCreated)
 VALIDATORS["api.webhook_delivery"] = _response(DeliveryDetail)
+VALIDATORS["api.tokens"] = _response(TokensOut)
+VALIDATORS["api.key_created"] = _response(KeyCreated)
+VALIDATORS["api.audit_page"] = _response(AuditPage)
 
 
 def blocks() -> list[tuple[str, str, str]]:
