@@ -65,7 +65,7 @@ ERRORS = {
     409: _doc(
         "`url_taken`: another active webhook posts to this URL; `not_dead`: only a dead delivery is replayed"
     ),
-    503: _doc("no secrets key configured on this hub"),
+    503: _doc("`secrets_unavailable`: no secrets key configured on this hub"),
 }
 
 
@@ -75,7 +75,7 @@ def _r(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def _box(ctx: ApiContext) -> SecretBox:
     if ctx.secret_box is None:  # a hub without [hub.secrets] cannot seal: say so, never 500
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no secrets key configured on this hub")
+        raise ApiProblem(503, "secrets_unavailable", "no secrets key configured on this hub ([hub.secrets])")
     return ctx.secret_box
 
 

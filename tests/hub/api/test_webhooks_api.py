@@ -258,3 +258,17 @@ def test_disabled_webhook_gets_nothing_and_can_be_enabled_again(hooks: Hooks) ->
     }
     raise_event(hooks.hub, "gw-1", EventKind.PANIC, "panic-1")
     assert len(hooks.call("sd1", "GET", f"/{made['id']}/deliveries").json()["items"]) == 1
+
+
+def test_a_hub_without_a_secrets_key_refuses_to_make_secrets(hub: Hub) -> None:
+    with hub.sessions() as s, s.begin():
+        token, _ = create_token(s, "supervisor", "subdistrict:sd-01", "sd1", hub.clock.now())
+    with serve_app(make_api_app(ApiContext(hub.sessions, hub.clock))) as base:
+        r = httpx.post(
+            f"{base}/api/v1/webhooks",
+            json={"url": "https://x.example/hook"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert r.status_code == 503 and r.json()["error"] == "secrets_unavailable", r.text
+    with hub.sessions() as s:
+        assert s.scalars(select(WebhookSubscription)).first() is None
