@@ -11,7 +11,8 @@ SQLite and on PostgreSQL.
 - ``hub``: the alarm engine on ``db_url`` with a small registry (one district, two
   subdistricts, three workstations, one home/gateway each) and a manual clock at ``DAY``;
   used by the alarm, notification, API and provisioning tests.
-- ``district_webhook(hub)``: a local HTTP receiver subscribed to the district's alarms.
+- ``district_webhook(hub)``: a local HTTP receiver subscribed to the district's alarms;
+  ``raise_alarm(hub, gw)``: an alarm event decided by the engine.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.clock import ManualClock
-from hub.alarms.store.engine import AlarmEngine
+from hub.alarms.store.engine import AlarmEngine, event_signal
 from hub.alarms.store.models import WebhookSubscription
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.migrate import upgrade
 from hub.sealing import dev_box
+from protocols import EventKind
+from safehome.testing.events import make_event
 from safehome.testing.postgres import PostgresServer, postgres_server
 from safehome.testing.registry import seed_small_district
 from tests.support.http import Receiver, http_receiver
@@ -154,3 +157,10 @@ def district_webhook(hub: Hub, **subscription: Any) -> Iterator[Receiver]:
                 )
             )
         yield receiver
+
+
+def raise_alarm(hub: Hub, gw: str = "gw-1", kind: EventKind = EventKind.SMOKE, sensor: str = "smoke-1") -> str:
+    """An alarm event of ``gw`` decided by the engine: the new (or repeated) alarm's id."""
+    r = hub.alarms.handle(*event_signal(make_event(gw, kind=kind, sensor=sensor), hub.clock.now()))
+    assert r.alarm_id
+    return r.alarm_id

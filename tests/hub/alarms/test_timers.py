@@ -11,30 +11,12 @@ from sqlalchemy import select
 from hub.alarms.clock import ManualClock
 from hub.alarms.lifecycle import Action
 from hub.alarms.store.actions import apply_action
-from hub.alarms.store.engine import event_signal
 from hub.alarms.store.models import Alarm, AlarmTimer
 from hub.alarms.store.timers import TimerWorker
 from hub.alarms.store.tx import in_transaction
 from hub.db.engine import make_engine, make_session_factory
 from hub.notify.models import Notification
-from protocols import Event, EventKind, EventState, new_event_id
-from tests.hub.conftest import Hub
-
-
-def raise_smoke(hub: Hub, gw: str = "gw-1") -> str:
-    ev = Event(
-        gw=gw,
-        seq=1,
-        id=new_event_id(),
-        ts=1,
-        synced=True,
-        sensor="smoke-1",
-        kind=EventKind.SMOKE,
-        state=EventState.ALARM,
-    )
-    r = hub.alarms.handle(*event_signal(ev, hub.clock.now()))
-    assert r.alarm_id
-    return r.alarm_id
+from tests.hub.conftest import Hub, raise_alarm
 
 
 def escalations(hub: Hub, alarm_id: str) -> list[tuple[str, str]]:
@@ -48,7 +30,7 @@ def escalations(hub: Hub, alarm_id: str) -> list[tuple[str, str]]:
 
 
 def test_each_step_fires_once_at_its_deadline(hub: Hub) -> None:
-    a = raise_smoke(hub)
+    a = raise_alarm(hub)
     w = TimerWorker(hub.sessions, hub.clock, "w1")
     hub.clock.advance(59)
     assert w.fire_due() == []
@@ -71,7 +53,7 @@ def test_each_step_fires_once_at_its_deadline(hub: Hub) -> None:
 
 
 def test_escalation_stops_when_the_awaited_state_is_reached(hub: Hub) -> None:
-    a = raise_smoke(hub)
+    a = raise_alarm(hub)
     hub.clock.advance(30)
     in_transaction(
         hub.sessions,
@@ -88,7 +70,7 @@ def test_escalation_stops_when_the_awaited_state_is_reached(hub: Hub) -> None:
 
 
 def test_restart_between_raise_and_deadline_fires_once(hub: Hub) -> None:
-    a = raise_smoke(hub)
+    a = raise_alarm(hub)
     hub.engine.dispose()  # the hub stops; nothing in memory survives
     clock = ManualClock(hub.clock.now() + dt.timedelta(seconds=61))
     engine = make_engine(hub.url)
@@ -102,8 +84,8 @@ def test_restart_between_raise_and_deadline_fires_once(hub: Hub) -> None:
 
 
 def test_two_workers_fire_each_timer_exactly_once(hub: Hub) -> None:
-    alarms = [raise_smoke(hub, gw) for gw in ("gw-1", "gw-2", "gw-3")]
-    alarms += [raise_smoke(hub, f"gw-x{i}") for i in range(12)]  # unregistered: district
+    alarms = [raise_alarm(hub, gw) for gw in ("gw-1", "gw-2", "gw-3")]
+    alarms += [raise_alarm(hub, f"gw-x{i}") for i in range(12)]  # unregistered: district
     hub.clock.advance(3600)  # every step of every alarm is due
     engines = [make_engine(hub.url) for _ in range(2)]
     results: dict[str, list[tuple[int, bool]]] = {}
@@ -142,7 +124,7 @@ def test_two_workers_fire_each_timer_exactly_once(hub: Hub) -> None:
 
 
 def test_worker_with_nothing_due(hub: Hub) -> None:
-    raise_smoke(hub)
+    raise_alarm(hub)
     assert TimerWorker(hub.sessions, hub.clock, "w").fire_due() == []
 
 
@@ -154,7 +136,7 @@ def test_webhook_subscribers_of_the_tier_get_alarm_escalated_once_per_step(hub: 
     with hub.sessions() as s, s.begin():
         for url, kind, region in (("http://sd.example/hook", "subdistrict", "sd-01"), ("http://d.example/hook", "district", "pudong")):
             s.add(WebhookSubscription(url=url, secret_sealed="sealed", region_kind=kind, region_id=region))
-    a = raise_smoke(hub)
+    a = raise_alarm(hub)
     w = TimerWorker(hub.sessions, hub.clock, "w1")
     hub.clock.advance(60)
     w.fire_due()

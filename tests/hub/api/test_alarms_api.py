@@ -26,7 +26,7 @@ from hub.cli import hub as hub_cli
 from hub.notify.models import Notification
 from hub.sealing import SecretBox, generate_key
 from protocols import Event, EventKind, EventState, new_event_id
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, raise_alarm
 from tests.support.http import serve_app
 
 
@@ -45,15 +45,6 @@ class Api:
         return self.client.post(path, headers=headers, json=body or {})
 
 
-def raise_event(hub: Hub, gw: str, kind: EventKind = EventKind.SMOKE, sensor: str = "smoke-1") -> str:
-    ev = Event(
-        gw=gw, seq=1, id=new_event_id(), ts=1, synced=True, sensor=sensor, kind=kind, state=EventState.ALARM
-    )
-    r = hub.alarms.handle(*event_signal(ev, hub.clock.now()))
-    assert r.alarm_id
-    return r.alarm_id
-
-
 @pytest.fixture
 def api(hub: Hub) -> Iterator[Api]:
     tokens = {}
@@ -67,7 +58,7 @@ def api(hub: Hub) -> Iterator[Api]:
             ("district", "supervisor", "district:pudong"),
         ]:
             tokens[who], _ = create_token(s, role, region, f"{who} desk", hub.clock.now())
-    alarms = {gw: raise_event(hub, gw) for gw in ("gw-1", "gw-2", "gw-3")}
+    alarms = {gw: raise_alarm(hub, gw) for gw in ("gw-1", "gw-2", "gw-3")}
     app = make_api_app(ApiContext(hub.sessions, hub.clock))
     with serve_app(app) as base, httpx.Client(base_url=base) as client:
         yield Api(hub, client, tokens, alarms)
@@ -238,7 +229,7 @@ def test_filters_and_cursor_pagination(api: Api) -> None:
     more = []
     for _ in range(5):
         h.clock.advance(1)
-        more.append(raise_event(h, "gw-1", EventKind.PANIC, "panic-1"))
+        more.append(raise_alarm(h, "gw-1", EventKind.PANIC, "panic-1"))
         h.alarms.handle(
             *event_signal(
                 Event(

@@ -20,8 +20,8 @@ from hub.api.context import ApiContext
 from hub.api.tokens import create_token
 from protocols import EventKind
 from safehome.testing.events import make_event
-from tests.hub.api.test_stream import act, raise_alarm
-from tests.hub.conftest import Hub
+from tests.hub.api.test_stream import act
+from tests.hub.conftest import Hub, raise_alarm
 from tests.support.http import serve_app
 
 

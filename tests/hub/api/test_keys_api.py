@@ -21,8 +21,7 @@ from hub.api.tokens import create_key, hash_token
 from hub.api.users import create_user
 from hub.audit import AuditEntry
 from hub.cli import hub as hub_cli
-from tests.hub.api.test_alarms_api import raise_event
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, raise_alarm
 from tests.support.http import serve_app
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
@@ -71,7 +70,7 @@ def family_key(api: Api, **over: object) -> httpx.Response:
 
 
 def test_a_key_for_a_family_app_sees_one_home(api: Api) -> None:
-    mine, neighbour = raise_event(api.hub, "gw-1"), raise_event(api.hub, "gw-2")  # both in sd-01
+    mine, neighbour = raise_alarm(api.hub, "gw-1"), raise_alarm(api.hub, "gw-2")  # both in sd-01
     r = family_key(api)
     assert r.status_code == 201, r.text
     made = r.json()

@@ -22,8 +22,7 @@ from hub.db.state import Condition, GatewayState, SensorState
 from hub.registry.models import Home, Sensor, Workstation
 from hub.timeseries import Point
 from hub.timeseries.sql import SqlTimeSeriesStore
-from tests.hub.api.test_alarms_api import raise_event
-from tests.hub.conftest import DAY, NIGHT, Hub
+from tests.hub.conftest import DAY, NIGHT, Hub, raise_alarm
 from tests.support.http import serve_app
 
 
@@ -148,7 +147,7 @@ def test_personal_data_only_with_residents_read(api: Api) -> None:
 
 
 def test_an_alarms_detail_carries_the_home_card(api: Api) -> None:
-    alarm_id = raise_event(api.hub, "gw-1")
+    alarm_id = raise_alarm(api.hub, "gw-1")
     detail = ok(api.get("ws1", f"/api/v1/alarms/{alarm_id}"))
     assert detail["home"]["id"] == "home-1" and detail["home"]["residents"][0]["name"] == "王1"
     viewer = ok(api.get("ws1-viewer", f"/api/v1/alarms/{alarm_id}"))
@@ -287,7 +286,7 @@ def test_every_read_of_a_residents_record_is_audited(api: Api) -> None:
     assert audit_rows(api.hub, "resident.read") == []
     ok(api.get("ws1", "/api/v1/homes/home-1"))
     ok(api.get("family", "/api/v1/homes/home-1"))
-    alarm_id = raise_event(api.hub, "gw-1")
+    alarm_id = raise_alarm(api.hub, "gw-1")
     ok(api.get("ws1", f"/api/v1/alarms/{alarm_id}"))
     rows = audit_rows(api.hub, "resident.read")
     assert [(t, src) for _, t, src in rows] == [("home:home-1", "127.0.0.1")] * 3

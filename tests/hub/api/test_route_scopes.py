@@ -40,8 +40,7 @@ from hub.provision import service as provision
 from hub.runner import build_hub
 from hub.sealing import generate_key
 from hub.settings import HubSettings
-from tests.hub.api.test_alarms_api import raise_event
-from tests.hub.conftest import DAY, Hub
+from tests.hub.conftest import DAY, Hub, raise_alarm
 from tests.support.http import serve_app
 
 PREFIX = "/api/v1"
@@ -204,7 +203,7 @@ def served(hub: Hub) -> Iterator[Served]:
     """The alarm tests' registry (ws-0001 … ws-0003, home-1 … home-3) and sample objects in
     ws-0001, served by a hub worker built like production (not started: no broker)."""
     sessions = hub.sessions
-    world = World(alarm_id=raise_event(hub, "gw-1"))
+    world = World(alarm_id=raise_alarm(hub, "gw-1"))
     with sessions() as s, s.begin():
         provision.provision(s, "home-1", "gw-1", DAY)
         inc = Incident(

@@ -37,8 +37,7 @@ from hub.sealing import dev_box
 from hub.settings import MqttSettings
 from hub.timeseries.sql import SqlTimeSeriesStore
 from safehome.testing.mosquitto import Mosquitto
-from tests.hub.api.test_alarms_api import raise_event
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, raise_alarm
 from tests.support.http import serve_app
 
 #: Cases generated per operation (and per database): enough to reach every field's edge
@@ -78,8 +77,8 @@ def target(hub: Hub, mosquitto: Mosquitto) -> Iterator[Target]:
             s, None, [Outgoing("webhook", hook.url, "webhook")], {"event": "ping"}, hub.clock.now()
         )
         known = {"webhook_id": str(hook.id), "delivery_id": delivery, "gateway_id": "gw-1"}
-    known["alarm_id"] = raise_event(hub, "gw-1")
-    raise_event(hub, "gw-2")  # some alarms, so that list and detail answers have content
+    known["alarm_id"] = raise_alarm(hub, "gw-1")
+    raise_alarm(hub, "gw-2")  # some alarms, so that list and detail answers have content
     # the context a hub worker gives the API: gateway commands over a real broker, readings
     # from the SQL time-series store, webhook secrets sealed
     commands = MqttCommandSender(MqttSettings(port=mosquitto.port), "schemathesis-commands")

@@ -17,21 +17,15 @@ from sqlalchemy import select
 from hub.alarms.event_schema import AlarmEvent
 from hub.alarms.lifecycle import Action
 from hub.alarms.store.actions import apply_action
-from hub.alarms.store.engine import event_signal
 from hub.alarms.store.models import Alarm, AlarmTransition
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext
 from hub.api.tokens import create_token, revoke_token
 from hub.notify.console import ConsoleBus
-from safehome.testing.events import make_event
 from safehome.testing.mosquitto import free_port
 from safehome.testing.poll import wait_for
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, raise_alarm
 from tests.support.http import serve_app
-
-
-def raise_alarm(hub: Hub, gw: str) -> str:
-    return hub.alarms.handle(*event_signal(make_event(gw), hub.clock.now())).alarm_id or ""
 
 
 def act(hub: Hub, alarm_id: str, action: Action, **kw: Any) -> None:

@@ -20,8 +20,7 @@ from hub.app import create_app
 from hub.metrics import HubMetrics
 from hub.notify.console import ConsoleBus
 from hub.settings import HubSettings
-from tests.hub.api.test_alarms_api import raise_event
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, raise_alarm
 from tests.support.http import serve_app
 
 NUL = "a\x00b"
@@ -115,7 +114,7 @@ def walk(hub: Hub) -> Iterator[Walk]:
         token, _ = create_token(s, "supervisor", "district:pudong", "walker", hub.clock.now())
     app = create_app(HubSettings(env="dev"), HubMetrics(), {})
     mount_api(app, ApiContext(hub.sessions, hub.clock, bus=ConsoleBus()))
-    yield Walk(app, raise_event(hub, "gw-1"), token)
+    yield Walk(app, raise_alarm(hub, "gw-1"), token)
 
 
 def test_every_text_field_of_every_route_refuses_nul(walk: Walk) -> None:

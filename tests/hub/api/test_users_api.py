@@ -20,8 +20,7 @@ from hub.api.throttle import ACCOUNT, ADDRESS
 from hub.api.users import LOGIN_FAILED, LOGIN_LOCKED, create_user
 from hub.audit import AuditEntry
 from hub.cli import hub as hub_cli
-from tests.hub.api.test_alarms_api import raise_event
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, raise_alarm
 from tests.support.http import serve_app
 
 LOGIN = "/api/v1/auth/login"
@@ -177,7 +176,7 @@ def test_one_address_spraying_many_accounts_is_locked_out(api: Api) -> None:
 
 
 def test_the_alarm_history_names_the_user(api: Api) -> None:
-    alarm_id = raise_event(api.hub, "gw-1")
+    alarm_id = raise_alarm(api.hub, "gw-1")
     t = api.tokens("lina")
     r = api.c.post(
         f"/api/v1/alarms/{alarm_id}/acknowledge",

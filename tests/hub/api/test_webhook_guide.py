@@ -24,8 +24,7 @@ from hub.notify.channel import RetryPolicy
 from hub.notify.outbox import OutboxWorker
 from hub.notify.webhook import WebhookChannel
 from hub.sealing import dev_box
-from tests.hub.api.test_alarms_api import raise_event
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, raise_alarm
 from tests.support.http import Received, http_receiver, serve_app
 
 API_MD = Path(__file__).resolve().parents[3] / "docs" / "api.md"
@@ -64,7 +63,7 @@ def test_the_guides_receiver_applies_each_line_once_in_order(hub: Hub) -> None:
         made = api.post(
             "/webhooks", json={"url": receiver.url + "/hook", "region": "subdistrict:sd-01"}
         ).json()
-        alarm = raise_event(hub, "gw-1")
+        alarm = raise_alarm(hub, "gw-1")
         for n, (step, body) in enumerate([("acknowledge", {}), ("dispatch", {"responder": "volunteer Li"})]):
             r = api.post(f"/alarms/{alarm}/{step}", json=body, headers={"Idempotency-Key": f"k{n}"})
             assert r.status_code == 200, r.text

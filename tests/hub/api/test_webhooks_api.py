@@ -31,8 +31,7 @@ from hub.notify.signing import verify
 from hub.notify.webhook import WebhookChannel
 from hub.sealing import SecretBox, generate_key
 from protocols import EventKind
-from tests.hub.api.test_alarms_api import raise_event
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, raise_alarm
 from tests.support.http import Received, Receiver, http_receiver, serve_app
 
 FAST = RetryPolicy(max_attempts=2, base_s=0.01, max_s=0.05, jitter=False)
@@ -203,7 +202,7 @@ async def test_ping_and_rotation_are_signed_with_the_current_secret(hooks: Hooks
 async def test_delivery_log_and_replay_of_a_dead_delivery(hooks: Hooks) -> None:
     made = create(hooks).json()
     hooks.receiver.script = [503, 503]  # both attempts of FAST fail: dead
-    alarm = raise_event(hooks.hub, "gw-1")
+    alarm = raise_alarm(hooks.hub, "gw-1")
     log = hooks.call("sd1", "GET", f"/{made['id']}/deliveries").json()["items"]
     assert [(d["event"], d["alarm_id"], d["seq"]) for d in log] == [("alarm.raised", alarm, 1)]
     did = log[0]["id"]
@@ -240,7 +239,7 @@ def test_disabled_webhook_gets_nothing_and_can_be_enabled_again(hooks: Hooks) ->
     made = create(hooks).json()
     assert hooks.call("sd1", "DELETE", f"/{made['id']}").status_code == 204
     assert hooks.call("sd1", "GET", f"/{made['id']}").json()["active"] is False
-    raise_event(hooks.hub, "gw-1")
+    raise_alarm(hooks.hub, "gw-1")
     assert hooks.call("sd1", "GET", f"/{made['id']}/deliveries").json()["items"] == []
     # its URL is free again; re-enabling the old one while another uses it is refused
     other = create(hooks).json()
@@ -256,7 +255,7 @@ def test_disabled_webhook_gets_nothing_and_can_be_enabled_again(hooks: Hooks) ->
         "format": "cap",
         "active": True,
     }
-    raise_event(hooks.hub, "gw-1", EventKind.PANIC, "panic-1")
+    raise_alarm(hooks.hub, "gw-1", EventKind.PANIC, "panic-1")
     assert len(hooks.call("sd1", "GET", f"/{made['id']}/deliveries").json()["items"]) == 1
 
 

@@ -24,8 +24,7 @@ from hub.api.context import ApiContext
 from hub.api.tokens import create_token
 from hub.api.users import create_user
 from hub.audit import AuditEntry
-from tests.hub.api.test_alarms_api import raise_event
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, raise_alarm
 from tests.support.http import serve_app
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
@@ -87,7 +86,7 @@ def run_case(api: Api, alarm_id: str) -> None:
 
 
 def test_every_step_of_a_case_is_audited_exactly_once(api: Api) -> None:
-    alarm_id = raise_event(api.hub, "gw-1")
+    alarm_id = raise_alarm(api.hub, "gw-1")
     run_case(api, alarm_id)
     log = entries(api.hub, f"alarm:{alarm_id}")
     assert [e.action for e in log] == [f"alarm.{step}" for step, _ in STEPS]
@@ -120,7 +119,7 @@ def test_the_database_refuses_to_change_or_remove_an_entry(hub: Hub) -> None:
 
 
 def test_auditors_filter_and_export_the_log(api: Api) -> None:
-    first, second = raise_event(api.hub, "gw-1"), raise_event(api.hub, "gw-2")
+    first, second = raise_alarm(api.hub, "gw-1"), raise_alarm(api.hub, "gw-2")
     for alarm_id in (first, second):
         r = api.c.post(
             f"/api/v1/alarms/{alarm_id}/acknowledge",
