@@ -98,7 +98,7 @@ def list_audit(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,  # a 64-bit id: larger is a 422, not a 500
 ) -> AuditPage:
     """Newest first: who did what, to what, when, from where."""
     q = _query(actor, action, target, since, until)
