@@ -63,7 +63,7 @@ class District:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/console/"
 
-    def settings(self, port: int) -> HubSettings:
+    def settings(self, port: int, **alarms: object) -> HubSettings:
         return HubSettings(
             env="test",
             secrets=SecretsSettings(key=KEY),
@@ -75,9 +75,10 @@ class District:
             alarms=AlarmSettings(timer_tick_s=0.1, outbox_idle_s=0.05, retry_base_s=0.05, retry_max_s=0.2),
         )
 
-    async def start_hub(self, port: int | None = None) -> Hub:
-        """A hub worker: on the console's port unless another is given (0: any free one)."""
-        hub = build_hub(self.settings(self.port if port is None else port))
+    async def start_hub(self, port: int | None = None, **alarms: object) -> Hub:
+        """A hub worker: on the console's port unless another is given (0: any free one);
+        ``alarms``: AlarmSettings fields to change."""
+        hub = build_hub(self.settings(self.port if port is None else port, **alarms))
         await hub.start()
         self.hubs.append(hub)
         await until(lambda: hub.ingest is not None and hub.ingest.subscribed.is_set(), 10, "hub subscribed")

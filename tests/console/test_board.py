@@ -15,8 +15,10 @@ from playwright.async_api import Browser, Page
 from sqlalchemy import select
 
 import protocols as p
+from hub.alarms.store.incidents import Incident
 from hub.alarms.store.models import Alarm
 from hub.audit.models import AuditEntry
+from safehome.testing.poll import until
 from tests.console.conftest import USER, District, log_in, page_until, watch
 from tests.support.hub_gateway import ScriptedGateway
 
@@ -237,3 +239,51 @@ async def test_a_console_user_logs_in_with_name_and_password_and_out_again(
         assert time.monotonic() < deadline, "the access token still works after logging out"
         await asyncio.sleep(0.1)
     await api.aclose()
+
+
+async def test_a_mass_event_is_one_row_that_opens_to_its_members(
+    district: District, browser: Browser, console_errors: list[str]
+) -> None:
+    """Two gateways of sd-01 go offline; the storm engine's incident is recorded on their
+    alarms (as hub/alarms/store/storms.py does; its own tests cover when it folds): the board
+    shows one row for the mass event, which opens to its members."""
+    page = watch(await browser.new_page(), console_errors)
+    await log_in(page, district.url, district.tokens["sd1"])
+    gateways = [ScriptedGateway(district.secured, gw, lwt=False).connect() for gw in ("gw-1", "gw-2")]
+    hub = district.hubs[0]
+
+    def offline_alarms() -> list[str]:
+        with hub.session_factory() as s:
+            return list(s.scalars(select(Alarm.id).where(Alarm.kind == "gateway_offline")))
+
+    try:
+        for gw in gateways:
+            gw.send(gw.status())
+        for gw in gateways:
+            gw.send(gw.status(p.GatewayState.OFFLINE, reason="shutdown"))
+        await until(lambda: len(offline_alarms()) == 2, 30, "both gateways' offline alarms")
+        await page.locator("li[data-alarm]").nth(1).wait_for(timeout=10000)  # two rows, live
+        now = dt.datetime.now(dt.UTC)
+        with hub.session_factory() as s, s.begin():
+            s.add(Incident(id=p.new_event_id(), area="subdistrict:sd-01", open_key="subdistrict:sd-01",
+                           state="open", subdistrict_id="sd-01", district_id="pudong", opened_at=now,
+                           last_member_at=now, members=2, pushed_members=2, pushed_at=now))  # fmt: skip
+            s.flush()
+            incident = s.scalars(select(Incident.id)).one()
+            for alarm in s.scalars(select(Alarm).where(Alarm.kind == "gateway_offline")):
+                alarm.incident_id = incident
+                alarm.flags = [*(alarm.flags or []), "mass_event"]
+
+        await page.reload()
+        await page.wait_for_selector("main.board[data-loaded=yes]", timeout=15000)
+        storm = page.locator("li.storm")
+        await storm.wait_for(timeout=10000)
+        assert await storm.count() == 1 and await storm.get_attribute("data-members") == "2"
+        assert await page.locator("main.board > ul > li[data-alarm]").count() == 0
+        assert "区域性事件" in await storm.inner_text()
+        await storm.locator("button.storm-head").click()
+        assert sorted(await storm.locator("li[data-alarm]").evaluate_all(
+            "els => els.map(e => e.dataset.alarm)")) == sorted(offline_alarms())
+    finally:
+        for gw in gateways:
+            gw.close()

@@ -43,6 +43,7 @@ function fromEvent(item) {
     raised_at: item.raised_at,
     count: item.count,
     flags: item.flags,
+    subdistrict_id: item.subdistrict_id,
   };
 }
 
@@ -151,25 +152,82 @@ function Header({ me, connected, onLang, onLogout, page }) {
 }
 
 // --- board ---------------------------------------------------------------------------
+/** A storm's member (hub/alarms/store/storms.py): shown folded into one row per kind and area. */
+function massKey(a) {
+  const member = a.incident_id || (a.flags || []).includes("mass_event");
+  return member ? `${a.kind}|${a.subdistrict_id || a.workstation_id || ""}` : null;
+}
+
+/** Board rows in order, a storm's members folded into one group at its oldest member's place. */
+export function foldStorms(sorted) {
+  const out = [];
+  const groups = new Map();
+  for (const a of sorted) {
+    const key = massKey(a);
+    if (key === null) {
+      out.push({ alarm: a });
+      continue;
+    }
+    let group = groups.get(key);
+    if (!group) {
+      group = { key, members: [] };
+      groups.set(key, group);
+      out.push({ group });
+    }
+    group.members.push(a);
+  }
+  return out;
+}
+
+function AlarmRow({ a, now }) {
+  return html`<li key=${a.id} data-alarm=${a.id}
+      class=${`alarm cls-${a.alarm_class} ${lifeSafetyUnacked(a) ? "urgent" : ""}`}>
+    <a href=${`#/case/${a.id}`}>
+      <span class="icon" aria-hidden="true">${ICON[a.alarm_class] || "◇"}</span>
+      <span class="kind">${kindLabel(a.kind)}</span>
+      <span class="cls">${tOr(`class.${a.alarm_class}`, "class.other")}</span>
+      <span class="where">${a.home_id || a.gateway_id} · ${a.location || ""}</span>
+      <span class="state" data-state=${a.state}>${tOr(`state.${a.state}`, "state.other")}</span>
+      <span class="age" title=${formatTime(a.raised_at)}>
+        ${formatAge((now - Date.parse(a.raised_at)) / 1000)}</span>
+    </a>
+  </li>`;
+}
+
+function StormRow({ group, now, open, onToggle }) {
+  const first = group.members[0];
+  const area = first.subdistrict_id || first.workstation_id || "";
+  return html`<li class=${`storm cls-${first.alarm_class}`} data-storm=${group.key} data-members=${group.members.length}>
+    <button class="storm-head" onClick=${onToggle} aria-expanded=${open ? "true" : "false"}>
+      <span class="icon" aria-hidden="true">≋</span>
+      <span class="kind">${kindLabel(first.kind)}</span>
+      <span class="cls">${t("board.mass_event")}</span>
+      <span class="where">${t("board.mass_members", { n: group.members.length, area })}</span>
+      <span class="state"></span>
+      <span class="age" title=${formatTime(first.raised_at)}>${formatAge((now - Date.parse(first.raised_at)) / 1000)}</span>
+    </button>
+    ${open && html`<ul class="alarms members">${group.members.slice(0, 200).map((a) => html`<${AlarmRow} key=${a.id} a=${a} now=${now} />`)}</ul>`}
+  </li>`;
+}
+
 function Board({ alarms, now, loaded }) {
-  const rows = useMemo(() => [...alarms.values()].sort(boardOrder), [alarms]);
+  const rows = useMemo(() => foldStorms([...alarms.values()].sort(boardOrder)), [alarms]);
+  const [openGroups, setOpenGroups] = useState(new Set());
+  const toggle = (key) => setOpenGroups((prev) => {
+    const next = new Set(prev);
+    if (next.has(key)) next.delete(key);
+    else next.add(key);
+    return next;
+  });
   return html`<main class="board" data-loaded=${loaded ? "yes" : "no"}>
-    <h2>${t("board.title")} <span class="count">${t("board.count", { n: rows.length })}</span></h2>
+    <h2>${t("board.title")} <span class="count">${t("board.count", { n: alarms.size })}</span></h2>
     ${rows.length === 0
       ? html`<p class="empty">${t(loaded ? "board.empty" : "board.loading")}</p>`
       : html`<ul class="alarms">
-          ${rows.map((a) => html`<li key=${a.id} data-alarm=${a.id}
-              class=${`alarm cls-${a.alarm_class} ${lifeSafetyUnacked(a) ? "urgent" : ""}`}>
-            <a href=${`#/case/${a.id}`}>
-              <span class="icon" aria-hidden="true">${ICON[a.alarm_class] || "◇"}</span>
-              <span class="kind">${kindLabel(a.kind)}</span>
-              <span class="cls">${tOr(`class.${a.alarm_class}`, "class.other")}</span>
-              <span class="where">${a.home_id || a.gateway_id} · ${a.location || ""}</span>
-              <span class="state" data-state=${a.state}>${tOr(`state.${a.state}`, "state.other")}</span>
-              <span class="age" title=${formatTime(a.raised_at)}>
-                ${formatAge((now - Date.parse(a.raised_at)) / 1000)}</span>
-            </a>
-          </li>`)}
+          ${rows.map((r) => r.alarm
+            ? html`<${AlarmRow} key=${r.alarm.id} a=${r.alarm} now=${now} />`
+            : html`<${StormRow} key=${r.group.key} group=${r.group} now=${now}
+                open=${openGroups.has(r.group.key)} onToggle=${() => toggle(r.group.key)} />`)}
         </ul>`}
   </main>`;
 }
@@ -314,7 +372,7 @@ function App() {
       const next = new Map(prev);
       for (const a of list) {
         if (CLOSED.has(a.state)) next.delete(a.id);
-        else next.set(a.id, a);
+        else next.set(a.id, { ...next.get(a.id), ...a }); // a stream line lacks some list fields
         const fresh = !known.current.has(a.id);
         known.current.add(a.id);
         if (fresh && sound && lifeSafetyUnacked(a)) beep();
