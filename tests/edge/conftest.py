@@ -18,6 +18,7 @@ from edge.settings import EdgeSettings, load_settings
 from safehome.testing.acker import HubAcker
 from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.poll import until
+from safehome.testing.toml import write_toml
 
 SENSORS = [
     {"id": "smoke-1", "model": "smoke-dry-contact"},
@@ -87,3 +88,21 @@ async def running(agent: Agent, *, wait_link: bool = True) -> AsyncIterator[Agen
 
 def make_agent(settings: EdgeSettings, factory: MockFactory, **kw: Any) -> Agent:
     return Agent(settings, factory=factory, clock=Clock(FixedProbe(True)), **kw)
+
+
+def agent_config(tmp_path: Path, broker: Mosquitto, gw: str, data_dir: Path | None = None) -> Path:
+    """The agent's settings file for a process of its own (mock pins, fast resends)."""
+    top = {
+        "gateway_id": gw,
+        "environment": "development",
+        "data_dir": str(data_dir or tmp_path / "data"),
+        "state_dir": str(tmp_path / "run"),
+        "pin_factory": "mock",
+        "poll_ms": 10,
+        "ack_timeout_s": 0.5,
+        "resend_max_s": 2.0,
+        "time_sync": "assume_synced",
+        "telemetry_s": 3600,
+    }
+    mqtt = {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}
+    return write_toml(tmp_path / "edge.toml", top, mqtt, {"sensors": SENSORS, "outputs": OUTPUTS})

@@ -14,8 +14,7 @@ from edge.settings import load_settings
 from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.poll import until
 from safehome.testing.toml import write_toml
-from tests.edge.conftest import SENSORS, make_agent, new_gateway_id, running
-from tests.edge.test_kill9 import agent_config
+from tests.edge.conftest import SENSORS, agent_config, make_agent, new_gateway_id, running
 
 
 def test_selftest_passes_on_mock_pins(

@@ -16,8 +16,7 @@ from edge.store import read_depth
 from protocols import Channel, Event, EventKind, EventState, GatewayState
 from safehome.testing.acker import HubAcker
 from safehome.testing.mosquitto import Mosquitto
-from safehome.testing.toml import write_toml
-from tests.edge.conftest import OUTPUTS, SENSORS, new_gateway_id
+from tests.edge.conftest import agent_config, new_gateway_id
 from tests.edge.small_disk import fill, small_disk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,23 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def has_id(event_id: str, message: Any) -> bool:
     return bool(message.id == event_id)
-
-
-def agent_config(tmp_path: Path, broker: Mosquitto, gw: str, data_dir: Path | None = None) -> Path:
-    top = {
-        "gateway_id": gw,
-        "environment": "development",
-        "data_dir": str(data_dir or tmp_path / "data"),
-        "state_dir": str(tmp_path / "run"),
-        "pin_factory": "mock",
-        "poll_ms": 10,
-        "ack_timeout_s": 0.5,
-        "resend_max_s": 2.0,
-        "time_sync": "assume_synced",
-        "telemetry_s": 3600,
-    }
-    mqtt = {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}
-    return write_toml(tmp_path / "edge.toml", top, mqtt, {"sensors": SENSORS, "outputs": OUTPUTS})
 
 
 def test_alarm_survives_kill_9_and_is_delivered_with_its_original_id(
