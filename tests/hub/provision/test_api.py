@@ -15,10 +15,8 @@ from hub.db.events import store_events
 from hub.provision import service
 from protocols import Event, EventKind, EventState, new_event_id
 from tests.hub.conftest import Hub
-from tests.hub.provision.test_test_mode import hub
 from tests.support.http import serve_app
 
-__all__ = ["hub"]
 BASE = "/api/v1/provision/gateways"
 
 

@@ -4,35 +4,19 @@ marked, never routed to people; test mode ends by itself; sign-off needs a passe
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
 
-from hub.alarms.clock import ManualClock
-from hub.alarms.store.engine import AlarmEngine, event_signal
+from hub.alarms.store.engine import event_signal
 from hub.alarms.store.models import Alarm, ProcessedSignal
-from hub.db.engine import make_engine, make_session_factory
 from hub.notify.models import Notification
 from hub.provision import service
 from hub.provision.errors import NotReady
 from hub.provision.walktest import WalkResult
 from protocols import EventKind, EventState
 from safehome.testing.events import make_event
-from safehome.testing.registry import seed_small_district
-from tests.hub.conftest import DAY, Hub
-
-
-@pytest.fixture
-def hub(db_url: str) -> Iterator[Hub]:
-    engine = make_engine(db_url)
-    sessions = make_session_factory(engine)
-    seed_small_district(sessions)
-    with sessions() as s, s.begin():
-        service.provision(s, "home-1", None, DAY)
-    clock = ManualClock(DAY)
-    yield Hub(db_url, engine, sessions, clock, AlarmEngine(sessions, clock))
-    engine.dispose()
+from tests.hub.conftest import Hub
 
 
 def count(hub: Hub, model: type) -> int:
