@@ -78,6 +78,10 @@ def add_cmd(
         s.add(row)
         s.flush()
         wid = row.id
+        from hub import audit
+
+        audit.record(s, actor="cli", action="webhook.create", target=f"webhook:{wid}", source="cli",
+                     detail={"url": url, "region": f"{kind}:{rid}", "format": fmt})  # never the secret
     click.echo(f"webhook {wid}: {url} receives the alarms of {kind} {rid}; signing secret:", err=True)
     click.echo(secret)
 
@@ -105,5 +109,9 @@ def disable_cmd(webhook_id: int, db_url: str) -> None:
         w = s.get(WebhookSubscription, webhook_id)
         if w is None:
             raise click.ClickException(f"no webhook {webhook_id}")
+        if w.active:
+            from hub import audit
+
+            audit.record(s, actor="cli", action="webhook.disable", target=f"webhook:{webhook_id}", source="cli")
         w.active = False
     click.echo(f"webhook {webhook_id} disabled")

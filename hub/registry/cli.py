@@ -33,7 +33,14 @@ def import_cmd(paths: tuple[Path, ...], db_url: str, dry_run: bool, prune: bool)
     engine = make_engine(db_url)
     try:
         require_head(engine)
-        report = import_register(make_session_factory(engine), list(paths), dry_run=dry_run, prune=prune)
+        sessions = make_session_factory(engine)
+        report = import_register(sessions, list(paths), dry_run=dry_run, prune=prune)
+        if report.changed and not dry_run:  # the import commits per file set: recorded after it
+            from hub import audit
+
+            with sessions() as s, s.begin():
+                audit.record(s, actor="cli", action="registry.import", target="registry", source="cli",
+                             detail={"files": [str(p) for p in paths], "changed": report.changed, "prune": prune})
     except RegistryValidationError as exc:
         for err in exc.errors:
             click.echo(str(err), err=True)

@@ -14,10 +14,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from hub.api.app import make_api_app
+from hub.api.auth import credential_refusal
 from hub.api.context import ApiContext
 from hub.api.models import User
 from hub.api.throttle import ACCOUNT, ADDRESS
-from hub.api.users import LOGIN_FAILED, LOGIN_LOCKED, create_user
+from hub.api.users import LOGIN_FAILED, LOGIN_LOCKED, create_user, resolve_access
 from hub.audit import AuditEntry
 from hub.cli import hub as hub_cli
 from tests.hub.conftest import Hub, raise_alarm
@@ -272,3 +273,21 @@ def test_user_add_cli_asks_for_the_password_and_audits(hub: Hub) -> None:
     assert [(e.actor, e.action, e.target, e.source) for e in entries] == [
         ("cli", "user.create", "user:chen", "cli")
     ]
+
+
+def test_an_open_stream_rechecks_a_user_session(api: Api) -> None:
+    """The event stream re-reads its credential every few seconds (hub/api/stream.py): for a
+    user that is the session, which a logout or an expiry ends."""
+    ctx = ApiContext(api.hub.sessions, api.hub.clock, password_hasher=CHEAP)
+    t = api.tokens("lina")
+    p = resolve_access(ctx, t["access_token"], "127.0.0.1")
+    assert p is not None and p.kind == "user"
+    with api.hub.sessions() as s:
+        assert credential_refusal(s, p, api.hub.clock.now()) is None
+    assert api.c.post("/api/v1/auth/logout", headers=bearer(t["access_token"])).status_code == 204
+    with api.hub.sessions() as s:
+        assert credential_refusal(s, p, api.hub.clock.now()) == "token_revoked"
+    p2 = resolve_access(ctx, api.tokens("lina")["access_token"], "127.0.0.1")
+    assert p2 is not None
+    with api.hub.sessions() as s:
+        assert credential_refusal(s, p2, api.hub.clock.now() + ctx.access_ttl) == "token_expired"

@@ -10,20 +10,27 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from argon2 import PasswordHasher
+from click.testing import CliRunner
 from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 
 from hub import audit
-from hub.alarms.store.models import AlarmTransition
+from hub.alarms.store.models import AlarmTransition, WebhookSubscription
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext
 from hub.api.tokens import create_token
 from hub.api.users import create_user
 from hub.audit import AuditEntry
+from hub.cli import hub as hub_cli
+from hub.db.engine import make_engine, make_session_factory
+from hub.sealing import generate_key
+from safehome.testing.registry import sample_register
 from tests.hub.conftest import Hub, raise_alarm
 from tests.support.http import serve_app
 
@@ -169,3 +176,55 @@ def test_auditors_filter_and_export_the_log(api: Api) -> None:
     assert get(action="audit.export")[0] == ("audit.export", "audit")
     assert api.c.get("/api/v1/audit", headers=api.supervisor).status_code == 403
     assert api.c.get("/api/v1/audit.csv", headers=api.supervisor).status_code == 403
+
+
+def test_command_line_changes_are_on_the_record(db_url: str, tmp_path: Path) -> None:
+    """Changes made on the hub machine (register import, webhooks, tokens) name the CLI."""
+    runner = CliRunner()
+    register = tmp_path / "register.yaml"
+    register.write_text(yaml.safe_dump(sample_register(homes=1), allow_unicode=True))
+    assert runner.invoke(hub_cli, ["import", str(register), "--db-url", db_url]).exit_code == 0
+    assert runner.invoke(hub_cli, ["import", str(register), "--db-url", db_url]).exit_code == 0  # no change
+    key_file = tmp_path / "secrets.key"
+    key_file.write_text(generate_key() + "\n")
+    ws = sample_register(homes=1)["workstations"][0]["id"]
+    r = runner.invoke(
+        hub_cli,
+        [
+            "webhook",
+            "add",
+            "--url",
+            "https://city.example/hook",
+            "--region",
+            f"workstation:{ws}",
+            "--key-file",
+            str(key_file),
+            "--db-url",
+            db_url,
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    secret = r.stdout.strip().splitlines()[-1]
+    with make_session_factory(make_engine(db_url))() as s:
+        wid = s.scalars(select(WebhookSubscription.id)).one()
+    assert runner.invoke(hub_cli, ["webhook", "disable", str(wid), "--db-url", db_url]).exit_code == 0
+    r = runner.invoke(
+        hub_cli, ["token", "create", "--role", "viewer", "--region", f"workstation:{ws}", "--db-url", db_url]
+    )
+    assert r.exit_code == 0, r.output
+    engine = make_engine(db_url)
+    with make_session_factory(engine)() as s:
+        log = [
+            (e.actor, e.action, e.target, e.source)
+            for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))
+        ]
+        detail = " ".join(str(e.detail) for e in s.scalars(select(AuditEntry)))
+    engine.dispose()
+    assert [a for _, a, _, _ in log] == [
+        "registry.import",
+        "webhook.create",
+        "webhook.disable",
+        "token.create",
+    ]
+    assert {(actor, source) for actor, _, _, source in log} == {("cli", "cli")}
+    assert log[1][2] == f"webhook:{wid}" and secret not in detail
