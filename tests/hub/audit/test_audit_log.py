@@ -205,8 +205,10 @@ def test_command_line_changes_are_on_the_record(db_url: str, tmp_path: Path) -> 
     )
     assert r.exit_code == 0, r.output
     secret = r.stdout.strip().splitlines()[-1]
-    with make_session_factory(make_engine(db_url))() as s:
+    engine = make_engine(db_url)
+    with make_session_factory(engine)() as s:
         wid = s.scalars(select(WebhookSubscription.id)).one()
+    engine.dispose()
     assert runner.invoke(hub_cli, ["webhook", "disable", str(wid), "--db-url", db_url]).exit_code == 0
     r = runner.invoke(
         hub_cli, ["token", "create", "--role", "viewer", "--region", f"workstation:{ws}", "--db-url", db_url]
