@@ -53,8 +53,10 @@ function lifeSafetyUnacked(a) {
 
 // --- sound: a new life-safety alarm beeps (Web Audio; no sound file to ship) -----------
 let audio = null;
-function beep() {
-  document.body.dataset.alerts = String(Number(document.body.dataset.alerts || 0) + 1);
+//: while a life-safety alarm waits for acknowledgement the page reminds every this often
+const REMIND_MS = 15000;
+function beep(counter = "alerts") {
+  document.body.dataset[counter] = String(Number(document.body.dataset[counter] || 0) + 1);
   try {
     audio = audio || new AudioContext();
     const osc = audio.createOscillator();
@@ -410,6 +412,14 @@ function App() {
       onUnauthorized: logout,
     });
   }, [me]);
+
+  // like a fire panel: the sound comes back until someone acknowledges
+  const waiting = [...alarms.values()].some(lifeSafetyUnacked);
+  useEffect(() => {
+    if (!waiting) return undefined;
+    const timer = setInterval(() => beep("reminders"), REMIND_MS);
+    return () => clearInterval(timer);
+  }, [waiting]);
 
   const changeLang = async (l) => {
     await loadLang(l);
