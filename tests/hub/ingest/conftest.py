@@ -3,15 +3,18 @@ SQLite and PostgreSQL), and hub services started in the test's event loop."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from hub.db.engine import make_engine, make_session_factory
+from hub.db.events import StoredEvent
+from hub.db.state import GatewayState
 from hub.ingest.service import IngestService
 from hub.metrics import HubMetrics
 from hub.settings import HubSettings, IngestSettings, MqttSettings, SupervisionSettings
@@ -106,3 +109,30 @@ async def worker(secured: SecuredBroker, db_url: str) -> AsyncIterator[Worker]:
     yield w
     await w.service.stop()
     w.engine.dispose()
+
+
+def stored(worker: Worker, ids: list[str] | None = None) -> int:
+    """Events in the worker's database (of ``ids`` only, when given)."""
+    with worker.engine.connect() as conn:
+        stmt = select(func.count()).select_from(StoredEvent)
+        if ids is not None:
+            stmt = stmt.where(StoredEvent.id.in_(ids))
+        return int(conn.scalar(stmt) or 0)
+
+
+class Clock:
+    """The hub's clock for supervision tests: now, plus what the test advanced."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta()
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += dt.timedelta(seconds=seconds)
+
+
+def gateway_state(worker: Worker, gw: str) -> GatewayState | None:
+    with make_session_factory(worker.engine)() as s:
+        return s.get(GatewayState, gw)

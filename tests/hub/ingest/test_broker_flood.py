@@ -20,8 +20,7 @@ from hub.db.state import Condition
 from hub.ingest.flooding import parse_shed_notice
 from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.poll import until
-from tests.hub.ingest.conftest import Worker
-from tests.hub.ingest.test_events import stored
+from tests.hub.ingest.conftest import Worker, stored
 from tests.hub.ingest.test_fairness import start
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import SecuredBroker, start_secured_broker

@@ -19,8 +19,7 @@ from hub.supervision.service import SupervisionService
 from hub.timeseries.sql import SqlTimeSeriesStore
 from safehome.testing.events import make_event
 from safehome.testing.poll import until
-from tests.hub.ingest.conftest import Worker
-from tests.hub.ingest.test_connectivity import Clock, gateway_state
+from tests.hub.ingest.conftest import Clock, Worker, gateway_state
 from tests.support.hub_gateway import ScriptedGateway, now_ms
 from tests.support.hub_mqtt import SecuredBroker
 

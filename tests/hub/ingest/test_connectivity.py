@@ -17,25 +17,9 @@ from hub.db.state import Condition, GatewayState
 from hub.registry.models import District, Gateway, Home, Sensor, Subdistrict, Workstation
 from hub.supervision.service import SupervisionService
 from safehome.testing.poll import until
-from tests.hub.ingest.conftest import RecordingSink, Worker
+from tests.hub.ingest.conftest import Clock, RecordingSink, Worker, gateway_state
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import SecuredBroker
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = dt.timedelta()
-
-    def __call__(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC) + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += dt.timedelta(seconds=seconds)
-
-
-def gateway_state(worker: Worker, gw: str) -> GatewayState | None:
-    with make_session_factory(worker.engine)() as s:
-        return s.get(GatewayState, gw)
 
 
 def conditions(worker: Worker, gw: str) -> list[tuple[str, str | None, str]]:

@@ -5,24 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import protocols as p
 from hub.db.events import StoredEvent, store_events
 from hub.sinks import NewEvent
 from safehome.testing.poll import until
-from tests.hub.ingest.conftest import Worker
+from tests.hub.ingest.conftest import Worker, stored
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import SecuredBroker
-
-
-def stored(worker: Worker, ids: list[str] | None = None) -> int:
-    with worker.engine.connect() as conn:
-        stmt = select(func.count()).select_from(StoredEvent)
-        if ids is not None:
-            stmt = stmt.where(StoredEvent.id.in_(ids))
-        return int(conn.scalar(stmt) or 0)
 
 
 async def test_event_is_stored_once_and_acked_after_commit(secured: SecuredBroker, worker: Worker) -> None:

@@ -17,8 +17,7 @@ from hub.db.events import StoredEvent
 from hub.db.state import Condition
 from hub.sinks import ConditionChange, NewEvent
 from safehome.testing.poll import until
-from tests.hub.ingest.conftest import Worker, hub_settings
-from tests.hub.ingest.test_events import stored
+from tests.hub.ingest.conftest import Worker, hub_settings, stored
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import SecuredBroker
 

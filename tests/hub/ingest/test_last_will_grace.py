@@ -26,8 +26,7 @@ from hub.sinks import ConditionChange
 from hub.supervision.service import SupervisionService
 from safehome.testing.poll import until
 from safehome.testing.toml import write_toml
-from tests.hub.ingest.conftest import Worker
-from tests.hub.ingest.test_connectivity import Clock, gateway_state
+from tests.hub.ingest.conftest import Clock, Worker, gateway_state
 from tests.support.hub_mqtt import SecuredBroker
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -10,8 +10,7 @@ import protocols as p
 from hub.ingest.decode import Rejected, classify
 from hub.mqtt import hub_client_id
 from safehome.testing.poll import until
-from tests.hub.ingest.conftest import Worker
-from tests.hub.ingest.test_events import stored
+from tests.hub.ingest.conftest import Worker, stored
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import SecuredBroker
 
