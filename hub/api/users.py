@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub import audit
@@ -196,7 +197,6 @@ def login(ctx: ApiContext, username: str, password: str, source: str) -> Tokens:
     now = ctx.clock.now()
     name = username.strip().lower()[:64]
     keys = {"account": f"account:{name}", "address": f"address:{source}"}
-    policies = {"account": throttle.ACCOUNT, "address": throttle.ADDRESS}
     with ctx.sessions() as s:
         read_only(s)
         counts = _counts(s, list(keys.values()))
@@ -211,56 +211,64 @@ def login(ctx: ApiContext, username: str, password: str, source: str) -> Tokens:
             )
         raise LoginRefused(429, LOGIN_LOCKED, max(1, math.ceil((max(locks) - now).total_seconds())))
     ok = passwords.verify(ctx.password_hasher, stored, password)
-    with ctx.sessions() as s, s.begin():
-        user = s.get(User, user_id) if user_id is not None else None
-        if not ok or user is None or user.disabled_at is not None:
-            for what, key in keys.items():
-                row = s.get(LoginThrottle, key)
-                old = throttle.Count(row.failures, row.window_start, row.locked_until) if row else None
-                new = throttle.after_failure(old, policies[what], now)
-                if row is None:
-                    s.add(
-                        LoginThrottle(
-                            key=key,
-                            failures=new.failures,
-                            window_start=new.window_start,
-                            locked_until=new.locked_until,
-                        )
-                    )
-                else:
-                    row.failures, row.window_start, row.locked_until = (
-                        new.failures,
-                        new.window_start,
-                        new.locked_until,
-                    )
-            audit.record(
-                s, actor=f"user {name}", action="login.failed", target=f"user:{name}", source=source, at=now
-            )
-            failed = True
-        else:
-            failed = False
-            row = s.get(LoginThrottle, keys["account"])
-            if row is not None:
-                s.delete(row)  # a right password ends the account's count (not the address's)
-            if ctx.password_hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = ctx.password_hasher.hash(password)
-            sess = UserSession(
-                id=secrets.token_hex(6),
-                user_id=user.id,
-                refresh_expires_at=now + ctx.refresh_ttl,
-                created_at=now,
-                source=source[:100],
-            )
-            access, refresh = _issue(ctx, sess, now)
-            s.add(sess)
-            p = principal_of(user, sess, source)
-            audit.record(
-                s, actor=p.actor, action="login.ok", target=f"session:{sess.id}", source=source, at=now
-            )
-            tokens = Tokens(access, refresh, sess.access_expires_at, sess.refresh_expires_at, p)
-    if failed:
+    tokens = _succeed(ctx, user_id, keys["account"], password, source, now) if ok and user_id else None
+    if tokens is None:
+        _fail(ctx, keys, name, source, now)
         raise LoginRefused(401, LOGIN_FAILED)
     return tokens
+
+
+_POLICIES = {"account": throttle.ACCOUNT, "address": throttle.ADDRESS}
+
+
+def _fail(ctx: ApiContext, keys: dict[str, str], name: str, source: str, now: dt.datetime) -> None:
+    """Count a failed login against the account name and the address, and audit it. Two
+    workers counting the first failure of a name at once: one insert loses, and is retried
+    as an update."""
+    for attempt in (1, 2):
+        try:
+            with ctx.sessions() as s, s.begin():
+                for what, key in keys.items():
+                    row = s.get(LoginThrottle, key)
+                    old = throttle.Count(row.failures, row.window_start, row.locked_until) if row else None
+                    new = throttle.after_failure(old, _POLICIES[what], now)
+                    if row is None:
+                        row = LoginThrottle(key=key)
+                        s.add(row)
+                    row.failures, row.window_start, row.locked_until = new.failures, new.window_start, new.locked_until
+                audit.record(s, actor=f"user {name}", action="login.failed", target=f"user:{name}",
+                             source=source, at=now)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+
+
+def _succeed(
+    ctx: ApiContext, user_id: str, account_key: str, password: str, source: str, now: dt.datetime
+) -> Tokens | None:
+    """A new session for an active user (None: disabled meanwhile)."""
+    with ctx.sessions() as s, s.begin():
+        user = s.get(User, user_id)
+        if user is None or user.disabled_at is not None:
+            return None
+        row = s.get(LoginThrottle, account_key)
+        if row is not None:
+            s.delete(row)  # a right password ends the account's count (not the address's)
+        if ctx.password_hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = ctx.password_hasher.hash(password)
+        sess = UserSession(
+            id=secrets.token_hex(6),
+            user_id=user.id,
+            refresh_expires_at=now + ctx.refresh_ttl,
+            created_at=now,
+            source=source[:100],
+        )
+        access, refresh_token = _issue(ctx, sess, now)
+        s.add(sess)
+        p = principal_of(user, sess, source)
+        audit.record(s, actor=p.actor, action="login.ok", target=f"session:{sess.id}", source=source, at=now)
+        return Tokens(access, refresh_token, sess.access_expires_at, sess.refresh_expires_at, p)
 
 
 def refresh(ctx: ApiContext, token: str, source: str) -> Tokens:
