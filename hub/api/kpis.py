@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from hub.alarms.kpi import AlarmFacts, false_alarm_rates, kpis
@@ -38,16 +38,24 @@ def facts_of(a: Alarm) -> AlarmFacts:
 
 @router.get("/kpis")
 def get_kpis(
-    p: Annotated[Principal, Depends(require(ALARMS_READ))], ctx: Context, since: dt.datetime, until: dt.datetime | None = None
+    p: Annotated[Principal, Depends(require(ALARMS_READ))],
+    ctx: Context,
+    since: dt.datetime,
+    until: dt.datetime | None = None,
+    workstation_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """Time to acknowledge / dispatch / arrive, share acknowledged within 60 s (target 98.5 %),
-    false-alarm rates per home, device model and workstation, for alarms raised in [since, until)."""
+    false-alarm rates per home, device model and workstation, for alarms raised in [since, until).
+    ``workstation_id`` narrows to one workstation of the caller's region (the console's
+    per-workstation comparison); it never widens the region."""
     for name, bound in (("since", since), ("until", until)):
         if bound is not None and bound.tzinfo is None:
             raise invalid_field(("query", name), "needs a timezone (e.g. Z)")
     q = select(Alarm).where(alarm_scope(p), Alarm.raised_at >= since)
     if until is not None:
         q = q.where(Alarm.raised_at < until)
+    if workstation_id is not None:
+        q = q.where(Alarm.workstation_id == workstation_id)
     with ctx.sessions() as s:
         facts = [facts_of(a) for a in read_only(s).scalars(q)]
     k = kpis(facts, ctx.clock.now())

@@ -70,6 +70,10 @@ async def test_fleet_health_a_gateway_command_the_home_and_performance(
         await page.click("a.nav[href='#/kpis']")
         await page.wait_for_selector("main.kpis[data-loaded=yes] .chart canvas", timeout=15000)
         assert await page.locator("table.durations tbody tr").count() == 3
+        # sd-01's workstations side by side (GET /kpis?workstation_id=), none of sd-02's
+        await page.locator("[data-testid=compare]").wait_for(timeout=10000)
+        compared = await page.locator("table.compare tbody tr").evaluate_all("els => els.map(e => e.dataset.workstation)")
+        assert sorted(compared) == ["ws-0001", "ws-0002"]
         assert "⟦" not in await page.evaluate("document.body.innerText")
     finally:
         gw1.close()

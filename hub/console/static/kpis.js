@@ -67,9 +67,36 @@ function dayStart(ms) {
   return Math.floor((ms + offset) / DAY_MS) * DAY_MS - offset;
 }
 
+/** Workstations side by side: median and 90th percentile time to acknowledge as bars
+ * against the 60 s line (the bar's scale is 0 – 120 s), share within 60 s, false-alarm rate. */
+function Compare({ rows }) {
+  if (rows.length < 2) return null;
+  const width = (v) => `${Math.min(100, ((v ?? 0) / (2 * TARGET_S)) * 100)}%`;
+  return html`<section class="compare">
+    <h3>${t("kpi.compare")}</h3>
+    <table class="compare" data-testid="compare">
+      <thead><tr><th>${t("case.workstation")}</th><th>${t("kpi.alarms_col")}</th><th>${t("kpi.to_ack")}</th>
+        <th>${t("kpi.within_60s")}</th><th>${t("kpi.rate")}</th></tr></thead>
+      <tbody>${rows.map(({ ws, k }) => {
+        const ack = k.time_to_acknowledge;
+        const rate = k.false_alarm_rates.workstation_id?.[ws.id]?.rate;
+        return html`<tr data-workstation=${ws.id}>
+          <td>${ws.name || ws.id}</td><td>${k.alarms}</td>
+          <td class="bars" title=${`${seconds(ack.median_s)} / ${seconds(ack.p90_s)}`}>
+            <div class="bar p90" style=${{ width: width(ack.p90_s) }}></div>
+            <div class="bar median" style=${{ width: width(ack.median_s) }}></div>
+            <div class="target"></div>
+            <span>${seconds(ack.median_s)} · ${seconds(ack.p90_s)}</span></td>
+          <td>${percent(k.acknowledged_within_60s)}</td><td>${percent(rate)}</td></tr>`;
+      })}</tbody>
+    </table>
+  </section>`;
+}
+
 export function Performance() {
   const [period, setPeriod] = useState(7);
   const [total, setTotal] = useState(null);
+  const [compare, setCompare] = useState([]);
   const [days, setDays] = useState([]);
   const [error, setError] = useState(null);
   useEffect(() => {
@@ -83,6 +110,11 @@ export function Performance() {
           `/kpis?since=${encodeURIComponent(new Date(s).toISOString())}&until=${encodeURIComponent(new Date(s + DAY_MS).toISOString())}`,
         )));
         setDays(starts.map((start, i) => ({ start, k: per[i] })));
+        const since = encodeURIComponent(new Date(starts[0]).toISOString());
+        const stations = await api("/workstations").catch(() => []);
+        const each = await Promise.all(stations.slice(0, 100).map((ws) =>
+          api(`/kpis?since=${since}&workstation_id=${encodeURIComponent(ws.id)}`).then((k) => ({ ws, k }))));
+        setCompare(each);
         setError(null);
       } catch (err) {
         setError("error.unreachable");
@@ -109,6 +141,7 @@ export function Performance() {
     </table>
     <h3>${t("kpi.per_day")}</h3>
     <${Chart} days=${days} />
+    <${Compare} rows=${compare} />
     <h3>${t("kpi.false_rates")}</h3>
     ${rates.length === 0 ? html`<p>${t("kpi.no_resolved")}</p>` : html`<table class="rates">
       <thead><tr><th>${t("case.workstation")}</th><th>${t("kpi.resolved")}</th><th>${t("kpi.false")}</th><th>${t("kpi.rate")}</th></tr></thead>

@@ -318,6 +318,11 @@ def test_kpis_are_scoped_and_computed_from_the_record(api: Api) -> None:
     }
     d = api.get("district", "/api/v1/kpis", params={"since": since}).json()
     assert d["alarms"] == 3 and d["acknowledged_within_60s"] == 1 / 3  # two never acknowledged
+    # one workstation of the region (the console's comparison); never another region's
+    one = api.get("district", "/api/v1/kpis", params={"since": since, "workstation_id": "ws-0001"}).json()
+    assert one["alarms"] == 1 and one["acknowledged_within_60s"] == 1.0
+    other = api.get("ws1", "/api/v1/kpis", params={"since": since, "workstation_id": "ws-0002"}).json()
+    assert other["alarms"] == 0
     assert api.get("ws1", "/api/v1/kpis").status_code == 422
 
 
