@@ -20,6 +20,7 @@ from protocols import EventState
 from safehome.testing.events import make_event
 from safehome.testing.poll import until
 from tests.hub.conftest import WEBHOOK_SECRET, Hub, district_webhook
+from tests.support.cap import valid
 
 HOOK = "http://127.0.0.1:9/hook"
 
@@ -92,7 +93,6 @@ async def test_a_cap_subscription_gets_the_case_as_cap_alert_then_updates(hub: H
     from hub.alarms.settings import AlarmSettings
     from hub.notify.signing import verify
     from hub.sinks import NewEvent
-    from tests.hub.api.test_cap import valid
 
     with district_webhook(hub, format="cap") as receiver:
         svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)

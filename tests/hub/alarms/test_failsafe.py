@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -24,25 +23,14 @@ from hub.registry.models import District, Workstation
 from protocols import EventKind, EventState
 from safehome.testing.events import make_event
 from safehome.testing.poll import until
-from tests.hub.alarms.test_store import load, notifications
+from tests.hub.alarms.conftest import STEPS, broken, load, notifications
 from tests.hub.conftest import Hub
 
-#: decision step (as counted and flagged) → the Steps field that runs it
-STEPS = {"registry": "place", "rules": "decide", "routing": "route", "escalation": "timers", "notify": "notify"}
 SUBDISTRICT = {
     ("console", "subdistrict:sd-01", "initial"),
     ("sms", "+86-sd1", "initial"),
     ("voice", "+86-sd1", "initial"),
 }
-
-
-def broken(step: str) -> Steps:
-    """The default steps with ``step`` raising, as a bug there would."""
-
-    def boom(*_: Any) -> Any:
-        raise RuntimeError(f"injected failure in {step}")
-
-    return replace(Steps(), **{STEPS[step]: boom})
 
 
 def engine_with(hub: Hub, steps: Steps) -> AlarmEngine:

@@ -29,7 +29,7 @@ from hub.registry.files import dump_yaml
 from hub.registry.service import import_register
 from protocols.catalogue import MODEL_KINDS
 from safehome.testing.events import make_event
-from tests.hub.alarms.test_failsafe import broken
+from tests.hub.alarms.conftest import broken
 
 ZONES = ("Asia/Shanghai", "Europe/Berlin", "America/New_York", "UTC", "Australia/Lord_Howe")
 SMOKE_MODELS = sorted(m for m, kinds in MODEL_KINDS.items() if "smoke" in kinds)

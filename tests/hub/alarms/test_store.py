@@ -27,23 +27,8 @@ from hub.notify.models import Notification
 from protocols import EventKind, EventState, new_event_id
 from safehome.testing.events import make_event
 from safehome.testing.poll import until
+from tests.hub.alarms.conftest import load, notifications
 from tests.hub.conftest import NIGHT, Hub, district_webhook
-
-
-def notifications(hub: Hub, alarm_id: str) -> set[tuple[str, str, str]]:
-    with hub.sessions() as s:
-        return {
-            (n.channel, n.address, n.tier)
-            for n in s.scalars(select(Notification).where(Notification.alarm_id == alarm_id))
-        }
-
-
-def load(hub: Hub, alarm_id: str) -> Alarm:
-    with hub.sessions() as s:
-        a = s.get(Alarm, alarm_id)
-        assert a is not None
-        _ = a.history
-        return a
 
 
 def test_smoke_event_opens_routed_alarm_with_timers(hub: Hub) -> None:

