@@ -2,7 +2,8 @@
 
 (a) no, malformed, expired or revoked credentials (key and user session) → 401;
 (b) a credential holding every scope but the route's → 403;
-(c) a credential with every scope in another region → 404 on a route naming an object;
+(c) a credential with every scope in another region (another subdistrict, a workstation or
+    a home next door in the same subdistrict) → 404 on a route naming an object;
 (d) a credential with every scope in the objects' region → none of 401/403/404/5xx (so the
     sample objects exist and (c) is not vacuous).
 
@@ -136,7 +137,7 @@ def api_routes(app: FastAPI) -> list[tuple[str, Any]]:
 @dataclass
 class Creds:
     full: str  #: every scope, ws-0001 (where the samples are)
-    other: str  #: every scope, ws-0003 (another subdistrict)
+    other: dict[str, str]  #: every scope, in regions that do not hold the samples
     lacking: dict[str, str]  #: scope → every scope but that one, ws-0001
     dead: dict[str, str]  #: why → a credential that must get 401
 
@@ -240,7 +241,15 @@ def served(hub: Hub) -> Iterator[Served]:
             create_user(s, name, pw, "workstation_operator", "workstation:ws-0001", NOW, hasher=cheap)
         creds = Creds(
             full=_key(s, ALL, "workstation:ws-0001"),
-            other=_key(s, ALL, "workstation:ws-0003"),
+            other={
+                region: _key(s, ALL, region)
+                for region in (
+                    "workstation:ws-0003",
+                    "subdistrict:sd-02",
+                    "workstation:ws-0002",
+                    "home:home-2",
+                )
+            },
             lacking={scope: _key(s, ALL - {scope}, "workstation:ws-0001") for scope in SCOPES},
             dead={
                 "expired key": _key(s, ALL, "workstation:ws-0001", expires_at=NOW - dt.timedelta(seconds=1)),
@@ -316,11 +325,12 @@ def violations(s: Served, routes: list[tuple[str, Any]] | None = None) -> list[s
             if not found:
                 got = _call(c, method, route, url, s.creds.lacking["alarms:read"])
                 bad.append(f"{where}: with no scope check, a credential lacking alarms:read got {got}")
-            other = _call(c, method, route, url, s.creds.other)
-            if route.param_convertors and other != 404:
-                bad.append(f"{where}: a credential of another region got {other}, not 404")
-            if (not route.param_convertors and other in (401, 403)) or other >= 500:
-                bad.append(f"{where}: a credential of another region got {other}")
+            for region, token in s.creds.other.items():
+                other = _call(c, method, route, url, token)
+                if route.param_convertors and other != 404:
+                    bad.append(f"{where}: a credential of another region ({region}) got {other}, not 404")
+                if (not route.param_convertors and other in (401, 403)) or other >= 500:
+                    bad.append(f"{where}: a credential of another region ({region}) got {other}")
             mine = _call(c, method, route, url, s.creds.full)
             # 503 where the route documents it (a command while the broker is away: the
             # hub is built here, not started)
@@ -375,5 +385,5 @@ def test_a_route_without_the_check_fails_the_enumeration(served: Served) -> None
     assert any("signed-in" in f and "lacking alarms:read got 200" in f for f in found)
     assert (
         found[-1]
-        == "GET /api/v1/throwaway/no-region/{alarm_id}: a credential of another region got 200, not 404"
+        == "GET /api/v1/throwaway/no-region/{alarm_id}: a credential of another region (home:home-2) got 200, not 404"
     )
