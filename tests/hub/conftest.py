@@ -12,7 +12,8 @@ SQLite and on PostgreSQL.
   subdistricts, three workstations, one home/gateway each) and a manual clock at ``DAY``;
   used by the alarm, notification, API and provisioning tests.
 - ``district_webhook(hub)``: a local HTTP receiver subscribed to the district's alarms;
-  ``raise_alarm(hub, gw)``: an alarm event decided by the engine.
+  ``raise_alarm(hub, gw)``: an alarm event decided by the engine; ``act(hub, alarm, action)``:
+  a lifecycle step.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.clock import ManualClock
+from hub.alarms.lifecycle import Action
+from hub.alarms.store.actions import apply_action
 from hub.alarms.store.engine import AlarmEngine, event_signal
-from hub.alarms.store.models import WebhookSubscription
+from hub.alarms.store.models import Alarm, WebhookSubscription
+from hub.alarms.store.tx import in_transaction
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.migrate import upgrade
 from hub.sealing import dev_box
@@ -164,3 +168,13 @@ def raise_alarm(hub: Hub, gw: str = "gw-1", kind: EventKind = EventKind.SMOKE, s
     r = hub.alarms.handle(*event_signal(make_event(gw, kind=kind, sensor=sensor), hub.clock.now()))
     assert r.alarm_id
     return r.alarm_id
+
+
+def act(hub: Hub, alarm_id: str, action: Action, actor: str = "op-1", **kw: Any) -> str:
+    """Apply a lifecycle step to the alarm as ``actor`` of ws-0001: the state it leads to."""
+    def work(s: Session) -> str:
+        a = s.get(Alarm, alarm_id)
+        assert a is not None
+        return str(apply_action(s, a, action, actor, hub.clock.now(), by="workstation ws-0001", **kw).to_state.value)
+
+    return in_transaction(hub.sessions, work)

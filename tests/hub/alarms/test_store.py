@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from hub.alarms.errors import ConcurrentUpdate, TransitionRefused
 from hub.alarms.lifecycle import Action, Outcome
@@ -20,7 +19,6 @@ from hub.alarms.rules import Signal
 from hub.alarms.store.actions import apply_action
 from hub.alarms.store.engine import condition_signal, event_signal
 from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition, HomeOverride
-from hub.alarms.store.tx import in_transaction
 from hub.db.engine import read_only
 from hub.db.state import Condition
 from hub.notify.models import Notification
@@ -28,7 +26,7 @@ from protocols import EventKind, EventState, new_event_id
 from safehome.testing.events import make_event
 from safehome.testing.poll import until
 from tests.hub.alarms.conftest import load, notifications
-from tests.hub.conftest import NIGHT, Hub, district_webhook
+from tests.hub.conftest import NIGHT, Hub, act, district_webhook
 
 
 def test_smoke_event_opens_routed_alarm_with_timers(hub: Hub) -> None:
@@ -136,15 +134,6 @@ def test_home_override_flags_but_never_suppresses_panic(hub: Hub) -> None:
         hub.alarms.handle(*event_signal(make_event(kind=EventKind.BATTERY_LOW), hub.clock.now())).decision
         == "ignore"
     )
-
-
-def act(hub: Hub, alarm_id: str, action: Action, actor: str = "op-1", **kw: Any) -> str:
-    def work(s: Session) -> str:
-        a = s.get(Alarm, alarm_id)
-        assert a is not None
-        return str(apply_action(s, a, action, actor, hub.clock.now(), by="workstation ws-0001", **kw).to_state.value)
-
-    return in_transaction(hub.sessions, work)
 
 
 def test_closed_loop_records_who_when_note_and_tells_home(hub: Hub) -> None:

@@ -19,8 +19,7 @@ from hub.api.context import ApiContext
 from hub.api.tokens import create_token
 from protocols import EventKind
 from safehome.testing.events import make_event
-from tests.hub.api.test_stream import act
-from tests.hub.conftest import Hub, raise_alarm
+from tests.hub.conftest import Hub, act, raise_alarm
 from tests.support.cap import valid
 from tests.support.http import serve_app
 

@@ -16,23 +16,15 @@ from sqlalchemy import select
 
 from hub.alarms.event_schema import AlarmEvent
 from hub.alarms.lifecycle import Action
-from hub.alarms.store.actions import apply_action
-from hub.alarms.store.models import Alarm, AlarmTransition
+from hub.alarms.store.models import AlarmTransition
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext
 from hub.api.tokens import create_token, revoke_token
 from hub.notify.console import ConsoleBus
 from safehome.testing.mosquitto import free_port
 from safehome.testing.poll import wait_for
-from tests.hub.conftest import Hub, raise_alarm
+from tests.hub.conftest import Hub, act, raise_alarm
 from tests.support.http import serve_app
-
-
-def act(hub: Hub, alarm_id: str, action: Action, **kw: Any) -> None:
-    with hub.sessions() as s, s.begin():
-        alarm = s.get(Alarm, alarm_id)
-        assert alarm is not None
-        apply_action(s, alarm, action, "op-1", hub.clock.now(), by="ws", **kw)
 
 
 def read_events(lines: Iterator[str], n: int) -> list[tuple[int, str, dict[str, Any]]]:

@@ -29,45 +29,16 @@ from hub.sealing import dev_box
 from protocols import Event, EventKind, EventState, new_event_id
 from safehome.testing.mosquitto import free_port
 from tests.hub.conftest import Hub
+from tests.hub.notify.conftest import add, row, utcnow
 from tests.support.http import Receiver, http_receiver
 
 FAST = RetryPolicy(max_attempts=3, base_s=0.01, max_s=0.05, jitter=False)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     with http_receiver() as r:
         yield r
-
-
-def add(hub: Hub, channel: str, address: str, payload: dict | None = None) -> str:  # type: ignore[type-arg]
-    with hub.sessions() as s, s.begin():
-        (nid,) = enqueue(
-            s,
-            None,
-            [Outgoing(channel, address, "webhook")],
-            payload or {"event": "alarm.raised", "alarm_id": "a-1"},
-            utcnow(),
-        )
-    return nid
-
-
-def row(hub: Hub, nid: str) -> tuple[Notification, list[DeliveryAttempt]]:
-    with hub.sessions() as s:
-        n = s.get(Notification, nid)
-        assert n is not None
-        atts = list(
-            s.scalars(
-                select(DeliveryAttempt)
-                .where(DeliveryAttempt.notification_id == nid)
-                .order_by(DeliveryAttempt.attempt)
-            )
-        )
-        return n, atts
 
 
 async def drain(

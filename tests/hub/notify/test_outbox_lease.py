@@ -18,7 +18,7 @@ from hub.alarms.settings import AlarmSettings
 from hub.notify.channel import Delivered, Message, RetryPolicy
 from hub.notify.outbox import DEFAULT_LEASE_S, Handover, OutboxWorker, Outgoing, enqueue
 from tests.hub.conftest import Hub
-from tests.hub.notify.test_outbox import add, row, utcnow
+from tests.hub.notify.conftest import add, row, utcnow
 
 FAST = RetryPolicy(max_attempts=3, base_s=0.01, max_s=0.05, jitter=False)
 
