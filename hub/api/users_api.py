@@ -161,8 +161,14 @@ def _visible(s: Session, p: Principal, u: User) -> bool:
 
 @router.post("/users", status_code=201, response_model=UserPublic)
 def create_user(body: UserCreate, p: Manager, ctx: Context) -> UserPublic:
-    """Add a console user bound to a region within the caller's."""
+    """Add a console user bound to a region within the caller's, with no scope the caller
+    lacks (an auditor is made on the hub machine: ``safehome hub user add``)."""
     now = ctx.clock.now()
+    beyond = sorted(USER_ROLES.get(body.role, frozenset()) - p.scopes)
+    if beyond:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"a {body.role} would have scopes its maker lacks: {', '.join(beyond)}"
+        )
     with ctx.sessions() as s, s.begin():
         try:
             kind, rid = parse_region(body.region)

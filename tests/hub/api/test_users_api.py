@@ -218,6 +218,10 @@ def test_users_through_the_api_stay_within_the_makers_region(api: Api) -> None:
     assert r.status_code == 422 and "bound to a district" in r.text
     r = api.c.post("/api/v1/users", json={**body, "username": "zhao3", "password": "short"}, headers=admin)
     assert r.status_code == 422 and "at least 10 characters" in r.text
+    # no user gets a scope its maker lacks: the admin cannot make an auditor
+    r = api.c.post("/api/v1/users", json={**body, "username": "audit2", "role": "auditor",
+                                          "region": "district:pudong"}, headers=admin)
+    assert r.status_code == 403 and "audit:read" in r.json()["detail"]
     # a supervisor has no users:manage
     sup = bearer(api.tokens("wang")["access_token"])
     assert api.c.get("/api/v1/users", headers=sup).status_code == 403
