@@ -1,13 +1,16 @@
 """Fleet health in the browser: the region's gateways (and no others), worst first, a
 gateway's commands from its row reach that gateway's command topic, its home's page shows
-the resident card; the performance page draws its chart."""
+the resident card; the performance page draws its chart; a revoked token ends the session."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 from playwright.async_api import Browser
 
 import protocols as p
+from hub.api.tokens import revoke_token
 from hub.db.state import GatewayState
 from safehome.testing.poll import until
 from tests.console.conftest import District, log_in, page_until, watch
@@ -75,5 +78,12 @@ async def test_fleet_health_a_gateway_command_the_home_and_performance(
         compared = await page.locator("table.compare tbody tr").evaluate_all("els => els.map(e => e.dataset.workstation)")
         assert sorted(compared) == ["ws-0001", "ws-0002"]
         assert "⟦" not in await page.evaluate("document.body.innerText")
+
+        # the token is revoked while the page is open: its live stream ends and the page
+        # goes back to the login form by itself
+        with hub.session_factory() as s, s.begin():
+            assert revoke_token(s, district.tokens["sd1"].split("_")[1], dt.datetime.now(dt.UTC))
+        await page.wait_for_selector("form.login", timeout=20000)
+        assert await page.evaluate("sessionStorage.getItem('console.token')") is None
     finally:
         gw1.close()
