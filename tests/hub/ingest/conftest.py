@@ -3,6 +3,7 @@ SQLite and PostgreSQL), and hub services started in the test's event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -84,10 +85,17 @@ async def start_worker(
     worker_id: str | None = None,
     clean_session: bool = True,
     lanes: list[str] | None = None,
+    *,
+    subscribed: bool = False,
+    **ingest_settings: object,
 ) -> Worker:
+    """A started ingest worker on the secured broker (``subscribed``: once its subscriptions
+    are in place); ``ingest_settings`` override fields of ``[hub.ingest]``."""
     settings = hub_settings(secured, db_url)
     mqtt = settings.mqtt.model_copy(update={"clean_session": clean_session})
-    ingest = settings.ingest.model_copy(update={"lanes": lanes or ["priority", "telemetry"]})
+    ingest = settings.ingest.model_copy(
+        update={"lanes": lanes or ["priority", "telemetry"], **ingest_settings}
+    )
     settings = settings.model_copy(
         update={"mqtt": mqtt, "ingest": ingest, "worker_id": worker_id or settings.worker_id}
     )
@@ -97,13 +105,13 @@ async def start_worker(
     sink = RecordingSink()
     service = IngestService(settings, factory, SqlTimeSeriesStore(engine), metrics, [sink])
     await service.start()
+    if subscribed:
+        await asyncio.wait_for(service.subscribed.wait(), 10)
     return Worker(settings, engine, service, sink, metrics)
 
 
 @pytest.fixture
 async def worker(secured: SecuredBroker, db_url: str) -> AsyncIterator[Worker]:
-    import asyncio
-
     w = await start_worker(secured, db_url)
     await asyncio.wait_for(w.service.subscribed.wait(), 10)
     yield w

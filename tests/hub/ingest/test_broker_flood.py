@@ -20,8 +20,7 @@ from hub.db.state import Condition
 from hub.ingest.flooding import parse_shed_notice
 from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.poll import until
-from tests.hub.ingest.conftest import Worker, stored
-from tests.hub.ingest.test_fairness import start
+from tests.hub.ingest.conftest import Worker, start_worker, stored
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
 
@@ -38,7 +37,7 @@ def limited(mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path) -> Secu
 
 @pytest.fixture
 async def hub(limited: SecuredBroker, db_url: str) -> AsyncIterator[Worker]:
-    w = await start(limited, db_url, flood_max_messages=FLOOD_LIMIT, flood_window_s=FLOOD_WINDOW_S)
+    w = await start_worker(limited, db_url, subscribed=True, flood_max_messages=FLOOD_LIMIT, flood_window_s=FLOOD_WINDOW_S)
     yield w
     await w.service.stop()
     w.engine.dispose()

@@ -17,7 +17,7 @@ from hub.db.events import StoredEvent
 from hub.db.state import Condition
 from hub.sinks import ConditionChange, NewEvent
 from safehome.testing.poll import until
-from tests.hub.ingest.conftest import Worker, hub_settings, stored
+from tests.hub.ingest.conftest import Worker, start_worker, stored
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import SecuredBroker
 
@@ -42,30 +42,11 @@ class Gate:
         pass
 
 
-async def start(secured: SecuredBroker, db_url: str, **ingest: object) -> Worker:
-    from hub.db.engine import make_engine, make_session_factory
-    from hub.ingest.service import IngestService
-    from hub.metrics import HubMetrics
-    from hub.timeseries.sql import SqlTimeSeriesStore
-    from tests.hub.ingest.conftest import RecordingSink
-
-    settings = hub_settings(secured, db_url)
-    settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update=ingest)})
-    engine = make_engine(db_url)
-    metrics, sink = HubMetrics(), RecordingSink()
-    service = IngestService(
-        settings, make_session_factory(engine), SqlTimeSeriesStore(engine), metrics, [sink]
-    )
-    await service.start()
-    await asyncio.wait_for(service.subscribed.wait(), 10)
-    return Worker(settings, engine, service, sink, metrics)
-
-
 @pytest.fixture
 async def gated(
     secured: SecuredBroker, db_url: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[Worker, Gate]]:
-    w = await start(secured, db_url, max_pending=1000, gateway_pending=64, **getattr(request, "param", {}))
+    w = await start_worker(secured, db_url, subscribed=True, max_pending=1000, gateway_pending=64, **getattr(request, "param", {}))
     gate = Gate()
     w.service.sinks.insert(0, gate)
     yield w, gate
@@ -183,7 +164,7 @@ async def test_shed_messages_are_counted_not_acked_and_stored_when_resent(
 async def test_a_flooding_gateway_raises_gateway_flooding_and_restores(
     secured: SecuredBroker, db_url: str
 ) -> None:
-    w = await start(secured, db_url, flood_max_messages=100, flood_window_s=1.0)
+    w = await start_worker(secured, db_url, subscribed=True, flood_max_messages=100, flood_window_s=1.0)
     hostile = ScriptedGateway(secured, "ff-hostile").connect()
     home = ScriptedGateway(secured, "ff-home").connect()
 
