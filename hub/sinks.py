@@ -31,6 +31,17 @@ class NewEvent:
 
     event: Event
     received_at: dt.datetime
+    #: already decided in the transaction that stored it (by the transactional sink): the
+    #: sinks are told of it all the same, the alarm engine does not decide it again
+    decided: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """What a :class:`TransactionalSink` decided inside the storing transaction."""
+
+    event_ids: frozenset[str]  #: these reach ``events_stored`` with ``decided=True``
+    after_commit: AfterCommit  #: run once the transaction committed, before the acks
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +83,8 @@ class TransactionalSink(Protocol):
     transaction that stores them (the alarm engine does so for life-safety events, so that
     receipt, decision, routing and the claim of the first notifications take one write
     transaction instead of three). The ingest runs it in a SAVEPOINT and counts and logs
-    a failure: the events are committed and acked whatever it does. It returns what to run
-    after the commit, before the acks go out; the events it decided are still passed to
-    ``events_stored`` afterwards (it skips them there)."""
+    a failure: the events are committed and acked whatever it does. It returns which events
+    it decided and what to run after the commit, before the acks go out; the events it
+    decided are still passed to ``events_stored`` afterwards, marked ``decided``."""
 
-    def decide_in_transaction(self, session: Session, events: Sequence[NewEvent]) -> AfterCommit | None: ...
+    def decide_in_transaction(self, session: Session, events: Sequence[NewEvent]) -> Decided | None: ...

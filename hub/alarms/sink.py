@@ -25,7 +25,7 @@ from hub.alarms.rules import Signal
 from hub.alarms.store.engine import AlarmEngine, Processed, condition_signal, event_signal
 from hub.alarms.store.tx import RETRYABLE
 from hub.notify.outbox import Handover
-from hub.sinks import AfterCommit, ConditionChange, NewEvent
+from hub.sinks import ConditionChange, Decided, NewEvent
 from protocols import Telemetry
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,6 @@ class AlarmSink:
         self.busy = False  #: deciding a batch now (stop waits for it)
         self.inbox: asyncio.PriorityQueue[Item] = asyncio.PriorityQueue()
         self._seq = itertools.count()
-        #: signal keys decided inside the ingest's transaction, skipped by events_stored
-        self._decided: set[str] = set()
         #: signal key → failed attempts, while a signal is undecided (retried with backoff)
         self.undecided: dict[str, int] = {}
 
@@ -107,13 +105,10 @@ class AlarmSink:
     async def events_stored(self, events: Sequence[NewEvent]) -> None:
         """Queue the events (life safety first) and return: ingest never waits for routing."""
         for e in events:
-            signal, key = event_signal(e.event, e.received_at)
-            if key in self._decided:
-                self._decided.discard(key)  # decided in the ingest's own transaction
-                continue
-            self._put(signal, key)
+            if not e.decided:  # else decided in the ingest's own transaction
+                self._put(*event_signal(e.event, e.received_at))
 
-    def decide_in_transaction(self, session: Session, events: Sequence[NewEvent]) -> AfterCommit | None:
+    def decide_in_transaction(self, session: Session, events: Sequence[NewEvent]) -> Decided | None:
         """Life-safety events (smoke, gas, panic, …) are decided, routed and their first
         notifications claimed in the transaction that stores them: from receipt to a webhook
         on its way, one write transaction. Each in a SAVEPOINT of its own; one that loses a
@@ -123,7 +118,7 @@ class AlarmSink:
         if not self.running or self.stopping:
             return None
         urgent = [e for e in events if is_life_safety(e.event.kind.value)][:INLINE_MAX]
-        done: list[tuple[str, Processed, Handover | None]] = []
+        done: list[tuple[str, Processed, Handover | None]] = []  #: (event id, …)
         for e in urgent:
             signal, key = event_signal(e.event, e.received_at)
             handover = self.engine.new_handover()
@@ -142,17 +137,16 @@ class AlarmSink:
                     log.error("alarm signal %s: fail-safe failed in the ingest's transaction (%s); "
                               "left to the alarm queue", key, again)
                     continue
-            done.append((key, result, handover))
+            done.append((e.event.id, result, handover))
         if not done:
             return None
 
         def after_commit() -> None:
-            for key, result, handover in done:
-                self._decided.add(key)
+            for _, result, handover in done:
                 self.count(result)
                 self.engine.after_commit(result, handover)
 
-        return after_commit
+        return Decided(frozenset(i for i, _, _ in done), after_commit)
 
     async def conditions_changed(self, changes: Sequence[ConditionChange]) -> None:
         """Decided in batches of ``batch_max`` per transaction: a supervision round opening

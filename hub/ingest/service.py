@@ -47,7 +47,7 @@ from hub.ingest.store import Decider, store_event_batch, store_state, store_tele
 from hub.metrics import HubMetrics
 from hub.mqtt import hub_client_id, make_client, set_nodelay
 from hub.settings import HubSettings
-from hub.sinks import AfterCommit, EventSink, NewEvent, TelemetrySink, TransactionalSink
+from hub.sinks import Decided, EventSink, NewEvent, TelemetrySink, TransactionalSink
 from hub.threads import ThreadWork
 from hub.timeseries import TimeSeriesStore
 from protocols import AckItem, Event, Telemetry, encode, hub_subscriptions
@@ -361,7 +361,8 @@ class IngestService:
             await self.publish_acks(stored_items(plan.events))
             self._observe_lag("event", [e for e in plan.events if e.id not in plan.clock_suspect])
             if new:
-                await self._notify([NewEvent(e, now) for e in new])
+                decided = {i for d in after for i in d.event_ids}
+                await self._notify([NewEvent(e, now, decided=e.id in decided) for e in new])
         if plan.results:  # a gateway's answer to a command (not acked: protocol 3)
             n = await self._retry("results", record_results, self.factory, plan.results, now)
             self.metrics.command_results.labels("recorded").inc(n)
@@ -383,7 +384,7 @@ class IngestService:
     def _guarded(self, sink: TransactionalSink) -> Decider:
         name = type(sink).__name__
 
-        def decide(session: Session, events: Sequence[NewEvent]) -> AfterCommit | None:
+        def decide(session: Session, events: Sequence[NewEvent]) -> Decided | None:
             try:
                 with session.begin_nested():
                     return sink.decide_in_transaction(session, events)
@@ -395,10 +396,10 @@ class IngestService:
 
         return decide
 
-    def _after_commit(self, callbacks: list[AfterCommit]) -> None:
-        for cb in callbacks:
+    def _after_commit(self, decided: list[Decided]) -> None:
+        for d in decided:
             try:
-                cb()
+                d.after_commit()
             except Exception:
                 self.metrics.sink_errors.labels("after_commit").inc()
                 log.exception("an after-commit callback of a sink failed")

@@ -17,7 +17,7 @@ from hub.db.errors import StoreError
 from hub.db.events import store_events
 from hub.db.state import GatewayState, SensorState
 from hub.ingest.plan import GatewaySeen, Plan, StateBuffer
-from hub.sinks import AfterCommit, NewEvent
+from hub.sinks import Decided, NewEvent
 from hub.supervision.conditions import dialect_insert
 from hub.timeseries import TimeSeriesStore
 from protocols import Event
@@ -108,7 +108,7 @@ def _write_sensors(session: Session, sensors: dict[tuple[str, str], dt.datetime]
 
 
 #: Decides new events inside the storing transaction (a guarded :class:`hub.sinks.TransactionalSink`).
-Decider = Callable[[Session, Sequence[NewEvent]], AfterCommit | None]
+Decider = Callable[[Session, Sequence[NewEvent]], Decided | None]
 
 
 def store_event_batch(
@@ -117,9 +117,9 @@ def store_event_batch(
     received_at: dt.datetime,
     deciders: Sequence[Decider] = (),
     clock_suspect: Set[str] = frozenset(),
-) -> tuple[list[bool], list[AfterCommit]]:
+) -> tuple[list[bool], list[Decided]]:
     """Store events in one transaction; True per new event. ``deciders`` see the new events
-    inside that transaction; what they return is to be run after the commit.
+    inside that transaction; what they decided is returned (to be run after the commit).
     ``clock_suspect``: ids of events stored flagged (their synced device time is not trusted).
 
     Raises :class:`StoreError`; nothing is committed then, and nothing must be acked.
@@ -127,12 +127,12 @@ def store_event_batch(
     try:
         with factory() as session, session.begin():
             answers = store_events(session, events, received_at, clock_suspect)
-            after: list[AfterCommit] = []
+            after: list[Decided] = []
             new = [NewEvent(e, received_at) for e, is_new in zip(events, answers, strict=True) if is_new]
             for decide in deciders if new else ():
-                cb = decide(session, new)
-                if cb is not None:
-                    after.append(cb)
+                decided = decide(session, new)
+                if decided is not None:
+                    after.append(decided)
             return answers, after
     except SQLAlchemyError as exc:
         raise StoreError(f"storing a batch of {len(events)} events failed: {exc}") from exc

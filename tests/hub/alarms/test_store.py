@@ -451,7 +451,8 @@ async def test_life_safety_events_are_decided_in_the_transaction_that_stores_the
             with hub.sessions() as other:  # not committed yet: nobody else sees the alarm
                 assert read_only(other).scalars(select(Alarm)).all() == []
         assert after is not None and failed == [f"ev:{unlucky.id}"]
-        after()
+        assert after.event_ids == {first.id, repeat.id, unlucky.id}  # not the trouble event
+        after.after_commit()
         with hub.sessions() as s:
             alarm, failsafe = s.scalars(select(Alarm).order_by(Alarm.gateway_id)).all()
             to = {(n.channel, n.address) for n in s.scalars(select(Notification).where(
@@ -460,8 +461,8 @@ async def test_life_safety_events_are_decided_in_the_transaction_that_stores_the
         assert (failsafe.gateway_id, failsafe.kind, failsafe.flags) == ("gw-2", "smoke", ["routing_failed"])
         assert to == {("console", "subdistrict:sd-01"), ("sms", "+86-sd1"), ("voice", "+86-sd1")}
         assert svc.metrics.failsafe.labels("engine", "failsafe")._value.get() == 1
-        await svc.sink.events_stored([NewEvent(e, now) for e in events])  # what ingest does next
-        assert svc.sink._decided == set()
+        # what ingest does next: every new event, the decided ones marked
+        await svc.sink.events_stored([NewEvent(e, now, decided=e.id in after.event_ids) for e in events])
 
         def kinds() -> set[tuple[str, str]]:
             with hub.sessions() as s:

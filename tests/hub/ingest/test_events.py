@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import select
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 import protocols as p
 from hub.db.events import StoredEvent, store_events
-from hub.sinks import NewEvent
+from hub.sinks import Decided, NewEvent
 from safehome.testing.poll import until
 from tests.hub.ingest.conftest import Worker, stored
 from tests.support.hub_gateway import ScriptedGateway
@@ -114,18 +114,20 @@ class DecidingSink:
         self.fail = fail
         self.order: list[str] = []
         self.seen_inside: list[bool] = []
+        self.decided: list[bool] = []  #: NewEvent.decided, as events_stored saw it
         self.marker = p.new_event_id()
 
-    def decide_in_transaction(self, session: Session, events: Sequence[NewEvent]) -> Callable[[], None]:
+    def decide_in_transaction(self, session: Session, events: Sequence[NewEvent]) -> Decided:
         self.seen_inside += [session.get(StoredEvent, e.event.id) is not None for e in events]
         marker = events[0].event.model_copy(update={"id": self.marker})
         store_events(session, [marker], events[0].received_at)
         if self.fail:
             raise RuntimeError("decider bug")
-        return lambda: self.order.append("after-commit")
+        return Decided(frozenset(e.event.id for e in events), lambda: self.order.append("after-commit"))
 
     async def events_stored(self, events: Sequence[NewEvent]) -> None:
         self.order.append("events_stored")
+        self.decided += [e.decided for e in events]
 
     async def conditions_changed(self, changes: object) -> None:
         pass
@@ -149,6 +151,7 @@ async def test_a_sink_decides_inside_the_storing_transaction_and_cannot_lose_the
         assert stored(worker, [ev.id]) == 1
         assert stored(worker, [sink.marker]) == (0 if fail else 1)
         assert sink.order == (["events_stored"] if fail else ["after-commit", "events_stored"])
+        assert sink.decided == [not fail]  # whether it was decided travels with the event
         assert worker.count("safehome_sink_errors_total", sink="DecidingSink") == (1 if fail else 0)
         assert len(worker.sink.events) == 1  # the other sinks are told as always
     finally:
