@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from hub.db.state import ConditionKind, ConditionState
 from protocols import Event, Telemetry
 
 if TYPE_CHECKING:
@@ -49,8 +50,8 @@ class ConditionChange:
     """A condition (``hub.db.state.Condition`` row) that was opened or restored just now."""
 
     condition_id: int
-    kind: str  #: a ``hub.db.state.ConditionKind`` value
-    state: str  #: ``open`` or ``restored``
+    kind: ConditionKind
+    state: ConditionState
     gateway_id: str | None
     sensor_id: str | None
     at: dt.datetime

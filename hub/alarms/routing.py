@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hub.alarms.schedule import DutyHours, Shift
+from hub.notify.names import ChannelName
 from protocols import AlarmClass
 
 
@@ -59,7 +60,7 @@ class RoutingContext:
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    channel: str  #: console | sms | voice | webhook | home
+    channel: ChannelName
     address: str  #: console region "workstation:ws-0001", phone number, webhook URL, gateway id
     role: str  #: workstation | workstation_oncall | subdistrict | district | family | volunteer | webhook
     tier: str = "initial"  #: initial | subdistrict | district (which escalation step added it)
@@ -98,15 +99,15 @@ DEFAULT_POLICY = RoutingPolicy()
 def _phone(number: str | None, role: str, voice: bool, tier: str) -> list[Recipient]:
     if not number:
         return []
-    out = [Recipient("sms", number, role, tier)]
+    out = [Recipient(ChannelName.SMS, number, role, tier)]
     if voice:
-        out.append(Recipient("voice", number, role, tier))
+        out.append(Recipient(ChannelName.VOICE, number, role, tier))
     return out
 
 
 def _webhooks(ctx: RoutingContext, kind: str, region_id: str | None, tier: str) -> list[Recipient]:
     return [
-        Recipient("webhook", w.url, "webhook", tier)
+        Recipient(ChannelName.WEBHOOK, w.url, "webhook", tier)
         for w in ctx.webhooks
         if w.region_kind == kind and w.region_id == region_id
     ]
@@ -116,13 +117,13 @@ def tier_recipients(ctx: RoutingContext, tier: str, voice: bool) -> list[Recipie
     """Recipients of an escalation tier: the subdistrict or district center."""
     if tier == "subdistrict" and ctx.subdistrict_id:
         return [
-            Recipient("console", f"subdistrict:{ctx.subdistrict_id}", "subdistrict", tier),
+            Recipient(ChannelName.CONSOLE, f"subdistrict:{ctx.subdistrict_id}", "subdistrict", tier),
             *_phone(ctx.subdistrict_phone, "subdistrict", voice, tier),
             *_webhooks(ctx, "subdistrict", ctx.subdistrict_id, tier),
         ]
     # the district is the last resort, also for a subdistrict tier without a subdistrict
     return [
-        Recipient("console", f"district:{ctx.district_id}", "district", tier),
+        Recipient(ChannelName.CONSOLE, f"district:{ctx.district_id}", "district", tier),
         *_phone(ctx.district_phone, "district", voice, tier),
         *_webhooks(ctx, "district", ctx.district_id, tier),
     ]
@@ -138,7 +139,7 @@ def plan_route(
         return Shift.NIGHT, _dedupe(first)
     shift = DutyHours.of(ctx.day_start, ctx.day_end, ctx.timezone).shift_at(at)
     ws = ctx.workstation_id
-    out = [Recipient("console", f"workstation:{ws}", "workstation")]
+    out = [Recipient(ChannelName.CONSOLE, f"workstation:{ws}", "workstation")]
     if shift is Shift.DAY:
         if p.phone_by_day:
             out += _phone(ctx.workstation_phone, "workstation", p.voice, "initial")
@@ -151,16 +152,16 @@ def plan_route(
                 "initial",
             )
         if p.night_subdistrict and ctx.subdistrict_id:
-            out.append(Recipient("console", f"subdistrict:{ctx.subdistrict_id}", "subdistrict"))
+            out.append(Recipient(ChannelName.CONSOLE, f"subdistrict:{ctx.subdistrict_id}", "subdistrict"))
             out += _phone(ctx.subdistrict_phone, "subdistrict", p.voice, "initial")
     # third parties subscribed to any region enclosing the home get every alarm of it
     out += _webhooks(ctx, "workstation", ws, "initial")
     out += _webhooks(ctx, "subdistrict", ctx.subdistrict_id, "initial")
     out += _webhooks(ctx, "district", ctx.district_id, "initial")
     if p.family:
-        out += [Recipient("sms", c.phone, "family") for c in ctx.emergency_contacts if c.phone]
+        out += [Recipient(ChannelName.SMS, c.phone, "family") for c in ctx.emergency_contacts if c.phone]
     if p.volunteers:
-        out += [Recipient("sms", v.phone, "volunteer") for v in ctx.volunteers if v.phone]
+        out += [Recipient(ChannelName.SMS, v.phone, "volunteer") for v in ctx.volunteers if v.phone]
     return shift, _dedupe(out)
 
 

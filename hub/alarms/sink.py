@@ -24,6 +24,7 @@ from hub.alarms.metrics import AlarmMetrics
 from hub.alarms.rules import Signal
 from hub.alarms.store.engine import AlarmEngine, Processed, condition_signal, event_signal
 from hub.alarms.store.tx import RETRYABLE
+from hub.db.state import ConditionState
 from hub.notify.outbox import Handover
 from hub.sinks import ConditionChange, Decided, NewEvent
 from protocols import Telemetry
@@ -152,7 +153,7 @@ class AlarmSink:
         """Decided in batches of ``batch_max`` per transaction: a supervision round opening
         2,000 conditions (a power cut) is 40 short write transactions, not 2,000 commits."""
         signals = [
-            condition_signal(c.condition_id, c.gateway_id, c.sensor_id, c.kind, c.state == "restored", c.at)
+            condition_signal(c.condition_id, c.gateway_id, c.sensor_id, c.kind, c.state == ConditionState.RESTORED, c.at)
             for c in changes
         ]
         size = self.batch_max

@@ -38,7 +38,10 @@ class Channel(Protocol):
     """Deliver one message or raise :class:`DeliveryFailed`. Must not block the event loop and
     must give up within its own timeout: the outbox runs each channel on its own."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """A :class:`~hub.notify.models.ChannelName` (the ``channel`` of its rows)."""
+        ...
 
     async def send(self, message: Message) -> Delivered: ...
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from hub.notify.channel import Delivered, Message
+from hub.notify.names import ChannelName
 
 
 class Subscription:
@@ -42,7 +43,7 @@ class Subscription:
 
 
 class ConsoleBus:
-    name = "console"
+    name = ChannelName.CONSOLE
 
     def __init__(self) -> None:
         self._subs: list[Subscription] = []

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from hub.notify.channel import Delivered, Message
 from hub.notify.errors import DeliveryFailed
+from hub.notify.names import ChannelName
 from protocols import Ack, AckItem, AckStatus
 
 
@@ -38,7 +39,7 @@ def build_ack(message: Message, now_ms: int) -> Ack:
 
 
 class HomeAckChannel:
-    name = "home"
+    name = ChannelName.HOME
 
     def __init__(
         self, publisher: AckPublisher, wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)

@@ -14,10 +14,12 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db.base import Base
+from hub.notify.names import NotificationStatus
 
 
 class Notification(Base):
-    """``status``: pending → sending (leased by a worker) → delivered | pending (retry) | dead."""
+    """``status`` (:class:`~hub.notify.names.NotificationStatus`): pending → sending (leased
+    by a worker) → delivered | pending (retry) | dead; or unconfigured."""
 
     __tablename__ = "notifications"
 
@@ -28,7 +30,7 @@ class Notification(Base):
     role: Mapped[str] = mapped_column(String(32))
     tier: Mapped[str] = mapped_column(String(16), default="initial")
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=NotificationStatus.PENDING)
     #: lower = sooner: the alarm class's priority (life safety 1), so a flood of trouble
     #: notifications never delays a smoke alarm's
     priority: Mapped[int] = mapped_column(Integer(), default=9, server_default="9")

@@ -42,17 +42,18 @@ from hub.db.engine import read_only
 from hub.notify.channel import Channel, Delivered, Message, RetryPolicy
 from hub.notify.errors import DeliveryFailed
 from hub.notify.models import DeliveryAttempt, Notification
+from hub.notify.names import ChannelName
+from hub.notify.names import NotificationStatus as St
 from protocols import new_event_id
 
 log = logging.getLogger(__name__)
 
 #: Sent deliveries recorded per transaction at most.
 SETTLE_MAX = 200
-#: Every channel the hub knows; a hub worker runs those configured (console, webhook and
-#: home always; sms and voice with a provider).
-CHANNELS = ("console", "webhook", "sms", "voice", "home")
+#: Every channel the hub knows (:class:`ChannelName`), in a stable order.
+CHANNELS = tuple(ChannelName)
 #: Terminal status of a notification for a channel this hub does not run.
-UNCONFIGURED = "unconfigured"
+UNCONFIGURED = St.UNCONFIGURED
 #: How long a claim holds without renewal (``[hub.alarms] outbox_lease_s``): the longest a
 #: killed worker's notifications wait before another worker sends them.
 DEFAULT_LEASE_S = 20.0
@@ -119,7 +120,7 @@ def enqueue(
             row.status, row.last_error = UNCONFIGURED, f"no {r.channel} channel configured on this hub"
             handover.skipped.append(r.channel)
         elif handover is not None and r.channel in handover.channels:
-            row.status, row.attempts = "sending", 1
+            row.status, row.attempts = St.SENDING, 1
             row.lease_owner = handover.worker_id
             row.lease_until = now + dt.timedelta(seconds=handover.lease_s)
             handover.messages.append(Message(nid, alarm_id or "", r.channel, r.address, r.role, body, 1))
@@ -177,8 +178,8 @@ class OutboxWorker:
         due = and_(
             Notification.channel == self.channel.name,
             or_(
-                and_(Notification.status == "pending", Notification.next_attempt_at <= now),
-                and_(Notification.status == "sending", Notification.lease_until < now),
+                and_(Notification.status == St.PENDING, Notification.next_attempt_at <= now),
+                and_(Notification.status == St.SENDING, Notification.lease_until < now),
             ),
         )
         pick = (
@@ -205,7 +206,7 @@ class OutboxWorker:
                 update(Notification)
                 .where(Notification.id.in_(ids), due)
                 .values(
-                    status="sending",
+                    status=St.SENDING,
                     lease_owner=self.worker_id,
                     lease_until=now + self.lease,
                     attempts=Notification.attempts + 1,
@@ -271,17 +272,17 @@ class OutboxWorker:
     def _settle_row(
         self, s: Session, n: Notification | None, msg: Message, now: dt.datetime, result: Delivered | DeliveryFailed
     ) -> str:
-        if n is None or n.status != "sending" or n.lease_owner != self.worker_id:
+        if n is None or n.status != St.SENDING or n.lease_owner != self.worker_id:
             return n.status if n else "gone"  # the lease was lost; the other worker settles it
         n.lease_owner = n.lease_until = None
         if isinstance(result, Delivered):
-            n.status, n.delivered_at, n.last_error = "delivered", now, None
+            n.status, n.delivered_at, n.last_error = St.DELIVERED, now, None
             if self.on_delivered is not None and result.reached:
                 self.on_delivered(s, n, now)
         elif not result.retryable or msg.attempt >= self.retry.max_attempts:
-            n.status, n.last_error = "dead", result.detail[:2000]
+            n.status, n.last_error = St.DEAD, result.detail[:2000]
         else:
-            n.status, n.last_error = "pending", result.detail[:2000]
+            n.status, n.last_error = St.PENDING, result.detail[:2000]
             n.next_attempt_at = now + dt.timedelta(seconds=self.retry.delay_after(msg.attempt))
         return n.status
 
@@ -302,9 +303,9 @@ class OutboxWorker:
     def _count(self, msg: Message, result: Delivered | DeliveryFailed, status: str) -> None:
         if self.on_result is not None:
             self.on_result(self.channel.name, status)
-        if status == "delivered":
+        if status == St.DELIVERED:
             self.delivered += 1
-        elif status == "dead":
+        elif status == St.DEAD:
             self.dead += 1
             log.error(
                 "notification %s to %s dead-lettered: %s", msg.notification_id, self.channel.name, result
@@ -330,10 +331,10 @@ class OutboxWorker:
                 update(Notification)
                 .where(
                     Notification.channel == self.channel.name,
-                    Notification.status == "sending",
+                    Notification.status == St.SENDING,
                     Notification.lease_owner == self.worker_id,
                 )
-                .values(status="pending", lease_owner=None, lease_until=None, next_attempt_at=now)
+                .values(status=St.PENDING, lease_owner=None, lease_until=None, next_attempt_at=now)
                 .returning(Notification.id)
             ).all()
         if rows:
@@ -355,7 +356,7 @@ class OutboxWorker:
                         update(Notification)
                         .where(
                             Notification.id.in_(ids[i : i + RENEW_CHUNK]),
-                            Notification.status == "sending",
+                            Notification.status == St.SENDING,
                             Notification.lease_owner == self.worker_id,
                         )
                         .values(lease_until=until)
@@ -388,11 +389,11 @@ class OutboxWorker:
                 update(Notification)
                 .where(
                     Notification.id.in_([m.notification_id for m in messages]),
-                    Notification.status == "sending",
+                    Notification.status == St.SENDING,
                     Notification.lease_owner == self.worker_id,
                 )
                 .values(
-                    status="pending",
+                    status=St.PENDING,
                     lease_owner=None,
                     lease_until=None,
                     attempts=Notification.attempts - 1,
@@ -529,7 +530,7 @@ def mark_unconfigured(session: Session, configured: Iterable[str]) -> dict[str, 
     rows = (
         session.execute(
             update(Notification)
-            .where(Notification.status == "pending", Notification.channel.not_in(names))
+            .where(Notification.status == St.PENDING, Notification.channel.not_in(names))
             .values(status=UNCONFIGURED, last_error="channel not configured on this hub", lease_until=None)
             .returning(Notification.channel)
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 from hub.notify.channel import Delivered, Message, post
+from hub.notify.names import ChannelName
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +39,10 @@ def render_text(payload: dict[str, object]) -> str:
 class HttpProviderChannel:
     """One instance per kind: ``sms`` or ``voice``."""
 
-    def __init__(self, client: httpx.AsyncClient, config: ProviderConfig, kind: str = "sms") -> None:
-        if kind not in ("sms", "voice"):
+    def __init__(self, client: httpx.AsyncClient, config: ProviderConfig, kind: str = ChannelName.SMS) -> None:
+        if kind not in (ChannelName.SMS, ChannelName.VOICE):
             raise ValueError(f"provider kind {kind!r} is not sms or voice")
-        self.name = kind
+        self.name = ChannelName(kind)
         self._client = client
         self._config = config
 

@@ -14,11 +14,12 @@ from hub.alarms.cap import to_cap
 from hub.alarms.classes import is_life_safety
 from hub.notify.channel import Delivered, Message, post
 from hub.notify.errors import DeliveryFailed
+from hub.notify.names import ChannelName
 from hub.notify.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 
 class WebhookChannel:
-    name = "webhook"
+    name = ChannelName.WEBHOOK
 
     def __init__(
         self,

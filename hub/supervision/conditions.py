@@ -70,7 +70,7 @@ def open_condition(
     new_id = session.execute(stmt).scalar_one_or_none()
     if new_id is None:
         return None
-    return ConditionChange(new_id, kind.value, ConditionState.OPEN.value, gateway_id, sensor_id, at, detail)
+    return ConditionChange(new_id, kind, ConditionState.OPEN, gateway_id, sensor_id, at, detail)
 
 
 def restore_condition(
@@ -96,4 +96,4 @@ def restore_condition(
     cid = session.execute(stmt).scalar_one_or_none()
     if cid is None:
         return None
-    return ConditionChange(cid, kind.value, ConditionState.RESTORED.value, gateway_id, sensor_id, at, detail)
+    return ConditionChange(cid, kind, ConditionState.RESTORED, gateway_id, sensor_id, at, detail)

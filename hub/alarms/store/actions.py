@@ -22,6 +22,7 @@ from hub.alarms.escalation import TimerSpec
 from hub.alarms.lifecycle import Action, Outcome, State, Transition, plan
 from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition
 from hub.notify.models import Notification
+from hub.notify.names import ChannelName
 from hub.notify.outbox import Outgoing, enqueue
 from protocols import AckStatus
 
@@ -120,7 +121,7 @@ def announce(
     with session.no_autoflush:
         heard = session.scalars(
             select(Notification.address)
-            .where(Notification.alarm_id == alarm.id, Notification.channel == "webhook")
+            .where(Notification.alarm_id == alarm.id, Notification.channel == ChannelName.WEBHOOK)
             .distinct()
         )
         addresses = set(heard) - skip
@@ -129,7 +130,7 @@ def announce(
     return enqueue(
         session,
         alarm.id,
-        [Outgoing("webhook", a, "webhook", "update") for a in sorted(addresses)],
+        [Outgoing(ChannelName.WEBHOOK, a, "webhook", "update") for a in sorted(addresses)],
         event_payload(alarm, line),
         now,
         priority_of(alarm.kind),
@@ -243,7 +244,7 @@ def apply_action(
         enqueue(
             session,
             alarm.id,
-            [Outgoing("home", alarm.gateway_id, "home")],
+            [Outgoing(ChannelName.HOME, alarm.gateway_id, "home")],
             {"event_id": alarm.event_id, "status": status.value, "by": by, "alarm_id": alarm.id},
             now,
             priority_of(alarm.kind),
@@ -255,7 +256,7 @@ def apply_action(
         enqueue(
             session,
             alarm.id,
-            [Outgoing("console", region, "workstation")],
+            [Outgoing(ChannelName.CONSOLE, region, "workstation")],
             alarm_payload(alarm, "alarm.updated"),
             now,
             priority_of(alarm.kind),
@@ -263,12 +264,12 @@ def apply_action(
     return t
 
 
-def mark_notified(session: Session, notification: Any, now: dt.datetime) -> None:
+def mark_notified(session: Session, notification: Notification, now: dt.datetime) -> None:
     """Outbox hook: the first delivery to a person moves a raised alarm to *notified*.
 
     Runs inside the outbox's recording transaction, in a savepoint: if an operator changed
     the alarm at the same moment, the alarm is already past *notified* and nothing is lost."""
-    if notification.channel == "home" or not notification.alarm_id:
+    if notification.channel == ChannelName.HOME or not notification.alarm_id:
         return
     alarm = session.get(Alarm, notification.alarm_id)
     if alarm is None or alarm.state != State.RAISED.value:

@@ -26,6 +26,7 @@ from hub.alarms.lifecycle import State
 from hub.alarms.rules import Signal
 from hub.alarms.store.actions import add_timers, alarm_payload, log_step
 from hub.alarms.store.models import Alarm, ProcessedSignal
+from hub.notify.names import ChannelName
 from hub.notify.outbox import Handover, Outgoing, enqueue
 from hub.registry.models import District, Gateway, Home, Subdistrict, Workstation
 from protocols import AlarmClass, new_event_id
@@ -52,11 +53,11 @@ class Center:
             role, region, phone = "subdistrict", f"subdistrict:{self.subdistrict_id}", self.subdistrict_phone
         else:
             role, region, phone = "district", f"district:{self.district_id}", self.district_phone
-        out = [Outgoing("console", region, role)]
+        out = [Outgoing(ChannelName.CONSOLE, region, role)]
         if phone:
-            out.append(Outgoing("sms", phone, role))
+            out.append(Outgoing(ChannelName.SMS, phone, role))
             if voice:
-                out.append(Outgoing("voice", phone, role))
+                out.append(Outgoing(ChannelName.VOICE, phone, role))
         return out
 
 
@@ -165,5 +166,5 @@ def tier_fallback(alarm: Alarm, tier: str) -> list[Outgoing]:
     named by the alarm's own region columns (subdistrict tier → its subdistrict center if
     known; otherwise, and for the district tier, the district center)."""
     if tier == "subdistrict" and alarm.subdistrict_id:
-        return [Outgoing("console", f"subdistrict:{alarm.subdistrict_id}", "subdistrict", tier)]
-    return [Outgoing("console", f"district:{alarm.district_id or 'unknown'}", "district", tier)]
+        return [Outgoing(ChannelName.CONSOLE, f"subdistrict:{alarm.subdistrict_id}", "subdistrict", tier)]
+    return [Outgoing(ChannelName.CONSOLE, f"district:{alarm.district_id or 'unknown'}", "district", tier)]

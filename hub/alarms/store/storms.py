@@ -36,6 +36,7 @@ from hub.alarms.storm import (
     foldable,
     settle,
 )
+from hub.notify.names import ChannelName
 from hub.notify.outbox import Handover, Outgoing, enqueue
 from protocols import new_event_id
 
@@ -59,9 +60,9 @@ def recipients(area: str, ctx: RoutingContext) -> list[Outgoing]:
     regions = {("district", ctx.district_id), ("subdistrict", ctx.subdistrict_id)}
     if kind == "workstation":
         regions.add(("workstation", area_id))
-    out = [Outgoing("console", area, kind)]
+    out = [Outgoing(ChannelName.CONSOLE, area, kind)]
     out += [
-        Outgoing("webhook", w.url, "webhook")
+        Outgoing(ChannelName.WEBHOOK, w.url, "webhook")
         for w in ctx.webhooks
         if (w.region_kind, w.region_id) in regions
     ]

@@ -17,6 +17,7 @@ from hub.alarms.routing import (
     tier_recipients,
 )
 from hub.alarms.schedule import DutyHours, Shift
+from hub.notify.names import ChannelName
 from protocols import AlarmClass
 
 SH = "Asia/Shanghai"  # UTC+8, no DST
@@ -72,8 +73,8 @@ def test_no_day_staff_routes_to_the_subdistrict_center_by_day() -> None:
     )
     shift, recipients = plan_route(AlarmClass.ALARM, ctx, local(10))
     assert shift is Shift.NIGHT
-    assert Recipient("console", "subdistrict:sd-01", "subdistrict") in recipients
-    assert Recipient("sms", "+86-oncall", "workstation_oncall") in recipients
+    assert Recipient(ChannelName.CONSOLE, "subdistrict:sd-01", "subdistrict") in recipients
+    assert Recipient(ChannelName.SMS, "+86-oncall", "workstation_oncall") in recipients
 
 
 @pytest.mark.parametrize(

@@ -190,6 +190,7 @@ async def test_the_service_decides_a_supervision_round_in_batches_and_folds_it(s
     every condition decided once, one incident; a settings kind list with smoke is refused."""
     from hub.alarms.service import AlarmService
     from hub.alarms.settings import AlarmSettings, StormSettings
+    from hub.db.state import ConditionKind, ConditionState
     from hub.sinks import ConditionChange
 
     with pytest.raises(ValueError, match="life-safety kinds are never folded"):
@@ -204,8 +205,9 @@ async def test_the_service_decides_a_supervision_round_in_batches_and_folds_it(s
         return real(items)
 
     svc.engine.handle_batch = counted  # type: ignore[method-assign]
-    changes = [ConditionChange(2000 + n, "gateway_offline", "open", f"gw-s{n}", None, storm.clock.now())
-               for n in range(20)] + [ConditionChange(3000 + n, "gateway_offline", "open", f"gw-{n}", None,
+    OFFLINE, OPEN = ConditionKind.GATEWAY_OFFLINE, ConditionState.OPEN
+    changes = [ConditionChange(2000 + n, OFFLINE, OPEN, f"gw-s{n}", None, storm.clock.now())
+               for n in range(20)] + [ConditionChange(3000 + n, OFFLINE, OPEN, f"gw-{n}", None,
                                                        storm.clock.now()) for n in (1, 2, 3)]  # fmt: skip
     changes += changes[:2]  # handed twice: decided once
     await svc.sink.conditions_changed(changes)
