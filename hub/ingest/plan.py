@@ -1,32 +1,28 @@
 """Plan one batch: which events to store, which readings to write, what each gateway and
-sensor was last seen doing, and the acks to send once the batch is committed. Pure.
+sensor was last seen doing, and the ``rejected`` ack items of what failed validation
+(built by ``hub/downlink.py``, like every message to a gateway). Pure.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.downlink import rejected_item
 from hub.ingest.clock import ClockWatch, retimed
 from hub.ingest.decode import Incoming, Rejected
 from hub.timeseries import Point
 from protocols import (
-    Ack,
     AckItem,
-    AckStatus,
-    Channel,
     CommandResult,
     Event,
     GatewayState,
     Status,
     Telemetry,
-    Topic,
 )
 from protocols.messages import AlarmClass
-
-MAX_ACK_ITEMS = 1000
 
 
 @dataclass
@@ -109,13 +105,7 @@ def make_plan(items: Iterable[Incoming | Rejected], clock: ClockWatch | None = N
     for it in items:
         if isinstance(it, Rejected):
             if it.gateway_id and it.msg_id:
-                item = AckItem(
-                    id=it.msg_id,
-                    status=AckStatus.REJECTED,
-                    reason=it.reason,
-                    field=it.field[:120] or None,
-                    detail=it.detail[:500],
-                )
+                item = rejected_item(it.msg_id, it.reason, it.field, it.detail)
                 plan.rejected_acks.setdefault(it.gateway_id, []).append(item)
             continue
         m, at = it.msg, it.received_at
@@ -141,28 +131,6 @@ def make_plan(items: Iterable[Incoming | Rejected], clock: ClockWatch | None = N
             _seen(plan, m.gw, at, m.seq)
     plan.events.sort(key=lambda e: _PRIORITY[e.alarm_class])
     return plan
-
-
-def acks(by_gateway: dict[str, list[AckItem]], now_ms: int) -> list[tuple[str, Ack]]:
-    """One Ack message per gateway (split past :data:`MAX_ACK_ITEMS`), as (topic, Ack)."""
-    out: list[tuple[str, Ack]] = []
-    for gw, items in by_gateway.items():
-        for start in range(0, len(items), MAX_ACK_ITEMS):
-            chunk = items[start : start + MAX_ACK_ITEMS]
-            out.append((str(Topic.of(gw, Channel.ACK)), Ack(gw=gw, ts=now_ms, items=chunk)))
-    return out
-
-
-def stored_items(messages: Sequence[Event | Telemetry]) -> dict[str, list[AckItem]]:
-    """``stored`` ack items for messages that are now durable (new or duplicate alike)."""
-    out: dict[str, list[AckItem]] = {}
-    seen: set[str] = set()
-    for m in messages:
-        if m.id in seen:
-            continue
-        seen.add(m.id)
-        out.setdefault(m.gw, []).append(AckItem(id=m.id, status=AckStatus.STORED))
-    return out
 
 
 def _merge(old: GatewaySeen, new: GatewaySeen) -> GatewaySeen:

@@ -37,11 +37,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.broker.plugin import SHED_TOPIC
 from hub.db.commands import record_results
 from hub.db.errors import StoreError
+from hub.downlink import acks, stored_items
 from hub.ingest.clock import ClockWatch
 from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
 from hub.ingest.fair import Admit, Bounds, FairQueue, FloodWatch, Rank, gateway_of, rank_of
 from hub.ingest.flooding import FloodAlarms, parse_shed_notice
-from hub.ingest.plan import Plan, SeenGate, StateBuffer, acks, make_plan, stored_items
+from hub.ingest.plan import Plan, SeenGate, StateBuffer, make_plan
 from hub.ingest.reads import buffer_reads
 from hub.ingest.store import Decider, store_event_batch, store_state, store_telemetry
 from hub.metrics import HubMetrics

@@ -1,7 +1,7 @@
 """Telling the home: an Ack item (acknowledged / dispatched …) on the gateway's ack topic.
 
-The MQTT client of the hub implements :class:`AckPublisher`; this channel only builds the
-protocol message, so the closed loop is tested without knowing the client.
+The MQTT client of the hub implements :class:`AckPublisher`; the message is built by
+``hub/downlink.py``, so the closed loop is tested without knowing the client.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from hub.downlink import alarm_status_ack
 from hub.notify.channel import Delivered, Message
 from hub.notify.errors import DeliveryFailed
 from hub.notify.names import ChannelName
-from protocols import Ack, AckItem, AckStatus
+from protocols import Ack
 
 
 class AckPublisher(Protocol):
@@ -25,17 +26,12 @@ class AckPublisher(Protocol):
 
 
 def build_ack(message: Message, now_ms: int) -> Ack:
-    p = message.payload
-    event_id = p.get("event_id")
-    if not event_id:
+    """The home's Ack of ``message`` (``hub/downlink.py``); a row without an event id is
+    not retried."""
+    ack = alarm_status_ack(message.address, message.alarm_id, message.payload, now_ms)
+    if ack is None:
         raise DeliveryFailed(f"alarm {message.alarm_id} has no event id to acknowledge", retryable=False)
-    item = AckItem(
-        id=str(event_id),
-        status=AckStatus(str(p["status"])),
-        alarm_id=message.alarm_id,
-        by=str(p.get("by") or "")[:120] or None,
-    )
-    return Ack(gw=message.address, ts=now_ms, items=[item])
+    return ack
 
 
 class HomeAckChannel:

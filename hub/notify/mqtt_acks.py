@@ -11,10 +11,11 @@ from contextlib import AsyncExitStack
 
 import aiomqtt
 
+from hub.downlink import ack_topic
 from hub.mqtt import make_client, set_nodelay
 from hub.notify.errors import DeliveryFailed
 from hub.settings import MqttSettings
-from protocols import Ack, Channel, Topic, encode
+from protocols import Ack, encode
 
 
 class MqttAckPublisher:
@@ -39,7 +40,7 @@ class MqttAckPublisher:
             return self._client
 
     async def publish_ack(self, ack: Ack) -> None:
-        topic = str(Topic.of(ack.gw, Channel.ACK))
+        topic = ack_topic(ack.gw)
         try:
             client = await self._connected()
             await client.publish(topic, encode(ack), qos=1, timeout=self._timeout)

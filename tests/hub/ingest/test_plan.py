@@ -8,9 +8,10 @@ import datetime as dt
 import aiomqtt
 
 import protocols as p
+from hub.downlink import MAX_ACK_ITEMS, acks, stored_items
 from hub.ingest.decode import Incoming, Rejected, classify
 from hub.ingest.fair import Bounds, gateway_of, rank_of
-from hub.ingest.plan import MAX_ACK_ITEMS, acks, make_plan, stored_items
+from hub.ingest.plan import make_plan
 from hub.ingest.service import UplinkQueue
 from safehome.testing.events import make_event
 
