@@ -23,6 +23,7 @@ from hub.alarms.rules import DEFAULT_THRESHOLDS, Reading, analogue_candidates
 from hub.alarms.store.engine import AlarmEngine, open_key
 from hub.alarms.store.models import Alarm
 from hub.db.engine import read_only
+from hub.db.errors import RetriesExhausted
 from protocols import Telemetry
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class AnalogueWatch:
             okey = open_key((reading.gateway_id, reading.sensor_id, th.kind))
             try:
                 result = await asyncio.to_thread(self.engine.handle_reading, reading)
-            except AlarmError:
+            except (AlarmError, RetriesExhausted):
                 log.exception("reading %s/%s %s not evaluated", reading.gateway_id, reading.sensor_id,
                               reading.metric)
                 continue

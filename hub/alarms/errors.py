@@ -21,6 +21,8 @@ Undecided
 
 from __future__ import annotations
 
+from hub.db.errors import Conflict
+
 
 class AlarmError(Exception):
     """Base of the alarm engine's exceptions."""
@@ -36,7 +38,7 @@ class TransitionRefused(AlarmError):
         super().__init__(f"{reason}: {detail}")
 
 
-class ConcurrentUpdate(TransitionRefused):
+class ConcurrentUpdate(TransitionRefused, Conflict):
     """Someone else changed the alarm between our read and our write."""
 
 

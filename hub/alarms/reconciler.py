@@ -21,10 +21,11 @@ from hub.alarms.settings import AlarmSettings
 from hub.alarms.sink import AlarmSink
 from hub.alarms.store.engine import AlarmEngine, condition_signal, event_signal
 from hub.alarms.store.models import ProcessedSignal
-from hub.alarms.store.tx import in_transaction
 from hub.db.engine import read_only
+from hub.db.errors import RetriesExhausted
 from hub.db.events import StoredEvent
 from hub.db.state import Condition
+from hub.db.tx import in_transaction
 from hub.notify.dispatch import Dispatcher
 from protocols import Event, ProtocolError
 
@@ -141,5 +142,5 @@ class Reconciler:
                 pass
             try:
                 await asyncio.to_thread(self.settle_storms)
-            except AlarmError:
+            except (AlarmError, RetriesExhausted):
                 log.exception("mass-event check failed; next round retries")

@@ -23,8 +23,9 @@ from hub.alarms.errors import AlarmError, Undecided
 from hub.alarms.metrics import AlarmMetrics
 from hub.alarms.rules import Signal
 from hub.alarms.store.engine import AlarmEngine, Processed, condition_signal, event_signal
-from hub.alarms.store.tx import RETRYABLE
+from hub.db.errors import RetriesExhausted
 from hub.db.state import ConditionState
+from hub.db.tx import RETRYABLE
 from hub.notify.outbox import Handover
 from hub.sinks import ConditionChange, Decided, NewEvent
 from protocols import Telemetry
@@ -161,7 +162,7 @@ class AlarmSink:
             batch = signals[start : start + size]
             try:
                 await asyncio.to_thread(self.handle_batch, batch)
-            except AlarmError:
+            except (AlarmError, RetriesExhausted):
                 log.exception("%d conditions not turned into alarms yet; the re-check will retry", len(batch))
 
     async def telemetry_stored(self, batches: Sequence[tuple[Telemetry, dt.datetime]]) -> None:

@@ -19,7 +19,6 @@ from hub.alarms.errors import ConcurrentUpdate, TransitionRefused
 from hub.alarms.lifecycle import Action, Outcome
 from hub.alarms.store.actions import apply_action
 from hub.alarms.store.models import Alarm
-from hub.alarms.store.tx import in_transaction
 from hub.api.auth import Context, alarm_scope, audit, require
 from hub.api.context import ApiContext
 from hub.api.homes import home_card
@@ -41,6 +40,7 @@ from hub.api.schemas import (
 from hub.api.scopes import ALARMS_READ, ALARMS_REVIEW, ALARMS_WRITE, RESIDENTS_READ
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
+from hub.db.tx import in_transaction
 from hub.notify.models import Notification
 
 router = APIRouter(tags=["alarms"])

@@ -23,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from hub.alarms.errors import AlarmError
+from hub.db.errors import RetriesExhausted
 
 log = logging.getLogger(__name__)
 
@@ -193,5 +194,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Answer every HTTP, validation and database-unavailable error of ``app`` as a problem."""
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for cls in (*UNAVAILABLE, AlarmError):  # AlarmError: in_transaction gave up on a dead database
+    for cls in (*UNAVAILABLE, AlarmError, RetriesExhausted):  # in_transaction gave up on a dead database
         app.add_exception_handler(cls, _database_error)

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.alarms.store.models import WebhookSubscription
-from hub.alarms.store.tx import in_transaction
 from hub.api import webhooks_store as store
 from hub.api.auth import Context, audit, require
 from hub.api.context import ApiContext
@@ -39,6 +38,7 @@ from hub.api.webhooks_schemas import (
     WebhookUpdate,
 )
 from hub.db.engine import read_only
+from hub.db.tx import in_transaction
 from hub.notify.models import Notification
 from hub.sealing import SecretBox
 from hub.settings import secret_weakness

@@ -20,11 +20,11 @@ from collections.abc import Sequence, Set
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Index, Insert, String, false
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hub.db.base import Base
+from hub.db.dialect import dialect_insert
 from hub.db.errors import StoreError
 from protocols import Event
 
@@ -81,12 +81,7 @@ def event_row(event: Event, received_at: dt.datetime, clock_suspect: bool = Fals
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> Insert:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(StoredEvent).values(rows).on_conflict_do_nothing(index_elements=["id"])
-    if dialect == "sqlite":
-        return sqlite.insert(StoredEvent).values(rows).on_conflict_do_nothing(index_elements=["id"])
-    raise StoreError(f"event store does not support the {dialect!r} database")
+    return dialect_insert(session, StoredEvent).values(rows).on_conflict_do_nothing(index_elements=["id"])
 
 
 def store_events(

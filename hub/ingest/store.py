@@ -13,12 +13,12 @@ from sqlalchemy import TextClause, case, func, or_, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.db.dialect import dialect_insert
 from hub.db.errors import StoreError
 from hub.db.events import store_events
 from hub.db.state import GatewayState, SensorState
 from hub.ingest.plan import GatewaySeen, Plan, StateBuffer
 from hub.sinks import Decided, NewEvent
-from hub.supervision.conditions import dialect_insert
 from hub.timeseries import TimeSeriesStore
 from protocols import Event
 

@@ -12,23 +12,12 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from hub.db.errors import StoreError
+from hub.db.dialect import dialect_insert
 from hub.db.state import Condition, ConditionKind, ConditionState
 from hub.sinks import ConditionChange
 from hub.supervision.core import Key
-
-
-def dialect_insert(session: Session, table: type) -> postgresql.Insert | sqlite.Insert:
-    """``INSERT`` with ``ON CONFLICT`` support for the session's database."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table)
-    if name == "sqlite":
-        return sqlite.insert(table)
-    raise StoreError(f"the hub does not support the {name!r} database")
 
 
 def _match(column: Any, value: str | None) -> ColumnElement[bool]:

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Engine, delete, func, literal, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from hub.db.dialect import dialect_insert
 from hub.timeseries.base import to_ms
 from hub.timeseries.models import ReadingRow, RollupRow
 
@@ -63,8 +63,7 @@ def _upsert_rollups(engine: Engine, lo: int, hi: int, bucket_ms: int) -> int:
         .where(r.ts >= lo, r.ts < hi)
         .group_by(r.gateway_id, r.sensor_id, r.metric, bucket)
     )
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(RollupRow).from_select(
+    stmt = dialect_insert(engine, RollupRow).from_select(
         ["gateway_id", "sensor_id", "metric", "ts", "bucket_ms", "value", "min", "max", "n"], source
     )
     ex = stmt.excluded

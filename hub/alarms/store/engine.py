@@ -45,8 +45,8 @@ from hub.alarms.store.failsafe import open_failsafe
 from hub.alarms.store.models import Alarm, AlarmTimer, ProcessedSignal
 from hub.alarms.store.registry import Place, overrides_of, place_of
 from hub.alarms.store.storms import StormDesk
-from hub.alarms.store.tx import RETRYABLE, in_transaction
 from hub.alarms.storm import Join, OpenIncident
+from hub.db.tx import RETRYABLE, in_transaction
 from hub.notify.dispatch import Dispatch
 from hub.notify.outbox import Handover, Outgoing, enqueue
 from hub.provision.service import in_test_mode

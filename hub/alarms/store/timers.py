@@ -31,8 +31,9 @@ from hub.alarms.store.actions import alarm_payload, announce, log_step
 from hub.alarms.store.failsafe import tier_fallback
 from hub.alarms.store.models import Alarm, AlarmTimer
 from hub.alarms.store.registry import Place, place_of
-from hub.alarms.store.tx import RETRYABLE, in_transaction
 from hub.db.engine import read_only
+from hub.db.errors import RetriesExhausted
+from hub.db.tx import RETRYABLE, in_transaction
 from hub.notify.dispatch import Dispatch
 from hub.notify.models import Notification
 from hub.notify.outbox import Outgoing, enqueue
@@ -177,7 +178,7 @@ class TimerWorker:
         while not self._stop.is_set():
             try:
                 await asyncio.to_thread(self.fire_due)
-            except (OperationalError, AlarmError) as exc:
+            except (OperationalError, AlarmError, RetriesExhausted) as exc:
                 log.warning("timer worker %s: %s (retrying)", self.worker_id, exc)
             except Exception:  # escalation must outlive any bug: next tick retries
                 log.exception("timer worker %s: firing failed (retrying)", self.worker_id)

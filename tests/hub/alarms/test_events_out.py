@@ -13,7 +13,7 @@ from hub.alarms.lifecycle import Action, Outcome
 from hub.alarms.store.actions import apply_action
 from hub.alarms.store.engine import event_signal
 from hub.alarms.store.models import Alarm, WebhookSubscription
-from hub.alarms.store.tx import in_transaction
+from hub.db.tx import in_transaction
 from hub.notify.models import Notification
 from hub.sealing import dev_box
 from protocols import EventState

@@ -21,6 +21,7 @@ from hub.alarms.store.engine import condition_signal, event_signal
 from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition, HomeOverride
 from hub.db.engine import read_only
 from hub.db.state import Condition
+from hub.db.tx import in_transaction
 from hub.notify.models import Notification
 from protocols import EventKind, EventState, new_event_id
 from safehome.testing.events import make_event

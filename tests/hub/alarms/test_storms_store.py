@@ -18,11 +18,11 @@ from hub.alarms.store.engine import AlarmEngine, Processed, condition_signal, ev
 from hub.alarms.store.incidents import Incident
 from hub.alarms.store.models import Alarm, AlarmTimer, WebhookSubscription
 from hub.alarms.store.storms import MEMBER_FLAG, UNFOLDED_FLAG, StormDesk
-from hub.alarms.store.tx import in_transaction
 from hub.alarms.storm import StormPolicy
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext
 from hub.api.tokens import create_token
+from hub.db.tx import in_transaction
 from hub.notify.models import Notification
 from hub.registry.models import Gateway, Home
 from hub.sealing import dev_box

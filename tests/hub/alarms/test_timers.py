@@ -13,8 +13,8 @@ from hub.alarms.lifecycle import Action
 from hub.alarms.store.actions import apply_action
 from hub.alarms.store.models import Alarm, AlarmTimer
 from hub.alarms.store.timers import TimerWorker
-from hub.alarms.store.tx import in_transaction
 from hub.db.engine import make_engine, make_session_factory
+from hub.db.tx import in_transaction
 from hub.notify.models import Notification
 from tests.hub.conftest import Hub, raise_alarm
 
