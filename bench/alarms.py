@@ -18,8 +18,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from hub.alarms.clock import ManualClock
-from hub.alarms.store.engine import AlarmEngine, event_signal
-from hub.alarms.store.timers import TimerWorker
+from hub.alarms.engine.decide import AlarmEngine, event_signal
+from hub.alarms.engine.timers import TimerWorker
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.migrate import upgrade
 from hub.notify.channel import RetryPolicy

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alarms.engine.decide import AlarmEngine, open_key
 from hub.alarms.errors import AlarmError
 from hub.alarms.metrics import AlarmMetrics
 from hub.alarms.rules import DEFAULT_THRESHOLDS, Reading, analogue_candidates
-from hub.alarms.store.engine import AlarmEngine, open_key
 from hub.alarms.store.models import Alarm
 from hub.db.engine import read_only
 from hub.db.errors import RetriesExhausted

@@ -1,6 +1,6 @@
 """A life-safety alarm as an OASIS CAP 1.2 alert (Common Alerting Protocol, Version 1.2,
 OASIS Standard, 1 July 2010), built from one alarm event (see ``event_payload`` in
-:mod:`hub.alarms.store.actions`): a pure function, no database.
+:mod:`hub.alarms.engine.actions`): a pure function, no database.
 
 The alarm's first line (``alarm.raised``, seq 1) is a CAP ``Alert`` whose ``sent`` is the
 alarm's ``raised_at``, so every later message can reference it; each later line is an

@@ -1,5 +1,5 @@
 """The documented shape of an alarm event (a webhook body and a live-stream item): what
-``alarm_payload``/``event_payload`` in :mod:`hub.alarms.store.actions` produce, plus what
+``alarm_payload``/``event_payload`` in :mod:`hub.alarms.engine.actions` produce, plus what
 the outbox adds (``tier``, ``role``). docs/api.md's examples are validated against it, and
 tests check the code's payloads against it, so the two cannot drift apart."""
 

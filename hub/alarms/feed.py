@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 
-from hub.alarms.store.actions import event_payload
+from hub.alarms.engine.actions import event_payload
 from hub.alarms.store.models import Alarm, AlarmTransition
 
 BATCH = 500

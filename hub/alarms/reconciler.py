@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.analogue import AnalogueWatch
 from hub.alarms.clock import Clock
+from hub.alarms.engine.decide import AlarmEngine, condition_signal, event_signal
 from hub.alarms.errors import AlarmError, Undecided
 from hub.alarms.rules import Signal
 from hub.alarms.settings import AlarmSettings
 from hub.alarms.sink import AlarmSink
-from hub.alarms.store.engine import AlarmEngine, condition_signal, event_signal
 from hub.alarms.store.models import ProcessedSignal
 from hub.db.engine import read_only
 from hub.db.errors import RetriesExhausted

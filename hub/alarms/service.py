@@ -3,7 +3,7 @@
 
 1. ``hub.ingest.service.IngestService`` stores it (``hub.ingest.store.store_event_batch``) and, in
    that transaction, calls ``AlarmSink.decide_in_transaction`` (``hub/alarms/sink.py``);
-2. which calls ``AlarmEngine.process`` (``hub/alarms/store/engine.py``): rules → routing →
+2. which calls ``AlarmEngine.process`` (``hub/alarms/engine/decide.py``): rules → routing →
    escalation timers → ``hub.notify.outbox.enqueue``, claiming the first notifications
    through the ``Dispatcher``'s handover (``hub/notify/dispatch.py``);
 3. after the commit ``AlarmEngine.after_commit`` → ``Dispatcher.committed`` hands them to
@@ -23,16 +23,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.analogue import AnalogueWatch
 from hub.alarms.clock import Clock, SystemClock
+from hub.alarms.engine.actions import mark_notified
+from hub.alarms.engine.decide import AlarmEngine
+from hub.alarms.engine.storms import StormDesk
+from hub.alarms.engine.timers import TimerWorker
 from hub.alarms.escalation import DEFAULT_ESCALATION
 from hub.alarms.metrics import AlarmMetrics
 from hub.alarms.notifier import WebhookDirectory, channels
 from hub.alarms.reconciler import Reconciler
 from hub.alarms.settings import AlarmSettings
 from hub.alarms.sink import AlarmSink
-from hub.alarms.store.actions import mark_notified
-from hub.alarms.store.engine import AlarmEngine
-from hub.alarms.store.storms import StormDesk
-from hub.alarms.store.timers import TimerWorker
 from hub.notify.channel import RetryPolicy
 from hub.notify.console import ConsoleBus
 from hub.notify.dispatch import Dispatcher

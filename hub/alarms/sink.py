@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from hub.alarms.analogue import AnalogueWatch
 from hub.alarms.classes import is_life_safety, priority_of
+from hub.alarms.engine.decide import AlarmEngine, Processed, condition_signal, event_signal
 from hub.alarms.errors import AlarmError, Undecided
 from hub.alarms.metrics import AlarmMetrics
 from hub.alarms.rules import Signal
-from hub.alarms.store.engine import AlarmEngine, Processed, condition_signal, event_signal
 from hub.db.errors import RetriesExhausted
 from hub.db.state import ConditionState
 from hub.db.tx import RETRYABLE

@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.alarms.engine.actions import apply_action
 from hub.alarms.errors import ConcurrentUpdate, TransitionRefused
 from hub.alarms.lifecycle import Action, Outcome
-from hub.alarms.store.actions import apply_action
 from hub.alarms.store.models import Alarm
 from hub.api.auth import Context, alarm_scope, audit, require
 from hub.api.context import ApiContext

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from hub.alarms.cap import MEDIA_TYPE, NotLifeSafety, to_cap
-from hub.alarms.store.actions import event_payload
+from hub.alarms.engine.actions import event_payload
 from hub.alarms.store.models import AlarmTransition
 from hub.api.alarms import scoped_alarm
 from hub.api.auth import Context, require

@@ -245,7 +245,7 @@ async def test_a_mass_event_is_one_row_that_opens_to_its_members(
     district: District, browser: Browser, console_errors: list[str]
 ) -> None:
     """Two gateways of sd-01 go offline; the storm engine's incident is recorded on their
-    alarms (as hub/alarms/store/storms.py does; its own tests cover when it folds): the board
+    alarms (as hub/alarms/engine/storms.py does; its own tests cover when it folds): the board
     shows one row for the mass event, which opens to its members."""
     page = watch(await browser.new_page(), console_errors)
     await log_in(page, district.url, district.tokens["sd1"])

@@ -11,8 +11,8 @@ import httpx
 from fastapi import FastAPI
 
 from hub.alarms.classes import HUB_KINDS
+from hub.alarms.engine.actions import EVENT_OF_ACTION
 from hub.alarms.lifecycle import Action, Outcome, State
-from hub.alarms.store.actions import EVENT_OF_ACTION
 from hub.api.scopes import KEY_ROLE, TOKEN_ROLES, USER_ROLES
 from hub.console import STATIC, mount_console
 from hub.db.commands import CommandState

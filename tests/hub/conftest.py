@@ -34,13 +34,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.clock import ManualClock
+from hub.alarms.engine.actions import apply_action
+from hub.alarms.engine.decide import AlarmEngine, event_signal
 from hub.alarms.lifecycle import Action
-from hub.alarms.store.actions import apply_action
-from hub.alarms.store.engine import AlarmEngine, event_signal
 from hub.alarms.store.models import Alarm, WebhookSubscription
-from hub.alarms.store.tx import in_transaction
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.migrate import upgrade
+from hub.db.tx import in_transaction
 from hub.sealing import dev_box
 from protocols import EventKind
 from safehome.testing.events import make_event

@@ -1,2 +1,3 @@
-"""Storage and workers of the alarm engine: tables, the engine that turns signals into stored,
-routed alarms, lifecycle transitions with one winner, and escalation timers that fire once."""
+"""The alarm tables (``models.py``), mass-event incidents (``incidents.py``) and the
+registry lookups of a decision (``registry.py``). The engine that writes them is in
+``hub/alarms/engine/``."""

@@ -74,7 +74,7 @@ class Alarm(Base):
         Index("ix_alarms_subdistrict_id_id", "subdistrict_id", "id"),
         Index("ix_alarms_district_id_id", "district_id", "id"),
         Index("ix_alarms_gateway_id_sensor_id", "gateway_id", "sensor_id"),
-        # the storm check counts an area's recent alarms (hub/alarms/store/storms.py)
+        # the storm check counts an area's recent alarms (hub/alarms/engine/storms.py)
         Index("ix_alarms_subdistrict_id_raised_at", "subdistrict_id", "raised_at"),
         Index("ix_alarms_workstation_id_raised_at", "workstation_id", "raised_at"),
     )

@@ -27,7 +27,7 @@ export function boardOrder(a, b) {
   return Date.parse(a.raised_at) - Date.parse(b.raised_at); // oldest (longest waiting) first
 }
 
-/** A stream line (hub/alarms/store/actions.py event_payload) as a board row. */
+/** A stream line (hub/alarms/engine/actions.py event_payload) as a board row. */
 function fromEvent(item) {
   return {
     id: item.alarm_id,
@@ -154,7 +154,7 @@ function Header({ me, connected, onLang, onLogout, page }) {
 }
 
 // --- board ---------------------------------------------------------------------------
-/** A storm's member (hub/alarms/store/storms.py): shown folded into one row per kind and area. */
+/** A storm's member (hub/alarms/engine/storms.py): shown folded into one row per kind and area. */
 function massKey(a) {
   const member = a.incident_id || (a.flags || []).includes("mass_event");
   return member ? `${a.kind}|${a.subdistrict_id || a.workstation_id || ""}` : null;

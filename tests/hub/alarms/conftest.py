@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hub.alarms.store.engine import Steps
+from hub.alarms.engine.decide import Steps
 from hub.alarms.store.models import Alarm
 from hub.notify.models import Notification
 from tests.hub.conftest import Hub

@@ -8,10 +8,10 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.alarms.engine.actions import apply_action
+from hub.alarms.engine.decide import event_signal
 from hub.alarms.event_schema import AlarmEvent
 from hub.alarms.lifecycle import Action, Outcome
-from hub.alarms.store.actions import apply_action
-from hub.alarms.store.engine import event_signal
 from hub.alarms.store.models import Alarm, WebhookSubscription
 from hub.db.tx import in_transaction
 from hub.notify.models import Notification

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import event, select, update
 from sqlalchemy.exc import OperationalError
 
+from hub.alarms.engine.decide import AlarmEngine, Steps, event_signal
+from hub.alarms.engine.timers import TimerWorker
 from hub.alarms.errors import Undecided
-from hub.alarms.store.engine import AlarmEngine, Steps, event_signal
 from hub.alarms.store.models import Alarm, AlarmTimer, ProcessedSignal
-from hub.alarms.store.timers import TimerWorker
 from hub.notify.models import Notification
 from hub.registry.models import District, Workstation
 from protocols import EventKind, EventState

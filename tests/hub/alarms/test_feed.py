@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
+from hub.alarms.engine.actions import log_step
+from hub.alarms.engine.decide import event_signal
 from hub.alarms.feed import BATCH, Tail, head
-from hub.alarms.store.actions import log_step
-from hub.alarms.store.engine import event_signal
 from hub.alarms.store.models import Alarm
 from hub.api.auth import alarm_scope
 from hub.api.tokens import Principal

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from hub.alarms.clock import ManualClock
-from hub.alarms.store.engine import AlarmEngine, Steps, event_signal
+from hub.alarms.engine.decide import AlarmEngine, Steps, event_signal
 from hub.alarms.store.models import Alarm, AlarmTimer
 from hub.db.engine import make_engine, make_session_factory
 from hub.notify.models import Notification

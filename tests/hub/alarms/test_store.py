@@ -13,15 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from hub.alarms.engine.actions import apply_action
+from hub.alarms.engine.decide import condition_signal, event_signal
 from hub.alarms.errors import ConcurrentUpdate, TransitionRefused
 from hub.alarms.lifecycle import Action, Outcome
 from hub.alarms.rules import Signal
-from hub.alarms.store.actions import apply_action
-from hub.alarms.store.engine import condition_signal, event_signal
 from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition, HomeOverride
 from hub.db.engine import read_only
 from hub.db.state import Condition
-from hub.db.tx import in_transaction
 from hub.notify.models import Notification
 from protocols import EventKind, EventState, new_event_id
 from safehome.testing.events import make_event

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.alarms.engine.decide import AlarmEngine, Processed, condition_signal, event_signal
+from hub.alarms.engine.storms import MEMBER_FLAG, UNFOLDED_FLAG, StormDesk
 from hub.alarms.rules import Signal
-from hub.alarms.store.engine import AlarmEngine, Processed, condition_signal, event_signal
 from hub.alarms.store.incidents import Incident
 from hub.alarms.store.models import Alarm, AlarmTimer, WebhookSubscription
-from hub.alarms.store.storms import MEMBER_FLAG, UNFOLDED_FLAG, StormDesk
 from hub.alarms.storm import StormPolicy
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext

@@ -9,10 +9,10 @@ import threading
 from sqlalchemy import select
 
 from hub.alarms.clock import ManualClock
+from hub.alarms.engine.actions import apply_action
+from hub.alarms.engine.timers import TimerWorker
 from hub.alarms.lifecycle import Action
-from hub.alarms.store.actions import apply_action
 from hub.alarms.store.models import Alarm, AlarmTimer
-from hub.alarms.store.timers import TimerWorker
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.tx import in_transaction
 from hub.notify.models import Notification

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from hub.alarms.engine.decide import event_signal
 from hub.alarms.lifecycle import Outcome
-from hub.alarms.store.engine import event_signal
 from hub.alarms.store.models import Alarm, AlarmTransition
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext

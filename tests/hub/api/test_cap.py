@@ -10,9 +10,9 @@ import pytest
 from lxml import etree
 
 from hub.alarms.cap import NS, NotLifeSafety, to_cap
+from hub.alarms.engine.actions import event_payload
+from hub.alarms.engine.decide import event_signal
 from hub.alarms.lifecycle import Action, Outcome
-from hub.alarms.store.actions import event_payload
-from hub.alarms.store.engine import event_signal
 from hub.alarms.store.models import Alarm
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from hub.alarms.store.engine import event_signal
+from hub.alarms.engine.decide import event_signal
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext
 from hub.api.tokens import create_token

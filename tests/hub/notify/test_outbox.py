@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from hub.alarms.store.actions import mark_notified
-from hub.alarms.store.engine import event_signal
+from hub.alarms.engine.actions import mark_notified
+from hub.alarms.engine.decide import event_signal
 from hub.alarms.store.models import Alarm, WebhookSubscription
 from hub.db.engine import make_engine, make_session_factory
 from hub.notify.channel import Delivered, Message, RetryPolicy

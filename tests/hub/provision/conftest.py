@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from hub.alarms.clock import ManualClock
-from hub.alarms.store.engine import AlarmEngine
+from hub.alarms.engine.decide import AlarmEngine
 from hub.db.engine import make_engine, make_session_factory
 from hub.provision import service
 from safehome.cli import cli

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from hub.alarms.store.engine import event_signal
+from hub.alarms.engine.decide import event_signal
 from hub.alarms.store.models import Alarm, ProcessedSignal
 from hub.notify.models import Notification
 from hub.provision import service

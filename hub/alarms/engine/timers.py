@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.classes import priority_of
 from hub.alarms.clock import Clock
+from hub.alarms.engine.actions import alarm_payload, announce, log_step
+from hub.alarms.engine.failsafe import tier_fallback
 from hub.alarms.errors import AlarmError
 from hub.alarms.escalation import Step, should_fire
 from hub.alarms.lifecycle import State
 from hub.alarms.metrics import AlarmMetrics
 from hub.alarms.routing import DEFAULT_POLICY, RoutingPolicy, dedupe_against, tier_recipients
-from hub.alarms.store.actions import alarm_payload, announce, log_step
-from hub.alarms.store.failsafe import tier_fallback
 from hub.alarms.store.models import Alarm, AlarmTimer
 from hub.alarms.store.registry import Place, place_of
 from hub.db.engine import read_only

@@ -21,10 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.alarms.classes import classify, priority_of
+from hub.alarms.engine.actions import add_timers, alarm_payload, log_step
 from hub.alarms.escalation import EscalationPolicy, timers_for
 from hub.alarms.lifecycle import State
 from hub.alarms.rules import Signal
-from hub.alarms.store.actions import add_timers, alarm_payload, log_step
 from hub.alarms.store.models import Alarm, ProcessedSignal
 from hub.notify.names import ChannelName
 from hub.notify.outbox import Handover, Outgoing, enqueue

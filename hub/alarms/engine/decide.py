@@ -6,7 +6,7 @@ decision in one transaction, so a signal handed over twice changes nothing the s
 Races between hub workers (the same key, two events of one open alarm) end in a unique or
 version conflict and are retried from a fresh read. Any other failure of a decision step
 (registry, rules, routing, escalation, notify) ends in the fail-safe alarm
-(``store/failsafe.py``): never a traceback instead of a decision.
+(``failsafe.py``): never a traceback instead of a decision.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.classes import priority_of
 from hub.alarms.clock import Clock
+from hub.alarms.engine.actions import add_timers, alarm_payload, flush_or_conflict, log_step, record
+from hub.alarms.engine.failsafe import open_failsafe
+from hub.alarms.engine.storms import StormDesk
 from hub.alarms.errors import DecisionFailed, Undecided
 from hub.alarms.escalation import DEFAULT_ESCALATION, EscalationPolicy, timers_for
 from hub.alarms.lifecycle import State, auto_resolve
@@ -40,11 +43,8 @@ from hub.alarms.rules import (
     decide,
 )
 from hub.alarms.schedule import Shift
-from hub.alarms.store.actions import add_timers, alarm_payload, flush_or_conflict, log_step, record
-from hub.alarms.store.failsafe import open_failsafe
 from hub.alarms.store.models import Alarm, AlarmTimer, ProcessedSignal
 from hub.alarms.store.registry import Place, overrides_of, place_of
-from hub.alarms.store.storms import StormDesk
 from hub.alarms.storm import Join, OpenIncident
 from hub.db.tx import RETRYABLE, in_transaction
 from hub.notify.dispatch import Dispatch
@@ -196,7 +196,7 @@ class AlarmEngine:
 
     def fail_safe(self, signal: Signal, key: str, exc: BaseException) -> Processed:
         """The decision of ``signal`` failed with ``exc``: store the fail-safe alarm in a
-        transaction of its own (see ``store/failsafe.py``)."""
+        transaction of its own (see ``failsafe.py``)."""
 
         def work(s: Session) -> tuple[Processed, Handover | None]:
             ho = self.new_handover()
