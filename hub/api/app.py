@@ -50,7 +50,9 @@ def api_router() -> APIRouter:
 
 
 def protected_router() -> APIRouter:
-    router = APIRouter(dependencies=[Depends(principal)])
+    router = APIRouter(
+        dependencies=[Depends(principal)], responses={403: error_doc("the credential lacks the route's scope")}
+    )
     router.include_router(documented(users_api.router))
     router.include_router(documented(keys.router))
     router.include_router(documented(audit_api.router))
