@@ -26,7 +26,7 @@ from hub.runner import build_hub
 from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.poll import until
 from safehome.testing.registry import seed_small_district
-from tests.hub.alarms.test_integration import settings as hub_settings
+from tests.hub.conftest import worker_settings
 from tests.hub.provision.conftest import Site, write_broker_toml
 from tests.support import chroot
 from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
@@ -180,7 +180,7 @@ async def test_gateway_role_in_a_chroot_then_walk_test_end_to_end(
     await asyncio.to_thread(check_installed, root, bundles)
 
     # 3. the installed agent, as its service account, inside the root, against the test hub
-    hub = build_hub(hub_settings(secured, site.db_url))
+    hub = build_hub(worker_settings(secured, site.db_url))
     await hub.start()
     boot: dict[str, object] = {"config": "/etc/safehome/edge.toml", "wiring": [], "overrides": {
         "pin_factory": "mock", "state_dir": "/tmp/safehome-edge", "time_sync": "assume_synced",

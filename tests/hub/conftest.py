@@ -37,16 +37,19 @@ from hub.alarms.clock import ManualClock
 from hub.alarms.engine.actions import apply_action
 from hub.alarms.engine.decide import AlarmEngine, event_signal
 from hub.alarms.lifecycle import Action
+from hub.alarms.settings import AlarmSettings
 from hub.alarms.store.models import Alarm, WebhookSubscription
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.migrate import upgrade
 from hub.db.tx import in_transaction
-from hub.sealing import dev_box
+from hub.sealing import SecretBox, dev_box, generate_key
+from hub.settings import HubSettings, IngestSettings, MqttSettings, SecretsSettings
 from protocols import EventKind
 from safehome.testing.events import make_event
 from safehome.testing.postgres import PostgresServer, postgres_server
 from safehome.testing.registry import seed_small_district
 from tests.support.http import Receiver, http_receiver
+from tests.support.hub_mqtt import SecuredBroker
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -178,3 +181,25 @@ def act(hub: Hub, alarm_id: str, action: Action, actor: str = "op-1", **kw: Any)
         return str(apply_action(s, a, action, actor, hub.clock.now(), by="workstation ws-0001", **kw).to_state.value)
 
     return in_transaction(hub.sessions, work)
+
+
+#: The hub's secrets key: webhook secrets are stored sealed with it, and signed in clear.
+SECRETS_KEY = generate_key()
+SECRETS_BOX = SecretBox([SECRETS_KEY])
+
+
+def worker_settings(secured: SecuredBroker, db_url: str, **alarms: object) -> HubSettings:
+    """A whole hub worker's settings on the secured broker (fast timers and retries); ``alarms``
+    override ``[hub.alarms]`` fields."""
+    return HubSettings(
+        env="test",
+        secrets=SecretsSettings(key=SECRETS_KEY),
+        worker_id=f"w-{uuid.uuid4().hex[:8]}",
+        database={"url": db_url, "migrate": False},
+        mqtt=MqttSettings(port=secured.broker.port, password=secured.hub_password),
+        ingest=IngestSettings(retry_delay_s=0.2),
+        http={"enabled": True, "port": 0},
+        alarms=AlarmSettings(
+            timer_tick_s=0.1, outbox_idle_s=0.05, retry_base_s=0.05, retry_max_s=0.2, **alarms
+        ),
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,18 +18,16 @@ import pytest
 from sqlalchemy import select
 
 import protocols as p
-from hub.alarms.settings import AlarmSettings
 from hub.alarms.store.models import Alarm, AlarmTimer, WebhookSubscription
 from hub.api.tokens import create_token
 from hub.db.engine import make_engine, make_session_factory
 from hub.notify.models import Notification
 from hub.notify.signing import verify
 from hub.runner import Hub, build_hub
-from hub.sealing import SecretBox, generate_key
-from hub.settings import HubSettings, IngestSettings, MqttSettings, SecretsSettings
 from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.poll import until
 from safehome.testing.registry import seed_small_district
+from tests.hub.conftest import SECRETS_BOX, worker_settings
 from tests.support.http import Receiver, http_receiver
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
@@ -49,26 +46,6 @@ def receivers() -> Iterator[dict[str, Receiver]]:
         yield {"ws-0001": ws1, "ws-0002": ws2, "sd-01": sd1}
 
 
-#: The hub's secrets key: webhook secrets are stored sealed with it, and signed in clear.
-KEY = generate_key()
-BOX = SecretBox([KEY])
-
-
-def settings(secured: SecuredBroker, db_url: str, **alarms: object) -> HubSettings:
-    return HubSettings(
-        env="test",
-        secrets=SecretsSettings(key=KEY),
-        worker_id=f"w-{uuid.uuid4().hex[:8]}",
-        database={"url": db_url, "migrate": False},
-        mqtt=MqttSettings(port=secured.broker.port, password=secured.hub_password),
-        ingest=IngestSettings(retry_delay_s=0.2),
-        http={"enabled": True, "port": 0},
-        alarms=AlarmSettings(
-            timer_tick_s=0.1, outbox_idle_s=0.05, retry_base_s=0.05, retry_max_s=0.2, **alarms
-        ),
-    )
-
-
 def prepare(db_url: str, receivers: dict[str, Receiver]) -> str:
     """Registry + webhook subscriptions + an operator token of ws-0001; returns the token."""
     engine = make_engine(db_url)
@@ -79,7 +56,7 @@ def prepare(db_url: str, receivers: dict[str, Receiver]) -> str:
             s.add(
                 WebhookSubscription(
                     url=receivers["ws-0001"].url + "/hook",
-                    secret_sealed=BOX.seal("ws1-secret"),
+                    secret_sealed=SECRETS_BOX.seal("ws1-secret"),
                     region_kind="workstation",
                     region_id="ws-0001",
                 )
@@ -87,7 +64,7 @@ def prepare(db_url: str, receivers: dict[str, Receiver]) -> str:
             s.add(
                 WebhookSubscription(
                     url=receivers["ws-0002"].url + "/hook",
-                    secret_sealed=BOX.seal("ws2-secret"),
+                    secret_sealed=SECRETS_BOX.seal("ws2-secret"),
                     region_kind="workstation",
                     region_id="ws-0002",
                 )
@@ -95,7 +72,7 @@ def prepare(db_url: str, receivers: dict[str, Receiver]) -> str:
             s.add(
                 WebhookSubscription(
                     url=receivers["sd-01"].url + "/hook",
-                    secret_sealed=BOX.seal("sd1-secret"),
+                    secret_sealed=SECRETS_BOX.seal("sd1-secret"),
                     region_kind="subdistrict",
                     region_id="sd-01",
                 )
@@ -119,7 +96,7 @@ async def test_smoke_to_acknowledged_ack_on_the_gateway(
     secured: SecuredBroker, db_url: str, receivers: dict[str, Receiver]
 ) -> None:
     token = prepare(db_url, receivers)
-    hub = build_hub(settings(secured, db_url))
+    hub = build_hub(worker_settings(secured, db_url))
     await hub.start()
     gw = ScriptedGateway(secured, "gw-1").connect()
     try:
@@ -181,7 +158,7 @@ async def test_restart_before_escalation_deadline_then_two_workers_fire_once(
 ) -> None:
     prepare(db_url, receivers)
     policy = {"alarm": [{"name": "ack_3s", "after_s": 3, "awaits": "acknowledged", "tier": "district"}]}
-    first = build_hub(settings(secured, db_url, escalation=policy))
+    first = build_hub(worker_settings(secured, db_url, escalation=policy))
     await first.start()
     gw = ScriptedGateway(secured, "gw-1").connect()
     try:
@@ -200,7 +177,7 @@ async def test_restart_before_escalation_deadline_then_two_workers_fire_once(
         assert timer.status == "pending"  # the hub goes down before the deadline
     await first.stop()
 
-    workers = [build_hub(settings(secured, db_url, escalation=policy)) for _ in range(2)]
+    workers = [build_hub(worker_settings(secured, db_url, escalation=policy)) for _ in range(2)]
     subs = [w.app.state.console_bus.subscribe({"district:pudong"}) for w in workers]
     for w in workers:
         await w.start()
@@ -242,7 +219,7 @@ async def test_gas_reading_over_threshold_raises_an_alarm_through_ingest(
     """Telemetry %LEL above the raise level (no contact event at all) → a routed gas alarm;
     readings inside the hysteresis band change nothing; below the clear level → restored."""
     prepare(db_url, receivers)
-    hub = build_hub(settings(secured, db_url))
+    hub = build_hub(worker_settings(secured, db_url))
     await hub.start()
     gw = ScriptedGateway(secured, "gw-1").connect()
     try:

@@ -30,7 +30,7 @@ from hub.runner import Hub, build_hub
 from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.poll import until
 from safehome.testing.registry import seed_small_district
-from tests.hub.alarms.test_integration import settings as hub_settings
+from tests.hub.conftest import worker_settings
 from tests.hub.provision.conftest import Site, write_broker_toml
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
@@ -111,7 +111,7 @@ def mock_factory() -> MockFactory:
 @pytest.fixture
 async def hub(secured: SecuredBroker, site: Site) -> AsyncIterator[Hub]:
     """A running hub worker on the secured broker, subscribed."""
-    hub = build_hub(hub_settings(secured, site.db_url))
+    hub = build_hub(worker_settings(secured, site.db_url))
     await hub.start()
     try:
         await until(lambda: hub.ingest is not None and hub.ingest.subscribed.is_set(), 10, "hub subscribed")
