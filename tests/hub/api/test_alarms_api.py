@@ -4,13 +4,10 @@ other regions), filters, cursor pagination, lifecycle POSTs with idempotency key
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
 
 import httpx
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
@@ -21,47 +18,14 @@ from hub.api.app import make_api_app
 from hub.api.context import ApiContext
 from hub.api.models import ApiToken
 from hub.api.schemas import ResolveOutcome
-from hub.api.tokens import create_token, hash_token
+from hub.api.tokens import hash_token
 from hub.cli import hub as hub_cli
 from hub.notify.models import Notification
 from hub.sealing import SecretBox, generate_key
 from protocols import Event, EventKind, EventState, new_event_id
+from tests.hub.api.conftest import Api
 from tests.hub.conftest import Hub, raise_alarm
 from tests.support.http import serve_app
-
-
-@dataclass
-class Api:
-    hub: Hub
-    client: httpx.Client
-    tokens: dict[str, str]
-    alarms: dict[str, str]  # gateway → alarm id
-
-    def get(self, who: str, path: str, **kw: object):  # type: ignore[no-untyped-def]
-        return self.client.get(path, headers={"Authorization": f"Bearer {self.tokens[who]}"}, **kw)  # type: ignore[arg-type]
-
-    def post(self, who: str, path: str, key: str, body: dict | None = None):  # type: ignore[no-untyped-def,type-arg]
-        headers = {"Authorization": f"Bearer {self.tokens[who]}", "Idempotency-Key": key}
-        return self.client.post(path, headers=headers, json=body or {})
-
-
-@pytest.fixture
-def api(hub: Hub) -> Iterator[Api]:
-    tokens = {}
-    with hub.sessions() as s, s.begin():
-        for who, role, region in [
-            ("ws1", "operator", "workstation:ws-0001"),
-            ("ws1-viewer", "viewer", "workstation:ws-0001"),
-            ("ws2", "operator", "workstation:ws-0002"),
-            ("sd1", "supervisor", "subdistrict:sd-01"),
-            ("sd2", "operator", "subdistrict:sd-02"),
-            ("district", "supervisor", "district:pudong"),
-        ]:
-            tokens[who], _ = create_token(s, role, region, f"{who} desk", hub.clock.now())
-    alarms = {gw: raise_alarm(hub, gw) for gw in ("gw-1", "gw-2", "gw-3")}
-    app = make_api_app(ApiContext(hub.sessions, hub.clock))
-    with serve_app(app) as base, httpx.Client(base_url=base) as client:
-        yield Api(hub, client, tokens, alarms)
 
 
 def ids(resp) -> set[str]:  # type: ignore[no-untyped-def]

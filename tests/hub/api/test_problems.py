@@ -16,8 +16,7 @@ from hub.api.context import ApiContext
 from hub.api.problems import RETRY_AFTER_S
 from hub.db.engine import make_engine, make_session_factory
 from safehome.testing.mosquitto import free_port
-from tests.hub.api.test_alarms_api import Api
-from tests.hub.api.test_alarms_api import api as api  # the fixture
+from tests.hub.api.conftest import Api
 from tests.hub.conftest import Hub
 from tests.support.http import serve_app
 
