@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+import protocols as p
 from hub.db.engine import make_engine, make_session_factory
 from hub.db.events import StoredEvent
 from hub.db.state import GatewayState
+from hub.ingest.decode import Incoming, classify
 from hub.ingest.service import IngestService
 from hub.metrics import HubMetrics
 from hub.settings import HubSettings, IngestSettings, MqttSettings, SupervisionSettings
@@ -144,3 +146,15 @@ class Clock:
 def gateway_state(worker: Worker, gw: str) -> GatewayState | None:
     with make_session_factory(worker.engine)() as s:
         return s.get(GatewayState, gw)
+
+
+#: The receive time of :func:`incoming`.
+PLAN_NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
+
+
+def incoming(msg: p.Event | p.Telemetry | p.Status, retained: bool = False) -> Incoming:
+    """``msg`` as the receiver classifies it off the wire (at ``PLAN_NOW``)."""
+    channel = {p.Event: "event", p.Telemetry: "telemetry", p.Status: "status"}[type(msg)]
+    item = classify(str(p.Topic.of(msg.gw, channel)), p.encode(msg), retained, PLAN_NOW)
+    assert isinstance(item, Incoming), item
+    return item

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 import aiomqtt
 
 import protocols as p
 from hub.downlink import MAX_ACK_ITEMS, acks, stored_items
-from hub.ingest.decode import Incoming, Rejected, classify
+from hub.ingest.decode import Rejected
 from hub.ingest.fair import Bounds, gateway_of, rank_of
 from hub.ingest.plan import make_plan
 from hub.ingest.service import UplinkQueue
 from safehome.testing.events import make_event
+from tests.hub.ingest.conftest import PLAN_NOW, incoming
 
 BOUNDS = Bounds.of(200_000, 64)
 
-NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
-
-
-def incoming(msg: p.Event | p.Telemetry | p.Status, retained: bool = False) -> Incoming:
-    channel = {p.Event: "event", p.Telemetry: "telemetry", p.Status: "status"}[type(msg)]
-    item = classify(str(p.Topic.of(msg.gw, channel)), p.encode(msg), retained, NOW)
-    assert isinstance(item, Incoming), item
-    return item
+NOW = PLAN_NOW  #: when incoming() received the messages
 
 
 def status(gw: str, state: p.GatewayState, reason: str = "heartbeat") -> p.Status:

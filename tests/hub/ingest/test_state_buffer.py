@@ -21,7 +21,7 @@ from hub.db.state import GatewayState, SensorState
 from hub.ingest.clock import ClockWatch
 from hub.ingest.plan import StateBuffer, make_plan
 from hub.ingest.store import store_state
-from tests.hub.ingest.test_plan import incoming
+from tests.hub.ingest.conftest import incoming
 
 T0 = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
 GWS = ["gw-a", "gw-b"]
