@@ -103,3 +103,15 @@ def test_layer_checker_catches_the_web_layer_in_the_domain(tmp_path: Path) -> No
     (tmp_path / "hub" / "alarms" / "b.py").write_text("def f():\n    import hub.api.app\n")
     (tmp_path / "hub" / "alarms" / "c.py").write_text("from hub.apiary import x\nimport hub.db\n")
     assert hub_violations("hub.alarms", tmp_path) == ["hub/alarms/a.py imports hub.api", "hub/alarms/b.py imports hub.api"]
+
+
+def test_test_modules_share_helpers_through_conftests_not_each_other() -> None:
+    """A helper two test modules need goes into their common conftest.py or tests/support/,
+    never imported from another test module (that runs its tests' imports and fixtures twice)."""
+    bad = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            if module and module.startswith("tests.") and module.rsplit(".", 1)[-1].startswith("test_"):
+                bad.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert bad == []

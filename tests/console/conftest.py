@@ -179,3 +179,15 @@ async def page_until(page: Page, expression: str, within: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {expression}")
         await asyncio.sleep(0.05)
+
+
+async def step(page: Page, action: str, note: str, **fields: str) -> None:
+    """Fill and submit the case view's form of one lifecycle step."""
+    form = page.locator(f"form[data-step={action}]")
+    for name, value in fields.items():
+        if name == "outcome":
+            await form.locator("select[name=outcome]").select_option(value)
+        else:
+            await form.locator(f"input[name={name}]").fill(value)
+    await form.locator("input[name=note]").fill(note)
+    await form.locator("button[type=submit]").click()

@@ -19,7 +19,7 @@ from hub.alarms.store.incidents import Incident
 from hub.alarms.store.models import Alarm
 from hub.audit.models import AuditEntry
 from safehome.testing.poll import until
-from tests.console.conftest import USER, District, log_in, page_until, watch
+from tests.console.conftest import USER, District, log_in, page_until, step, watch
 from tests.support.hub_gateway import ScriptedGateway
 
 pytestmark = pytest.mark.slow
@@ -40,17 +40,6 @@ def resident_reads(district: District) -> int:
 
 async def board_ids(page: Page) -> list[str]:
     return [str(await li.get_attribute("data-alarm")) for li in await page.query_selector_all(ROW)]
-
-
-async def step(page: Page, action: str, note: str, **fields: str) -> None:
-    form = page.locator(f"form[data-step={action}]")
-    for name, value in fields.items():
-        if name == "outcome":
-            await form.locator("select[name=outcome]").select_option(value)
-        else:
-            await form.locator(f"input[name={name}]").fill(value)
-    await form.locator("input[name=note]").fill(note)
-    await form.locator("button[type=submit]").click()
 
 
 async def test_smoke_event_to_board_then_closed_loop_in_the_browser(
