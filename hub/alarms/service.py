@@ -1,16 +1,16 @@
 """The alarm path of one hub worker, and the service that runs it (wired in
 ``hub/runner.py``, ``build_hub``). One smoke event, top to bottom:
 
-1. ``hub.ingest.service.IngestService`` stores it (``hub.ingest.store.store_event_batch``) and, in
-   that transaction, calls ``AlarmSink.decide_in_transaction`` (``hub/alarms/sink.py``);
-2. which calls ``AlarmEngine.process`` (``hub/alarms/engine/decide.py``): rules → routing →
-   escalation timers → ``hub.notify.outbox.enqueue``, claiming the first notifications
-   through the ``Dispatcher``'s handover (``hub/notify/dispatch.py``);
-3. after the commit ``AlarmEngine.after_commit`` → ``Dispatcher.committed`` hands them to
-   the channels' ``OutboxWorker``s (webhook, SMS, voice, console, home), which send them;
-4. events not decided inline (trouble, a lost race) reach ``AlarmSink.events_stored`` →
-   its inbox → ``AlarmEngine.handle`` (the same ``process``); ``Reconciler.reconcile``
-   (``hub/alarms/reconciler.py``) decides what a crash left undecided, the same way.
+1. ``IngestService`` (``hub/ingest/service.py``) stores it and, in that transaction, calls
+   ``AlarmSink.decide_in_transaction`` (``hub/alarms/sink.py``) →
+2. ``AlarmEngine.decide`` (``hub/alarms/engine/decide.py``, the one decision function):
+   rules → routing → timers → ``enqueue`` (``hub/notify/outbox.py``), the first
+   notifications claimed through ``Dispatcher.handover`` (``hub/notify/dispatch.py``);
+3. after the commit, ``AlarmEngine.after_commit`` → ``Dispatcher.committed`` hands them to
+   the channels' ``OutboxWorker``s, which send them; then ``AlarmSink.events_stored`` sees
+   the event with ``decided`` set. Not decided there (trouble, a lost race): the sink's
+   inbox → ``AlarmEngine.handle`` → ``decide``; after a crash: ``Reconciler.reconcile``
+   (``hub/alarms/reconciler.py``) → ``handle`` → ``decide``.
 """
 
 from __future__ import annotations

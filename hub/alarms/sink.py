@@ -113,10 +113,9 @@ class AlarmSink:
     def decide_in_transaction(self, session: Session, events: Sequence[NewEvent]) -> Decided | None:
         """Life-safety events (smoke, gas, panic, …) are decided, routed and their first
         notifications claimed in the transaction that stores them: from receipt to a webhook
-        on its way, one write transaction. Each in a SAVEPOINT of its own; one that loses a
-        race with another worker is left to the alarm task, which retries it; one whose
-        decision fails gets its fail-safe alarm here (a savepoint of its own again), or is
-        left to the alarm task if even that fails."""
+        on its way, one write transaction, through :meth:`AlarmEngine.decide` (a failing
+        decision gets its fail-safe alarm here). One that loses a race with another worker,
+        or whose fail-safe fails too, is left to the alarm task, which retries it."""
         if not self.running or self.stopping:
             return None
         urgent = [e for e in events if is_life_safety(e.event.kind.value)][:INLINE_MAX]
@@ -125,20 +124,14 @@ class AlarmSink:
             signal, key = event_signal(e.event, e.received_at)
             handover = self.engine.new_handover()
             try:
-                with session.begin_nested():
-                    result = self.engine.process(session, signal, key, handover)
+                result = self.engine.decide(session, signal, key, handover)
             except RETRYABLE as exc:  # another worker won a race: the alarm task re-reads
                 log.info("alarm signal %s left to the alarm queue (%s)", key, type(exc).__name__)
                 continue
-            except Exception as exc:  # noqa: BLE001 - any failed decision: the fail-safe alarm, now
-                handover = self.engine.new_handover()
-                try:
-                    with session.begin_nested():
-                        result = self.engine.process_failsafe(session, signal, key, exc, handover)
-                except Exception as again:  # noqa: BLE001 - the alarm task retries, loudly
-                    log.error("alarm signal %s: fail-safe failed in the ingest's transaction (%s); "
-                              "left to the alarm queue", key, again)
-                    continue
+            except Exception as exc:  # noqa: BLE001 - the alarm task retries, loudly
+                log.error("alarm signal %s: fail-safe failed in the ingest's transaction (%s); "
+                          "left to the alarm queue", key, exc)
+                continue
             done.append((e.event.id, result, handover))
         if not done:
             return None

@@ -146,14 +146,32 @@ class AlarmEngine:
         self.steps = steps or Steps()
         self.storms = storms
 
+    def decide(self, s: Session, signal: Signal, key: str, handover: Handover | None) -> Processed:
+        """The decision of one signal, inside the caller's transaction (every path calls
+        this: the ingest's transaction, the alarm queue, the re-check). In a SAVEPOINT of its
+        own: a step that fails is rolled back and the fail-safe alarm is stored instead (a
+        savepoint again). A lost race propagates (the caller retries from a fresh read), as
+        does a failure of the fail-safe itself."""
+        claimed, skipped = _marks(handover)
+        try:
+            with s.begin_nested():
+                return self.process(s, signal, key, handover)
+        except RETRYABLE:
+            _rewind(handover, claimed, skipped)  # their rows went with the savepoint
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failed decision: the fail-safe alarm, now
+            _rewind(handover, claimed, skipped)
+            with s.begin_nested():
+                return self.process_failsafe(s, signal, key, exc, handover)
+
     def handle(self, signal: Signal, key: str) -> Processed:
-        """Process one signal in its own transaction (retried on races with other workers).
+        """Decide one signal in its own transaction (retried on races with other workers).
         A decision that fails ends in the fail-safe alarm; raises :class:`Undecided` only
         when that could not be stored either (the caller retries)."""
 
         def work(s: Session) -> tuple[Processed, Handover | None]:
             ho = self.new_handover()
-            return self.process(s, signal, key, ho), ho
+            return self.decide(s, signal, key, ho), ho
 
         try:
             result, ho = in_transaction(self.sessions, work, self.retries)
@@ -165,27 +183,26 @@ class AlarmEngine:
         return result
 
     def handle_batch(self, items: Sequence[tuple[Signal, str]]) -> list[Processed | None]:
-        """Process several signals in one transaction (one commit, one wait for SQLite's write
-        lock), each in a SAVEPOINT of its own. A signal that fails there (a race lost to
-        another worker, a failing step) is ``None`` in the result: the caller decides it
-        alone with :meth:`handle` (which ends a failing decision in the fail-safe alarm)."""
+        """Decide several signals in one transaction (one commit, one wait for SQLite's write
+        lock), each with :meth:`decide`. A signal that fails there (a race lost to another
+        worker, even its fail-safe failing) is ``None`` in the result: the caller decides it
+        alone with :meth:`handle`."""
 
         def work(s: Session) -> tuple[list[Processed | None], Handover | None]:
             ho = self.new_handover()
             out: list[Processed | None] = []
             for signal, key in items:
-                claimed = len(ho.messages) if ho is not None else 0
+                claimed, skipped = _marks(ho)
                 try:
-                    with s.begin_nested():
-                        out.append(self.process(s, signal, key, ho))
+                    out.append(self.decide(s, signal, key, ho))
                 except RETRYABLE as exc:  # rolled back to its savepoint: decided alone
                     log.info("signal %s left out of its batch (%s); decided alone", key, type(exc).__name__)
                     out.append(None)
                 except Exception:
                     log.exception("signal %s failed in its batch; decided alone", key)
                     out.append(None)
-                if out[-1] is None and ho is not None:
-                    del ho.messages[claimed:]  # their rows went with the savepoint
+                if out[-1] is None:
+                    _rewind(ho, claimed, skipped)  # their rows went with the savepoint
             return out, ho
 
         results, ho = in_transaction(self.sessions, work, self.retries)
@@ -423,6 +440,17 @@ class AlarmEngine:
         shift, recipients = _step("routing", st.route, cls, place.ctx, alarm.raised_at, self.routing)
         s.execute(delete(AlarmTimer).where(AlarmTimer.alarm_id == alarm.id, AlarmTimer.status == "cancelled"))
         return self._route(s, alarm, cls, shift, recipients, place.address, now, None)
+
+
+def _marks(handover: Handover | None) -> tuple[int, int]:
+    """How much a handover holds now (to forget what a rolled-back savepoint added)."""
+    return (len(handover.messages), len(handover.skipped)) if handover is not None else (0, 0)
+
+
+def _rewind(handover: Handover | None, claimed: int, skipped: int) -> None:
+    if handover is not None:
+        del handover.messages[claimed:]
+        del handover.skipped[skipped:]
 
 
 def _where(alarm: Alarm) -> str:
