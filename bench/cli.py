@@ -67,6 +67,23 @@ def latency(homes_list: str, alarms: int, spacing: float, split_lanes: bool, pos
         lat.run(n, alarms, spacing, split=split_lanes, postgres=postgres)
 
 
+@bench.command(name="board")
+@click.option("--homes", type=click.IntRange(1, 19_000), default=10_000, show_default=True)
+@click.option("--alarms", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--spacing", type=float, default=0.3, show_default=True, help="Seconds between alarms.")
+@click.option("--warmup", type=float, default=20.0, show_default=True, help="Seconds of load before measuring.")
+@click.option("--within", type=float, default=30.0, show_default=True, help="Seconds after which an unseen alarm is lost.")
+@hub_deployment
+def board(homes: int, alarms: int, spacing: float, warmup: float, within: float, split_lanes: bool, postgres: bool) -> None:
+    """Gateway publish → alarm row on an open console board (headless Chromium) p50/p99/max under load;
+    fails if an alarm never appears."""
+    from bench import board as bd
+
+    _text, lost = bd.run(homes, alarms, spacing, warmup, split_lanes, postgres, within)
+    if lost:
+        raise click.ClickException(f"{lost} of {alarms} alarms never appeared on the board")
+
+
 @bench.command(name="recovery")
 @click.option("--gateways", type=int, default=5000, show_default=True)
 @click.option(

@@ -17,6 +17,7 @@ SUMMARY = ROOT / "docs" / "benchmarks.md"
 #: (each the start of a row's first cell). A section of no pattern gets no row.
 HEADLINES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"Alarm latency at ", ("publish → webhook p50 / p99 / max",)),
+    (r"Alarm on the console board at ", ("publish → row on the board p50 / p99 / max", "alarms raised / seen")),
     (r"Connections held", ("sessions held", "time to connect all")),
     (r"Recovery", ("time until all backlog stored and acked", "alarm publish → webhook p50 / p99 / max")),
     (r"Ingest", ("hub worker: readings stored and acked",)),

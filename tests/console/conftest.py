@@ -27,12 +27,12 @@ from hub.db.migrate import upgrade
 from hub.runner import Hub, build_hub
 from hub.sealing import generate_key
 from hub.settings import HubSettings, IngestSettings, MqttSettings, SecretsSettings
+from safehome.testing.console import CHROMIUM, LAUNCH_ARGS
 from safehome.testing.mosquitto import Mosquitto, free_port
 from safehome.testing.poll import until
 from safehome.testing.registry import seed_small_district
 from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
 
-CHROMIUM = "/usr/bin/chromium"
 #: the hub's secrets key (webhook secrets are sealed with it; none are made here)
 KEY = generate_key()
 
@@ -139,23 +139,12 @@ async def browser() -> AsyncIterator[Browser]:
         b = await pw.chromium.launch(
             executable_path=chromium_or_fail(),
             headless=True,
-            # a new life-safety alarm beeps with no click first, as on a center's screen
-            args=["--autoplay-policy=no-user-gesture-required", "--no-sandbox"],
+            args=LAUNCH_ARGS,
         )
         try:
             yield b
         finally:
             await b.close()
-
-
-async def log_in(page: Page, url: str, token: str) -> None:
-    """The console's login form with an API token; waits for the live board."""
-    await page.goto(url)
-    await page.click("button.use-token")
-    await page.fill("#token", token)
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("main.board[data-loaded=yes]", timeout=15000)
-    await page.wait_for_selector("[data-testid=connection].up", timeout=15000)
 
 
 @pytest.fixture

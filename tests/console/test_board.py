@@ -18,8 +18,9 @@ import protocols as p
 from hub.alarms.store.incidents import Incident
 from hub.alarms.store.models import Alarm
 from hub.audit.models import AuditEntry
+from safehome.testing.console import log_in
 from safehome.testing.poll import until
-from tests.console.conftest import USER, District, log_in, page_until, step, watch
+from tests.console.conftest import USER, District, page_until, step, watch
 from tests.support.hub_gateway import ScriptedGateway
 
 pytestmark = pytest.mark.slow

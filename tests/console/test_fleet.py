@@ -12,8 +12,9 @@ from playwright.async_api import Browser
 import protocols as p
 from hub.api.tokens import revoke_token
 from hub.db.state import GatewayState
+from safehome.testing.console import log_in
 from safehome.testing.poll import until
-from tests.console.conftest import District, log_in, page_until, watch
+from tests.console.conftest import District, page_until, watch
 from tests.support.hub_gateway import ScriptedGateway
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,8 @@ import pytest
 from playwright.async_api import Browser, Page
 
 import protocols as p
-from tests.console.conftest import District, log_in, page_until, watch
+from safehome.testing.console import log_in
+from tests.console.conftest import District, page_until, watch
 from tests.support.hub_gateway import ScriptedGateway
 
 pytestmark = pytest.mark.slow

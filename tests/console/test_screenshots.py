@@ -18,7 +18,8 @@ from playwright.async_api import Browser
 import protocols as p
 from hub.db.engine import make_engine, make_session_factory
 from hub.registry.models import Home, Workstation
-from tests.console.conftest import District, log_in, step, watch
+from safehome.testing.console import log_in
+from tests.console.conftest import District, step, watch
 from tests.support.hub_gateway import ScriptedGateway, now_ms
 
 pytestmark = pytest.mark.slow
