@@ -24,6 +24,7 @@ from hub.alarms.errors import AlarmError, Undecided
 from hub.alarms.metrics import AlarmMetrics
 from hub.alarms.rules import Signal
 from hub.db.errors import RetriesExhausted
+from hub.db.gate import BACKGROUND, LIFE_SAFETY, writing_as
 from hub.db.state import ConditionState
 from hub.db.tx import RETRYABLE
 from hub.notify.outbox import Handover
@@ -177,12 +178,16 @@ class AlarmSink:
         while not self.stopping:
             item = await self.inbox.get()
             batch = [item]
-            if not is_life_safety(item[2].kind):  # none is queued: they come out first
+            urgent = is_life_safety(item[2].kind)
+            if not urgent:  # none is queued: they come out first
                 while len(batch) < self.batch_max and not self.inbox.empty():
                     batch.append(self.inbox.get_nowait())
             self.busy = True
             try:
-                for left in await asyncio.to_thread(self._decide, batch):
+                # a life-safety decision takes SQLite's write lock before storm batches
+                with writing_as(LIFE_SAFETY if urgent else BACKGROUND):
+                    left_over = await asyncio.to_thread(self._decide, batch)
+                for left in left_over:
                     self._retry_later(left)
             except Exception:  # this task must outlive any bug; the signals are retried
                 log.exception("%d signals not turned into alarm decisions yet; retrying", len(batch))

@@ -18,17 +18,23 @@ that they never queue for, or hold, the write lock.
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.db.gate import STALE_S, WriteGate
+
 #: How long a SQLite writer waits for another writer's lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Execution option naming how a SQLite transaction begins (IMMEDIATE unless told).
 SQLITE_BEGIN = "sqlite_begin"
 _BEGIN_MODES = {"DEFERRED", "IMMEDIATE", "EXCLUSIVE"}
+#: The gate a connection holds while in a write transaction (``Connection.info`` key).
+_GATE_TOKEN = "safehome_write_gate"
+_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
 #: SQLite files hold residents' personal data and token hashes: owner-only.
 SQLITE_FILE_MODE = 0o600
 
@@ -98,12 +104,37 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         finally:
             cur.close()
 
+    # a holder older than the busy timeout is presumed gone: SQLite would have given up on it
+    gate = _GATES[engine] = WriteGate(stale_s=min(STALE_S, busy_timeout_ms / 1000))
+
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
         mode = str(conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")).upper()
         if mode not in _BEGIN_MODES:
             raise ValueError(f"{SQLITE_BEGIN}={mode!r}: must be one of {sorted(_BEGIN_MODES)}")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "DEFERRED":  # a pure reader: never waits for writers
+            conn.exec_driver_sql("BEGIN DEFERRED")
+            return
+        # writers of this process take SQLite's lock most urgent first (hub/db/gate.py)
+        token = gate.acquire()
+        try:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            gate.release(token)
+            raise
+        conn.info[_GATE_TOKEN] = token
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def on_end(conn: Any) -> None:
+        token = conn.info.pop(_GATE_TOKEN, None)
+        if token is not None:
+            gate.release(token)
+
+
+def write_gate(engine: Engine) -> WriteGate | None:
+    """The gate of a SQLite engine made by :func:`make_engine` (None for others)."""
+    return _GATES.get(engine)
 
 
 def read_only(session: Session) -> Session:

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.broker.plugin import SHED_TOPIC
 from hub.db.commands import record_results
 from hub.db.errors import StoreError
+from hub.db.gate import INGEST, LIFE_SAFETY, writing_as
 from hub.downlink import acks, stored_items
 from hub.ingest.clock import ClockWatch
 from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
@@ -51,7 +52,7 @@ from hub.settings import HubSettings
 from hub.sinks import Decided, EventSink, NewEvent, TelemetrySink, TransactionalSink
 from hub.threads import ThreadWork
 from hub.timeseries import TimeSeriesStore
-from protocols import AckItem, Event, Telemetry, encode, hub_subscriptions
+from protocols import AckItem, AlarmClass, Event, Telemetry, class_of, encode, hub_subscriptions
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -112,6 +113,8 @@ class UplinkQueue:
         return self._fair.take(limit, per_gateway, ranks, heavy_at)
 
 
+#: the ingest's own threads: both lanes' stores, the state flush, planning, flood alarms
+INGEST_THREADS = 4
 #: batches larger than this are validated in a thread (a few ms of pure Python and more)
 PLAN_IN_THREAD_OVER = 50
 PRIORITY_LANE = "priority"
@@ -162,7 +165,9 @@ class IngestService:
         self.lanes = settings.ingest.lanes  #: validated: each lane at most once
         self._tasks: list[asyncio.Task[None]] = []
         self._rejects = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
-        self._threads = ThreadWork()
+        # threads of its own: a smoke alarm's store never waits for a thread of the default
+        # pool, all of them waiting for SQLite's write lock in a storm (hub/threads.py)
+        self._threads = ThreadWork(INGEST_THREADS, "ingest")
         self.state = StateBuffer()
         self._gate = SeenGate(seen_write_every(settings))
         self.clock_watch = ClockWatch(settings.supervision.clock_tolerance_s)
@@ -352,9 +357,13 @@ class IngestService:
             self.metrics.clock_suspect.inc(len(plan.clock_suspect))
         self.state.add(plan.gateways, plan.sensors)
         if plan.events:
-            answers, after = await self._retry(
-                "core", store_event_batch, self.factory, plan.events, now, self._deciders(), plan.clock_suspect
-            )
+            # storing and deciding a smoke alarm goes before any other writer of this process,
+            # what gateways wait an ack for before the alarm engine's background work
+            urgency = LIFE_SAFETY if any(class_of(e.kind) is AlarmClass.ALARM for e in plan.events) else INGEST
+            with writing_as(urgency):
+                answers, after = await self._retry(
+                    "core", store_event_batch, self.factory, plan.events, now, self._deciders(), plan.clock_suspect
+                )
             new = [e for e, is_new in zip(plan.events, answers, strict=True) if is_new]
             self.metrics.events_stored.labels("new").inc(len(new))
             self.metrics.events_stored.labels("duplicate").inc(len(plan.events) - len(new))
@@ -365,7 +374,8 @@ class IngestService:
                 decided = {i for d in after for i in d.event_ids}
                 await self._notify([NewEvent(e, now, decided=e.id in decided) for e in new])
         if plan.results:  # a gateway's answer to a command (not acked: protocol 3)
-            n = await self._retry("results", record_results, self.factory, plan.results, now)
+            with writing_as(INGEST):
+                n = await self._retry("results", record_results, self.factory, plan.results, now)
             self.metrics.command_results.labels("recorded").inc(n)
             if n < len(plan.results):
                 self.metrics.command_results.labels("unmatched").inc(len(plan.results) - n)

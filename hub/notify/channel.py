@@ -23,6 +23,8 @@ class Message:
     role: str
     payload: Mapping[str, Any]
     attempt: int = 1
+    #: the notification's priority (lower is sooner; the alarm class's, 1 = life safety)
+    priority: int = 9
 
 
 @dataclass(frozen=True, slots=True)

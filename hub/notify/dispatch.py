@@ -110,9 +110,11 @@ class Dispatcher:
         if self._loop is None or not self._tasks:
             return None
         channels = frozenset(w.channel.name for w in self.workers if w.handed < HANDOVER_BACKLOG)
-        if not channels and not self.unconfigured:
+        # a backlogged channel still takes life-safety rows: they are sent at once, beside it
+        express = frozenset(w.channel.name for w in self.workers)
+        if not express and not self.unconfigured:
             return None
-        return Handover(self.worker_id, channels, self.lease_s, unconfigured=self.unconfigured)
+        return Handover(self.worker_id, channels, self.lease_s, unconfigured=self.unconfigured, express=express)
 
     def committed(self, handover: Handover | None, enqueued: int) -> None:
         """After the commit of a transaction that enqueued ``enqueued`` notifications: count

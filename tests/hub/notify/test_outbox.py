@@ -28,6 +28,7 @@ from hub.notify.webhook import WebhookChannel
 from hub.sealing import dev_box
 from protocols import Event, EventKind, EventState, new_event_id
 from safehome.testing.mosquitto import free_port
+from safehome.testing.poll import until
 from tests.hub.conftest import Hub
 from tests.hub.notify.conftest import add, row, utcnow
 from tests.support.http import Receiver, http_receiver
@@ -278,8 +279,8 @@ async def test_a_handover_claims_its_channels_in_the_enqueuing_transaction(hub: 
 async def test_handed_messages_are_sent_without_a_claim_and_recorded(hub: Hub, receiver: Receiver) -> None:
     ho = Handover("w1", frozenset({"webhook"}))
     with hub.sessions() as s, s.begin():
-        (nid,) = enqueue(s, "a-1", [Outgoing("webhook", receiver.url, "webhook")], {"kind": "smoke"}, utcnow(),
-                         1, ho)  # fmt: skip
+        (nid,) = enqueue(s, "a-1", [Outgoing("webhook", receiver.url, "webhook")], {"kind": "gateway_offline"},
+                         utcnow(), 2, ho)  # fmt: skip
     async with httpx.AsyncClient() as client:
         w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}), "w1", utcnow, FAST)
         claims = 0
@@ -305,7 +306,7 @@ async def test_a_stopping_worker_releases_handed_messages_it_did_not_send(hub: H
     ho = Handover("w1", frozenset({"console"}))
     with hub.sessions() as s, s.begin():
         ids = enqueue(s, "a-1", [Outgoing("console", f"workstation:ws-{i}", "operator") for i in range(3)],
-                      {"kind": "smoke"}, utcnow(), 1, ho)  # fmt: skip
+                      {"kind": "mains_lost"}, utcnow(), 3, ho)  # fmt: skip
     sent: list[str] = []
 
     class StopsOnFirstSend:
@@ -347,3 +348,53 @@ def test_an_idle_claim_takes_no_write_lock(hub: Hub) -> None:
         finally:
             fast.dispose()
     assert w.claim() == []
+
+
+async def test_a_handed_life_safety_message_goes_out_beside_a_storm_batch_in_flight(hub: Hub) -> None:
+    """A storm's webhooks are in flight (their receiver not answering yet) and more are
+    handed: a smoke alarm's message handed now is sent at once, not after them."""
+    storm = Handover("w1", frozenset({"webhook"}))
+    smoke = Handover("w1", frozenset({"webhook"}))
+    with hub.sessions() as s, s.begin():
+        enqueue(s, "a-storm", [Outgoing("webhook", f"http://x/{i}", "webhook") for i in range(6)],
+                {"kind": "gateway_offline"}, utcnow(), 2, storm)  # fmt: skip
+        (smoke_id,) = enqueue(s, "a-smoke", [Outgoing("webhook", "http://x/smoke", "webhook")],
+                              {"kind": "smoke"}, utcnow(), 1, smoke)  # fmt: skip
+    sent: list[str] = []
+    answer = asyncio.Event()
+
+    class SlowForTheStorm:
+        name = "webhook"
+
+        async def send(self, message: Message) -> Delivered:
+            sent.append(message.alarm_id)
+            if message.alarm_id == "a-storm":
+                await answer.wait()
+            return Delivered()
+
+    w = OutboxWorker(hub.sessions, SlowForTheStorm(), "w1", utcnow, FAST, batch=3)
+    w.hand(storm.messages)
+    run = asyncio.create_task(w.run(idle_s=0.05))
+    await until(lambda: len(sent) == 3, what="the storm's first batch in flight")
+    w.hand(smoke.messages)
+    await until(lambda: "a-smoke" in sent, what="the smoke alarm's webhook sent")
+    assert sent == ["a-storm"] * 3 + ["a-smoke"]  # the storm's other 3 still wait
+    answer.set()
+    await until(lambda: len(sent) == 7, what="the storm's rest sent")
+    await until(lambda: row(hub, smoke_id)[0].status == "delivered", what="the smoke's delivery recorded")
+    w.stop()
+    await run
+    with hub.sessions() as s:
+        assert {n.status for n in s.scalars(select(Notification))} == {"delivered"}
+
+
+def test_a_backlogged_channel_still_claims_life_safety_rows_in_the_transaction(hub: Hub) -> None:
+    """The channel's handed backlog is full (not in ``channels``): a life-safety row is
+    claimed anyway (it is sent at once), a supervisory one waits in the table."""
+    ho = Handover("w1", frozenset(), express=frozenset({"webhook"}))
+    with hub.sessions() as s, s.begin():
+        (fire,) = enqueue(s, "a-1", [Outgoing("webhook", "http://x", "webhook")], {"kind": "smoke"}, utcnow(), 1, ho)
+        (trouble,) = enqueue(s, "a-2", [Outgoing("webhook", "http://x", "webhook")], {"kind": "mains_lost"},
+                             utcnow(), 3, ho)  # fmt: skip
+    assert [(m.notification_id, m.priority) for m in ho.messages] == [(fire, 1)]
+    assert row(hub, fire)[0].status == "sending" and row(hub, trouble)[0].status == "pending"
