@@ -124,12 +124,29 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
             raise
         conn.info[_GATE_TOKEN] = token
 
-    @event.listens_for(engine, "commit")
-    @event.listens_for(engine, "rollback")
-    def on_end(conn: Any) -> None:
-        token = conn.info.pop(_GATE_TOKEN, None)
-        if token is not None:
-            gate.release(token)
+    # Released once SQLite's COMMIT/ROLLBACK returned (the "commit" event fires before it:
+    # the next writer would find the lock still taken and sleep in the busy handler). The
+    # dialect of this engine gets it, so the pool's rollback of a returned connection
+    # releases too. The token lives in the pooled connection's info (= Connection.info).
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def released(end: Any) -> Any:
+        def do_end(dbapi_conn: Any) -> None:
+            try:
+                end(dbapi_conn)
+            finally:
+                try:
+                    token = dbapi_conn.info.pop(_GATE_TOKEN, None)
+                except (AttributeError, NotImplementedError):  # the first connect's own probe
+                    token = None
+                if token is not None:
+                    gate.release(token)
+
+        return do_end
+
+    dialect.do_commit = released(commit)  # type: ignore[method-assign]
+    dialect.do_rollback = released(rollback)  # type: ignore[method-assign]
 
 
 def write_gate(engine: Engine) -> WriteGate | None:
