@@ -108,8 +108,15 @@ class UplinkQueue:
                     break
         # a batch never mixes events, status and results with telemetry: an alarm is
         # committed, acked and handed to the alarm engine in a small transaction of its own
+        # committed, acked and handed to the alarm engine in a small transaction of its own;
+        # a life-safety batch holds nothing else either: a smoke alarm is not planned,
+        # stored and acked together with a storm's Last-Wills and mains_lost (up to
+        # batch_max of them), those go in the next batch
         head = self._fair.head_rank()
-        ranks = _URGENT if head is not None and head < Rank.TELEMETRY else (Rank.TELEMETRY,)
+        if head is None or head >= Rank.TELEMETRY:
+            ranks: tuple[Rank, ...] = (Rank.TELEMETRY,)
+        else:
+            ranks = (Rank.LIFE_SAFETY,) if head == Rank.LIFE_SAFETY else _URGENT
         return self._fair.take(limit, per_gateway, ranks, heavy_at)
 
 

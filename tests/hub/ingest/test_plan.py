@@ -80,11 +80,15 @@ async def test_events_overtake_a_telemetry_backlog() -> None:
         put(q, f"safehome/v1/gw/gw-{i}/telemetry", b"t", i + 1)
     put(q, "safehome/v1/gw/gw-x/status", b"s", 98)
     put(q, "safehome/v1/gw/gw-x/event", b'{"kind": "smoke"}', 99)
+    put(q, "safehome/v1/gw/gw-y/event", b'{"kind": "mains_lost"}', 100)
+    # a life-safety event first, in a batch of its own: never stored and acked together
+    # with a storm's status and trouble, nor with telemetry
     first = await q.take(3, 3)
-    # events first, and never in the same batch (transaction) as telemetry
-    assert [m.topic.value.rsplit("/", 1)[-1] for m in first] == ["event", "status"]
-    second = await q.take(3, 3)
-    assert [m.topic.value for m in second] == [f"safehome/v1/gw/gw-{i}/telemetry" for i in range(3)]
+    assert [m.mid for m in first] == [99]
+    second = await q.take(3, 3)  # then status (supervisory) before trouble
+    assert [m.mid for m in second] == [98, 100]
+    third = await q.take(3, 3)
+    assert [m.topic.value for m in third] == [f"safehome/v1/gw/gw-{i}/telemetry" for i in range(3)]
     assert len(q) == 47
 
 
