@@ -7,8 +7,6 @@ TransitionRefused
     code such as ``not_acknowledged``, ``detail`` says what to do instead).
 ConcurrentUpdate (a TransitionRefused)
     another operator changed the alarm first; the loser is told the alarm's new state.
-AlarmNotFound
-    no alarm with that id (or none in the caller's region: the API never says which).
 PolicyError
     a routing, escalation or duty-schedule policy that cannot be used (bad time, empty step…).
 DecisionFailed
@@ -40,12 +38,6 @@ class TransitionRefused(AlarmError):
 
 class ConcurrentUpdate(TransitionRefused, Conflict):
     """Someone else changed the alarm between our read and our write."""
-
-
-class AlarmNotFound(AlarmError):
-    def __init__(self, alarm_id: str) -> None:
-        self.alarm_id = alarm_id
-        super().__init__(f"no alarm {alarm_id!r}")
 
 
 class PolicyError(AlarmError, ValueError):

@@ -6,8 +6,6 @@ DeliveryFailed
     one attempt to deliver failed. ``retryable`` says whether another attempt can help
     (timeouts, connection errors, 5xx, 408, 429) or not (other 4xx: the request is wrong);
     ``status_code`` is the HTTP status if there was one.
-UnknownChannel
-    a notification names a channel that this worker has no implementation for.
 SignatureError
     a webhook signature or timestamp that does not verify (used by receivers, and tests).
 """
@@ -25,10 +23,6 @@ class DeliveryFailed(NotifyError):
         self.retryable = retryable
         self.status_code = status_code
         super().__init__(detail)
-
-
-class UnknownChannel(NotifyError):
-    pass
 
 
 class SignatureError(NotifyError, ValueError):
