@@ -23,6 +23,7 @@ from hub.api.auth import Context, audit, require
 from hub.api.context import ApiContext
 from hub.api.errors import CommandNotSent
 from hub.api.gateways import scoped_gateway
+from hub.api.problems import ApiProblem
 from hub.api.scopes import GATEWAYS_COMMAND, REGISTRY_READ
 from hub.api.tokens import Principal
 from hub.db.commands import CommandState, GatewayCommand
@@ -141,9 +142,7 @@ async def send_command(gateway_id: str, body: CommandIn, p: Commander, ctx: Cont
     """Record the command and publish it; 202 once the broker took it. Poll
     ``GET …/commands/{command_id}`` for the gateway's answer."""
     if ctx.commands is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "this hub worker cannot send gateway commands"
-        )
+        raise ApiProblem(503, "broker_unavailable", "this hub worker cannot send gateway commands")
     now = ctx.clock.now()
     row = await run_in_threadpool(_record, ctx, p, gateway_id, body, now)
     cmd = Command(
@@ -158,7 +157,7 @@ async def send_command(gateway_id: str, body: CommandIn, p: Commander, ctx: Cont
         await ctx.commands.send(cmd)
     except CommandNotSent as exc:
         await run_in_threadpool(_mark, ctx, row.id, CommandState.UNSENT, None, str(exc)[:500])
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"command {row.id} not sent: {exc}") from exc
+        raise ApiProblem(503, "broker_unavailable", f"command {row.id} not sent: {exc}") from exc
     await run_in_threadpool(_mark, ctx, row.id, CommandState.SENT, ctx.clock.now())
     return await run_in_threadpool(_read, ctx, p, gateway_id, row.id)
 

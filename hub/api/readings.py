@@ -21,7 +21,7 @@ from hub.api.auth import Context, home_scope, require
 from hub.api.context import ApiContext
 from hub.api.gateways import scoped_gateway
 from hub.api.homes import scoped_home
-from hub.api.problems import invalid_field
+from hub.api.problems import ApiProblem, invalid_field
 from hub.api.scopes import READINGS_READ
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
@@ -93,7 +93,7 @@ def _window(
 
 def _store(ctx: ApiContext) -> TimeSeriesStore:
     if ctx.timeseries is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no time-series store on this hub worker")
+        raise ApiProblem(503, "timeseries_unavailable", "no time-series store on this hub worker")
     return ctx.timeseries
 
 
@@ -111,7 +111,7 @@ def _query(
         try:
             samples = store.query(gw, sensor, metric, since, until, every)
         except TimeSeriesError as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"time-series store: {exc}") from exc
+            raise ApiProblem(503, "timeseries_unavailable", f"time-series store: {exc}") from exc
         cut = len(samples) > MAX_RAW_POINTS
         out.append(
             Series(

@@ -112,6 +112,7 @@ async def test_commands_reach_a_real_agent_and_its_answers_are_recorded(
             secured.broker.stop()
             r = await send(op, "gw-1", {"name": "selftest"})
             assert r.status_code == 503 and "not sent" in r.json()["detail"]
+            assert r.json()["error"] == "broker_unavailable"  # not the database's code
             with hub.session_factory() as s:
                 [unsent] = s.query(GatewayCommand).filter(GatewayCommand.state == "unsent").all()
                 assert unsent.name == "selftest" and unsent.sent_at is None
