@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from contextlib import AsyncExitStack
 from typing import Any
 
 import aiomqtt
@@ -87,3 +89,48 @@ def set_nodelay(client: aiomqtt.Client) -> bool:
     except OSError:
         return False
     return True
+
+
+class LazyPublisher:
+    """QoS 1 publishes over one aiomqtt connection of the hub's account, connected on the
+    first publish and dropped after a failure (the next publish connects again). Used by
+    the gateway acks (hub/notify/mqtt_acks.py) and the gateway commands
+    (hub/api/command_mqtt.py); each turns :class:`aiomqtt.MqttError` into its own error."""
+
+    def __init__(self, settings: MqttSettings, identifier: str, timeout_s: float = 10.0) -> None:
+        self._settings = settings
+        self._identifier = identifier
+        self._timeout = timeout_s
+        self._stack: AsyncExitStack | None = None
+        self._client: aiomqtt.Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connected(self) -> aiomqtt.Client:
+        async with self._lock:
+            if self._client is None:
+                stack = AsyncExitStack()
+                client = make_client(
+                    self._settings, self._identifier, clean_session=True, timeout=self._timeout
+                )
+                await stack.enter_async_context(client)
+                set_nodelay(client)
+                self._stack, self._client = stack, client
+            return self._client
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Publish at QoS 1; on failure the connection is dropped and the error re-raised."""
+        try:
+            client = await self._connected()
+            await client.publish(topic, payload, qos=1, timeout=self._timeout)
+        except aiomqtt.MqttError:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        async with self._lock:
+            stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            try:
+                await stack.aclose()
+            except aiomqtt.MqttError:
+                pass  # already gone; nothing to clean up
