@@ -19,7 +19,7 @@ from hub.alarms.engine.actions import apply_action
 from hub.alarms.errors import ConcurrentUpdate, TransitionRefused
 from hub.alarms.lifecycle import Action, Outcome
 from hub.alarms.store.models import Alarm
-from hub.api.auth import Context, alarm_scope, audit, require
+from hub.api.auth import Context, SessionDep, alarm_scope, audit, require
 from hub.api.context import ApiContext
 from hub.api.homes import home_card
 from hub.api.models import IdempotencyKey
@@ -103,7 +103,7 @@ def me(p: Annotated[Principal, Depends(require())]) -> Me:
 @router.get("/alarms", response_model=AlarmsPage)
 def list_alarms(
     p: Reader,
-    ctx: Context,
+    s: SessionDep,
     state: Annotated[list[str] | None, Query()] = None,
     alarm_class: Annotated[list[str] | None, Query()] = None,
     kind: Annotated[list[str] | None, Query()] = None,
@@ -140,10 +140,9 @@ def list_alarms(
             q = q.where(Alarm.raised_at >= bound if op == "ge" else Alarm.raised_at < bound)
     if cursor:
         q = q.where(Alarm.id < _uncursor(cursor))
-    with ctx.sessions() as s:
-        read_only(s)
-        rows = s.scalars(q.order_by(Alarm.id.desc()).limit(limit + 1)).all()
-        items = [AlarmPublic.model_validate(a) for a in rows[:limit]]
+    read_only(s)
+    rows = s.scalars(q.order_by(Alarm.id.desc()).limit(limit + 1)).all()
+    items = [AlarmPublic.model_validate(a) for a in rows[:limit]]
     nxt = _cursor(items[-1].id) if len(rows) > limit else None
     return AlarmsPage(items=items, next_cursor=nxt)
 
@@ -159,17 +158,16 @@ def list_alarms(
         }
     },
 )
-def get_alarm(alarm_id: str, p: Reader, ctx: Context) -> AlarmDetail:
+def get_alarm(alarm_id: str, p: Reader, ctx: Context, s: SessionDep) -> AlarmDetail:
     """The alarm, its history, deliveries and its home's card (hub/api/homes.py: personal
     data only with ``residents:read``, and then audited)."""
-    with ctx.sessions() as s:
-        if not p.allows(RESIDENTS_READ):
-            read_only(s)  # nothing to record: no write lock on SQLite
-        alarm = scoped_alarm(s, p, alarm_id)
-        d = detail_of(s, alarm)
-        d.home = home_card(s, p, alarm.home_id, ctx.clock.now())
-        s.commit()
-        return d
+    if not p.allows(RESIDENTS_READ):
+        read_only(s)  # nothing to record: no write lock on SQLite
+    alarm = scoped_alarm(s, p, alarm_id)
+    d = detail_of(s, alarm)
+    d.home = home_card(s, p, alarm.home_id, ctx.clock.now())
+    s.commit()
+    return d
 
 
 def _request_hash(alarm_id: str, action: str, body: StepIn) -> str:

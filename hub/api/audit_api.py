@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Select, select
 
-from hub.api.auth import Context, audit, require
+from hub.api.auth import Context, SessionDep, audit, require
 from hub.api.problems import invalid_field
 from hub.api.scopes import AUDIT_READ
 from hub.api.tokens import Principal
@@ -91,7 +91,7 @@ TargetQ = Annotated[str | None, Query(max_length=200, description="e.g. alarm:<i
 @router.get("/audit", response_model=AuditPage)
 def list_audit(
     p: Auditor,
-    ctx: Context,
+    s: SessionDep,
     actor: ActorQ = None,
     action: ActionQ = None,
     target: TargetQ = None,
@@ -104,9 +104,8 @@ def list_audit(
     q = _query(actor, action, target, since, until)
     if cursor is not None:
         q = q.where(AuditEntry.id < cursor)
-    with ctx.sessions() as s:
-        rows = read_only(s).scalars(q.order_by(AuditEntry.id.desc()).limit(limit + 1)).all()
-        items = [AuditEntryPublic.model_validate(r) for r in rows[:limit]]
+    rows = read_only(s).scalars(q.order_by(AuditEntry.id.desc()).limit(limit + 1)).all()
+    items = [AuditEntryPublic.model_validate(r) for r in rows[:limit]]
     return AuditPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
@@ -118,6 +117,7 @@ def list_audit(
 def export_audit(
     p: Auditor,
     ctx: Context,
+    s: SessionDep,
     actor: ActorQ = None,
     action: ActionQ = None,
     target: TargetQ = None,
@@ -138,15 +138,15 @@ def export_audit(
         }.items()
         if v
     }
-    with ctx.sessions() as s, s.begin():
+    with s.begin():
         audit(s, p, "audit.export", "audit", filters or None, ctx.clock.now())
 
     def rows() -> Iterator[str]:
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(CSV_COLUMNS)
-        with ctx.sessions() as s:
-            for e in read_only(s).execute(q.execution_options(yield_per=1000)).scalars():
+        with ctx.sessions() as rs:  # its own session: the rows are read while the answer streams
+            for e in read_only(rs).execute(q.execution_options(yield_per=1000)).scalars():
                 detail = orjson.dumps(e.detail).decode() if e.detail is not None else ""
                 w.writerow(
                     (

@@ -15,6 +15,7 @@ one without it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -42,6 +43,22 @@ def api_context(request: Request) -> ApiContext:
 
 
 Context = Annotated[ApiContext, Depends(api_context)]
+
+
+def request_session(ctx: Context) -> Iterator[Session]:
+    """The request's database session (see :data:`SessionDep`)."""
+    with ctx.sessions() as s:
+        yield s
+
+
+#: ``s: SessionDep`` in a route: one session per request, closed (whatever it left open
+#: rolled back) as soon as the route returns, before the answer is sent (``scope="function"``).
+#: The route draws its transaction itself, in its own thread: ``with s.begin():`` around what
+#: it changes, the :func:`audit` entry inside it (they commit together, before the answer),
+#: or ``read_only(s)`` first when it only reads (no write lock on SQLite). Work that must be
+#: retried from a fresh read keeps ``in_transaction(ctx.sessions, work)`` (hub/db/tx.py);
+#: async routes that hand blocking work to a thread open their session in that thread.
+SessionDep = Annotated[Session, Depends(request_session, scope="function")]
 
 
 def client_address(request: Request) -> str:

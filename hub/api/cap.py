@@ -13,7 +13,7 @@ from hub.alarms.cap import MEDIA_TYPE, NotLifeSafety, to_cap
 from hub.alarms.engine.actions import event_payload
 from hub.alarms.store.models import AlarmTransition
 from hub.api.alarms import scoped_alarm
-from hub.api.auth import Context, require
+from hub.api.auth import SessionDep, require
 from hub.api.scopes import ALARMS_READ
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
@@ -30,21 +30,20 @@ router = APIRouter(tags=["alarms"])
 def get_cap(
     alarm_id: str,
     p: Annotated[Principal, Depends(require(ALARMS_READ))],
-    ctx: Context,
+    s: SessionDep,
     seq: Annotated[int | None, Query(ge=1, description="the alarm's line; default: its latest")] = None,
 ) -> Response:
-    with ctx.sessions() as s:
-        alarm = scoped_alarm(read_only(s), p, alarm_id)
-        pick = select(AlarmTransition).where(AlarmTransition.alarm_id == alarm.id)
-        pick = pick.where(AlarmTransition.seq == seq) if seq is not None else pick.order_by(AlarmTransition.id.desc())
-        line = s.scalars(pick.limit(1)).first()
-        if line is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"alarm {alarm_id} has no line {seq}")
-        event = event_payload(alarm, line)
-        home = s.get(Home, alarm.home_id) if alarm.home_id else None
-        event["address"] = home.address if home is not None else ""
-        try:
-            body = to_cap(event)
-        except NotLifeSafety as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    alarm = scoped_alarm(read_only(s), p, alarm_id)
+    pick = select(AlarmTransition).where(AlarmTransition.alarm_id == alarm.id)
+    pick = pick.where(AlarmTransition.seq == seq) if seq is not None else pick.order_by(AlarmTransition.id.desc())
+    line = s.scalars(pick.limit(1)).first()
+    if line is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alarm {alarm_id} has no line {seq}")
+    event = event_payload(alarm, line)
+    home = s.get(Home, alarm.home_id) if alarm.home_id else None
+    event["address"] = home.address if home is not None else ""
+    try:
+        body = to_cap(event)
+    except NotLifeSafety as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     return Response(body, media_type=MEDIA_TYPE)

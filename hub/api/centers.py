@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.api.answers import BAD_BODY, problems
-from hub.api.auth import Context, audit, require, workstation_scope
+from hub.api.auth import Context, SessionDep, audit, require, workstation_scope
 from hub.api.scopes import REGISTRY_READ, REGISTRY_WRITE
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
@@ -114,13 +114,12 @@ def scoped_workstation(s: Session, p: Principal, workstation_id: str) -> Worksta
 
 
 @router.get("/workstations", response_model=list[WorkstationOut], responses=problems({}))
-def list_workstations(p: Registry, ctx: Context, subdistrict_id: str | None = None) -> list[WorkstationOut]:
+def list_workstations(p: Registry, ctx: Context, s: SessionDep, subdistrict_id: str | None = None) -> list[WorkstationOut]:
     q = select(Workstation).where(workstation_scope(p))
     if subdistrict_id is not None:
         q = q.where(Workstation.subdistrict_id == subdistrict_id)
     now = ctx.clock.now()
-    with ctx.sessions() as s:
-        return [ws_out(s, w, now) for w in read_only(s).scalars(q.order_by(Workstation.id))]
+    return [ws_out(s, w, now) for w in read_only(s).scalars(q.order_by(Workstation.id))]
 
 
 @router.get(
@@ -128,9 +127,8 @@ def list_workstations(p: Registry, ctx: Context, subdistrict_id: str | None = No
     response_model=WorkstationOut,
     responses=problems({404: "no such workstation in the caller's region"}),
 )
-def get_workstation(workstation_id: str, p: Registry, ctx: Context) -> WorkstationOut:
-    with ctx.sessions() as s:
-        return ws_out(s, scoped_workstation(read_only(s), p, workstation_id), ctx.clock.now())
+def get_workstation(workstation_id: str, p: Registry, ctx: Context, s: SessionDep) -> WorkstationOut:
+    return ws_out(s, scoped_workstation(read_only(s), p, workstation_id), ctx.clock.now())
 
 
 @router.put(
@@ -144,11 +142,11 @@ def get_workstation(workstation_id: str, p: Registry, ctx: Context) -> Workstati
         }
     ),
 )
-def put_duty(workstation_id: str, body: DutyIn, p: Editor, ctx: Context) -> WorkstationOut:
+def put_duty(workstation_id: str, body: DutyIn, p: Editor, ctx: Context, s: SessionDep) -> WorkstationOut:
     """Change a workstation's duty hours (the next alarm is routed by them). The next import
     of the register file sets them back to the file's, so change the file too."""
     now = ctx.clock.now()
-    with ctx.sessions() as s, s.begin():
+    with s.begin():
         ws = scoped_workstation(s, p, workstation_id)
         before = {"day_start": _hhmm(ws.day_start), "day_end": _hhmm(ws.day_end)}
         ws.day_start, ws.day_end = _time(body.day_start), _time(body.day_end)
@@ -169,22 +167,21 @@ def _hhmm(t: dt.time | None) -> str | None:
 
 
 @router.get("/centers", response_model=list[CenterOut], responses=problems({}))
-def list_centers(p: Registry, ctx: Context) -> list[CenterOut]:
+def list_centers(p: Registry, s: SessionDep) -> list[CenterOut]:
     """The 24 h centers above the caller's workstations: their subdistrict centers and the
     district center (the last escalation step)."""
-    with ctx.sessions() as s:
-        sd_ids = set(read_only(s).scalars(select(Workstation.subdistrict_id).where(workstation_scope(p))))
-        if p.region_kind == "subdistrict":
-            sd_ids.add(p.region_id)
-        subs = list(s.scalars(select(Subdistrict).where(Subdistrict.id.in_(sd_ids)).order_by(Subdistrict.id)))
-        d_ids = {x.district_id for x in subs} | ({p.region_id} if p.region_kind == "district" else set())
-        if p.region_kind == "district":
-            subs = list(
-                s.scalars(
-                    select(Subdistrict).where(Subdistrict.district_id == p.region_id).order_by(Subdistrict.id)
-                )
+    sd_ids = set(read_only(s).scalars(select(Workstation.subdistrict_id).where(workstation_scope(p))))
+    if p.region_kind == "subdistrict":
+        sd_ids.add(p.region_id)
+    subs = list(s.scalars(select(Subdistrict).where(Subdistrict.id.in_(sd_ids)).order_by(Subdistrict.id)))
+    d_ids = {x.district_id for x in subs} | ({p.region_id} if p.region_kind == "district" else set())
+    if p.region_kind == "district":
+        subs = list(
+            s.scalars(
+                select(Subdistrict).where(Subdistrict.district_id == p.region_id).order_by(Subdistrict.id)
             )
-        dists = list(s.scalars(select(District).where(District.id.in_(d_ids)).order_by(District.id)))
+        )
+    dists = list(s.scalars(select(District).where(District.id.in_(d_ids)).order_by(District.id)))
     return [
         CenterOut(id=d.id, kind="district", name=d.name, phone=d.phone, parent_id=None) for d in dists
     ] + [

@@ -17,9 +17,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from hub.api.answers import BAD_BODY, problems
-from hub.api.auth import Context, audit, require
+from hub.api.auth import Context, SessionDep, audit, require
 from hub.api.context import ApiContext
 from hub.api.errors import CommandNotSent
 from hub.api.gateways import scoped_gateway
@@ -144,6 +145,8 @@ async def send_command(gateway_id: str, body: CommandIn, p: Commander, ctx: Cont
     if ctx.commands is None:
         raise ApiProblem(503, "broker_unavailable", "this hub worker cannot send gateway commands")
     now = ctx.clock.now()
+    # no SessionDep here: each step below is a short transaction of its own in a worker
+    # thread, and none is held while the broker takes the command
     row = await run_in_threadpool(_record, ctx, p, gateway_id, body, now)
     cmd = Command(
         gw=gateway_id,
@@ -159,20 +162,22 @@ async def send_command(gateway_id: str, body: CommandIn, p: Commander, ctx: Cont
         await run_in_threadpool(_mark, ctx, row.id, CommandState.UNSENT, None, str(exc)[:500])
         raise ApiProblem(503, "broker_unavailable", f"command {row.id} not sent: {exc}") from exc
     await run_in_threadpool(_mark, ctx, row.id, CommandState.SENT, ctx.clock.now())
-    return await run_in_threadpool(_read, ctx, p, gateway_id, row.id)
+    return await run_in_threadpool(_read_alone, ctx, p, gateway_id, row.id)
 
 
-def _read(ctx: ApiContext, p: Principal, gateway_id: str, command_id: str) -> CommandOut:
+def _read(s: Session, p: Principal, gateway_id: str, command_id: str, now: dt.datetime) -> CommandOut:
+    scoped_gateway(read_only(s), p, gateway_id)
+    row = s.scalars(
+        select(GatewayCommand).where(GatewayCommand.id == command_id, GatewayCommand.gateway_id == gateway_id)
+    ).first()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return out(row, now)
+
+
+def _read_alone(ctx: ApiContext, p: Principal, gateway_id: str, command_id: str) -> CommandOut:
     with ctx.sessions() as s:
-        scoped_gateway(read_only(s), p, gateway_id)
-        row = s.scalars(
-            select(GatewayCommand).where(
-                GatewayCommand.id == command_id, GatewayCommand.gateway_id == gateway_id
-            )
-        ).first()
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-        return out(row, ctx.clock.now())
+        return _read(s, p, gateway_id, command_id, ctx.clock.now())
 
 
 @router.get(
@@ -180,8 +185,8 @@ def _read(ctx: ApiContext, p: Principal, gateway_id: str, command_id: str) -> Co
     response_model=CommandOut,
     responses=problems({404: "no such gateway in the caller's region, or no such command of it"}),
 )
-def get_command(gateway_id: str, command_id: str, p: Reader, ctx: Context) -> CommandOut:
-    return _read(ctx, p, gateway_id, command_id)
+def get_command(gateway_id: str, command_id: str, p: Reader, ctx: Context, s: SessionDep) -> CommandOut:
+    return _read(s, p, gateway_id, command_id, ctx.clock.now())
 
 
 @router.get(
@@ -190,16 +195,15 @@ def get_command(gateway_id: str, command_id: str, p: Reader, ctx: Context) -> Co
     responses=problems({404: "no such gateway in the caller's region"}),
 )
 def list_commands(
-    gateway_id: str, p: Reader, ctx: Context, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    gateway_id: str, p: Reader, ctx: Context, s: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> list[CommandOut]:
     """The gateway's latest commands, newest first."""
     now = ctx.clock.now()
-    with ctx.sessions() as s:
-        scoped_gateway(read_only(s), p, gateway_id)
-        rows = s.scalars(
-            select(GatewayCommand)
-            .where(GatewayCommand.gateway_id == gateway_id)
-            .order_by(GatewayCommand.issued_at.desc(), GatewayCommand.id.desc())
-            .limit(limit)
-        )
-        return [out(r, now) for r in rows]
+    scoped_gateway(read_only(s), p, gateway_id)
+    rows = s.scalars(
+        select(GatewayCommand)
+        .where(GatewayCommand.gateway_id == gateway_id)
+        .order_by(GatewayCommand.issued_at.desc(), GatewayCommand.id.desc())
+        .limit(limit)
+    )
+    return [out(r, now) for r in rows]

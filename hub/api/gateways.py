@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from hub.alarms.store.models import Alarm
 from hub.api.answers import problems
-from hub.api.auth import Context, home_scope, require
+from hub.api.auth import Context, SessionDep, home_scope, require
 from hub.api.scopes import REGISTRY_READ
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
@@ -237,7 +237,7 @@ def detail_of(s: Session, gw: Gateway) -> GatewayDetail:
 @router.get("/gateways", response_model=GatewaysPage, responses=problems({}))
 def list_gateways(
     p: Registry,
-    ctx: Context,
+    s: SessionDep,
     home_id: str | None = None,
     connectivity_is: Annotated[
         str | None, Query(alias="connectivity", pattern="^(online|silent|offline|unknown)$")
@@ -252,20 +252,19 @@ def list_gateways(
         q = q.where(Gateway.home_id == home_id)
     if cursor:
         q = q.where(Gateway.id > cursor)
-    with ctx.sessions() as s:
-        rows = read_only(s).scalars(q.order_by(Gateway.id).limit(limit + 1)).all()
-        page = list(rows[:limit])
-        ids = [g.id for g in page]
-        states = {
-            st.gateway_id: st
-            for st in s.scalars(select(GatewayState).where(GatewayState.gateway_id.in_(ids)))
-        }
-        conds: dict[str, list[Condition]] = {}
-        for c in _conditions(s, ids):
-            conds.setdefault(c.gateway_id or "", []).append(c)
-        alarms: dict[str, int] = {}
-        for a in _trouble_alarms(s, ids):
-            alarms[a.gateway_id] = alarms.get(a.gateway_id, 0) + 1
+    rows = read_only(s).scalars(q.order_by(Gateway.id).limit(limit + 1)).all()
+    page = list(rows[:limit])
+    ids = [g.id for g in page]
+    states = {
+        st.gateway_id: st
+        for st in s.scalars(select(GatewayState).where(GatewayState.gateway_id.in_(ids)))
+    }
+    conds: dict[str, list[Condition]] = {}
+    for c in _conditions(s, ids):
+        conds.setdefault(c.gateway_id or "", []).append(c)
+    alarms: dict[str, int] = {}
+    for a in _trouble_alarms(s, ids):
+        alarms[a.gateway_id] = alarms.get(a.gateway_id, 0) + 1
     items = []
     for g in page:
         state, cs = states.get(g.id), conds.get(g.id, [])
@@ -288,9 +287,9 @@ def list_gateways(
     response_model=GatewayDetail,
     responses=problems({404: "no such gateway in the caller's region"}),
 )
-def get_gateway(gateway_id: str, p: Registry, ctx: Context) -> GatewayDetail:
-    with ctx.sessions() as s:
-        d = detail_of(read_only(s), scoped_gateway(s, p, gateway_id))
+def get_gateway(gateway_id: str, p: Registry, ctx: Context, s: SessionDep) -> GatewayDetail:
+    d = detail_of(read_only(s), scoped_gateway(s, p, gateway_id))
+    s.close()  # the read ends here: the time-series store below may take a while
     if ctx.timeseries is not None:
         add_batteries(ctx.timeseries, d, ctx.clock.now())
     return d

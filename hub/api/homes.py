@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.api.answers import problems
-from hub.api.auth import Context, audit, home_scope, require
+from hub.api.auth import Context, SessionDep, audit, home_scope, require
 from hub.api.scopes import REGISTRY_READ, RESIDENTS_READ
 from hub.api.tokens import Principal
 from hub.db.engine import read_only
@@ -170,7 +170,7 @@ def home_card(s: Session, p: Principal, home_id: str | None, now: dt.datetime) -
 @router.get("/homes", response_model=HomesPage, responses=problems({}))
 def list_homes(
     p: Registry,
-    ctx: Context,
+    s: SessionDep,
     workstation_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
@@ -181,25 +181,24 @@ def list_homes(
         q = q.where(Home.workstation_id == workstation_id)
     if cursor:
         q = q.where(Home.id > cursor)
-    with ctx.sessions() as s:
-        rows = read_only(s).scalars(q.order_by(Home.id).limit(limit + 1)).all()
-        ids = [h.id for h in rows[:limit]]
-        gws: dict[str, list[str]] = {}
-        for gid, hid in s.execute(
-            select(Gateway.id, Gateway.home_id).where(Gateway.home_id.in_(ids)).order_by(Gateway.id)
-        ):
-            gws.setdefault(hid, []).append(gid)
-        items = [
-            HomeSummary(
-                id=h.id,
-                workstation_id=h.workstation_id,
-                address=h.address,
-                floor=h.floor,
-                door=h.door,
-                gateways=gws.get(h.id, []),
-            )
-            for h in rows[:limit]
-        ]
+    rows = read_only(s).scalars(q.order_by(Home.id).limit(limit + 1)).all()
+    ids = [h.id for h in rows[:limit]]
+    gws: dict[str, list[str]] = {}
+    for gid, hid in s.execute(
+        select(Gateway.id, Gateway.home_id).where(Gateway.home_id.in_(ids)).order_by(Gateway.id)
+    ):
+        gws.setdefault(hid, []).append(gid)
+    items = [
+        HomeSummary(
+            id=h.id,
+            workstation_id=h.workstation_id,
+            address=h.address,
+            floor=h.floor,
+            door=h.door,
+            gateways=gws.get(h.id, []),
+        )
+        for h in rows[:limit]
+    ]
     return HomesPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
@@ -208,13 +207,12 @@ def list_homes(
     response_model=HomeCard,
     responses=problems({404: "no such home in the caller's region"}),
 )
-def get_home(home_id: str, p: Registry, ctx: Context) -> HomeCard:
+def get_home(home_id: str, p: Registry, ctx: Context, s: SessionDep) -> HomeCard:
     """The home's card; residents, contacts, key holder and care notes only with
     ``residents:read`` (and then the read is audited)."""
     now = ctx.clock.now()
-    with ctx.sessions() as s:
-        if not p.allows(RESIDENTS_READ):
-            read_only(s)  # nothing to record: no write lock on SQLite
-        card = card_of(s, scoped_home(s, p, home_id), p, now)
-        s.commit()
+    if not p.allows(RESIDENTS_READ):
+        read_only(s)  # nothing to record: no write lock on SQLite
+    card = card_of(s, scoped_home(s, p, home_id), p, now)
+    s.commit()
     return card

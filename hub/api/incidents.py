@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, exists, false, func, select
 
 from hub.alarms.store.incidents import Incident
 from hub.alarms.store.models import Alarm
-from hub.api.auth import Context, alarm_scope, require
+from hub.api.auth import SessionDep, alarm_scope, require
 from hub.api.problems import MEDIA_TYPE, Problem
 from hub.api.schemas import AlarmPublic
 from hub.api.scopes import ALARMS_READ
@@ -72,7 +72,7 @@ def incident_scope(p: Principal) -> ColumnElement[bool]:
 @router.get("/incidents", response_model=IncidentsPage)
 def list_incidents(
     p: Reader,
-    ctx: Context,
+    s: SessionDep,
     state: Annotated[list[str] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=36)] = None,
@@ -83,9 +83,8 @@ def list_incidents(
         q = q.where(Incident.state.in_(state))
     if cursor:
         q = q.where(Incident.id < cursor)
-    with ctx.sessions() as s:
-        rows = read_only(s).scalars(q.order_by(Incident.id.desc()).limit(limit + 1)).all()
-        items = [IncidentPublic.model_validate(r) for r in rows[:limit]]
+    rows = read_only(s).scalars(q.order_by(Incident.id.desc()).limit(limit + 1)).all()
+    items = [IncidentPublic.model_validate(r) for r in rows[:limit]]
     return IncidentsPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
@@ -97,21 +96,20 @@ def list_incidents(
 def get_incident(
     incident_id: str,
     p: Reader,
-    ctx: Context,
+    s: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_MEMBERS)] = 500,
 ) -> IncidentDetail:
-    with ctx.sessions() as s:
-        read_only(s)
-        inc = s.scalars(select(Incident).where(Incident.id == incident_id, incident_scope(p))).first()
-        if inc is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
-        mine = (Alarm.incident_id == inc.id) & alarm_scope(p)
-        visible = s.scalar(select(func.count()).select_from(Alarm).where(mine)) or 0
-        active = s.scalar(select(func.count()).select_from(Alarm).where(mine, Alarm.restored_at.is_(None))) or 0
-        members = s.scalars(select(Alarm).where(mine).order_by(Alarm.id).limit(limit)).all()
-        return IncidentDetail(
-            **IncidentPublic.model_validate(inc).model_dump(),
-            members_visible=visible,
-            still_active=active,
-            member_alarms=[AlarmPublic.model_validate(a) for a in members],
-        )
+    read_only(s)
+    inc = s.scalars(select(Incident).where(Incident.id == incident_id, incident_scope(p))).first()
+    if inc is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+    mine = (Alarm.incident_id == inc.id) & alarm_scope(p)
+    visible = s.scalar(select(func.count()).select_from(Alarm).where(mine)) or 0
+    active = s.scalar(select(func.count()).select_from(Alarm).where(mine, Alarm.restored_at.is_(None))) or 0
+    members = s.scalars(select(Alarm).where(mine).order_by(Alarm.id).limit(limit)).all()
+    return IncidentDetail(
+        **IncidentPublic.model_validate(inc).model_dump(),
+        members_visible=visible,
+        still_active=active,
+        member_alarms=[AlarmPublic.model_validate(a) for a in members],
+    )

@@ -13,13 +13,14 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from hub.api.auth import Context, audit, require
+from hub.api.auth import Context, SessionDep, audit, require
 from hub.api.errors import BadRegion
 from hub.api.models import ApiToken
 from hub.api.problems import MEDIA_TYPE, Problem, invalid_field
 from hub.api.regions import within
 from hub.api.scopes import KEY_SCOPES, KEYS_MANAGE, SCOPES
 from hub.api.tokens import Principal, create_key, list_tokens, parse_region, principal_of_row, revoke_token
+from hub.db.engine import read_only
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 Manager = Annotated[Principal, Depends(require(KEYS_MANAGE))]
@@ -90,7 +91,7 @@ def _scoped(s: Session, p: Principal, key_id: str) -> ApiToken:
 
 
 @router.post("", status_code=201, response_model=KeyCreated)
-def create(body: KeyCreate, p: Manager, ctx: Context) -> KeyCreated:
+def create(body: KeyCreate, p: Manager, ctx: Context, s: SessionDep) -> KeyCreated:
     """Make a key; the answer's ``key`` is the only time the secret is shown."""
     now = ctx.clock.now()
     if body.expires_at.tzinfo is None:
@@ -104,7 +105,7 @@ def create(body: KeyCreate, p: Manager, ctx: Context) -> KeyCreated:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, f"a key cannot carry scopes its maker lacks: {', '.join(beyond)}"
         )
-    with ctx.sessions() as s, s.begin():
+    with s.begin():
         try:
             kind, rid = parse_region(body.region)
         except BadRegion as exc:
@@ -137,24 +138,22 @@ def create(body: KeyCreate, p: Manager, ctx: Context) -> KeyCreated:
 
 
 @router.get("", response_model=list[KeyPublic])
-def list_keys(p: Manager, ctx: Context) -> list[KeyPublic]:
+def list_keys(p: Manager, s: SessionDep) -> list[KeyPublic]:
     """Every key and command-line token within the caller's region (never the secrets)."""
-    with ctx.sessions() as s:
-        return [key_public(r) for r in list_tokens(s) if _visible(s, p, r)]
+    return [key_public(r) for r in list_tokens(read_only(s)) if _visible(s, p, r)]
 
 
 @router.get("/{key_id}", response_model=KeyPublic, responses=_404)
-def get_key(key_id: str, p: Manager, ctx: Context) -> KeyPublic:
-    with ctx.sessions() as s:
-        return key_public(_scoped(s, p, key_id))
+def get_key(key_id: str, p: Manager, s: SessionDep) -> KeyPublic:
+    return key_public(_scoped(read_only(s), p, key_id))
 
 
 @router.delete("/{key_id}", response_model=KeyPublic, responses=_404)
-def revoke(key_id: str, p: Manager, ctx: Context) -> KeyPublic:
+def revoke(key_id: str, p: Manager, ctx: Context, s: SessionDep) -> KeyPublic:
     """Revoke a key: it stops working at its next request (an open event stream closes
     within seconds). Revoking a revoked key changes nothing."""
     now = ctx.clock.now()
-    with ctx.sessions() as s, s.begin():
+    with s.begin():
         row = _scoped(s, p, key_id)
         if revoke_token(s, key_id, now):
             audit(s, p, "key.revoke", f"key:{key_id}", {"name": row.name}, now)

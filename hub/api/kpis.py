@@ -12,7 +12,7 @@ from sqlalchemy import select
 from hub.alarms.kpi import AlarmFacts, false_alarm_rates, kpis
 from hub.alarms.lifecycle import Outcome
 from hub.alarms.store.models import Alarm
-from hub.api.auth import Context, alarm_scope, require
+from hub.api.auth import Context, SessionDep, alarm_scope, require
 from hub.api.problems import invalid_field
 from hub.api.scopes import ALARMS_READ
 from hub.api.tokens import Principal
@@ -40,6 +40,7 @@ def facts_of(a: Alarm) -> AlarmFacts:
 def get_kpis(
     p: Annotated[Principal, Depends(require(ALARMS_READ))],
     ctx: Context,
+    s: SessionDep,
     since: dt.datetime,
     until: dt.datetime | None = None,
     workstation_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -56,8 +57,7 @@ def get_kpis(
         q = q.where(Alarm.raised_at < until)
     if workstation_id is not None:
         q = q.where(Alarm.workstation_id == workstation_id)
-    with ctx.sessions() as s:
-        facts = [facts_of(a) for a in read_only(s).scalars(q)]
+    facts = [facts_of(a) for a in read_only(s).scalars(q)]
     k = kpis(facts, ctx.clock.now())
     rates = {
         by: {

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.api.auth import Context, audit, home_scope, require
+from hub.api.auth import Context, SessionDep, audit, home_scope, require
 from hub.api.scopes import PROVISION
 from hub.api.tokens import Principal
 from hub.provision import service
@@ -69,17 +69,16 @@ def _refused(exc: ProvisionError) -> HTTPException:
 
 
 @router.get("/gateways/{gateway_id}")
-def get_install(gateway_id: str, p: Installer, ctx: Context) -> dict[str, Any]:
+def get_install(gateway_id: str, p: Installer, ctx: Context, s: SessionDep) -> dict[str, Any]:
     """Where the install stands: config revision, test mode, last walk test, sign-off."""
-    with ctx.sessions() as s:
-        return _state(_scoped(s, p, gateway_id), s, ctx.clock.now())
+    return _state(_scoped(s, p, gateway_id), s, ctx.clock.now())
 
 
 @router.post("/gateways/{gateway_id}/walktest")
-def start_walktest(gateway_id: str, body: WalkTestIn, p: Installer, ctx: Context) -> dict[str, Any]:
+def start_walktest(gateway_id: str, body: WalkTestIn, p: Installer, ctx: Context, s: SessionDep) -> dict[str, Any]:
     """Test mode on (bounded), walk test started: poll GET …/walktest, then POST …/walktest/finish."""
     now = ctx.clock.now()
-    with ctx.sessions() as s, s.begin():
+    with s.begin():
         _scoped(s, p, gateway_id)
         audit(s, p, "provision.walktest_start", f"gateway:{gateway_id}", {"timeout_s": body.timeout_s}, now)
         until = service.start_test_mode(s, gateway_id, now, body.timeout_s + service.SETTLE_S)
@@ -88,20 +87,19 @@ def start_walktest(gateway_id: str, body: WalkTestIn, p: Installer, ctx: Context
 
 
 @router.get("/gateways/{gateway_id}/walktest")
-def walktest_progress(gateway_id: str, p: Installer, ctx: Context) -> dict[str, Any]:
+def walktest_progress(gateway_id: str, p: Installer, s: SessionDep) -> dict[str, Any]:
     """The walk test as it stands (reported, missing, wrong gateway); poll it for the ticks."""
-    with ctx.sessions() as s:
-        _scoped(s, p, gateway_id)
-        try:
-            return service.walktest_status(s, gateway_id).to_json()
-        except ProvisionError as exc:
-            raise _refused(exc) from exc
+    _scoped(s, p, gateway_id)
+    try:
+        return service.walktest_status(s, gateway_id).to_json()
+    except ProvisionError as exc:
+        raise _refused(exc) from exc
 
 
 @router.post("/gateways/{gateway_id}/walktest/finish")
-def finish_walktest(gateway_id: str, p: Installer, ctx: Context) -> dict[str, Any]:
+def finish_walktest(gateway_id: str, p: Installer, ctx: Context, s: SessionDep) -> dict[str, Any]:
     """Record the walk test's result (passed or the list of problems)."""
-    with ctx.sessions() as s, s.begin():
+    with s.begin():
         _scoped(s, p, gateway_id)
         try:
             result = service.finish_walktest(s, gateway_id, ctx.clock.now()).to_json()
@@ -112,10 +110,10 @@ def finish_walktest(gateway_id: str, p: Installer, ctx: Context) -> dict[str, An
 
 
 @router.post("/gateways/{gateway_id}/signoff")
-def signoff(gateway_id: str, body: SignoffIn, p: Installer, ctx: Context) -> dict[str, Any]:
+def signoff(gateway_id: str, body: SignoffIn, p: Installer, ctx: Context, s: SessionDep) -> dict[str, Any]:
     """Complete the install: 409 naming what failed unless the last walk test passed."""
     now = ctx.clock.now()
-    with ctx.sessions() as s, s.begin():
+    with s.begin():
         _scoped(s, p, gateway_id)
         try:
             rec = service.signoff(s, gateway_id, now, body.by or p.actor)

@@ -16,13 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.api import users
-from hub.api.auth import Context, audit, client_address, public, require
+from hub.api.auth import Context, SessionDep, audit, client_address, public, require
 from hub.api.errors import BadRegion
 from hub.api.models import User
 from hub.api.problems import MEDIA_TYPE, Problem, invalid_field
 from hub.api.regions import within
 from hub.api.scopes import USER_ROLES, USERS_MANAGE
 from hub.api.tokens import Principal, parse_region
+from hub.db.engine import read_only
 
 router = APIRouter(tags=["auth"])
 #: login and refresh: the only routes that take no bearer credential
@@ -110,14 +111,14 @@ def refresh(body: RefreshIn, request: Request, ctx: Context) -> TokensOut:
 
 
 @router.post("/auth/logout", status_code=204, responses={409: _problem("not a user session")})
-def logout(p: Annotated[Principal, Depends(require())], ctx: Context) -> None:
+def logout(p: Annotated[Principal, Depends(require())], ctx: Context, s: SessionDep) -> None:
     """End the caller's session: its access and refresh tokens stop working at once."""
     if p.kind != "user":
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             "only a user session logs out; revoke a key with DELETE /api/v1/keys/{id}",
         )
-    with ctx.sessions() as s, s.begin():
+    with s.begin():
         users.logout(s, p, ctx.clock.now())
 
 
@@ -160,7 +161,7 @@ def _visible(s: Session, p: Principal, u: User) -> bool:
 
 
 @router.post("/users", status_code=201, response_model=UserPublic)
-def create_user(body: UserCreate, p: Manager, ctx: Context) -> UserPublic:
+def create_user(body: UserCreate, p: Manager, ctx: Context, s: SessionDep) -> UserPublic:
     """Add a console user bound to a region within the caller's, with no scope the caller
     lacks (an auditor is made on the hub machine: ``safehome hub user add``)."""
     now = ctx.clock.now()
@@ -169,7 +170,7 @@ def create_user(body: UserCreate, p: Manager, ctx: Context) -> UserPublic:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, f"a {body.role} would have scopes its maker lacks: {', '.join(beyond)}"
         )
-    with ctx.sessions() as s, s.begin():
+    with s.begin():
         try:
             kind, rid = parse_region(body.region)
         except BadRegion as exc:
@@ -195,11 +196,10 @@ def create_user(body: UserCreate, p: Manager, ctx: Context) -> UserPublic:
 
 
 @router.get("/users", response_model=list[UserPublic])
-def list_users(p: Manager, ctx: Context) -> list[UserPublic]:
+def list_users(p: Manager, s: SessionDep) -> list[UserPublic]:
     """The console users within the caller's region."""
-    with ctx.sessions() as s:
-        rows = s.scalars(select(User).order_by(User.username)).all()
-        return [user_public(u) for u in rows if _visible(s, p, u)]
+    rows = read_only(s).scalars(select(User).order_by(User.username)).all()
+    return [user_public(u) for u in rows if _visible(s, p, u)]
 
 
 def _scoped(s: Session, p: Principal, username: str) -> User:
@@ -214,9 +214,8 @@ def _scoped(s: Session, p: Principal, username: str) -> User:
     response_model=UserPublic,
     responses={404: _problem("no such user in the caller's region")},
 )
-def get_user(username: str, p: Manager, ctx: Context) -> UserPublic:
-    with ctx.sessions() as s:
-        return user_public(_scoped(s, p, username))
+def get_user(username: str, p: Manager, s: SessionDep) -> UserPublic:
+    return user_public(_scoped(read_only(s), p, username))
 
 
 @router.delete(
@@ -224,11 +223,11 @@ def get_user(username: str, p: Manager, ctx: Context) -> UserPublic:
     response_model=UserPublic,
     responses={404: _problem("no such user in the caller's region")},
 )
-def disable_user(username: str, p: Manager, ctx: Context) -> UserPublic:
+def disable_user(username: str, p: Manager, ctx: Context, s: SessionDep) -> UserPublic:
     """Disable a user: every session of theirs ends at once; the record stays (the audit log
     names them)."""
     now = ctx.clock.now()
-    with ctx.sessions() as s, s.begin():
+    with s.begin():
         u = _scoped(s, p, username)
         if users.disable_user(s, username, now) is not None:
             audit(s, p, "user.disable", f"user:{username}", None, now)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from hub.alarms.store.models import WebhookSubscription
 from hub.api import webhooks_store as store
-from hub.api.auth import Context, audit, require
+from hub.api.auth import Context, SessionDep, audit, require
 from hub.api.context import ApiContext
 from hub.api.problems import MEDIA_TYPE, ApiProblem, Problem, invalid_field
 from hub.api.scopes import WEBHOOKS_MANAGE
@@ -157,20 +157,18 @@ def create_webhook(body: WebhookCreate, p: Manager, ctx: Context, response: Resp
 
 
 @router.get("/webhooks", response_model=WebhooksList, operation_id="list_webhooks", responses=_r(403))
-def list_webhooks(p: Manager, ctx: Context) -> WebhooksList:
+def list_webhooks(p: Manager, s: SessionDep) -> WebhooksList:
     """The subscriptions of the caller's region and of the regions inside it, active or not."""
-    with ctx.sessions() as s:
-        rows = read_only(s).scalars(
-            select(WebhookSubscription).where(store.webhook_scope(p)).order_by(WebhookSubscription.id)
-        )
-        return WebhooksList(items=[_public(w) for w in rows])
+    rows = read_only(s).scalars(
+        select(WebhookSubscription).where(store.webhook_scope(p)).order_by(WebhookSubscription.id)
+    )
+    return WebhooksList(items=[_public(w) for w in rows])
 
 
 @router.get("/webhooks/{webhook_id}", response_model=WebhookPublic, operation_id="get_webhook",
             responses=_r(403, 404))  # fmt: skip
-def get_webhook(webhook_id: WebhookId, p: Manager, ctx: Context) -> WebhookPublic:
-    with ctx.sessions() as s:
-        return _public(_found(read_only(s), p, webhook_id))
+def get_webhook(webhook_id: WebhookId, p: Manager, s: SessionDep) -> WebhookPublic:
+    return _public(_found(read_only(s), p, webhook_id))
 
 
 @router.patch("/webhooks/{webhook_id}", response_model=WebhookPublic, operation_id="update_webhook",
@@ -257,20 +255,19 @@ def _delivery(n: Notification) -> DeliveryPublic:
 def list_deliveries(
     webhook_id: WebhookId,
     p: Manager,
-    ctx: Context,
+    s: SessionDep,
     status_: Annotated[list[DeliveryStatus] | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=36)] = None,
 ) -> DeliveriesPage:
     """Newest first; ``status=dead`` lists what may be replayed."""
-    with ctx.sessions() as s:
-        q = store.deliveries_of(p, _found(read_only(s), p, webhook_id))
-        if status_:
-            q = q.where(Notification.status.in_(status_))
-        if cursor:
-            q = q.where(Notification.id < cursor)
-        rows = s.scalars(q.limit(limit + 1)).all()
-        items = [_delivery(n) for n in rows[:limit]]
+    q = store.deliveries_of(p, _found(read_only(s), p, webhook_id))
+    if status_:
+        q = q.where(Notification.status.in_(status_))
+    if cursor:
+        q = q.where(Notification.id < cursor)
+    rows = s.scalars(q.limit(limit + 1)).all()
+    items = [_delivery(n) for n in rows[:limit]]
     return DeliveriesPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
@@ -285,12 +282,11 @@ def _scoped_delivery(s: Session, p: Principal, webhook_id: WebhookId, delivery_i
 
 @router.get("/webhooks/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryDetail,
             operation_id="get_webhook_delivery", responses=_r(403, 404))  # fmt: skip
-def get_delivery(webhook_id: WebhookId, delivery_id: str, p: Manager, ctx: Context) -> DeliveryDetail:
+def get_delivery(webhook_id: WebhookId, delivery_id: str, p: Manager, s: SessionDep) -> DeliveryDetail:
     """One delivery with every attempt (when, the receiver's status, the error)."""
-    with ctx.sessions() as s:
-        n = _scoped_delivery(read_only(s), p, webhook_id, delivery_id)
-        log = [AttemptPublic.model_validate(a) for a in store.attempts_of(s, n.id)]
-        return DeliveryDetail(**_delivery(n).model_dump(), attempt_log=log, payload=n.payload)
+    n = _scoped_delivery(read_only(s), p, webhook_id, delivery_id)
+    log = [AttemptPublic.model_validate(a) for a in store.attempts_of(s, n.id)]
+    return DeliveryDetail(**_delivery(n).model_dump(), attempt_log=log, payload=n.payload)
 
 
 @router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/replay", status_code=202, response_model=DeliveryQueued,
