@@ -26,7 +26,7 @@ from edge.clock import Clock, SyncWatch, make_probe
 from edge.downlink import RejectCounter
 from edge.errors import StoreError
 from edge.health import cpu_temp_c, write_state
-from edge.link import tls_params
+from edge.link import tls_context
 from edge.outbox import Outbox
 from edge.runtime import Runtime
 from edge.sdnotify import Notifier, watchdog_interval_s
@@ -112,7 +112,7 @@ class Agent:
         self.config_error: ConfigRefusal | None = None  #: the newest refused revision, reported
         self.watchdog_skipped = 0
         self.read_errors = 0
-        tls_params(settings)  # a missing CA/cert file is a configuration error: fail at start
+        tls_context(settings)  # a missing CA/cert file is a configuration error: fail at start
         self._stop = asyncio.Event()
         self._open_devices()
         commands.restore_config(self)
@@ -304,6 +304,8 @@ class Agent:
         return {
             "gateway_id": self.gw,
             "link": "up" if self.link_up.is_set() else "down",
+            # the broker address of the link (one of mqtt.servers), None while down
+            "broker": None if self.link.server is None else str(self.link.server),
             "buffer_depth": h.depth,
             "alarms_pending": h.alarms_pending,
             "oldest_unacked_s": h.oldest_unacked_s,

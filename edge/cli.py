@@ -85,7 +85,8 @@ def status(config: Path | None, as_json: bool) -> None:
         raise SystemExit(3)
     age = time.time() - (live.get("updated_ms") or 0) / 1000
     click.echo(f"agent        {'stale ' if age > 30 else ''}status from {age:.0f} s ago")
-    click.echo(f"link         {live.get('link')}")
+    broker = live.get("broker")
+    click.echo(f"link         {live.get('link')}" + (f" to {broker}" if broker else ""))
     click.echo(
         f"buffer       {live.get('buffer_depth')} (alarms {live.get('alarms_pending')}), "
         f"oldest unacked {live.get('oldest_unacked_s')} s"

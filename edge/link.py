@@ -2,9 +2,12 @@
 
 One aiomqtt client per connection attempt (same client id = gateway id, clean_session
 False, so the broker keeps our subscriptions and queues QoS 1 downlink while we are away).
-Reconnects use exponential backoff with full jitter, so that 5,000 gateways coming back
-after a neighbourhood power cut do not reconnect in lock-step; while an alarm waits in the
-buffer, the gateway retries within ~2 s instead (the alarm matters more than the spread).
+With several broker addresses (a clustered broker, ``mqtt.servers``), a failed connect or a
+lost link moves to the next address within ``failover_spread_s`` (protocols/failover.py);
+only after a whole round of addresses failed do reconnects use exponential backoff with
+full jitter, so that 5,000 gateways coming back after a neighbourhood power cut do not
+reconnect in lock-step; while an alarm waits in the buffer, the gateway retries within
+~2 s instead (the alarm matters more than the spread).
 """
 
 from __future__ import annotations
@@ -18,26 +21,48 @@ import aiomqtt
 from edge.errors import ConfigError
 from edge.settings import EdgeSettings
 from protocols import Channel, Topic
+from protocols.failover import Address, Rotation, reconnect_delay
+
+__all__ = ["reconnect_delay", "rotation"]
 
 
 def topic(gateway_id: str, channel: Channel | str) -> str:
     return str(Topic.of(gateway_id, channel))
 
 
-def tls_params(s: EdgeSettings) -> aiomqtt.TLSParameters | None:
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when the TLS handshake fails (a node whose certificate does not name the
+    address it was given): paho drops such a socket without closing it, one per attempt."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
+def tls_context(s: EdgeSettings) -> ssl.SSLContext | None:
+    """The client's TLS context: the broker's certificate must chain to ``ca_file`` (or the
+    system's CAs) and name the host of the address connected to (check_hostname)."""
     m = s.mqtt
     if not m.tls:
         return None
     for name, path in (("ca_file", m.ca_file), ("cert_file", m.cert_file), ("key_file", m.key_file)):
         if path is not None and not path.is_file():
             raise ConfigError(f"mqtt.{name} {path} does not exist")
-    return aiomqtt.TLSParameters(
-        ca_certs=str(m.ca_file) if m.ca_file else None,
-        certfile=str(m.cert_file) if m.cert_file else None,
-        keyfile=str(m.key_file) if m.key_file else None,
-        cert_reqs=ssl.CERT_REQUIRED,
-        tls_version=ssl.PROTOCOL_TLS_CLIENT,
-    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # TLS 1.2+, CERT_REQUIRED, check_hostname
+    try:
+        if m.ca_file is not None:
+            ctx.load_verify_locations(cafile=str(m.ca_file))
+        else:
+            ctx.load_default_certs()
+        if m.cert_file is not None:
+            ctx.load_cert_chain(str(m.cert_file), str(m.key_file) if m.key_file else None)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"mqtt TLS files ca_file/cert_file/key_file not usable: {exc}") from exc
+    ctx.sslsocket_class = _ClosingSSLSocket
+    return ctx
 
 
 #: While an alarm waits in the buffer: reconnect after this many seconds (uniform), not
@@ -50,12 +75,17 @@ ALARM_RECONNECT_S = (0.5, 2.0)
 ALARM_CONNECT_TIMEOUT_S = 4.0
 
 
-def make_client(s: EdgeSettings, will_payload: bytes, *, alarm_waiting: bool = False) -> aiomqtt.Client:
+def make_client(
+    s: EdgeSettings, address: Address, will_payload: bytes, *, alarm_waiting: bool = False
+) -> aiomqtt.Client:
+    """A client for one attempt at ``address``. Under TLS the broker's certificate is checked
+    against that address's host name (paho passes it as the server name): each node's
+    certificate must name the address the gateway was given for it."""
     m = s.mqtt
     timeout = min(m.connect_timeout_s, ALARM_CONNECT_TIMEOUT_S) if alarm_waiting else m.connect_timeout_s
     return aiomqtt.Client(
-        m.host,
-        m.port,
+        address.host,
+        address.port,
         username=s.mqtt_username,
         password=m.password.get_secret_value() if m.password else None,
         identifier=s.gateway_id,
@@ -64,7 +94,7 @@ def make_client(s: EdgeSettings, will_payload: bytes, *, alarm_waiting: bool = F
         will=aiomqtt.Will(topic(s.gateway_id, Channel.STATUS), will_payload, qos=1, retain=True),
         keepalive=m.keepalive_s,
         timeout=timeout,
-        tls_params=tls_params(s),
+        tls_context=tls_context(s),
     )
 
 
@@ -83,10 +113,16 @@ def set_nodelay(client: aiomqtt.Client) -> bool:
     return True
 
 
-def reconnect_delay(attempt: int, min_s: float, max_s: float, rng: random.Random) -> float:
-    """Full-jitter exponential backoff: uniform in [min_s, min(max_s, min_s * 2**attempt)]."""
-    ceiling = min(max_s, min_s * 2 ** min(attempt, 20))
-    return rng.uniform(min_s, max(min_s, ceiling))
+def rotation(s: EdgeSettings, rng: random.Random) -> Rotation:
+    """The agent's walk over its broker addresses (its own order, seeded by the gateway id)."""
+    m = s.mqtt
+    return Rotation(
+        m.addresses,
+        s.gateway_id,
+        lambda rounds: reconnect_delay(rounds, m.reconnect_min_s, m.reconnect_max_s, rng),
+        spread_s=m.failover_spread_s,
+        rng=rng,
+    )
 
 
 def alarm_reconnect_delay(rng: random.Random) -> float:

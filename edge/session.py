@@ -1,6 +1,8 @@
 """The MQTT session of the agent: connect, birth, then receive / send / heartbeat until the
-link drops; reconnect with jittered backoff, or within ~2 s while an alarm waits (also one
-raised during the backoff). Delivery order comes from the outbox's plan.
+link drops; reconnect to the next broker address (edge/link.py, protocols/failover.py) with
+jittered backoff after a full round of them, or within ~2 s while an alarm waits (also one
+raised during the backoff). Delivery order comes from the outbox's plan: after any
+reconnect, to the same node or another, everything unacked is sent again (same ids).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from dataclasses import dataclass, field
 import aiomqtt
 
 from edge.errors import EdgeError
-from edge.link import alarm_reconnect_delay, make_client, reconnect_delay, set_nodelay, topic
+from edge.link import alarm_reconnect_delay, make_client, rotation, set_nodelay, topic
 from edge.outbox import Outbox
 from edge.settings import EdgeSettings
 from protocols import Channel, GatewayState, gateway_subscriptions
 from protocols.codec import LIMITS
+from protocols.failover import Address
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +42,33 @@ class Link:
     count_reject: Callable[[str], None]
     up: asyncio.Event = field(default_factory=asyncio.Event)
     client: aiomqtt.Client | None = None  #: while linked
+    server: Address | None = None  #: the broker address of the link, while linked
 
 
 async def run_link(link: Link) -> None:
     rng = random.Random()
-    attempt = 0
+    s = link.settings()
+    rot = rotation(s, rng)
     while True:
         will = link.status(GatewayState.OFFLINE, "lwt")
         s = link.settings()
+        if s.mqtt.addresses != rot.addresses:  # a settings reload changed the list: start over
+            rot = rotation(s, rng)
+        where = rot.where()
         try:
-            async with make_client(s, will, alarm_waiting=link.outbox.alarms_pending() > 0) as client:
-                attempt = 0
-                await connected(link, client)
+            alarm = link.outbox.alarms_pending() > 0
+            async with make_client(s, rot.current, will, alarm_waiting=alarm) as client:
+                rot.up()
+                link.server = rot.current
+                await connected(link, client, where)
         except* aiomqtt.MqttError as eg:
-            log.warning("uplink down: %s", "; ".join(str(e) for e in eg.exceptions))
+            log.warning("uplink down at %s: %s", where, "; ".join(str(e) for e in eg.exceptions))
         finally:
             link.client = None
+            link.server = None
             link.up.clear()
             link.outbox.link_down()
-        delay = reconnect_delay(attempt, s.mqtt.reconnect_min_s, s.mqtt.reconnect_max_s, rng)
-        attempt += 1
+        delay = rot.down()
         await pause(link, delay, min(delay, alarm_reconnect_delay(rng)))
 
 
@@ -81,7 +91,7 @@ async def pause(link: Link, delay: float, alarm_delay: float) -> None:
             return
 
 
-async def connected(link: Link, client: aiomqtt.Client) -> None:
+async def connected(link: Link, client: aiomqtt.Client, where: str) -> None:
     set_nodelay(client)
     await client.subscribe([(t, 1) for t in gateway_subscriptions(link.gw)])
     await client.publish(
@@ -94,7 +104,7 @@ async def connected(link: Link, client: aiomqtt.Client) -> None:
     link.outbox.link_down()  # re-plan everything: alarms first, then the backlog
     link.up.set()
     s = link.settings()
-    log.info("uplink up (%s:%d as %s)", s.mqtt.host, s.mqtt.port, s.mqtt_username)
+    log.info("uplink up at %s as %s", where, s.mqtt_username)
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(receiver(link, client))

@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from edge.errors import ConfigError
+from protocols.failover import FAILOVER_SPREAD_S, Address, parse_servers
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Scalar = str | int | float | bool | None
@@ -26,7 +27,14 @@ DEFAULT_SECRETS = frozenset({"", "changeme", "password", "secret", "safehome"})
 
 class MqttSettings(BaseModel):
     host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
+    port: int = Field(default=1883, ge=1, le=65535, description="Also the port of a servers entry without one")
+    servers: list[str] = Field(
+        default=[],
+        description=(
+            "Every node of a clustered broker, host[:port] ([v6]:port); the agent fails over "
+            "between them (docs/edge.md). Empty: the one broker host:port"
+        ),
+    )
     username: str | None = Field(default=None, description="Defaults to the gateway id")
     password: SecretStr | None = None
     tls: bool = False
@@ -37,6 +45,31 @@ class MqttSettings(BaseModel):
     connect_timeout_s: float = Field(default=10.0, gt=0)
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=60.0, gt=0)
+    failover_spread_s: float = Field(
+        default=FAILOVER_SPREAD_S,
+        ge=0,
+        le=60,
+        description="Before the next address of a round: a uniform random wait up to this (no backoff)",
+    )
+
+    @model_validator(mode="after")
+    def _check_servers(self) -> MqttSettings:
+        if self.servers and "host" in self.model_fields_set:
+            raise ValueError(
+                f"give either servers ({len(self.servers)} addresses) or host ({self.host!r}), not both"
+            )
+        if self.servers:
+            try:
+                parse_servers(self.servers, self.port)
+            except ValueError as exc:
+                where = "servers" if str(exc).startswith("[") else "servers: "
+                raise ValueError(f"{where}{exc}") from None
+        return self
+
+    @property
+    def addresses(self) -> tuple[Address, ...]:
+        """The broker addresses, in the order given: ``servers``, else the one ``host:port``."""
+        return parse_servers(self.servers, self.port) if self.servers else (Address(self.host, self.port),)
 
 
 class DeviceEntry(BaseModel):

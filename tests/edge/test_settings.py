@@ -90,3 +90,31 @@ def test_sync_watch_raises_only_after_the_grace_and_restores_once() -> None:
     assert w.update(True, 800) is False
     assert w.update(True, 900) is None
     assert SyncWatch(0.0, 600).update(True, 10) is None
+
+
+def test_several_broker_addresses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from protocols.failover import Address
+
+    path = tmp_path / "edge.toml"
+    path.write_text(TOML.replace('host = "hub.example"', 'servers = ["n1.hub.example", "n2.hub.example:8884"]'))
+    s = load_settings(path)
+    assert s.mqtt.addresses == (Address("n1.hub.example", 8883), Address("n2.hub.example", 8884))
+    # host/port alone: a list of one
+    assert load_settings(None, gateway_id="gw-1", mqtt={"host": "h", "port": 9}).mqtt.addresses == (Address("h", 9),)
+    monkeypatch.setenv("SAFEHOME_EDGE_MQTT__SERVERS", '["a:1", "[::1]:2"]')
+    assert load_settings(path).mqtt.addresses == (Address("a", 1), Address("::1", 2))
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "says"),
+    [
+        ({"servers": ["a:1", "b:99999"]}, r"mqtt: .*servers\[1\]: 'b:99999': port 99999 is outside 1..65535"),
+        ({"servers": ["a:1", "a:1"]}, r"servers\[1\]: a:1 is listed twice"),
+        ({"servers": [f"n{i}" for i in range(17)]}, "servers: 17 broker addresses, at most 16"),
+        ({"servers": ["a"], "host": "b"}, r"either servers \(1 addresses\) or host \('b'\), not both"),
+        ({"failover_spread_s": 61}, r"mqtt.failover_spread_s: .*less than or equal to 60"),
+    ],
+)
+def test_bad_broker_lists_are_refused_clearly(tmp_path: Path, mqtt: dict[str, object], says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        load_settings(None, gateway_id="gw-1", mqtt=mqtt)

@@ -1,0 +1,92 @@
+"""Several broker addresses: the node the agent is on is SIGKILLed, the agent is on another
+one within seconds and what was unacked (and what was raised meanwhile) is delivered and
+acked there. Real Mosquittos on loopback; the gpiozero mock drives the sensors."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from edge.health import read_state
+from edge.link import rotation
+from edge.settings import load_settings
+from protocols import Channel, Event, EventKind
+from protocols.failover import Address
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.pki import make_pki
+from safehome.testing.poll import until
+from tests.edge.conftest import make_agent, new_gateway_id, running, settings_for
+
+FAST = {"reconnect_min_s": 0.2, "reconnect_max_s": 1.0, "failover_spread_s": 0.3, "connect_timeout_s": 5}
+
+
+def gateway_starting_at(first: int, addresses: list[str]) -> str:
+    """A gateway id whose own order over ``addresses`` starts with ``addresses[first]``."""
+    while True:
+        gw = new_gateway_id()
+        s = load_settings(None, gateway_id=gw, mqtt={"servers": addresses})
+        if str(rotation(s, random.Random()).current) == addresses[first]:
+            return gw
+
+
+async def test_the_node_dies_and_the_agent_delivers_through_another(
+    tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto], mock_factory: MockFactory
+) -> None:
+    nodes = [mosquitto_factory(), mosquitto_factory()]
+    servers = [f"{b.host}:{b.port}" for b in nodes]
+    gw = gateway_starting_at(0, servers)
+    # the hub on node 1 receives but never acks; the hub on node 2 acks
+    silent = HubAcker(nodes[0].host, nodes[0].port, auto_ack=False)
+    acking = HubAcker(nodes[1].host, nodes[1].port)
+    try:
+        s = settings_for(tmp_path, nodes[0], gateway_id=gw, mqtt={"servers": servers, **FAST})
+        agent = make_agent(s, mock_factory)
+        async with running(agent):
+            assert agent.link.server == Address(nodes[0].host, nodes[0].port)
+            mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
+            [smoke] = await silent.wait_for(gw, Channel.EVENT)  # sent, never acked
+
+            nodes[0].stop(kill=True)  # SIGKILL: no DISCONNECT, no goodbye
+            mock_factory.pin(agent.sensor("panic-1").pins["button"]).drive_low()  # raised meanwhile
+
+            on_two = Address(nodes[1].host, nodes[1].port)
+            await until(lambda: agent.link.server == on_two, within=15, what="agent on node 2")
+            await acking.wait_for(gw, Channel.EVENT, lambda m: m.id == smoke.id, within=15)
+            await acking.wait_for(gw, Channel.EVENT, lambda m: m.kind is EventKind.PANIC, within=15)
+            await until(lambda: agent.outbox.depth() == 0, within=15, what="both acked through node 2")
+            await until(
+                lambda: (read_state(s.state_path) or {}).get("broker") == str(on_two),
+                what="status file names node 2",
+            )
+        kinds = {m.kind for m in acking.of(gw, Channel.EVENT) if isinstance(m, Event)}
+        assert {EventKind.SMOKE, EventKind.PANIC} <= kinds
+        assert agent.outbox.resent + agent.outbox.sent >= 3  # smoke twice (once per node), panic
+    finally:
+        silent.close()
+        acking.close()
+
+
+async def test_each_address_is_checked_against_its_own_tls_name(
+    tmp_path: Path,
+    mosquitto_factory: Callable[..., Mosquitto],
+    mock_factory: MockFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pki = make_pki(tmp_path / "pki", hosts=("localhost",)).directory  # valid for "localhost" only
+    tls = f"cafile {pki / 'ca.crt'}\ncertfile {pki / 'server.crt'}\nkeyfile {pki / 'server.key'}\n"
+    nodes = [mosquitto_factory(extra_config=tls), mosquitto_factory(extra_config=tls)]
+    # node 1 given by IP (its certificate does not name 127.0.0.1), node 2 by its name
+    servers = [f"127.0.0.1:{nodes[0].port}", f"localhost:{nodes[1].port}"]
+    gw = gateway_starting_at(0, servers)
+    mqtt = {"servers": servers, "tls": True, "ca_file": str(pki / "ca.crt"), **FAST}
+    s = settings_for(tmp_path, nodes[0], gateway_id=gw, mqtt=mqtt)
+    agent = make_agent(s, mock_factory)
+    async with running(agent, wait_link=False):
+        await until(lambda: agent.link.server == Address("localhost", nodes[1].port), within=15, what="node 2")
+    refused = [r.getMessage() for r in caplog.records if f"127.0.0.1:{nodes[0].port}" in r.getMessage()]
+    assert any("certificate" in m.lower() for m in refused), refused
