@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from sqlalchemy.orm import Session
 
 from hub.alarms.engine.actions import log_step
 from hub.alarms.engine.decide import event_signal
-from hub.alarms.feed import BATCH, Tail, head
+from hub.alarms.feed import BATCH, GAP_MAX_S, GAP_MIN_S, Tail, head
 from hub.alarms.store.models import Alarm
 from hub.api.auth import alarm_scope
 from hub.api.tokens import Principal
 from safehome.testing.events import make_event
 from safehome.testing.poll import wait_for
+from safehome.testing.postgres import PostgresServer
 from tests.hub.conftest import Hub
 
 DISTRICT = alarm_scope(Principal("1", "viewer", "district", "pudong", "wall", None))
@@ -76,7 +78,7 @@ def test_a_tail_holds_at_a_line_whose_transaction_is_still_open_on_postgresql(hu
     slow = uncommitted_line(hub, a, "slow")  # id drawn, not committed
     note(hub, b, "fast")  # a higher id, committed first
     assert poll(hub, tail) == []  # holds before the gap
-    clock.t += 10
+    clock.t += (GAP_MIN_S + GAP_MAX_S) / 2
     assert poll(hub, tail) == []  # still: the writer of the missing id is running
     slow.commit()
     slow.close()
@@ -108,3 +110,62 @@ def test_a_rolled_back_line_does_not_hold_the_tail_for_ever(hub: Hub) -> None:
 
     wait_for(moved_past, within=30, what="the tail to move past the rolled-back line")
     assert [e for _, e in got] == ["alarm.reactivated"]  # "kept", once
+
+
+def pg_only(hub: Hub) -> None:
+    if hub.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: ids become visible in order")
+
+
+def test_a_writer_open_too_long_does_not_stall_the_feed_and_its_line_comes_late(hub: Hub) -> None:
+    """A bulk import in one transaction must not stop every console's live feed: after
+    GAP_MAX_S the tail moves on, and the held line is delivered when it commits."""
+    pg_only(hub)
+    a = hub.alarms.handle(*event_signal(make_event("gw-1"), hub.clock.now())).alarm_id or ""
+    b = hub.alarms.handle(*event_signal(make_event("gw-2"), hub.clock.now())).alarm_id or ""
+    clock = Clock()
+    with hub.sessions() as s:
+        tail = Tail(head(s), monotonic=clock)
+    slow = uncommitted_line(hub, a, "slow")
+    note(hub, b, "fast")
+    assert poll(hub, tail) == []
+    clock.t += GAP_MIN_S
+    assert poll(hub, tail) == []  # waits for the open writer
+    clock.t += GAP_MAX_S
+    fast = poll(hub, tail)
+    assert [e for _, e in fast] == ["alarm.reactivated"] and tail.gaps_given_up == 1
+    assert poll(hub, tail) == []  # nothing twice
+    slow.commit()
+    slow.close()
+    late = poll(hub, tail)
+    assert [e for _, e in late] == ["alarm.reactivated"]
+    assert late[0][0] < fast[0][0]  # its id says where it belongs
+    assert poll(hub, tail) == []
+    note(hub, a, "after")  # the next gap-free line: no wait for the writer given up on
+    assert [e for _, e in poll(hub, tail)] == ["alarm.reactivated"]
+
+
+def test_a_writer_of_another_database_does_not_hold_the_feed(hub: Hub, pg_server: PostgresServer) -> None:
+    """Other databases on the same server (another service, another test) write all the
+    time; only this database's writers can fill a gap."""
+    pg_only(hub)
+    a = hub.alarms.handle(*event_signal(make_event("gw-1"), hub.clock.now())).alarm_id or ""
+    other = pg_server.create_database("safehome_neighbour")
+    clock = Clock()
+    with hub.sessions() as s:
+        tail = Tail(head(s), monotonic=clock)
+    neighbour = psycopg.connect(other.replace("postgresql+psycopg://", "postgresql://", 1))
+    try:
+        neighbour.execute("CREATE TABLE t (x int)")
+        neighbour.execute("INSERT INTO t VALUES (1)")  # holds a transaction id, left open
+        gone = uncommitted_line(hub, a, "rolled back")
+        gone.rollback()
+        gone.close()
+        note(hub, a, "kept")
+        assert poll(hub, tail) == []  # the gap's first sight
+        clock.t += GAP_MIN_S
+        got = poll(hub, tail)  # the neighbour's open writer does not count
+        assert [e for _, e in got] == ["alarm.reactivated"] and tail.gaps_given_up == 0
+    finally:
+        neighbour.close()
+        pg_server.drop_database(other)
