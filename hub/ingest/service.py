@@ -1,7 +1,7 @@
 """The ingest service: consume ``$share/<group>/…`` uplink, store, ack after commit, notify.
 
-Two receivers (one MQTT connection per lane) take messages off the broker (reconnecting
-with backoff) and queue them: events, status and command results on the priority queue,
+Two receivers (one broker connection per lane, :mod:`hub.ingest.uplink`) take messages
+off the broker (reconnecting with backoff) and queue them: events, status and command results on the priority queue,
 telemetry on the other. Each queue serves life safety first, then supervisory, trouble and
 test, round-robin across gateways, with a bound per gateway per batch
 (:mod:`hub.ingest.fair`), so one gateway's flood costs only that gateway; a gateway
@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import aiomqtt
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.broker.plugin import SHED_TOPIC
@@ -44,15 +43,14 @@ from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
 from hub.ingest.fair import Admit, Bounds, FairQueue, FloodWatch, Rank, gateway_of, rank_of
 from hub.ingest.flooding import FloodAlarms, parse_shed_notice
 from hub.ingest.plan import Plan, SeenGate, StateBuffer, make_plan
-from hub.ingest.reads import buffer_reads
 from hub.ingest.store import Decider, store_event_batch, store_state, store_telemetry
+from hub.ingest.uplink import AckPublisher, MqttLane, Uplink, UplinkSource
 from hub.metrics import HubMetrics
-from hub.mqtt import hub_client_id, make_client, set_nodelay
 from hub.settings import HubSettings
 from hub.sinks import Decided, EventSink, NewEvent, TelemetrySink, TransactionalSink
 from hub.threads import ThreadWork
 from hub.timeseries import TimeSeriesStore
-from protocols import AckItem, AlarmClass, Event, Telemetry, class_of, encode, hub_subscriptions
+from protocols import AckItem, AlarmClass, Event, Telemetry, class_of, encode
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -70,7 +68,7 @@ class UplinkQueue:
     them: most urgent class first, round-robin across gateways, a bound per gateway."""
 
     def __init__(self, bounds: Bounds) -> None:
-        self._fair: FairQueue[aiomqtt.Message] = FairQueue(bounds)
+        self._fair: FairQueue[Uplink] = FairQueue(bounds)
         self._ready = asyncio.Event()
 
     def __len__(self) -> int:
@@ -79,7 +77,7 @@ class UplinkQueue:
     def held(self, gateway: str) -> int:
         return self._fair.held(gateway)
 
-    def put(self, msg: aiomqtt.Message, gateway: str, rank: Rank) -> Admit:
+    def put(self, msg: Uplink, gateway: str, rank: Rank) -> Admit:
         verdict = self._fair.offer(gateway, rank, msg)
         if verdict is Admit.ADMITTED:
             self._ready.set()
@@ -87,7 +85,7 @@ class UplinkQueue:
 
     async def take(
         self, limit: int, per_gateway: int, linger_s: float = 0.0, heavy_at: int | None = None
-    ) -> list[aiomqtt.Message]:
+    ) -> list[Uplink]:
         """Up to ``limit`` messages, at most ``per_gateway`` of one gateway. ``linger_s``:
         when fewer than ``limit`` are waiting, wait this long for more first (telemetry: one
         transaction and one ack per gateway for many messages)."""
@@ -168,7 +166,7 @@ class IngestService:
         #: set while both lanes are subscribed
         self.subscribed = asyncio.Event()
         self._lanes_up: set[str] = set()
-        self._clients: dict[str, aiomqtt.Client] = {}  #: connected lanes; acks go out on one
+        self._sources: dict[str, UplinkSource] = {}  #: per lane; acks go out on a connected one
         self.lanes = settings.ingest.lanes  #: validated: each lane at most once
         self._tasks: list[asyncio.Task[None]] = []
         self._rejects = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
@@ -213,13 +211,13 @@ class IngestService:
             per_gateway = self.settings.ingest.gateway_batch_max
             process = self._process_forever(self.queue, per_gateway, heavy_at=2 * per_gateway)
             self._tasks += [
-                asyncio.create_task(self._receive_forever(PRIORITY_LANE), name="ingest-receive"),
+                asyncio.create_task(self._source(PRIORITY_LANE).run(), name="ingest-receive"),
                 asyncio.create_task(process, name="ingest-process"),
             ]
         if TELEMETRY_LANE in self.lanes:
             linger = self.settings.ingest.telemetry_linger_s
             self._tasks += [
-                asyncio.create_task(self._receive_forever(TELEMETRY_LANE), name="ingest-receive-telemetry"),
+                asyncio.create_task(self._source(TELEMETRY_LANE).run(), name="ingest-receive-telemetry"),
                 # telemetry waits for nobody's life: round-robin across gateways keeps one
                 # gateway's backlog from delaying the others', full batches keep it fast
                 asyncio.create_task(
@@ -245,39 +243,18 @@ class IngestService:
             log.warning("ingest stopped with unsaved gateway state: %s", exc)
 
     # --- receiving -------------------------------------------------------------------
-    async def _receive_forever(self, lane: str) -> None:
-        mqtt = self.settings.mqtt
-        channels = LANES[lane]
-        topics = [t for t in hub_subscriptions(mqtt.share_group) if t.rsplit("/", 1)[-1] in channels]
-        if lane == PRIORITY_LANE:
-            # the broker's rate limit refused these (shared: one worker counts each notice)
-            topics.append(f"$share/{mqtt.share_group}/{SHED_TOPIC}")
-        suffix = "" if lane == PRIORITY_LANE else f"-{lane}"
-        backoff = 0.5
-        while True:
-            client = make_client(mqtt, hub_client_id(self.settings.worker_id + suffix), max_inflight_messages=1000)
-            try:
-                async with client:
-                    set_nodelay(client)
-                    buffer_reads(client)  # a flood stays in our fair queue, not the broker's FIFO
-                    for topic in topics:
-                        await client.subscribe(topic, qos=1)
-                    self._clients[lane] = client
-                    self._lane_up(lane, True)
-                    log.info("ingest subscribed as %s to %s", client.identifier, topics)
-                    backoff = 0.5
-                    async for msg in client.messages:
-                        self._accept(msg)
-            except aiomqtt.MqttError as exc:
-                log.warning("ingest %s lane lost the broker (%s); reconnecting in %.1f s", lane, exc, backoff)
-            except Exception:
-                # never let the consumer die: log it with its traceback and reconnect
-                log.exception("ingest %s receiver failed; reconnecting in %.1f s", lane, backoff)
-            finally:
-                self._clients.pop(lane, None)
-                self._lane_up(lane, False)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+    def _source(self, lane: str) -> UplinkSource:
+        source = MqttLane(
+            self.settings.mqtt,
+            self.settings.worker_id,
+            lane,
+            LANES[lane],
+            shed=lane == PRIORITY_LANE,
+            deliver=self._accept,
+            up=lambda up: self._lane_up(lane, up),
+        )
+        self._sources[lane] = source
+        return source
 
     def _lane_up(self, lane: str, up: bool) -> None:
         (self._lanes_up.add if up else self._lanes_up.discard)(lane)
@@ -286,17 +263,16 @@ class IngestService:
         else:
             self.subscribed.clear()
 
-    def _accept(self, msg: aiomqtt.Message) -> None:
-        topic = msg.topic.value
+    def _accept(self, msg: Uplink) -> None:
+        topic = msg.topic
         if topic == SHED_TOPIC:
-            self._broker_shed(msg)
+            self._broker_shed(msg.payload)
             return
         channel = topic.rsplit("/", 1)[-1]
         gateway = gateway_of(topic)
         self.floods.observe(gateway)
         queue = self.queue if channel in LANES[PRIORITY_LANE] else self.telemetry_queue
-        payload = msg.payload if isinstance(msg.payload, bytes) else b""
-        verdict = queue.put(msg, gateway, rank_of(channel, payload))
+        verdict = queue.put(msg, gateway, rank_of(channel, msg.payload))
         if verdict is not Admit.ADMITTED:
             # not acked: the gateway resends it later (deferred, not lost)
             self.metrics.rejects.labels(verdict.value).inc()
@@ -305,10 +281,9 @@ class IngestService:
             return
         self.metrics.queue_depth.set(len(self.queue) + len(self.telemetry_queue))
 
-    def _broker_shed(self, msg: aiomqtt.Message) -> None:
+    def _broker_shed(self, payload: bytes) -> None:
         """A notice of the broker's rate limit: ``n`` messages of a gateway refused (not
         acked: it resends them). They count towards its rate (``gateway_flooding``)."""
-        payload = msg.payload if isinstance(msg.payload, bytes) else b""
         notice = parse_shed_notice(payload)
         if isinstance(notice, str):
             self.metrics.rejects.labels("bad_shed_notice").inc()
@@ -333,14 +308,13 @@ class IngestService:
                 self.metrics.store_errors.labels("unexpected").inc()
                 log.exception("ingest failed on a batch of %d messages; continuing", len(batch))
 
-    def _plan(self, batch: Sequence[aiomqtt.Message], now: dt.datetime) -> Plan:
+    def _plan(self, batch: Sequence[Uplink], now: dt.datetime) -> Plan:
         return make_plan(self._classify(batch, now), self.clock_watch)
 
-    def _classify(self, batch: Sequence[aiomqtt.Message], now: dt.datetime) -> list[Incoming | Rejected]:
+    def _classify(self, batch: Sequence[Uplink], now: dt.datetime) -> list[Incoming | Rejected]:
         items: list[Incoming | Rejected] = []
-        for msg in batch:
-            payload = msg.payload if isinstance(msg.payload, bytes | bytearray) else str(msg.payload).encode()
-            item = classify(msg.topic.value, bytes(payload), bool(msg.retain), now)
+        for topic, payload, retain in batch:
+            item = classify(topic, payload, retain, now)
             if isinstance(item, Rejected):
                 self.metrics.rejects.labels(item.reason).inc()
                 self._rejects.reject(item)
@@ -349,7 +323,7 @@ class IngestService:
             items.append(item)
         return items
 
-    async def process(self, batch: Sequence[aiomqtt.Message]) -> None:
+    async def process(self, batch: Sequence[Uplink]) -> None:
         """Store and ack one batch (public so that benchmarks can drive it directly)."""
         now = self.clock()
         if len(batch) > PLAN_IN_THREAD_OVER:
@@ -476,13 +450,13 @@ class IngestService:
         """Publish ack items per gateway (QoS ``mqtt.ack_qos``). Also for other features: the
         alarm engine tells a home ``acknowledged`` / ``dispatched`` through this. Best effort:
         when not connected nothing is sent (uplink is resent by the gateway until acked)."""
-        client = self._clients.get(PRIORITY_LANE) or self._clients.get(TELEMETRY_LANE)
-        if client is None:
+        publisher = self._ack_publisher()
+        if publisher is None:
             return  # not connected: the gateways resend and are acked then
         now_ms = int(self.clock().timestamp() * 1000)
         messages = acks(items, now_ms)
         results = await asyncio.gather(
-            *(client.publish(topic, encode(ack), qos=self.settings.mqtt.ack_qos) for topic, ack in messages),
+            *(publisher.publish(topic, encode(ack), self.settings.mqtt.ack_qos) for topic, ack in messages),
             return_exceptions=True,
         )
         for (_, ack), res in zip(messages, results, strict=True):
@@ -491,6 +465,14 @@ class IngestService:
                 continue
             for item in ack.items:
                 self.metrics.acks_sent.labels(item.status.value).inc()
+
+    def _ack_publisher(self) -> AckPublisher | None:
+        for lane in (PRIORITY_LANE, TELEMETRY_LANE):
+            source = self._sources.get(lane)
+            publisher = source.publisher() if source is not None else None
+            if publisher is not None:
+                return publisher
+        return None
 
     def _observe_lag(self, kind: str, messages: Sequence[Event | Telemetry]) -> None:
         now_s = self.clock().timestamp()

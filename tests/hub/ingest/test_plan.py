@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-import aiomqtt
-
 import protocols as p
 from hub.downlink import MAX_ACK_ITEMS, acks, stored_items
 from hub.ingest.decode import Rejected
 from hub.ingest.fair import Bounds, gateway_of, rank_of
 from hub.ingest.plan import make_plan
 from hub.ingest.service import UplinkQueue
+from hub.ingest.uplink import Uplink
 from safehome.testing.events import make_event
 from tests.hub.ingest.conftest import PLAN_NOW, incoming
 
@@ -69,35 +68,35 @@ def test_acks_are_split_past_the_protocol_limit_and_deduplicated() -> None:
         assert p.decode(p.Channel.ACK, p.encode(a)) == a
 
 
-def put(q: UplinkQueue, topic: str, payload: bytes, mid: int) -> None:
+def put(q: UplinkQueue, topic: str, payload: bytes) -> None:
     channel = topic.rsplit("/", 1)[-1]
-    q.put(aiomqtt.Message(topic, payload, 1, False, mid, None), gateway_of(topic), rank_of(channel, payload))
+    q.put(Uplink(topic, payload, False), gateway_of(topic), rank_of(channel, payload))
 
 
 async def test_events_overtake_a_telemetry_backlog() -> None:
     q = UplinkQueue(BOUNDS)
     for i in range(50):
-        put(q, f"safehome/v1/gw/gw-{i}/telemetry", b"t", i + 1)
-    put(q, "safehome/v1/gw/gw-x/status", b"s", 98)
-    put(q, "safehome/v1/gw/gw-x/event", b'{"kind": "smoke"}', 99)
-    put(q, "safehome/v1/gw/gw-y/event", b'{"kind": "mains_lost"}', 100)
+        put(q, f"safehome/v1/gw/gw-{i}/telemetry", b"t")
+    put(q, "safehome/v1/gw/gw-x/status", b"s")
+    put(q, "safehome/v1/gw/gw-x/event", b'{"kind": "smoke"}')
+    put(q, "safehome/v1/gw/gw-y/event", b'{"kind": "mains_lost"}')
     # a life-safety event first, in a batch of its own: never stored and acked together
     # with a storm's status and trouble, nor with telemetry
     first = await q.take(3, 3)
-    assert [m.mid for m in first] == [99]
+    assert [m.topic for m in first] == ["safehome/v1/gw/gw-x/event"]
     second = await q.take(3, 3)  # then status (supervisory) before trouble
-    assert [m.mid for m in second] == [98, 100]
+    assert [m.topic for m in second] == ["safehome/v1/gw/gw-x/status", "safehome/v1/gw/gw-y/event"]
     third = await q.take(3, 3)
-    assert [m.topic.value for m in third] == [f"safehome/v1/gw/gw-{i}/telemetry" for i in range(3)]
+    assert [m.topic for m in third] == [f"safehome/v1/gw/gw-{i}/telemetry" for i in range(3)]
     assert len(q) == 47
 
 
 async def test_telemetry_take_lingers_for_a_fuller_batch() -> None:
     q = UplinkQueue(BOUNDS)
-    put(q, "safehome/v1/gw/gw-0/telemetry", b"t", 1)
+    put(q, "safehome/v1/gw/gw-0/telemetry", b"t")
     taking = asyncio.create_task(q.take(10, 10, linger_s=60.0))
     await asyncio.sleep(0)  # let take() see the first message and start lingering
     for i in range(1, 10):  # the tenth message fills the batch...
-        put(q, f"safehome/v1/gw/gw-{i}/telemetry", b"t", i + 1)
+        put(q, f"safehome/v1/gw/gw-{i}/telemetry", b"t")
     batch = await taking  # ...and ends the linger at once: taken together
     assert len(batch) == 10 and len(q) == 0
