@@ -199,7 +199,9 @@ def build_hub(settings: HubSettings, alarms: bool = True) -> Hub:
         hub.services.append(a)
         sender = MqttCommandSender(settings.mqtt, hub_client_id(settings.worker_id, "commands"))
         hub.services.append(CommandSenderService(sender))  # gateway commands (the resource routes)
-        ctx = ApiContext(factory, a.clock, a.wake, a.bus, secret_box=a.webhooks.box, timeseries=ts, commands=sender)
+        ctx = ApiContext(
+            factory, a.clock, outbox=a.dispatcher, bus=a.bus, secret_box=a.webhooks.box, timeseries=ts, commands=sender
+        )
         mount_api(hub.app, ctx)
         hub.app.state.console_bus = a.bus
     return hub

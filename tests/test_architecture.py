@@ -24,11 +24,16 @@ for _forbidden in FORBIDDEN.values():
     _forbidden.add("tests")
 
 
-#: hub subpackage -> the modules of hub it must never import (the domain does not know the
-#: web layer; the web layer is mounted in hub/runner.py).
+#: hub subpackage -> the modules of hub it must never import: the domain does not know the
+#: web layer (mounted in hub/runner.py); the alarm engine hands notifications to notify,
+#: never the reverse (an alarm format a channel needs is handed in: hub/alarms/notifier.py);
+#: ingest and supervision hand what they stored to the sinks of hub/sinks.py.
+_ABOVE_THE_PATH = {"hub.alarms", "hub.notify", "hub.api", "hub.runner"}
 FORBIDDEN_IN_HUB: dict[str, set[str]] = {
     "hub.alarms": {"hub.api", "hub.runner"},
-    "hub.notify": {"hub.api", "hub.runner"},
+    "hub.notify": {"hub.alarms", "hub.api", "hub.runner"},
+    "hub.ingest": _ABOVE_THE_PATH,
+    "hub.supervision": _ABOVE_THE_PATH,
 }
 
 
@@ -103,6 +108,13 @@ def test_layer_checker_catches_the_web_layer_in_the_domain(tmp_path: Path) -> No
     (tmp_path / "hub" / "alarms" / "b.py").write_text("def f():\n    import hub.api.app\n")
     (tmp_path / "hub" / "alarms" / "c.py").write_text("from hub.apiary import x\nimport hub.db\n")
     assert hub_violations("hub.alarms", tmp_path) == ["hub/alarms/a.py imports hub.api", "hub/alarms/b.py imports hub.api"]
+
+
+def test_layer_checker_catches_the_alarm_engine_in_notify(tmp_path: Path) -> None:
+    """The direction alarms → notify is checked too: a channel importing an alarm module is found."""
+    (tmp_path / "hub" / "notify").mkdir(parents=True)
+    (tmp_path / "hub" / "notify" / "ch.py").write_text("from hub.alarms.cap import to_cap\nimport hub.db\n")
+    assert hub_violations("hub.notify", tmp_path) == ["hub/notify/ch.py imports hub.alarms"]
 
 
 def test_test_modules_share_helpers_through_conftests_not_each_other() -> None:

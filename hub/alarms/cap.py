@@ -71,6 +71,14 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
     return el
 
 
+def webhook_body(payload: Mapping[str, Any]) -> tuple[bytes, str] | None:
+    """The body of a ``cap`` webhook (hub/notify/webhook.py): a life-safety alarm event as
+    a CAP alert; None for every other payload (it goes as JSON)."""
+    if str(payload.get("event", "")).startswith("alarm.") and is_life_safety(str(payload.get("kind", ""))):
+        return to_cap(payload), MEDIA_TYPE
+    return None
+
+
 def to_cap(event: Mapping[str, Any], sender: str = DEFAULT_SENDER) -> bytes:
     """The CAP 1.2 XML of one alarm event (an ``alarm.*`` payload with ``seq``)."""
     kind = str(event["kind"])

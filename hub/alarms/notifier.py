@@ -16,6 +16,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alarms import cap
 from hub.alarms.settings import AlarmSettings, ProviderSettings
 from hub.alarms.store.models import WebhookSubscription
 from hub.db.engine import read_only
@@ -102,7 +103,7 @@ def channels(
 ) -> list[Channel]:
     """The channels ``settings`` configure: console and webhook always, SMS and voice with a
     provider, home acks with an MQTT publisher."""
-    out: list[Channel] = [bus, WebhookChannel(http, webhooks.secret, formats=webhooks.format)]
+    out: list[Channel] = [bus, WebhookChannel(http, webhooks.secret, formats=webhooks.format, renderers={"cap": cap.webhook_body})]
     if settings.sms:
         out.append(HttpProviderChannel(http, _provider(settings.sms), "sms"))
     if settings.voice:

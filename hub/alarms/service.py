@@ -108,10 +108,6 @@ class AlarmService:
     def outboxes(self) -> list[OutboxWorker]:
         return self.dispatcher.workers
 
-    def wake(self) -> None:
-        """Thread-safe: new notifications were committed (an operator's step)."""
-        self.dispatcher.wake()
-
     def channel_health(self) -> tuple[bool, str]:
         return self.dispatcher.health()
 

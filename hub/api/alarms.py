@@ -264,7 +264,7 @@ def _step(
 
     code, payload = in_transaction(ctx.sessions, work)
     if code == 200:
-        ctx.on_enqueued()
+        ctx.notifications_committed()
     return JSONResponse(payload, status_code=code, media_type=None if code == 200 else MEDIA_TYPE)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,12 +23,21 @@ class CommandSender(Protocol):
     async def send(self, command: Command) -> None: ...
 
 
+class Outbox(Protocol):
+    """This worker's notification dispatcher as a route sees it
+    (:class:`hub.notify.dispatch.Dispatcher`)."""
+
+    def wake(self) -> None:
+        """Thread-safe: notifications were committed; the outbox workers look now."""
+
+
 @dataclass
 class ApiContext:
     sessions: sessionmaker[Session]
     clock: Clock = field(default_factory=SystemClock)
-    #: Called after a transition committed notifications (wakes the outbox); thread-safe.
-    on_enqueued: Callable[[], None] = lambda: None
+    #: Woken after a route committed notifications (an operator's step, a webhook ping or
+    #: replay); None: this worker delivers nothing (the workers that do poll the table).
+    outbox: Outbox | None = None
     #: The worker's console push bus (``/api/v1/alarms/stream``); None: no stream.
     bus: ConsoleBus | None = None
     #: An open event stream re-reads its token this often and closes once it is revoked
@@ -47,3 +55,9 @@ class ApiContext:
     timeseries: TimeSeriesStore | None = None
     #: How gateway commands go out (``/api/v1/gateways/{id}/commands``); None: not here.
     commands: CommandSender | None = None
+
+    def notifications_committed(self) -> None:
+        """A route committed notifications: this worker's outbox sends them now, not at its
+        next idle poll."""
+        if self.outbox is not None:
+            self.outbox.wake()

@@ -230,7 +230,7 @@ def ping_webhook(webhook_id: WebhookId, p: Manager, ctx: Context) -> DeliveryQue
         return nid
 
     nid = in_transaction(ctx.sessions, work)
-    ctx.on_enqueued()
+    ctx.notifications_committed()
     return DeliveryQueued(delivery_id=nid, status="pending")
 
 
@@ -304,5 +304,5 @@ def replay_delivery(webhook_id: WebhookId, delivery_id: str, p: Manager, ctx: Co
 
     if not in_transaction(ctx.sessions, work):
         raise ApiProblem(409, "not_dead", "only a dead delivery is replayed; this one is not dead")
-    ctx.on_enqueued()
+    ctx.notifications_committed()
     return DeliveryQueued(delivery_id=delivery_id, status="pending")

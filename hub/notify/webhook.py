@@ -1,21 +1,24 @@
 """Webhook channel: POST the alarm as JSON, signed (see :mod:`hub.notify.signing`); a
-subscription of format ``cap`` gets life-safety alarm events as CAP 1.2 XML instead."""
+subscription of another format (``cap``: life-safety alarm events as CAP 1.2 XML) gets the
+body its renderer makes, handed in by whoever builds the channel (``hub/alarms/notifier.py``:
+the notify layer knows no alarm formats)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
 import orjson
 
-from hub.alarms.cap import MEDIA_TYPE as CAP_MEDIA_TYPE
-from hub.alarms.cap import to_cap
-from hub.alarms.classes import is_life_safety
 from hub.notify.channel import Delivered, Message, post
 from hub.notify.errors import DeliveryFailed
 from hub.notify.names import ChannelName
 from hub.notify.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+#: A format's body of a payload: ``(body, media type)``; None: this payload goes as JSON.
+Render = Callable[[Mapping[str, Any]], tuple[bytes, str] | None]
 
 
 class WebhookChannel:
@@ -27,11 +30,15 @@ class WebhookChannel:
         secrets: Mapping[str, str] | Callable[[str], str | None],
         wall_clock: Callable[[], float] = time.time,
         formats: Callable[[str], str] | None = None,
+        renderers: Mapping[str, Render] | None = None,
     ) -> None:
+        """``formats``: a subscriber URL's format (``json`` unless told); ``renderers``: the
+        body of each format other than ``json``."""
         self._client = client
         self._secret = secrets.get if isinstance(secrets, Mapping) else secrets
         self._wall = wall_clock
         self._format = formats or (lambda _url: "json")
+        self._renderers = dict(renderers or {})
 
     async def send(self, message: Message) -> Delivered:
         secret = self._secret(message.address)
@@ -50,10 +57,6 @@ class WebhookChannel:
 
     def _body(self, message: Message) -> tuple[bytes, str]:
         payload = message.payload
-        if (
-            self._format(message.address) == "cap"
-            and str(payload.get("event", "")).startswith("alarm.")
-            and is_life_safety(str(payload.get("kind", "")))
-        ):
-            return to_cap(payload), CAP_MEDIA_TYPE
-        return orjson.dumps(dict(payload)), "application/json"
+        render = self._renderers.get(self._format(message.address)) if self._renderers else None
+        rendered = render(payload) if render is not None else None
+        return rendered or (orjson.dumps(dict(payload)), "application/json")

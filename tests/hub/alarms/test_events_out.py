@@ -103,7 +103,7 @@ async def test_a_cap_subscription_gets_the_case_as_cap_alert_then_updates(hub: H
             with hub.sessions() as s:
                 a = s.scalars(select(Alarm.id)).one()
             step(hub, a, Action.ACKNOWLEDGE)
-            svc.wake()
+            svc.dispatcher.wake()
             await until(
                 lambda: "alarm.acknowledged" in {r.headers["x-safehome-event"] for r in receiver.requests},
                 within=15,
