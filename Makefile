@@ -6,7 +6,7 @@ PYTHON     ?= python3
 VENV       := .venv
 BIN        := $(VENV)/bin
 # Debian packages the tests and the demo need (checked one by one; only missing ones are installed).
-APT_PKGS   := mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev gcc libc6-dev postgresql victoria-metrics python3-venv openssl debootstrap nftables chromium fonts-wqy-microhei
+APT_PKGS   := mosquitto mosquitto-clients nats-server mosquitto-dev libmosquitto-dev gcc libc6-dev postgresql victoria-metrics python3-venv openssl debootstrap nftables chromium fonts-wqy-microhei
 
 .PHONY: help setup apt venv lint typecheck test demo bench faults schemas console-vendor screenshots clean
 

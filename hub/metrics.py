@@ -81,6 +81,15 @@ class HubMetrics:
         self.sink_errors = Counter(
             "safehome_sink_errors", "Event sink calls that raised", ["sink"], registry=r
         )
+        self.lane_up = Gauge(
+            "safehome_ingest_lane_up", "1 while the ingest lane is connected and subscribed", ["lane"], registry=r
+        )
+        self.lane_lost = Counter(
+            "safehome_ingest_lane_lost",
+            "Times an ingest lane lost its broker connection (a node down, a slow consumer cut off)",
+            ["lane"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

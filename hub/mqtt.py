@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 import socket
 from contextlib import AsyncExitStack
 from typing import Any
@@ -13,6 +15,8 @@ from paho.mqtt.properties import Properties
 
 from hub.broker.plugin import HUB_CLIENT_PREFIX
 from hub.settings import MqttSettings
+
+log = logging.getLogger(__name__)
 
 #: MQTT 5 persistent sessions live as long as the broker's persistent_client_expiration (7 d).
 SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -31,9 +35,24 @@ def hub_client_id(*parts: str) -> str:
     return HUB_CLIENT_PREFIX + "-".join(parts)
 
 
-def make_client(s: MqttSettings, identifier: str, **kwargs: Any) -> aiomqtt.Client:
-    """A client for the hub account. MQTT 3.1.1 unless ``s.protocol == "5"``: aiomqtt over
-    MQTT 5 measured ~3x slower here (docs/architecture.md, measured facts). ``identifier`` must be
+def downlink_client_id(s: MqttSettings, *parts: str) -> str:
+    """The client id of a clean-session publisher of the hub (acks, commands).
+
+    On Mosquitto :func:`hub_client_id` is enough: the broker binds a gateway's client id to
+    its username. NATS does not, and a second connection with a client id takes the first's
+    session over: there the id ends in 64 random bits, so no gateway can guess it and
+    disconnect the hub's publisher by connecting under it."""
+    if s.backend == "nats":
+        parts = (*parts, secrets.token_hex(8))
+    return hub_client_id(*parts)
+
+
+def make_client(
+    s: MqttSettings, identifier: str, address: tuple[str, int] | None = None, **kwargs: Any
+) -> aiomqtt.Client:
+    """A client for the hub account, to ``address`` (default: the first of
+    ``s.addresses()``). MQTT 3.1.1 unless ``s.protocol == "5"``: aiomqtt over MQTT 5
+    measured ~3x slower here (docs/architecture.md, measured facts). ``identifier`` must be
     made by :func:`hub_client_id`."""
     if not identifier.startswith(HUB_CLIENT_PREFIX):
         raise ValueError(f"hub client id {identifier!r} must start with {HUB_CLIENT_PREFIX!r} (use hub_client_id)")
@@ -55,9 +74,10 @@ def make_client(s: MqttSettings, identifier: str, **kwargs: Any) -> aiomqtt.Clie
             kwargs.setdefault("properties", props)
     else:
         kwargs.setdefault("clean_session", s.clean_session)
+    host, port = address or s.addresses()[0]
     client = aiomqtt.Client(
-        s.host,
-        s.port,
+        host,
+        port,
         username=s.username,
         password=s.secret(),
         identifier=identifier,
@@ -95,12 +115,17 @@ class LazyPublisher:
     """QoS 1 publishes over one aiomqtt connection of the hub's account, connected on the
     first publish and dropped after a failure (the next publish connects again). Used by
     the gateway acks (hub/notify/mqtt_acks.py) and the gateway commands
-    (hub/api/command_mqtt.py); each turns :class:`aiomqtt.MqttError` into its own error."""
+    (hub/api/command_mqtt.py); each turns :class:`aiomqtt.MqttError` into its own error.
+
+    With several ``mqtt.servers`` (a NATS cluster's MQTT listeners) a connect that fails
+    tries the next one, each at most once per publish; the one that answered is kept."""
 
     def __init__(self, settings: MqttSettings, identifier: str, timeout_s: float = 10.0) -> None:
         self._settings = settings
         self._identifier = identifier
         self._timeout = timeout_s
+        self._addresses = settings.addresses()
+        self._next = 0  #: the address to try first
         self._stack: AsyncExitStack | None = None
         self._client: aiomqtt.Client | None = None
         self._lock = asyncio.Lock()
@@ -108,21 +133,39 @@ class LazyPublisher:
     async def _connected(self) -> aiomqtt.Client:
         async with self._lock:
             if self._client is None:
-                stack = AsyncExitStack()
-                client = make_client(
-                    self._settings, self._identifier, clean_session=True, timeout=self._timeout
-                )
-                await stack.enter_async_context(client)
-                set_nodelay(client)
-                self._stack, self._client = stack, client
+                self._stack, self._client = await self._connect()
             return self._client
 
-    async def publish(self, topic: str, payload: bytes) -> None:
-        """Publish at QoS 1; on failure the connection is dropped and the error re-raised."""
+    async def _connect(self) -> tuple[AsyncExitStack, aiomqtt.Client]:
+        n = len(self._addresses)
+        for attempt in range(n):
+            i = (self._next + attempt) % n
+            stack = AsyncExitStack()
+            client = make_client(
+                self._settings, self._identifier, self._addresses[i], clean_session=True, timeout=self._timeout
+            )
+            try:
+                await stack.enter_async_context(client)
+            except aiomqtt.MqttError as exc:
+                if attempt == n - 1:
+                    raise
+                log.warning("%s: broker %s:%d refused or unreachable (%s); trying the next", self._identifier,
+                            *self._addresses[i], exc)
+                continue
+            self._next = i
+            set_nodelay(client)
+            return stack, client
+        raise AssertionError("unreachable: at least one address")
+
+    async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """Publish (QoS 1 by default); on failure the connection is dropped and the error re-raised."""
         try:
             client = await self._connected()
-            await client.publish(topic, payload, qos=1, timeout=self._timeout)
+            await client.publish(topic, payload, qos=qos, timeout=self._timeout)
         except aiomqtt.MqttError:
+            # the node that failed is tried last next time: a dead host's connect timeout
+            # would otherwise come first on every publish
+            self._next = (self._next + 1) % len(self._addresses)
             await self.close()
             raise
 

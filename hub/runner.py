@@ -38,7 +38,7 @@ from hub.db.engine import make_engine, make_session_factory
 from hub.db.migrate import upgrade
 from hub.ingest.service import IngestService
 from hub.metrics import HubMetrics
-from hub.mqtt import hub_client_id
+from hub.mqtt import downlink_client_id
 from hub.notify.mqtt_acks import MqttAckPublisher
 from hub.settings import HttpSettings, HubSettings, SettingsError, TimeseriesSettings, load_hub_settings
 from hub.sinks import EventSink
@@ -153,7 +153,7 @@ def _retention(s: TimeseriesSettings, engine: Engine) -> RetentionService:
 
 def _alarm_service(settings: HubSettings, factory: sessionmaker[Session], metrics: HubMetrics) -> AlarmService:
     """The alarm engine of this worker, with the MQTT publisher that tells the homes."""
-    publisher = MqttAckPublisher(settings.mqtt, hub_client_id(settings.worker_id, "acks"))
+    publisher = MqttAckPublisher(settings.mqtt, downlink_client_id(settings.mqtt, settings.worker_id, "acks"))
     a = settings.alarms
     deliver = a.deliver if a.deliver is not None else "priority" in settings.ingest.lanes
     return AlarmService(
@@ -179,8 +179,14 @@ def build_hub(settings: HubSettings, alarms: bool = True) -> Hub:
     hub = Hub(settings, engine, factory, metrics, ts, app=FastAPI())
     hub.ingest = IngestService(settings, factory, ts, metrics, hub.sinks)
     hub.supervision = SupervisionService(settings.supervision, factory, metrics, hub.sinks)
-    hub.monitor = BrokerMonitor(settings.mqtt, settings.worker_id, factory, metrics, hub.sinks)
-    hub.services = [hub.ingest, hub.supervision, hub.monitor]
+    hub.services = [hub.ingest, hub.supervision]
+    if settings.mqtt.backend == "mosquitto":
+        hub.monitor = BrokerMonitor(settings.mqtt, settings.worker_id, factory, metrics, hub.sinks)
+        hub.services.append(hub.monitor)
+    else:
+        # NATS publishes no $SYS topics (and has no per-client queue to drop from: a slow
+        # consumer is cut off and counted in safehome_ingest_lane_lost_total)
+        log.info("broker $SYS monitor off on NATS: the cluster's own monitoring port (/varz) tells what it did")
     if settings.timeseries.backend == "sql":
         hub.services.append(_retention(settings.timeseries, engine))
     ingest = hub.ingest
@@ -197,7 +203,7 @@ def build_hub(settings: HubSettings, alarms: bool = True) -> Hub:
         a = hub.alarms
         hub.sinks.append(a.sink)  # ingest, supervision and the broker monitor share this list
         hub.services.append(a)
-        sender = MqttCommandSender(settings.mqtt, hub_client_id(settings.worker_id, "commands"))
+        sender = MqttCommandSender(settings.mqtt, downlink_client_id(settings.mqtt, settings.worker_id, "commands"))
         hub.services.append(CommandSenderService(sender))  # gateway commands (the resource routes)
         ctx = ApiContext(
             factory, a.clock, outbox=a.dispatcher, bus=a.bus, secret_box=a.webhooks.box, timeseries=ts, commands=sender

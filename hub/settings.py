@@ -20,6 +20,7 @@ from pydantic_settings import SettingsConfigDict
 from hub.alarms.settings import AlarmSettings
 from hub.sealing import SealingError, SecretBox
 from hub.settings_files import FileSettings, SettingsError, load_settings
+from protocols.failover import parse_address, parse_servers
 
 #: Secrets that ship in examples and docs; never acceptable in production.
 DEFAULT_SECRETS = frozenset(
@@ -63,6 +64,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+NATS_SCHEMES = ("nats", "tls")
+NATS_PORT = 4222
+
+
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,6 +93,55 @@ class MqttSettings(_Part):
     #: A single-worker deployment may set false: the broker then queues while it restarts.
     clean_session: bool = True
     ack_qos: Literal[0, 1] = 1
+    #: "nats": a NATS cluster (docs/broker.md). NATS's MQTT has no ``$share``: the ingest
+    #: consumes natively from a queue group (hub/ingest/nats_source.py); downlink stays MQTT.
+    backend: Literal["mosquitto", "nats"] = "mosquitto"
+    servers: list[str] = Field(
+        default_factory=list,
+        description="MQTT listeners, host[:port] ([v6]:port; port: mqtt.port), tried in turn (a NATS cluster's nodes); replaces host",
+    )
+    nats_servers: list[str] = Field(
+        default_factory=list, description="backend nats: the cluster's client URLs, nats://host:port (tls://host:port)"
+    )
+
+    @field_validator("nats_servers")
+    @classmethod
+    def _nats_urls(cls, urls: list[str]) -> list[str]:
+        for i, url in enumerate(urls):
+            scheme, sep, rest = url.partition("://")
+            if not sep or scheme not in NATS_SCHEMES:
+                raise ValueError(f"mqtt.nats_servers[{i}] = {url!r}: expected nats://host:port (or tls://host:port)")
+            try:
+                parse_address(rest, NATS_PORT)
+            except ValueError as exc:
+                raise ValueError(f"mqtt.nats_servers[{i}]: {exc}") from None
+        return urls
+
+    @model_validator(mode="after")
+    def _backend(self) -> MqttSettings:
+        if self.servers:
+            if "host" in self.model_fields_set:
+                raise ValueError("give either mqtt.servers or mqtt.host, not both")
+            try:
+                parse_servers(self.servers, self.port)
+            except ValueError as exc:
+                raise ValueError(f"mqtt.servers{'' if str(exc).startswith('[') else ': '}{exc}") from None
+        if self.backend == "nats" and not self.nats_servers:
+            raise ValueError('mqtt.backend = "nats" needs mqtt.nats_servers (e.g. ["nats://10.0.0.1:4222", …])')
+        if self.backend == "mosquitto":
+            if self.nats_servers:
+                raise ValueError('mqtt.nats_servers is only for mqtt.backend = "nats"')
+            if len(self.servers) > 1:
+                raise ValueError(
+                    'mqtt.servers lists several brokers: only mqtt.backend = "nats" (a cluster) uses more than one'
+                )
+        return self
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The MQTT listeners to connect to, in order: ``servers``, else ``host:port``."""
+        if not self.servers:
+            return [(self.host, self.port)]
+        return [(a.host, a.port) for a in parse_servers(self.servers, self.port)]
 
     def secret(self) -> str | None:
         if self.password is not None:

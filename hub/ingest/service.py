@@ -42,10 +42,12 @@ from hub.ingest.clock import ClockWatch
 from hub.ingest.decode import Incoming, RateLimitedLog, Rejected, classify
 from hub.ingest.fair import Admit, Bounds, FairQueue, FloodWatch, Rank, gateway_of, rank_of
 from hub.ingest.flooding import FloodAlarms, parse_shed_notice
+from hub.ingest.nats_source import NatsLane
 from hub.ingest.plan import Plan, SeenGate, StateBuffer, make_plan
 from hub.ingest.store import Decider, store_event_batch, store_state, store_telemetry
 from hub.ingest.uplink import AckPublisher, MqttLane, Uplink, UplinkSource
 from hub.metrics import HubMetrics
+from hub.mqtt import LazyPublisher, downlink_client_id
 from hub.settings import HubSettings
 from hub.sinks import Decided, EventSink, NewEvent, TelemetrySink, TransactionalSink
 from hub.threads import ThreadWork
@@ -167,6 +169,11 @@ class IngestService:
         self.subscribed = asyncio.Event()
         self._lanes_up: set[str] = set()
         self._sources: dict[str, UplinkSource] = {}  #: per lane; acks go out on a connected one
+        #: NATS: acks over MQTT QoS 1 to the cluster's listeners (hub/ingest/nats_source.py)
+        self._downlink: LazyPublisher | None = None
+        if settings.mqtt.backend == "nats":
+            ids = (settings.worker_id, "ingest-acks")
+            self._downlink = LazyPublisher(settings.mqtt, downlink_client_id(settings.mqtt, *ids))
         self.lanes = settings.ingest.lanes  #: validated: each lane at most once
         self._tasks: list[asyncio.Task[None]] = []
         self._rejects = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
@@ -237,6 +244,8 @@ class IngestService:
         self._tasks = []
         await self.floods.drain()
         await self._threads.drain()
+        if self._downlink is not None:
+            await self._downlink.close()
         try:
             await self.flush_state()  # what was heard last is not lost on an orderly stop
         except StoreError as exc:
@@ -244,20 +253,42 @@ class IngestService:
 
     # --- receiving -------------------------------------------------------------------
     def _source(self, lane: str) -> UplinkSource:
-        source = MqttLane(
-            self.settings.mqtt,
-            self.settings.worker_id,
-            lane,
-            LANES[lane],
-            shed=lane == PRIORITY_LANE,
-            deliver=self._accept,
-            up=lambda up: self._lane_up(lane, up),
-        )
+        mqtt, worker = self.settings.mqtt, self.settings.worker_id
+        source: UplinkSource
+        if mqtt.backend == "nats":
+            # no broker rate limit there, hence no shed notices (docs/broker.md)
+            source = NatsLane(
+                mqtt,
+                worker,
+                lane,
+                LANES[lane],
+                deliver=self._accept,
+                up=lambda up: self._lane_up(lane, up),
+                dropped=self._client_dropped,
+                lost=self.metrics.lane_lost.labels(lane).inc,
+            )
+        else:
+            source = MqttLane(
+                mqtt,
+                worker,
+                lane,
+                LANES[lane],
+                shed=lane == PRIORITY_LANE,
+                deliver=self._accept,
+                up=lambda up: self._lane_up(lane, up),
+            )
         self._sources[lane] = source
         return source
 
+    def _client_dropped(self, topic: str) -> None:
+        """The broker client dropped a message it had no room for (not acked: resent)."""
+        self.metrics.rejects.labels("slow_consumer").inc()
+        detail = "dropped by the hub's NATS client past its pending limit; not acked, to be resent"
+        self._shed.reject(Rejected("slow_consumer", detail, topic))
+
     def _lane_up(self, lane: str, up: bool) -> None:
         (self._lanes_up.add if up else self._lanes_up.discard)(lane)
+        self.metrics.lane_up.labels(lane).set(1 if up else 0)
         if self._lanes_up == set(self.lanes):
             self.subscribed.set()
         else:
@@ -467,6 +498,9 @@ class IngestService:
                 self.metrics.acks_sent.labels(item.status.value).inc()
 
     def _ack_publisher(self) -> AckPublisher | None:
+        if self._downlink is not None:
+            # no lane up: no cluster either; the gateways resend and are acked then
+            return self._downlink if self._lanes_up else None
         for lane in (PRIORITY_LANE, TELEMETRY_LANE):
             source = self._sources.get(lane)
             publisher = source.publisher() if source is not None else None

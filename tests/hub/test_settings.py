@@ -74,6 +74,36 @@ def test_ingest_lanes_are_checked(tmp_path: Path, lanes: str, message: str) -> N
     assert load_hub_settings(f).ingest.lanes == ["telemetry"]
 
 
+@pytest.mark.parametrize(
+    ("mqtt", "message"),
+    [
+        ('backend = "nats"', r'mqtt\.backend = "nats" needs mqtt\.nats_servers'),
+        ('backend = "nats"\nnats_servers = ["http://n1:4222"]', r"mqtt\.nats_servers\[0\] = 'http://n1:4222': expected nats://"),
+        ('backend = "nats"\nnats_servers = ["nats://n1:0"]', r"mqtt\.nats_servers\[0\]: 'n1:0': port 0 is outside"),
+        ('servers = ["n1:1883", "n2:1883"]', r'several brokers: only mqtt\.backend = "nats"'),
+        ('nats_servers = ["nats://n1:4222"]', r'mqtt\.nats_servers is only for mqtt\.backend = "nats"'),
+        ('host = "n1"\nservers = ["n2"]', r"either mqtt\.servers or mqtt\.host, not both"),
+        ('backend = "nats"\nnats_servers = ["nats://n1"]\nservers = ["n1", "n1"]', r"mqtt\.servers\[1\]: .* listed twice"),
+    ],
+)
+def test_broker_backend_settings_are_checked(tmp_path: Path, mqtt: str, message: str) -> None:
+    f = tmp_path / "hub.toml"
+    f.write_text(f'[hub]\nenv = "dev"\n[hub.mqtt]\n{mqtt}\n')
+    with pytest.raises(SettingsError, match=message):
+        load_hub_settings(f)
+
+
+def test_a_nats_cluster_is_several_mqtt_listeners_and_nats_urls(tmp_path: Path) -> None:
+    f = tmp_path / "hub.toml"
+    f.write_text(
+        '[hub]\nenv = "dev"\n[hub.mqtt]\nbackend = "nats"\nport = 8883\n'
+        'servers = ["n1", "n2:1884", "[::1]:1885"]\nnats_servers = ["nats://n1:4222", "tls://n2:4222"]\n'
+    )
+    mqtt = load_hub_settings(f).mqtt
+    assert mqtt.addresses() == [("n1", 8883), ("n2", 1884), ("::1", 1885)]
+    assert load_hub_settings(None, env="dev").mqtt.addresses() == [("127.0.0.1", 1883)]
+
+
 STRONG = "Vq3-x9Lr_TmZ2pWk8sYb4n"
 
 

@@ -7,10 +7,19 @@ import itertools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import protocols as p
 from safehome.testing.poll import until
-from tests.support.hub_mqtt import Client, SecuredBroker
+from tests.support.hub_mqtt import Client
+
+
+class GatewayBroker(Protocol):
+    """What a scripted gateway needs of a broker (SecuredBroker: Mosquitto; a NATS cluster)."""
+
+    def gateway(self, gw: str) -> str: ...
+
+    def client(self, username: str | None, password: str | None, **kw: object) -> Client: ...
 
 
 def now_ms() -> int:
@@ -19,7 +28,7 @@ def now_ms() -> int:
 
 @dataclass
 class ScriptedGateway:
-    secured: SecuredBroker
+    secured: GatewayBroker
     gw: str
     heartbeat_s: int = 30
     lwt: bool = True

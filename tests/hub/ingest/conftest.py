@@ -46,12 +46,17 @@ def secured(mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path) -> Secu
     return start_secured_broker(mosquitto_factory, tmp_path / "secured", extra="sys_interval 1\n")
 
 
-def hub_settings(secured: SecuredBroker, db_url: str, **kw: object) -> HubSettings:
+def hub_settings(secured: SecuredBroker | MqttSettings, db_url: str, **kw: object) -> HubSettings:
+    """Test settings on ``secured`` (Mosquitto), or with these MQTT settings (a NATS cluster)."""
+    if isinstance(secured, MqttSettings):
+        mqtt = secured
+    else:
+        mqtt = MqttSettings(port=secured.broker.port, password=secured.hub_password)
     return HubSettings(
         env="test",
         worker_id=f"w-{uuid.uuid4().hex[:8]}",
         database={"url": db_url, "migrate": False},
-        mqtt=MqttSettings(port=secured.broker.port, password=secured.hub_password),
+        mqtt=mqtt,
         ingest=IngestSettings(reject_log_interval_s=5, retry_delay_s=0.2),
         supervision=SupervisionSettings(
             tick_s=0.2,
@@ -82,7 +87,7 @@ class Worker:
 
 
 async def start_worker(
-    secured: SecuredBroker,
+    secured: SecuredBroker | MqttSettings,
     db_url: str,
     worker_id: str | None = None,
     clean_session: bool = True,

@@ -1,0 +1,200 @@
+"""The ingest on a NATS cluster: uplink consumed natively from a queue group, acks back over
+MQTT QoS 1 to the gateways' MQTT subscriptions, reconnecting when a node is SIGKILLed.
+
+On SQLite only: the broker backend is what these test, not the database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import protocols as p
+from hub.ingest.nats_source import NatsLane, nats_subject
+from hub.ingest.service import PRIORITY_LANE
+from hub.runner import build_hub
+from hub.sealing import generate_key
+from hub.settings import MqttSettings, load_hub_settings
+from safehome.testing.poll import until
+from tests.hub.ingest.conftest import Worker, start_worker, stored
+from tests.support.hub_gateway import ScriptedGateway
+from tests.support.nats_local import LocalNats
+
+SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def nats_mqtt(cluster: LocalNats) -> MqttSettings:
+    return MqttSettings(
+        backend="nats",
+        servers=[f"{cluster.host}:{port}" for port in cluster.mqtt_ports],
+        nats_servers=cluster.nats_urls,
+        password=cluster.hub_password,
+    )
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[LocalNats]:
+    cluster = LocalNats(tmp_path / "nats", size=1).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[LocalNats]:
+    nodes = LocalNats(tmp_path / "nats3", size=3).start()
+    yield nodes
+    nodes.stop()
+
+
+async def stop(*workers: Worker) -> None:
+    for w in workers:
+        await w.service.stop()
+        w.engine.dispose()
+
+
+async def send_until_acked(gw: ScriptedGateway, events: list[p.Event], within: float = 30) -> None:
+    """Send, and resend what is not acked yet, as the edge agent does (core NATS may lose
+    what was in flight when a node died: never an acked event)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        pending = [e for e in events if e.id not in gw.collect_acks()]
+        if not pending:
+            return
+        assert loop.time() < deadline, f"{len(pending)} of {len(events)} events of {gw.gw} never acked"
+        for e in pending:
+            gw.send(e)
+        try:
+            await gw.acked([e.id for e in pending], within=2)
+        except AssertionError:
+            continue  # the edge agent's resend interval, shortened
+
+
+def test_subjects_map_the_mqtt_topics() -> None:
+    assert nats_subject("safehome/v1/gw/+/event") == "safehome.v1.gw.*.event"
+
+
+@SQLITE
+async def test_an_event_from_an_mqtt_gateway_is_stored_and_acked(node: LocalNats, db_url: str) -> None:
+    w = await start_worker(nats_mqtt(node), db_url, subscribed=True)
+    gw = ScriptedGateway(node, "nats-gw-1").connect()
+    try:
+        ev = gw.event()
+        gw.send(ev)
+        await gw.acked([ev.id])
+        assert gw.acks[ev.id][0].status is p.AckStatus.STORED
+        assert stored(w, [ev.id]) == 1
+        assert [n.event.id for n in w.sink.events] == [ev.id]
+        assert w.count("safehome_ingest_lane_up", lane="priority") == 1
+        # telemetry comes over the other lane, acked as well
+        t = gw.telemetry([("co-1", "ppm", 3.0)])
+        gw.send(t)
+        await gw.acked([t.id])
+        assert w.count("safehome_readings_stored_total") == 1
+    finally:
+        gw.close()
+        await stop(w)
+
+
+@SQLITE
+async def test_two_workers_in_one_queue_group_store_each_event_once(node: LocalNats, db_url: str) -> None:
+    workers = [await start_worker(nats_mqtt(node), db_url, subscribed=True) for _ in range(2)]
+    gws = [ScriptedGateway(node, f"nats-two-{i}").connect() for i in range(3)]
+    try:
+        sent = {gw.gw: [gw.event(sensor=f"s-{n % 3}") for n in range(30)] for gw in gws}
+        for gw in gws:
+            for ev in sent[gw.gw]:  # twice: the copies may reach different workers
+                gw.send(ev)
+                gw.send(ev)
+        for gw in gws:  # (two copies in one batch are acked once)
+            await gw.acked([e.id for e in sent[gw.gw]], within=60)
+        total = sum(len(evs) for evs in sent.values())
+
+        def received() -> list[float]:
+            return [w.count("safehome_messages_in_total", type="event") for w in workers]
+
+        # the queue group hands each copy to exactly one worker
+        await until(lambda: sum(received()) == 2 * total, what="every copy received once")
+        assert stored(workers[0]) == total
+        assert all(r > 0 for r in received()), f"load not split: {received()}"
+        new = [w.count("safehome_events_stored_total", outcome="new") for w in workers]
+        assert sum(new) == total  # every event was acked: stored, and new once
+        await until(lambda: sum(len(w.sink.events) for w in workers) == total, what="sinks told once each")
+    finally:
+        for gw in gws:
+            gw.close()
+        await stop(*workers)
+
+
+def lane_node(w: Worker, cluster: LocalNats) -> int:
+    """The index of the node the worker's priority lane is connected to."""
+    source = w.service._sources[PRIORITY_LANE]
+    assert isinstance(source, NatsLane)
+    port = source.connected_port
+    assert port is not None, "priority lane not connected"
+    return [int(u.rsplit(":", 1)[1]) for u in cluster.nats_urls].index(port)
+
+
+@SQLITE
+async def test_the_hub_keeps_storing_when_its_node_is_sigkilled(cluster: LocalNats, db_url: str) -> None:
+    w = await start_worker(nats_mqtt(cluster), db_url, subscribed=True)
+    killed = lane_node(w, cluster)
+    cluster.gateway_node = (killed + 1) % 3  # the gateway stays up: failover is the edge's
+    gw = ScriptedGateway(cluster, "nats-kill-gw").connect()
+    try:
+        before = [gw.event(seq=i) for i in range(10)]
+        await send_until_acked(gw, before)
+        cluster.kill(killed)
+        await until(lambda: w.count("safehome_ingest_lane_lost_total", lane="priority") >= 1, what="lane lost")
+        await asyncio.wait_for(w.service.subscribed.wait(), 30)  # on another node
+        assert lane_node(w, cluster) != killed
+        after = [gw.event(seq=100 + i) for i in range(10)]
+        await send_until_acked(gw, after)
+        assert stored(w, [e.id for e in before + after]) == 20
+        cluster.restart(killed)
+        last = [gw.event(seq=200 + i) for i in range(5)]
+        await send_until_acked(gw, last)
+        assert stored(w) == 25
+    finally:
+        gw.close()
+        await stop(w)
+
+
+@SQLITE
+async def test_the_hub_on_nats_reports_its_lanes_and_runs_without_sys(
+    node: LocalNats, db_url: str, tmp_path: Path
+) -> None:
+    settings = load_hub_settings(
+        None, env="test", worker_id="nats-run-1", secrets={"key": generate_key()},
+        database={"url": db_url}, mqtt=nats_mqtt(node).model_dump(exclude_unset=True), http={"port": 0},
+    )
+    hub = build_hub(settings, alarms=False)
+    assert hub.monitor is None  # NATS has no $SYS topics: no broker monitor
+    await hub.start()
+    gw = ScriptedGateway(node, "nats-run-gw").connect()
+    try:
+        assert hub.ingest is not None
+        ingest = hub.ingest
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{hub.http_port}") as http:
+            await until(ingest.subscribed.is_set, what="subscribed")
+            assert (await http.get("/healthz")).status_code == 200
+            ev = gw.event(p.EventKind.GAS, sensor="gas-1")
+            gw.send(ev)
+            await gw.acked([ev.id])
+            gw.close()
+            node.kill(0)  # the only node: /healthz says so until it is back
+            await until(lambda: not ingest.subscribed.is_set(), what="lanes down")
+            r = await http.get("/healthz")
+            assert r.status_code == 503 and r.json()["checks"]["broker"]["ok"] is False
+            assert 'safehome_ingest_lane_up{lane="priority"} 0.0' in (await http.get("/metrics")).text
+            node.restart(0)
+            await until(ingest.subscribed.is_set, within=30, what="lanes back")
+            assert (await http.get("/healthz")).status_code == 200
+            text = (await http.get("/metrics")).text
+            assert 'safehome_ingest_lane_lost_total{lane="priority"} 1.0' in text
+    finally:
+        gw.close()
+        await hub.stop()
