@@ -16,9 +16,9 @@ import ipaddress
 import os
 import pwd
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from hub.broker import plugin
@@ -57,11 +57,27 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class NatsNode(BaseModel):
+    """One nats-server of a NATS cluster (backend = "nats"); docs/broker.md, "Run a 3-node NATS cluster"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="server_name; names its files")
+    host: str = Field(default="127.0.0.1", description="address the other nodes route to")
+    client_port: int = Field(default=4222, ge=1, le=65535, description="native NATS: the hub's workers")
+    mqtt_port: int = Field(default=8883, ge=1, le=65535, description="MQTT: the gateways")
+    cluster_port: int = Field(default=6222, ge=1, le=65535, description="routes between the nodes")
+    http_port: int = Field(default=8222, ge=1, le=65535, description="monitoring, on loopback only")
+
+
 class BrokerSettings(FileSettings):
     """Where the broker's files live and how it is sized. TOML file + ``SAFEHOME_BROKER_*`` env."""
 
     model_config = SettingsConfigDict(env_prefix="SAFEHOME_BROKER_", extra="forbid")
 
+    backend: Literal["mosquitto", "nats"] = Field(
+        default="mosquitto", description="mosquitto: one broker; nats: a nats-server cluster (hub/broker/nats.py)"
+    )
     directory: Path = Field(default=Path("broker"), description="mosquitto.conf, passwd, acl, pid")
     data_dir: Path | None = Field(default=None, description="persistence; default DIRECTORY/data")
     # TLS listener (gateways connect here)
@@ -96,6 +112,10 @@ class BrokerSettings(FileSettings):
     gateway_burst: int = Field(default=200, ge=1, description="events/status/results a gateway may send at once")
     user: str = Field(default="mosquitto", description="account mosquitto drops to when started as root")
     log_dest: str = "stderr"
+    # backend = "nats": the nodes of the cluster (hub/broker/nats.py)
+    nodes: list[NatsNode] = Field(default_factory=list, description="nats-server nodes (backend nats)")
+    cluster_name: str = Field(default="safehome", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    nats_bind: str = Field(default="0.0.0.0", description="client, MQTT and cluster listeners (backend nats)")
 
     @field_validator("plain_bind")
     @classmethod
@@ -112,6 +132,12 @@ class BrokerSettings(FileSettings):
             raise ValueError("require_certificate needs cafile")
         if self.use_identity_as_username and not self.require_certificate:
             raise ValueError("use_identity_as_username needs require_certificate")
+        if self.backend == "nats":
+            names = [n.name for n in self.nodes]
+            if len(set(names)) != len(names):
+                raise ValueError(f"node names must be unique: {names}")
+            if self.use_identity_as_username:
+                raise ValueError("backend nats: certificate identities are not supported (see docs/broker.md)")
         return self
 
     @classmethod

@@ -91,6 +91,10 @@ class PasswordFile:
             entries[user] = hashed
         return entries
 
+    def hash(self, password: str) -> str:
+        """The stored form of ``password`` (the NATS backend's file stores bcrypt instead)."""
+        return hash_password(password)
+
     def _write(self, entries: dict[str, str]) -> None:
         text = "".join(f"{u}:{h}\n" for u, h in sorted(entries.items()))
         write_text_atomic(self.path, text, mode=0o600)
@@ -118,7 +122,7 @@ class PasswordFile:
                 raise CredentialError(f"{user!r} has credentials already (rotate or revoke them)")
             if create is False and user not in entries:
                 raise CredentialError(f"{user!r} has no credentials to rotate")
-            entries[user] = hash_password(password)
+            entries[user] = self.hash(password)
 
     def remove(self, user: str) -> None:
         with self._locked() as entries:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.nats import NatsCluster
 from tests.support.hub_mqtt import SecuredBroker, start_secured_broker
 
 
 @pytest.fixture
 def secured(mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path) -> SecuredBroker:
     return start_secured_broker(mosquitto_factory, tmp_path / "secured")
+
+
+@pytest.fixture(scope="module")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """One 3-node NATS cluster per test module (the product's config, loopback ports)."""
+    with NatsCluster(tmp_path_factory.mktemp("nats")) as cluster:
+        yield cluster

@@ -1,0 +1,330 @@
+"""NATS as the clustered broker backend (``backend = "nats"``): per-node nats-server config,
+the users file, credentials and reload.
+
+Each node of the cluster runs ``nats-server -c DIR/nats-<node>.conf``: JetStream (the MQTT
+listener keeps its sessions, retained messages and QoS 1 queues there, replicated by RAFT),
+an MQTT listener for the gateways, a native NATS listener for the hub's workers (they consume
+uplink as a core queue group), routes to every other node, monitoring on loopback. Users
+live in ``nats-users.conf``, included by every node's config, so a credential change is a
+reload (SIGHUP), never a restart; NATS drops the connections of a user that is gone.
+
+MQTT topic ``a/b`` is NATS subject ``a.b``; gateway ids match ``^[a-z0-9][a-z0-9_-]{0,63}$``
+(protocols/ids.py), so no id contains a ``.`` and a topic maps to a subject one to one.
+
+What NATS 2.9 cannot do that the Mosquitto plugin does (bind a client id to its username,
+rate-limit a gateway) is in docs/broker.md, "NATS backend: MQTT limits"; the client-id
+watch is :mod:`hub.broker.natswatch`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+
+from hub.broker.config import (
+    HUB_USER,
+    PACKET_OVERHEAD,
+    BrokerSettings,
+    NatsNode,
+    _is_loopback,
+    write_text_atomic,
+)
+from hub.broker.credentials import Credentials, PasswordFile, new_secret
+from hub.broker.errors import BrokerError
+from protocols import DOWNLINK_CHANNELS, MAX_PAYLOAD, UPLINK_CHANNELS
+from protocols.topics import GATEWAY_PREFIX
+
+#: NATS subject of ``safehome/v1/gw``: the MQTT listener maps ``/`` to ``.``.
+SUBJECT_PREFIX = GATEWAY_PREFIX.replace("/", ".")
+#: Where nats-server delivers an MQTT client's QoS 1 subscriptions (a JetStream durable's
+#: deliver subject, ``$MQTT.sub.<nuid>``): every MQTT user needs subscribe rights on it
+#: (nats-server docs, "MQTT: special permissions"). An MQTT client cannot subscribe to a
+#: ``$MQTT/...`` topic itself (SUBACK 0x80, checked in tests/hub/broker/test_nats_acl.py).
+MQTT_INTERNAL_SUB = "$MQTT.sub.>"
+#: bcrypt cost. Secrets are random 192-bit tokens (credentials.new_secret), not words, so the
+#: cost buys nothing against guessing and everything against a reconnect storm: every node
+#: checks the password of each gateway that fails over to it. Cost 6 ~ 3 ms a check here,
+#: cost 11 (nats-server's default) ~ 100 ms: 33,000 reconnections to one node = 100 s vs 55 min.
+BCRYPT_ROUNDS = 6
+USERS_FILE = "nats-users.conf"
+PASSWD_FILE = "nats-passwd"
+ROUTE_SECRET_FILE = "nats-route.password"
+ROUTE_USER = "route"
+
+
+def subject(topic: str) -> str:
+    """The NATS subject of an MQTT topic (``+`` → ``*``, ``#`` → ``>``)."""
+    return ".".join({"+": "*", "#": ">"}.get(level, level) for level in topic.split("/"))
+
+
+def hash_password(password: str, rounds: int = BCRYPT_ROUNDS) -> str:
+    """bcrypt hash as nats-server accepts it in a users list."""
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode(), hashed.encode())
+    except ValueError:
+        return False
+
+
+def uplink_subjects(gateway: str) -> list[str]:
+    return [f"{SUBJECT_PREFIX}.{gateway}.{c.value}" for c in sorted(UPLINK_CHANNELS, key=lambda c: c.value)]
+
+
+def downlink_subjects(gateway: str) -> list[str]:
+    return [f"{SUBJECT_PREFIX}.{gateway}.{c.value}" for c in sorted(DOWNLINK_CHANNELS, key=lambda c: c.value)]
+
+
+def gateway_permissions(gateway: str) -> dict[str, object]:
+    """Publish only its own uplink, subscribe only its own downlink (literal subjects: a
+    wildcard subscription, another gateway's subject, ``$share/...`` are not in the list, so
+    nats-server answers SUBACK 0x80), and MQTT's own QoS 1 delivery subjects."""
+    return {
+        "publish": {"allow": uplink_subjects(gateway)},
+        "subscribe": {"allow": [*downlink_subjects(gateway), MQTT_INTERNAL_SUB]},
+    }
+
+
+def hub_permissions() -> dict[str, object]:
+    """The hub: reads every gateway's uplink (natively, as a queue group), writes every
+    downlink (over MQTT or natively), request/reply inboxes."""
+    return {
+        "publish": {"allow": downlink_subjects("*")},
+        "subscribe": {"allow": [*uplink_subjects("*"), MQTT_INTERNAL_SUB, "_INBOX.>"]},
+    }
+
+
+def render_users(entries: dict[str, str]) -> str:
+    """``nats-users.conf``: one user per credential (``user -> bcrypt hash``). Gateways may
+    connect over MQTT only; the hub natively and over MQTT. JSON is valid NATS config."""
+    users = []
+    for user, hashed in sorted(entries.items()):
+        if user == HUB_USER:
+            users.append(
+                {
+                    "user": user,
+                    "password": hashed,
+                    "permissions": hub_permissions(),
+                    "allowed_connection_types": ["STANDARD", "MQTT"],
+                }
+            )
+        else:
+            users.append(
+                {
+                    "user": user,
+                    "password": hashed,
+                    "permissions": gateway_permissions(user),
+                    "allowed_connection_types": ["MQTT"],
+                }
+            )
+    body = ",\n".join("  " + json.dumps(u, sort_keys=True) for u in users)
+    return "# Written by `safehome broker`; regenerate rather than edit.\nusers = [\n" + body + "\n]\n"
+
+
+def _q(value: object) -> str:
+    return json.dumps(str(value))
+
+
+def config_path(s: BrokerSettings, node: NatsNode) -> Path:
+    return s.directory / f"nats-{node.name}.conf"
+
+
+def pid_path(s: BrokerSettings, node: NatsNode) -> Path:
+    return s.run_dir / f"nats-{node.name}.pid"
+
+
+def store_dir(s: BrokerSettings, node: NatsNode) -> Path:
+    return s.persistence_dir / node.name
+
+
+def users_path(s: BrokerSettings) -> Path:
+    return s.directory / USERS_FILE
+
+
+def passwd_path(s: BrokerSettings) -> Path:
+    return s.directory / PASSWD_FILE
+
+
+def route_secret_path(s: BrokerSettings) -> Path:
+    return s.directory / ROUTE_SECRET_FILE
+
+
+def find_node(s: BrokerSettings, name: str) -> NatsNode:
+    for node in s.nodes:
+        if node.name == name:
+            return node
+    raise BrokerError(f"no node {name!r} in the settings (nodes: {[n.name for n in s.nodes]})")
+
+
+def _bind(s: BrokerSettings) -> str:
+    # a lab setup without TLS listens on loopback only, as the Mosquitto side does
+    return s.nats_bind if s.tls else "127.0.0.1"
+
+
+def render_config(s: BrokerSettings, node: NatsNode, route_password: str = "") -> str:
+    """The nats-server config of ``node``: JetStream, MQTT, routes to the other nodes,
+    loopback monitoring, and the users file (included, so a reload re-reads it)."""
+    if not s.tls and not _is_loopback(_bind(s)):
+        raise BrokerError("backend nats without TLS listens on loopback only")
+    bind = _bind(s)
+    others = [n for n in s.nodes if n.name != node.name]
+    lines = [
+        "# Written by `safehome broker config`; regenerate rather than edit.",
+        f"server_name: {_q(node.name)}",
+        f"listen: {_q(f'{bind}:{node.client_port}')}",
+        "# monitoring (/healthz, /jsz, /connz): no authentication, so loopback only",
+        f"http: {_q(f'127.0.0.1:{node.http_port}')}",
+        f"pid_file: {_q(pid_path(s, node))}",
+        f"max_payload: {MAX_PAYLOAD + PACKET_OVERHEAD}",
+        "jetstream {",
+        f"  store_dir: {_q(store_dir(s, node))}",
+        "}",
+        "mqtt {",
+        f"  listen: {_q(f'{bind}:{node.mqtt_port}')}",
+        # replicated on up to 3 nodes: a gateway's session and its queued acks survive a node
+        f"  stream_replicas: {min(3, max(1, len(s.nodes)))}",
+    ]
+    if s.tls:
+        lines += ["  tls {", f"    cert_file: {_q(s.certfile)}", f"    key_file: {_q(s.keyfile)}"]
+        if s.cafile is not None:
+            lines.append(f"    ca_file: {_q(s.cafile)}")
+        if s.require_certificate:
+            lines.append("    verify: true")
+        lines.append("  }")
+    lines.append("}")
+    if others or len(s.nodes) > 1:
+        lines += [
+            "cluster {",
+            f"  name: {_q(s.cluster_name)}",
+            f"  listen: {_q(f'{bind}:{node.cluster_port}')}",
+        ]
+        if route_password:
+            lines.append(f"  authorization {{ user: {_q(ROUTE_USER)}, password: {_q(route_password)} }}")
+        auth = f"{ROUTE_USER}:{route_password}@" if route_password else ""
+        lines.append("  routes: [")
+        lines += [f"    {_q(f'nats-route://{auth}{n.host}:{n.cluster_port}')}" for n in others]
+        lines += ["  ]", "}"]
+    lines += ["authorization {", f"  include {_q(USERS_FILE)}", "}"]
+    return "\n".join(lines) + "\n"
+
+
+class NatsPasswordFile(PasswordFile):
+    """``user:bcrypt`` lines (the credential store) and, rendered from them at every change,
+    the users file the nodes include."""
+
+    def __init__(self, path: Path, users: Path) -> None:
+        super().__init__(path, owner="root")
+        self.users_file = users
+
+    def hash(self, password: str) -> str:
+        return hash_password(password)
+
+    def _write(self, entries: dict[str, str]) -> None:
+        super()._write(entries)
+        write_text_atomic(self.users_file, render_users(entries), mode=0o600)
+
+
+def running_pids(s: BrokerSettings) -> list[int]:
+    """Pids of this directory's nats-server nodes that are running (pid file + /proc check:
+    a stale pid file may name an unrelated process now)."""
+    pids = []
+    for node in s.nodes:
+        path = pid_path(s, node)
+        try:
+            pid = int(path.read_text().strip())
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if comm == "nats-server":
+            pids.append(pid)
+    return pids
+
+
+def reload_nodes(s: BrokerSettings) -> list[int]:
+    """SIGHUP every running node of this directory: each re-reads the users file and drops
+    the connections of users that are gone or whose password changed. Nodes on other
+    machines get the file copied and their own reload (docs/broker.md)."""
+    done = []
+    for pid in running_pids(s):
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except ProcessLookupError:
+            continue
+        except PermissionError as exc:
+            raise BrokerError(f"not allowed to signal nats-server process {pid}") from exc
+        done.append(pid)
+    return done
+
+
+class NatsCredentials(Credentials):
+    """Credentials of the same interface as Mosquitto's; a change reloads the local nodes."""
+
+    def __init__(self, s: BrokerSettings) -> None:
+        super().__init__(NatsPasswordFile(passwd_path(s), users_path(s)), None)
+        self.settings = s
+
+    def _reload(self) -> bool:
+        return bool(reload_nodes(self.settings))
+
+
+@dataclass(frozen=True)
+class Written:
+    configs: list[Path]
+    users: Path
+    passwords: Path
+    hub_secret: Path
+    hub_secret_created: bool
+
+
+def _secret_file(path: Path) -> tuple[str, bool]:
+    if path.exists():
+        return path.read_text().strip(), False
+    secret = new_secret()
+    write_text_atomic(path, secret + "\n", mode=0o600)
+    return secret, True
+
+
+def write_deployment(s: BrokerSettings, nodes: Iterable[NatsNode] | None = None) -> Written:
+    """Write every node's config (or ``nodes``'), the users file and the credential store
+    with the hub account. Idempotent: credentials and secrets are kept."""
+    if not s.nodes:
+        raise BrokerError("backend nats needs at least one [[nodes]] entry (name, host, ports)")
+    try:
+        s.directory.mkdir(parents=True, exist_ok=True)
+        s.run_dir.mkdir(exist_ok=True)
+        route_password, _ = _secret_file(route_secret_path(s))
+        configs = []
+        for node in nodes if nodes is not None else s.nodes:
+            store_dir(s, node).mkdir(parents=True, exist_ok=True)
+            path = config_path(s, node)
+            write_text_atomic(path, render_config(s, node, route_password), mode=0o600)
+            configs.append(path)
+        passwords = NatsPasswordFile(passwd_path(s), users_path(s))
+        hub_secret, created = _secret_file(s.hub_secret_path)
+        entries = passwords.read()
+        if created or HUB_USER not in entries or not verify_password(hub_secret, entries[HUB_USER]):
+            passwords.set(HUB_USER, hub_secret)
+        elif not users_path(s).exists():
+            write_text_atomic(users_path(s), render_users(entries), mode=0o600)
+    except OSError as exc:
+        raise BrokerError(f"cannot write broker files in {s.directory}: {exc}") from exc
+    return Written(configs, users_path(s), passwd_path(s), s.hub_secret_path, created)
+
+
+def nats_binary() -> str:
+    for path in ("/usr/sbin/nats-server", "/usr/bin/nats-server"):
+        if os.path.exists(path):
+            return path
+    raise BrokerError("nats-server is not installed (Debian: apt-get install nats-server)")
+
+
+def run_argv(s: BrokerSettings, node: NatsNode) -> list[str]:
+    return [nats_binary(), "-c", str(config_path(s, node))]

@@ -1,0 +1,208 @@
+"""A real NATS cluster for tests and benches: N nats-server nodes (default 3) on free
+loopback ports in a work directory, configured by the product's own renderer
+(:func:`hub.broker.nats.render_config`), with the product's users file and credentials.
+
+``NatsCluster.start`` waits, with a deadline, until every node answers ``/healthz``, the
+JetStream meta group has a leader, and each node's MQTT listener accepts the hub's login
+(the first MQTT login creates the MQTT streams, replicated on the cluster).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from firmware_sim.broker import free_port
+from hub.broker import nats
+from hub.broker.config import BrokerSettings, NatsNode
+from safehome.testing.poll import wait_for
+
+__all__ = ["NatsCluster", "NatsEndpoint"]
+
+#: A cold 3-node cluster elects its meta leader in ~2-5 s here; a loaded CI host is slower.
+START_WITHIN_S = 60.0
+
+
+@dataclass(frozen=True)
+class NatsEndpoint:
+    """One node's MQTT address (what an MQTT test client needs: ``host``, ``port``)."""
+
+    host: str
+    port: int
+
+
+@dataclass
+class NatsCluster:
+    """``size`` nats-server nodes on loopback; ``size=1`` is the single-node variant."""
+
+    workdir: Path
+    size: int = 3
+    host: str = "127.0.0.1"
+    settings: BrokerSettings = field(init=False)
+    procs: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
+    hub_password: str = ""
+
+    def __post_init__(self) -> None:
+        nodes = [
+            NatsNode(
+                name=f"n{i + 1}",
+                host=self.host,
+                client_port=free_port(),
+                mqtt_port=free_port(),
+                cluster_port=free_port(),
+                http_port=free_port(),
+            )
+            for i in range(self.size)
+        ]
+        self.settings = BrokerSettings(
+            backend="nats", directory=self.workdir, tls=False, nodes=nodes, cluster_name="safehome-test"
+        )
+        self.procs = [None] * self.size
+        self.credentials = nats.NatsCredentials(self.settings)
+
+    # addresses
+    @property
+    def nodes(self) -> list[NatsNode]:
+        return self.settings.nodes
+
+    @property
+    def mqtt_ports(self) -> list[int]:
+        return [n.mqtt_port for n in self.nodes]
+
+    @property
+    def nats_urls(self) -> list[str]:
+        return [f"nats://{self.host}:{n.client_port}" for n in self.nodes]
+
+    @property
+    def http_ports(self) -> list[int]:
+        return [n.http_port for n in self.nodes]
+
+    def endpoint(self, i: int) -> NatsEndpoint:
+        return NatsEndpoint(self.host, self.mqtt_ports[i])
+
+    def log_path(self, i: int) -> Path:
+        return self.workdir / f"nats-{self.nodes[i].name}.log"
+
+    def log_text(self, i: int) -> str:
+        path = self.log_path(i)
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    # lifecycle
+    def start(self) -> NatsCluster:
+        nats.write_deployment(self.settings)
+        self.hub_password = self.settings.hub_secret_path.read_text().strip()
+        for i in range(self.size):
+            self._spawn(i)
+        try:
+            for i in range(self.size):
+                self.wait_ready(i)
+        except AssertionError as exc:
+            logs = "\n".join(f"--- {n.name}\n{self.log_text(i)[-1500:]}" for i, n in enumerate(self.nodes))
+            self.stop()
+            raise RuntimeError(f"NATS cluster did not start: {exc}\n{logs}") from None
+        return self
+
+    def _spawn(self, i: int) -> None:
+        with open(self.log_path(i), "ab") as log:
+            self.procs[i] = subprocess.Popen(
+                nats.run_argv(self.settings, self.nodes[i]), stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def monitor(self, i: int, path: str) -> Any:
+        """JSON of node ``i``'s monitoring endpoint ``path`` (e.g. ``/connz?auth=true``)."""
+        with urllib.request.urlopen(f"http://{self.host}:{self.http_ports[i]}{path}", timeout=2) as r:
+            return json.loads(r.read())
+
+    def _healthy(self, i: int) -> bool:
+        proc = self.procs[i]
+        if proc is None or proc.poll() is not None:
+            raise AssertionError(f"node {self.nodes[i].name} exited (rc {proc and proc.returncode})")
+        try:
+            health = self.monitor(i, "/healthz")
+            jsz = self.monitor(i, "/jsz")
+        except (OSError, urllib.error.URLError, ValueError):
+            return False
+        leader = (jsz.get("meta_cluster") or {}).get("leader") if self.size > 1 else "self"
+        return health.get("status") == "ok" and bool(leader)
+
+    def wait_ready(self, i: int, within: float = START_WITHIN_S) -> None:
+        wait_for(lambda: self._healthy(i), within, f"node {self.nodes[i].name} healthy with a meta leader")
+        wait_for(lambda: self._mqtt_login(i), within, f"node {self.nodes[i].name} MQTT login")
+
+    def _mqtt_login(self, i: int) -> bool:
+        """One MQTT CONNECT as the hub: True on CONNACK success (False: try again)."""
+        done = threading.Event()
+        ok: list[bool] = []
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hub-ready-{i}", protocol=mqtt.MQTTv311)
+        c.username_pw_set("hub", self.hub_password)
+
+        def on_connect(_c: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
+            ok.append(not rc.is_failure)
+            done.set()
+
+        c.on_connect = on_connect
+        c.on_disconnect = lambda *_a: done.set()
+        try:
+            c.connect(self.host, self.mqtt_ports[i], keepalive=10)
+        except OSError:
+            return False
+        c.loop_start()
+        try:
+            done.wait(5)
+        finally:
+            c.disconnect()
+            c.loop_stop()
+        return bool(ok and ok[0])
+
+    def kill(self, i: int) -> None:
+        """SIGKILL node ``i`` (no goodbye to its clients or to the cluster)."""
+        proc = self.procs[i]
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        self.procs[i] = None
+
+    def terminate(self, i: int) -> None:
+        proc = self.procs[i]
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs[i] = None
+
+    def restart(self, i: int) -> None:
+        """Start node ``i`` again (after :meth:`kill`) and wait until it has rejoined."""
+        self.terminate(i)
+        self._spawn(i)
+        self.wait_ready(i)
+
+    def stop(self) -> None:
+        for i in range(self.size):
+            self.terminate(i)
+
+    def reload(self) -> list[int]:
+        """SIGHUP every running node (what credential changes do)."""
+        return nats.reload_nodes(self.settings)
+
+    # credentials
+    def gateway(self, gw: str) -> str:
+        """Create credentials for ``gw`` (every node reloads) and return its password."""
+        return self.credentials.create(gw)
+
+    def __enter__(self) -> NatsCluster:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
