@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -24,11 +25,21 @@ from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.poll import wait_for
 
 
+class Listener(Protocol):
+    """Where a client connects: a Mosquitto, or one node of a NATS cluster."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
 @dataclass
 class Client:
     """A paho client (MQTT 3.1.1 unless ``v5``) running its own network thread."""
 
-    broker: Mosquitto
+    broker: Listener
     username: str | None = None
     password: str | None = None
     client_id: str = ""
