@@ -23,7 +23,7 @@ from hub.sealing import generate_key
 from hub.settings import MqttSettings, load_hub_settings
 from safehome.testing.nats import NatsCluster
 from safehome.testing.poll import until, wait_for
-from tests.hub.ingest.conftest import Worker, start_worker, stored
+from tests.hub.ingest.conftest import Worker, gateway_state, start_worker, stored
 from tests.support.hub_gateway import ScriptedGateway
 from tests.support.hub_mqtt import Client
 
@@ -249,4 +249,20 @@ async def test_what_the_client_drops_as_a_slow_consumer_is_counted_and_resent(
         assert stored(w, [e.id for e in events]) == len(events)
     finally:
         gw.close()
+        await stop(w)
+
+
+@SQLITE
+async def test_a_gateways_last_will_reaches_the_hub_natively(node: NatsCluster, db_url: str) -> None:
+    """NATS publishes an MQTT Last-Will on its subject: the queue group gets it like any status."""
+    w = await start_worker(nats_mqtt(node), db_url, subscribed=True)
+    gw = ScriptedGateway(Gateways(node), "nats-lwt-gw").connect()
+    try:
+        gw.send(gw.status(reason="birth"))
+        await until(lambda: (st := gateway_state(w, gw.gw)) is not None and st.online, what="online")
+        gw.client.kill()  # no DISCONNECT: the node publishes the Last-Will
+        await until(lambda: not gateway_state(w, gw.gw).online, what="offline from Last-Will")  # type: ignore[union-attr]
+        st = gateway_state(w, gw.gw)
+        assert st is not None and st.last_status is not None and st.last_status["reason"] == "lwt"
+    finally:
         await stop(w)
