@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
+import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,35 +234,53 @@ class NatsPasswordFile(PasswordFile):
         write_text_atomic(self.users_file, render_users(entries), mode=0o600)
 
 
-def running_pids(s: BrokerSettings) -> list[int]:
-    """Pids of this directory's nats-server nodes that are running (pid file + /proc check:
-    a stale pid file may name an unrelated process now)."""
-    pids = []
-    for node in s.nodes:
-        path = pid_path(s, node)
-        try:
-            pid = int(path.read_text().strip())
-            comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        except (OSError, ValueError):
-            continue
-        if comm == "nats-server":
-            pids.append(pid)
-    return pids
+def running_pid(s: BrokerSettings, node: NatsNode) -> int | None:
+    """Pid of ``node``'s nats-server if it runs (pid file + /proc check: a stale pid file
+    may name an unrelated process now)."""
+    try:
+        pid = int(pid_path(s, node).read_text().strip())
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError):
+        return None
+    return pid if comm == "nats-server" else None
 
 
-def reload_nodes(s: BrokerSettings) -> list[int]:
-    """SIGHUP every running node of this directory: each re-reads the users file and drops
-    the connections of users that are gone or whose password changed. Nodes on other
-    machines get the file copied and their own reload (docs/broker.md)."""
+def config_load_time(node: NatsNode) -> str | None:
+    """``config_load_time`` of the node's ``/varz`` (changes at every reload); None if unreadable."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/varz", timeout=2) as r:
+            value = json.loads(r.read()).get("config_load_time")
+    except (OSError, ValueError):
+        return None
+    return str(value) if value else None
+
+
+def reload_nodes(s: BrokerSettings, within: float = 10.0) -> list[str]:
+    """SIGHUP every running node of this directory and wait (up to ``within`` s each) until
+    its ``/varz`` shows the new load time: then it has re-read the users file and dropped the
+    connections of users that are gone or whose password changed. Returns the reloaded
+    nodes' names. Nodes on other machines get the file copied and their own reload
+    (docs/broker.md)."""
     done = []
-    for pid in running_pids(s):
+    for node in s.nodes:
+        pid = running_pid(s, node)
+        if pid is None:
+            continue
+        before = config_load_time(node)
         try:
             os.kill(pid, signal.SIGHUP)
         except ProcessLookupError:
             continue
         except PermissionError as exc:
             raise BrokerError(f"not allowed to signal nats-server process {pid}") from exc
-        done.append(pid)
+        deadline = time.monotonic() + within
+        while (now := config_load_time(node)) is None or now == before:
+            if time.monotonic() > deadline:
+                raise BrokerError(
+                    f"node {node.name} (pid {pid}) did not reload within {within} s: see its log"
+                )
+            time.sleep(0.02)
+        done.append(node.name)
     return done
 
 

@@ -192,7 +192,7 @@ class NatsCluster:
         for i in range(self.size):
             self.terminate(i)
 
-    def reload(self) -> list[int]:
+    def reload(self) -> list[str]:
         """SIGHUP every running node (what credential changes do)."""
         return nats.reload_nodes(self.settings)
 

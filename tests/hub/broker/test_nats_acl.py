@@ -124,7 +124,11 @@ async def test_wrong_password_anonymous_and_native_gateway_logins_are_refused(
     try:
         with pytest.raises(nats.errors.Error, match="Authorization Violation"):
             login = nc.connect(
-                nats_cluster.nats_urls[0], user=GW_A, password=passwords[GW_A], allow_reconnect=False, connect_timeout=2
+                nats_cluster.nats_urls[0],
+                user=GW_A,
+                password=passwords[GW_A],
+                allow_reconnect=False,
+                connect_timeout=2,
             )
             await asyncio.wait_for(login, 10)
     finally:
