@@ -247,11 +247,7 @@ def running_pid(s: BrokerSettings, node: NatsNode) -> int | None:
 
 def config_load_time(node: NatsNode) -> str | None:
     """``config_load_time`` of the node's ``/varz`` (changes at every reload); None if unreadable."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/varz", timeout=2) as r:
-            value = json.loads(r.read()).get("config_load_time")
-    except (OSError, ValueError):
-        return None
+    value = (_monitor(node, "/varz") or {}).get("config_load_time")
     return str(value) if value else None
 
 
@@ -282,6 +278,48 @@ def reload_nodes(s: BrokerSettings, within: float = 10.0) -> list[str]:
             time.sleep(0.02)
         done.append(node.name)
     return done
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    pid: int | None
+    healthy: bool | None  # None: monitoring port not readable
+    meta_leader: str
+    connections: int
+
+    def line(self) -> str:
+        if self.pid is None and self.healthy is None:
+            return f"{self.name}: not running here"
+        health = {True: "healthy", False: "UNHEALTHY", None: "monitoring port not answering"}[self.healthy]
+        return (
+            f"{self.name}: pid {self.pid or '?'}, {health}, JetStream meta leader "
+            f"{self.meta_leader or 'NONE'}, {self.connections} connections"
+        )
+
+
+def _monitor(node: NatsNode, path: str) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}{path}", timeout=2) as r:
+            data = json.loads(r.read())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def node_status(s: BrokerSettings, node: NatsNode) -> NodeStatus:
+    """What the node's loopback monitoring port says (/healthz, /jsz, /varz)."""
+    health, jsz, varz = _monitor(node, "/healthz"), _monitor(node, "/jsz"), _monitor(node, "/varz")
+    meta = jsz.get("meta_cluster") if jsz else None
+    leader = str(meta.get("leader") or "") if isinstance(meta, dict) else ("(single node)" if jsz else "")
+    conns = varz.get("connections") if varz else 0
+    return NodeStatus(
+        node.name,
+        running_pid(s, node),
+        None if health is None else health.get("status") == "ok",
+        leader,
+        conns if isinstance(conns, int) else 0,
+    )
 
 
 class NatsCredentials(Credentials):

@@ -1,0 +1,141 @@
+"""backend = "nats": the rendered nats-server configs (checked by nats-server itself), the
+users file's permissions, the takeover watch's rule, and `safehome broker` on a NATS
+deployment (no running node needed: the cluster tests are test_nats_acl/test_nats_session)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hub.broker import nats
+from hub.broker.cli import broker
+from hub.broker.config import BrokerSettings, NatsNode
+from hub.broker.natswatch import impostors
+from safehome.testing.mosquitto import free_port
+from safehome.testing.pki import self_signed
+
+
+def _settings(tmp_path: Path, **kw: object) -> BrokerSettings:
+    nodes = [NatsNode(name=f"n{i}", host=f"10.0.0.{i}") for i in (1, 2, 3)]
+    return BrokerSettings(backend="nats", directory=tmp_path / "b", nodes=nodes, **kw)  # type: ignore[arg-type]
+
+
+def test_each_node_routes_to_the_others_and_nats_server_accepts_the_config(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path / "tls")
+    s = _settings(tmp_path, certfile=cert, keyfile=key)
+    written = nats.write_deployment(s)
+    text = nats.config_path(s, s.nodes[1]).read_text()
+    assert 'server_name: "n2"' in text
+    assert 'http: "127.0.0.1:8222"' in text  # monitoring never leaves loopback
+    assert 'listen: "0.0.0.0:8883"' in text and f'cert_file: "{cert}"' in text
+    route = nats.route_secret_path(s).read_text().strip()
+    assert f'"nats-route://route:{route}@10.0.0.1:6222"' in text
+    assert f'"nats-route://route:{route}@10.0.0.3:6222"' in text
+    assert "10.0.0.2:6222" not in text
+    assert f'store_dir: "{s.persistence_dir / "n2"}"' in text
+    for conf in written.configs:
+        check = subprocess.run(
+            [nats.nats_binary(), "-c", str(conf), "-t"], capture_output=True, text=True, timeout=30
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+    # idempotent: credentials and secrets kept
+    hub = s.hub_secret_path.read_text()
+    again = nats.write_deployment(s)
+    assert not again.hub_secret_created and s.hub_secret_path.read_text() == hub
+    assert nats.route_secret_path(s).read_text().strip() == route
+
+
+def test_without_tls_every_listener_is_on_loopback(tmp_path: Path) -> None:
+    s = _settings(tmp_path, tls=False)
+    text = nats.render_config(s, s.nodes[0], "secret")
+    assert "0.0.0.0" not in text
+    assert 'listen: "127.0.0.1:8883"' in text and "tls {" not in text
+
+
+def test_a_gateway_may_publish_its_uplink_and_read_its_downlink_only() -> None:
+    users = json.loads(nats.render_users({"hub": "$2b$h", "gw-1": "$2b$g"}).split("users = ", 1)[1])
+    by_name = {u["user"]: u for u in users}
+    gw = by_name["gw-1"]
+    assert gw["allowed_connection_types"] == ["MQTT"]
+    assert gw["permissions"] == {
+        "publish": {
+            "allow": [f"safehome.v1.gw.gw-1.{c}" for c in ("event", "result", "status", "telemetry")]
+        },
+        "subscribe": {
+            "allow": [f"safehome.v1.gw.gw-1.{c}" for c in ("ack", "cmd", "config")] + ["$MQTT.sub.>"]
+        },
+    }
+    hub = by_name["hub"]
+    assert hub["allowed_connection_types"] == ["STANDARD", "MQTT"]
+    assert "safehome.v1.gw.*.event" in hub["permissions"]["subscribe"]["allow"]
+    assert "safehome.v1.gw.*.ack" in hub["permissions"]["publish"]["allow"]
+    assert nats.subject("safehome/v1/gw/+/event") == "safehome.v1.gw.*.event"
+    assert nats.subject("#") == ">"
+
+
+def test_the_watch_flags_a_client_id_that_is_not_the_users() -> None:
+    connz = {
+        "connections": [
+            {"cid": 1, "authorized_user": "gw-a", "mqtt_client": "gw-a"},
+            {"cid": 2, "authorized_user": "gw-a", "mqtt_client": "gw-b"},
+            {"cid": 3, "authorized_user": "gw-c", "mqtt_client": "hub-w1-acks"},
+            {"cid": 4, "authorized_user": "hub", "mqtt_client": "hub-w1-acks-00ff"},
+            {"cid": 5, "authorized_user": "hub", "mqtt_client": "gw-a"},
+            {"cid": 6, "authorized_user": "hub"},  # native: the ingest
+        ]
+    }
+    found = impostors("n1", connz)
+    assert [(i.cid, i.user, i.client_id, i.revocable) for i in found] == [
+        (2, "gw-a", "gw-b", True),
+        (3, "gw-c", "hub-w1-acks", True),
+        (5, "hub", "gw-a", False),
+    ]
+
+
+def test_settings_refuse_duplicate_nodes_and_certificate_identities(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unique"):
+        BrokerSettings(backend="nats", tls=False, nodes=[NatsNode(name="n1"), NatsNode(name="n1")])
+    with pytest.raises(ValueError, match="not supported"):
+        BrokerSettings(
+            backend="nats",
+            tls=False,
+            require_certificate=True,
+            use_identity_as_username=True,
+            cafile=tmp_path / "ca.crt",
+            nodes=[NatsNode(name="n1")],
+        )
+
+
+def test_broker_commands_on_a_nats_deployment(tmp_path: Path) -> None:
+    conf = tmp_path / "broker.toml"
+    conf.write_text(
+        f'backend = "nats"\ndirectory = "{tmp_path / "b"}"\ntls = false\n'
+        f'[[nodes]]\nname = "n1"\nclient_port = {free_port()}\nmqtt_port = {free_port()}\n'
+        f"cluster_port = {free_port()}\nhttp_port = {free_port()}\n"
+    )
+    run = CliRunner().invoke
+    out = run(broker, ["config", "--config", str(conf)])
+    assert out.exit_code == 0, out.output
+    assert "nats-n1.conf" in out.output and "new hub account password" in out.output
+    added = run(broker, ["gateway", "add", "--config", str(conf), "gw-000001"])
+    assert added.exit_code == 0, added.output
+    password = added.output.strip()
+    entries = nats.NatsPasswordFile(
+        tmp_path / "b" / nats.PASSWD_FILE, tmp_path / "b" / nats.USERS_FILE
+    ).read()
+    assert nats.verify_password(password, entries["gw-000001"])
+    assert '"user": "gw-000001"' in (tmp_path / "b" / nats.USERS_FILE).read_text()
+    assert run(broker, ["gateway", "list", "--config", str(conf)]).output.split() == ["gw-000001", "hub"]
+    assert run(broker, ["gateway", "revoke", "--config", str(conf), "gw-000001"]).exit_code == 0
+    assert "gw-000001" not in (tmp_path / "b" / nats.USERS_FILE).read_text()
+    # a NATS directory without its settings: the nodes to reload are unknown
+    bare = run(broker, ["gateway", "add", "--dir", str(tmp_path / "b"), "gw-000002"])
+    assert bare.exit_code != 0 and "pass --config" in bare.output
+    unknown = run(broker, ["run", "--config", str(conf), "--node", "n9"])
+    assert unknown.exit_code != 0 and "no node 'n9'" in unknown.output
+    status = run(broker, ["status", "--config", str(conf)])
+    assert status.exit_code == 1 and "n1: not running here" in status.output
