@@ -23,6 +23,7 @@ import protocols as p
 from bench import report
 from bench.latency import StoredTimes, load_fleet
 from bench.stages import stage_rows
+from bench.storm_timeline import timeline_rows
 from bench.system import System, hub_cpu_s, percentile, system, wait_load_connected
 from firmware_sim.fleet import Fleet, FleetSettings, specs_from_registry
 from firmware_sim.runner import raise_fd_limit
@@ -186,6 +187,7 @@ async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: flo
             await asyncio.sleep(2)  # the incidents' webhooks
             cpu = hub_cpu_s(s) - cpu0
             rb = await asyncio.to_thread(_readback, s.db_url, run_t0, storm_t0, *storm_gws)
+            timeline = await asyncio.to_thread(timeline_rows, s.db_url, storm_t0, storm_end, *storm_gws)
             hooks = [doc for t, doc in s.webhooks.received if t >= storm_t0]
             by_event = collections.Counter(str(d.get("event")) for d in hooks)
             storm_hooks = sum(1 for d in hooks if d.get("kind") in STORM_KINDS)
@@ -204,6 +206,7 @@ async def measure(homes: int, offline: int, mains: int, smoke: int, storm_s: flo
                 *[(f"during: {k}", v) for k, v in stage_rows(s.db_url, during, smoke_hooks)],
                 ("healthy gateways reported silent before the storm (0 unless the hub or the fleets fell behind)", f"{rb.silent_before:,}"),
                 ("storm stored and decided (an alarm row for every storm gateway) after", f"{decided_s:.1f} s from the first Last-Will, {decided_s - (storm_end - storm_t0):.1f} s from the last (each Last-Will's alarm waits offline_grace_s, 10 s)" if decided_s else f"not within {DECIDED_WITHIN_S:g} s ({rb.decided:,} of {offline + mains:,})"),
+                *timeline,
                 ("storm alarms stored / members of an incident / opened before the storm", f"{rb.decided:,} / {rb.members:,} / {rb.before:,}"),
                 ("storm alarms by state", ", ".join(f"{k} {v:,}" for k, v in sorted(rb.states.items()))),
                 ("incidents opened per area (table; of them before the storm)", (", ".join(f"{a} {n}" for a, n in sorted(rb.areas.items())) or "none") + f" ({rb.areas_before})"),

@@ -69,6 +69,11 @@ class AlarmSettings(BaseModel):
     timer_tick_s: float = Field(default=1.0, gt=0)
     reconcile_every_s: float = Field(default=60.0, gt=0, description="re-check stored events/conditions")
     reconcile_window_s: float = Field(default=86_400.0, gt=0, description="how far back the re-check looks")
+    #: The periodic re-check leaves signals younger than this to the live path (the inbox
+    #: decides a storm's 4,000 within ~20 s); the re-check at start takes every one. A
+    #: signal lost with a worker that never comes back: decided by another within
+    #: reconcile_min_age_s + reconcile_every_s (90 s).
+    reconcile_min_age_s: float = Field(default=30.0, ge=0, description="the re-check skips younger signals")
     outbox_idle_s: float = Field(default=0.5, gt=0)
     send_timeout_s: float = Field(default=15.0, gt=0)
     #: How long a worker's claim on a notification holds unrenewed: renewed every third of

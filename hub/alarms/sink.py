@@ -81,10 +81,10 @@ class AlarmSink:
         if result.failed_step is not None:
             self.metrics.failsafe.labels(result.failed_step, result.decision).inc()
 
-    def handle_batch(self, batch: Sequence[tuple[Signal, str]]) -> None:
-        """Decide ``batch`` in one transaction; a signal that failed there is decided alone
-        (one left undecided is for the re-check)."""
-        self._decide([(0, 0, signal, key) for signal, key in batch])
+    def handle_batch(self, batch: Sequence[tuple[Signal, str]]) -> list[str]:
+        """Decide ``batch`` in one transaction; a signal that failed there is decided alone.
+        Returns the keys left undecided (for the re-check)."""
+        return [item[3] for item in self._decide([(0, 0, signal, key) for signal, key in batch])]
 
     def _decide(self, items: Sequence[Item]) -> list[Item]:
         """Decide queued items: one alone, several in one transaction (one that fails there
@@ -145,12 +145,20 @@ class AlarmSink:
         return Decided(frozenset(i for i, _, _ in done), after_commit)
 
     async def conditions_changed(self, changes: Sequence[ConditionChange]) -> None:
-        """Decided in batches of ``batch_max`` per transaction: a supervision round opening
-        2,000 conditions (a power cut) is 40 short write transactions, not 2,000 commits."""
+        """Queued like trouble events (the alarm task decides them ``batch_max`` per
+        transaction) and return: a supervision round never waits for its decisions. It used
+        to decide them here, so in a power cut the next round (the next Last-Wills past
+        their grace) waited for the previous round's thousands of decisions: conditions
+        opened up to ~9 s after their grace (``safehome bench storm``). Not running (tests,
+        tools): decided here, in batches, in a thread."""
         signals = [
             condition_signal(c.condition_id, c.gateway_id, c.sensor_id, c.kind, c.state == ConditionState.RESTORED, c.at)
             for c in changes
         ]
+        if self.running:
+            for signal, key in signals:
+                self._put(signal, key)
+            return
         size = self.batch_max
         for start in range(0, len(signals), size):
             batch = signals[start : start + size]

@@ -392,7 +392,7 @@ class AlarmEngine:
             flags=list(d.flags) + ([] if ctx.registered else ["unregistered_gateway"]),
         )
         # a storm of one area (a power cut): the alarm is stored, routed with its incident
-        folded = self.storms.fold_new(s, signal.kind, ctx, d.at) if self.storms is not None else None
+        folded = self.storms.fold_new(s, alarm, ctx) if self.storms is not None else None
         s.add(alarm)
         s.flush()  # the unique open_key: a second worker opening the same alarm fails here
         if self.storms is not None and isinstance(folded, Join | OpenIncident):

@@ -108,8 +108,18 @@ class StormDesk:
 
     # --- a new alarm ------------------------------------------------------------------
 
-    def fold_new(self, s: Session, kind: str, ctx: RoutingContext, at: dt.datetime) -> Fold:
-        """The pure decision for a new alarm, fed from the database (nothing written)."""
+    def fold_new(self, s: Session, alarm: Alarm, ctx: RoutingContext) -> Fold:
+        """The pure decision for a new alarm (not added yet), fed from the database: a
+        member is marked (flag, and a Join's incident) before its INSERT, not by an UPDATE
+        after it (one statement and one flush less per member of a storm)."""
+        d = self._fold(s, alarm.kind, ctx, alarm.raised_at)
+        if isinstance(d, Join | OpenIncident):
+            alarm.flags = [*(alarm.flags or []), MEMBER_FLAG]
+        if isinstance(d, Join):
+            alarm.incident_id = d.incident_id
+        return d
+
+    def _fold(self, s: Session, kind: str, ctx: RoutingContext, at: dt.datetime) -> Fold:
         if not foldable(self.policy, kind):
             return Single("not_storm_kind")
         c = Candidate(kind, ctx.workstation_id, ctx.subdistrict_id, at)
@@ -146,16 +156,18 @@ class StormDesk:
         now: dt.datetime,
         handover: Handover | None,
     ) -> int:
-        """Make ``alarm`` (added, not routed) a member; returns notifications enqueued."""
-        alarm.flags = [*(alarm.flags or []), MEMBER_FLAG]
+        """Make ``alarm`` (marked by :meth:`fold_new`, added, not routed) a member of its
+        incident; returns notifications enqueued."""
         if isinstance(d, Join):
-            alarm.incident_id = d.incident_id
             s.execute(
                 update(Incident)
                 .where(Incident.id == d.incident_id)
                 .values(members=Incident.members + 1, last_member_at=func.max(Incident.last_member_at, alarm.raised_at)
                         if s.get_bind().dialect.name == "sqlite"
                         else func.greatest(Incident.last_member_at, alarm.raised_at))
+                # not synchronised into loaded Incident objects: SQLAlchemy's default
+                # ("auto": evaluate, else fetch) cost ~1 ms of CPU per member in a storm
+                .execution_options(synchronize_session=False)
             )  # fmt: skip
             return 0
         inc = self._open(s, d, alarm, ctx, now)

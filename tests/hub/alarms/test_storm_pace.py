@@ -1,0 +1,115 @@
+"""What keeps a storm's decisions moving (``safehome bench storm``): the periodic re-check
+leaves young signals to the live path and decides the rest in batches; a running sink
+queues a supervision round instead of deciding it before the next round; routing reads the
+webhook subscriptions once per transaction and never a stale list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import event, func, select
+
+from hub.alarms.rules import Signal
+from hub.alarms.service import AlarmService
+from hub.alarms.settings import AlarmSettings
+from hub.alarms.store.models import Alarm, ProcessedSignal, WebhookSubscription
+from hub.alarms.store.registry import place_of
+from hub.db.events import store_events
+from hub.db.state import Condition, ConditionKind, ConditionState
+from hub.sealing import dev_box
+from hub.sinks import ConditionChange
+from protocols import EventKind
+from safehome.testing.events import make_event
+from safehome.testing.poll import until
+from tests.hub.conftest import Hub
+
+
+def _store_signals(hub: Hub) -> None:
+    """Two trouble events and an open and restored condition, stored now, not decided."""
+    with hub.sessions() as s, s.begin():
+        events = [make_event(gw, kind=EventKind.MAINS_LOST, sensor="power-1") for gw in ("gw-1", "gw-2")]
+        assert store_events(s, events, hub.clock.now()) == [True, True]
+        now = hub.clock.now()
+        s.add(Condition(gateway_id="gw-3", sensor_id=None, kind="gateway_offline", state="restored",
+                        opened_at=now, restored_at=now))  # fmt: skip
+
+
+def _decided(hub: Hub) -> int:
+    with hub.sessions() as s:
+        return s.scalar(select(func.count()).select_from(ProcessedSignal)) or 0
+
+
+def test_the_periodic_recheck_leaves_young_signals_to_the_live_path(hub: Hub) -> None:
+    """A signal stored moments ago is in some worker's inbox: the periodic re-check (min age
+    30 s) does not decide it again; once older, it does, in batches of batch_max."""
+    _store_signals(hub)
+    svc = AlarmService(AlarmSettings(batch_max=2), hub.sessions, "w", clock=hub.clock)
+    batches: list[int] = []
+    real = svc.sink.handle_batch
+
+    def counted(batch: Sequence[tuple[Signal, str]]) -> list[str]:
+        batches.append(len(batch))
+        return real(batch)
+
+    svc.sink.handle_batch = counted  # type: ignore[method-assign]
+    assert svc.reconciler.reconcile(min_age_s=30) == 0
+    assert _decided(hub) == 0 and batches == []
+    hub.clock.advance(31)
+    assert svc.reconciler.reconcile(min_age_s=30) == 4  # two events, the condition's open and restore
+    assert batches == [2, 2]
+    assert _decided(hub) == 4
+    assert svc.reconciler.reconcile(min_age_s=30) == 0
+
+
+def test_the_recheck_at_start_decides_every_signal_however_young(hub: Hub) -> None:
+    _store_signals(hub)
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    assert svc.reconcile() == 4
+    with hub.sessions() as s:
+        kinds = sorted(s.scalars(select(Alarm.kind)))
+    assert kinds == ["gateway_offline", "mains_lost", "mains_lost"]
+
+
+async def test_a_running_sink_queues_a_supervision_round_and_returns(hub: Hub) -> None:
+    """The round is back before any of its conditions is decided (they are in the inbox);
+    the alarm task then decides every one."""
+    svc = AlarmService(AlarmSettings(batch_max=2), hub.sessions, "w", clock=hub.clock)
+    await svc.start()
+    try:
+        changes = [
+            ConditionChange(500 + n, ConditionKind.GATEWAY_OFFLINE, ConditionState.OPEN, gw, None, hub.clock.now())
+            for n, gw in enumerate(("gw-1", "gw-2", "gw-3"))
+        ]
+        await svc.sink.conditions_changed(changes)
+        assert svc.sink.inbox.qsize() == 3
+
+        def opened() -> int:
+            with hub.sessions() as s:
+                return s.scalar(select(func.count()).select_from(Alarm).where(Alarm.kind == "gateway_offline")) or 0
+
+        await until(lambda: opened() == 3, what="three gateway_offline alarms")
+    finally:
+        await svc.stop()
+
+
+def test_routing_reads_the_webhooks_once_per_transaction_and_never_a_stale_list(hub: Hub) -> None:
+    reads: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "FROM webhook_subscriptions" in statement:
+            reads.append(statement)
+
+    event.listen(hub.engine, "before_cursor_execute", seen)
+    try:
+        with hub.sessions() as s:
+            with s.begin():
+                first = [place_of(s, gw, None).ctx.webhooks for gw in ("gw-1", "gw-2", "gw-3")]
+            assert first == [(), (), ()] and len(reads) == 1
+            with s.begin():  # the same session, a later transaction: a new subscription counts
+                s.add(WebhookSubscription(url="http://127.0.0.1:9/hook", secret_sealed=dev_box().seal("s" * 20),
+                                          region_kind="district", region_id="pudong"))  # fmt: skip
+            with s.begin():
+                [hook] = place_of(s, "gw-1", None).ctx.webhooks
+            assert hook.url == "http://127.0.0.1:9/hook" and len(reads) == 2
+    finally:
+        event.remove(hub.engine, "before_cursor_execute", seen)
