@@ -202,7 +202,9 @@ def build_hub(settings: HubSettings, alarms: bool = True) -> Hub:
     if hub.alarms is not None:
         a = hub.alarms
         hub.sinks.append(a.sink)  # ingest, supervision and the broker monitor share this list
-        hub.services.append(a)
+        # started first and stopped last: the sink decides from the first event the ingest
+        # stores to the last (an event told to a sink that is not running waits for a re-check)
+        hub.services.insert(0, a)
         sender = MqttCommandSender(settings.mqtt, downlink_client_id(settings.mqtt, settings.worker_id, "commands"))
         hub.services.append(CommandSenderService(sender))  # gateway commands (the resource routes)
         ctx = ApiContext(

@@ -9,8 +9,9 @@
 3. after the commit, ``AlarmEngine.after_commit`` → ``Dispatcher.committed`` hands them to
    the channels' ``OutboxWorker``s, which send them; then ``AlarmSink.events_stored`` sees
    the event with ``decided`` set. Not decided there (trouble, a lost race): the sink's
-   inbox → ``AlarmEngine.handle`` → ``decide``; after a crash: ``Reconciler.reconcile``
-   (``hub/alarms/reconciler.py``) → ``handle`` → ``decide``.
+   inbox → ``AlarmEngine.handle`` → ``decide``; after a crash, or told while the service
+   was not running: ``Reconciler.reconcile`` (``hub/alarms/reconciler.py``) → ``handle`` →
+   ``decide``.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ class AlarmService:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
-        self.sink.running = self.watch.running = False  # from now on: decided in the caller's thread
+        self.sink.running = self.watch.running = False  # from now on: events are left to the re-check
         await self.http.aclose()
         close = getattr(self.publisher, "close", None)
         if close is not None:

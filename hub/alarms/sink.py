@@ -4,7 +4,11 @@ Life-safety events are decided inside the ingest's own transaction
 (:meth:`AlarmSink.decide_in_transaction`, at most :data:`INLINE_MAX` per batch); every other
 event and condition goes through a priority inbox (smoke/gas/panic overtake a backlog of
 trouble) to one task that decides them in short batches. A signal left undecided (not even
-its fail-safe alarm could be stored) goes back into the inbox after a backoff.
+its fail-safe alarm could be stored) goes back into the inbox after a backoff. An event
+told to a sink that is not running (before the service starts, after it stopped) is not
+decided here: it is stored, and the re-check (``hub/alarms/reconciler.py``, at every start
+and every ``reconcile_every_s`` on every worker) decides it. The inbox lives in memory;
+the stored event is what guarantees the decision.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ class AlarmSink:
         self.metrics = metrics
         self.watch = watch
         self.batch_max = batch_max
-        self.running = False  #: False (tests, tools): signals are decided in the caller's thread
+        self.running = False  #: False: events are left to the re-check (see the module doc)
         self.stopping = False
         self.busy = False  #: deciding a batch now (stop waits for it)
         self.inbox: asyncio.PriorityQueue[Item] = asyncio.PriorityQueue()
@@ -174,8 +178,8 @@ class AlarmSink:
     # --- the inbox ----------------------------------------------------------------------
 
     def _put(self, signal: Signal, key: str) -> None:
-        if not self.running:  # not running (tests, tools): decide now, in the caller's thread
-            self.handle(signal, key)
+        if not self.running:  # nobody drains the inbox: the re-check decides the stored event
+            log.info("alarm signal %s left to the re-check (the alarm service is not running)", key)
             return
         self.inbox.put_nowait((priority_of(signal.kind), next(self._seq), signal, key))
 

@@ -269,6 +269,32 @@ def test_recheck_raises_what_the_sink_never_heard(hub: Hub) -> None:
     assert alarms == {("gw-3", "smoke"): "raised", ("gw-2", "gateway_silent"): "resolved"}
 
 
+async def test_an_event_told_to_a_stopped_alarm_service_is_decided_by_its_re_check(hub: Hub) -> None:
+    """Nothing is decided in the caller's thread: an acked (stored) event told to an alarm
+    service that is not running waits for the re-check, which decides it, once, when the
+    service starts."""
+    from hub.alarms.service import AlarmService
+    from hub.alarms.settings import AlarmSettings
+    from hub.db.events import store_events
+    from hub.sinks import NewEvent
+
+    ev = make_event(gw="gw-3")
+    with hub.sessions() as s, s.begin():
+        assert store_events(s, [ev], hub.clock.now()) == [True]
+    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    await svc.sink.events_stored([NewEvent(ev, hub.clock.now())])
+    with hub.sessions() as s:
+        assert s.scalars(select(Alarm)).all() == []
+    await svc.start()
+    try:
+        with hub.sessions() as s:
+            decided = [(a.gateway_id, a.kind, a.event_id) for a in s.scalars(select(Alarm))]
+        assert decided == [("gw-3", "smoke", ev.id)]
+        assert svc.reconcile() == 0
+    finally:
+        await svc.stop()
+
+
 def test_notifications_of_unconfigured_channels_are_settled_not_left_waiting(hub: Hub) -> None:
     """Rows enqueued without a handover (here: the engine alone) are settled by the re-check."""
     from hub.alarms.service import AlarmService
