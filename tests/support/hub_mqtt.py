@@ -45,6 +45,8 @@ class Client:
     client_id: str = ""
     v5: bool = False
     will: tuple[str, bytes] | None = None
+    #: MQTT 3.1.1 only: False keeps the session (subscriptions, queued QoS 1) across connections
+    clean_session: bool = True
     messages: queue.Queue[mqtt.MQTTMessage] = field(default_factory=queue.Queue)
     connect_rc: list[object] = field(default_factory=list)
     disconnects: list[object] = field(default_factory=list)
@@ -52,7 +54,13 @@ class Client:
 
     def __post_init__(self) -> None:
         proto = mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=proto)
+        # paho refuses clean_session under MQTT 5 (it has clean_start at connect instead)
+        self.c = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=proto,
+            clean_session=None if self.v5 else self.clean_session,
+        )
         if self.username is not None:
             self.c.username_pw_set(self.username, self.password)
         if self.will is not None:
@@ -139,14 +147,17 @@ class SecuredBroker:
 
 def isolation_plugin() -> Path:
     """The isolation plugin, built once per source version for every test broker."""
-    return plugin.build(Path(tempfile.gettempdir()) / f"safehome-plugin-{plugin.source_digest()}" / "isolation.so")
+    return plugin.build(
+        Path(tempfile.gettempdir()) / f"safehome-plugin-{plugin.source_digest()}" / "isolation.so"
+    )
 
 
 def ratelimit_plugin() -> Path:
     """The rate-limit plugin, built once per source version for every test broker."""
     src = plugin.RATELIMIT_SOURCE
     return plugin.build(
-        Path(tempfile.gettempdir()) / f"safehome-plugin-{plugin.source_digest(src)}" / "ratelimit.so", source=src
+        Path(tempfile.gettempdir()) / f"safehome-plugin-{plugin.source_digest(src)}" / "ratelimit.so",
+        source=src,
     )
 
 

@@ -140,23 +140,28 @@ async def test_client_id_takeover_is_caught_and_the_impostor_revoked(nats_cluste
             c.close()
 
 
-async def test_sigkill_of_a_node_loses_its_gateways_wills(
+async def test_sigkill_of_a_node_loses_its_gateways_wills_not_their_sessions(
     nats_cluster: NatsCluster, hub_status: Statuses
 ) -> None:
     """The Last-Will lives in the memory of the node the gateway is connected to: a SIGKILLed
-    node sends none (the hub's heartbeat supervision reports such a gateway). The cluster
-    goes on: the gateway logs in on another node and its traffic reaches the hub."""
+    node sends none (the hub's silence supervision reports such a gateway). The session is
+    replicated: the gateway logs in on another node and finds the ack the hub sent while it
+    was away; its traffic reaches the hub."""
     gw, other = "nats-kill", "nats-kill-marker"
     pw, pw_o = nats_cluster.gateway(gw), nats_cluster.gateway(other)
-    topic = str(p.Topic.of(gw, "status"))
-    a = _client(nats_cluster, 1, gw, pw, client_id=gw, will=(topic, b"lwt")).connect()
+    topic, ack = str(p.Topic.of(gw, "status")), str(p.Topic.of(gw, "ack"))
+    a = _client(nats_cluster, 1, gw, pw, client_id=gw, will=(topic, b"lwt"), clean_session=False).connect()
     o = _client(nats_cluster, 0, other, pw_o, client_id=other).connect()
+    hub = _client(nats_cluster, 2, "hub", nats_cluster.hub_password, client_id="hub-kill-test").connect()
     try:
+        assert a.subscribe(ack) == [1]
         a.publish(topic, b"birth", retain=True)
         await until(lambda: hub_status.got, what="birth status")
         nats_cluster.kill(1)
         wait_for(lambda: a.disconnects, within=30, what="the gateway's link to the killed node dropping")
         a.close()
+        # sent while the gateway is away: waits in its (replicated) session
+        hub.publish(ack, b"ack-while-away")
         # the marker, sent after the node died, arrives; no Last-Will ever came before it
         o.publish(str(p.Topic.of(other, "status")), b"marker")
         await until(lambda: len(hub_status.got) >= 2, within=15, what="the marker")
@@ -167,15 +172,19 @@ async def test_sigkill_of_a_node_loses_its_gateways_wills(
         # failover: the same gateway on another node, once the session stream has a new
         # leader if the dead node led it (until then a login fails: "timeout ... $MQTT_sess")
         b = wait_for(
-            lambda: _login(nats_cluster, 2, gw, pw, will=(topic, b"lwt")),
+            lambda: _login(nats_cluster, 2, gw, pw, will=(topic, b"lwt"), clean_session=False),
             within=30,
             what="login after failover",
         )
         assert b is not None
-        b.publish(topic, b"birth-again", retain=True)
-        await until(lambda: len(hub_status.got) >= 3, within=15, what="the birth after failover")
-        assert hub_status.got[2] == (subject(topic), b"birth-again")
-        b.close()
+        try:
+            assert b.get(timeout=15).payload == b"ack-while-away"
+            b.publish(topic, b"birth-again", retain=True)
+            await until(lambda: len(hub_status.got) >= 3, within=15, what="the birth after failover")
+            assert hub_status.got[2] == (subject(topic), b"birth-again")
+        finally:
+            b.close()
     finally:
         o.close()
+        hub.close()
         nats_cluster.restart(1)
