@@ -42,6 +42,16 @@ def _run_or_fail(coro: Any) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+SERVER_OPTION = click.option(
+    "--server",
+    "servers",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="A node of a clustered broker (repeat for each; replaces --host, --port is the default port). "
+    "Each gateway fails over between them like the edge agent.",
+)
+
+
 def _fleet_options(f: F) -> F:
     opts = [
         click.option(
@@ -54,6 +64,7 @@ def _fleet_options(f: F) -> F:
         click.option("--seed", type=int, default=1, show_default=True),
         click.option("--host", default="127.0.0.1", show_default=True),
         click.option("--port", type=int, default=1883, show_default=True),
+        SERVER_OPTION,
         click.option(
             "--heartbeat", type=float, default=30.0, show_default=True, help="Seconds between heartbeats."
         ),
@@ -108,19 +119,33 @@ def _setup(registry_path: Path | None, homes: int | None, seed: int, shard_spec:
 
 
 def _settings(
-    host: str, port: int, heartbeat: float, telemetry: float, resend: float, state: Path | None, seed: int
+    host: str,
+    port: int,
+    servers: tuple[str, ...],
+    heartbeat: float,
+    telemetry: float,
+    resend: float,
+    state: Path | None,
+    seed: int,
 ) -> Any:
+    from pydantic import ValidationError
+
     from firmware_sim.fleet import FleetSettings
 
-    return FleetSettings(
-        host=host,
-        port=port,
-        heartbeat_s=heartbeat,
-        telemetry_s=telemetry,
-        resend_s=resend,
-        state_path=state,
-        seed=seed,
-    )
+    try:
+        return FleetSettings(
+            host=host,
+            port=port,
+            servers=list(servers),
+            heartbeat_s=heartbeat,
+            telemetry_s=telemetry,
+            resend_s=resend,
+            state_path=state,
+            seed=seed,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise click.UsageError(f"invalid fleet settings: {problems}") from exc
 
 
 def _creds(password_file: Path | None, password_template: str | None) -> Any:
@@ -159,6 +184,7 @@ def fleet_cmd(
     seed: int,
     host: str,
     port: int,
+    servers: tuple[str, ...],
     heartbeat: float,
     telemetry: float,
     resend: float,
@@ -189,7 +215,7 @@ def fleet_cmd(
     _run_or_fail(
         runner.run(
             specs,
-            _settings(host, port, heartbeat, telemetry, resend, state, seed),
+            _settings(host, port, servers, heartbeat, telemetry, resend, state, seed),
             credentials=_creds(password_file, password_template),
             actions=actions,
             duration=duration,
@@ -223,6 +249,7 @@ def scenario_cmd(
     seed: int,
     host: str,
     port: int,
+    servers: tuple[str, ...],
     heartbeat: float,
     telemetry: float,
     resend: float,
@@ -260,7 +287,7 @@ def scenario_cmd(
     _run_or_fail(
         runner.run(
             specs,
-            _settings(host, port, heartbeat, telemetry, resend, state, seed),
+            _settings(host, port, servers, heartbeat, telemetry, resend, state, seed),
             credentials=_creds(password_file, password_template),
             actions=actions,
             speed=speed,
@@ -278,14 +305,15 @@ def scenario_cmd(
 @click.option("--gateway", default="gw-home-sim", show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=1883, show_default=True)
+@SERVER_OPTION
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Agent buffer/state directory (default: a temporary directory).")  # fmt: skip
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option(
     "--linger", type=float, default=10.0, show_default=True, help="Seconds to keep running after the script."
 )
-def home_cmd(script: Path, config: Path | None, gateway: str, host: str, port: int, data_dir: Path | None,
-             seed: int, linger: float) -> None:  # fmt: skip
+def home_cmd(script: Path, config: Path | None, gateway: str, host: str, port: int, servers: tuple[str, ...],
+             data_dir: Path | None, seed: int, linger: float) -> None:  # fmt: skip
     """Run a REAL edge agent whose sensors are firmware models playing SCRIPT on mock pins.
 
     The agent runs in its own process, a simulated Pi: when the UPS HAT's cell runs empty
@@ -308,7 +336,8 @@ def home_cmd(script: Path, config: Path | None, gateway: str, host: str, port: i
     overrides: dict[str, Any] = {"pin_factory": "mock", "environment": "development", "watchdog": False}
     if config is None:
         overrides |= {"gateway_id": gateway, "data_dir": tmp / "data", "state_dir": tmp / "run",
-                      "mqtt": {"host": host, "port": port}, "sensors": DEFAULT_SENSORS,
+                      "mqtt": {"servers": list(servers), "port": port} if servers else {"host": host, "port": port},
+                      "sensors": DEFAULT_SENSORS,
                       "outputs": DEFAULT_OUTPUTS, "time_sync": "assume_synced"}  # fmt: skip
 
     async def main() -> None:

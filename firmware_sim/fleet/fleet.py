@@ -4,6 +4,9 @@ observer hooks and credentials are in ``types.py``).
 One periodic tick drives every gateway's heartbeat, telemetry batch, resends,
 keep-alive and reconnects (a heap of due times), so 10,000 sessions cost one loop.
 Scenario actions (:meth:`Fleet.trigger`, :meth:`Fleet.link_down`, …) are plain calls.
+With several broker addresses each gateway walks them as the edge agent does
+(protocols/failover.py): a lost link or a failed connect goes to its next address within
+``failover_spread_s``; the wide random reconnect delay comes only after a full round.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from firmware_sim.fleet.types import (
 )
 from firmware_sim.mqtt import MqttSession, Will
 from firmware_sim.mqtt.packets import Incoming
+from protocols.failover import Address, Rotation
 from protocols.messages import Values
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,8 @@ class Fleet:
             for s in specs
         }
         self.sessions: dict[str, MqttSession] = {}
+        self.rotations: dict[str, Rotation] = {}  #: each gateway's walk over the addresses
+        self.server_of: dict[str, Address] = {}  #: the broker address of each linked gateway
         self.down: set[str] = set()  #: gateways whose link is cut on purpose (scenario)
         self.dark: set[str] = set()  #: gateways without power (scenario): they record nothing
         self._heap: list[tuple[float, int, int, str]] = []
@@ -116,10 +122,26 @@ class Fleet:
             on_lost=functools.partial(self._on_lost, g),
         )
 
+    def rotation(self, gw_id: str) -> Rotation:
+        rot = self.rotations.get(gw_id)
+        if rot is None:
+            lo, hi = self.settings.reconnect_min_s, self.settings.reconnect_max_s
+            rot = self.rotations[gw_id] = Rotation(
+                self.settings.addresses,
+                gw_id,
+                lambda _rounds: self.rng.uniform(lo, hi),
+                spread_s=self.settings.failover_spread_s,
+                rng=self.rng,
+            )
+        return rot
+
     async def connect(self, gw_id: str) -> None:
         g = self.gateways[gw_id]
         s = self._session(g)
-        await s.connect(self.settings.host, self.settings.port)
+        rot = self.rotation(gw_id)
+        await s.connect(rot.current.host, rot.current.port)
+        rot.up()
+        self.server_of[gw_id] = rot.current
         self.sessions[gw_id] = s
         s.subscribe(p.gateway_subscriptions(gw_id), qos=1)
         s.publish(
@@ -143,7 +165,7 @@ class Fleet:
                     await self.connect(gw_id)
                 except MqttError as exc:
                     failures.append(str(exc))
-                    self._schedule_reconnect(gw_id)
+                    self._schedule_reconnect(gw_id, self.rotation(gw_id).down())
 
         await asyncio.gather(*(one(g) for g in self.gateways))
         if failures and len(failures) == len(self.gateways):
@@ -162,17 +184,21 @@ class Fleet:
             self._at(now + self.rng.uniform(0, self.settings.telemetry_s), TELEMETRY, gw_id)
 
     def _on_lost(self, g: SimGateway, exc: BaseException | None) -> None:
-        self.sessions.pop(g.id, None)
+        if self.sessions.pop(g.id, None) is None:
+            return  # lost before CONNACK: connect() raises, and its caller reconnects
+        self.server_of.pop(g.id, None)
         self.stats.inc("links_lost")
         self.observer.link(g, False)
         if not self._stopping and g.id not in self.down:
-            self._schedule_reconnect(g.id)
+            self._schedule_reconnect(g.id, self.rotation(g.id).down())
 
-    def _schedule_reconnect(self, gw_id: str) -> None:
+    def _schedule_reconnect(self, gw_id: str, delay: float | None = None) -> None:
+        """Reconnect after ``delay`` (default: the wide random one, as after a router reboot)."""
         if gw_id in self._reconnecting:
             return
         self._reconnecting.add(gw_id)
-        delay = self.rng.uniform(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
+        if delay is None:
+            delay = self.rng.uniform(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
         self._at(time.monotonic() + delay, RECONNECT, gw_id)
 
     async def _reconnect(self, gw_id: str) -> None:
@@ -184,7 +210,7 @@ class Fleet:
         except MqttError as exc:
             self.stats.inc("connect_failures")
             log.info("reconnect failed: %s", exc)
-            self._schedule_reconnect(gw_id)
+            self._schedule_reconnect(gw_id, self.rotation(gw_id).down())
 
     # --- downlink ------------------------------------------------------------------------
     def _on_message(self, g: SimGateway, m: Incoming) -> None:
@@ -299,6 +325,7 @@ class Fleet:
         """Cut the gateway's link without DISCONNECT (broker publishes its Last-Will); it stays down."""
         self.down.add(gw_id)
         s = self.sessions.pop(gw_id, None)
+        self.server_of.pop(gw_id, None)
         if s is not None:
             s.abort()
             self.observer.link(self.gateways[gw_id], False)
@@ -381,6 +408,7 @@ class Fleet:
                 )
             s.disconnect()
         self.sessions.clear()
+        self.server_of.clear()
         await asyncio.sleep(0)  # let the transports flush their DISCONNECT
         if self.store is not None:
             self.store.close()

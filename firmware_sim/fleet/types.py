@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import protocols as p
 from firmware_sim.fleet.gateway import GatewaySpec, Pending, SensorSpec, SimGateway
+from protocols.failover import FAILOVER_SPREAD_S, Address, parse_servers
 
 
 class FleetSettings(BaseSettings):
@@ -20,6 +22,10 @@ class FleetSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 1883
+    #: every node of a clustered broker, host[:port]; each gateway fails over between them as
+    #: the edge agent does (protocols/failover.py). Empty: the one broker host:port
+    servers: list[str] = []
+    failover_spread_s: float = Field(default=FAILOVER_SPREAD_S, ge=0, le=60)
     heartbeat_s: float = 30.0
     telemetry_s: float = 60.0
     resend_s: float = 10.0
@@ -33,6 +39,19 @@ class FleetSettings(BaseSettings):
     tick_s: float = 0.1
     seed: int = 1
     state_path: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_servers(self) -> FleetSettings:
+        if self.servers:
+            try:
+                parse_servers(self.servers, self.port)
+            except ValueError as exc:
+                raise ValueError(f"servers{'' if str(exc).startswith('[') else ': '}{exc}") from None
+        return self
+
+    @property
+    def addresses(self) -> tuple[Address, ...]:
+        return parse_servers(self.servers, self.port) if self.servers else (Address(self.host, self.port),)
 
 
 @dataclass

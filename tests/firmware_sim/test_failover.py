@@ -1,0 +1,62 @@
+"""The fleet and the stand-in hub on several broker addresses: they spread over the nodes,
+and when one node is SIGKILLed every gateway on it (and the stand-in) is back on the other
+and an alarm raised meanwhile is acked there. Two real Mosquittos on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from firmware_sim.standin import StandIn
+from protocols import EventKind
+from protocols.failover import Address
+from safehome.testing.acker import HubAcker
+from safehome.testing.mosquitto import Mosquitto
+from safehome.testing.poll import until
+from tests.firmware_sim.conftest import RunFleet
+
+N = 20  #: gateways: all of them on one node by chance has odds 2 x 2**-20
+
+
+async def test_a_fleet_fails_over_when_its_node_dies(
+    run_fleet: RunFleet, mosquitto_factory: Callable[..., Mosquitto]
+) -> None:
+    nodes = [mosquitto_factory(), mosquitto_factory()]
+    addrs = [Address(b.host, b.port) for b in nodes]
+    ackers = [HubAcker(b.host, b.port) for b in nodes]
+    standin = StandIn("", 0, ack=False, servers=addrs)  # counts what reaches the hub side
+    try:
+        fleet = await run_fleet(N, broker=nodes[0], servers=[str(a) for a in addrs], failover_spread_s=0.3)
+        assert fleet.connected == N
+        assert set(fleet.server_of.values()) == set(addrs)  # spread over both nodes
+
+        dead = addrs.index(standin.server)
+        alive = addrs[1 - dead]
+        moved = [g for g, a in fleet.server_of.items() if a == addrs[dead]]
+        nodes[dead].stop(kill=True)
+        pend = fleet.trigger(moved[0], EventKind.SMOKE, sensor="smoke-1")  # raised meanwhile
+
+        await until(
+            lambda: fleet.connected == N and set(fleet.server_of.values()) == {alive},
+            within=15,
+            what="every gateway on the surviving node",
+        )
+        await until(lambda: pend.id not in fleet.gateways[moved[0]].pending, within=15, what="alarm acked")
+        await until(lambda: standin.server == alive and standin.connected.is_set(), what="stand-in moved")
+        seen = standin.counts["event"]
+        fleet.trigger(moved[-1], EventKind.PANIC, sensor="smoke-1")
+        await until(lambda: standin.counts["event"] > seen, what="the stand-in receives on the new node")
+        assert fleet.stats.counts["links_lost"] >= len(moved)
+    finally:
+        standin.close()
+        for a in ackers:
+            a.close()
+
+
+def test_a_bad_server_is_refused_before_anything_runs() -> None:
+    from click.testing import CliRunner
+
+    from firmware_sim.cli import sim
+
+    r = CliRunner().invoke(sim, ["fleet", "--homes", "2", "--server", "a:1883", "--server", "b:70000"])
+    assert r.exit_code == 2
+    assert "servers[1]: 'b:70000': port 70000 is outside 1..65535" in r.output
