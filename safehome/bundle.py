@@ -2,7 +2,7 @@
 
 ```
 bundle-gw-000001/
-  edge.toml     agent settings: gateway id, hub address, credentials, sensors + wiring (0600)
+  edge.toml     agent settings: gateway id, broker address(es), credentials, sensors + wiring (0600)
   ca.crt        the deployment CA the agent checks the broker against (when TLS)
   bundle.json   what it is: gateway, home, config revision, hub, sensors, when, by whom
 ```
@@ -29,6 +29,7 @@ from devices.errors import DefinitionError
 from devices.wiring import Device, check_wiring
 from hub.provision.errors import ProvisionError
 from hub.provision.plan import GatewayPlan
+from protocols.failover import Address
 
 #: Where the agent finds its files on the Pi (docs/provisioning.md, ansible role).
 ETC = Path("/etc/safehome")
@@ -38,9 +39,17 @@ KIT_OUTPUTS = ({"id": "buzzer-1", "model": "buzzer"}, {"id": "led-1", "model": "
 
 @dataclass(frozen=True, slots=True)
 class HubAddress:
-    host: str
-    port: int
+    """Where the gateway connects: one broker, or every node of a clustered one (the agent
+    fails over between them, docs/edge.md)."""
+
+    servers: tuple[Address, ...]
     tls: bool = True
+
+    def mqtt(self) -> dict[str, Any]:
+        """The ``[mqtt]`` address keys: ``host``/``port`` for one broker, ``servers`` for several."""
+        if len(self.servers) == 1:
+            return {"host": self.servers[0].host, "port": self.servers[0].port, "tls": self.tls}
+        return {"servers": [str(a) for a in self.servers], "tls": self.tls}
 
 
 def check_plan(plan: GatewayPlan) -> None:
@@ -74,7 +83,7 @@ def edge_settings(
     pin_factory: str = "lgpio",
 ) -> dict[str, Any]:
     """The agent's settings file (``edge.settings.EdgeSettings``) as a TOML-ready dict."""
-    mqtt: dict[str, Any] = {"host": hub.host, "port": hub.port, "tls": hub.tls}
+    mqtt: dict[str, Any] = hub.mqtt()
     if ca:
         mqtt["ca_file"] = str(ETC / "ca.crt")
     if password is not None:
@@ -118,7 +127,7 @@ def write_bundle(
         "home_id": plan.home_id,
         "address": plan.address,
         "config_revision": plan.revision,
-        "hub": {"host": hub.host, "port": hub.port, "tls": hub.tls},
+        "hub": hub.mqtt(),
         "credential": credential,
         "sensors": [{"id": s.id, "model": s.model, "kind": s.kind, "location": s.location} for s in plan.sensors],
         "created_at": (now or dt.datetime.now(dt.UTC)).isoformat(),

@@ -97,8 +97,11 @@ def provision() -> None:
 @provision.command(name="gateway")
 @click.option("--home", "home_id", required=True, help="The home's id in the registry.")
 @click.option("--gateway", "gateway_id", default=None, help="Gateway id; needed when the home has none or several.")
-@click.option("--hub-host", required=True, help="Name or address the gateway connects to (the broker's TLS listener).")
-@click.option("--hub-port", type=int, default=None, help="Broker port for gateways [default: the broker's tls_port].")
+@click.option("--hub-host", "hub_hosts", required=True, multiple=True, metavar="HOST[:PORT]",
+              help="Name or address the gateway connects to (the broker's TLS listener); repeat it for each "
+                   "node of a clustered broker: the gateway fails over between them.")
+@click.option("--hub-port", type=int, default=None,
+              help="Broker port for gateways, where --hub-host gives none [default: the broker's tls_port].")
 @click.option("--ca-file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Deployment CA certificate for the bundle [default: the broker's cafile].")
 @click.option("--no-tls", is_flag=True, help="Lab setup: the gateway connects without TLS (loopback broker).")
@@ -114,8 +117,8 @@ def provision() -> None:
 @_broker_opt
 @_broker_dir_opt
 def gateway_cmd(
-    home_id: str, gateway_id: str | None, hub_host: str, hub_port: int | None, ca_file: Path | None, no_tls: bool,
-    wiring: tuple[str, ...], pin_factory: str, out: Path | None, by: str, no_push: bool, db_url: str,
+    home_id: str, gateway_id: str | None, hub_hosts: tuple[str, ...], hub_port: int | None,
+    ca_file: Path | None, no_tls: bool, wiring: tuple[str, ...], pin_factory: str, out: Path | None, by: str, no_push: bool, db_url: str,
     broker_config: Path | None, broker_dir: Path | None,
 ) -> None:
     """Register (or check) the home's gateway, create its broker credentials and write its bundle.
@@ -128,6 +131,7 @@ def gateway_cmd(
     from hub.provision.errors import ProvisionError
     from hub.provision.plan import parse_wiring
     from hub.provision.service import provision as provision_gateway
+    from protocols.failover import parse_servers
     from safehome.bundle import HubAddress, check_plan, edge_settings, write_bundle
 
     broker = _broker(broker_config, broker_dir)
@@ -135,7 +139,11 @@ def gateway_cmd(
     ca = ca_file if ca_file is not None else (broker.cafile if tls else None)
     if tls and ca is None:
         raise click.ClickException("TLS needs the deployment CA for the bundle: --ca-file (or cafile in the broker settings)")
-    hub = HubAddress(hub_host, hub_port or (broker.tls_port if tls else broker.plain_port), tls)
+    try:
+        servers = parse_servers(hub_hosts, hub_port or (broker.tls_port if tls else broker.plain_port))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--hub-host") from exc
+    hub = HubAddress(servers, tls)
     try:
         overrides = parse_wiring(list(wiring))
     except ValueError as exc:

@@ -126,3 +126,21 @@ def test_tls_needs_the_ca_and_puts_it_in_the_bundle(site: Site) -> None:
     assert settings.mqtt.tls and settings.mqtt.port == 8883
     assert str(settings.mqtt.ca_file) == "/etc/safehome/ca.crt"
     assert (out / "ca.crt").read_text() == ca.read_text()
+
+
+def test_a_clustered_broker_puts_every_node_in_the_bundle(site: Site) -> None:
+    from protocols.failover import Address
+
+    out = site.tmp / "bundle"
+    r = site.run("gateway", "--home", "home-1", "--hub-host", "n1.hub.example", "--hub-host", "n2.hub.example:8884",
+                 "--hub-host", "[fd00::3]", "--no-tls", "--no-push", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    settings = load_settings(out / "edge.toml")
+    assert settings.mqtt.addresses == (
+        Address("n1.hub.example", 1883), Address("n2.hub.example", 8884), Address("fd00::3", 1883)
+    )
+    manifest = json.loads((out / "bundle.json").read_text())
+    assert manifest["hub"]["servers"] == ["n1.hub.example:1883", "n2.hub.example:8884", "[fd00::3]:1883"]
+    r = site.run("gateway", "--home", "home-1", "--hub-host", "n1", "--hub-host", "n1:1883", "--no-tls", "--no-push",
+                 "-o", str(site.tmp / "b"))
+    assert r.exit_code == 2 and "n1:1883 is listed twice" in r.output
