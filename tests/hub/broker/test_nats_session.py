@@ -4,6 +4,7 @@ One cluster for the module; the node kill comes last and restarts the node."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import nats
@@ -138,6 +139,29 @@ async def test_client_id_takeover_is_caught_and_the_impostor_revoked(nats_cluste
     finally:
         for c in (t, v, hub):
             c.close()
+
+
+def test_the_monitoring_port_shows_an_mqtt_clients_password(nats_cluster: NatsCluster) -> None:
+    """nats-server 2.9.10 keeps an MQTT client's password as its "jwt" and shows it in
+    /connz?auth=true, which has no authentication: why the monitoring port is loopback only
+    and the nodes' machines must have no other users (docs/broker.md). When this fails, a
+    newer nats-server no longer leaks it: update docs/broker.md."""
+    gw = "nats-leak"
+    pw = nats_cluster.gateway(gw)
+    a = _client(nats_cluster, 0, gw, pw, client_id=gw).connect()
+    try:
+        conns = wait_for(
+            lambda: [
+                c
+                for c in nats_cluster.monitor(0, "/connz?auth=true")["connections"]
+                if c.get("mqtt_client") == gw
+            ],
+            what="the gateway in /connz",
+        )
+        assert conns[0].get("jwt") == pw
+        assert "jwt" not in json.dumps(nats_cluster.monitor(0, "/connz")["connections"])  # without auth=true
+    finally:
+        a.close()
 
 
 async def test_sigkill_of_a_node_loses_its_gateways_wills_not_their_sessions(
