@@ -48,6 +48,9 @@ class NatsCluster:
     size: int = 3
     host: str = "127.0.0.1"
     settings: BrokerSettings = field(init=False)
+    #: (certfile, keyfile) of a self-signed certificate: the MQTT listeners speak TLS only
+    #: (safehome.testing.pki.self_signed; the certificate is its own CA)
+    tls: tuple[Path, Path] | None = None
     procs: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
     hub_password: str = ""
 
@@ -64,7 +67,14 @@ class NatsCluster:
             for i in range(self.size)
         ]
         self.settings = BrokerSettings(
-            backend="nats", directory=self.workdir, tls=False, nodes=nodes, cluster_name="safehome-test"
+            backend="nats",
+            directory=self.workdir,
+            tls=self.tls is not None,
+            certfile=self.tls[0] if self.tls else None,
+            keyfile=self.tls[1] if self.tls else None,
+            nats_bind=self.host,
+            nodes=nodes,
+            cluster_name="safehome-test",
         )
         self.procs = [None] * self.size
         self.credentials = nats.NatsCredentials(self.settings)
@@ -144,6 +154,8 @@ class NatsCluster:
         ok: list[bool] = []
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hub-ready-{i}", protocol=mqtt.MQTTv311)
         c.username_pw_set("hub", self.hub_password)
+        if self.tls:
+            c.tls_set(ca_certs=str(self.tls[0]))
 
         def on_connect(_c: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
             ok.append(not rc.is_failure)

@@ -8,15 +8,19 @@ import json
 import subprocess
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from click.testing import CliRunner
+from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.broker import nats
 from hub.broker.cli import broker
 from hub.broker.config import BrokerSettings, NatsNode
 from hub.broker.natswatch import impostors
 from safehome.testing.mosquitto import free_port
+from safehome.testing.nats import NatsCluster
 from safehome.testing.pki import self_signed
+from safehome.testing.poll import wait_for
 
 
 def _settings(tmp_path: Path, **kw: object) -> BrokerSettings:
@@ -139,3 +143,37 @@ def test_broker_commands_on_a_nats_deployment(tmp_path: Path) -> None:
     assert unknown.exit_code != 0 and "no node 'n9'" in unknown.output
     status = run(broker, ["status", "--config", str(conf)])
     assert status.exit_code == 1 and "n1: not running here" in status.output
+
+
+def test_a_gateway_logs_in_over_tls_on_a_single_node(tmp_path: Path) -> None:
+    """The MQTT listener as gateways meet it: TLS with the deployment's certificate."""
+    cert, key = self_signed(tmp_path / "tls")
+    with NatsCluster(tmp_path / "nats", size=1, tls=(cert, key)) as node:
+        pw = node.gateway("gw-tls")
+        got: list[object] = []
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-tls", protocol=mqtt.MQTTv311)
+        c.username_pw_set("gw-tls", pw)
+        c.tls_set(ca_certs=str(cert))
+        c.on_connect = lambda _c, _u, _f, rc, _p: got.append(rc)
+        c.connect("127.0.0.1", node.mqtt_ports[0])
+        c.loop_start()
+        try:
+            wait_for(lambda: got, what="CONNACK over TLS")
+            assert not getattr(got[0], "is_failure", True)
+        finally:
+            c.disconnect()
+            c.loop_stop()
+        # and nothing in clear on that port: the node closes the connection, no CONNACK
+        plain = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-tls", protocol=mqtt.MQTTv311)
+        plain.username_pw_set("gw-tls", pw)
+        events: list[str] = []
+        plain.on_connect = lambda *_a: events.append("connack")
+        plain.on_disconnect = lambda *_a: events.append("closed")
+        plain.connect("127.0.0.1", node.mqtt_ports[0])
+        plain.loop_start()
+        try:
+            wait_for(lambda: events, what="the plain connection's end")
+            assert events[0] == "closed"
+        finally:
+            plain.disconnect()
+            plain.loop_stop()
