@@ -9,6 +9,7 @@ JetStream meta group has a leader, and each node's MQTT listener accepts the hub
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import threading
@@ -131,6 +132,27 @@ class NatsCluster:
         """JSON of node ``i``'s monitoring endpoint ``path`` (e.g. ``/connz?auth=true``)."""
         with urllib.request.urlopen(f"http://{self.host}:{self.http_ports[i]}{path}", timeout=2) as r:
             return json.loads(r.read())
+
+    def wait_routed(self, subject: str, node: int, within: float = 10.0) -> None:
+        """Wait until every other running node has heard of a subscription to ``subject``
+        made on ``node``. A client's flush only means its own node has the subscription; the
+        others learn of it over the routes, asynchronously, and core NATS forwards a message
+        published on them only once they have (measured: a test's first publish on another
+        node, right after the subscriber's flush, was sometimes lost)."""
+
+        def known(i: int) -> bool:
+            routes = self.monitor(i, "/routez?subs=1").get("routes") or []
+            return any(
+                entry.split(" ", 1)[0] == subject
+                for r in routes
+                for entry in (r.get("subscriptions_list") or [])
+            )
+
+        for i, proc in enumerate(self.procs):
+            if i != node and proc is not None and proc.poll() is None:
+                wait_for(
+                    functools.partial(known, i), within, f"node {self.nodes[i].name} to learn of {subject}"
+                )
 
     def _healthy(self, i: int) -> bool:
         proc = self.procs[i]

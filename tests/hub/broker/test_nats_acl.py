@@ -47,6 +47,8 @@ async def hub(nats_cluster: NatsCluster) -> AsyncIterator[tuple[NatsClient, Upli
     for ch in sorted(p.UPLINK_CHANNELS):
         await nc.subscribe(subject(f"{p.ROOT}/gw/+/{ch.value}"), queue="hub", cb=up.on_msg)
     await nc.flush()
+    for ch in sorted(p.UPLINK_CHANNELS):
+        nats_cluster.wait_routed(subject(f"{p.ROOT}/gw/+/{ch.value}"), node=2)
     try:
         yield nc, up
     finally:

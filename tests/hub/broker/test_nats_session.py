@@ -47,6 +47,7 @@ async def hub_status(nats_cluster: NatsCluster) -> AsyncIterator[Statuses]:
     st = Statuses()
     await nc.subscribe(subject(f"{p.ROOT}/gw/+/status"), queue="hub", cb=st.on_msg)
     await nc.flush()
+    nats_cluster.wait_routed(subject(f"{p.ROOT}/gw/+/status"), node=2)
     try:
         yield st
     finally:
@@ -81,6 +82,7 @@ async def test_retained_uplink_is_not_replayed_to_the_hub(nats_cluster: NatsClus
             for ch in ("event", "status"):
                 await nc.subscribe(subject(f"{p.ROOT}/gw/+/{ch}"), queue="hub-late", cb=st.on_msg)
             await nc.flush()
+            nats_cluster.wait_routed(subject(f"{p.ROOT}/gw/+/event"), node=0)
             a.publish(str(p.Topic.of(gw, "event")), b"live")
             await until(lambda: st.got, what="the live event")
             assert st.got == [(subject(str(p.Topic.of(gw, "event"))), b"live")]
