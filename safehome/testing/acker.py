@@ -172,9 +172,7 @@ class HubAcker:
         try:
             return await until(lambda: self._matching(gw, channel, predicate, count), within, "matches")
         except AssertionError:
-            raise TimeoutError(
-                f"timed out after {within}s waiting for {self._what(gw, channel, count)}"
-            ) from None
+            raise TimeoutError(f"timed out after {within}s waiting for {self._what(gw, channel, count)}") from None
 
     def wait_for_sync(
         self,
@@ -188,9 +186,7 @@ class HubAcker:
         try:
             return wait_for(lambda: self._matching(gw, channel, predicate, count), within, "matches")
         except AssertionError:
-            raise TimeoutError(
-                f"timed out after {within}s waiting for {self._what(gw, channel, count)}"
-            ) from None
+            raise TimeoutError(f"timed out after {within}s waiting for {self._what(gw, channel, count)}") from None
 
     def close(self) -> None:
         self._client.disconnect()  # first: wakes paho's loop thread, so loop_stop joins at once

@@ -20,9 +20,7 @@ __all__ = ["Mosquitto", "free_port", "mosquitto_binary", "wait_port"]
 
 
 def mosquitto_binary() -> str:
-    path = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
+    path = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
     if path is None:
         raise RuntimeError("mosquitto not found: run `make test`, which installs it")
     return path

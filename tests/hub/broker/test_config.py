@@ -126,9 +126,8 @@ def test_broker_run_with_generated_config_tls_and_loopback(tmp_path: Path) -> No
         wait_for(lambda: any(m.payload == b"over-tls" for m in got), what="event over TLS")
         wait_for(lambda: any(m.topic.startswith("$SYS/") for m in got), what="$SYS counter")
         # the hub's own client (hub.mqtt.make_client) over TLS with the generated hub secret
-        hub_tls = MqttSettings(
-            host="localhost", port=tls_port, tls=True, cafile=cert, password_file=s.hub_secret_path
-        )
+        hub_tls = MqttSettings(host="localhost", port=tls_port, tls=True, cafile=cert,
+                               password_file=s.hub_secret_path)
         assert asyncio.run(_tls_sys_counter(hub_tls)).isdigit()  # connected, authenticated, reading $SYS
         # a rotate reaches the running broker through its pid file
         Credentials(PasswordFile(s.password_path, owner="root"), s.pid_path).rotate(gw)

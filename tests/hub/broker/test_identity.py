@@ -46,20 +46,14 @@ def broker(tmp_path: Path) -> Iterator[tuple[BrokerSettings, Path]]:
 
 def _gateway(s: BrokerSettings, pki: Path, cert: str, client_id: str) -> Client:
     c = Client(Mosquitto(s.directory, port=s.tls_port), client_id=client_id)
-    c.c.tls_set(
-        ca_certs=str(pki / "ca.crt"), certfile=str(pki / f"{cert}.crt"), keyfile=str(pki / f"{cert}.key")
-    )
+    c.c.tls_set(ca_certs=str(pki / "ca.crt"), certfile=str(pki / f"{cert}.crt"), keyfile=str(pki / f"{cert}.key"))
     return c
 
 
 def test_a_certificate_cannot_take_another_session_over(broker: tuple[BrokerSettings, Path]) -> None:
     s, pki = broker
-    hub = Client(
-        Mosquitto(s.directory, port=s.plain_port),
-        "hub",
-        s.hub_secret_path.read_text().strip(),
-        client_id=hub_client_id("id"),
-    ).connect()
+    hub = Client(Mosquitto(s.directory, port=s.plain_port), "hub", s.hub_secret_path.read_text().strip(),
+                 client_id=hub_client_id("id")).connect()
     victim = _gateway(s, pki, VICTIM, VICTIM).connect()
     thief = _gateway(s, pki, THIEF, VICTIM).connect()  # the victim's client id, its own certificate
     try:
@@ -72,10 +66,8 @@ def test_a_certificate_cannot_take_another_session_over(broker: tuple[BrokerSett
         assert victim.get().payload == b"for-victim"
         thief.publish(str(p.Topic.of(THIEF, "event")), b"thief-own")
         assert hub.get().payload == b"thief-own"
-        wait_for(
-            lambda: "as id-thief" in Path(s.log_dest.removeprefix("file ")).read_text(),
-            what="the thief's connection logged under its own id",
-        )
+        wait_for(lambda: "as id-thief" in Path(s.log_dest.removeprefix("file ")).read_text(),
+                 what="the thief's connection logged under its own id")
         assert victim.disconnects == []
     finally:
         for c in (thief, victim, hub):

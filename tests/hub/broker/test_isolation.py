@@ -130,6 +130,7 @@ def test_gateway_ids_cannot_take_the_hub_prefix() -> None:
         make_client(MqttSettings(), "w1-acks")
 
 
+
 def test_a_retained_message_planted_before_the_plugin_can_be_cleared(
     mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path
 ) -> None:
@@ -138,9 +139,7 @@ def test_a_retained_message_planted_before_the_plugin_can_be_cleared(
     with_plugin = start_secured_broker(mosquitto_factory, tmp_path / "b")
     secured = with_plugin.broker
     plugin_lines = [ln for ln in secured.extra_config.splitlines() if ln.startswith("plugin")]
-    secured.extra_config = "\n".join(
-        ln for ln in secured.extra_config.splitlines() if not ln.startswith("plugin")
-    )
+    secured.extra_config = "\n".join(ln for ln in secured.extra_config.splitlines() if not ln.startswith("plugin"))
     secured.persistence = True
     secured.restart()
     pw = with_plugin.gateway(THIEF)
@@ -180,15 +179,11 @@ def test_last_will_can_neither_plant_nor_forge(secured: SecuredBroker) -> None:
     try:
         hub.subscribe(f"{p.ROOT}/gw/+/+")
         closed = f"Client {THIEF} closed its connection."
-        for n, will_topic in enumerate(
-            (str(p.Topic.of(THIEF, "event")), str(p.Topic.of(VICTIM, "status"))), 1
-        ):
+        for n, will_topic in enumerate((str(p.Topic.of(THIEF, "event")), str(p.Topic.of(VICTIM, "status"))), 1):
             dying = secured.client(THIEF, pw, client_id=THIEF, will=(will_topic, b"will")).connect()
             dying.kill()  # no DISCONNECT: the broker publishes the Will
-            wait_for(
-                lambda n=n: secured.broker.log_text().count(closed) >= n,  # type: ignore[misc]
-                what="the broker noticed the dead connection",
-            )
+            wait_for(lambda n=n: secured.broker.log_text().count(closed) >= n,  # type: ignore[misc]
+                     what="the broker noticed the dead connection")
         marker = secured.client(THIEF, pw, client_id=THIEF).connect()
         for n in (1, 2):  # the second round trip flushes anything still in flight
             marker.publish(str(p.Topic.of(THIEF, "status")), f"marker-{n}".encode())

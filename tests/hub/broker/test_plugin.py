@@ -25,9 +25,7 @@ def test_built_once_per_source_version(tmp_path: Path) -> None:
 
 def test_missing_headers_name_the_packages(tmp_path: Path) -> None:
     cc = tmp_path / "cc"
-    cc.write_text(
-        "#!/bin/sh\necho 'fatal error: mosquitto_broker.h: No such file or directory' >&2\nexit 1\n"
-    )
+    cc.write_text("#!/bin/sh\necho 'fatal error: mosquitto_broker.h: No such file or directory' >&2\nexit 1\n")
     cc.chmod(0o755)
     with pytest.raises(BrokerError, match="apt-get install gcc mosquitto-dev libmosquitto-dev"):
         plugin.build(tmp_path / "iso.so", cc=str(cc))

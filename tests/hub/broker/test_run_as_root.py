@@ -25,9 +25,7 @@ from safehome.testing.mosquitto import Mosquitto, free_port
 from safehome.testing.poll import wait_for
 from tests.support.hub_mqtt import Client
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="runs the broker as root to see it drop to its user"
-)
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runs the broker as root to see it drop to its user")
 
 
 @pytest.fixture
@@ -46,12 +44,8 @@ def _safehome(*args: str, env: dict[str, str]) -> str:
 
 
 def _run_broker(args: list[str], env: dict[str, str], port: int, directory: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "safehome", "broker", "run", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "safehome", "broker", "run", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     pid_file = directory / "run" / "mosquitto.pid"
 
     def up() -> bool:
@@ -59,9 +53,7 @@ def _run_broker(args: list[str], env: dict[str, str], port: int, directory: Path
             return pid_file.exists() and sock.connect_ex(("127.0.0.1", port)) == 0
 
     try:
-        wait_for(
-            lambda: up() or proc.poll() is not None, within=20, what="broker listening, pid file written"
-        )
+        wait_for(lambda: up() or proc.poll() is not None, within=20, what="broker listening, pid file written")
     except AssertionError:
         proc.kill()
         raise
@@ -94,14 +86,11 @@ def test_lab_config_then_run_as_root(fresh_dir: Path) -> None:
         gw = "root-gw-1"
         gw_pw = _safehome("broker", "gateway", "add", "--dir", str(fresh_dir), gw, env=env).strip()  # SIGHUP
         broker = Mosquitto(fresh_dir, port=port)  # only its host/port: the process is ours above
-        hub = Client(
-            broker, "hub", (fresh_dir / "hub.password").read_text().strip(), client_id=hub_client_id("root")
-        ).connect()
+        hub = Client(broker, "hub", (fresh_dir / "hub.password").read_text().strip(),
+                     client_id=hub_client_id("root")).connect()
         assert hub.subscribe(f"$share/hub/{p.ROOT}/gw/+/event") == [1]
-        wait_for(
-            lambda: not Client(broker, gw, gw_pw, client_id=gw).connect(expect_ok=False).refused,
-            what="gateway accepted after the reload",
-        )
+        wait_for(lambda: not Client(broker, gw, gw_pw, client_id=gw).connect(expect_ok=False).refused,
+                 what="gateway accepted after the reload")
         g = Client(broker, gw, gw_pw, client_id=gw).connect()
         g.publish(str(p.Topic.of(gw, "event")), b"as-root")
         assert hub.get().payload == b"as-root"
@@ -120,12 +109,8 @@ def test_documented_toml_config_then_run_as_root(fresh_dir: Path) -> None:
     _safehome("broker", "config", "--config", str(toml), env=env)
     proc = _run_broker(["--config", str(toml)], env, port, fresh_dir)
     try:
-        hub = Client(
-            Mosquitto(fresh_dir, port=port),
-            "hub",
-            (fresh_dir / "hub.password").read_text().strip(),
-            client_id=hub_client_id("root-toml"),
-        ).connect()
+        hub = Client(Mosquitto(fresh_dir, port=port), "hub", (fresh_dir / "hub.password").read_text().strip(),
+                     client_id=hub_client_id("root-toml")).connect()
         hub.close()
     finally:
         _stop(proc)
@@ -133,11 +118,7 @@ def test_documented_toml_config_then_run_as_root(fresh_dir: Path) -> None:
 
 def test_run_without_config_says_what_to_do(fresh_dir: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
-    done = subprocess.run(
-        [sys.executable, "-m", "safehome", "broker", "run", "--dir", str(fresh_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    done = subprocess.run([sys.executable, "-m", "safehome", "broker", "run", "--dir", str(fresh_dir)],
+                          capture_output=True, text=True, env=env)
     assert done.returncode != 0
     assert "run `safehome broker config` first" in done.stderr
