@@ -86,7 +86,6 @@ class NatsLane:
         deliver: Deliver,
         up: LaneUp,
         dropped: Callable[[str], None],
-        lost: Callable[[], None],
     ) -> None:
         self._mqtt = mqtt
         self._lane = lane
@@ -97,7 +96,6 @@ class NatsLane:
         self._deliver = deliver
         self._up = up
         self._dropped = dropped
-        self._lost = lost
         self._error_logged = 0.0
         self._nc: NatsClient | None = None
         self._closed = asyncio.Event()
@@ -187,7 +185,6 @@ class NatsLane:
     async def _on_disconnected(self) -> None:
         if self._nc is None:
             return  # our own close (stopping)
-        self._lost()
         self._up(False)
         log.warning("ingest %s lane lost its NATS node; nats-py reconnects to the cluster", self._lane)
 

@@ -1,7 +1,8 @@
-"""The ingest service: consume ``$share/<group>/…`` uplink, store, ack after commit, notify.
+"""The ingest service: consume the gateways' uplink, store, ack after commit, notify.
 
-Two receivers (one broker connection per lane, :mod:`hub.ingest.uplink`) take messages
-off the broker (reconnecting with backoff) and queue them: events, status and command results on the priority queue,
+Two receivers (one broker connection per lane: ``$share/<group>/…`` on Mosquitto, a queue
+group on NATS, :mod:`hub.ingest.uplink`) take messages off the broker (reconnecting by
+themselves) and queue them: events, status and command results on the priority queue,
 telemetry on the other. Each queue serves life safety first, then supervisory, trouble and
 test, round-robin across gateways, with a bound per gateway per batch
 (:mod:`hub.ingest.fair`), so one gateway's flood costs only that gateway; a gateway
@@ -176,6 +177,7 @@ class IngestService:
             self._downlink = LazyPublisher(settings.mqtt, downlink_client_id(settings.mqtt, *ids))
         self.lanes = settings.ingest.lanes  #: validated: each lane at most once
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         self._rejects = RateLimitedLog(log, settings.ingest.reject_log_interval_s)
         # threads of its own: a smoke alarm's store never waits for a thread of the default
         # pool, all of them waiting for SQLite's write lock in a storm (hub/threads.py)
@@ -206,6 +208,7 @@ class IngestService:
         # under a flood the receiver then took a few hundred messages/s off the broker, and
         # the backlog waited in the broker's FIFO, not in our fair queue (hub/ingest/reads.py).
         sys.setswitchinterval(min(sys.getswitchinterval(), self.settings.ingest.switch_interval_s))
+        self._stopping = False
         self._tasks = [
             asyncio.create_task(self._flush_forever(), name="ingest-state"),
             asyncio.create_task(self.floods.run(), name="ingest-flooding"),
@@ -234,6 +237,7 @@ class IngestService:
             ]
 
     async def stop(self) -> None:
+        self._stopping = True
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -265,7 +269,6 @@ class IngestService:
                 deliver=self._accept,
                 up=lambda up: self._lane_up(lane, up),
                 dropped=self._client_dropped,
-                lost=self.metrics.lane_lost.labels(lane).inc,
             )
         else:
             source = MqttLane(
@@ -287,6 +290,8 @@ class IngestService:
         self._shed.reject(Rejected("slow_consumer", detail, topic))
 
     def _lane_up(self, lane: str, up: bool) -> None:
+        if not up and lane in self._lanes_up and not self._stopping:  # lost, not stopped
+            self.metrics.lane_lost.labels(lane).inc()
         (self._lanes_up.add if up else self._lanes_up.discard)(lane)
         self.metrics.lane_up.labels(lane).set(1 if up else 0)
         if self._lanes_up == set(self.lanes):

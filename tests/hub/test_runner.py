@@ -78,6 +78,9 @@ async def test_hub_serves_health_and_metrics_and_ingests(
             secured.broker.start()
             await until(lambda: hub.ingest.subscribed.is_set(), within=30, what="ingest reconnects")  # type: ignore[union-attr]
             assert (await http.get("/healthz")).status_code == 200
+            text = (await http.get("/metrics")).text
+            assert 'safehome_ingest_lane_lost_total{lane="priority"} 1.0' in text
+            assert 'safehome_ingest_lane_up{lane="priority"} 1.0' in text
     finally:
         gw.close()
         await hub.stop()
