@@ -98,6 +98,23 @@ def make_client(
     )
 
 
+def dispose(client: aiomqtt.Client) -> None:
+    """After an attempt, failed or ended: close the client's socket if it is still open,
+    and take the outcome of its disconnect so that asyncio does not log it at GC.
+
+    aiomqtt leaves the socket of a connect that timed out waiting for CONNACK open (and
+    registered with the event loop). A node that answers late (a NATS node electing new
+    stream leaders holds logins for seconds) would then give the gateway a second session
+    under its client id besides the one on the next node, and the broker drops one of the
+    two: at times the live one. A connect refused by a closed connection leaves its
+    "Unexpected disconnection" unretrieved: "Future exception was never retrieved" at ERROR."""
+    if client._client.socket() is not None:
+        client._client._sock_close()
+    gone = client._disconnected
+    if gone.done() and not gone.cancelled():
+        gone.exception()
+
+
 def set_nodelay(client: aiomqtt.Client) -> bool:
     """Disable Nagle on the connection (neither paho nor aiomqtt does).
 

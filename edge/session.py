@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import aiomqtt
 
 from edge.errors import EdgeError
-from edge.link import alarm_reconnect_delay, make_client, rotation, set_nodelay, topic
+from edge.link import alarm_reconnect_delay, dispose, make_client, rotation, set_nodelay, topic
 from edge.outbox import Outbox
 from edge.settings import EdgeSettings
 from protocols import Channel, GatewayState, gateway_subscriptions
@@ -55,15 +55,16 @@ async def run_link(link: Link) -> None:
         if s.mqtt.addresses != rot.addresses:  # a settings reload changed the list: start over
             rot = rotation(s, rng)
         where = rot.where()
+        client = make_client(s, rot.current, will, alarm_waiting=link.outbox.alarms_pending() > 0)
         try:
-            alarm = link.outbox.alarms_pending() > 0
-            async with make_client(s, rot.current, will, alarm_waiting=alarm) as client:
+            async with client:
                 rot.up()
                 link.server = rot.current
                 await connected(link, client, where)
         except* aiomqtt.MqttError as eg:
             log.warning("uplink down at %s: %s", where, "; ".join(str(e) for e in eg.exceptions))
         finally:
+            dispose(client)
             link.client = None
             link.server = None
             link.up.clear()

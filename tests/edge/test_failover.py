@@ -4,6 +4,7 @@ acked there. Real Mosquittos on loopback; the gpiozero mock drives the sensors."
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -90,3 +91,29 @@ async def test_each_address_is_checked_against_its_own_tls_name(
         await until(lambda: agent.link.server == Address("localhost", nodes[1].port), within=15, what="node 2")
     refused = [r.getMessage() for r in caplog.records if f"127.0.0.1:{nodes[0].port}" in r.getMessage()]
     assert any("certificate" in m.lower() for m in refused), refused
+
+
+async def test_a_node_that_never_answers_connect_is_hung_up_on(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    """A CONNECT left without CONNACK (a NATS node electing leaders holds it) is hung up on
+    when the attempt gives up: a late CONNACK on it would be a second session of the gateway."""
+    attempts: list[bool] = []  # one per connection: True once the agent closed it
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        attempts.append(False)
+        i = len(attempts) - 1
+        await reader.read()  # never answers; returns at EOF
+        attempts[i] = True
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    mqtt = {**FAST, "servers": [f"127.0.0.1:{port}"], "connect_timeout_s": 0.3}
+    try:
+        agent = make_agent(settings_for(tmp_path, mosquitto, mqtt=mqtt), mock_factory)
+        async with running(agent, wait_link=False):
+            await until(lambda: sum(attempts) >= 2, within=15, what="two attempts hung up on by the agent")
+            assert not agent.link_up.is_set()
+    finally:
+        server.close()
