@@ -23,6 +23,9 @@ from safehome.testing.pki import make_pki
 from safehome.testing.poll import until
 from tests.edge.conftest import make_agent, new_gateway_id, running, settings_for
 
+#: a bound on a hang (seen twice in long runs on a loaded host, cause not found), not a timing
+pytestmark = pytest.mark.timeout(180)
+
 FAST = {"reconnect_min_s": 0.2, "reconnect_max_s": 1.0, "failover_spread_s": 0.3, "connect_timeout_s": 5}
 
 

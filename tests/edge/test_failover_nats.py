@@ -18,6 +18,9 @@ from safehome.testing.nats import NatsCluster
 from safehome.testing.poll import until
 from tests.edge.conftest import make_agent, new_gateway_id, running, settings_for
 
+#: a bound on a hang (seen twice in long runs on a loaded host, cause not found), not a timing
+pytestmark = pytest.mark.timeout(180)
+
 #: After a SIGKILL the surviving nodes hold or refuse MQTT logins until the cluster has new
 #: stream leaders: ~4 s on a quiet host (docs/broker.md), 5-30 s seen here at load 7.
 #: A deadline, not a timing assertion.
