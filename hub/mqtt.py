@@ -129,6 +129,7 @@ class LazyPublisher:
         self._stack: AsyncExitStack | None = None
         self._client: aiomqtt.Client | None = None
         self._lock = asyncio.Lock()
+        self._connecting: asyncio.Task[None] | None = None
 
     async def _connected(self) -> aiomqtt.Client:
         async with self._lock:
@@ -157,6 +158,29 @@ class LazyPublisher:
             return stack, client
         raise AssertionError("unreachable: at least one address")
 
+    async def ready(self, wait_s: float) -> bool:
+        """True when connected. Otherwise a connect runs in the background (one at a time) and
+        this waits for it at most ``wait_s`` when it has just started, else not at all: a
+        caller that can drop what it would publish (acks: the gateways resend) never waits
+        behind a node that holds the CONNECT. A NATS node answers CONNECT only once the MQTT
+        session stream has a leader again: after a node's SIGKILL a connect to a live node
+        hung until its 10 s timeout, and the ingest of both hub workers, awaiting their acks,
+        stood still for those 10 s (tests/hub/test_cluster_failover.py)."""
+        if self._client is not None:
+            return True
+        task = self._connecting
+        if task is None or task.done():
+            task = self._connecting = asyncio.create_task(self._connect_quietly())
+            await asyncio.wait({task}, timeout=wait_s)
+        return self._client is not None
+
+    async def _connect_quietly(self) -> None:
+        try:
+            await self._connected()
+        except aiomqtt.MqttError as exc:
+            self._next = (self._next + 1) % len(self._addresses)
+            log.warning("%s: no broker reachable (%s); connecting again on the next publish", self._identifier, exc)
+
     async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         """Publish (QoS 1 by default); on failure the connection is dropped and the error re-raised."""
         try:
@@ -170,6 +194,9 @@ class LazyPublisher:
             raise
 
     async def close(self) -> None:
+        task, self._connecting = self._connecting, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
         async with self._lock:
             stack, self._stack, self._client = self._stack, None, None
         if stack is not None:

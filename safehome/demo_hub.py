@@ -113,17 +113,34 @@ def _users(db_url: str, reg: Registry) -> list[tuple[str, str, str, str]]:
     return out
 
 
+def mqtt_toml(host: str, port: int) -> list[str]:
+    """The ``[hub.mqtt]`` keys of a hub on one Mosquitto (the demo's and the benches')."""
+    return [f'host = "{host}"', f"port = {port}", 'username = "hub"']
+
+
+def nats_mqtt_toml(mqtt: list[tuple[str, int]], nats_urls: list[str], password: str) -> list[str]:
+    """The ``[hub.mqtt]`` keys of a hub on a NATS cluster (docs/hub.md, "On a NATS cluster"):
+    every node's MQTT listener (acks, commands) and client URL (the ingest's queue group)."""
+    return [
+        'backend = "nats"',
+        "servers = [" + ", ".join(f'"{h}:{p}"' for h, p in mqtt) + "]",
+        "nats_servers = [" + ", ".join(f'"{u}"' for u in nats_urls) + "]",
+        'username = "hub"',
+        f'password = "{password}"',
+    ]
+
+
 def _hub_process(
     workdir: Path,
     name: str,
     db_url: str,
-    host: str,
-    port: int,
+    mqtt: list[str],
     lanes: list[str] | None = None,
     ts_url: str | None = None,
     extra: list[str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
     """Start one ``safehome hub run`` (config ``{name}.toml``, log ``{name}.log``); wait until healthy.
+    ``mqtt``: the ``[hub.mqtt]`` keys (:func:`mqtt_toml`, :func:`nats_mqtt_toml`).
     ``extra``: more TOML lines (tables other than those written here), e.g. ``[hub.alarms]``."""
     http_port = free_port()
     default_ts = f"sqlite:///{workdir / 'timeseries.db'}"
@@ -136,7 +153,7 @@ def _hub_process(
             # time series in a file of their own: a telemetry backlog never holds the SQLite
             # write lock that the alarm path (alarms, outbox, acks) needs
             "[hub.timeseries]", f'url = "{ts_url or default_ts}"',
-            "[hub.mqtt]", f'host = "{host}"', f"port = {port}", 'username = "hub"',
+            "[hub.mqtt]", *mqtt,
             "[hub.http]", 'host = "127.0.0.1"', f"port = {http_port}",
             *ingest,
             *(extra or []),
@@ -173,9 +190,15 @@ def start_real_hub(
     reg: Registry,
     split_lanes: bool = False,
     db_url: str | None = None,
+    *,
+    mqtt: list[str] | None = None,
+    workers: int = 1,
+    extra: list[str] | None = None,
 ) -> HubHandle:
     """``split_lanes``: two hub processes on the one database, the priority lane (events,
-    status: the alarm path) in one and the telemetry lane in the other."""
+    status: the alarm path) in one and the telemetry lane in the other. ``workers``: that many
+    identical processes (every lane each, one shared subscription or queue group). ``mqtt``:
+    the ``[hub.mqtt]`` keys (default: Mosquitto at host:port); ``extra``: more TOML lines."""
     from hub.db.engine import make_engine, make_session_factory
     from hub.db.migrate import upgrade
     from hub.registry.service import import_register
@@ -191,19 +214,20 @@ def start_real_hub(
         engine.dispose()
     tokens = _tokens(db_url, reg, [w.id for w in reg.workstations])
     users = _users(db_url, reg)
+    mqtt = mqtt or mqtt_toml(host, port)
     proc, base, log_path = _hub_process(
-        workdir, "hub", db_url, host, port, ["priority"] if split_lanes else None, ts_url
+        workdir, "hub", db_url, mqtt, ["priority"] if split_lanes else None, ts_url, extra
     )
     handle = HubHandle("hub", proc=proc, api_url=f"{base}/api/v1", tokens=tokens, log_path=log_path)
-    if split_lanes:
+    more: list[tuple[str, list[str] | None]] = [("hub-telemetry", ["telemetry"])] if split_lanes else []
+    more += [(f"hub-{n + 1}", None) for n in range(1, workers)]
+    for name, lanes in more:
         try:
-            extra, _base, _log = _hub_process(
-                workdir, "hub-telemetry", db_url, host, port, ["telemetry"], ts_url
-            )
+            other, _base, _log = _hub_process(workdir, name, db_url, mqtt, lanes, ts_url, extra)
         except RuntimeError:
             handle.stop()
             raise
-        handle.others.append(extra)
+        handle.others.append(other)
     handle.lines = [
         f"hub: [bold]safehome hub run[/] (pid {proc.pid}, database {db_url}, log {log_path})",
         f"API: [bold]{handle.api_url}[/]   metrics {base}/metrics   health {base}/healthz",

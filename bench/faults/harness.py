@@ -31,7 +31,7 @@ from bench.system import subscribe_webhook
 from firmware_sim.broker import LocalBroker
 from firmware_sim.fleet import Fleet, FleetSettings, specs_from_registry
 from firmware_sim.registry import Registry, generate, registry_to_yaml
-from safehome.demo_hub import _hub_process
+from safehome.demo_hub import _hub_process, mqtt_toml
 
 #: the kinds a scenario raises, one per (gateway, sensor): each must become one alarm
 ALARM_SENSORS = (("smoke-1", p.EventKind.SMOKE),)
@@ -104,8 +104,7 @@ class Harness:
             self.workdir,
             hub.name,
             url,
-            self.broker.host,
-            self.broker.port,
+            mqtt_toml(self.broker.host, self.broker.port),
             None,
             url,
             self._extra(),

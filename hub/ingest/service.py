@@ -126,6 +126,9 @@ INGEST_THREADS = 4
 #: batches larger than this are validated in a thread (a few ms of pure Python and more)
 PLAN_IN_THREAD_OVER = 50
 PRIORITY_LANE = "priority"
+#: NATS: how long a batch waits for the ack publisher's fresh connect (loopback: ms). Past it
+#: the acks of the batch are dropped (the gateways resend) while the connect goes on behind.
+ACK_CONNECT_WAIT_S = 1.0
 TELEMETRY_LANE = "telemetry"
 #: uplink channels per receiving connection
 LANES: dict[str, frozenset[str]] = {
@@ -489,6 +492,8 @@ class IngestService:
         publisher = self._ack_publisher()
         if publisher is None:
             return  # not connected: the gateways resend and are acked then
+        if self._downlink is not None and publisher is self._downlink and not await self._downlink.ready(ACK_CONNECT_WAIT_S):
+            return  # (re)connecting in the background: never hold the batch loop on it
         now_ms = int(self.clock().timestamp() * 1000)
         messages = acks(items, now_ms)
         results = await asyncio.gather(

@@ -7,6 +7,7 @@ hub/broker/nats.py). On SQLite only: the broker backend is what these test, not 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,3 +284,37 @@ async def test_a_gateways_last_will_reaches_the_hub_natively(node: NatsCluster, 
         assert st is not None and st.last_status is not None and st.last_status["reason"] == "lwt"
     finally:
         await stop(w)
+
+
+@SQLITE
+async def test_acks_to_a_node_that_holds_the_connect_do_not_stop_the_ingest(node: NatsCluster, db_url: str) -> None:
+    """After a node's SIGKILL a live node answers MQTT CONNECT only once the session stream
+    has a leader again (up to the connect's 10 s timeout, measured): the ingest must go on
+    storing meanwhile (the acks of those batches are dropped; the gateways resend). Here the
+    hub's only MQTT address accepts TCP and never answers: each batch that waited for its
+    acks would make one more connect attempt there before the next batch is stored."""
+    attempts: list[asyncio.StreamWriter] = []
+
+    async def hold(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        attempts.append(w)  # never answered, never closed by us before the end
+
+    hole = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = hole.sockets[0].getsockname()[1]
+    mqtt = nats_mqtt(node).model_copy(update={"servers": [f"127.0.0.1:{port}"]})
+    w = await start_worker(mqtt, db_url, subscribed=True)
+    gw = ScriptedGateway(Gateways(node), "nats-hole-gw").connect()
+    try:
+        events = [gw.event(seq=i) for i in range(5)]
+        ids = [e.id for e in events]
+        for n, ev in enumerate(events, 1):
+            gw.send(ev)  # one batch each: the next is sent once this one is stored
+            await until(functools.partial(lambda n: stored(w, ids) == n, n), within=30, what=f"event {n} stored")
+        assert len(attempts) == 1, f"{len(attempts)} connect attempts: batches waited for their acks"
+        assert not gw.collect_acks()  # nothing acked through the hole: resent later, stored once
+    finally:
+        gw.close()
+        await stop(w)
+        for writer in attempts:
+            writer.close()
+        hole.close()
+        await hole.wait_closed()
