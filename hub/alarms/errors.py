@@ -19,6 +19,8 @@ Undecided
 
 from __future__ import annotations
 
+from sqlalchemy.exc import OperationalError
+
 from hub.db.errors import Conflict
 
 
@@ -61,3 +63,15 @@ class Undecided(AlarmError):
         self.error = error
         self.cause = cause
         super().__init__(f"{key} undecided: {error}; fail-safe alarm not stored either: {cause}")
+
+
+def database_away(exc: BaseException) -> bool:
+    """The database refused us (locked past every retry, restarting, unreachable): the
+    decision is retried whole, the fail-safe alarm is for decisions that fail."""
+    return isinstance(exc, OperationalError) or isinstance(exc.__cause__, OperationalError)
+
+
+def error_text(exc: BaseException) -> str:
+    """What the alarm card and the log say went wrong (bounded)."""
+    text = str(exc) if isinstance(exc, DecisionFailed) else f"engine: {type(exc).__name__}: {exc}"
+    return text[:500]

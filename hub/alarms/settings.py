@@ -36,6 +36,7 @@ class StormSettings(BaseModel):
     quiet_s: float = Field(default=300.0, gt=0, description="an incident ends after this long without a member")
     unfold_max: int = Field(default=10, ge=0, description="members still open at the end routed one by one")
     update_every_s: float = Field(default=10.0, gt=0, description="running count pushed at most this often")
+    hold_s: float = Field(default=5.0, ge=0, description="a below-threshold storm alarm's notifications wait this long")
 
     @field_validator("kinds")
     @classmethod
@@ -55,6 +56,7 @@ class StormSettings(BaseModel):
             quiet_s=self.quiet_s,
             unfold_max=self.unfold_max,
             update_every_s=self.update_every_s,
+            hold_s=self.hold_s,
         )
 
 

@@ -17,7 +17,7 @@ Region = Annotated[
 Name = Annotated[str, StringConstraints(max_length=200)]
 Secret = Annotated[str, StringConstraints(min_length=MIN_SECRET_LENGTH, max_length=MAX_SECRET_LENGTH)]
 Format = Literal["json", "cap"]
-DeliveryStatus = Literal["pending", "sending", "delivered", "dead", "unconfigured"]
+DeliveryStatus = Literal["pending", "sending", "delivered", "dead", "unconfigured", "folded"]
 
 
 class _In(BaseModel):

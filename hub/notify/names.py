@@ -25,3 +25,6 @@ class NotificationStatus(enum.StrEnum):
     DELIVERED = "delivered"
     DEAD = "dead"  #: dead-lettered after the last attempt; stays in the log
     UNCONFIGURED = "unconfigured"  #: its channel is not run by this hub: never sent
+    #: held (a storm-kind alarm's, ``[hub.alarms.storm] hold_s``) until its alarm joined a
+    #: mass event: never sent, the incident's notifications tell it
+    FOLDED = "folded"

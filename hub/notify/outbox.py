@@ -107,11 +107,14 @@ def enqueue(
     now: dt.datetime,
     priority: int = 9,
     handover: Handover | None = None,
+    not_before: dt.datetime | None = None,
 ) -> list[str]:
     """Add one pending notification per recipient (in the caller's transaction).
     ``priority``: lower is sent sooner (use the alarm class's priority). ``handover``: its
-    channels' rows are claimed here already (see :class:`Handover`)."""
+    channels' rows are claimed here already (see :class:`Handover`). ``not_before``: held
+    until then (not claimed; a storm's below-threshold alarm, hub/alarms/storm.py)."""
     ids = []
+    held = not_before is not None and not_before > now
     for r in recipients:
         nid = new_event_id(int(now.timestamp() * 1000))
         body = {**payload, "tier": r.tier, "role": r.role}
@@ -124,13 +127,13 @@ def enqueue(
             tier=r.tier,
             payload=body,
             created_at=now,
-            next_attempt_at=now,
+            next_attempt_at=not_before if held and not_before is not None else now,
             priority=priority,
         )
         if handover is not None and r.channel in handover.unconfigured:
             row.status, row.last_error = UNCONFIGURED, f"no {r.channel} channel configured on this hub"
             handover.skipped.append(r.channel)
-        elif handover is not None and (
+        elif handover is not None and not held and (
             r.channel in handover.channels or (priority <= EXPRESS_PRIORITY and r.channel in handover.express)
         ):
             row.status, row.attempts = St.SENDING, 1

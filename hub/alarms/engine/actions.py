@@ -22,7 +22,7 @@ from hub.alarms.escalation import TimerSpec
 from hub.alarms.lifecycle import Action, Outcome, State, Transition, plan
 from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition
 from hub.notify.models import Notification
-from hub.notify.names import ChannelName
+from hub.notify.names import ChannelName, NotificationStatus
 from hub.notify.outbox import Outgoing, enqueue
 from protocols import AckStatus
 
@@ -121,7 +121,11 @@ def announce(
     with session.no_autoflush:
         heard = session.scalars(
             select(Notification.address)
-            .where(Notification.alarm_id == alarm.id, Notification.channel == ChannelName.WEBHOOK)
+            .where(
+                Notification.alarm_id == alarm.id,
+                Notification.channel == ChannelName.WEBHOOK,
+                Notification.status != NotificationStatus.FOLDED,  # never sent: it did not hear
+            )
             .distinct()
         )
         addresses = set(heard) - skip

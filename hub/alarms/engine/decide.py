@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.classes import priority_of
@@ -26,7 +25,7 @@ from hub.alarms.clock import Clock
 from hub.alarms.engine.actions import add_timers, alarm_payload, flush_or_conflict, log_step, record
 from hub.alarms.engine.failsafe import open_failsafe
 from hub.alarms.engine.storms import StormDesk
-from hub.alarms.errors import DecisionFailed, Undecided
+from hub.alarms.errors import DecisionFailed, Undecided, database_away, error_text
 from hub.alarms.escalation import DEFAULT_ESCALATION, EscalationPolicy, timers_for
 from hub.alarms.lifecycle import State, auto_resolve
 from hub.alarms.routing import DEFAULT_POLICY, Recipient, RoutingPolicy, plan_route
@@ -176,8 +175,8 @@ class AlarmEngine:
         try:
             result, ho = in_transaction(self.sessions, work, self.retries)
         except Exception as exc:  # any failure of deciding: the fail-safe path decides
-            if _database_away(exc):  # nothing wrong with the decision: decide it again later
-                raise Undecided(key, _error_text(exc), exc) from exc
+            if database_away(exc):  # nothing wrong with the decision: decide it again later
+                raise Undecided(key, error_text(exc), exc) from exc
             return self.fail_safe(signal, key, exc)
         self.after_commit(result, ho)
         return result
@@ -222,7 +221,7 @@ class AlarmEngine:
         try:
             result, ho = in_transaction(self.sessions, work, FAILSAFE_RETRIES)
         except Exception as again:
-            raise Undecided(key, _error_text(exc), again) from again
+            raise Undecided(key, error_text(exc), again) from again
         self.after_commit(result, ho)
         return result
 
@@ -233,7 +232,7 @@ class AlarmEngine:
         decision raised ``exc``. A failed restore opens nothing (the alarm stays open: the
         safe side) and is recorded, so that it is not retried forever."""
         step = exc.step if isinstance(exc, DecisionFailed) else "engine"
-        error = _error_text(exc)
+        error = error_text(exc)
         if s.get(ProcessedSignal, key) is not None:
             return Processed("duplicate", detail=f"{key} already processed")
         now = self.clock.now()
@@ -398,7 +397,8 @@ class AlarmEngine:
         if self.storms is not None and isinstance(folded, Join | OpenIncident):
             log_step(s, alarm, "raise", now, f"{signal.kind} at {_where(alarm)}: member of a mass event")
             return Processed("fold", alarm.id, self.storms.apply(s, folded, alarm, ctx, now, handover))
-        n = self._route(s, alarm, d.alarm_class, shift, recipients, place.address, now, handover)
+        hold = self.storms.hold(folded, now) if self.storms is not None else None  # a mass event may take it
+        n = self._route(s, alarm, d.alarm_class, shift, recipients, place.address, now, handover, hold)
         return Processed("open", alarm.id, n)
 
     def _route(
@@ -411,8 +411,10 @@ class AlarmEngine:
         address: str,
         now: dt.datetime,
         handover: Handover | None,
+        hold: dt.datetime | None = None,
     ) -> int:
-        """Route a stored alarm on its own: history line, escalation timers, notifications."""
+        """Route a stored alarm on its own: history line, escalation timers, notifications
+        (held until ``hold``, if given)."""
         st = self.steps
         log_step(
             s, alarm, "raise", now, f"{alarm.kind} at {_where(alarm)} ({shift.value}): {len(recipients)} recipients"
@@ -428,6 +430,7 @@ class AlarmEngine:
             now,
             priority_of(alarm.kind),
             handover,
+            hold,
         )
         return len(ids)
 
@@ -456,14 +459,3 @@ def _rewind(handover: Handover | None, claimed: int, skipped: int) -> None:
 def _where(alarm: Alarm) -> str:
     return f"{alarm.gateway_id}/{alarm.sensor_id or '-'}"
 
-
-def _database_away(exc: BaseException) -> bool:
-    """The database refused us (locked past every retry, restarting, unreachable): the
-    decision is retried whole, the fail-safe alarm is for decisions that fail."""
-    return isinstance(exc, OperationalError) or isinstance(exc.__cause__, OperationalError)
-
-
-def _error_text(exc: BaseException) -> str:
-    """What the alarm card and the log say went wrong (bounded)."""
-    text = str(exc) if isinstance(exc, DecisionFailed) else f"engine: {type(exc).__name__}: {exc}"
-    return text[:500]

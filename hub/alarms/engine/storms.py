@@ -34,9 +34,11 @@ from hub.alarms.storm import (
     StormPolicy,
     fold,
     foldable,
+    held_until,
     settle,
 )
-from hub.notify.names import ChannelName
+from hub.notify.models import Notification
+from hub.notify.names import ChannelName, NotificationStatus
 from hub.notify.outbox import Handover, Outgoing, enqueue
 from protocols import new_event_id
 
@@ -118,6 +120,11 @@ class StormDesk:
         if isinstance(d, Join):
             alarm.incident_id = d.incident_id
         return d
+
+    def hold(self, d: Fold | None, now: dt.datetime) -> dt.datetime | None:
+        """Until when the notifications of an alarm routed on its own wait (see
+        :attr:`StormPolicy.hold_s`); None: sent at once."""
+        return held_until(d, now, self.policy) if d is not None else None
 
     def _fold(self, s: Session, kind: str, ctx: RoutingContext, at: dt.datetime) -> Fold:
         if not foldable(self.policy, kind):
@@ -221,6 +228,15 @@ class StormDesk:
                 .values(status="cancelled")
             )
             inc.members += len(earlier)
+            # their notifications still held (or never tried) are folded: never sent, the
+            # incident's tell it (hold_s; the ones already out stay in the delivery log)
+            s.execute(
+                update(Notification)
+                .where(Notification.alarm_id.in_(earlier), Notification.status == NotificationStatus.PENDING,
+                       Notification.attempts == 0)
+                .values(status=NotificationStatus.FOLDED, last_error=f"member of mass event {inc.id}")
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
         inc.pushed_members = inc.members  # incident.opened tells this count
         s.flush()
         return inc

@@ -24,6 +24,7 @@ from hub.alarms.storm import (
     area_of,
     fold,
     foldable,
+    held_until,
     settle,
 )
 
@@ -203,3 +204,16 @@ def test_bad_policies_are_refused_with_the_field() -> None:
         StormPolicy(window_s=0)
     with pytest.raises(ValueError, match="unfold_max"):
         StormPolicy(unfold_max=-1)
+    with pytest.raises(ValueError, match="hold_s"):
+        StormPolicy(hold_s=-1)
+
+
+def test_only_an_alarm_below_its_areas_threshold_is_held() -> None:
+    """Held: a mass event may still take it in. Never a life-safety alarm, a member, or one
+    that no mass event can take (no area, another kind)."""
+    p = StormPolicy(hold_s=5)
+    assert held_until(Single("below_threshold"), T0, p) == T0 + dt.timedelta(seconds=5)
+    for d in (Single("life_safety"), Single("no_area"), Single("not_storm_kind"), Single("disabled"),
+              Join("inc-1"), OpenIncident("subdistrict:sd-01", T0)):  # fmt: skip
+        assert held_until(d, T0, p) is None
+    assert held_until(Single("below_threshold"), T0, StormPolicy(hold_s=0)) is None

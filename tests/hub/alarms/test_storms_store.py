@@ -117,6 +117,43 @@ def test_a_power_cut_is_one_incident_and_smoke_is_still_routed(storm: Hub) -> No
                                      ("webhook", HOOK, "incident.opened")]  # fmt: skip
 
 
+def test_a_storms_first_alarms_are_held_and_folded_when_its_incident_opens(storm: Hub) -> None:
+    """Below the threshold an alarm is stored and routed with its notifications held hold_s
+    (5 s): the area's incident opening meanwhile folds them (never sent, and a later restore
+    announces nothing to a webhook that never heard); a lone storm alarm's go out after the
+    hold; a smoke alarm's at once."""
+    lone = storm.alarms.handle(*condition_signal(3003, "gw-3", None, "gateway_offline", False, storm.clock.now()))
+    ids = cut_power(storm, [f"gw-s{n}" for n in range(6)])
+    fire = raise_smoke(storm)
+    [inc] = incident_rows(storm)
+
+    def rows(alarm_id: str | None) -> list[Notification]:
+        with storm.sessions() as s:
+            return list(s.scalars(select(Notification).where(Notification.alarm_id == alarm_id)))
+
+    for aid in ids[:4]:  # routed on their own before the threshold (5)
+        assert {(n.status, n.attempts, n.last_error) for n in rows(aid)} == {
+            ("folded", 0, f"member of mass event {inc.id}")
+        }
+    assert all(rows(aid) == [] for aid in ids[4:])
+    [held] = [n for n in rows(lone.alarm_id) if n.channel == "webhook"]
+    assert held.status == "pending" and (held.next_attempt_at - held.created_at).total_seconds() == 5
+    assert all(n.next_attempt_at == n.created_at for n in rows(fire))
+    before = len(rows(ids[0]))
+    storm.clock.advance(5)
+    [back] = storm.alarms.handle_batch([offline(storm, "gw-s0", restored=True)])
+    assert back is not None and back.decision == "restore"
+    assert len(rows(ids[0])) == before
+
+
+def raise_smoke(hub: Hub) -> str:
+    smoke = Event(gw="gw-1", seq=1, id=new_event_id(), ts=1, synced=True, sensor="smoke-1",
+                  kind=EventKind.SMOKE, state=EventState.ALARM)  # fmt: skip
+    r = hub.alarms.handle(*event_signal(smoke, hub.clock.now()))
+    assert r.decision == "open" and r.alarm_id is not None
+    return r.alarm_id
+
+
 def test_members_restore_alone_then_the_quiet_incident_closes_and_unfolds_the_few_left(storm: Hub) -> None:
     gws = [f"gw-s{n}" for n in range(12)]
     ids = cut_power(storm, gws)

@@ -276,6 +276,22 @@ async def test_a_handover_claims_its_channels_in_the_enqueuing_transaction(hub: 
         assert other.claim() == []
 
 
+async def test_a_held_notification_is_not_handed_over_nor_claimed_before_it_is_due(hub: Hub) -> None:
+    """``not_before`` (a storm's below-threshold alarm): pending until then, not claimed by the
+    enqueuing transaction's handover, not by a worker either."""
+    ho = Handover("w1", frozenset({"webhook"}))
+    now = utcnow()
+    with hub.sessions() as s, s.begin():
+        (nid,) = enqueue(s, "a-1", [Outgoing("webhook", "http://127.0.0.1:9/h", "webhook")], {"kind": "mains_lost"},
+                         now, 3, ho, now + dt.timedelta(seconds=60))  # fmt: skip
+    assert ho.messages == []
+    n, _ = row(hub, nid)
+    assert (n.status, n.attempts, n.lease_owner) == ("pending", 0, None)
+    assert (n.next_attempt_at - n.created_at).total_seconds() == 60
+    async with httpx.AsyncClient() as client:
+        assert OutboxWorker(hub.sessions, WebhookChannel(client, {}), "w2", utcnow, FAST).claim() == []
+
+
 async def test_handed_messages_are_sent_without_a_claim_and_recorded(hub: Hub, receiver: Receiver) -> None:
     ho = Handover("w1", frozenset({"webhook"}))
     with hub.sessions() as s, s.begin():
