@@ -43,7 +43,7 @@ from hub.alarms.rules import (
 )
 from hub.alarms.schedule import Shift
 from hub.alarms.store.models import Alarm, AlarmTimer, ProcessedSignal
-from hub.alarms.store.registry import Place, overrides_of, place_of
+from hub.alarms.store.registry import Place, overrides_of, place_of, prefetch
 from hub.alarms.storm import Join, OpenIncident
 from hub.db.tx import RETRYABLE, in_transaction
 from hub.notify.dispatch import Dispatch
@@ -189,6 +189,7 @@ class AlarmEngine:
 
         def work(s: Session) -> tuple[list[Processed | None], Handover | None]:
             ho = self.new_handover()
+            prefetch(s, [signal.gateway_id for signal, _key in items])  # one read for the batch
             out: list[Processed | None] = []
             for signal, key in items:
                 claimed, skipped = _marks(ho)
@@ -392,10 +393,11 @@ class AlarmEngine:
         )
         # a storm of one area (a power cut): the alarm is stored, routed with its incident
         folded = self.storms.fold_new(s, alarm, ctx) if self.storms is not None else None
+        if isinstance(folded, Join | OpenIncident):  # its history line in the INSERT's flush, no UPDATE after
+            log_step(s, alarm, "raise", now, f"{signal.kind} at {_where(alarm)}: member of a mass event")
         s.add(alarm)
         s.flush()  # the unique open_key: a second worker opening the same alarm fails here
         if self.storms is not None and isinstance(folded, Join | OpenIncident):
-            log_step(s, alarm, "raise", now, f"{signal.kind} at {_where(alarm)}: member of a mass event")
             return Processed("fold", alarm.id, self.storms.apply(s, folded, alarm, ctx, now, handover))
         hold = self.storms.hold(folded, now) if self.storms is not None else None  # a mass event may take it
         n = self._route(s, alarm, d.alarm_class, shift, recipients, place.address, now, handover, hold)
