@@ -10,7 +10,8 @@ lost that race for seconds (``safehome bench storm``: "hub batch → webhook que
 
 So every write transaction of one engine first passes this gate (:func:`hub.db.engine.
 make_engine` wires it into ``BEGIN``): one writer at a time, and when it commits, the
-most urgent waiter goes next, first come first served within an urgency. Urgency travels
+most urgent waiter goes next, first come first served within an urgency (a background
+waiter older than :data:`AGING_S` counts as ingest: never starved). Urgency travels
 with the code that writes (:func:`writing_as`, a context variable, so it follows
 ``asyncio.to_thread``): :data:`LIFE_SAFETY` (a batch storing a smoke, gas or panic event,
 its decision), :data:`INGEST` (storing and acking what gateways sent), :data:`BACKGROUND`
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import heapq
 import itertools
 import logging
 import threading
@@ -39,6 +39,13 @@ INGEST = 1
 BACKGROUND = 2
 #: A holder older than this is presumed gone (its waiters go ahead; SQLite still locks).
 STALE_S = 10.0
+#: A background waiter older than this counts as an ingest one (first come, first served
+#: among them; never before life safety): ingest batches that never stop coming must not
+#: starve the alarm decisions of a storm. Measured before (``safehome bench storm`` on a
+#: loaded host, every supervisory decision in the alarm process): the storm's decisions
+#: waited 70 s behind the heartbeat flushes, and the re-check of the other process decided
+#: them instead.
+AGING_S = 1.0
 #: How often a waiter looks whether the holder went stale.
 _POLL_S = 0.5
 
@@ -64,13 +71,15 @@ def current_priority() -> int:
 class WriteGate:
     """A lock handed to the most urgent waiter (then the earliest); re-entrant per thread."""
 
-    def __init__(self, stale_s: float = STALE_S) -> None:
+    def __init__(self, stale_s: float = STALE_S, aging_s: float = AGING_S) -> None:
         self.stale_s = stale_s
+        self.aging_s = aging_s
         self._lock = threading.Lock()
         self._holder: int | None = None  #: thread ident
         self._depth = 0
         self._since = 0.0
-        self._waiting: list[tuple[int, int, threading.Event, int]] = []  #: (priority, seq, event, thread)
+        #: (priority, seq, event, thread, since): a few dozen at most (one per thread)
+        self._waiting: list[tuple[int, int, threading.Event, int, float]] = []
         self._seq = itertools.count()
         self.granted: list[int] = []  #: tests: the priorities granted after a wait, in order
 
@@ -86,7 +95,7 @@ class WriteGate:
                 self._depth += 1
                 return me
             event = threading.Event()
-            heapq.heappush(self._waiting, (prio, next(self._seq), event, me))
+            self._waiting.append((prio, next(self._seq), event, me, time.monotonic()))
         while not event.wait(_POLL_S):
             with self._lock:
                 if event.is_set():
@@ -113,7 +122,15 @@ class WriteGate:
 
     def _grant_next(self) -> None:
         if self._waiting:
-            prio, _seq, event, who = heapq.heappop(self._waiting)
+            now = time.monotonic()
+
+            def urgency(w: tuple[int, int, threading.Event, int, float]) -> tuple[int, int]:
+                aged = w[0] == BACKGROUND and now - w[4] >= self.aging_s
+                return (INGEST if aged else w[0], w[1])
+
+            nxt = min(self._waiting, key=urgency)
+            self._waiting.remove(nxt)
+            prio, _seq, event, who, _since = nxt
             self._grant(who)
             self.granted.append(prio)
             del self.granted[:-100]
