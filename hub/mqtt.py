@@ -120,10 +120,14 @@ class LazyPublisher:
     With several ``mqtt.servers`` (a NATS cluster's MQTT listeners) a connect that fails
     tries the next one, each at most once per publish; the one that answered is kept."""
 
-    def __init__(self, settings: MqttSettings, identifier: str, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, settings: MqttSettings, identifier: str, timeout_s: float = 10.0, max_inflight: int | None = None
+    ) -> None:
         self._settings = settings
         self._identifier = identifier
         self._timeout = timeout_s
+        #: QoS 1 publishes awaiting their PUBACK at once (None: paho's 20)
+        self._inflight = max_inflight
         self._addresses = settings.addresses()
         self._next = 0  #: the address to try first
         self._stack: AsyncExitStack | None = None
@@ -142,8 +146,9 @@ class LazyPublisher:
         for attempt in range(n):
             i = (self._next + attempt) % n
             stack = AsyncExitStack()
+            extra: dict[str, Any] = {} if self._inflight is None else {"max_inflight_messages": self._inflight}
             client = make_client(
-                self._settings, self._identifier, self._addresses[i], clean_session=True, timeout=self._timeout
+                self._settings, self._identifier, self._addresses[i], clean_session=True, timeout=self._timeout, **extra
             )
             try:
                 await stack.enter_async_context(client)

@@ -92,6 +92,10 @@ class MqttSettings(_Part):
     #: takes nothing; what was in flight to it is resent by the gateways (app-level ack).
     #: A single-worker deployment may set false: the broker then queues while it restarts.
     clean_session: bool = True
+    #: The ingest's acks. Default 1 on Mosquitto, 0 on NATS: there a QoS 1 publish is stored
+    #: in the replicated $MQTT_msgs stream first, one at a time per connection (measured on a
+    #: 3-node cluster: 140-1,100 acks/s, against 3,600-9,000 at QoS 0), and a lost ack only
+    #: costs the gateway's resend (docs/hub.md, "On a NATS cluster").
     ack_qos: Literal[0, 1] = 1
     #: "nats": a NATS cluster (docs/broker.md). NATS's MQTT has no ``$share``: the ingest
     #: consumes natively from a queue group (hub/ingest/nats_source.py); downlink stays MQTT.
@@ -128,6 +132,8 @@ class MqttSettings(_Part):
                 raise ValueError(f"mqtt.servers{'' if str(exc).startswith('[') else ': '}{exc}") from None
         if self.backend == "nats" and not self.nats_servers:
             raise ValueError('mqtt.backend = "nats" needs mqtt.nats_servers (e.g. ["nats://10.0.0.1:4222", …])')
+        if self.backend == "nats" and "ack_qos" not in self.model_fields_set:
+            self.ack_qos = 0
         if self.backend == "mosquitto":
             if self.nats_servers:
                 raise ValueError('mqtt.nats_servers is only for mqtt.backend = "nats"')

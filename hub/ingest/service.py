@@ -177,7 +177,8 @@ class IngestService:
         self._downlink: LazyPublisher | None = None
         if settings.mqtt.backend == "nats":
             ids = (settings.worker_id, "ingest-acks")
-            self._downlink = LazyPublisher(settings.mqtt, downlink_client_id(settings.mqtt, *ids))
+            # a batch's acks go out at once (up to one per gateway of the batch), as on the lane
+            self._downlink = LazyPublisher(settings.mqtt, downlink_client_id(settings.mqtt, *ids), max_inflight=1000)
         self.lanes = settings.ingest.lanes  #: validated: each lane at most once
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False

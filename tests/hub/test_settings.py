@@ -101,7 +101,10 @@ def test_a_nats_cluster_is_several_mqtt_listeners_and_nats_urls(tmp_path: Path) 
     )
     mqtt = load_hub_settings(f).mqtt
     assert mqtt.addresses() == [("n1", 8883), ("n2", 1884), ("::1", 1885)]
-    assert load_hub_settings(None, env="dev").mqtt.addresses() == [("127.0.0.1", 1883)]
+    assert mqtt.ack_qos == 0  # NATS's default (QoS 1 goes through JetStream)
+    assert load_hub_settings(f, mqtt={**mqtt.model_dump(exclude_unset=True), "ack_qos": 1}).mqtt.ack_qos == 1
+    default = load_hub_settings(None, env="dev").mqtt
+    assert default.addresses() == [("127.0.0.1", 1883)] and default.ack_qos == 1
 
 
 STRONG = "Vq3-x9Lr_TmZ2pWk8sYb4n"
