@@ -97,6 +97,20 @@ def recovery(gateways: int, hours: float, split_lanes: bool, postgres: bool) -> 
     rec.run(gateways, hours, split=split_lanes, postgres=postgres)
 
 
+@bench.command(name="cluster")
+@click.option("--homes", type=click.IntRange(100, 19_000), default=10_000, show_default=True)
+@click.option("--alarms", type=click.IntRange(10, 1000), default=200, show_default=True)
+@click.option("--spacing", type=float, default=0.25, show_default=True, help="Seconds between alarms.")
+@click.option("--warmup", type=float, default=20.0, show_default=True, help="Seconds of load before measuring.")
+@click.option("--outage", type=float, default=10.0, show_default=True, help="Seconds of alarms raised after the kill.")
+def cluster(homes: int, alarms: int, spacing: float, warmup: float, outage: float) -> None:
+    """Mosquitto vs a 3-node NATS cluster in one run: connect time, broker RSS per 10,000
+    connections, alarm publish → webhook, readings/s per worker, a node's SIGKILL to recovery."""
+    from bench import cluster as cl
+
+    cl.run(homes, alarms, spacing, warmup, outage)
+
+
 @bench.command(name="flood")
 @click.option("--alarms", type=int, default=100, show_default=True, help="Other homes' alarms per phase.")
 @click.option("--spacing", type=float, default=0.05, show_default=True, help="Seconds between alarms.")

@@ -40,7 +40,7 @@ class StoredTimes(FleetObserver):
 def load_fleet(s: System, homes: int, extra: list[str] | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "safehome", "sim", "fleet", "--registry", str(s.registry_path), "--homes", str(homes),
-         "--host", s.broker.host, "--port", str(s.broker.port), "--report-every", "1", *(extra or [])],
+         *s.fleet_args(), "--report-every", "1", *(extra or [])],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
 
@@ -95,14 +95,21 @@ async def rig(homes: int, alarms: int, warmup: float, split: bool, postgres: boo
             await asyncio.sleep(warmup)
             yield Rig(s, fleet, [g.id for g in specs[homes:]], observer)
         finally:
-            stop.set()
-            if runner is not None:
-                await runner
-            await fleet.stop()
-            load.terminate()
-            load.wait(30)
-            if load.stderr is not None:
-                load.stderr.close()
+            await stop_fleets(stop, runner, fleet, load)
+
+
+async def stop_fleets(
+    stop: asyncio.Event, runner: asyncio.Task[None] | None, fleet: Fleet, load: subprocess.Popen[bytes]
+) -> None:
+    """Stop the measured fleet (its run task, then its sessions) and the load fleet process."""
+    stop.set()
+    if runner is not None:
+        await runner
+    await fleet.stop()
+    load.terminate()
+    load.wait(30)
+    if load.stderr is not None:
+        load.stderr.close()
 
 
 def latencies(

@@ -30,6 +30,14 @@ HEADLINES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"Provisioning", ("total (median / max",)),
     (r"Storm", ("smoke publish → webhook during", "smoke publish → webhook before", "storm stored and decided")),
     (r"Alarm engine", ("smoke alarms raised", "escalation timers fired")),
+    (
+        r"Broker cluster",
+        (
+            "alarm publish → webhook p50 / p99 / max, nats",
+            "kill → every gateway back and every alarm raised meanwhile notified, nats",
+            "kill → every gateway back and every alarm raised meanwhile notified, mosquitto",
+        ),
+    ),
 )
 
 

@@ -1,7 +1,8 @@
-"""The whole system for benchmarks: local Mosquitto, the real hub on SQLite (child process,
-as the demo starts it), a generated registry and a local webhook receiver subscribed to
-the district's alarms (the "console/webhook subscriber" that alarm latency is measured at).
-The broker loads the deployment's rate-limit plugin with its default limits (docs/broker.md).
+"""The whole system for benchmarks: local Mosquitto (or a 3-node NATS cluster), the real hub
+on SQLite (child process, as the demo starts it), a generated registry and a local webhook
+receiver subscribed to the district's alarms (the "console/webhook subscriber" that alarm
+latency is measured at). Mosquitto loads the deployment's rate-limit plugin with its default
+limits (docs/broker.md); NATS has no rate limit (docs/broker.md, NATS's MQTT limits).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import uvicorn
 
 from bench import procstat
 from firmware_sim.broker import LocalBroker, free_port
+from firmware_sim.fleet import FleetSettings
 from firmware_sim.procs import die_with_parent
 from firmware_sim.registry import Registry, generate, registry_to_yaml
-from safehome.demo_hub import HubHandle, start_real_hub
+from safehome.demo_hub import HubHandle, mqtt_toml, nats_mqtt_toml, start_real_hub
+from safehome.testing.nats import NatsCluster
 
 
 class _Receiver:
@@ -147,15 +150,72 @@ class Webhooks:
             self.proc.wait(10)
 
 
+#: The bench gateways' one password on a NATS cluster (every gateway logs in there; one
+#: bcrypt hash for all: NatsCluster.gateways). Mosquitto's bench gateways log in by username.
+BENCH_PASSWORD = "bench-gateway-secret"
+
+
+@dataclass
+class NatsBroker:
+    """A 3-node NATS cluster seen as the benches see a broker: ``host``/``port``/``pid`` are
+    its first node's, :attr:`servers` every node's MQTT listener."""
+
+    cluster: NatsCluster
+
+    @property
+    def host(self) -> str:
+        return self.cluster.host
+
+    @property
+    def port(self) -> int:
+        return self.cluster.mqtt_ports[0]
+
+    @property
+    def pid(self) -> int | None:
+        proc = self.cluster.procs[0]
+        return proc.pid if proc is not None else None
+
+
 @dataclass
 class System:
     workdir: Path
     registry: Registry
     registry_path: Path
-    broker: LocalBroker
+    broker: LocalBroker | NatsBroker
     hub: HubHandle
     webhooks: Webhooks
     db_url: str
+
+    @property
+    def backend(self) -> str:
+        return "nats" if isinstance(self.broker, NatsBroker) else "mosquitto"
+
+    @property
+    def servers(self) -> list[str]:
+        """Every broker address a gateway may use, host:port."""
+        if isinstance(self.broker, NatsBroker):
+            c = self.broker.cluster
+            return [f"{c.host}:{port}" for port in c.mqtt_ports]
+        return [f"{self.broker.host}:{self.broker.port}"]
+
+    @property
+    def broker_pids(self) -> list[int]:
+        if isinstance(self.broker, NatsBroker):
+            return [p.pid for p in self.broker.cluster.procs if p is not None and p.poll() is None]
+        return [self.broker.pid] if self.broker.pid else []
+
+    def credentials(self, gw: str) -> tuple[str | None, str | None]:
+        """A bench gateway's login (for :class:`firmware_sim.fleet.Fleet`)."""
+        return gw, BENCH_PASSWORD if self.backend == "nats" else None
+
+    def fleet_settings(self, **kw: Any) -> FleetSettings:
+        """Fleet settings for the system's broker (every address of a cluster)."""
+        return FleetSettings.model_validate({"servers": self.servers, **kw})
+
+    def fleet_args(self) -> list[str]:
+        """``safehome sim fleet`` options for the system's broker."""
+        out = [arg for server in self.servers for arg in ("--server", server)]
+        return out + (["--password-template", BENCH_PASSWORD] if self.backend == "nats" else [])
 
 
 def subscribe_webhook(db_url: str, url: str, district: str) -> None:
@@ -206,28 +266,55 @@ def broker_ratelimit(workdir: Path, homes: int, rate: float | None = None) -> st
     return render_ratelimit(so, default.gateway_rate if rate is None else rate, default.gateway_burst) + queue
 
 
+def _start_broker(wd: Path, reg: Registry, backend: str, broker_rate: float | None) -> LocalBroker | NatsBroker:
+    """Mosquitto with the rate-limit plugin, or a 3-node NATS cluster (the product's config,
+    users and ACL: safehome/testing/nats.py) with every gateway's credentials."""
+    if backend == "nats":
+        cluster = NatsCluster(wd / "nats", size=3)
+        cluster.gateways({g.id: BENCH_PASSWORD for g in reg.gateways})
+        return NatsBroker(cluster.start())
+    return LocalBroker(wd / "broker", extra_config=broker_ratelimit(wd, len(reg.gateways), broker_rate)).start()
+
+
+def _hub_mqtt(broker: LocalBroker | NatsBroker) -> list[str]:
+    if isinstance(broker, NatsBroker):
+        c = broker.cluster
+        return nats_mqtt_toml([(c.host, port) for port in c.mqtt_ports], c.nats_urls, c.hub_password)
+    return mqtt_toml(broker.host, broker.port)
+
+
 @contextlib.contextmanager
 def system(
-    homes: int, seed: int = 1, split_lanes: bool = False, postgres: bool = False, broker_rate: float | None = None
+    homes: int,
+    seed: int = 1,
+    split_lanes: bool = False,
+    postgres: bool = False,
+    broker_rate: float | None = None,
+    *,
+    broker: str = "mosquitto",
+    workers: int = 1,
 ) -> Iterator[System]:
+    """``broker``: "mosquitto" (one process) or "nats" (a 3-node cluster; the hub on backend
+    nats). ``workers``: identical hub processes (each every lane), when not ``split_lanes``."""
     with tempfile.TemporaryDirectory(prefix="safehome-bench-") as tmp, _database(Path(tmp), postgres) as db_url:
         wd = Path(tmp)
         reg = generate(homes, seed)
         path = wd / "registry.yaml"
         path.write_text(registry_to_yaml(reg))
-        broker = LocalBroker(wd / "broker", extra_config=broker_ratelimit(wd, homes, broker_rate)).start()
+        b = _start_broker(wd, reg, broker, broker_rate)
         hooks = Webhooks()
         hub: HubHandle | None = None
         try:
             url = hooks.start()
-            hub = start_real_hub(wd, broker.host, broker.port, path, reg, split_lanes=split_lanes, db_url=db_url)
+            hub = start_real_hub(wd, b.host, b.port, path, reg, split_lanes=split_lanes, db_url=db_url,
+                                 mqtt=_hub_mqtt(b), workers=workers)  # fmt: skip
             subscribe_webhook(db_url, url, reg.district.id)
-            yield System(wd, reg, path, broker, hub, hooks, db_url)
+            yield System(wd, reg, path, b, hub, hooks, db_url)
         finally:
             if hub is not None:
                 hub.stop()
             hooks.stop()
-            broker.stop()
+            b.cluster.stop() if isinstance(b, NatsBroker) else b.stop()
 
 
 def percentile(values: list[float], q: float) -> float:

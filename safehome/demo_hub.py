@@ -34,6 +34,7 @@ class HubHandle:
     tokens: dict[str, str] = field(default_factory=dict)  #: "role region" → token
     log_path: Path | None = None
     others: list[subprocess.Popen[bytes]] = field(default_factory=list)  #: more hub processes
+    bases: list[str] = field(default_factory=list)  #: each process's http://host:port, as processes
 
     @property
     def processes(self) -> list[subprocess.Popen[bytes]]:
@@ -218,16 +219,17 @@ def start_real_hub(
     proc, base, log_path = _hub_process(
         workdir, "hub", db_url, mqtt, ["priority"] if split_lanes else None, ts_url, extra
     )
-    handle = HubHandle("hub", proc=proc, api_url=f"{base}/api/v1", tokens=tokens, log_path=log_path)
+    handle = HubHandle("hub", proc=proc, api_url=f"{base}/api/v1", tokens=tokens, log_path=log_path, bases=[base])
     more: list[tuple[str, list[str] | None]] = [("hub-telemetry", ["telemetry"])] if split_lanes else []
     more += [(f"hub-{n + 1}", None) for n in range(1, workers)]
     for name, lanes in more:
         try:
-            other, _base, _log = _hub_process(workdir, name, db_url, mqtt, lanes, ts_url, extra)
+            other, other_base, _log = _hub_process(workdir, name, db_url, mqtt, lanes, ts_url, extra)
         except RuntimeError:
             handle.stop()
             raise
         handle.others.append(other)
+        handle.bases.append(other_base)
     handle.lines = [
         f"hub: [bold]safehome hub run[/] (pid {proc.pid}, database {db_url}, log {log_path})",
         f"API: [bold]{handle.api_url}[/]   metrics {base}/metrics   health {base}/healthz",

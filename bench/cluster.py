@@ -1,0 +1,209 @@
+"""Benchmark: one Mosquitto against a 3-node NATS cluster, side by side in one run (issue 17).
+
+For each broker the same system (bench/system.py): ``homes`` load gateways (a fleet
+process: heartbeat 30 s, telemetry 60 s), ``alarms`` measured gateways in this process,
+two identical hub workers (``safehome hub run``, every lane each: one shared subscription
+on Mosquitto, one queue group on NATS) on one SQLite database, a webhook receiver.
+Reported per broker:
+
+- the time until every load gateway is connected (each logs in: bcrypt on NATS, cost 6);
+- broker memory (RSS, every node on NATS) per 10,000 connections: the growth from before
+  the gateways connect (the hub connected) to all connected, scaled to 10,000;
+- alarm publish → webhook p50 / p99 / max (as ``bench latency`` measures it);
+- readings stored per second per hub worker while measuring (the offered telemetry);
+- the fault: NATS, SIGKILL of the node the hub workers ack through (the first address);
+  Mosquitto, SIGKILL and an immediate restart (it is the only broker). Measured from the
+  kill until every gateway is connected again and every alarm raised meanwhile (one
+  every ``spacing`` s from the measured gateways, for ``outage_s``) has its webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+import protocols as p
+from bench import procstat, report
+from bench.latency import StoredTimes, fire_alarms, latencies, load_fleet, stop_fleets
+from bench.system import NatsBroker, System, percentile, system
+from firmware_sim.fleet import Fleet, specs_from_registry
+from firmware_sim.runner import raise_fd_limit
+
+CONNECTED = re.compile(r"connected (\d+)/(\d+)")
+READINGS = re.compile(r"^safehome_readings_stored_total (\S+)$", re.M)
+BACKENDS = ("mosquitto", "nats")
+#: the longest a phase may take before the bench reports it as not reached
+WITHIN_S = 600.0
+
+
+@dataclass
+class LoadWatch:
+    """Follows the load fleet's status lines (``connected N/M`` once a second)."""
+
+    proc: subprocess.Popen[bytes]
+    lines: list[tuple[float, int]] = field(default_factory=list)  #: (time.time(), connected)
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        try:
+            for raw in self.proc.stderr:
+                m = CONNECTED.search(raw.decode(errors="replace"))
+                if m:
+                    self.lines.append((time.time(), int(m.group(1))))
+        except (OSError, ValueError):
+            return  # closed by stop_fleets at the end
+
+    def all_since(self, homes: int, t0: float) -> float | None:
+        """When the fleet reported all ``homes`` connected, after a report of fewer, since ``t0``
+        (the first report after ``t0`` when no report of fewer came within 10 s)."""
+        after = [(t, n) for t, n in self.lines if t >= t0]
+        dropped = next((i for i, (_t, n) in enumerate(after) if n < homes), None)
+        if dropped is None:
+            return after[0][0] if after and after[-1][0] - t0 > 10 and after[0][1] == homes else None
+        return next((t for t, n in after[dropped:] if n == homes), None)
+
+
+async def wait(cond: object, within: float = WITHIN_S) -> bool:
+    """Poll ``cond()`` every 0.2 s until true (True) or ``within`` s passed (False)."""
+    deadline = time.monotonic() + within
+    while not cond():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.2)
+    return True
+
+
+def readings_stored(s: System) -> list[float]:
+    """safehome_readings_stored_total of each hub worker."""
+    out = []
+    for base in s.hub.bases:
+        m = READINGS.search(httpx.get(f"{base}/metrics", timeout=5).text)
+        out.append(float(m.group(1)) if m else 0.0)
+    return out
+
+
+def broker_rss_mb(s: System) -> float:
+    return sum(procstat.rss_mb(pid) for pid in s.broker_pids)
+
+
+def kill_broker(s: System) -> str:
+    """SIGKILL the node the hub workers ack through (NATS: the first address; it stays down
+    until the measurement ends) or Mosquitto, started again at once. Says which."""
+    if isinstance(s.broker, NatsBroker):
+        s.broker.cluster.kill(0)
+        return f"SIGKILL of node {s.broker.cluster.nodes[0].name} (of 3); it stays down"
+    proc = s.broker.proc
+    assert proc is not None
+    proc.kill()
+    proc.wait(10)
+    s.broker.start()
+    return "SIGKILL of the one Mosquitto and an immediate restart (same port, no persistence)"
+
+
+async def measure_backend(
+    backend: str, homes: int, alarms: int, spacing: float, warmup: float, outage_s: float
+) -> dict[str, str]:
+    out: dict[str, str] = {}
+    with system(homes + alarms, broker=backend, workers=2) as s:
+        specs = specs_from_registry(s.registry)
+        rss0 = broker_rss_mb(s)  # the broker(s) with the hub connected, before any gateway
+        t_load = time.time()
+        load = load_fleet(s, homes)
+        watch = LoadWatch(load)
+        observer = StoredTimes()
+        fleet = Fleet(specs[homes:], s.fleet_settings(seed=7), credentials=s.credentials, observer=observer)
+        stop = asyncio.Event()
+        runner: asyncio.Task[None] | None = None
+        try:
+            await fleet.start()
+            runner = asyncio.create_task(fleet.run(stop))
+            connected = await wait(lambda: any(n == homes for _t, n in watch.lines))
+            t_all = next((t for t, n in watch.lines if n == homes), None)
+            out["connect"] = f"{t_all - t_load:.0f} s" if connected and t_all else f"not within {WITHIN_S:.0f} s"
+            conns, rss1 = homes + alarms, broker_rss_mb(s)
+            out["rss"] = (
+                f"{(rss1 - rss0) / conns * 10_000:,.0f} MB ({rss0:.0f} MB before the gateways, "
+                f"{rss1:.0f} MB with {conns:,})"
+            )
+            await asyncio.sleep(warmup)
+            gws = [g.id for g in specs[homes:]]
+            r0, t0 = readings_stored(s), time.monotonic()
+            sent = await fire_alarms(fleet, gws, spacing)
+            await wait(lambda: len(s.webhooks.first_by_gateway.keys() & sent.keys()) >= len(sent), 30)
+            r1, t1 = readings_stored(s), time.monotonic()
+            hook_ms, _stored_ms, missing = latencies(s, sent, observer)
+            out["latency"] = (
+                f"{percentile(hook_ms, 50):.0f} / {percentile(hook_ms, 99):.0f} / "
+                f"{max(hook_ms, default=float('nan')):.0f} ms ({len(hook_ms)} of {len(sent)}, missing {missing})"
+            )
+            out["readings"] = " + ".join(f"{(b - a) / (t1 - t0):,.0f}" for a, b in zip(r0, r1, strict=True)) + " /s"
+            # the fault
+            t_kill = time.time()
+            out["fault"] = kill_broker(s)
+            hooks0 = len(s.webhooks.received)
+            raised: dict[str, tuple[float, str]] = {}
+            kinds = (p.EventKind.PANIC,)
+            n = max(1, int(outage_s / spacing))
+            for gw in gws[:n]:
+                raised |= await fire_alarms(fleet, [gw], spacing, kinds)
+
+            def notified() -> bool:
+                hooks = s.webhooks.first_by_kind
+                return all((gw, "panic") in hooks for gw in raised)
+
+            done = await wait(
+                lambda: notified() and fleet.connected == len(gws) and watch.all_since(homes, t_kill) is not None
+            )
+            back = watch.all_since(homes, t_kill)
+            last_hook = max((s.webhooks.first_by_kind[(gw, "panic")] for gw in raised if (gw, "panic") in s.webhooks.first_by_kind), default=t_kill)  # fmt: skip
+            if done and back is not None:
+                out["recovery"] = (
+                    f"{max(back, last_hook) - t_kill:.1f} s (gateways back {back - t_kill:.1f} s, "
+                    f"last of {len(raised)} alarms notified {last_hook - t_kill:.1f} s)"
+                )
+            else:
+                out["recovery"] = f"not within {WITHIN_S:.0f} s ({len(s.webhooks.received) - hooks0} webhooks)"
+        finally:
+            await stop_fleets(stop, runner, fleet, load)
+    return out
+
+
+ROWS = (
+    ("connect", "time to connect all load gateways"),
+    ("rss", "broker RSS per 10,000 connections"),
+    ("latency", "alarm publish → webhook p50 / p99 / max"),
+    ("readings", "readings stored per second, per hub worker (offered load)"),
+    ("fault", "fault"),
+    ("recovery", "kill → every gateway back and every alarm raised meanwhile notified"),
+)
+
+
+async def measure(homes: int, alarms: int, spacing: float, warmup: float, outage_s: float) -> str:
+    raise_fd_limit(40_000)
+    results = {b: await measure_backend(b, homes, alarms, spacing, warmup, outage_s) for b in BACKENDS}
+    rows = [("load", f"{homes:,} homes: heartbeat 30 s, telemetry 60 s (fleet process); {alarms} alarm gateways")]
+    for key, name in ROWS:
+        rows += [(f"{name}, {b}", results[b].get(key, "-")) for b in BACKENDS]
+    notes = (
+        "Mosquitto: one process with the rate-limit plugin. NATS: 3 nats-server nodes (the "
+        "product's config: hub/broker/nats.py), gateways spread over the nodes by their own "
+        "address order (protocols/failover.py), bcrypt cost 6. Two `safehome hub run` workers "
+        "(every lane each) on one SQLite database, a webhook receiver; broker, hub, fleets and "
+        "receiver share the host's cores. Recovery target: 30 s. "
+        f"Load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}."
+    )
+    return report.write(f"Broker cluster: Mosquitto vs NATS 3 nodes at {homes:,} homes", rows, notes)
+
+
+def run(homes: int, alarms: int = 200, spacing: float = 0.25, warmup: float = 20.0, outage_s: float = 10.0) -> str:
+    return asyncio.run(measure(homes, alarms, spacing, warmup, outage_s))
