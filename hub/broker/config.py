@@ -116,6 +116,12 @@ class BrokerSettings(FileSettings):
     nodes: list[NatsNode] = Field(default_factory=list, description="nats-server nodes (backend nats)")
     cluster_name: str = Field(default="safehome", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     nats_bind: str = Field(default="0.0.0.0", description="client, MQTT and cluster listeners (backend nats)")
+    mqtt_consumer_replicas: int = Field(
+        default=3, ge=1, le=5, description="backend nats: replicas of each MQTT QoS 1 subscription's consumer"
+    )
+    mqtt_consumer_memory_storage: bool = Field(
+        default=False, description="backend nats: keep MQTT subscriptions' consumers in memory"
+    )
 
     @field_validator("plain_bind")
     @classmethod

@@ -193,6 +193,9 @@ def render_config(s: BrokerSettings, node: NatsNode, route_password: str = "") -
         f"  listen: {_q(f'{bind}:{node.mqtt_port}')}",
         # replicated on up to 3 nodes: a gateway's session and its queued acks survive a node
         f"  stream_replicas: {min(3, max(1, len(s.nodes)))}",
+        # one JetStream consumer per QoS 1 subscription, 3 per gateway (docs/broker.md, sizing)
+        f"  consumer_replicas: {min(s.mqtt_consumer_replicas, max(1, len(s.nodes)))}",
+        f"  consumer_memory_storage: {'true' if s.mqtt_consumer_memory_storage else 'false'}",
     ]
     if s.tls:
         lines += ["  tls {", f"    cert_file: {_q(s.certfile)}", f"    key_file: {_q(s.keyfile)}"]

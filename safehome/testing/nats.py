@@ -53,6 +53,8 @@ class NatsCluster:
     #: (certfile, keyfile) of a self-signed certificate: the MQTT listeners speak TLS only
     #: (safehome.testing.pki.self_signed; the certificate is its own CA)
     tls: tuple[Path, Path] | None = None
+    #: BrokerSettings fields to override (e.g. ``{"mqtt_consumer_replicas": 1}``)
+    overrides: dict[str, Any] = field(default_factory=dict)
     procs: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
     hub_password: str = ""
 
@@ -77,6 +79,7 @@ class NatsCluster:
             nats_bind=self.host,
             nodes=nodes,
             cluster_name="safehome-test",
+            **self.overrides,
         )
         self.procs = [None] * self.size
         self.credentials = nats.NatsCredentials(self.settings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,5 +22,6 @@ def secured(mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path) -> Secu
 @pytest.fixture(scope="module")
 def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
     """One 3-node NATS cluster per test module (the product's config, loopback ports)."""
-    with NatsCluster(tmp_path_factory.mktemp("nats")) as cluster:
+    overrides = json.loads(os.environ.get("SAFEHOME_TEST_NATS_OVERRIDES", "{}"))
+    with NatsCluster(tmp_path_factory.mktemp("nats"), overrides=overrides) as cluster:
         yield cluster

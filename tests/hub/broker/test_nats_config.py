@@ -41,6 +41,9 @@ def test_each_node_routes_to_the_others_and_nats_server_accepts_the_config(tmp_p
     assert f'"nats-route://route:{route}@10.0.0.3:6222"' in text
     assert "10.0.0.2:6222" not in text
     assert f'store_dir: "{s.persistence_dir / "n2"}"' in text
+    assert "consumer_replicas: 3" in text and "consumer_memory_storage: false" in text
+    one = BrokerSettings(backend="nats", tls=False, nodes=[NatsNode(name="solo")], mqtt_consumer_replicas=3)
+    assert "consumer_replicas: 1" in nats.render_config(one, one.nodes[0])  # never more than the nodes
     for conf in written.configs:
         check = subprocess.run(
             [nats.nats_binary(), "-c", str(conf), "-t"], capture_output=True, text=True, timeout=30
