@@ -4,7 +4,7 @@
 1. ``IngestService`` (``hub/ingest/service.py``) stores it and, in that transaction, calls
    ``AlarmSink.decide_in_transaction`` (``hub/alarms/sink.py``) →
 2. ``AlarmEngine.decide`` (``hub/alarms/engine/decide.py``, the one decision function):
-   rules → routing → timers → ``enqueue`` (``hub/notify/outbox.py``), the first
+   rules → routing → timers → ``enqueue`` (``hub/notify/enqueue.py``), the first
    notifications claimed through ``Dispatcher.handover`` (``hub/notify/dispatch.py``);
 3. after the commit, ``AlarmEngine.after_commit`` → ``Dispatcher.committed`` hands them to
    the channels' ``OutboxWorker``s, which send them; then ``AlarmSink.events_stored`` sees

@@ -31,7 +31,7 @@ from hub.db.errors import RetriesExhausted
 from hub.db.gate import BACKGROUND, LIFE_SAFETY, writing_as
 from hub.db.state import ConditionState
 from hub.db.tx import RETRYABLE
-from hub.notify.outbox import Handover
+from hub.notify.enqueue import Handover
 from hub.sinks import ConditionChange, Decided, NewEvent
 from protocols import Telemetry
 

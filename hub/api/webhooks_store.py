@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from hub.alarms.store.models import Alarm, WebhookSubscription
 from hub.api.auth import alarm_scope
 from hub.api.tokens import Principal
+from hub.notify.enqueue import Outgoing, enqueue
 from hub.notify.models import DeliveryAttempt, Notification
-from hub.notify.outbox import Outgoing, enqueue
 from hub.registry.models import District, Subdistrict, Workstation
 
 W = WebhookSubscription

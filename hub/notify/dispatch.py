@@ -1,7 +1,7 @@
 """The Dispatcher: this hub worker's notification channels, and the one object the alarm
 engine hands its new notifications to.
 
-The engine asks it for a :class:`~hub.notify.outbox.Handover` before each transaction
+The engine asks it for a :class:`~hub.notify.enqueue.Handover` before each transaction
 (:meth:`Dispatcher.handover`: the rows of the channels run here are claimed in that very
 transaction) and tells it after the commit (:meth:`Dispatcher.committed`): the claimed
 messages go straight to their channel's :class:`~hub.notify.outbox.OutboxWorker`, and the
@@ -23,14 +23,9 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.notify.channel import Channel, Message, RetryPolicy
-from hub.notify.outbox import (
-    CHANNELS,
-    DEFAULT_LEASE_S,
-    Handover,
-    OnDelivered,
-    OutboxWorker,
-    mark_unconfigured,
-)
+from hub.notify.enqueue import CHANNELS, DEFAULT_LEASE_S, Handover, mark_unconfigured
+from hub.notify.leases import OnDelivered
+from hub.notify.outbox import OutboxWorker
 
 log = logging.getLogger(__name__)
 

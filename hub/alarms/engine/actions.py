@@ -21,9 +21,9 @@ from hub.alarms.errors import ConcurrentUpdate
 from hub.alarms.escalation import TimerSpec
 from hub.alarms.lifecycle import Action, Outcome, State, Transition, plan
 from hub.alarms.store.models import Alarm, AlarmTimer, AlarmTransition
+from hub.notify.enqueue import Outgoing, enqueue
 from hub.notify.models import Notification
 from hub.notify.names import ChannelName, NotificationStatus
-from hub.notify.outbox import Outgoing, enqueue
 from protocols import AckStatus
 
 #: Lifecycle steps the home is told about (the gateway plays "help is on the way").

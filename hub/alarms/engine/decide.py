@@ -47,7 +47,7 @@ from hub.alarms.store.registry import Place, overrides_of, place_of, prefetch
 from hub.alarms.storm import Join, OpenIncident
 from hub.db.tx import RETRYABLE, in_transaction
 from hub.notify.dispatch import Dispatch
-from hub.notify.outbox import Handover, Outgoing, enqueue
+from hub.notify.enqueue import Handover, Outgoing, enqueue
 from hub.provision.service import in_test_mode
 from protocols import AlarmClass, Event, EventState, new_event_id
 

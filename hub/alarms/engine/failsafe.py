@@ -26,8 +26,8 @@ from hub.alarms.escalation import EscalationPolicy, timers_for
 from hub.alarms.lifecycle import State
 from hub.alarms.rules import Signal
 from hub.alarms.store.models import Alarm, ProcessedSignal
+from hub.notify.enqueue import Handover, Outgoing, enqueue
 from hub.notify.names import ChannelName
-from hub.notify.outbox import Handover, Outgoing, enqueue
 from hub.registry.models import District, Gateway, Home, Subdistrict, Workstation
 from protocols import AlarmClass, new_event_id
 

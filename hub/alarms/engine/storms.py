@@ -37,9 +37,9 @@ from hub.alarms.storm import (
     held_until,
     settle,
 )
+from hub.notify.enqueue import Handover, Outgoing, enqueue
 from hub.notify.models import Notification
 from hub.notify.names import ChannelName, NotificationStatus
-from hub.notify.outbox import Handover, Outgoing, enqueue
 from protocols import new_event_id
 
 log = logging.getLogger(__name__)

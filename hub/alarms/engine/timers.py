@@ -35,8 +35,8 @@ from hub.db.engine import read_only
 from hub.db.errors import RetriesExhausted
 from hub.db.tx import RETRYABLE, in_transaction
 from hub.notify.dispatch import Dispatch
+from hub.notify.enqueue import Outgoing, enqueue
 from hub.notify.models import Notification
-from hub.notify.outbox import Outgoing, enqueue
 from protocols import AlarmClass
 
 log = logging.getLogger(__name__)

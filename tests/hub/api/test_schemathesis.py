@@ -32,7 +32,7 @@ from hub.api.app import make_api_app
 from hub.api.command_mqtt import MqttCommandSender
 from hub.api.context import ApiContext
 from hub.api.users import create_user, login
-from hub.notify.outbox import Outgoing, enqueue
+from hub.notify.enqueue import Outgoing, enqueue
 from hub.sealing import dev_box
 from hub.settings import MqttSettings
 from hub.timeseries.sql import SqlTimeSeriesStore

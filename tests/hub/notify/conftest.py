@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub.notify.enqueue import Outgoing, enqueue
 from hub.notify.models import DeliveryAttempt, Notification
-from hub.notify.outbox import Outgoing, enqueue
 from tests.hub.conftest import Hub
 
 

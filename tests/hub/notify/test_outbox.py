@@ -20,8 +20,9 @@ from hub.alarms.store.models import Alarm, WebhookSubscription
 from hub.db.engine import make_engine, make_session_factory
 from hub.notify.channel import Delivered, Message, RetryPolicy
 from hub.notify.console import ConsoleBus
+from hub.notify.enqueue import Handover, Outgoing, enqueue
 from hub.notify.models import DeliveryAttempt, Notification
-from hub.notify.outbox import Handover, OutboxWorker, Outgoing, enqueue
+from hub.notify.outbox import OutboxWorker
 from hub.notify.signing import verify
 from hub.notify.sms import HttpProviderChannel, ProviderConfig
 from hub.notify.webhook import WebhookChannel

@@ -16,7 +16,8 @@ import time
 
 from hub.alarms.settings import AlarmSettings
 from hub.notify.channel import Delivered, Message, RetryPolicy
-from hub.notify.outbox import DEFAULT_LEASE_S, Handover, OutboxWorker, Outgoing, enqueue
+from hub.notify.enqueue import DEFAULT_LEASE_S, Handover, Outgoing, enqueue
+from hub.notify.outbox import OutboxWorker
 from tests.hub.conftest import Hub
 from tests.hub.notify.conftest import add, row, utcnow
 
