@@ -9,9 +9,9 @@
 3. after the commit, ``AlarmEngine.after_commit`` → ``Dispatcher.committed`` hands them to
    the channels' ``OutboxWorker``s, which send them; then ``AlarmSink.events_stored`` sees
    the event with ``decided`` set. Not decided there (trouble, a lost race): the sink's
-   inbox → ``AlarmEngine.handle`` → ``decide``; after a crash, or told while the service
-   was not running: ``Reconciler.reconcile`` (``hub/alarms/reconciler.py``) → ``handle`` →
-   ``decide``.
+   inbox → ``AlarmEngine.handle`` (or ``handle_batch``) → ``decide``; after a crash, or
+   told while the service was not running: ``Reconciler.reconcile``
+   (``hub/alarms/reconciler.py``) → ``AlarmSink.handle_batch`` → ``decide``.
 """
 
 from __future__ import annotations
