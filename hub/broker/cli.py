@@ -3,7 +3,6 @@ NATS cluster with ``backend = "nats"``), show its status, manage gateway credent
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from hub.broker.credentials import Credentials, PasswordFile
 from hub.broker.deploy import run_argv, write_deployment
 from hub.broker.errors import BrokerError
 from hub.broker.natswatch import TakeoverWatch
+from protocols.logs import configure_logging
 
 _config_opt = click.option(
     "--config",
@@ -220,7 +220,7 @@ def list_cmd(config_path: Path | None, directory: Path | None) -> None:
 @click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between two scans.")
 def watch_cmd(config_path: Path | None, interval: float) -> None:
     """backend nats: revoke a gateway that logs in with another's client id (docs/broker.md)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     s = _settings(config_path, tls=False)
     if s.backend != "nats":
         raise click.ClickException(
