@@ -16,7 +16,7 @@ from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.poll import until
 from tests.firmware_sim.conftest import RunFleet
 
-#: a bound on a hang (seen twice in long runs on a loaded host, cause not found), not a timing
+#: a bound on a hang, not a timing: a stop lost to Python 3.11 wait_for hung one (edge.session.still_running)
 pytestmark = pytest.mark.timeout(180)
 
 N = 20  #: gateways: all of them on one node by chance has odds 2 x 2**-20
