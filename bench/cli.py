@@ -103,12 +103,14 @@ def recovery(gateways: int, hours: float, split_lanes: bool, postgres: bool) -> 
 @click.option("--spacing", type=float, default=0.25, show_default=True, help="Seconds between alarms.")
 @click.option("--warmup", type=float, default=20.0, show_default=True, help="Seconds of load before measuring.")
 @click.option("--outage", type=float, default=10.0, show_default=True, help="Seconds of alarms raised after the kill.")
-def cluster(homes: int, alarms: int, spacing: float, warmup: float, outage: float) -> None:
+@click.option("--connect-within", type=float, default=600.0, show_default=True,
+              help="Seconds to wait for every load gateway to connect; then measure with those connected.")  # fmt: skip
+def cluster(homes: int, alarms: int, spacing: float, warmup: float, outage: float, connect_within: float) -> None:
     """Mosquitto vs a 3-node NATS cluster in one run: connect time, broker RSS per 10,000
     connections, alarm publish → webhook, readings/s per worker, a node's SIGKILL to recovery."""
     from bench import cluster as cl
 
-    cl.run(homes, alarms, spacing, warmup, outage)
+    cl.run(homes, alarms, spacing, warmup, outage, connect_within)
 
 
 @bench.command(name="flood")

@@ -210,7 +210,7 @@ async def test_a_node_is_sigkilled_during_a_burst_of_alarms(tmp_path: Path, pg_u
                 return int(rows[0][0])
 
             await until(lambda: online() == len(gws), within=60, what="every gateway online at the hub")
-            await until(lambda: d.hub_connections(victim, mqtt=True) == 2, within=60,
+            await until(lambda: d.hub_connections(victim, mqtt=True) >= 2, within=60,
                         what="both workers' ack publishers on the node to kill")  # fmt: skip
             on_victim = [gw for gw, a in fleet.server_of.items() if d.node_of(a) == victim]
             assert len(on_victim) >= 2, f"only {on_victim} of the fleet on node {victim}"
