@@ -51,7 +51,8 @@ from safehome.testing.poll import until
 from safehome.testing.postgres import PostgresServer
 from tests.support.http import Receiver, http_receiver
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+#: ~40 s here at load ~9; a hang (a wait without its own deadline) fails at 300 s, not the suite's 900 s
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(300)]
 
 HOMES = 16
 HEARTBEAT_S = 2
