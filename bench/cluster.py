@@ -10,7 +10,8 @@ Reported per broker:
 - broker memory (RSS, every node on NATS) per 10,000 connections: the growth from before
   the gateways connect (the hub connected) to all connected, scaled to 10,000;
 - alarm publish → webhook p50 / p99 / max (as ``bench latency`` measures it);
-- readings stored per second per hub worker while measuring (the offered telemetry);
+- readings stored per second per hub worker while measuring (the offered telemetry, and
+  what the gateways resent because its ack came too late: written again);
 - the fault: NATS, SIGKILL of the node the hub workers ack through (the first address);
   Mosquitto, SIGKILL and an immediate restart (it is the only broker). Measured from the
   kill until every gateway is connected again and every alarm raised meanwhile (one
@@ -37,6 +38,7 @@ from firmware_sim.fleet import Fleet, specs_from_registry
 from firmware_sim.runner import raise_fd_limit
 
 CONNECTED = re.compile(r"connected (\d+)/(\d+)")
+RESENDS = re.compile(r"\(resends (\d+)\)")
 READINGS = re.compile(r"^safehome_readings_stored_total (\S+)$", re.M)
 BACKENDS = ("mosquitto", "nats")
 #: the longest a phase may take before the bench reports it as not reached
@@ -49,6 +51,7 @@ class LoadWatch:
 
     proc: subprocess.Popen[bytes]
     lines: list[tuple[float, int]] = field(default_factory=list)  #: (time.time(), connected)
+    resends: int = 0  #: the fleet's resends so far (messages not acked in time)
 
     def __post_init__(self) -> None:
         threading.Thread(target=self._read, daemon=True).start()
@@ -57,9 +60,13 @@ class LoadWatch:
         assert self.proc.stderr is not None
         try:
             for raw in self.proc.stderr:
-                m = CONNECTED.search(raw.decode(errors="replace"))
+                line = raw.decode(errors="replace")
+                m = CONNECTED.search(line)
                 if m:
                     self.lines.append((time.time(), int(m.group(1))))
+                r = RESENDS.search(line)
+                if r:
+                    self.resends = int(r.group(1))
         except (OSError, ValueError):
             return  # closed by stop_fleets at the end
 
@@ -141,7 +148,7 @@ async def measure_backend(
             )
             await asyncio.sleep(warmup)
             gws = [g.id for g in specs[homes:]]
-            r0, t0 = readings_stored(s), time.monotonic()
+            r0, t0, resends0 = readings_stored(s), time.monotonic(), watch.resends
             sent = await fire_alarms(fleet, gws, spacing)
             await wait(lambda: len(s.webhooks.first_by_gateway.keys() & sent.keys()) >= len(sent), 30)
             r1, t1 = readings_stored(s), time.monotonic()
@@ -150,7 +157,10 @@ async def measure_backend(
                 f"{percentile(hook_ms, 50):.0f} / {percentile(hook_ms, 99):.0f} / "
                 f"{max(hook_ms, default=float('nan')):.0f} ms ({len(hook_ms)} of {len(sent)}, missing {missing})"
             )
-            out["readings"] = " + ".join(f"{(b - a) / (t1 - t0):,.0f}" for a, b in zip(r0, r1, strict=True)) + " /s"
+            out["readings"] = (
+                " + ".join(f"{(b - a) / (t1 - t0):,.0f}" for a, b in zip(r0, r1, strict=True))
+                + f" /s (the load fleet resent {watch.resends - resends0:,} messages meanwhile: written again)"
+            )
             # the fault
             linked = watch.lines[-1][1] if watch.lines else 0  # "every gateway back": as many as before
             t_kill = time.time()
