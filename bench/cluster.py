@@ -24,6 +24,7 @@ import asyncio
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -207,7 +208,11 @@ async def measure(
     homes: int, alarms: int, spacing: float, warmup: float, outage_s: float, connect_within: float
 ) -> str:
     raise_fd_limit(40_000)
-    results = {b: await measure_backend(b, homes, alarms, spacing, warmup, outage_s, connect_within) for b in BACKENDS}
+    results: dict[str, dict[str, str]] = {}
+    for b in BACKENDS:
+        results[b] = await measure_backend(b, homes, alarms, spacing, warmup, outage_s, connect_within)
+        # as soon as measured: a run stopped during the second broker keeps the first's figures
+        print(f"{b}: " + "; ".join(f"{k} {v}" for k, v in results[b].items()), file=sys.stderr, flush=True)
     rows = [("load", f"{homes:,} homes: heartbeat 30 s, telemetry 60 s (fleet process); {alarms} alarm gateways")]
     for key, name in ROWS:
         rows += [(f"{name}, {b}", results[b].get(key, "-")) for b in BACKENDS]
