@@ -115,7 +115,8 @@ async def pause(link: Link, delay: float, alarm_delay: float) -> None:
 
 async def connected(link: Link, client: aiomqtt.Client, where: str, before: int = 0) -> None:
     set_nodelay(client)
-    await client.subscribe([(t, 1) for t in gateway_subscriptions(link.gw)])
+    s = link.settings()
+    await client.subscribe([(t, s.mqtt.downlink_qos) for t in gateway_subscriptions(link.gw)])
     still_running(before)
     await client.publish(
         topic(link.gw, Channel.STATUS),
@@ -127,7 +128,6 @@ async def connected(link: Link, client: aiomqtt.Client, where: str, before: int 
     link.client = client
     link.outbox.link_down()  # re-plan everything: alarms first, then the backlog
     link.up.set()
-    s = link.settings()
     log.info("uplink up at %s as %s", where, s.mqtt_username)
     try:
         async with asyncio.TaskGroup() as tg:

@@ -51,6 +51,16 @@ class MqttSettings(BaseModel):
         le=60,
         description="Before the next address of a round: a uniform random wait up to this (no backoff)",
     )
+    downlink_qos: int = Field(
+        default=1,
+        ge=0,
+        le=1,
+        description=(
+            "QoS of the subscription to the gateway's downlink (acks, config, commands). 1: the broker "
+            "keeps them while the gateway is away. 0 on a NATS cluster, where each QoS 1 subscription is "
+            "a replicated JetStream consumer and 10,000 of them did not connect (docs/broker.md section 6)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_servers(self) -> MqttSettings:

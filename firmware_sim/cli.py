@@ -95,6 +95,13 @@ def _fleet_options(f: F) -> F:
             help="gateway-id:password lines.",
         ),
         click.option("--password-template", default=None, help="e.g. 'demo-{gw}' (demo/bench brokers only)."),
+        click.option(
+            "--downlink-qos",
+            type=click.IntRange(0, 1),
+            default=None,
+            help="QoS of each gateway's downlink subscription: 0 on a NATS cluster (docs/broker.md "
+            "section 6) [default: SAFEHOME_SIM_DOWNLINK_QOS, else 1].",
+        ),
         click.option("--duration", type=float, default=None, help="Stop after this many seconds."),
         click.option("--shard", default="0/1", show_default=True, help="Run shard I of N of the gateways."),
         click.option("-v", "--verbose", is_flag=True),
@@ -127,6 +134,7 @@ def _settings(
     resend: float,
     state: Path | None,
     seed: int,
+    downlink_qos: int | None = None,
 ) -> Any:
     from pydantic import ValidationError
 
@@ -142,6 +150,7 @@ def _settings(
             resend_s=resend,
             state_path=state,
             seed=seed,
+            **({} if downlink_qos is None else {"downlink_qos": downlink_qos}),
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
@@ -191,6 +200,7 @@ def fleet_cmd(
     state: Path | None,
     password_file: Path | None,
     password_template: str | None,
+    downlink_qos: int | None,
     duration: float | None,
     shard: str,
     verbose: bool,
@@ -215,7 +225,7 @@ def fleet_cmd(
     _run_or_fail(
         runner.run(
             specs,
-            _settings(host, port, servers, heartbeat, telemetry, resend, state, seed),
+            _settings(host, port, servers, heartbeat, telemetry, resend, state, seed, downlink_qos),
             credentials=_creds(password_file, password_template),
             actions=actions,
             duration=duration,
@@ -256,6 +266,7 @@ def scenario_cmd(
     state: Path | None,
     password_file: Path | None,
     password_template: str | None,
+    downlink_qos: int | None,
     duration: float | None,
     shard: str,
     verbose: bool,
@@ -287,7 +298,7 @@ def scenario_cmd(
     _run_or_fail(
         runner.run(
             specs,
-            _settings(host, port, servers, heartbeat, telemetry, resend, state, seed),
+            _settings(host, port, servers, heartbeat, telemetry, resend, state, seed, downlink_qos),
             credentials=_creds(password_file, password_template),
             actions=actions,
             speed=speed,

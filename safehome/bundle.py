@@ -44,12 +44,19 @@ class HubAddress:
 
     servers: tuple[Address, ...]
     tls: bool = True
+    #: 0 for a NATS cluster, whose QoS 1 subscriptions are replicated JetStream consumers that
+    #: 10,000 gateways could not all get (docs/broker.md section 6); 1 everywhere else
+    downlink_qos: int = 1
 
     def mqtt(self) -> dict[str, Any]:
-        """The ``[mqtt]`` address keys: ``host``/``port`` for one broker, ``servers`` for several."""
+        """The ``[mqtt]`` address keys: ``host``/``port`` for one broker, ``servers`` for several;
+        ``downlink_qos`` when it is not the agent's default 1."""
+        out: dict[str, Any]
         if len(self.servers) == 1:
-            return {"host": self.servers[0].host, "port": self.servers[0].port, "tls": self.tls}
-        return {"servers": [str(a) for a in self.servers], "tls": self.tls}
+            out = {"host": self.servers[0].host, "port": self.servers[0].port, "tls": self.tls}
+        else:
+            out = {"servers": [str(a) for a in self.servers], "tls": self.tls}
+        return out if self.downlink_qos == 1 else {**out, "downlink_qos": self.downlink_qos}
 
 
 def check_plan(plan: GatewayPlan) -> None:

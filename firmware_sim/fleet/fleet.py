@@ -143,7 +143,7 @@ class Fleet:
         rot.up()
         self.server_of[gw_id] = rot.current
         self.sessions[gw_id] = s
-        s.subscribe(p.gateway_subscriptions(gw_id), qos=1)
+        s.subscribe(p.gateway_subscriptions(gw_id), qos=self.settings.downlink_qos)
         s.publish(
             str(p.Topic.of(gw_id, p.Channel.STATUS)),
             g.status(p.GatewayState.ONLINE, "birth", self.now_ms(), self._hb),

@@ -113,8 +113,21 @@ def test_several_broker_addresses(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ({"servers": [f"n{i}" for i in range(17)]}, "servers: 17 broker addresses, at most 16"),
         ({"servers": ["a"], "host": "b"}, r"either servers \(1 addresses\) or host \('b'\), not both"),
         ({"failover_spread_s": 61}, r"mqtt.failover_spread_s: .*less than or equal to 60"),
+        ({"downlink_qos": 2}, r"mqtt.downlink_qos: .*less than or equal to 1"),
+        ({"downlink_qos": -1}, r"mqtt.downlink_qos: .*greater than or equal to 0"),
     ],
 )
 def test_bad_broker_lists_are_refused_clearly(tmp_path: Path, mqtt: dict[str, object], says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         load_settings(None, gateway_id="gw-1", mqtt=mqtt)
+
+
+def test_downlink_qos_defaults_to_1_and_0_comes_from_toml_or_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(None, gateway_id="gw-1").mqtt.downlink_qos == 1
+    path = tmp_path / "edge.toml"
+    path.write_text('gateway_id = "gw-1"\n[mqtt]\ndownlink_qos = 0\n')
+    assert load_settings(path).mqtt.downlink_qos == 0
+    monkeypatch.setenv("SAFEHOME_EDGE_MQTT__DOWNLINK_QOS", "1")
+    assert load_settings(path).mqtt.downlink_qos == 1

@@ -65,3 +65,20 @@ def test_a_bad_server_is_refused_before_anything_runs() -> None:
     r = CliRunner().invoke(sim, ["fleet", "--homes", "2", "--server", "a:1883", "--server", "b:70000"])
     assert r.exit_code == 2
     assert "servers[1]: 'b:70000': port 70000 is outside 1..65535" in r.output
+
+
+def test_the_downlink_qos_option_reaches_the_fleet_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from firmware_sim.cli import _settings, sim
+
+    def qos(option: int | None) -> int:
+        s = _settings("127.0.0.1", 1883, (), 30.0, 60.0, 10.0, None, 1, option)
+        return int(s.downlink_qos)
+
+    monkeypatch.delenv("SAFEHOME_SIM_DOWNLINK_QOS", raising=False)
+    assert (qos(None), qos(0), qos(1)) == (1, 0, 1)
+    monkeypatch.setenv("SAFEHOME_SIM_DOWNLINK_QOS", "0")
+    assert (qos(None), qos(1)) == (0, 1)  # the option beats the environment
+    r = CliRunner().invoke(sim, ["fleet", "--homes", "2", "--downlink-qos", "2"])
+    assert r.exit_code == 2 and "--downlink-qos" in r.output

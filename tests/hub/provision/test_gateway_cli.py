@@ -144,3 +144,20 @@ def test_a_clustered_broker_puts_every_node_in_the_bundle(site: Site) -> None:
     r = site.run("gateway", "--home", "home-1", "--hub-host", "n1", "--hub-host", "n1:1883", "--no-tls", "--no-push",
                  "-o", str(site.tmp / "b"))
     assert r.exit_code == 2 and "n1:1883 is listed twice" in r.output
+
+
+def test_a_bundle_for_a_nats_cluster_says_downlink_qos_0(site: Site) -> None:
+    out = site.tmp / "bundle"
+    r = site.run("gateway", "--home", "home-1", "--hub-host", "n1", "--hub-host", "n2", "--downlink-qos", "0",
+                 "--no-tls", "--no-push", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    assert load_settings(out / "edge.toml").mqtt.downlink_qos == 0
+    assert json.loads((out / "bundle.json").read_text())["hub"]["downlink_qos"] == 0
+    plain = site.tmp / "plain"
+    assert site.run("gateway", "--home", "home-1", "--hub-host", "h", "--no-tls", "--no-push",
+                    "-o", str(plain)).exit_code == 0
+    assert load_settings(plain / "edge.toml").mqtt.downlink_qos == 1
+    assert "downlink_qos" not in (plain / "edge.toml").read_text()  # the agent's default, left out
+    r = site.run("gateway", "--home", "home-1", "--hub-host", "h", "--downlink-qos", "2", "--no-tls", "--no-push",
+                 "-o", str(site.tmp / "b"))
+    assert r.exit_code == 2 and "--downlink-qos" in r.output
