@@ -141,17 +141,19 @@ def _settings(
     from firmware_sim.fleet import FleetSettings
 
     try:
-        return FleetSettings(
-            host=host,
-            port=port,
-            servers=list(servers),
-            heartbeat_s=heartbeat,
-            telemetry_s=telemetry,
-            resend_s=resend,
-            state_path=state,
-            seed=seed,
-            **({} if downlink_qos is None else {"downlink_qos": downlink_qos}),
-        )
+        given: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "servers": list(servers),
+            "heartbeat_s": heartbeat,
+            "telemetry_s": telemetry,
+            "resend_s": resend,
+            "state_path": state,
+            "seed": seed,
+        }
+        if downlink_qos is not None:  # else SAFEHOME_SIM_DOWNLINK_QOS, or the default 1
+            given["downlink_qos"] = downlink_qos
+        return FleetSettings(**given)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
         raise click.UsageError(f"invalid fleet settings: {problems}") from exc
