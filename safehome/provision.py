@@ -105,8 +105,9 @@ def provision() -> None:
 @click.option("--ca-file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Deployment CA certificate for the bundle [default: the broker's cafile].")
 @click.option("--no-tls", is_flag=True, help="Lab setup: the gateway connects without TLS (loopback broker).")
-@click.option("--downlink-qos", type=click.IntRange(0, 1), default=1, show_default=True,
-              help="QoS of the gateway's downlink subscription: 0 for a NATS cluster (docs/broker.md section 6).")
+@click.option("--downlink-qos", type=click.IntRange(0, 1), default=None,
+              help="QoS of the gateway's downlink subscription [default: 0 when the broker settings say "
+                   "backend = \"nats\" (docs/broker.md section 6), else 1].")
 @click.option("--wiring", "wiring", multiple=True, metavar="SENSOR.KEY=VALUE",
               help="Wiring override, e.g. smoke-2.contact_pin=24 (repeatable).")
 @click.option("--pin-factory", type=click.Choice(["lgpio", "rpigpio", "mock"]), default="lgpio", show_default=True,
@@ -120,7 +121,7 @@ def provision() -> None:
 @_broker_dir_opt
 def gateway_cmd(
     home_id: str, gateway_id: str | None, hub_hosts: tuple[str, ...], hub_port: int | None,
-    ca_file: Path | None, no_tls: bool, downlink_qos: int, wiring: tuple[str, ...], pin_factory: str, out: Path | None, by: str, no_push: bool, db_url: str,
+    ca_file: Path | None, no_tls: bool, downlink_qos: int | None, wiring: tuple[str, ...], pin_factory: str, out: Path | None, by: str, no_push: bool, db_url: str,
     broker_config: Path | None, broker_dir: Path | None,
 ) -> None:
     """Register (or check) the home's gateway, create its broker credentials and write its bundle.
@@ -145,6 +146,8 @@ def gateway_cmd(
         servers = parse_servers(hub_hosts, hub_port or (broker.tls_port if tls else broker.plain_port))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--hub-host") from exc
+    if downlink_qos is None:  # QoS 1 subscriptions are replicated JetStream consumers on NATS: 10,000 did not connect
+        downlink_qos = 0 if broker.backend == "nats" else 1
     hub = HubAddress(servers, tls, downlink_qos)
     try:
         overrides = parse_wiring(list(wiring))

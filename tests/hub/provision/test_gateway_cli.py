@@ -161,3 +161,12 @@ def test_a_bundle_for_a_nats_cluster_says_downlink_qos_0(site: Site) -> None:
     r = site.run("gateway", "--home", "home-1", "--hub-host", "h", "--downlink-qos", "2", "--no-tls", "--no-push",
                  "-o", str(site.tmp / "b"))
     assert r.exit_code == 2 and "--downlink-qos" in r.output
+    site.broker_toml.write_text(site.broker_toml.read_text() + 'backend = "nats"\n')
+    cluster = site.tmp / "cluster"  # the broker settings say NATS: 0 without the flag
+    assert site.run("gateway", "--home", "home-1", "--hub-host", "n1", "--hub-host", "n2", "--no-tls", "--no-push",
+                    "-o", str(cluster)).exit_code == 0
+    assert load_settings(cluster / "edge.toml").mqtt.downlink_qos == 0
+    forced = site.tmp / "forced"
+    assert site.run("gateway", "--home", "home-1", "--hub-host", "n1", "--downlink-qos", "1", "--no-tls", "--no-push",
+                    "-o", str(forced)).exit_code == 0
+    assert load_settings(forced / "edge.toml").mqtt.downlink_qos == 1
