@@ -1,10 +1,12 @@
 """An agent with ``mqtt.downlink_qos = 0`` (what a bundle for the NATS cluster says, docs/broker.md
 section 6) on a real single-node nats-server: its downlink subscriptions make no JetStream
-consumer (a QoS 1 subscription of another gateway does: the control), and an alarm it raises is
-still acked by the hub's native queue group."""
+consumer (a QoS 1 subscription of another gateway does: the control), the retained config the
+hub published before it connected still arrives, and an alarm it raises is still acked by the
+hub's native queue group."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import aiomqtt
@@ -15,6 +17,7 @@ from nats.aio.msg import Msg
 
 import protocols as p
 from hub.broker.nats import subject
+from hub.provision.publish import publish_config
 from safehome.testing.nats import NatsCluster
 from safehome.testing.poll import until
 from tests.edge.conftest import make_agent, new_gateway_id, running, settings_for
@@ -65,11 +68,15 @@ async def test_a_qos_0_downlink_makes_no_consumer_and_the_alarm_is_still_acked(
                 await until(lambda: of(control, consumer_filters(cluster)), what="the control's consumers")
 
             node = cluster.endpoint(0)
+            config = p.Config(gw=gw, revision=3, ts=int(time.time() * 1000), heartbeat_s=20)
+            publish_config(config, node.host, node.port, cluster.hub_password)  # retained, as provisioning does
             mqtt = {"host": node.host, "port": node.port, "password": cluster.gateway(gw), "downlink_qos": 0}
             s = settings_for(tmp_path, node, gateway_id=gw, mqtt=mqtt)  # type: ignore[arg-type]
             agent = make_agent(s, mock_factory)
             async with running(agent, wait_link=False):
                 await until(agent.link_up.is_set, within=60, what="uplink")
+                await until(lambda: agent.config_revision == 3, within=60, what="the retained config")
+                assert agent.heartbeat_s == 20
                 mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
                 await until(lambda: agent.outbox.depth() == 0 and kinds, within=60, what="the alarm acked")
                 assert of(gw, consumer_filters(cluster)) == []
