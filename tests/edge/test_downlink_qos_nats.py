@@ -2,10 +2,12 @@
 section 6) on a real single-node nats-server: its downlink subscriptions make no JetStream
 consumer (a QoS 1 subscription of another gateway does: the control), the retained config the
 hub published before it connected still arrives, and an alarm it raises is still acked by the
-hub's native queue group."""
+hub's native queue group. The simulated fleet at ``downlink_qos=0`` likewise: no consumer,
+its alarm acked (by the hub's MQTT login, safehome/testing/acker.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -83,3 +85,31 @@ async def test_a_qos_0_downlink_makes_no_consumer_and_the_alarm_is_still_acked(
             assert set(kinds) == {p.EventKind.SMOKE}  # (a resend after a late ack repeats it)
         finally:
             await hub.close()
+
+
+async def test_a_fleet_at_downlink_qos_0_gets_its_acks_on_nats(tmp_path: Path) -> None:
+    from firmware_sim.fleet import Fleet, FleetSettings
+    from safehome.testing.acker import HubAcker
+    from tests.firmware_sim.conftest import specs
+
+    with NatsCluster(tmp_path / "nats", size=1) as cluster:
+        node = cluster.endpoint(0)
+        gateways = specs(3, "simq")
+        password = new_gateway_id()  # a throwaway secret, one bcrypt hash for all
+        cluster.gateways({g.id: password for g in gateways})
+        acker = HubAcker(node.host, node.port, shared=False, username="hub", password=cluster.hub_password)
+        settings = FleetSettings(host=node.host, port=node.port, downlink_qos=0, resend_s=0.3, tick_s=0.02)
+        fleet = Fleet(gateways, settings, credentials=lambda gw: (gw, password))
+        try:
+            await fleet.start()
+            stop = asyncio.Event()
+            task = asyncio.create_task(fleet.run(stop))
+            gw = gateways[0].id
+            pend = fleet.trigger(gw, p.EventKind.SMOKE, sensor="smoke-1")
+            await until(lambda: pend.id not in fleet.gateways[gw].pending, within=60, what="the alarm acked")
+            assert [f for g in gateways for f in of(g.id, consumer_filters(cluster))] == []
+            stop.set()
+            await task
+        finally:
+            await fleet.stop()
+            acker.close()
