@@ -13,9 +13,10 @@ from hub.db.gate import BACKGROUND, INGEST, LIFE_SAFETY, WriteGate, writing_as
 from safehome.testing.poll import wait_for
 
 
-def test_the_gate_goes_to_the_most_urgent_waiter_then_the_earliest() -> None:
-    gate = WriteGate(aging_s=3600)  # no waiter ages here, however slow the machine
-    token = gate.acquire(BACKGROUND)
+def served_order(gate: WriteGate, held_as: int, waiters: list[tuple[str, int]]) -> list[str]:
+    """Hold the gate as ``held_as``, queue ``waiters`` (name, priority) one by one, each
+    seen waiting before the next comes, then release: the names in the order served."""
+    token = gate.acquire(held_as)
     order: list[str] = []
 
     def writer(name: str, priority: int) -> None:
@@ -24,7 +25,7 @@ def test_the_gate_goes_to_the_most_urgent_waiter_then_the_earliest() -> None:
         gate.release(t)
 
     threads = []
-    for name, prio in [("storm-1", BACKGROUND), ("ack", INGEST), ("storm-2", BACKGROUND), ("smoke", LIFE_SAFETY)]:
+    for name, prio in waiters:
         th = threading.Thread(target=writer, args=(name, prio))
         th.start()
         threads.append(th)
@@ -33,32 +34,21 @@ def test_the_gate_goes_to_the_most_urgent_waiter_then_the_earliest() -> None:
     gate.release(token)
     for th in threads:
         th.join(10)
-    assert order == ["smoke", "ack", "storm-1", "storm-2"]
+    return order
+
+
+def test_the_gate_goes_to_the_most_urgent_waiter_then_the_earliest() -> None:
+    gate = WriteGate(aging_s=3600)  # no waiter ages here, however slow the machine
+    waiters = [("storm-1", BACKGROUND), ("ack", INGEST), ("storm-2", BACKGROUND), ("smoke", LIFE_SAFETY)]
+    assert served_order(gate, BACKGROUND, waiters) == ["smoke", "ack", "storm-1", "storm-2"]
 
 
 def test_a_background_writer_that_waited_long_goes_before_newer_ingest_never_before_life_safety() -> None:
     """Ingest batches that never stop coming do not starve a storm's decisions: a background
     waiter older than aging_s counts as ingest (first come, first served among them)."""
     gate = WriteGate(aging_s=0.0)
-    token = gate.acquire(INGEST)
-    order: list[str] = []
-
-    def writer(name: str, priority: int) -> None:
-        t = gate.acquire(priority)
-        order.append(name)
-        gate.release(t)
-
-    threads = []
-    for name, prio in [("storm", BACKGROUND), ("ack-1", INGEST), ("smoke", LIFE_SAFETY), ("ack-2", INGEST)]:
-        th = threading.Thread(target=writer, args=(name, prio))
-        th.start()
-        threads.append(th)
-        n = len(threads)
-        wait_for(lambda n=n: len(gate._waiting) == n, what=f"{name} waiting")  # type: ignore[misc]
-    gate.release(token)
-    for th in threads:
-        th.join(10)
-    assert order == ["smoke", "storm", "ack-1", "ack-2"]
+    waiters = [("storm", BACKGROUND), ("ack-1", INGEST), ("smoke", LIFE_SAFETY), ("ack-2", INGEST)]
+    assert served_order(gate, INGEST, waiters) == ["smoke", "storm", "ack-1", "ack-2"]
 
 
 def test_the_gate_is_reentrant_in_one_thread_and_survives_a_stale_holder() -> None:
