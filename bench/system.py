@@ -27,7 +27,7 @@ from firmware_sim.broker import LocalBroker, free_port
 from firmware_sim.fleet import FleetSettings
 from firmware_sim.procs import die_with_parent
 from firmware_sim.registry import Registry, generate, registry_to_yaml
-from safehome.demo_hub import HubHandle, mqtt_toml, nats_mqtt_toml, start_real_hub
+from safehome.demo_hub import LOOPBACK_WEBHOOKS_TOML, HubHandle, mqtt_toml, nats_mqtt_toml, start_real_hub
 from safehome.testing.nats import NatsCluster
 
 
@@ -315,7 +315,7 @@ def system(
         try:
             url = hooks.start()
             hub = start_real_hub(wd, b.host, b.port, path, reg, split_lanes=split_lanes, db_url=db_url,
-                                 mqtt=_hub_mqtt(b), workers=workers)  # fmt: skip
+                                 mqtt=_hub_mqtt(b), workers=workers, extra=LOOPBACK_WEBHOOKS_TOML)  # fmt: skip
             subscribe_webhook(db_url, url, reg.district.id)
             yield System(wd, reg, path, b, hub, hooks, db_url)
         finally:

@@ -208,7 +208,8 @@ def build_hub(settings: HubSettings, alarms: bool = True) -> Hub:
         sender = MqttCommandSender(settings.mqtt, downlink_client_id(settings.mqtt, settings.worker_id, "commands"))
         hub.services.append(CommandSenderService(sender))  # gateway commands (the resource routes)
         ctx = ApiContext(
-            factory, a.clock, outbox=a.dispatcher, bus=a.bus, secret_box=a.webhooks.box, timeseries=ts, commands=sender
+            factory, a.clock, outbox=a.dispatcher, bus=a.bus, secret_box=a.webhooks.box, timeseries=ts, commands=sender,
+            webhook_targets=settings.alarms.webhooks.policy(),
         )
         mount_api(hub.app, ctx)
         hub.app.state.console_bus = a.bus

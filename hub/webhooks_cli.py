@@ -63,6 +63,12 @@ def add_cmd(
         )
         if weak is not None:
             raise click.ClickException(f"--secret is {weak}; leave it out to have one generated")
+    from hub.notify.targets import TargetPolicy, TargetRefused
+
+    try:  # the hub checks every delivery against [hub.alarms.webhooks]; this only warns
+        TargetPolicy().check_url(url)
+    except TargetRefused as exc:
+        click.echo(f"warning: {exc}; until then its deliveries are refused (dead)", err=True)
     secret = secret or secrets.token_urlsafe(32)
     sealed = box_from_cli(key_file).seal(secret)
     with migrated_sessions(db_url) as sessions, sessions() as s, s.begin():

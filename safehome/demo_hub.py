@@ -119,6 +119,11 @@ def mqtt_toml(host: str, port: int) -> list[str]:
     return [f'host = "{host}"', f"port = {port}", 'username = "hub"']
 
 
+#: TOML lines that let a hub's webhooks post to receivers on this machine (refused by
+#: default: hub/notify/targets.py); the benches' receivers listen on 127.0.0.1.
+LOOPBACK_WEBHOOKS_TOML = ["[hub.alarms.webhooks]", 'allow_networks = ["127.0.0.0/8", "::1/128"]']
+
+
 def nats_mqtt_toml(mqtt: list[tuple[str, int]], nats_urls: list[str], password: str) -> list[str]:
     """The ``[hub.mqtt]`` keys of a hub on a NATS cluster (docs/hub.md, "On a NATS cluster"):
     every node's MQTT listener (acks, commands) and client URL (the ingest's queue group)."""

@@ -31,7 +31,7 @@ from bench.system import subscribe_webhook
 from firmware_sim.broker import LocalBroker
 from firmware_sim.fleet import Fleet, FleetSettings, specs_from_registry
 from firmware_sim.registry import Registry, generate, registry_to_yaml
-from safehome.demo_hub import _hub_process, mqtt_toml
+from safehome.demo_hub import LOOPBACK_WEBHOOKS_TOML, _hub_process, mqtt_toml
 
 #: the kinds a scenario raises, one per (gateway, sensor): each must become one alarm
 ALARM_SENSORS = (("smoke-1", p.EventKind.SMOKE),)
@@ -95,7 +95,7 @@ class Harness:
             f'{{ name = "ack_{self.config.escalate_after_s}s", after_s = {self.config.escalate_after_s}, '
             'awaits = "acknowledged", tier = "district" }'
         )
-        return ["[hub.alarms]", f"escalation = {{ alarm = [ {step} ] }}"]
+        return ["[hub.alarms]", f"escalation = {{ alarm = [ {step} ] }}", *LOOPBACK_WEBHOOKS_TOML]
 
     async def start_hub(self, hub: Hub) -> None:
         url = self._hub_url()

@@ -27,6 +27,14 @@ class AlarmMetrics:
             ["channel", "status"],
             registry=r,
         )
+        self.webhook_refused = Counter(
+            "safehome_webhook_refused",
+            "Webhook deliveries refused before sending because the URL's host resolved to an "
+            "address the target rules refuse (loopback, link_local, not_global, private, "
+            "this_host); each is dead at once",
+            ["rule"],
+            registry=r,
+        )
         self.failsafe = Counter(
             "safehome_alarm_failsafe",
             "Signals whose decision failed and that were answered by the fail-safe path "

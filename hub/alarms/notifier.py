@@ -100,10 +100,20 @@ def channels(
     bus: ConsoleBus,
     webhooks: WebhookDirectory,
     publisher: AckPublisher | None,
+    on_refused: Callable[[str], None] | None = None,
 ) -> list[Channel]:
     """The channels ``settings`` configure: console and webhook always, SMS and voice with a
-    provider, home acks with an MQTT publisher."""
-    out: list[Channel] = [bus, WebhookChannel(http, webhooks.secret, formats=webhooks.format, renderers={"cap": cap.webhook_body})]
+    provider, home acks with an MQTT publisher. ``on_refused``: a webhook delivery refused
+    by the target rules (``[hub.alarms.webhooks]``), with the rule."""
+    hook = WebhookChannel(
+        http,
+        webhooks.secret,
+        formats=webhooks.format,
+        renderers={"cap": cap.webhook_body},
+        targets=settings.webhooks.policy(),
+        on_refused=on_refused,
+    )
+    out: list[Channel] = [bus, hook]
     if settings.sms:
         out.append(HttpProviderChannel(http, _provider(settings.sms), "sms"))
     if settings.voice:

@@ -71,7 +71,14 @@ class AlarmService:
         self.webhooks = WebhookDirectory(sessions, secret_box or dev_box())
         self.dispatcher = Dispatcher(
             sessions,
-            channels(settings, self.http, self.bus, self.webhooks, publisher),
+            channels(
+                settings,
+                self.http,
+                self.bus,
+                self.webhooks,
+                publisher,
+                on_refused=lambda rule: self.metrics.webhook_refused.labels(rule).inc(),
+            ),
             worker_id,
             self.clock.now,
             self.metrics,

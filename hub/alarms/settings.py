@@ -3,6 +3,7 @@ env ``SAFEHOME_HUB_ALARMS__*``). Part of :class:`hub.settings.HubSettings`."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -11,6 +12,7 @@ from hub.alarms.classes import is_life_safety
 from hub.alarms.errors import PolicyError
 from hub.alarms.escalation import EscalationPolicy
 from hub.alarms.storm import STORM_KINDS, StormPolicy
+from hub.notify.targets import TargetPolicy
 
 
 class ProviderSettings(BaseModel):
@@ -60,6 +62,36 @@ class StormSettings(BaseModel):
         )
 
 
+class WebhookSettings(BaseModel):
+    """Where webhooks may post (``[hub.alarms.webhooks]``): public addresses only unless
+    allowed here (:mod:`hub.notify.targets`). Applies to every subscription, made through
+    the API or with ``safehome hub webhook add``."""
+
+    model_config = ConfigDict(extra="forbid")
+    allow_private: bool = Field(
+        default=False,
+        description="also post to private networks (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7); "
+        "never loopback, link-local or the hub's own addresses",
+    )
+    allow_networks: list[str] = Field(
+        default_factory=list,
+        description='networks webhooks may post to whatever the rules say, e.g. ["10.1.0.0/16"]',
+    )
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for i, net in enumerate(v):
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"allow_networks[{i}] = {net!r} is not a network (e.g. 10.1.0.0/16): {exc}") from None
+        return v
+
+    def policy(self) -> TargetPolicy:
+        return TargetPolicy.of(self.allow_private, self.allow_networks)
+
+
 class AlarmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -92,6 +124,7 @@ class AlarmSettings(BaseModel):
     #: Tell the home (MQTT Ack acknowledged/dispatched/…) when a person acts.
     home_acks: bool = True
     storm: StormSettings = Field(default_factory=StormSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     #: Non-life-safety signals decided per transaction at most (a supervision round opening
     #: 2,000 conditions: 2,000 / batch_max commits, each holding SQLite's write lock briefly).
     batch_max: int = Field(default=50, ge=1, le=1000)

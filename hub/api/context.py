@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms.clock import Clock, SystemClock
 from hub.notify.console import ConsoleBus
+from hub.notify.targets import TargetPolicy
 from hub.sealing import SecretBox
 from hub.timeseries.base import TimeSeriesStore
 from protocols import Command
@@ -51,6 +52,9 @@ class ApiContext:
     #: Seals webhook secrets made through the API (``[hub.secrets]``); None: such routes
     #: answer 503 instead of sealing with a key the hub's workers cannot open.
     secret_box: SecretBox | None = None
+    #: Where webhooks made through the API may post (``[hub.alarms.webhooks]``; default:
+    #: public addresses only). Every delivery is checked again by the webhook channel.
+    webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
     #: Where readings are read from (``/api/v1/.../readings``); None: not on this worker.
     timeseries: TimeSeriesStore | None = None
     #: How gateway commands go out (``/api/v1/gateways/{id}/commands``); None: not here.

@@ -40,6 +40,7 @@ from hub.api.webhooks_schemas import (
 from hub.db.engine import read_only
 from hub.db.tx import in_transaction
 from hub.notify.models import Notification
+from hub.notify.targets import TargetRefused
 from hub.sealing import SecretBox
 from hub.settings import secret_weakness
 from hub.webhooks_cli import MIN_SECRET_LENGTH
@@ -108,6 +109,16 @@ def _found(s: Session, p: Principal, webhook_id: WebhookId) -> WebhookSubscripti
     return w
 
 
+def _allowed_target(ctx: ApiContext, url: str, field: str = "url") -> None:
+    """422 naming ``body.<field>`` and the rule when the URL's host is (or resolves to) an
+    address webhooks may not post to (``[hub.alarms.webhooks]``, hub/notify/targets.py)."""
+    try:
+        ctx.webhook_targets.check_url(url)
+    except TargetRefused as exc:
+        said = str(exc) if field == "url" else f"the webhook's URL: {exc}"
+        raise invalid_field(("body", field), said, "forbidden_target") from None
+
+
 def _url_taken(url: str) -> ApiProblem:
     return ApiProblem(409, "url_taken", f"another active webhook already posts to {url}")
 
@@ -123,6 +134,7 @@ def create_webhook(body: WebhookCreate, p: Manager, ctx: Context, response: Resp
     """Subscribe ``url`` to every alarm of ``region``. The answer carries the signing secret:
     it is shown this once."""
     kind, rid = parse_region(body.region) if body.region else (p.region_kind, p.region_id)
+    _allowed_target(ctx, body.url)
     secret = _secret(body.secret)
     sealed = _box(ctx).seal(secret)
 
@@ -174,12 +186,15 @@ def get_webhook(webhook_id: WebhookId, p: Manager, s: SessionDep) -> WebhookPubl
 @router.patch("/webhooks/{webhook_id}", response_model=WebhookPublic, operation_id="update_webhook",
               responses=_r(403, 404, 409))  # fmt: skip
 def update_webhook(webhook_id: WebhookId, body: WebhookUpdate, p: Manager, ctx: Context) -> WebhookPublic:
-    """Rename, change the format, disable (``active: false``) or enable again."""
+    """Rename, change the format, disable (``active: false``) or enable again (its URL is
+    checked again: a 422 naming ``body.url`` if it may no longer be posted to)."""
 
     def work(s: Session) -> WebhookPublic:
         w = _found(s, p, webhook_id)
-        if body.active and not w.active and store.url_in_use(s, w.url, but=w.id):
-            raise _url_taken(w.url)
+        if body.active and not w.active:
+            _allowed_target(ctx, w.url, "active")
+            if store.url_in_use(s, w.url, but=w.id):
+                raise _url_taken(w.url)
         changed = body.model_dump(exclude_none=True)
         for name, value in changed.items():
             setattr(w, name, value)

@@ -73,12 +73,14 @@ def classify_http(response: httpx.Response) -> Delivered:
     raise DeliveryFailed(f"HTTP {code} {response.text[:200]!r}", retryable=retryable, status_code=code)
 
 
-async def post(client: httpx.AsyncClient, url: str, **kwargs: Any) -> Delivered:
-    """POST and classify; network errors and timeouts become retryable :class:`DeliveryFailed`."""
+async def post(client: httpx.AsyncClient, url: str | httpx.URL, *, shown: str | None = None, **kwargs: Any) -> Delivered:
+    """POST and classify; network errors and timeouts become retryable :class:`DeliveryFailed`.
+    Redirects are not followed (a 3xx is a failure that is not retried). ``shown``: the URL
+    named in errors (the webhook's, when ``url`` is the address it was pinned to)."""
     try:
-        response = await client.post(url, **kwargs)
+        response = await client.post(url, follow_redirects=False, **kwargs)
     except httpx.TimeoutException as exc:
-        raise DeliveryFailed(f"timeout posting to {url}: {exc!r}") from exc
+        raise DeliveryFailed(f"timeout posting to {shown or url}: {exc!r}") from exc
     except httpx.HTTPError as exc:
-        raise DeliveryFailed(f"cannot post to {url}: {exc!r}") from exc
+        raise DeliveryFailed(f"cannot post to {shown or url}: {exc!r}") from exc
     return classify_http(response)

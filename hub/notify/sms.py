@@ -7,6 +7,7 @@ bearer token or basic auth. Providers differ; this adapter is the one place to c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -57,7 +58,7 @@ class HttpProviderChannel:
             "sender": c.sender,
             "reference": message.notification_id,
         }
-        kwargs: dict[str, object] = {"json": body, "headers": headers}
+        kwargs: dict[str, Any] = {"json": body, "headers": headers}
         if auth is not None:
             kwargs["auth"] = auth
         return await post(self._client, c.url, **kwargs)

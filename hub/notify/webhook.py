@@ -1,7 +1,11 @@
 """Webhook channel: POST the alarm as JSON, signed (see :mod:`hub.notify.signing`); a
 subscription of another format (``cap``: life-safety alarm events as CAP 1.2 XML) gets the
 body its renderer makes, handed in by whoever builds the channel (``hub/alarms/notifier.py``:
-the notify layer knows no alarm formats)."""
+the notify layer knows no alarm formats).
+
+Every delivery first resolves the URL's host and checks each address against the target
+policy (:mod:`hub.notify.targets`; default: public addresses only), then posts to the
+address it checked. A refused target is a permanent failure (dead at once)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from hub.notify.channel import Delivered, Message, post
 from hub.notify.errors import DeliveryFailed
 from hub.notify.names import ChannelName
 from hub.notify.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from hub.notify.targets import TargetPolicy, TargetRefused
 
 #: A format's body of a payload: ``(body, media type)``; None: this payload goes as JSON.
 Render = Callable[[Mapping[str, Any]], tuple[bytes, str] | None]
@@ -31,10 +36,16 @@ class WebhookChannel:
         wall_clock: Callable[[], float] = time.time,
         formats: Callable[[str], str] | None = None,
         renderers: Mapping[str, Render] | None = None,
+        targets: TargetPolicy | None = None,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         """``formats``: a subscriber URL's format (``json`` unless told); ``renderers``: the
-        body of each format other than ``json``."""
+        body of each format other than ``json``; ``targets``: where posts may go (default:
+        public addresses only); ``on_refused``: called with the rule of each refused
+        delivery (metrics)."""
         self._client = client
+        self._targets = targets or TargetPolicy()
+        self._on_refused = on_refused
         self._secret = secrets.get if isinstance(secrets, Mapping) else secrets
         self._wall = wall_clock
         self._format = formats or (lambda _url: "json")
@@ -44,6 +55,14 @@ class WebhookChannel:
         secret = self._secret(message.address)
         if not secret:
             raise DeliveryFailed(f"no secret configured for webhook {message.address}", retryable=False)
+        try:
+            url, host, extensions = await self._targets.pinned(message.address)
+        except TargetRefused as exc:
+            if self._on_refused is not None:
+                self._on_refused(exc.rule)
+            raise DeliveryFailed(f"refused: {exc}", retryable=False) from exc
+        except OSError as exc:  # DNS down or the name gone: may come back
+            raise DeliveryFailed(f"cannot resolve the host of {message.address}: {exc}") from exc
         body, content_type = self._body(message)
         ts = int(self._wall())
         headers = {
@@ -52,8 +71,9 @@ class WebhookChannel:
             SIGNATURE_HEADER: sign(secret, ts, body),
             DELIVERY_HEADER: message.notification_id,
             EVENT_HEADER: str(message.payload.get("event", "alarm")),
+            **host,
         }
-        return await post(self._client, message.address, content=body, headers=headers)
+        return await post(self._client, url, content=body, headers=headers, extensions=extensions, shown=message.address)
 
     def _body(self, message: Message) -> tuple[bytes, str]:
         payload = message.payload

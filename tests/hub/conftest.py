@@ -48,7 +48,7 @@ from protocols import EventKind
 from safehome.testing.events import make_event
 from safehome.testing.postgres import PostgresServer, postgres_server
 from safehome.testing.registry import seed_small_district
-from tests.support.http import Receiver, http_receiver
+from tests.support.http import LOOPBACK_WEBHOOKS, Receiver, http_receiver
 from tests.support.hub_mqtt import SecuredBroker
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -188,6 +188,12 @@ SECRETS_KEY = generate_key()
 SECRETS_BOX = SecretBox([SECRETS_KEY])
 
 
+def alarm_settings(**fields: Any) -> AlarmSettings:
+    """``[hub.alarms]`` of the tests: ``fields``, and webhooks may post to the loopback
+    receivers (refused by default)."""
+    return AlarmSettings(**{"webhooks": LOOPBACK_WEBHOOKS} | fields)
+
+
 def worker_settings(secured: SecuredBroker, db_url: str, **alarms: object) -> HubSettings:
     """A whole hub worker's settings on the secured broker (fast timers and retries); ``alarms``
     override ``[hub.alarms]`` fields."""
@@ -199,7 +205,7 @@ def worker_settings(secured: SecuredBroker, db_url: str, **alarms: object) -> Hu
         mqtt=MqttSettings(port=secured.broker.port, password=secured.hub_password),
         ingest=IngestSettings(retry_delay_s=0.2),
         http={"enabled": True, "port": 0},
-        alarms=AlarmSettings(
+        alarms=alarm_settings(
             timer_tick_s=0.1, outbox_idle_s=0.05, retry_base_s=0.05, retry_max_s=0.2, **alarms
         ),
     )

@@ -45,7 +45,7 @@ from hub.db.engine import make_engine
 from hub.db.events import StoredEvent
 from hub.db.state import GatewayState
 from protocols.failover import Address
-from safehome.demo_hub import HubHandle, nats_mqtt_toml, start_real_hub
+from safehome.demo_hub import LOOPBACK_WEBHOOKS_TOML, HubHandle, nats_mqtt_toml, start_real_hub
 from safehome.testing.nats import NatsCluster
 from safehome.testing.poll import until
 from safehome.testing.postgres import PostgresServer
@@ -63,6 +63,7 @@ SUPERVISION = [
     "gateway_min_silence_s = 4",
     "grace_s = 11",
     "heartbeat_misses = 2",
+    *LOOPBACK_WEBHOOKS_TOML,  # the webhook receiver listens on 127.0.0.1
 ]
 #: fast failover, as tests/edge/test_failover.py: the next node within 0.3 s, a full round
 #: of refused nodes (NATS refuses logins for ~4 s until the session stream has a new leader)

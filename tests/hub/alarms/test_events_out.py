@@ -19,7 +19,7 @@ from hub.sealing import dev_box
 from protocols import EventState
 from safehome.testing.events import make_event
 from safehome.testing.poll import until
-from tests.hub.conftest import WEBHOOK_SECRET, Hub, district_webhook
+from tests.hub.conftest import WEBHOOK_SECRET, Hub, alarm_settings, district_webhook
 from tests.support.cap import valid
 
 HOOK = "http://127.0.0.1:9/hook"
@@ -90,12 +90,11 @@ async def test_a_cap_subscription_gets_the_case_as_cap_alert_then_updates(hub: H
 
     from hub.alarms.cap import NS
     from hub.alarms.service import AlarmService
-    from hub.alarms.settings import AlarmSettings
     from hub.notify.signing import verify
     from hub.sinks import NewEvent
 
     with district_webhook(hub, format="cap") as receiver:
-        svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+        svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock)
         await svc.start()
         try:
             await svc.sink.events_stored([NewEvent(make_event(), hub.clock.now())])

@@ -24,7 +24,7 @@ from protocols import EventKind, EventState
 from safehome.testing.events import make_event
 from safehome.testing.poll import until
 from tests.hub.alarms.conftest import STEPS, broken, load, notifications
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, alarm_settings
 
 SUBDISTRICT = {
     ("console", "subdistrict:sd-01", "initial"),
@@ -164,10 +164,9 @@ async def test_an_undecided_event_is_retried_loudly_until_it_is_an_alarm(
     hub: Hub, caplog: pytest.LogCaptureFixture
 ) -> None:
     from hub.alarms.service import AlarmService
-    from hub.alarms.settings import AlarmSettings
     from hub.sinks import NewEvent
 
-    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock)
     lock = locked_writes(hub)
     ev = make_event("gw-2")
     await svc.start()

@@ -26,7 +26,7 @@ from protocols import EventKind, EventState, new_event_id
 from safehome.testing.events import make_event
 from safehome.testing.poll import until
 from tests.hub.alarms.conftest import load, notifications
-from tests.hub.conftest import NIGHT, Hub, act, district_webhook
+from tests.hub.conftest import NIGHT, Hub, act, alarm_settings, district_webhook
 
 
 def test_smoke_event_opens_routed_alarm_with_timers(hub: Hub) -> None:
@@ -245,7 +245,6 @@ def test_recheck_raises_what_the_sink_never_heard(hub: Hub) -> None:
     """Ingest committed an event and crashed before telling the engine: the service's
     re-check at start turns it into an alarm, once."""
     from hub.alarms.service import AlarmService
-    from hub.alarms.settings import AlarmSettings
     from hub.db.events import store_events
 
     ev = make_event(gw="gw-3")
@@ -261,7 +260,7 @@ def test_recheck_raises_what_the_sink_never_heard(hub: Hub) -> None:
                 restored_at=hub.clock.now(),
             )
         )
-    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock)
     assert svc.reconcile() == 3  # the event; the condition's open and its restore
     assert svc.reconcile() == 0
     with hub.sessions() as s:
@@ -274,14 +273,13 @@ async def test_an_event_told_to_a_stopped_alarm_service_is_decided_by_its_re_che
     service that is not running waits for the re-check, which decides it, once, when the
     service starts."""
     from hub.alarms.service import AlarmService
-    from hub.alarms.settings import AlarmSettings
     from hub.db.events import store_events
     from hub.sinks import NewEvent
 
     ev = make_event(gw="gw-3")
     with hub.sessions() as s, s.begin():
         assert store_events(s, [ev], hub.clock.now()) == [True]
-    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock)
     await svc.sink.events_stored([NewEvent(ev, hub.clock.now())])
     with hub.sessions() as s:
         assert s.scalars(select(Alarm)).all() == []
@@ -298,10 +296,9 @@ async def test_an_event_told_to_a_stopped_alarm_service_is_decided_by_its_re_che
 def test_notifications_of_unconfigured_channels_are_settled_not_left_waiting(hub: Hub) -> None:
     """Rows enqueued without a handover (here: the engine alone) are settled by the re-check."""
     from hub.alarms.service import AlarmService
-    from hub.alarms.settings import AlarmSettings
 
     a = hub.alarms.handle(*event_signal(make_event(), hub.clock.now())).alarm_id
-    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)  # no SMS/voice provider
+    svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock)  # no SMS/voice provider
     svc.reconcile()
     with hub.sessions() as s:
         status = {
@@ -317,9 +314,8 @@ async def test_an_unconfigured_channel_is_a_startup_warning_and_a_health_flag_no
     hub: Hub, caplog: pytest.LogCaptureFixture
 ) -> None:
     from hub.alarms.service import AlarmService
-    from hub.alarms.settings import AlarmSettings
 
-    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)  # no SMS/voice provider
+    svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock)  # no SMS/voice provider
     assert svc.channel_health() == (True, "not configured, recipients not reached: home, sms, voice")
     assert svc.metrics.configured.labels("sms")._value.get() == 0
     assert svc.metrics.configured.labels("console")._value.get() == 1
@@ -348,10 +344,9 @@ async def test_an_unconfigured_channel_is_a_startup_warning_and_a_health_flag_no
 
 async def test_gas_readings_raise_and_restore_with_hysteresis(hub: Hub) -> None:
     from hub.alarms.service import AlarmService
-    from hub.alarms.settings import AlarmSettings
     from protocols import Reading, Telemetry
 
-    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock)
 
     def batch(*lels: float) -> tuple[Telemetry, dt.datetime]:
         hub.clock.advance(60)
@@ -384,10 +379,9 @@ async def test_gas_readings_raise_and_restore_with_hysteresis(hub: Hub) -> None:
 
 async def test_sink_queues_life_safety_ahead_of_trouble(hub: Hub) -> None:
     from hub.alarms.service import AlarmService
-    from hub.alarms.settings import AlarmSettings
     from hub.sinks import NewEvent
 
-    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock)
     await svc.start()
     try:
         (signals,) = [t for t in svc._tasks if t.get_name() == "alarm-signals"]
@@ -405,11 +399,10 @@ async def test_a_running_service_hands_a_new_alarms_notifications_to_its_outboxe
     """The alarm's transaction claims its notifications for this worker: the webhook is
     delivered without any outbox claiming a row, and no console/home row is left pending."""
     from hub.alarms.service import AlarmService
-    from hub.alarms.settings import AlarmSettings
     from hub.sinks import NewEvent
 
     with district_webhook(hub) as receiver:
-        svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+        svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock)
         claimed: list[str] = []
         for w in svc.outboxes:
             real = w.claim
@@ -448,11 +441,10 @@ async def test_life_safety_events_are_decided_in_the_transaction_that_stores_the
     alarm in it too (to the 24-hour center, flagged); trouble is left to the alarm task,
     which decides it after the commit."""
     from hub.alarms.service import AlarmService
-    from hub.alarms.settings import AlarmSettings
     from hub.db.events import store_events
     from hub.sinks import NewEvent
 
-    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock)
     first, repeat = make_event("gw-1"), make_event("gw-1")  # one sensor twice: open, then repeat
     trouble, unlucky = make_event("gw-1", kind=EventKind.BATTERY_LOW), make_event("gw-2")
     events = [first, trouble, repeat, unlucky]

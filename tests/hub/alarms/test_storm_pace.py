@@ -11,7 +11,6 @@ from sqlalchemy import event, func, select
 
 from hub.alarms.rules import Signal
 from hub.alarms.service import AlarmService
-from hub.alarms.settings import AlarmSettings
 from hub.alarms.store.models import Alarm, ProcessedSignal, WebhookSubscription
 from hub.alarms.store.registry import place_of
 from hub.db.events import store_events
@@ -21,7 +20,7 @@ from hub.sinks import ConditionChange
 from protocols import EventKind
 from safehome.testing.events import make_event
 from safehome.testing.poll import until
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, alarm_settings
 
 
 def _store_signals(hub: Hub) -> None:
@@ -43,7 +42,7 @@ def test_the_periodic_recheck_leaves_young_signals_to_the_live_path(hub: Hub) ->
     """A signal stored moments ago is in some worker's inbox: the periodic re-check (min age
     30 s) does not decide it again; once older, it does, in batches of batch_max."""
     _store_signals(hub)
-    svc = AlarmService(AlarmSettings(batch_max=2), hub.sessions, "w", clock=hub.clock)
+    svc = AlarmService(alarm_settings(batch_max=2), hub.sessions, "w", clock=hub.clock)
     batches: list[int] = []
     real = svc.sink.handle_batch
 
@@ -63,7 +62,7 @@ def test_the_periodic_recheck_leaves_young_signals_to_the_live_path(hub: Hub) ->
 
 def test_the_recheck_at_start_decides_every_signal_however_young(hub: Hub) -> None:
     _store_signals(hub)
-    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock)
+    svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock)
     assert svc.reconcile() == 4
     with hub.sessions() as s:
         kinds = sorted(s.scalars(select(Alarm.kind)))
@@ -73,7 +72,7 @@ def test_the_recheck_at_start_decides_every_signal_however_young(hub: Hub) -> No
 async def test_a_running_sink_queues_a_supervision_round_and_returns(hub: Hub) -> None:
     """The round is back before any of its conditions is decided (they are in the inbox);
     the alarm task then decides every one."""
-    svc = AlarmService(AlarmSettings(batch_max=2), hub.sessions, "w", clock=hub.clock)
+    svc = AlarmService(alarm_settings(batch_max=2), hub.sessions, "w", clock=hub.clock)
     await svc.start()
     try:
         changes = [

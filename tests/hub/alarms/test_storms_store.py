@@ -27,7 +27,7 @@ from hub.notify.models import Notification
 from hub.registry.models import Gateway, Home
 from hub.sealing import dev_box
 from protocols import Event, EventKind, EventState, new_event_id
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, alarm_settings
 from tests.support.http import serve_app
 
 POLICY = StormPolicy(threshold=5, window_s=60, quiet_s=300, unfold_max=3, update_every_s=10)
@@ -226,13 +226,13 @@ async def test_the_service_decides_a_supervision_round_in_batches_and_folds_it(s
     """conditions_changed of a whole round (25 conditions, batch_max 10): three transactions,
     every condition decided once, one incident; a settings kind list with smoke is refused."""
     from hub.alarms.service import AlarmService
-    from hub.alarms.settings import AlarmSettings, StormSettings
+    from hub.alarms.settings import StormSettings
     from hub.db.state import ConditionKind, ConditionState
     from hub.sinks import ConditionChange
 
     with pytest.raises(ValueError, match="life-safety kinds are never folded"):
         StormSettings(kinds=["gateway_offline", "smoke"])
-    settings = AlarmSettings(batch_max=10, storm=StormSettings(threshold=5))
+    settings = alarm_settings(batch_max=10, storm=StormSettings(threshold=5))
     svc = AlarmService(settings, storm.sessions, "w", clock=storm.clock)
     calls: list[int] = []
     real = svc.engine.handle_batch
@@ -259,11 +259,10 @@ async def test_the_service_decides_a_supervision_round_in_batches_and_folds_it(s
 
 def test_a_worker_that_does_not_deliver_runs_no_outbox_and_dead_letters_nothing(storm: Hub) -> None:
     from hub.alarms.service import AlarmService
-    from hub.alarms.settings import AlarmSettings
 
     a = storm.alarms.handle(*event_signal(Event(gw="gw-1", seq=1, id=new_event_id(), ts=1, synced=True,
                             sensor="smoke-1", kind=EventKind.SMOKE, state=EventState.ALARM), storm.clock.now()))  # fmt: skip
-    svc = AlarmService(AlarmSettings(), storm.sessions, "w", clock=storm.clock, deliver=False)
+    svc = AlarmService(alarm_settings(), storm.sessions, "w", clock=storm.clock, deliver=False)
     assert svc.outboxes == [] and svc.dispatcher.handover() is None
     svc.reconcile()
     with storm.sessions() as s:

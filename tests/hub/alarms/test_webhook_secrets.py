@@ -9,11 +9,10 @@ from sqlalchemy import update
 
 from hub.alarms.notifier import SECRET_TTL_S
 from hub.alarms.service import AlarmService
-from hub.alarms.settings import AlarmSettings
 from hub.alarms.store.models import WebhookSubscription
 from hub.notify.errors import DeliveryFailed
 from hub.sealing import SecretBox, generate_key
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, alarm_settings
 
 URL = "http://127.0.0.1:9/hook"
 
@@ -26,7 +25,7 @@ async def test_secrets_are_opened_and_cached(hub: Hub) -> None:
                 url=URL, secret_sealed=box.seal("first-secret"), region_kind="district", region_id="pudong"
             )
         )
-    svc = AlarmService(AlarmSettings(), hub.sessions, "w", clock=hub.clock, secret_box=box)
+    svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock, secret_box=box)
     now = [1000.0]
     svc.webhooks.monotonic = lambda: now[0]
     try:
@@ -40,7 +39,7 @@ async def test_secrets_are_opened_and_cached(hub: Hub) -> None:
         assert svc.webhooks.secret("http://unknown/hook") is None
 
         wrong = AlarmService(
-            AlarmSettings(), hub.sessions, "w2", clock=hub.clock, secret_box=SecretBox([generate_key()])
+            alarm_settings(), hub.sessions, "w2", clock=hub.clock, secret_box=SecretBox([generate_key()])
         )
         try:
             with pytest.raises(DeliveryFailed, match="does not open") as err:

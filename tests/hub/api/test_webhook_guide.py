@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 
 from hub.alarms.service import AlarmService
-from hub.alarms.settings import AlarmSettings
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext
 from hub.api.tokens import create_token
@@ -24,8 +23,8 @@ from hub.notify.channel import RetryPolicy
 from hub.notify.outbox import OutboxWorker
 from hub.notify.webhook import WebhookChannel
 from hub.sealing import dev_box
-from tests.hub.conftest import Hub, raise_alarm
-from tests.support.http import Received, http_receiver, serve_app
+from tests.hub.conftest import Hub, alarm_settings, raise_alarm
+from tests.support.http import LOOPBACK_TARGETS, Received, http_receiver, serve_app
 
 API_MD = Path(__file__).resolve().parents[3] / "docs" / "api.md"
 
@@ -42,7 +41,7 @@ async def deliver(hub: Hub, service: AlarmService, done: Callable[[], bool]) -> 
     """Run the real outbox and webhook channel until ``done()``."""
     async with httpx.AsyncClient(timeout=5) as http:
         worker = OutboxWorker(
-            hub.sessions, WebhookChannel(http, service.webhooks.secret), "w1",
+            hub.sessions, WebhookChannel(http, service.webhooks.secret, targets=LOOPBACK_TARGETS), "w1",
             lambda: dt.datetime.now(dt.UTC), RetryPolicy(max_attempts=2, base_s=0.01, jitter=False),
         )  # fmt: skip
         deadline = time.monotonic() + 15
@@ -56,8 +55,8 @@ def test_the_guides_receiver_applies_each_line_once_in_order(hub: Hub) -> None:
     with hub.sessions() as s, s.begin():
         token, _ = create_token(s, "supervisor", "subdistrict:sd-01", "city brain", hub.clock.now())
     auth = {"Authorization": f"Bearer {token}"}
-    service = AlarmService(AlarmSettings(), hub.sessions, "guide", clock=hub.clock, secret_box=dev_box())
-    app = make_api_app(ApiContext(hub.sessions, hub.clock, secret_box=dev_box()))
+    service = AlarmService(alarm_settings(), hub.sessions, "guide", clock=hub.clock, secret_box=dev_box())
+    app = make_api_app(ApiContext(hub.sessions, hub.clock, secret_box=dev_box(), webhook_targets=LOOPBACK_TARGETS))
     with http_receiver() as receiver, serve_app(app) as base:
         api = httpx.Client(base_url=f"{base}/api/v1", headers=auth)
         made = api.post(

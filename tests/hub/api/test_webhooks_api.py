@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from hub.alarms.notifier import SECRET_TTL_S
 from hub.alarms.service import AlarmService
-from hub.alarms.settings import AlarmSettings
+from hub.alarms.settings import WebhookSettings
 from hub.alarms.store.models import WebhookSubscription
 from hub.api.app import make_api_app
 from hub.api.context import ApiContext
@@ -31,8 +31,8 @@ from hub.notify.signing import verify
 from hub.notify.webhook import WebhookChannel
 from hub.sealing import SecretBox, generate_key
 from protocols import EventKind
-from tests.hub.conftest import Hub, raise_alarm
-from tests.support.http import Received, Receiver, http_receiver, serve_app
+from tests.hub.conftest import Hub, alarm_settings, raise_alarm
+from tests.support.http import LOOPBACK_TARGETS, Received, Receiver, http_receiver, serve_app
 
 FAST = RetryPolicy(max_attempts=2, base_s=0.01, max_s=0.05, jitter=False)
 
@@ -84,12 +84,12 @@ async def hooks(hub: Hub, receiver: Receiver) -> AsyncIterator[Hooks]:
         ]:
             tokens[who], _ = create_token(s, role, region, who, hub.clock.now())
     box = SecretBox([generate_key()])
-    service = AlarmService(AlarmSettings(), hub.sessions, "api-test", clock=hub.clock, secret_box=box)
+    service = AlarmService(alarm_settings(), hub.sessions, "api-test", clock=hub.clock, secret_box=box)
     clock = [1000.0]
     service.webhooks.monotonic = lambda: clock[0]
-    app = make_api_app(ApiContext(hub.sessions, hub.clock, secret_box=box))
+    app = make_api_app(ApiContext(hub.sessions, hub.clock, secret_box=box, webhook_targets=LOOPBACK_TARGETS))
     async with httpx.AsyncClient(timeout=5) as http:
-        channel = WebhookChannel(http, service.webhooks.secret)
+        channel = WebhookChannel(http, service.webhooks.secret, targets=LOOPBACK_TARGETS)
         worker = OutboxWorker(hub.sessions, channel, "w1", lambda: dt.datetime.now(dt.UTC), FAST)
         with serve_app(app) as base, httpx.Client(base_url=base) as client:
             yield Hooks(hub, client, tokens, receiver, worker, service, clock)
@@ -271,3 +271,60 @@ def test_a_hub_without_a_secrets_key_refuses_to_make_secrets(hub: Hub) -> None:
     assert r.status_code == 503 and r.json()["error"] == "secrets_unavailable", r.text
     with hub.sessions() as s:
         assert s.scalars(select(WebhookSubscription)).first() is None
+
+
+def test_internal_targets_are_refused_unless_the_operator_allows_them(hub: Hub) -> None:
+    """A key holder with webhooks:manage cannot point the hub at its own machine, the cloud
+    metadata service or the LAN: 422 naming body.url and the rule; the operator's
+    [hub.alarms.webhooks] allow_networks lets an explicit network through."""
+    with hub.sessions() as s, s.begin():
+        token, _ = create_token(s, "supervisor", "subdistrict:sd-01", "sd1", hub.clock.now())
+    auth = {"Authorization": f"Bearer {token}"}
+    box = SecretBox([generate_key()])
+    refused = {
+        "http://127.0.0.1:8080/api/v1/keys": "loopback",
+        "http://localhost:5432/": "loopback",
+        "http://[::1]:1883/": "loopback",
+        "http://169.254.169.254/latest/meta-data/iam/": "link_local",
+        "https://10.1.2.3/hook": "private",
+        "http://[fd12::1]/hook": "private",
+        "http://0.0.0.0:8080/": "not_global",
+    }
+    with serve_app(make_api_app(ApiContext(hub.sessions, hub.clock, secret_box=box))) as base:
+        for url, rule in refused.items():
+            r = httpx.post(f"{base}/api/v1/webhooks", json={"url": url}, headers=auth)
+            assert r.status_code == 422, (url, r.text)
+            (err,) = r.json()["errors"]
+            assert err["field"] == "body.url" and err["type"] == "forbidden_target", r.text
+            assert f"rule {rule}" in err["message"] and "allow_networks" in err["message"], err
+        with hub.sessions() as s:
+            assert s.scalars(select(WebhookSubscription)).first() is None
+    lan = WebhookSettings(allow_networks=["10.1.0.0/16"]).policy()
+    with serve_app(make_api_app(ApiContext(hub.sessions, hub.clock, secret_box=box, webhook_targets=lan))) as base:
+        ok = httpx.post(f"{base}/api/v1/webhooks", json={"url": "https://10.1.2.3/hook"}, headers=auth)
+        assert ok.status_code == 201, ok.text
+        other = httpx.post(f"{base}/api/v1/webhooks", json={"url": "https://10.2.0.1/hook"}, headers=auth)
+        assert other.status_code == 422 and "rule private" in other.text
+        # disabled, then enabled again after the operator narrowed the rule: checked again
+        wid = ok.json()["id"]
+        assert httpx.delete(f"{base}/api/v1/webhooks/{wid}", headers=auth).status_code == 204
+    with serve_app(make_api_app(ApiContext(hub.sessions, hub.clock, secret_box=box))) as base:
+        r = httpx.patch(f"{base}/api/v1/webhooks/{wid}", json={"active": True}, headers=auth)
+        assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["body.active"], r.text
+        assert "rule private" in r.text
+
+
+async def test_a_refused_delivery_is_dead_and_says_why_in_the_delivery_log(hooks: Hooks) -> None:
+    """Accepted when it was allowed; the hub worker's channel refuses it by the rules in force
+    when it delivers (here the default: no loopback): dead at once, the rule in the log."""
+    made = create(hooks).json()
+    async with httpx.AsyncClient(timeout=5) as http:
+        strict = WebhookChannel(http, hooks.service.webhooks.secret)  # the default rules
+        hooks.worker = OutboxWorker(hooks.hub.sessions, strict, "w1", lambda: dt.datetime.now(dt.UTC), FAST)
+        did = hooks.call("sd1", "POST", f"/{made['id']}/ping").json()["delivery_id"]
+        assert await hooks.deliver(did, {"dead"}) == "dead"
+    detail = hooks.call("sd1", "GET", f"/{made['id']}/deliveries/{did}").json()
+    assert detail["attempts"] == 1 and "rule loopback" in detail["last_error"]
+    assert [(a["ok"], a["status_code"]) for a in detail["attempt_log"]] == [(False, None)]
+    assert "rule loopback" in detail["attempt_log"][0]["detail"]
+    assert hooks.receiver.requests == []

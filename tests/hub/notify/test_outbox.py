@@ -32,7 +32,7 @@ from safehome.testing.mosquitto import free_port
 from safehome.testing.poll import until
 from tests.hub.conftest import Hub
 from tests.hub.notify.conftest import add, row, utcnow
-from tests.support.http import Receiver, http_receiver
+from tests.support.http import LOOPBACK_TARGETS, Receiver, http_receiver
 
 FAST = RetryPolicy(max_attempts=3, base_s=0.01, max_s=0.05, jitter=False)
 
@@ -61,7 +61,7 @@ async def test_signed_webhook_delivered_and_verifiable(hub: Hub, receiver: Recei
     url = receiver.url + "/hook"
     nid = add(hub, "webhook", url, {"event": "alarm.raised", "alarm_id": "a-1", "kind": "smoke"})
     async with httpx.AsyncClient() as client:
-        w = OutboxWorker(hub.sessions, WebhookChannel(client, {url: "s3cret"}), "w1", utcnow, FAST)
+        w = OutboxWorker(hub.sessions, WebhookChannel(client, {url: "s3cret"}, targets=LOOPBACK_TARGETS), "w1", utcnow, FAST)
         n = await drain(w, hub, nid, {"delivered"})
     (req,) = receiver.requests
     assert req.path == "/hook" and req.json()["kind"] == "smoke"
@@ -81,7 +81,7 @@ async def test_retries_with_backoff_then_delivered(hub: Hub, receiver: Receiver)
     receiver.script = [500, 503]
     nid = add(hub, "webhook", receiver.url)
     async with httpx.AsyncClient() as client:
-        w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}), "w1", utcnow, FAST)
+        w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}, targets=LOOPBACK_TARGETS), "w1", utcnow, FAST)
         await drain(w, hub, nid, {"delivered"})
     _, attempts = row(hub, nid)
     assert [(a.attempt, a.ok, a.status_code) for a in attempts] == [
@@ -97,7 +97,7 @@ async def test_dead_letter_after_max_attempts(hub: Hub, receiver: Receiver) -> N
     receiver.script = [500] * 10
     nid = add(hub, "webhook", receiver.url)
     async with httpx.AsyncClient() as client:
-        w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}), "w1", utcnow, FAST)
+        w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}, targets=LOOPBACK_TARGETS), "w1", utcnow, FAST)
         n = await drain(w, hub, nid, {"dead"})
     _, attempts = row(hub, nid)
     assert len(attempts) == 3 and not any(a.ok for a in attempts) and "HTTP 500" in (n.last_error or "")
@@ -108,7 +108,7 @@ async def test_client_error_is_dead_at_once(hub: Hub, receiver: Receiver) -> Non
     receiver.script = [410]
     nid = add(hub, "webhook", receiver.url)
     async with httpx.AsyncClient() as client:
-        w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}), "w1", utcnow, FAST)
+        w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}, targets=LOOPBACK_TARGETS), "w1", utcnow, FAST)
         await drain(w, hub, nid, {"dead"})
     assert len(receiver.requests) == 1
 
@@ -160,7 +160,7 @@ async def test_a_down_channel_never_delays_other_channels(hub: Hub) -> None:
     sub = bus.subscribe({"workstation:ws-0001"})
     async with httpx.AsyncClient(timeout=30) as client:
         webhook = OutboxWorker(
-            hub.sessions, WebhookChannel(client, {url: "k"}), "w1", utcnow, FAST, send_timeout_s=30
+            hub.sessions, WebhookChannel(client, {url: "k"}, targets=LOOPBACK_TARGETS), "w1", utcnow, FAST, send_timeout_s=30
         )
         console = OutboxWorker(hub.sessions, bus, "w1", utcnow, FAST, on_delivered=mark_notified)
         tasks = [asyncio.create_task(webhook.run(0.01)), asyncio.create_task(console.run(0.01))]
@@ -273,7 +273,7 @@ async def test_a_handover_claims_its_channels_in_the_enqueuing_transaction(hub: 
     assert (n_sms.status, n_sms.lease_owner, n_sms.attempts) == ("pending", None, 0)
     # a claiming worker does not take the handed-over row while its lease runs
     async with httpx.AsyncClient() as client:
-        other = OutboxWorker(hub.sessions, WebhookChannel(client, {}), "w2", utcnow, FAST)
+        other = OutboxWorker(hub.sessions, WebhookChannel(client, {}, targets=LOOPBACK_TARGETS), "w2", utcnow, FAST)
         assert other.claim() == []
 
 
@@ -290,7 +290,7 @@ async def test_a_held_notification_is_not_handed_over_nor_claimed_before_it_is_d
     assert (n.status, n.attempts, n.lease_owner) == ("pending", 0, None)
     assert (n.next_attempt_at - n.created_at).total_seconds() == 60
     async with httpx.AsyncClient() as client:
-        assert OutboxWorker(hub.sessions, WebhookChannel(client, {}), "w2", utcnow, FAST).claim() == []
+        assert OutboxWorker(hub.sessions, WebhookChannel(client, {}, targets=LOOPBACK_TARGETS), "w2", utcnow, FAST).claim() == []
 
 
 async def test_handed_messages_are_sent_without_a_claim_and_recorded(hub: Hub, receiver: Receiver) -> None:
@@ -299,7 +299,7 @@ async def test_handed_messages_are_sent_without_a_claim_and_recorded(hub: Hub, r
         (nid,) = enqueue(s, "a-1", [Outgoing("webhook", receiver.url, "webhook")], {"kind": "gateway_offline"},
                          utcnow(), 2, ho)  # fmt: skip
     async with httpx.AsyncClient() as client:
-        w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}), "w1", utcnow, FAST)
+        w = OutboxWorker(hub.sessions, WebhookChannel(client, {receiver.url: "k"}, targets=LOOPBACK_TARGETS), "w1", utcnow, FAST)
         claims = 0
         real_claim = w.claim
 

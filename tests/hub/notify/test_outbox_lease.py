@@ -14,11 +14,10 @@ import subprocess
 import sys
 import time
 
-from hub.alarms.settings import AlarmSettings
 from hub.notify.channel import Delivered, Message, RetryPolicy
 from hub.notify.enqueue import DEFAULT_LEASE_S, Handover, Outgoing, enqueue
 from hub.notify.outbox import OutboxWorker
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, alarm_settings
 from tests.hub.notify.conftest import add, row, utcnow
 
 FAST = RetryPolicy(max_attempts=3, base_s=0.01, max_s=0.05, jitter=False)
@@ -78,7 +77,7 @@ def killed_mid_send(hub: Hub) -> tuple[str, dt.datetime]:
 
 
 def test_the_lease_is_a_setting_just_above_the_send_timeout() -> None:
-    s = AlarmSettings()
+    s = alarm_settings()
     assert s.send_timeout_s < s.outbox_lease_s == DEFAULT_LEASE_S < 60
     assert Handover("w", frozenset()).lease_s == DEFAULT_LEASE_S
 
