@@ -104,13 +104,17 @@ def recovery(gateways: int, hours: float, split_lanes: bool, postgres: bool) -> 
 @click.option("--warmup", type=float, default=20.0, show_default=True, help="Seconds of load before measuring.")
 @click.option("--outage", type=float, default=10.0, show_default=True, help="Seconds of alarms raised after the kill.")
 @click.option("--connect-within", type=float, default=600.0, show_default=True,
-              help="Seconds to wait for every load gateway to connect; then measure with those connected.")  # fmt: skip
-def cluster(homes: int, alarms: int, spacing: float, warmup: float, outage: float, connect_within: float) -> None:
+              help="Seconds to wait for every load gateway to connect; then measure with those connected.")
+@click.option("--only", type=click.Choice(["mosquitto", "nats"]), default=None,
+              help="Measure one broker only (the figures are side by side only without it).")  # fmt: skip
+def cluster(
+    homes: int, alarms: int, spacing: float, warmup: float, outage: float, connect_within: float, only: str | None
+) -> None:
     """Mosquitto vs a 3-node NATS cluster in one run: connect time, broker RSS per 10,000
     connections, alarm publish → webhook, readings/s per worker, a node's SIGKILL to recovery."""
     from bench import cluster as cl
 
-    cl.run(homes, alarms, spacing, warmup, outage, connect_within)
+    cl.run(homes, alarms, spacing, warmup, outage, connect_within, (only,) if only else cl.BACKENDS)
 
 
 @bench.command(name="flood")

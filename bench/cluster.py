@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -42,6 +43,8 @@ CONNECTED = re.compile(r"connected (\d+)/(\d+)")
 RESENDS = re.compile(r"\(resends (\d+)\)")
 READINGS = re.compile(r"^safehome_readings_stored_total (\S+)$", re.M)
 BACKENDS = ("mosquitto", "nats")
+#: where the load fleet's stderr is kept (one file per broker, replaced by the next run)
+LOG_DIR = Path(os.environ.get("SAFEHOME_BENCH_LOGS", "/tmp"))
 #: the longest a phase may take before the bench reports it as not reached
 WITHIN_S = 600.0
 
@@ -51,6 +54,7 @@ class LoadWatch:
     """Follows the load fleet's status lines (``connected N/M`` once a second)."""
 
     proc: subprocess.Popen[bytes]
+    log: Path  #: every line the fleet wrote to stderr, kept for the reader of a failed run
     lines: list[tuple[float, int]] = field(default_factory=list)  #: (time.time(), connected)
     resends: int = 0  #: the fleet's resends so far (messages not acked in time)
 
@@ -60,16 +64,22 @@ class LoadWatch:
     def _read(self) -> None:
         assert self.proc.stderr is not None
         try:
-            for raw in self.proc.stderr:
-                line = raw.decode(errors="replace")
-                m = CONNECTED.search(line)
-                if m:
-                    self.lines.append((time.time(), int(m.group(1))))
-                r = RESENDS.search(line)
-                if r:
-                    self.resends = int(r.group(1))
+            with self.log.open("w", encoding="utf-8") as out:
+                for raw in self.proc.stderr:
+                    line = raw.decode(errors="replace")
+                    out.write(f"{time.time():.3f} {line}")
+                    out.flush()
+                    self._parse(line)
         except (OSError, ValueError):
             return  # closed by stop_fleets at the end
+
+    def _parse(self, line: str) -> None:
+        m = CONNECTED.search(line)
+        if m:
+            self.lines.append((time.time(), int(m.group(1))))
+        r = RESENDS.search(line)
+        if r:
+            self.resends = int(r.group(1))
 
     def all_since(self, homes: int, t0: float) -> float | None:
         """When the fleet reported ``homes`` (or more) connected after a report of fewer, since
@@ -127,7 +137,8 @@ async def measure_backend(
         rss0 = broker_rss_mb(s)  # the broker(s) with the hub connected, before any gateway
         t_load = time.time()
         load = load_fleet(s, homes)
-        watch = LoadWatch(load)
+        watch = LoadWatch(load, LOG_DIR / f"cluster-{backend}-fleet.log")
+        print(f"{backend}: the load fleet's stderr goes to {watch.log}", file=sys.stderr, flush=True)
         observer = StoredTimes()
         fleet = Fleet(specs[homes:], s.fleet_settings(seed=7), credentials=s.credentials, observer=observer)
         stop = asyncio.Event()
@@ -205,17 +216,23 @@ ROWS = (
 
 
 async def measure(
-    homes: int, alarms: int, spacing: float, warmup: float, outage_s: float, connect_within: float
+    homes: int,
+    alarms: int,
+    spacing: float,
+    warmup: float,
+    outage_s: float,
+    connect_within: float,
+    backends: tuple[str, ...] = BACKENDS,
 ) -> str:
     raise_fd_limit(40_000)
     results: dict[str, dict[str, str]] = {}
-    for b in BACKENDS:
+    for b in backends:
         results[b] = await measure_backend(b, homes, alarms, spacing, warmup, outage_s, connect_within)
         # as soon as measured: a run stopped during the second broker keeps the first's figures
         print(f"{b}: " + "; ".join(f"{k} {v}" for k, v in results[b].items()), file=sys.stderr, flush=True)
     rows = [("load", f"{homes:,} homes: heartbeat 30 s, telemetry 60 s (fleet process); {alarms} alarm gateways")]
     for key, name in ROWS:
-        rows += [(f"{name}, {b}", results[b].get(key, "-")) for b in BACKENDS]
+        rows += [(f"{name}, {b}", results[b].get(key, "-")) for b in backends]
     notes = (
         "Mosquitto: one process with the rate-limit plugin. NATS: 3 nats-server nodes (the "
         "product's config: hub/broker/nats.py), gateways spread over the nodes by their own "
@@ -224,7 +241,8 @@ async def measure(
         "receiver share the host's cores. Recovery target: 30 s. "
         f"Load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}."
     )
-    return report.write(f"Broker cluster: Mosquitto vs NATS 3 nodes at {homes:,} homes", rows, notes)
+    title = " vs ".join({"mosquitto": "Mosquitto", "nats": "NATS 3 nodes"}[b] for b in backends)
+    return report.write(f"Broker cluster: {title} at {homes:,} homes", rows, notes)
 
 
 def run(
@@ -234,5 +252,6 @@ def run(
     warmup: float = 20.0,
     outage_s: float = 10.0,
     connect_within: float = WITHIN_S,
+    backends: tuple[str, ...] = BACKENDS,
 ) -> str:
-    return asyncio.run(measure(homes, alarms, spacing, warmup, outage_s, connect_within))
+    return asyncio.run(measure(homes, alarms, spacing, warmup, outage_s, connect_within, backends))

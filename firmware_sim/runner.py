@@ -94,15 +94,16 @@ async def run(
         log.info(
             "fleet: %d/%d gateways connected in %.1f s", fleet.connected, len(specs), time.monotonic() - t0
         )
-        tasks = [asyncio.create_task(fleet.run(stop))]
+        tasks = [asyncio.create_task(fleet.run(stop), name="loop")]
         if actions:
-            tasks.append(asyncio.create_task(play(fleet, Scheduler(actions, speed), stop, on_action)))
+            tasks.append(asyncio.create_task(play(fleet, Scheduler(actions, speed), stop, on_action), name="scenario"))
         if duration is not None:
             loop.call_later(duration, stop.set)
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), report_every)
             except TimeoutError:
+                _fail_if_died(tasks)
                 if report is not None:
                     report(fleet)
         await asyncio.gather(*tasks)
@@ -111,6 +112,13 @@ async def run(
             loop.remove_signal_handler(sig)
         await fleet.stop()
     return fleet
+
+
+def _fail_if_died(tasks: list[asyncio.Task[None]]) -> None:
+    """A fleet whose loop died must not go on printing status lines as if it ran: fail."""
+    for t in tasks:
+        if t.done() and not t.cancelled() and t.exception() is not None:
+            raise FleetError(f"the fleet's task {t.get_name()} stopped: {t.exception()!r}") from t.exception()
 
 
 def stats_line(fleet: Fleet) -> None:

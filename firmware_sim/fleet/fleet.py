@@ -252,12 +252,31 @@ class Fleet:
             ok=known,
             detail="" if known else "unknown_command",
         )
-        s = self.sessions.get(g.id)
-        if s is not None and s.connected:
-            s.publish(str(p.Topic.of(g.id, p.Channel.RESULT)), p.encode(res))
+        self._publish(g.id, str(p.Topic.of(g.id, p.Channel.RESULT)), p.encode(res))
         self.stats.inc("commands")
 
     # --- uplink --------------------------------------------------------------------------
+    def _publish(self, gw_id: str, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
+        """Publish on the gateway's session if it is up; False when it is not (or is closing).
+
+        A link that broke under a write (the broker was SIGKILLed, say) is still ``connected``
+        until asyncio delivers ``connection_lost`` on a later turn of the loop; that delivery
+        reconnects it. Until then the write fails here, for this gateway only: it must never
+        escape into the tick that drives every other gateway."""
+        s = self.sessions.get(gw_id)
+        if s is None or not s.connected:
+            return False
+        try:
+            s.publish(topic, payload, qos=qos, retain=retain)
+        except MqttError as exc:
+            self._send_failed(gw_id, exc)
+            return False
+        return True
+
+    def _send_failed(self, gw_id: str, exc: MqttError) -> None:
+        self.stats.inc("send_failed")
+        log.debug("gateway %s: cannot send (link going down): %s", gw_id, exc)
+
     def _send_due(self, g: SimGateway, now: float) -> None:
         if g.pending:
             self._with_pending.add(g.id)
@@ -265,7 +284,8 @@ class Fleet:
         if s is None or not s.connected:
             return
         for pend in g.due(now):
-            s.publish(str(p.Topic.of(g.id, pend.channel)), pend.payload, qos=1)
+            if not self._publish(g.id, str(p.Topic.of(g.id, pend.channel)), pend.payload, qos=1):
+                return  # the link is going down: all that is pending goes out again after the reconnect
             resend = pend.attempts > 1
             self.stats.inc(f"sent:{pend.channel.value}{':resend' if resend else ''}")
             self.observer.sent(g, pend, resend)
@@ -313,12 +333,10 @@ class Fleet:
     def heartbeat(self, gw_id: str) -> None:
         g = self.gateways[gw_id]
         s = self.sessions.get(gw_id)
-        if s is not None and s.connected:
-            s.publish(
-                str(p.Topic.of(gw_id, p.Channel.STATUS)),
-                g.status(p.GatewayState.ONLINE, "heartbeat", self.now_ms(), self._hb),
-                retain=True,
-            )
+        if s is None or not s.connected:
+            return
+        status = g.status(p.GatewayState.ONLINE, "heartbeat", self.now_ms(), self._hb)
+        if self._publish(gw_id, str(p.Topic.of(gw_id, p.Channel.STATUS)), status, retain=True):
             self.stats.inc("heartbeats")
 
     def link_down(self, gw_id: str) -> None:
@@ -379,8 +397,11 @@ class Fleet:
         if now >= self._next_keepalive_scan:
             # keep-alive needs attention only every few seconds, not every tick
             self._next_keepalive_scan = now + self.settings.keepalive / 8
-            for s in list(self.sessions.values()):
-                s.tick(now)
+            for gw_id, s in list(self.sessions.items()):
+                try:
+                    s.tick(now)
+                except MqttError as exc:
+                    self._send_failed(gw_id, exc)
         if self.store is not None:
             self.store.flush()
         return reconnect

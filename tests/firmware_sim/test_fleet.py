@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -242,3 +244,45 @@ async def test_each_gateway_logs_in_with_its_own_credentials(mosquitto_factory, 
     creds_file.write_text("simpw-000:wrong\nsimpw-001:wrong\n")
     with pytest.raises(FleetError, match=r"bad user name or password|not authorized"):
         await Fleet(specs(2, "simpw"), settings, password_file(creds_file)).start()
+
+
+async def test_a_link_breaking_under_a_write_stops_only_that_gateway(mosquitto: Mosquitto, run_fleet: RunFleet) -> None:
+    """A broker's SIGKILL leaves sessions ``connected`` but their transports closing until
+    asyncio delivers ``connection_lost`` on a later turn. A write in that window failed
+    with MqttError out of the tick and killed the loop that drives every gateway: the whole
+    fleet went quiet (no heartbeat, no reconnect) while its process looked alive."""
+    acker = HubAcker(mosquitto.host, mosquitto.port, shared=False)
+    try:
+        fleet: Fleet = await run_fleet(2, telemetry_s=3600, heartbeat_s=3600)
+        broken, other = sorted(fleet.gateways)
+        s = fleet.sessions[broken]
+        assert s.transport is not None
+        s.transport.close()  # closing now; connection_lost comes on a later turn of the loop
+        assert s.connected
+        # every write of the broken gateway in this window, as the tick makes them
+        fleet.heartbeat(broken)
+        fleet.trigger(broken, p.EventKind.SMOKE, sensor="smoke-1")
+        fleet.tick(time.monotonic() + 3600)  # heartbeats, telemetry and keep-alive all due
+        assert fleet.stats.counts["send_failed"] >= 2
+        # the other gateway and the broken one (after its reconnect) go on
+        alarm = fleet.trigger(other, p.EventKind.GAS, sensor="gas-1")
+        await until(lambda: alarm.id not in fleet.gateways[other].pending, what="the other gateway's alarm acked")
+        await until(lambda: not fleet.gateways[broken].pending, what="the broken gateway's smoke resent and acked")
+        assert fleet.stats.counts["connects"] >= 3  # two at start, the broken one again
+    finally:
+        acker.close()
+
+
+async def test_the_fleet_command_fails_when_its_loop_dies(mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet whose loop died must fail, not go on printing status lines as if it ran."""
+    from firmware_sim import runner
+    from firmware_sim.errors import FleetError
+    from firmware_sim.fleet import FleetSettings
+
+    def broken_tick(self: Fleet, now: float) -> list[str]:
+        raise RuntimeError("tick broke")
+
+    monkeypatch.setattr(Fleet, "tick", broken_tick)
+    settings = FleetSettings(host=mosquitto.host, port=mosquitto.port, tick_s=0.02)
+    with pytest.raises(FleetError, match="tick broke"):
+        await asyncio.wait_for(runner.run(specs(1, "simdie"), settings, duration=60, report_every=0.05), timeout=30)
