@@ -9,11 +9,13 @@ The channels themselves live in ``hub/notify/``; this module only chooses and bu
 from __future__ import annotations
 
 import logging
-import time
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alarms import cap
@@ -30,9 +32,8 @@ from hub.sealing import SealingError, SecretBox
 
 log = logging.getLogger(__name__)
 
-#: A webhook's signing secret is read from the database at most this often (the send path
-#: runs on the event loop); a changed secret signs within this many seconds.
-SECRET_TTL_S = 10.0
+#: Opened webhook secrets memoised at most (by their sealed form: a rotation seals anew).
+OPENED_MAX = 1024
 
 
 def _provider(p: ProviderSettings) -> ProviderConfig:
@@ -46,30 +47,48 @@ def _provider(p: ProviderSettings) -> ProviderConfig:
 
 
 class WebhookDirectory:
-    """Each webhook URL's signing secret (opened with the hub's key) and payload format,
-    read from the subscriptions at most every :data:`SECRET_TTL_S`."""
+    """Each webhook URL's signing secret (opened with the hub's key) and payload format, read
+    from its subscription for every delivery (one read of a small table, in a worker
+    thread: :class:`~hub.notify.webhook.WebhookChannel` calls :meth:`target` off the event
+    loop), so a rotated secret or a changed format applies to every delivery that starts
+    after the change committed, on every hub worker. Only the decryption is memoised, keyed
+    by the sealed secret itself: a rotation stores a new sealed form, which misses."""
 
-    def __init__(
-        self, sessions: sessionmaker[Session], box: SecretBox, monotonic: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, sessions: sessionmaker[Session], box: SecretBox) -> None:
         self.sessions = sessions
         self.box = box
-        self.monotonic = monotonic  #: the cache's clock
-        self._secrets: dict[str, tuple[str | None, float]] = {}  #: url → (secret, read at)
-        self._formats: dict[str, tuple[str, float]] = {}  #: url → (format, read at)
+        self._opened: OrderedDict[str, str] = OrderedDict()  #: sealed → opened
+        self._lock = threading.Lock()  #: targets are read from several threads at once
+
+    def target(self, url: str) -> tuple[str | None, str]:
+        """``(secret, format)`` of the webhook at ``url`` now: its active subscription (else
+        the newest one); ``(None, "json")`` when there is none."""
+        try:
+            with self.sessions() as s:
+                row = read_only(s).execute(
+                    select(WebhookSubscription.secret_sealed, WebhookSubscription.format)
+                    .where(WebhookSubscription.url == url)
+                    .order_by(WebhookSubscription.active.desc(), WebhookSubscription.id.desc())
+                    .limit(1)
+                ).first()
+        except SQLAlchemyError as exc:  # the database is away: retried with backoff
+            raise DeliveryFailed(f"webhook {url}: its subscription cannot be read: {exc}") from exc
+        if row is None:
+            return None, "json"
+        return self._open(url, row.secret_sealed), row.format or "json"
 
     def secret(self, url: str) -> str | None:
-        """The signing secret of the webhook at ``url``, opened."""
-        now = self.monotonic()
-        cached = self._secrets.get(url)
-        if cached is not None and now - cached[1] < SECRET_TTL_S:
-            return cached[0]
-        with self.sessions() as s:
-            sealed = read_only(s).scalars(
-                select(WebhookSubscription.secret_sealed).where(WebhookSubscription.url == url).limit(1)
-            ).first()
+        """The signing secret of the webhook at ``url`` now, opened."""
+        return self.target(url)[0]
+
+    def _open(self, url: str, sealed: str) -> str:
+        with self._lock:
+            opened = self._opened.get(sealed)
+            if opened is not None:
+                self._opened.move_to_end(sealed)
+                return opened
         try:
-            secret = self.box.open(sealed) if sealed is not None else None
+            opened = self.box.open(sealed)
         except SealingError as exc:
             # A wrong or missing key is a configuration fault: retried (with backoff) so
             # that deliveries go out once the key is fixed, and loud in the log meanwhile.
@@ -77,21 +96,11 @@ class WebhookDirectory:
             raise DeliveryFailed(
                 f"webhook secret of {url} does not open with the configured key", retryable=True
             ) from exc
-        self._secrets[url] = (secret, now)
-        return secret
-
-    def format(self, url: str) -> str:
-        """``json`` or ``cap`` (the subscription's choice)."""
-        now = self.monotonic()
-        cached = self._formats.get(url)
-        if cached is not None and now - cached[1] < SECRET_TTL_S:
-            return cached[0]
-        with self.sessions() as s:
-            fmt = read_only(s).scalars(
-                select(WebhookSubscription.format).where(WebhookSubscription.url == url).limit(1)
-            ).first()
-        self._formats[url] = (fmt or "json", now)
-        return fmt or "json"
+        with self._lock:
+            self._opened[sealed] = opened
+            while len(self._opened) > OPENED_MAX:
+                self._opened.popitem(last=False)
+        return opened
 
 
 def channels(
@@ -107,8 +116,7 @@ def channels(
     by the target rules (``[hub.alarms.webhooks]``), with the rule."""
     hook = WebhookChannel(
         http,
-        webhooks.secret,
-        formats=webhooks.format,
+        directory=webhooks.target,
         renderers={"cap": cap.webhook_body},
         targets=settings.webhooks.policy(),
         on_refused=on_refused,

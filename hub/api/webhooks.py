@@ -220,8 +220,9 @@ def disable_webhook(webhook_id: WebhookId, p: Manager, ctx: Context) -> Response
 @router.post("/webhooks/{webhook_id}/rotate-secret", response_model=SecretShown, operation_id="rotate_webhook_secret",
              responses=_r(403, 404, 503))  # fmt: skip
 def rotate_secret(webhook_id: WebhookId, body: SecretRotate, p: Manager, ctx: Context) -> SecretShown:
-    """Replace the signing secret; the new one is shown this once. Hub workers cache a
-    secret for up to 10 s: accept both for a minute after rotating."""
+    """Replace the signing secret; the new one is shown this once and signs every delivery
+    that starts after this answer, on every hub worker (each delivery reads the current
+    secret). One already on the wire carries the old: accept both for a minute."""
     secret = _secret(body.secret)
     sealed = _box(ctx).seal(secret)
 

@@ -9,6 +9,7 @@ address it checked. A refused target is a permanent failure (dead at once)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,6 +25,8 @@ from hub.notify.targets import TargetPolicy, TargetRefused
 
 #: A format's body of a payload: ``(body, media type)``; None: this payload goes as JSON.
 Render = Callable[[Mapping[str, Any]], tuple[bytes, str] | None]
+#: A subscriber URL's ``(signing secret or None, format)`` now (blocking).
+Directory = Callable[[str], tuple[str | None, str]]
 
 
 class WebhookChannel:
@@ -32,27 +35,35 @@ class WebhookChannel:
     def __init__(
         self,
         client: httpx.AsyncClient,
-        secrets: Mapping[str, str] | Callable[[str], str | None],
+        secrets: Mapping[str, str] | Callable[[str], str | None] | None = None,
         wall_clock: Callable[[], float] = time.time,
         formats: Callable[[str], str] | None = None,
         renderers: Mapping[str, Render] | None = None,
         targets: TargetPolicy | None = None,
         on_refused: Callable[[str], None] | None = None,
+        directory: Directory | None = None,
     ) -> None:
-        """``formats``: a subscriber URL's format (``json`` unless told); ``renderers``: the
-        body of each format other than ``json``; ``targets``: where posts may go (default:
-        public addresses only); ``on_refused``: called with the rule of each refused
-        delivery (metrics)."""
+        """Each subscriber URL's secret and format come from ``directory`` (the hub's: read
+        from the subscription for every delivery, in a worker thread), or else from
+        ``secrets`` and ``formats`` (``json`` unless told); ``renderers``: the body of each
+        format other than ``json``; ``targets``: where posts may go (default: public
+        addresses only); ``on_refused``: called with the rule of each refused delivery
+        (metrics)."""
         self._client = client
-        self._targets = targets or TargetPolicy()
-        self._on_refused = on_refused
+        secrets = secrets if secrets is not None else {}
         self._secret = secrets.get if isinstance(secrets, Mapping) else secrets
+        self._directory = directory
         self._wall = wall_clock
         self._format = formats or (lambda _url: "json")
         self._renderers = dict(renderers or {})
+        self._targets = targets or TargetPolicy()
+        self._on_refused = on_refused
 
     async def send(self, message: Message) -> Delivered:
-        secret = self._secret(message.address)
+        if self._directory is not None:  # blocking (a database read): off the event loop
+            secret, fmt = await asyncio.to_thread(self._directory, message.address)
+        else:
+            secret, fmt = self._secret(message.address), self._format(message.address)
         if not secret:
             raise DeliveryFailed(f"no secret configured for webhook {message.address}", retryable=False)
         try:
@@ -63,7 +74,7 @@ class WebhookChannel:
             raise DeliveryFailed(f"refused: {exc}", retryable=False) from exc
         except OSError as exc:  # DNS down or the name gone: may come back
             raise DeliveryFailed(f"cannot resolve the host of {message.address}: {exc}") from exc
-        body, content_type = self._body(message)
+        body, content_type = self._body(message, fmt)
         ts = int(self._wall())
         headers = {
             "Content-Type": content_type,
@@ -75,8 +86,8 @@ class WebhookChannel:
         }
         return await post(self._client, url, content=body, headers=headers, extensions=extensions, shown=message.address)
 
-    def _body(self, message: Message) -> tuple[bytes, str]:
+    def _body(self, message: Message, fmt: str) -> tuple[bytes, str]:
         payload = message.payload
-        render = self._renderers.get(self._format(message.address)) if self._renderers else None
+        render = self._renderers.get(fmt) if self._renderers else None
         rendered = render(payload) if render is not None else None
         return rendered or (orjson.dumps(dict(payload)), "application/json")

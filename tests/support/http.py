@@ -15,6 +15,8 @@ from typing import Any
 import uvicorn
 
 from hub.alarms.settings import WebhookSettings
+from hub.notify.errors import SignatureError
+from hub.notify.signing import verify
 from safehome.testing.mosquitto import free_port
 
 #: The receivers here listen on loopback, which webhooks may not post to by default
@@ -51,6 +53,15 @@ class Received:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    def signed_by(self, secret: str) -> bool:
+        """A webhook delivery whose signature verifies with ``secret`` (and is fresh)."""
+        try:
+            verify(secret, self.headers["x-safehome-signature"], self.headers["x-safehome-timestamp"], self.body,
+                   time.time())  # fmt: skip
+        except SignatureError:
+            return False
+        return True
 
 
 @dataclass

@@ -41,7 +41,7 @@ async def deliver(hub: Hub, service: AlarmService, done: Callable[[], bool]) -> 
     """Run the real outbox and webhook channel until ``done()``."""
     async with httpx.AsyncClient(timeout=5) as http:
         worker = OutboxWorker(
-            hub.sessions, WebhookChannel(http, service.webhooks.secret, targets=LOOPBACK_TARGETS), "w1",
+            hub.sessions, WebhookChannel(http, directory=service.webhooks.target, targets=LOOPBACK_TARGETS), "w1",
             lambda: dt.datetime.now(dt.UTC), RetryPolicy(max_attempts=2, base_s=0.01, jitter=False),
         )  # fmt: skip
         deadline = time.monotonic() + 15
