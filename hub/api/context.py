@@ -47,6 +47,9 @@ class ApiContext:
     #: Console users: an access token lives this long; a refresh token (a shift) this long.
     access_ttl: dt.timedelta = dt.timedelta(minutes=15)
     refresh_ttl: dt.timedelta = dt.timedelta(hours=12)
+    #: When this worker last deleted expired login counts (``hub/api/users.py``, at most
+    #: every ``throttle.PRUNE_EVERY``); state, not a setting.
+    throttle_pruned_at: dt.datetime | None = field(default=None, repr=False)
     #: argon2id with argon2-cffi's default (RFC 9106 low-memory) parameters
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
     #: Seals webhook secrets made through the API (``[hub.secrets]``); None: such routes

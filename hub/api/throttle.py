@@ -23,6 +23,16 @@ class Policy:
 
 ACCOUNT = Policy(5, dt.timedelta(minutes=15), dt.timedelta(minutes=15))
 ADDRESS = Policy(20, dt.timedelta(minutes=15), dt.timedelta(minutes=15))
+#: Expired counts are deleted at most this often per hub worker (on a failed login): the
+#: table holds the counts of the last window (and lockouts in force) plus at most this much.
+PRUNE_EVERY = dt.timedelta(minutes=1)
+
+
+def forgotten_before(now: dt.datetime, policies: tuple[Policy, ...] = (ACCOUNT, ADDRESS)) -> dt.datetime:
+    """A count whose window started at or before this, and that holds no lockout in force at
+    ``now``, changes nothing any more: the next failure starts a new window either way
+    (:func:`after_failure`), and it locks nothing (:func:`locked_until`). It may be deleted."""
+    return now - max(p.window for p in policies)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,10 @@ import secrets
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from hub import audit
 from hub.api import passwords, throttle
@@ -221,13 +222,31 @@ def login(ctx: ApiContext, username: str, password: str, source: str) -> Tokens:
 _POLICIES = {"account": throttle.ACCOUNT, "address": throttle.ADDRESS}
 
 
+def prune_throttle(s: Session, now: dt.datetime) -> int:
+    """Delete the counts that expired (window over, no lockout in force): without it every
+    name and address ever tried stays a row. Returns how many went."""
+    gone = s.execute(
+        delete(LoginThrottle)
+        .where(
+            LoginThrottle.window_start <= throttle.forgotten_before(now),
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(gone, "rowcount", 0) or 0)
+
+
 def _fail(ctx: ApiContext, keys: dict[str, str], name: str, source: str, now: dt.datetime) -> None:
-    """Count a failed login against the account name and the address, and audit it. Two
-    workers counting the first failure of a name at once: one insert loses, and is retried
-    as an update."""
+    """Count a failed login against the account name and the address, and audit it; first,
+    at most every PRUNE_EVERY, delete the expired counts. Two workers counting the first
+    failure of a name at once: one insert loses, and is retried as an update; a count
+    another worker pruned meanwhile: retried as an insert."""
+    prune = ctx.throttle_pruned_at is None or now - ctx.throttle_pruned_at >= throttle.PRUNE_EVERY
     for attempt in (1, 2):
         try:
             with ctx.sessions() as s, s.begin():
+                if prune:
+                    prune_throttle(s, now)
                 for what, key in keys.items():
                     row = s.get(LoginThrottle, key)
                     old = throttle.Count(row.failures, row.window_start, row.locked_until) if row else None
@@ -238,8 +257,10 @@ def _fail(ctx: ApiContext, keys: dict[str, str], name: str, source: str, now: dt
                     row.failures, row.window_start, row.locked_until = new.failures, new.window_start, new.locked_until
                 audit.record(s, actor=f"user {name}", action="login.failed", target=f"user:{name}",
                              source=source, at=now)
+            if prune:
+                ctx.throttle_pruned_at = now
             return
-        except IntegrityError:
+        except (IntegrityError, StaleDataError):
             if attempt == 2:
                 raise
 

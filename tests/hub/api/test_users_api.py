@@ -4,6 +4,8 @@ per source address with one generic answer, and the user named in the alarm hist
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,9 +18,9 @@ from sqlalchemy import select
 from hub.api.app import make_api_app
 from hub.api.auth import credential_refusal
 from hub.api.context import ApiContext
-from hub.api.models import User
+from hub.api.models import LoginThrottle, User
 from hub.api.throttle import ACCOUNT, ADDRESS
-from hub.api.users import LOGIN_FAILED, LOGIN_LOCKED, create_user, resolve_access
+from hub.api.users import LOGIN_FAILED, LOGIN_LOCKED, LoginRefused, create_user, login, resolve_access
 from hub.audit import AuditEntry
 from hub.cli import hub as hub_cli
 from tests.hub.conftest import Hub, raise_alarm
@@ -295,3 +297,54 @@ def test_an_open_stream_rechecks_a_user_session(api: Api) -> None:
     assert p2 is not None
     with api.hub.sessions() as s:
         assert credential_refusal(s, p2, api.hub.clock.now() + ctx.access_ttl) == "token_expired"
+
+
+def _throttle_rows(hub: Hub) -> int:
+    with hub.sessions() as s:
+        return len(s.scalars(select(LoginThrottle.key)).all())
+
+
+def _refused(ctx: ApiContext, name: str, password: str, source: str) -> int:
+    with pytest.raises(LoginRefused) as err:
+        login(ctx, name, password, source)
+    return err.value.status
+
+
+def test_the_throttle_forgets_expired_counts_and_stays_bounded(hub: Hub) -> None:
+    """An attacker trying new names from new addresses for two hours: without pruning every
+    one stays a row (480 here); with it the table holds the counts of the last window."""
+    ctx = ApiContext(hub.sessions, hub.clock, password_hasher=CHEAP)
+    per_round, step = 10, dt.timedelta(minutes=5)
+    sizes = []
+    for r in range(24):
+        for i in range(per_round):
+            assert _refused(ctx, f"guess-{r}-{i}", "Winter2026!", f"10.9.{r}.{i}") == 401
+        sizes.append(_throttle_rows(hub))
+        hub.clock.advance(seconds=step.total_seconds())
+    # an account and an address row per failure, for the rounds within one window (15 min:
+    # this round and the two before; the one 15 min back has just expired)
+    live = 2 * per_round * math.ceil(ACCOUNT.window / step)
+    assert max(sizes) == live and sizes[-1] == live, sizes
+    # and nothing expired lingers: every row left was started within the last window
+    last_round_at = hub.clock.now() - step
+    with hub.sessions() as s:
+        starts = [t if t.tzinfo else t.replace(tzinfo=dt.UTC) for t in s.scalars(select(LoginThrottle.window_start))]
+    assert min(starts) > last_round_at - ACCOUNT.window
+
+
+def test_a_lockout_outlives_its_window_through_pruning(api: Api) -> None:
+    """Five failures spread over 12 minutes lock lina until 15 minutes after the last one; a
+    prune after her window ended (16 min) keeps the count while the lockout holds."""
+    ctx = ApiContext(api.hub.sessions, api.hub.clock, password_hasher=CHEAP)
+    for i in range(ACCOUNT.max_failures):
+        assert _refused(ctx, "lina", f"guess {i}", "10.8.0.21") == 401
+        if i < ACCOUNT.max_failures - 1:
+            api.hub.clock.advance(seconds=180)
+    locked_at = api.hub.clock.now()
+    api.hub.clock.advance(seconds=4 * 60)  # 16 min after the first failure: her window is over
+    assert _refused(ctx, "someone", "Winter2026!", "10.8.0.99") == 401  # prunes (a minute since the last)
+    assert _throttle_rows(api.hub) >= 3  # lina's, her address's, and the new ones
+    assert _refused(ctx, "lina", PASSWORD, "10.8.0.22") == 429  # the right password, still locked
+    assert api.login("lina").status_code == 429  # over HTTP too (another address: the account's lock)
+    api.hub.clock.advance(seconds=(locked_at + ACCOUNT.lockout - api.hub.clock.now()).total_seconds())
+    assert login(ctx, "lina", PASSWORD, "10.8.0.22").principal.actor.startswith("Li Na")
