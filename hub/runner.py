@@ -210,6 +210,9 @@ def build_hub(settings: HubSettings, alarms: bool = True) -> Hub:
         ctx = ApiContext(
             factory, a.clock, outbox=a.dispatcher, bus=a.bus, secret_box=a.webhooks.box, timeseries=ts, commands=sender,
             webhook_targets=settings.alarms.webhooks.policy(),
+            access_ttl=dt.timedelta(seconds=settings.auth.access_ttl_s),
+            refresh_ttl=dt.timedelta(seconds=settings.auth.refresh_ttl_s),
+            password_hasher=settings.auth.hasher(),
         )
         mount_api(hub.app, ctx)
         hub.app.state.console_bus = a.bus

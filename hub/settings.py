@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+from argon2 import PasswordHasher
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -214,6 +215,41 @@ class SecretsSettings(_Part):
         return [k.strip() for k in raw.splitlines() if k.strip()]
 
 
+#: argon2id memory below which one pass is not enough (OWASP's equivalents: 46 MiB with
+#: t=1, 19 MiB with t=2); 19 MiB is the floor.
+ARGON2_ONE_PASS_KIB = 47_104
+
+
+class AuthSettings(_Part):
+    """Console users' tokens and password hashing (``[hub.auth]``; docs/api.md, Console users)."""
+
+    access_ttl_s: int = Field(default=900, ge=60, le=3600, description="an access token lives this long (1 min - 1 h)")
+    refresh_ttl_s: int = Field(
+        default=12 * 3600, ge=900, le=24 * 3600, description="a refresh token (a session) lives this long (15 min - 24 h)"
+    )
+    argon2_time_cost: int = Field(default=3, ge=1, le=10, description="argon2id passes")
+    argon2_memory_kib: int = Field(
+        default=65_536, ge=19_456, le=1_048_576, description="argon2id memory per hash, KiB (19 MiB - 1 GiB)"
+    )
+    argon2_parallelism: int = Field(default=4, ge=1, le=16, description="argon2id lanes")
+
+    @model_validator(mode="after")
+    def _sane(self) -> AuthSettings:
+        if self.refresh_ttl_s < self.access_ttl_s:
+            raise ValueError("auth.refresh_ttl_s must not be shorter than auth.access_ttl_s")
+        if self.argon2_memory_kib < ARGON2_ONE_PASS_KIB and self.argon2_time_cost < 2:
+            raise ValueError(
+                f"auth.argon2_time_cost must be at least 2 with argon2_memory_kib below {ARGON2_ONE_PASS_KIB} "
+                "(OWASP: 46 MiB x 1 pass or 19 MiB x 2)"
+            )
+        return self
+
+    def hasher(self) -> PasswordHasher:
+        return PasswordHasher(
+            time_cost=self.argon2_time_cost, memory_cost=self.argon2_memory_kib, parallelism=self.argon2_parallelism
+        )
+
+
 class IngestSettings(_Part):
     batch_max: int = Field(default=1000, ge=1, description="messages stored per transaction at most")
     reject_log_interval_s: float = Field(
@@ -359,6 +395,7 @@ class HubSettings(FileSettings):
     supervision: SupervisionSettings = SupervisionSettings()
     timeseries: TimeseriesSettings = TimeseriesSettings()
     secrets: SecretsSettings = SecretsSettings()
+    auth: AuthSettings = AuthSettings()
     alarms: AlarmSettings = AlarmSettings()
     log_level: str = "INFO"
 

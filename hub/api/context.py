@@ -44,13 +44,14 @@ class ApiContext:
     #: An open event stream re-reads its token this often and closes once it is revoked
     #: (an expiry is seen at once, from the token itself).
     token_recheck_s: float = 5.0
-    #: Console users: an access token lives this long; a refresh token (a shift) this long.
+    #: Console users: an access token lives this long; a refresh token (a shift) this long
+    #: (``[hub.auth]`` access_ttl_s, refresh_ttl_s).
     access_ttl: dt.timedelta = dt.timedelta(minutes=15)
     refresh_ttl: dt.timedelta = dt.timedelta(hours=12)
     #: When this worker last deleted expired login counts (``hub/api/users.py``, at most
     #: every ``throttle.PRUNE_EVERY``); state, not a setting.
     throttle_pruned_at: dt.datetime | None = field(default=None, repr=False)
-    #: argon2id with argon2-cffi's default (RFC 9106 low-memory) parameters
+    #: argon2id; default argon2-cffi's (RFC 9106 low-memory) parameters (``[hub.auth]`` argon2_*)
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
     #: Seals webhook secrets made through the API (``[hub.secrets]``); None: such routes
     #: answer 503 instead of sealing with a key the hub's workers cannot open.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hub.sealing import DEV_KEY, SecretBox, generate_key
-from hub.settings import SettingsError, load_hub_settings, secret_weakness
+from hub.settings import HubSettings, SettingsError, load_hub_settings, secret_weakness
 
 
 def test_toml_then_env_then_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,12 +66,16 @@ def test_bad_settings_say_where(tmp_path: Path) -> None:
     ],
 )
 def test_ingest_lanes_are_checked(tmp_path: Path, lanes: str, message: str) -> None:
-    f = tmp_path / "hub.toml"
-    f.write_text(f'[hub]\nenv = "dev"\n[hub.ingest]\nlanes = {lanes}\n')
     with pytest.raises(SettingsError, match=message):
-        load_hub_settings(f)
-    f.write_text('[hub]\nenv = "dev"\n[hub.ingest]\nlanes = ["telemetry"]\n')
-    assert load_hub_settings(f).ingest.lanes == ["telemetry"]
+        dev_settings(tmp_path, "ingest", f"lanes = {lanes}")
+    assert dev_settings(tmp_path, "ingest", 'lanes = ["telemetry"]').ingest.lanes == ["telemetry"]
+
+
+def dev_settings(tmp_path: Path, table: str, body: str) -> HubSettings:
+    """A dev hub's settings from a file with ``body`` in ``[hub.<table>]``."""
+    f = tmp_path / "hub.toml"
+    f.write_text(f'[hub]\nenv = "dev"\n[hub.{table}]\n{body}\n')
+    return load_hub_settings(f)
 
 
 @pytest.mark.parametrize(
@@ -202,3 +206,22 @@ def test_loopback_needs_no_tls(monkeypatch: pytest.MonkeyPatch, host: str) -> No
 def test_tls_cert_and_key_go_together() -> None:
     with pytest.raises(SettingsError, match=r"tls_certfile and http\.tls_keyfile go together"):
         load_hub_settings(None, env="dev", http={"tls_certfile": "/etc/hub.crt"})
+
+
+@pytest.mark.parametrize(
+    ("auth", "message"),
+    [
+        ("access_ttl_s = 30", r"auth\.access_ttl_s"),
+        ("access_ttl_s = 86400", r"auth\.access_ttl_s"),
+        ("refresh_ttl_s = 2592000", r"auth\.refresh_ttl_s"),
+        ("access_ttl_s = 3600\nrefresh_ttl_s = 1800", "must not be shorter than auth.access_ttl_s"),
+        ("argon2_memory_kib = 1024", r"auth\.argon2_memory_kib"),
+        ("argon2_memory_kib = 19456\nargon2_time_cost = 1", "argon2_time_cost must be at least 2"),
+        ("argon2_parallelism = 0", r"auth\.argon2_parallelism"),
+    ],
+)
+def test_token_lifetimes_and_argon2_cost_are_bounded(tmp_path: Path, auth: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        dev_settings(tmp_path, "auth", auth)
+    one_pass = dev_settings(tmp_path, "auth", "argon2_memory_kib = 47104\nargon2_time_cost = 1")
+    assert one_pass.auth.hasher().memory_cost == 47104  # OWASP's one-pass figure
