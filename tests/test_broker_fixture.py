@@ -1,11 +1,17 @@
-"""The shared Mosquitto fixture: a real broker that carries a QoS 1 protocol message."""
+"""The shared Mosquitto fixture: a real broker that carries a QoS 1 protocol message; the
+helper's start (every listener bound, ports taken meanwhile picked again)."""
 
 from __future__ import annotations
 
 import queue
+import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 import protocols as p
@@ -41,3 +47,55 @@ def test_mosquitto_carries_an_event(mosquitto: Mosquitto) -> None:
     finally:
         sub.loop_stop()
         sub.disconnect()
+
+
+@contextmanager
+def listening(*ports: int) -> Iterator[None]:
+    """Another process's listeners on ``ports`` (what a parallel test could hold)."""
+    socks = []
+    try:
+        for port in ports:
+            s = socket.socket()
+            s.bind(("127.0.0.1", port))
+            s.listen()
+            socks.append(s)
+        yield
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_a_started_broker_listens_on_every_port(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path / "m", extra_listeners=2).start()
+    try:
+        for port in (broker.port, *broker.extra_ports):  # no waiting: start() returned
+            socket.create_connection((broker.host, port), timeout=5).close()
+    finally:
+        broker.stop()
+
+
+def test_ports_taken_before_the_start_are_picked_again(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path / "m", extra_listeners=1)
+    picked = broker.port, broker.extra_ports[0]
+    with listening(picked[1]):  # the extra listener's: mosquitto binds the first, then fails
+        broker.start()
+    try:
+        assert broker.extra_ports[0] != picked[1]
+        socket.create_connection((broker.host, broker.extra_ports[0]), timeout=5).close()
+        assert broker.log_text().count("Address already in use") == 1
+        port = broker.port
+        broker.restart()  # clients know the port now: it stays
+        assert broker.port == port
+    finally:
+        broker.stop()
+
+
+def test_a_port_given_by_the_caller_is_not_replaced(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        broker = Mosquitto(tmp_path / "m", port=port)
+        with pytest.raises(RuntimeError, match="Address already in use"):
+            broker.start()
+    assert broker.proc is None

@@ -11,7 +11,7 @@ from gpiozero.pins.mock import MockFactory
 
 from protocols import Channel, EventKind
 from safehome.testing.acker import HubAcker
-from safehome.testing.mosquitto import Mosquitto, free_port
+from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.pki import make_pki
 from safehome.testing.poll import until
 from tests.edge.conftest import make_agent, running, settings_for
@@ -28,13 +28,13 @@ def tls_broker(
     pwfile.write_text("")
     for user, pw in ((gw, "gw-secret-1"), ("hub", "hub-secret-1")):
         subprocess.run(["mosquitto_passwd", "-b", str(pwfile), user, pw], check=True, capture_output=True)
-    plain = free_port()
     extra = (
         f"cafile {pki / 'ca.crt'}\ncertfile {pki / 'server.crt'}\nkeyfile {pki / 'server.key'}\n"
-        f"password_file {pwfile}\nlistener {plain} 127.0.0.1\n"
+        f"password_file {pwfile}\n"
     )
-    broker = mosquitto_factory(extra_config=extra, allow_anonymous=False)
-    return broker, pki / "ca.crt", plain, gw
+    # the TLS listener is the broker's port; the hub's plain listener comes after it
+    broker = mosquitto_factory(extra_config=extra, allow_anonymous=False, extra_listeners=1)
+    return broker, pki / "ca.crt", broker.extra_ports[0], gw
 
 
 async def test_agent_connects_with_tls_and_credentials(
