@@ -71,10 +71,11 @@ class ScriptedGateway:
             "sensors": [{"id": s, "model": "smoke-dry-contact"} for s in sensors],
         }, strict=False)
 
-    def send(self, msg: p.Event | p.Telemetry | p.Status, retain: bool = False) -> None:
+    def send(self, msg: p.Event | p.Telemetry | p.Status, retain: bool = False, wait: bool = True) -> None:
+        """``wait`` False: do not wait for the PUBACK (:meth:`Client.publish` with ``within`` None)."""
         channel = {p.Event: "event", p.Telemetry: "telemetry", p.Status: "status"}[type(msg)]
         self.client.publish(str(p.Topic.of(self.gw, channel)), p.encode(msg), qos=1,
-                            retain=retain or channel == "status")
+                            retain=retain or channel == "status", within=10 if wait else None)
 
     def send_raw(self, channel: str, payload: bytes) -> None:
         self.client.publish(f"{p.ROOT}/gw/{self.gw}/{channel}", payload, qos=1)

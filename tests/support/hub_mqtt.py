@@ -98,9 +98,20 @@ class Client:
         wait_for(lambda: mid in self.subacks, what=f"SUBACK for {topic}")
         return self.subacks[mid]
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+    def publish(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, within: float | None = 10
+    ) -> bool:
+        """Publish, and wait up to ``within`` s for the broker's PUBACK (QoS 1). True once the
+        broker has acknowledged it; a broker may never acknowledge a publish it refuses, so
+        callers that need it taken assert on the result. ``within`` None: hand it to paho and
+        return False at once, connected or not (paho sends it on the reconnect), as a gateway
+        whose loop never waits on a PUBACK; a test's event loop that runs the hub must not
+        either (a wait also raises while paho is disconnected)."""
         info = self.c.publish(topic, payload, qos=qos, retain=retain)
-        info.wait_for_publish(10)
+        if within is None:
+            return False
+        info.wait_for_publish(within)
+        return info.is_published()
 
     def get(self, timeout: float = 10) -> mqtt.MQTTMessage:
         return self.messages.get(timeout=timeout)

@@ -71,10 +71,14 @@ async def test_last_will_reaches_the_hub_when_the_link_dies(
 async def test_retained_uplink_is_not_replayed_to_the_hub(nats_cluster: NatsCluster) -> None:
     gw = "nats-retain"
     pw = nats_cluster.gateway(gw)
-    a = _client(nats_cluster, 1, gw, pw, client_id=gw).connect()
+    a = _client(nats_cluster, 1, gw, pw, client_id=gw).connect(timeout=60)
     try:
-        a.publish(str(p.Topic.of(gw, "event")), b"retained-event", retain=True)
-        a.publish(str(p.Topic.of(gw, "status")), b"retained-status", retain=True)
+        for ch in ("event", "status"):
+            # the PUBACK: its node (n2) has taken the message (a retained one is stored in JetStream
+            # first, seconds on a loaded host) and routed it to the subscribers it knows of.
+            # A hub subscribing before that would get it live, not replayed.
+            taken = a.publish(str(p.Topic.of(gw, ch)), f"retained-{ch}".encode(), retain=True, within=60)
+            assert taken, f"no PUBACK for the retained {ch} within 60 s"
         # a hub worker subscribing afterwards (core NATS: no retained store) gets live traffic only
         nc = await nats.connect(nats_cluster.nats_urls[0], user="hub", password=nats_cluster.hub_password)
         st = Statuses()
@@ -83,8 +87,8 @@ async def test_retained_uplink_is_not_replayed_to_the_hub(nats_cluster: NatsClus
                 await nc.subscribe(subject(f"{p.ROOT}/gw/+/{ch}"), queue="hub-late", cb=st.on_msg)
             await nc.flush()
             nats_cluster.wait_routed(subject(f"{p.ROOT}/gw/+/event"), node=0)
-            a.publish(str(p.Topic.of(gw, "event")), b"live")
-            await until(lambda: st.got, what="the live event")
+            a.publish(str(p.Topic.of(gw, "event")), b"live", within=None)  # the hub runs on this loop
+            await until(lambda: st.got, within=60, what="the live event")
             assert st.got == [(subject(str(p.Topic.of(gw, "event"))), b"live")]
         finally:
             await nc.close()

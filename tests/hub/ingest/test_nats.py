@@ -87,7 +87,10 @@ async def send_until_acked(
     gw: ScriptedGateway, events: list[p.Event], within: float = 30, burst: int | None = None
 ) -> None:
     """Send, and resend what is not acked yet (at most ``burst`` at a time), as the edge agent
-    does (core NATS may lose what was in flight when a node died: never an acked event)."""
+    does (core NATS may lose what was in flight when a node died: never an acked event).
+    Never waits for a PUBACK: the hub runs on this event loop, and after a node's SIGKILL a
+    gateway's PUBACK took 8 s here (a blocking send held the hub that long, per event), or
+    the gateway was disconnected meanwhile (paho queues the publish for the reconnect)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
@@ -97,7 +100,7 @@ async def send_until_acked(
         assert loop.time() < deadline, f"{len(pending)} of {len(events)} events of {gw.gw} never acked"
         pending = pending[:burst]
         for e in pending:
-            gw.send(e)
+            gw.send(e, wait=False)
         try:
             await gw.acked([e.id for e in pending], within=2)
         except AssertionError:
@@ -200,7 +203,9 @@ async def test_the_hub_keeps_storing_when_its_node_is_sigkilled(cluster: NatsClu
         await asyncio.wait_for(w.service.subscribed.wait(), 30)  # on another node
         assert lane_node(w, cluster) != killed
         after = [gw.event(seq=100 + i) for i in range(10)]
-        await send_until_acked(gw, after)
+        # the cluster elects new leaders for the MQTT streams meanwhile: QoS 1 publishes (the
+        # acks) time out, the gateway's connection is closed (>10 s each at load ~7)
+        await send_until_acked(gw, after, within=120)
         assert stored(w, [e.id for e in before + after]) == 20
         assert w.count("safehome_ingest_lane_up", lane="priority") == 1
     finally:
