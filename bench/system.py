@@ -27,6 +27,7 @@ from firmware_sim.broker import LocalBroker, free_port
 from firmware_sim.fleet import FleetSettings
 from firmware_sim.procs import die_with_parent
 from firmware_sim.registry import Registry, generate, registry_to_yaml
+from protocols.failover import FAILOVER_SPREAD_S, NATS_FAILOVER_SPREAD_S
 from safehome.demo_hub import LOOPBACK_WEBHOOKS_TOML, HubHandle, mqtt_toml, nats_mqtt_toml, start_real_hub
 from safehome.testing.nats import NatsCluster
 
@@ -211,12 +212,13 @@ class System:
     def fleet_settings(self, **kw: Any) -> FleetSettings:
         """Fleet settings for the system's broker (every address of a cluster; downlink at QoS 0
         on NATS, as its bundles say: docs/broker.md section 6)."""
-        return FleetSettings.model_validate({"servers": self.servers, "downlink_qos": self._downlink_qos, **kw})
+        given = {"servers": self.servers, "downlink_qos": self._downlink_qos, "failover_spread_s": self._spread}
+        return FleetSettings.model_validate({**given, **kw})
 
     def fleet_args(self) -> list[str]:
         """``safehome sim fleet`` options for the system's broker."""
         out = [arg for server in self.servers for arg in ("--server", server)]
-        out += ["--downlink-qos", str(self._downlink_qos)]
+        out += ["--downlink-qos", str(self._downlink_qos), "--failover-spread", str(self._spread)]
         return out + (["--password-template", BENCH_PASSWORD] if self.backend == "nats" else [])
 
     @property
@@ -224,6 +226,12 @@ class System:
         # QoS 1 subscriptions on NATS are replicated JetStream consumers: 10,000 homes did not
         # connect in 10 min; at QoS 0 they did in 105 s (docs/broker.md section 6)
         return 0 if self.backend == "nats" else 1
+
+    @property
+    def _spread(self) -> float:
+        # what the bundles say (safehome/provision.py): 2 s spread 3,333 gateways' logins too
+        # tightly for a NATS cluster on this host (protocols/failover.py NATS_FAILOVER_SPREAD_S)
+        return NATS_FAILOVER_SPREAD_S if self.backend == "nats" else FAILOVER_SPREAD_S
 
 
 def subscribe_webhook(db_url: str, url: str, district: str) -> None:

@@ -21,9 +21,9 @@ import aiomqtt
 from edge.errors import ConfigError
 from edge.settings import EdgeSettings
 from protocols import Channel, Topic
-from protocols.failover import Address, Rotation, reconnect_delay
+from protocols.failover import ALARM_RECONNECT_S, Address, Rotation, alarm_reconnect_delay, reconnect_delay
 
-__all__ = ["reconnect_delay", "rotation"]
+__all__ = ["ALARM_RECONNECT_S", "alarm_reconnect_delay", "reconnect_delay", "rotation"]
 
 
 def topic(gateway_id: str, channel: Channel | str) -> str:
@@ -65,10 +65,8 @@ def tls_context(s: EdgeSettings) -> ssl.SSLContext | None:
     return ctx
 
 
-#: While an alarm waits in the buffer: reconnect after this many seconds (uniform), not
-#: after the wide backoff (up to reconnect_max_s = 60 s, ~45 s seen after a partition).
-#: The spread still keeps a district's gateways apart; few of them have an alarm waiting.
-ALARM_RECONNECT_S = (0.5, 2.0)
+#: While an alarm waits in the buffer: reconnect after ALARM_RECONNECT_S (protocols/failover.py),
+#: not after the spread or the wide backoff (up to reconnect_max_s = 60 s, ~45 s seen after a partition).
 #: ... and give up a connection attempt after this long: in a partition the SYN is
 #: dropped, and the kernel retries it at 1, 3, 7 s; a new attempt (a new SYN) right after
 #: the heal beats waiting for the 7 s retry of an attempt that began before it
@@ -141,7 +139,3 @@ def rotation(s: EdgeSettings, rng: random.Random) -> Rotation:
         rng=rng,
     )
 
-
-def alarm_reconnect_delay(rng: random.Random) -> float:
-    """The reconnect delay while an alarm waits: short, with a small jitter."""
-    return rng.uniform(*ALARM_RECONNECT_S)

@@ -102,6 +102,14 @@ def _fleet_options(f: F) -> F:
             help="QoS of each gateway's downlink subscription: 0 on a NATS cluster (docs/broker.md "
             "section 6) [default: SAFEHOME_SIM_DOWNLINK_QOS, else 1].",
         ),
+        click.option(
+            "--failover-spread",
+            type=click.FloatRange(0, 60),
+            default=None,
+            help="Seconds (uniform) a gateway waits before the next address after a lost link: "
+            "10 on a NATS cluster, as its bundles say (docs/broker.md section 6) "
+            "[default: SAFEHOME_SIM_FAILOVER_SPREAD_S, else 2].",
+        ),
         click.option("--duration", type=float, default=None, help="Stop after this many seconds."),
         click.option("--shard", default="0/1", show_default=True, help="Run shard I of N of the gateways."),
         click.option("-v", "--verbose", is_flag=True),
@@ -135,6 +143,7 @@ def _settings(
     state: Path | None,
     seed: int,
     downlink_qos: int | None = None,
+    failover_spread: float | None = None,
 ) -> Any:
     from pydantic import ValidationError
 
@@ -153,6 +162,8 @@ def _settings(
         }
         if downlink_qos is not None:  # else SAFEHOME_SIM_DOWNLINK_QOS, or the default 1
             given["downlink_qos"] = downlink_qos
+        if failover_spread is not None:  # else SAFEHOME_SIM_FAILOVER_SPREAD_S, or the default 2 s
+            given["failover_spread_s"] = failover_spread
         return FleetSettings(**given)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
@@ -203,6 +214,7 @@ def fleet_cmd(
     password_file: Path | None,
     password_template: str | None,
     downlink_qos: int | None,
+    failover_spread: float | None,
     duration: float | None,
     shard: str,
     verbose: bool,
@@ -227,7 +239,7 @@ def fleet_cmd(
     _run_or_fail(
         runner.run(
             specs,
-            _settings(host, port, servers, heartbeat, telemetry, resend, state, seed, downlink_qos),
+            _settings(host, port, servers, heartbeat, telemetry, resend, state, seed, downlink_qos, failover_spread),
             credentials=_creds(password_file, password_template),
             actions=actions,
             duration=duration,
@@ -269,6 +281,7 @@ def scenario_cmd(
     password_file: Path | None,
     password_template: str | None,
     downlink_qos: int | None,
+    failover_spread: float | None,
     duration: float | None,
     shard: str,
     verbose: bool,
@@ -300,7 +313,7 @@ def scenario_cmd(
     _run_or_fail(
         runner.run(
             specs,
-            _settings(host, port, servers, heartbeat, telemetry, resend, state, seed, downlink_qos),
+            _settings(host, port, servers, heartbeat, telemetry, resend, state, seed, downlink_qos, failover_spread),
             credentials=_creds(password_file, password_template),
             actions=actions,
             speed=speed,

@@ -23,6 +23,19 @@ MAX_SERVERS = 16
 #: whose node died is back on another one within ~2 s plus a connect, well inside the hub's
 #: offline_grace_s (10 s) after which its Last-Will would raise ``gateway_offline``.
 FAILOVER_SPREAD_S = 2.0
+#: The spread a NATS cluster needs (the bundle says it: docs/broker.md section 6). There each
+#: login loads and stores the gateway's MQTT session through a replicated JetStream stream,
+#: and nats-server 2.9 answers those requests on the client's read loop: the 3,333 gateways of
+#: a 10,000-home district's dead node coming back within 2 s on 3 nodes sharing 2 cores timed
+#: out their session requests, the two survivors lost quorum, and every gateway fell off
+#: (safehome bench cluster --homes 10000 --only nats: 0 of 10,000 connected 60 s after the
+#: kill). Within 10 s (~330 logins/s) all were back in 29 s. A gateway with an alarm waiting
+#: does not wait for the spread (ALARM_RECONNECT_S).
+NATS_FAILOVER_SPREAD_S = 10.0
+#: While an alarm waits in the gateway's buffer it reconnects after this many seconds
+#: (uniform) instead of the spread or the wide backoff: few gateways have an alarm waiting,
+#: and the alarm matters more than the spread.
+ALARM_RECONNECT_S = (0.5, 2.0)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -142,3 +155,8 @@ def reconnect_delay(attempt: int, min_s: float, max_s: float, rng: random.Random
     """Full-jitter exponential backoff: uniform in [min_s, min(max_s, min_s * 2**attempt)]."""
     ceiling = min(max_s, min_s * 2 ** min(attempt, 20))
     return rng.uniform(min_s, max(min_s, ceiling))
+
+
+def alarm_reconnect_delay(rng: random.Random) -> float:
+    """The reconnect delay while an alarm waits: short, with a small jitter."""
+    return rng.uniform(*ALARM_RECONNECT_S)

@@ -47,16 +47,23 @@ class HubAddress:
     #: 0 for a NATS cluster, whose QoS 1 subscriptions are replicated JetStream consumers that
     #: 10,000 gateways could not all get (docs/broker.md section 6); 1 everywhere else
     downlink_qos: int = 1
+    #: NATS_FAILOVER_SPREAD_S (10 s) for a NATS cluster, whose survivors must log in a dead
+    #: node's gateways through JetStream (protocols/failover.py); None: the agent's default 2 s
+    failover_spread_s: float | None = None
 
     def mqtt(self) -> dict[str, Any]:
         """The ``[mqtt]`` address keys: ``host``/``port`` for one broker, ``servers`` for several;
-        ``downlink_qos`` when it is not the agent's default 1."""
+        ``downlink_qos`` when it is not the agent's default 1, ``failover_spread_s`` when set."""
         out: dict[str, Any]
         if len(self.servers) == 1:
             out = {"host": self.servers[0].host, "port": self.servers[0].port, "tls": self.tls}
         else:
             out = {"servers": [str(a) for a in self.servers], "tls": self.tls}
-        return out if self.downlink_qos == 1 else {**out, "downlink_qos": self.downlink_qos}
+        if self.downlink_qos != 1:
+            out["downlink_qos"] = self.downlink_qos
+        if self.failover_spread_s is not None:
+            out["failover_spread_s"] = self.failover_spread_s
+        return out
 
 
 def check_plan(plan: GatewayPlan) -> None:

@@ -33,7 +33,7 @@ from firmware_sim.fleet.types import (
 )
 from firmware_sim.mqtt import MqttSession, Will
 from firmware_sim.mqtt.packets import Incoming
-from protocols.failover import Address, Rotation
+from protocols.failover import Address, Rotation, alarm_reconnect_delay
 from protocols.messages import Values
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class Fleet:
         self._heap: list[tuple[float, int, int, str]] = []
         self._n = 0
         self._stopping = False
-        self._reconnecting: set[str] = set()
+        self._reconnect_at: dict[str, float] = {}  #: gateway -> when its one scheduled reconnect is due
         self._with_pending: set[str] = set()  #: gateways that may have something to (re)send
         self._next_keepalive_scan = 0.0
         self.store = FleetStore(settings.state_path) if settings.state_path else None
@@ -193,16 +193,23 @@ class Fleet:
             self._schedule_reconnect(g.id, self.rotation(g.id).down())
 
     def _schedule_reconnect(self, gw_id: str, delay: float | None = None) -> None:
-        """Reconnect after ``delay`` (default: the wide random one, as after a router reboot)."""
-        if gw_id in self._reconnecting:
-            return
-        self._reconnecting.add(gw_id)
+        """Reconnect after ``delay`` (default: the wide random one, as after a router reboot);
+        while an alarm waits, after ALARM_RECONNECT_S at most, as the edge agent does. One
+        reconnect per gateway is scheduled at a time; an earlier one replaces a later one."""
         if delay is None:
             delay = self.rng.uniform(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
-        self._at(time.monotonic() + delay, RECONNECT, gw_id)
+        if self._alarm_waiting(gw_id):
+            delay = min(delay, alarm_reconnect_delay(self.rng))
+        when = time.monotonic() + delay
+        if self._reconnect_at.get(gw_id, math.inf) <= when:
+            return
+        self._reconnect_at[gw_id] = when
+        self._at(when, RECONNECT, gw_id)
+
+    def _alarm_waiting(self, gw_id: str) -> bool:
+        return any(x.alarm for x in self.gateways[gw_id].pending.values())
 
     async def _reconnect(self, gw_id: str) -> None:
-        self._reconnecting.discard(gw_id)
         if gw_id in self.sessions or gw_id in self.down or self._stopping:
             return
         try:
@@ -296,6 +303,8 @@ class Fleet:
             self.store.set_seq(g.id, g.seq)
             if pend.alarm:
                 self.store.flush()  # an alarm is durable before it is sent
+        if pend.alarm and g.id in self._reconnect_at:
+            self._schedule_reconnect(g.id, alarm_reconnect_delay(self.rng))  # cut a long wait short
         self._send_due(g, time.monotonic())
 
     def trigger(
@@ -377,7 +386,7 @@ class Fleet:
         reconnect: list[str] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
-            _, _, what, gw_id = heapq.heappop(heap)
+            when, _, what, gw_id = heapq.heappop(heap)
             if what == HEARTBEAT:
                 self.heartbeat(gw_id)
                 self._at(now + self.settings.heartbeat_s, HEARTBEAT, gw_id)
@@ -385,7 +394,8 @@ class Fleet:
                 if gw_id not in self.dark:
                     self.send_telemetry(gw_id)
                 self._at(now + self.settings.telemetry_s, TELEMETRY, gw_id)
-            else:
+            elif self._reconnect_at.get(gw_id) == when:  # not replaced by an earlier one
+                del self._reconnect_at[gw_id]
                 reconnect.append(gw_id)
         for gw_id in list(self._with_pending):
             g = self.gateways[gw_id]

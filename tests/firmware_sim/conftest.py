@@ -36,16 +36,8 @@ async def run_fleet(mosquitto: Mosquitto) -> AsyncIterator[RunFleet]:
         n: int = 1, broker: Mosquitto | None = None, gateways: list[GatewaySpec] | None = None, **kw: Any
     ) -> Fleet:
         b = broker or mosquitto
-        settings = FleetSettings(
-            host=b.host,
-            port=b.port,
-            resend_s=0.3,
-            resend_max_s=0.6,
-            tick_s=0.02,
-            reconnect_min_s=0.05,
-            reconnect_max_s=0.2,
-            **kw,
-        )
+        fast = {"resend_s": 0.3, "resend_max_s": 0.6, "tick_s": 0.02, "reconnect_min_s": 0.05, "reconnect_max_s": 0.2}
+        settings = FleetSettings(host=b.host, port=b.port, **{**fast, **kw})
         fleet = Fleet(gateways or specs(n, f"simt{next(_ids)}"), settings)
         await fleet.start()
         stop = asyncio.Event()

@@ -4,6 +4,7 @@ and an alarm raised meanwhile is acked there. Two real Mosquittos on loopback.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -82,3 +83,32 @@ def test_the_downlink_qos_option_reaches_the_fleet_settings(monkeypatch: pytest.
     assert (qos(None), qos(1)) == (0, 1)  # the option beats the environment
     r = CliRunner().invoke(sim, ["fleet", "--homes", "2", "--downlink-qos", "2"])
     assert r.exit_code == 2 and "--downlink-qos" in r.output
+
+
+async def test_an_alarm_cuts_a_gateways_long_reconnect_wait_short(mosquitto: Mosquitto, run_fleet: RunFleet) -> None:
+    """As the edge agent does: while an alarm waits unacked, a gateway reconnects within
+    0.5-2 s, not after its spread or backoff (here 30-60 s); an alarm raised during such a wait
+    cuts it short, and a gateway that lost its link with an alarm waiting comes back at once."""
+    acker = HubAcker(mosquitto.host, mosquitto.port)
+    try:
+        fleet = await run_fleet(2, reconnect_min_s=30, reconnect_max_s=60, failover_spread_s=60)
+        waiting, lost_with_alarm = sorted(fleet.gateways)
+        s = fleet.sessions[waiting]
+        assert s.transport is not None
+        s.transport.abort()  # the link drops; one address: a full round failed, the wide backoff
+        await until(lambda: waiting not in fleet.sessions, what="the link noticed as lost")
+        assert fleet._reconnect_at[waiting] - time.monotonic() > 20
+        pend = fleet.trigger(waiting, EventKind.SMOKE, sensor="smoke-1")  # raised during the wait
+        await until(lambda: pend.id not in fleet.gateways[waiting].pending, what="the alarm acked")
+
+        acker.should_ack = lambda m: False  # the next alarm stays unacked ...
+        other = fleet.trigger(lost_with_alarm, EventKind.GAS, sensor="gas-1")
+        s2 = fleet.sessions[lost_with_alarm]
+        assert s2.transport is not None
+        s2.transport.abort()  # ... when the link drops
+        await until(lambda: lost_with_alarm not in fleet.sessions, what="the second link noticed as lost")
+        assert fleet._reconnect_at[lost_with_alarm] - time.monotonic() <= 2.0
+        acker.should_ack = lambda m: True
+        await until(lambda: other.id not in fleet.gateways[lost_with_alarm].pending, what="the second alarm acked")
+    finally:
+        acker.close()

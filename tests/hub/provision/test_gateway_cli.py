@@ -14,6 +14,7 @@ from hub.broker.credentials import PasswordFile, verify_password
 from hub.db.engine import make_engine, make_session_factory
 from hub.provision.models import ProvisionedGateway
 from hub.registry.models import Gateway, Sensor
+from protocols.failover import NATS_FAILOVER_SPREAD_S
 from tests.hub.provision.conftest import Site
 
 
@@ -158,6 +159,7 @@ def test_a_bundle_for_a_nats_cluster_says_downlink_qos_0(site: Site) -> None:
                     "-o", str(plain)).exit_code == 0
     assert load_settings(plain / "edge.toml").mqtt.downlink_qos == 1
     assert "downlink_qos" not in (plain / "edge.toml").read_text()  # the agent's default, left out
+    assert "failover_spread_s" not in (plain / "edge.toml").read_text()  # Mosquitto: the default 2 s
     r = site.run("gateway", "--home", "home-1", "--hub-host", "h", "--downlink-qos", "2", "--no-tls", "--no-push",
                  "-o", str(site.tmp / "b"))
     assert r.exit_code == 2 and "--downlink-qos" in r.output
@@ -166,6 +168,9 @@ def test_a_bundle_for_a_nats_cluster_says_downlink_qos_0(site: Site) -> None:
     assert site.run("gateway", "--home", "home-1", "--hub-host", "n1", "--hub-host", "n2", "--no-tls", "--no-push",
                     "-o", str(cluster)).exit_code == 0
     assert load_settings(cluster / "edge.toml").mqtt.downlink_qos == 0
+    # and a wider failover spread: the survivors log a dead node's gateways in through JetStream
+    assert load_settings(cluster / "edge.toml").mqtt.failover_spread_s == NATS_FAILOVER_SPREAD_S == 10.0
+    assert json.loads((cluster / "bundle.json").read_text())["hub"]["failover_spread_s"] == 10.0
     forced = site.tmp / "forced"
     assert site.run("gateway", "--home", "home-1", "--hub-host", "n1", "--downlink-qos", "1", "--no-tls", "--no-push",
                     "-o", str(forced)).exit_code == 0
