@@ -38,6 +38,7 @@ from bench.latency import StoredTimes, fire_alarms, latencies, load_fleet, stop_
 from bench.system import NatsBroker, System, percentile, system
 from firmware_sim.fleet import Fleet, specs_from_registry
 from firmware_sim.runner import raise_fd_limit
+from safehome.testing.nats import can_guard_logins
 
 CONNECTED = re.compile(r"connected (\d+)/(\d+)")
 RESENDS = re.compile(r"\(resends (\d+)\)")
@@ -153,6 +154,8 @@ async def measure_backend(
                 f"{t_all - t_load:.0f} s" if t_all else
                 f"not within {connect_within:.0f} s: {linked:,} of {homes:,} connected (measured with those)"
             )  # fmt: skip
+            # the measured gateways too (a login refused or dropped at start retries later)
+            await wait(lambda: fleet.connected == len(specs) - homes, connect_within)
             conns, rss1 = linked + fleet.connected, broker_rss_mb(s)
             out["rss"] = (
                 f"{(rss1 - rss0) / conns * 10_000:,.0f} MB ({rss0:.0f} MB before the gateways, "
@@ -235,8 +238,14 @@ async def measure(
         rows += [(f"{name}, {b}", results[b].get(key, "-")) for b in backends]
     notes = (
         "Mosquitto: one process with the rate-limit plugin. NATS: 3 nats-server nodes (the "
-        "product's config: hub/broker/nats.py), gateways spread over the nodes by their own "
-        "address order (protocols/failover.py), bcrypt cost 6. Two `safehome hub run` workers "
+        "product's config: hub/broker/nats.py), "
+        + (
+            "each with its login rate guard (nftables, nats_login_rate), "
+            if can_guard_logins()
+            else "WITHOUT the login rate guard (needs root and nft), "
+        )
+        + "gateways spread over the nodes by their own address order and moving off a dead "
+        "node within 10 s as NATS bundles say (protocols/failover.py), bcrypt cost 6. Two `safehome hub run` workers "
         "(every lane each) on one SQLite database, a webhook receiver; broker, hub, fleets and "
         "receiver share the host's cores. Recovery target: 30 s. "
         f"Load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}."

@@ -29,7 +29,7 @@ from firmware_sim.procs import die_with_parent
 from firmware_sim.registry import Registry, generate, registry_to_yaml
 from protocols.failover import FAILOVER_SPREAD_S, NATS_FAILOVER_SPREAD_S
 from safehome.demo_hub import LOOPBACK_WEBHOOKS_TOML, HubHandle, mqtt_toml, nats_mqtt_toml, start_real_hub
-from safehome.testing.nats import NatsCluster
+from safehome.testing.nats import NatsCluster, can_guard_logins
 
 
 class _Receiver:
@@ -286,7 +286,8 @@ def _start_broker(wd: Path, reg: Registry, backend: str, broker_rate: float | No
     """Mosquitto with the rate-limit plugin, or a 3-node NATS cluster (the product's config,
     users and ACL: safehome/testing/nats.py) with every gateway's credentials."""
     if backend == "nats":
-        cluster = NatsCluster(wd / "nats", size=3)
+        # with each node's login rate guard (hub/broker/nats.py render_nftables) where it can load
+        cluster = NatsCluster(wd / "nats", size=3, login_guard=can_guard_logins())
         cluster.gateways({g.id: BENCH_PASSWORD for g in reg.gateways})
         return NatsBroker(cluster.start())
     return LocalBroker(wd / "broker", extra_config=broker_ratelimit(wd, len(reg.gateways), broker_rate)).start()

@@ -33,7 +33,7 @@ from firmware_sim.fleet.types import (
 )
 from firmware_sim.mqtt import MqttSession, Will
 from firmware_sim.mqtt.packets import Incoming
-from protocols.failover import Address, Rotation, alarm_reconnect_delay
+from protocols.failover import Address, Rotation, alarm_reconnect_delay, reconnect_delay
 from protocols.messages import Values
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,8 @@ class Fleet:
             rot = self.rotations[gw_id] = Rotation(
                 self.settings.addresses,
                 gw_id,
-                lambda _rounds: self.rng.uniform(lo, hi),
+                # the agent's curve (edge/link.py): full-jitter exponential per failed round
+                lambda rounds: reconnect_delay(rounds, lo, hi, self.rng),
                 spread_s=self.settings.failover_spread_s,
                 rng=self.rng,
             )

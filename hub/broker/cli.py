@@ -69,6 +69,11 @@ def _config_nats(s: BrokerSettings) -> None:
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {', '.join(str(c) for c in w.configs)}, {w.users}, {w.passwords}")
+    click.echo(
+        f"login rate guard ({s.nats_login_rate} new MQTT connections/s per node): load "
+        + ", ".join(str(nats.nft_path(s, n)) for n in s.nodes)
+        + " with `nft -f` on each node's machine (docs/broker.md)"
+    )
     if w.hub_secret_created:
         click.echo(f"new hub account password in {w.hub_secret} (point the hub's mqtt.password_file at it)")
 

@@ -122,6 +122,14 @@ class BrokerSettings(FileSettings):
     mqtt_consumer_memory_storage: bool = Field(
         default=False, description="backend nats: keep MQTT subscriptions' consumers in memory"
     )
+    nats_login_rate: int = Field(
+        default=200,
+        ge=10,
+        le=100_000,
+        description="backend nats: new MQTT connections a node accepts per second; the nftables "
+        "rules of `safehome broker config` drop the SYNs above it (the gateway's TCP retries), so "
+        "a dead node's gateways cannot log in on the others faster than JetStream keeps up",
+    )
 
     @field_validator("plain_bind")
     @classmethod

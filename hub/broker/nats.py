@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 import urllib.request
@@ -137,6 +138,46 @@ def _q(value: object) -> str:
 
 def config_path(s: BrokerSettings, node: NatsNode) -> Path:
     return s.directory / f"nats-{node.name}.conf"
+
+
+def nft_path(s: BrokerSettings, node: NatsNode) -> Path:
+    return s.directory / f"nats-{node.name}.nft"
+
+
+def nft_table(node: NatsNode) -> str:
+    """The nftables table of ``node``'s login rate guard (one per node: a host may run several)."""
+    return "safehome_nats_" + re.sub(r"[^A-Za-z0-9_]", "_", node.name)
+
+
+def render_nftables(s: BrokerSettings, node: NatsNode) -> str:
+    """nftables rules for ``node``'s machine: at most ``nats_login_rate`` new MQTT connections
+    per second; the SYNs above it are dropped, not refused, so the gateway's TCP stack sends
+    them again after 1, 3, 7 s within the same connect attempt.
+
+    Why: every MQTT login on nats-server 2.9 loads and stores the gateway's session through
+    the replicated JetStream store, answered on the client's read loop. When a node dies its
+    gateways log in on the others at once; 3,333 of them (10,000 homes, 3 nodes) made the two
+    survivors time out those requests, lose quorum and drop every gateway of the district
+    (bench cluster --homes 10000 --only nats; docs/broker.md, "Logins after a node dies").
+    ``nft -f`` loads it; loading it again replaces the table."""
+    table = nft_table(node)
+    return "\n".join(
+        [
+            "#!/usr/sbin/nft -f",
+            f"# Written by `safehome broker config` for NATS node {node.name}; regenerate rather than edit.",
+            f"# At most {s.nats_login_rate} new MQTT connections per second (nats_login_rate), the rest",
+            "# dropped (the client's TCP retries them): docs/broker.md, \"Logins after a node dies\".",
+            f"table inet {table}",
+            f"delete table inet {table}",
+            f"table inet {table} {{",
+            "  chain input {",
+            "    type filter hook input priority 0; policy accept;",
+            f"    tcp dport {node.mqtt_port} ct state new limit rate over {s.nats_login_rate}/second drop",
+            "  }",
+            "}",
+            "",
+        ]
+    )
 
 
 def pid_path(s: BrokerSettings, node: NatsNode) -> Path:
@@ -368,6 +409,7 @@ def write_deployment(s: BrokerSettings, nodes: Iterable[NatsNode] | None = None)
             path = config_path(s, node)
             write_text_atomic(path, render_config(s, node, route_password), mode=0o600)
             configs.append(path)
+            write_text_atomic(nft_path(s, node), render_nftables(s, node), mode=0o644)
         passwords = NatsPasswordFile(passwd_path(s), users_path(s))
         hub_secret, created = _secret_file(s.hub_secret_path)
         entries = passwords.read()

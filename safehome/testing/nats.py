@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import shutil
 import subprocess
 import threading
 import urllib.error
@@ -57,6 +59,9 @@ class NatsCluster:
     overrides: dict[str, Any] = field(default_factory=dict)
     procs: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
     hub_password: str = ""
+    #: load each node's login rate guard (``nats-<node>.nft``, hub/broker/nats.py) with ``nft``
+    #: at start and remove it at stop: needs root and nftables (benches; :func:`can_guard_logins`)
+    login_guard: bool = False
 
     def __post_init__(self) -> None:
         nodes = [
@@ -114,6 +119,9 @@ class NatsCluster:
     # lifecycle
     def start(self) -> NatsCluster:
         nats.write_deployment(self.settings)
+        if self.login_guard:
+            for node in self.nodes:
+                _nft("-f", str(nats.nft_path(self.settings, node)))
         self.hub_password = self.settings.hub_secret_path.read_text().strip()
         for i in range(self.size):
             self._spawn(i)
@@ -239,6 +247,9 @@ class NatsCluster:
     def stop(self) -> None:
         for i in range(self.size):
             self.terminate(i)
+        if self.login_guard:
+            for node in self.nodes:
+                _nft("delete", "table", "inet", nats.nft_table(node), check=False)
 
     def reload(self) -> list[str]:
         """SIGHUP every running node (what credential changes do)."""
@@ -267,3 +278,14 @@ class NatsCluster:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def can_guard_logins() -> bool:
+    """Whether :attr:`NatsCluster.login_guard` can work here: root and ``nft``."""
+    return os.geteuid() == 0 and shutil.which("nft") is not None
+
+
+def _nft(*args: str, check: bool = True) -> None:
+    done = subprocess.run(["nft", *args], capture_output=True, text=True, timeout=30)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"nft {' '.join(args)} failed: {done.stderr.strip()}")

@@ -112,3 +112,17 @@ async def test_an_alarm_cuts_a_gateways_long_reconnect_wait_short(mosquitto: Mos
         await until(lambda: other.id not in fleet.gateways[lost_with_alarm].pending, what="the second alarm acked")
     finally:
         acker.close()
+
+
+def test_after_a_failed_round_a_fleet_gateway_backs_off_as_the_agent_does() -> None:
+    """Full-jitter exponential per failed round (protocols.failover.reconnect_delay), not a
+    flat 1-30 s: a restarted single broker sees its gateways after ~1 s, not up to 30 s."""
+    from firmware_sim.fleet import Fleet, FleetSettings
+    from tests.firmware_sim.conftest import specs
+
+    fleet = Fleet(specs(1, "simbackoff"), FleetSettings(host="127.0.0.1", port=1, reconnect_min_s=1, reconnect_max_s=30))
+    rot = fleet.rotation(next(iter(fleet.gateways)))
+    delays = [rot.down() for _ in range(8)]  # one address: every failure is a full round
+    assert delays[0] == 1.0
+    for k, d in enumerate(delays):
+        assert 1.0 <= d <= min(30.0, 2.0**k), (k, d)

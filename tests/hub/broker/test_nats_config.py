@@ -5,7 +5,10 @@ deployment (no running node needed: the cluster tests are test_nats_acl/test_nat
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -180,3 +183,60 @@ def test_a_gateway_logs_in_over_tls_on_a_single_node(tmp_path: Path) -> None:
         finally:
             plain.disconnect()
             plain.loop_stop()
+
+
+NEEDS_NFT = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("nft") is None or shutil.which("unshare") is None,
+    reason="needs root, nft and unshare (make test installs nftables; CI runs as root)",
+)
+
+
+@NEEDS_NFT
+def test_the_login_rate_guard_is_valid_nftables_per_node(tmp_path: Path) -> None:
+    nodes = [NatsNode(name="n1", host="127.0.0.1", mqtt_port=8883), NatsNode(name="n-2", host="127.0.0.1", mqtt_port=8884)]
+    s = BrokerSettings(backend="nats", directory=tmp_path / "b", tls=False, nats_login_rate=300, nodes=nodes)
+    nats.write_deployment(s)
+    for node in s.nodes:
+        text = nats.nft_path(s, node).read_text()
+        assert f"tcp dport {node.mqtt_port} ct state new limit rate over 300/second drop" in text
+        assert f"table inet {nats.nft_table(node)} {{" in text
+        check = subprocess.run(["nft", "-c", "-f", str(nats.nft_path(s, node))], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+    assert nats.nft_table(s.nodes[1]) == "safehome_nats_n_2"  # a name nft takes
+
+
+def _connects(port: int, nft_file: Path | None) -> int:
+    """How many of 60 back-to-back TCP connects to ``port`` succeed within 0.5 s each, in a
+    network namespace of its own (its own loopback and nftables: the host's stay untouched)."""
+    load = f"nft -f {nft_file} && " if nft_file else ""
+    probe = (
+        "import socket\n"
+        f"srv = socket.socket(); srv.bind(('127.0.0.1', {port})); srv.listen(1024)\n"
+        "ok = 0\n"
+        "for _ in range(60):\n"
+        "    c = socket.socket(); c.settimeout(0.5)\n"
+        "    try:\n"
+        f"        c.connect(('127.0.0.1', {port})); ok += 1\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "    c.close()\n"
+        "print(ok)\n"
+    )
+    done = subprocess.run(
+        ["unshare", "-n", "sh", "-c", f"ip link set lo up && {load}exec {sys.executable} -c \"$0\"", probe],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip())
+
+
+@NEEDS_NFT
+def test_the_login_rate_guard_drops_the_connections_above_its_rate(tmp_path: Path) -> None:
+    """A burst of logins above nats_login_rate: the excess SYNs are dropped (the client's TCP
+    would send them again after 1 s; the probe gives up after 0.5 s), the rest get through."""
+    node = NatsNode(name="n1", host="127.0.0.1", mqtt_port=18830)
+    s = BrokerSettings(backend="nats", directory=tmp_path / "b", tls=False, nats_login_rate=10, nodes=[node])
+    nats.write_deployment(s)
+    assert _connects(18830, None) == 60  # without the guard every connect gets through
+    guarded = _connects(18830, nats.nft_path(s, node))
+    assert 0 < guarded < 60
