@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiomqtt
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.errors import EdgeError
 from edge.link import alarm_reconnect_delay, dispose, make_client, rotation, set_nodelay, topic
@@ -116,8 +117,16 @@ async def pause(link: Link, delay: float, alarm_delay: float) -> None:
 async def connected(link: Link, client: aiomqtt.Client, where: str, before: int = 0) -> None:
     set_nodelay(client)
     s = link.settings()
-    await client.subscribe([(t, s.mqtt.downlink_qos) for t in gateway_subscriptions(link.gw)])
+    topics = gateway_subscriptions(link.gw)
+    granted = await client.subscribe([(t, s.mqtt.downlink_qos) for t in topics])
     still_running(before)
+    refused = [t for t, g in zip(topics, granted, strict=True) if refused_grant(g)]
+    if refused:
+        # linked without its acks and downlink the agent would resend for ever and never hear
+        # the hub: a NATS node refused a gateway's ack subscription (0x80) on its reconnect
+        # while the cluster re-elected after a node's SIGKILL, and that gateway then went
+        # 110 s without an ack (tests/hub/ingest/test_nats.py). A new link subscribes again.
+        raise aiomqtt.MqttError(f"subscription refused: {', '.join(refused)}")
     await client.publish(
         topic(link.gw, Channel.STATUS),
         link.status(GatewayState.ONLINE, "birth"),
@@ -137,6 +146,13 @@ async def connected(link: Link, client: aiomqtt.Client, where: str, before: int 
     except asyncio.CancelledError:
         await say_goodbye(link, client)
         raise
+
+
+def refused_grant(granted: object) -> bool:
+    """A SUBACK's return code for one topic (aiomqtt: an int, or a ReasonCode): 0x80 or another failure."""
+    if isinstance(granted, ReasonCode):
+        return bool(granted.is_failure)
+    return isinstance(granted, int) and granted >= 0x80
 
 
 async def say_goodbye(link: Link, client: aiomqtt.Client) -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 import protocols as p
 from hub.ingest import nats_source
@@ -111,7 +113,8 @@ def resubscribing(gw: ScriptedGateway) -> ScriptedGateway:
     """The gateway subscribes to its acks again after paho reconnected it, as the edge agent
     does: a node that loses the leader of the MQTT streams (JetStream) times out QoS 1
     publishes for a few seconds and closes the MQTT connections whose publish timed out,
-    on every node (nats-server 2.9.10; seen when the killed node led ``$MQTT_msgs``)."""
+    on every node (nats-server 2.9.10; seen when the killed node led ``$MQTT_msgs``). And
+    again after a refused SUBACK (below)."""
     topic = str(p.Topic.of(gw.gw, "ack"))
     client = gw.client
 
@@ -119,7 +122,16 @@ def resubscribing(gw: ScriptedGateway) -> ScriptedGateway:
         client.connect_rc.append(rc)
         c.subscribe(topic, 1)
 
+    def on_subscribe(c: mqtt.Client, u: object, mid: int, rcs: list[ReasonCode], props: Properties | None) -> None:
+        client._on_subscribe(c, u, mid, rcs, props)
+        if any(rc.is_failure for rc in rcs):
+            # refused (0x80) while the cluster re-elects: the node made no consumer, and the
+            # gateway would hear no ack again (110 s seen). The edge agent drops such a link
+            # and subscribes on the next (edge/session.py); here it subscribes again.
+            c.subscribe(topic, 1)
+
     client.c.on_connect = on_connect
+    client.c.on_subscribe = on_subscribe
     return gw
 
 
