@@ -39,3 +39,7 @@ class FleetError(SimError):
 
 class MqttError(SimError):
     """The simulator's MQTT link failed (protocol error, refused, closed)."""
+
+
+class SubscriptionRefused(MqttError):
+    """The broker refused a subscription (SUBACK 0x80): the session drops its link."""

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 import protocols as p
-from firmware_sim.errors import FleetError, MqttError
+from firmware_sim.errors import FleetError, MqttError, SubscriptionRefused
 from firmware_sim.fleet.gateway import GatewaySpec, Pending, SimGateway
 from firmware_sim.fleet.store import FleetStore
 from firmware_sim.fleet.types import (
@@ -189,6 +189,8 @@ class Fleet:
             return  # lost before CONNACK: connect() raises, and its caller reconnects
         self.server_of.pop(g.id, None)
         self.stats.inc("links_lost")
+        if isinstance(exc, SubscriptionRefused):
+            self.stats.inc("subscribe_refused")
         self.observer.link(g, False)
         if not self._stopping and g.id not in self.down:
             self._schedule_reconnect(g.id, self.rotation(g.id).down())

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from firmware_sim.errors import MqttError
+from firmware_sim.errors import MqttError, SubscriptionRefused
 from firmware_sim.mqtt import packets as pk
 
 
@@ -51,6 +51,7 @@ class MqttSession(asyncio.Protocol):
         self._next_pid = 0
         self._last_sent = 0.0
         self._closing = False
+        self._failure: BaseException | None = None  #: why this side dropped the link
 
     # --- lifecycle -----------------------------------------------------------------------
     async def connect(self, host: str, port: int, connect_timeout: float = 10.0) -> None:
@@ -99,9 +100,10 @@ class MqttSession(asyncio.Protocol):
             self._connack.set_exception(MqttError(f"{self.client_id}: connection closed before CONNACK"))
             self._connack.exception()  # mark retrieved: connect() may already have given up
         if was and not self._closing and self.on_lost is not None:
-            self.on_lost(exc)
+            self.on_lost(exc or self._failure)
 
     def _fail(self, exc: BaseException) -> None:
+        self._failure = exc
         if self._connack is not None and not self._connack.done():
             self._connack.set_exception(exc)
         if self.transport is not None:
@@ -123,7 +125,11 @@ class MqttSession(asyncio.Protocol):
                 self.connected = True
                 if self._connack is not None and not self._connack.done():
                     self._connack.set_result(None)
-        # PUBACK, SUBACK, PINGRESP: nothing to do; the application ack is what counts.
+        elif p.type == pk.SUBACK and pk.SUBACK_FAILURE in p.body[2:]:
+            # a link without its downlink subscriptions never hears the hub: drop it, as the
+            # agent does (docs/protocol.md section 1); a NATS node that just lost a peer does this
+            self._fail(SubscriptionRefused(f"{self.client_id}: subscription refused (SUBACK {p.body[2:].hex()})"))
+        # PUBACK, granted SUBACK, PINGRESP: nothing to do; the application ack is what counts.
 
     # --- sending -------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:

@@ -12,6 +12,8 @@ from firmware_sim.errors import MqttError
 
 CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
 SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 12, 13, 14
+#: a SUBACK return code: the subscription was refused
+SUBACK_FAILURE = 0x80
 MAX_PACKET = 256 * 1024 * 1024 - 1  # largest remaining length MQTT can encode
 
 CONNACK_REASONS = {
