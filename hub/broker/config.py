@@ -123,7 +123,7 @@ class BrokerSettings(FileSettings):
         default=False, description="backend nats: keep MQTT subscriptions' consumers in memory"
     )
     nats_login_rate: int = Field(
-        default=200,
+        default=100,
         ge=10,
         le=100_000,
         description="backend nats: new MQTT connections a node accepts per second; the nftables "
