@@ -99,3 +99,15 @@ def test_a_port_given_by_the_caller_is_not_replaced(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="Address already in use"):
             broker.start()
     assert broker.proc is None
+
+
+def test_free_ports_are_all_different_and_free() -> None:
+    """NatsCluster takes 4 ports per node from one call: picked one at a time and released,
+    the same port came back twice and a node could not bind it (CI, 16:34 on 2026-12-01)."""
+    from firmware_sim.broker import free_ports
+
+    ports = free_ports(400)
+    assert len(set(ports)) == 400
+    for port in ports[:20]:  # released: each can be bound now
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))

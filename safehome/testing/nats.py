@@ -24,7 +24,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware_sim.broker import free_port
+from firmware_sim.broker import free_ports
 from hub.broker import nats
 from hub.broker.config import BrokerSettings, NatsNode
 from hub.broker.credentials import gateway_username
@@ -64,14 +64,15 @@ class NatsCluster:
     login_guard: bool = False
 
     def __post_init__(self) -> None:
+        ports = iter(free_ports(4 * self.size))  # all different (free_port() twice may repeat)
         nodes = [
             NatsNode(
                 name=f"n{i + 1}",
                 host=self.host,
-                client_port=free_port(),
-                mqtt_port=free_port(),
-                cluster_port=free_port(),
-                http_port=free_port(),
+                client_port=next(ports),
+                mqtt_port=next(ports),
+                cluster_port=next(ports),
+                http_port=next(ports),
             )
             for i in range(self.size)
         ]
