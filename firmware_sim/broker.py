@@ -8,6 +8,7 @@ latency follow docs/architecture.md (measured facts): unlimited queue, TCP_NODEL
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -92,7 +93,11 @@ class LocalBroker:
             preexec_fn=die_with_parent,
         )
         try:
+            # every listener, not the first only: extra_config may add some (bench/partition.py),
+            # and mosquitto binds them one after the other
             wait_port(self.host, self.port)
+            for m in re.finditer(r"^listener\s+(\d+)(?:\s+(\S+))?", self.extra_config, re.M):
+                wait_port(m.group(2) or self.host, int(m.group(1)))
         except SimError:
             self.stop()
             raise

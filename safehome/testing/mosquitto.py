@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from firmware_sim.broker import free_port, wait_port
+from firmware_sim.broker import free_port, free_ports, wait_port
 from safehome.testing.poll import wait_for
 
 __all__ = ["Mosquitto", "free_port", "mosquitto_binary", "wait_port"]
@@ -59,9 +59,16 @@ class Mosquitto:
 
     def __post_init__(self) -> None:
         self._repick = self.port == 0
+        self._pick_ports()
+
+    def _pick_ports(self) -> None:
+        """The main port (when it is picked here) and one per extra listener, all different:
+        ``free_port()`` called twice in a row may return the same port."""
         if self._repick:
-            self.port = free_port()
-        self.extra_ports = [free_port() for _ in range(self.extra_listeners)]
+            self.port, *self.extra_ports = free_ports(1 + self.extra_listeners)
+        else:  # the given port may be free too: never hand it out again
+            self.extra_ports = [q for q in free_ports(1 + self.extra_listeners) if q != self.port]
+            del self.extra_ports[self.extra_listeners :]
 
     @property
     def config_path(self) -> Path:
@@ -107,8 +114,7 @@ class Mosquitto:
                 break
             self.stop()
             if _IN_USE in log and self._repick and attempt < PORT_ATTEMPTS:
-                self.port = free_port()  # taken since it was picked: another one
-                self.extra_ports = [free_port() for _ in self.extra_ports]
+                self._pick_ports()  # taken since it was picked: others
                 continue
             text = log.decode(errors="replace")[-2000:]
             raise RuntimeError(f"mosquitto did not start (attempt {attempt}); log: {text}")
