@@ -27,7 +27,8 @@ from firmware_sim.broker import LocalBroker, free_port
 from firmware_sim.fleet import FleetSettings
 from firmware_sim.procs import die_with_parent
 from firmware_sim.registry import Registry, generate, registry_to_yaml
-from protocols.failover import FAILOVER_SPREAD_S, NATS_FAILOVER_SPREAD_S
+from protocols.failover import FAILOVER_SPREAD_S, parse_servers
+from safehome.bundle import HubAddress
 from safehome.demo_hub import LOOPBACK_WEBHOOKS_TOML, HubHandle, mqtt_toml, nats_mqtt_toml, start_real_hub
 from safehome.testing.nats import NatsCluster, can_guard_logins
 
@@ -209,29 +210,32 @@ class System:
         """A bench gateway's login (for :class:`firmware_sim.fleet.Fleet`)."""
         return gw, BENCH_PASSWORD if self.backend == "nats" else None
 
+    @property
+    def gateway_link(self) -> HubAddress:
+        """What the system's bundles tell a gateway about its broker (QoS, retain, spread): the
+        bench's simulated gateways do what a provisioned one does."""
+        return HubAddress.for_backend(self.backend, parse_servers(self.servers, 1883), tls=False)
+
     def fleet_settings(self, **kw: Any) -> FleetSettings:
-        """Fleet settings for the system's broker (every address of a cluster; downlink at QoS 0
-        on NATS, as its bundles say: docs/broker.md section 6)."""
-        given = {"servers": self.servers, "downlink_qos": self._downlink_qos, "failover_spread_s": self._spread}
+        """Fleet settings for the system's broker: every address of a cluster, and the link
+        settings its bundles give (:attr:`gateway_link`)."""
+        a = self.gateway_link
+        given = {
+            "servers": self.servers,
+            "downlink_qos": a.downlink_qos,
+            "failover_spread_s": FAILOVER_SPREAD_S if a.failover_spread_s is None else a.failover_spread_s,
+            "uplink_qos": a.uplink_qos,
+            "retain_status": a.retain_status,
+        }
         return FleetSettings.model_validate({**given, **kw})
 
     def fleet_args(self) -> list[str]:
-        """``safehome sim fleet`` options for the system's broker."""
+        """``safehome sim fleet`` options for the system's broker (as :meth:`fleet_settings`)."""
+        s = self.fleet_settings()
         out = [arg for server in self.servers for arg in ("--server", server)]
-        out += ["--downlink-qos", str(self._downlink_qos), "--failover-spread", str(self._spread)]
+        out += ["--downlink-qos", str(s.downlink_qos), "--failover-spread", str(s.failover_spread_s)]
+        out += ["--uplink-qos", str(s.uplink_qos), "--retain-status" if s.retain_status else "--no-retain-status"]
         return out + (["--password-template", BENCH_PASSWORD] if self.backend == "nats" else [])
-
-    @property
-    def _downlink_qos(self) -> int:
-        # QoS 1 subscriptions on NATS are replicated JetStream consumers: 10,000 homes did not
-        # connect in 10 min; at QoS 0 they did in 105 s (docs/broker.md section 6)
-        return 0 if self.backend == "nats" else 1
-
-    @property
-    def _spread(self) -> float:
-        # what the bundles say (safehome/provision.py): 2 s spread 3,333 gateways' logins too
-        # tightly for a NATS cluster on this host (protocols/failover.py NATS_FAILOVER_SPREAD_S)
-        return NATS_FAILOVER_SPREAD_S if self.backend == "nats" else FAILOVER_SPREAD_S
 
 
 def subscribe_webhook(db_url: str, url: str, district: str) -> None:

@@ -121,16 +121,18 @@ async def handle_downlink(
     else:
         result = await run_command(agent, client, msg)
         try:
-            await client.publish(topic(agent.gw, Channel.RESULT), encode(result), qos=1)
+            await client.publish(topic(agent.gw, Channel.RESULT), encode(result), qos=agent.s.mqtt.uplink_qos)
         except aiomqtt.MqttError as exc:
             log.warning("result of command %s not published: %s", msg.id, exc)
 
 
 async def report_status(agent: AgentPort, client: aiomqtt.Client) -> None:
-    """Publish a status now (retained, like the heartbeat) rather than at the next heartbeat."""
+    """Publish a status now (as the heartbeat is: retained unless ``mqtt.retain_status`` is off)
+    rather than at the next heartbeat."""
     try:
         payload = agent.status_payload(GatewayState.ONLINE, "report")
-        await client.publish(topic(agent.gw, Channel.STATUS), payload, qos=1, retain=True)
+        m = agent.s.mqtt
+        await client.publish(topic(agent.gw, Channel.STATUS), payload, qos=m.uplink_qos, retain=m.retain_status)
     except aiomqtt.MqttError as exc:  # the next heartbeat carries the same outcome
         log.warning("status after a config not published: %s", exc)
 

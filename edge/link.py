@@ -89,7 +89,7 @@ def make_client(
         identifier=s.gateway_id,
         clean_session=False,
         protocol=aiomqtt.ProtocolVersion.V311,
-        will=aiomqtt.Will(topic(s.gateway_id, Channel.STATUS), will_payload, qos=1, retain=True),
+        will=aiomqtt.Will(topic(s.gateway_id, Channel.STATUS), will_payload, qos=m.uplink_qos, retain=m.retain_status),
         keepalive=m.keepalive_s,
         timeout=timeout,
         tls_context=tls_context(s),

@@ -130,8 +130,8 @@ async def connected(link: Link, client: aiomqtt.Client, where: str, before: int 
     await client.publish(
         topic(link.gw, Channel.STATUS),
         link.status(GatewayState.ONLINE, "birth"),
-        qos=1,
-        retain=True,
+        qos=s.mqtt.uplink_qos,
+        retain=s.mqtt.retain_status,
     )
     still_running(before)
     link.client = client
@@ -160,8 +160,8 @@ async def say_goodbye(link: Link, client: aiomqtt.Client) -> None:
         await client.publish(
             topic(link.gw, Channel.STATUS),
             link.status(GatewayState.OFFLINE, "shutdown"),
-            qos=1,
-            retain=True,
+            qos=link.settings().mqtt.uplink_qos,
+            retain=link.settings().mqtt.retain_status,
             timeout=2,
         )
     except aiomqtt.MqttError as exc:
@@ -192,7 +192,10 @@ async def sender(link: Link, client: aiomqtt.Client) -> None:
                 link.outbox.ack([e.id])
                 continue
             await client.publish(
-                topic(link.gw, e.channel), e.payload, qos=1, timeout=link.settings().mqtt.connect_timeout_s
+                topic(link.gw, e.channel),
+                e.payload,
+                qos=link.settings().mqtt.uplink_qos,
+                timeout=link.settings().mqtt.connect_timeout_s,
             )
             still_running(before)
             if link.outbox.urgent:  # an alarm arrived meanwhile: re-plan now
@@ -219,7 +222,7 @@ async def heartbeat(link: Link, client: aiomqtt.Client) -> None:
         await client.publish(
             topic(link.gw, Channel.STATUS),
             link.status(GatewayState.ONLINE, "heartbeat"),
-            qos=1,
-            retain=True,
+            qos=link.settings().mqtt.uplink_qos,
+            retain=link.settings().mqtt.retain_status,
         )
         still_running(before)

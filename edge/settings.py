@@ -61,6 +61,23 @@ class MqttSettings(BaseModel):
             "a replicated JetStream consumer and 10,000 of them did not connect (docs/broker.md section 6)"
         ),
     )
+    uplink_qos: int = Field(
+        default=1,
+        ge=0,
+        le=1,
+        description=(
+            "QoS of every publish of the gateway (events, telemetry, status, results) and of its "
+            "Last-Will. 0 on a NATS cluster, where each QoS 1 publish is a replicated JetStream write "
+            "(docs/broker.md, \"Logins after a node dies\"); the hub's ack covers every message either way"
+        ),
+    )
+    retain_status: bool = Field(
+        default=True,
+        description=(
+            "Publish the status (and the Last-Will) retained. False on a NATS cluster: each retained "
+            "publish is a replicated JetStream write, and the hub, reading natively, never gets one replayed"
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_servers(self) -> MqttSettings:

@@ -110,6 +110,19 @@ def _fleet_options(f: F) -> F:
             "10 on a NATS cluster, as its bundles say (docs/broker.md section 6) "
             "[default: SAFEHOME_SIM_FAILOVER_SPREAD_S, else 2].",
         ),
+        click.option(
+            "--uplink-qos",
+            type=click.IntRange(0, 1),
+            default=None,
+            help="QoS of every gateway publish and Last-Will: 0 on a NATS cluster, as its bundles say "
+            "(docs/broker.md, \"Logins after a node dies\") [default: SAFEHOME_SIM_UPLINK_QOS, else 1].",
+        ),
+        click.option(
+            "--retain-status/--no-retain-status",
+            default=None,
+            help="Publish status and Last-Will retained: not on a NATS cluster, as its bundles say "
+            "[default: SAFEHOME_SIM_RETAIN_STATUS, else retained].",
+        ),
         click.option("--duration", type=float, default=None, help="Stop after this many seconds."),
         click.option("--shard", default="0/1", show_default=True, help="Run shard I of N of the gateways."),
         click.option("-v", "--verbose", is_flag=True),
@@ -142,9 +155,10 @@ def _settings(
     resend: float,
     state: Path | None,
     seed: int,
-    downlink_qos: int | None = None,
-    failover_spread: float | None = None,
+    **link: Any,
 ) -> Any:
+    """``link``: downlink_qos, failover_spread_s, uplink_qos, retain_status; None: from the
+    SAFEHOME_SIM_* environment, or the default."""
     from pydantic import ValidationError
 
     from firmware_sim.fleet import FleetSettings
@@ -160,10 +174,7 @@ def _settings(
             "state_path": state,
             "seed": seed,
         }
-        if downlink_qos is not None:  # else SAFEHOME_SIM_DOWNLINK_QOS, or the default 1
-            given["downlink_qos"] = downlink_qos
-        if failover_spread is not None:  # else SAFEHOME_SIM_FAILOVER_SPREAD_S, or the default 2 s
-            given["failover_spread_s"] = failover_spread
+        given |= {k: v for k, v in link.items() if v is not None}
         return FleetSettings(**given)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
@@ -215,6 +226,8 @@ def fleet_cmd(
     password_template: str | None,
     downlink_qos: int | None,
     failover_spread: float | None,
+    uplink_qos: int | None,
+    retain_status: bool | None,
     duration: float | None,
     shard: str,
     verbose: bool,
@@ -239,7 +252,11 @@ def fleet_cmd(
     _run_or_fail(
         runner.run(
             specs,
-            _settings(host, port, servers, heartbeat, telemetry, resend, state, seed, downlink_qos, failover_spread),
+            _settings(
+                host, port, servers, heartbeat, telemetry, resend, state, seed,
+                downlink_qos=downlink_qos, failover_spread_s=failover_spread, uplink_qos=uplink_qos,
+                retain_status=retain_status,
+            ),
             credentials=_creds(password_file, password_template),
             actions=actions,
             duration=duration,
@@ -282,6 +299,8 @@ def scenario_cmd(
     password_template: str | None,
     downlink_qos: int | None,
     failover_spread: float | None,
+    uplink_qos: int | None,
+    retain_status: bool | None,
     duration: float | None,
     shard: str,
     verbose: bool,
@@ -313,7 +332,11 @@ def scenario_cmd(
     _run_or_fail(
         runner.run(
             specs,
-            _settings(host, port, servers, heartbeat, telemetry, resend, state, seed, downlink_qos, failover_spread),
+            _settings(
+                host, port, servers, heartbeat, telemetry, resend, state, seed,
+                downlink_qos=downlink_qos, failover_spread_s=failover_spread, uplink_qos=uplink_qos,
+                retain_status=retain_status,
+            ),
             credentials=_creds(password_file, password_template),
             actions=actions,
             speed=speed,

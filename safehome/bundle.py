@@ -29,7 +29,7 @@ from devices.errors import DefinitionError
 from devices.wiring import Device, check_wiring
 from hub.provision.errors import ProvisionError
 from hub.provision.plan import GatewayPlan
-from protocols.failover import Address
+from protocols.failover import NATS_FAILOVER_SPREAD_S, Address
 
 #: Where the agent finds its files on the Pi (docs/provisioning.md, ansible role).
 ETC = Path("/etc/safehome")
@@ -50,10 +50,36 @@ class HubAddress:
     #: NATS_FAILOVER_SPREAD_S (10 s) for a NATS cluster, whose survivors must log in a dead
     #: node's gateways through JetStream (protocols/failover.py); None: the agent's default 2 s
     failover_spread_s: float | None = None
+    #: 0 for a NATS cluster, where each QoS 1 publish is a replicated JetStream write made on
+    #: the gateway's read loop (docs/broker.md, "Logins after a node dies"); 1 everywhere else
+    uplink_qos: int = 1
+    #: False for a NATS cluster: each retained publish is a replicated JetStream write too, and
+    #: the hub, reading natively, never gets a retained status replayed
+    retain_status: bool = True
+
+    @classmethod
+    def for_backend(
+        cls, backend: str, servers: tuple[Address, ...], tls: bool = True, downlink_qos: int | None = None
+    ) -> HubAddress:
+        """What a gateway must do differently on the deployment's broker (``backend`` of the
+        broker settings): the one place that decides it, for the bundles and for the benches.
+
+        On a NATS cluster every QoS 1 subscription is a replicated JetStream consumer, every
+        QoS 1 or retained publish a replicated JetStream write, and every login a JetStream
+        session load and store (docs/broker.md section 6, "Logins after a node dies"): the
+        gateways subscribe and publish at QoS 0, retain nothing, and spread their logins on a
+        dead node's survivors over NATS_FAILOVER_SPREAD_S. The hub's application ack, not the
+        transport's, is what makes an event safe (docs/protocol.md), so QoS 0 loses nothing
+        that is not resent. ``downlink_qos`` overrides the backend's choice."""
+        if backend == "nats":
+            qos = 0 if downlink_qos is None else downlink_qos
+            return cls(servers, tls, qos, NATS_FAILOVER_SPREAD_S, uplink_qos=0, retain_status=False)
+        return cls(servers, tls, 1 if downlink_qos is None else downlink_qos)
 
     def mqtt(self) -> dict[str, Any]:
         """The ``[mqtt]`` address keys: ``host``/``port`` for one broker, ``servers`` for several;
-        ``downlink_qos`` when it is not the agent's default 1, ``failover_spread_s`` when set."""
+        ``downlink_qos``, ``uplink_qos`` and ``retain_status`` when they are not the agent's
+        defaults (1, 1, true), ``failover_spread_s`` when set."""
         out: dict[str, Any]
         if len(self.servers) == 1:
             out = {"host": self.servers[0].host, "port": self.servers[0].port, "tls": self.tls}
@@ -63,6 +89,10 @@ class HubAddress:
             out["downlink_qos"] = self.downlink_qos
         if self.failover_spread_s is not None:
             out["failover_spread_s"] = self.failover_spread_s
+        if self.uplink_qos != 1:
+            out["uplink_qos"] = self.uplink_qos
+        if not self.retain_status:
+            out["retain_status"] = False
         return out
 
 

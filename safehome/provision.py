@@ -134,7 +134,7 @@ def gateway_cmd(
     from hub.provision.errors import ProvisionError
     from hub.provision.plan import parse_wiring
     from hub.provision.service import provision as provision_gateway
-    from protocols.failover import NATS_FAILOVER_SPREAD_S, parse_servers
+    from protocols.failover import parse_servers
     from safehome.bundle import HubAddress, check_plan, edge_settings, write_bundle
 
     broker = _broker(broker_config, broker_dir)
@@ -146,11 +146,7 @@ def gateway_cmd(
         servers = parse_servers(hub_hosts, hub_port or (broker.tls_port if tls else broker.plain_port))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--hub-host") from exc
-    if downlink_qos is None:  # QoS 1 subscriptions are replicated JetStream consumers on NATS: 10,000 did not connect
-        downlink_qos = 0 if broker.backend == "nats" else 1
-    # a NATS cluster logs a dead node's gateways in again through JetStream: spread them wider
-    spread = NATS_FAILOVER_SPREAD_S if broker.backend == "nats" else None
-    hub = HubAddress(servers, tls, downlink_qos, spread)
+    hub = HubAddress.for_backend(broker.backend, servers, tls, downlink_qos)
     try:
         overrides = parse_wiring(list(wiring))
     except ValueError as exc:

@@ -110,6 +110,8 @@ class Fleet:
                     heartbeat_s=self._hb,
                 )
             ),
+            qos=self.settings.uplink_qos,
+            retain=self.settings.retain_status,
         )
         return MqttSession(
             g.id,
@@ -148,7 +150,8 @@ class Fleet:
         s.publish(
             str(p.Topic.of(gw_id, p.Channel.STATUS)),
             g.status(p.GatewayState.ONLINE, "birth", self.now_ms(), self._hb),
-            retain=True,
+            retain=self.settings.retain_status,
+            qos=self.settings.uplink_qos,
         )
         g.reset_resend()
         self._send_due(g, time.monotonic())
@@ -266,7 +269,7 @@ class Fleet:
         self.stats.inc("commands")
 
     # --- uplink --------------------------------------------------------------------------
-    def _publish(self, gw_id: str, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
+    def _publish(self, gw_id: str, topic: str, payload: bytes, retain: bool = False) -> bool:
         """Publish on the gateway's session if it is up; False when it is not (or is closing).
 
         A link that broke under a write (the broker was SIGKILLed, say) is still ``connected``
@@ -277,7 +280,7 @@ class Fleet:
         if s is None or not s.connected:
             return False
         try:
-            s.publish(topic, payload, qos=qos, retain=retain)
+            s.publish(topic, payload, qos=self.settings.uplink_qos, retain=retain)
         except MqttError as exc:
             self._send_failed(gw_id, exc)
             return False
@@ -294,7 +297,7 @@ class Fleet:
         if s is None or not s.connected:
             return
         for pend in g.due(now):
-            if not self._publish(g.id, str(p.Topic.of(g.id, pend.channel)), pend.payload, qos=1):
+            if not self._publish(g.id, str(p.Topic.of(g.id, pend.channel)), pend.payload):
                 return  # the link is going down: all that is pending goes out again after the reconnect
             resend = pend.attempts > 1
             self.stats.inc(f"sent:{pend.channel.value}{':resend' if resend else ''}")
@@ -348,7 +351,7 @@ class Fleet:
         if s is None or not s.connected:
             return
         status = g.status(p.GatewayState.ONLINE, "heartbeat", self.now_ms(), self._hb)
-        if self._publish(gw_id, str(p.Topic.of(gw_id, p.Channel.STATUS)), status, retain=True):
+        if self._publish(gw_id, str(p.Topic.of(gw_id, p.Channel.STATUS)), status, retain=self.settings.retain_status):
             self.stats.inc("heartbeats")
 
     def link_down(self, gw_id: str) -> None:
@@ -438,7 +441,8 @@ class Fleet:
                 s.publish(
                     str(p.Topic.of(gw_id, p.Channel.STATUS)),
                     g.status(p.GatewayState.OFFLINE, "shutdown", self.now_ms(), self._hb),
-                    retain=True,
+                    retain=self.settings.retain_status,
+                    qos=self.settings.uplink_qos,
                 )
             s.disconnect()
         self.sessions.clear()

@@ -30,6 +30,12 @@ class FleetSettings(BaseSettings):
     #: 0 on a NATS cluster (docs/broker.md section 6: 10,000 homes connected in 105 s, against
     #: 400 gateways left out after 10 min at QoS 1)
     downlink_qos: int = Field(default=1, ge=0, le=1)
+    #: publish status (birth, heartbeat, shutdown) and the Last-Will retained, as the edge
+    #: agent's ``mqtt.retain_status``: False on a NATS cluster
+    retain_status: bool = True
+    #: QoS of every uplink publish (and the Last-Will), as the edge agent's ``mqtt.uplink_qos``:
+    #: 0 on a NATS cluster
+    uplink_qos: int = Field(default=1, ge=0, le=1)
     heartbeat_s: float = 30.0
     telemetry_s: float = 60.0
     resend_s: float = 10.0

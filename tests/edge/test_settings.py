@@ -115,6 +115,8 @@ def test_several_broker_addresses(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ({"failover_spread_s": 61}, r"mqtt.failover_spread_s: .*less than or equal to 60"),
         ({"downlink_qos": 2}, r"mqtt.downlink_qos: .*less than or equal to 1"),
         ({"downlink_qos": -1}, r"mqtt.downlink_qos: .*greater than or equal to 0"),
+        ({"uplink_qos": 2}, r"mqtt.uplink_qos: .*less than or equal to 1"),
+        ({"retain_status": "sometimes"}, r"mqtt.retain_status: .*valid boolean"),
     ],
 )
 def test_bad_broker_lists_are_refused_clearly(tmp_path: Path, mqtt: dict[str, object], says: str) -> None:
@@ -131,3 +133,14 @@ def test_downlink_qos_defaults_to_1_and_0_comes_from_toml_or_env(
     assert load_settings(path).mqtt.downlink_qos == 0
     monkeypatch.setenv("SAFEHOME_EDGE_MQTT__DOWNLINK_QOS", "1")
     assert load_settings(path).mqtt.downlink_qos == 1
+
+
+def test_uplink_qos_and_retain_status_default_to_mqtt_as_on_mosquitto_and_a_nats_bundle_turns_them_off(
+    tmp_path: Path,
+) -> None:
+    m = load_settings(None, gateway_id="gw-1").mqtt
+    assert (m.uplink_qos, m.retain_status) == (1, True)
+    path = tmp_path / "edge.toml"
+    path.write_text('gateway_id = "gw-1"\n[mqtt]\nuplink_qos = 0\nretain_status = false\n')
+    m = load_settings(path).mqtt
+    assert (m.uplink_qos, m.retain_status) == (0, False)

@@ -68,21 +68,27 @@ def test_a_bad_server_is_refused_before_anything_runs() -> None:
     assert "servers[1]: 'b:70000': port 70000 is outside 1..65535" in r.output
 
 
-def test_the_downlink_qos_option_reaches_the_fleet_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_link_options_reach_the_fleet_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
     from firmware_sim.cli import _settings, sim
 
-    def qos(option: int | None) -> int:
-        s = _settings("127.0.0.1", 1883, (), 30.0, 60.0, 10.0, None, 1, option)
-        return int(s.downlink_qos)
+    def link(**given: object) -> tuple[int, int, bool]:
+        s = _settings("127.0.0.1", 1883, (), 30.0, 60.0, 10.0, None, 1, **given)
+        return int(s.downlink_qos), int(s.uplink_qos), bool(s.retain_status)
 
-    monkeypatch.delenv("SAFEHOME_SIM_DOWNLINK_QOS", raising=False)
-    assert (qos(None), qos(0), qos(1)) == (1, 0, 1)
+    for name in ("DOWNLINK_QOS", "UPLINK_QOS", "RETAIN_STATUS"):
+        monkeypatch.delenv(f"SAFEHOME_SIM_{name}", raising=False)
+    assert link() == link(downlink_qos=None, uplink_qos=None, retain_status=None) == (1, 1, True)
+    assert link(downlink_qos=0, uplink_qos=0, retain_status=False) == (0, 0, False)
     monkeypatch.setenv("SAFEHOME_SIM_DOWNLINK_QOS", "0")
-    assert (qos(None), qos(1)) == (0, 1)  # the option beats the environment
-    r = CliRunner().invoke(sim, ["fleet", "--homes", "2", "--downlink-qos", "2"])
-    assert r.exit_code == 2 and "--downlink-qos" in r.output
+    monkeypatch.setenv("SAFEHOME_SIM_UPLINK_QOS", "0")
+    monkeypatch.setenv("SAFEHOME_SIM_RETAIN_STATUS", "false")
+    assert link() == (0, 0, False)
+    assert link(downlink_qos=1, uplink_qos=1, retain_status=True) == (1, 1, True)  # options beat the environment
+    for option in ("--downlink-qos", "--uplink-qos"):
+        r = CliRunner().invoke(sim, ["fleet", "--homes", "2", option, "2"])
+        assert r.exit_code == 2 and option in r.output
 
 
 async def test_an_alarm_cuts_a_gateways_long_reconnect_wait_short(mosquitto: Mosquitto, run_fleet: RunFleet) -> None:

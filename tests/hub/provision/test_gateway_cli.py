@@ -160,6 +160,8 @@ def test_a_bundle_for_a_nats_cluster_says_downlink_qos_0(site: Site) -> None:
     assert load_settings(plain / "edge.toml").mqtt.downlink_qos == 1
     assert "downlink_qos" not in (plain / "edge.toml").read_text()  # the agent's default, left out
     assert "failover_spread_s" not in (plain / "edge.toml").read_text()  # Mosquitto: the default 2 s
+    assert "uplink_qos" not in (plain / "edge.toml").read_text()  # Mosquitto: QoS 1, status retained
+    assert "retain_status" not in (plain / "edge.toml").read_text()
     r = site.run("gateway", "--home", "home-1", "--hub-host", "h", "--downlink-qos", "2", "--no-tls", "--no-push",
                  "-o", str(site.tmp / "b"))
     assert r.exit_code == 2 and "--downlink-qos" in r.output
@@ -171,6 +173,10 @@ def test_a_bundle_for_a_nats_cluster_says_downlink_qos_0(site: Site) -> None:
     # and a wider failover spread: the survivors log a dead node's gateways in through JetStream
     assert load_settings(cluster / "edge.toml").mqtt.failover_spread_s == NATS_FAILOVER_SPREAD_S == 10.0
     assert json.loads((cluster / "bundle.json").read_text())["hub"]["failover_spread_s"] == 10.0
+    # and no JetStream write per publish: uplink at QoS 0, the status not retained
+    mqtt = load_settings(cluster / "edge.toml").mqtt
+    assert (mqtt.uplink_qos, mqtt.retain_status) == (0, False)
+    assert json.loads((cluster / "bundle.json").read_text())["hub"]["uplink_qos"] == 0
     forced = site.tmp / "forced"
     assert site.run("gateway", "--home", "home-1", "--hub-host", "n1", "--downlink-qos", "1", "--no-tls", "--no-push",
                     "-o", str(forced)).exit_code == 0
