@@ -212,6 +212,11 @@ class Fleet:
         self._reconnect_at[gw_id] = when
         self._at(when, RECONNECT, gw_id)
 
+    def reconnect_in(self, gw_id: str) -> float | None:
+        """Seconds until the gateway's scheduled reconnect (None: none scheduled)."""
+        when = self._reconnect_at.get(gw_id)
+        return None if when is None else when - time.monotonic()
+
     def _alarm_waiting(self, gw_id: str) -> bool:
         return any(x.alarm for x in self.gateways[gw_id].pending.values())
 

@@ -422,7 +422,18 @@ def write_deployment(s: BrokerSettings, nodes: Iterable[NatsNode] | None = None)
     return Written(configs, users_path(s), passwd_path(s), s.hub_secret_path, created)
 
 
+#: Environment variable naming another nats-server executable than Debian's (to evaluate a
+#: newer build: docs/broker.md, "Which nats-server")
+NATS_SERVER_ENV = "SAFEHOME_NATS_SERVER"
+
+
 def nats_binary() -> str:
+    """Debian's nats-server, or the executable ``$SAFEHOME_NATS_SERVER`` names."""
+    given = os.environ.get(NATS_SERVER_ENV)
+    if given:
+        if not os.access(given, os.X_OK):
+            raise BrokerError(f"{NATS_SERVER_ENV}={given!r} is not an executable file")
+        return given
     for path in ("/usr/sbin/nats-server", "/usr/bin/nats-server"):
         if os.path.exists(path):
             return path

@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hub.broker import nats
 from hub.broker.cli import broker
 from hub.broker.config import BrokerSettings, NatsNode
+from hub.broker.errors import BrokerError
 from hub.broker.natswatch import impostors
 from safehome.testing.mosquitto import free_port
 from safehome.testing.nats import NatsCluster
@@ -240,3 +241,17 @@ def test_the_login_rate_guard_drops_the_connections_above_its_rate(tmp_path: Pat
     assert _connects(18830, None) == 60  # without the guard every connect gets through
     guarded = _connects(18830, nats.nft_path(s, node))
     assert 0 < guarded < 60
+
+
+def test_another_nats_server_is_taken_from_the_environment_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(nats.NATS_SERVER_ENV, raising=False)
+    assert nats.nats_binary() in ("/usr/sbin/nats-server", "/usr/bin/nats-server")
+    build = tmp_path / "nats-server"
+    build.write_text("#!/bin/sh\n")
+    monkeypatch.setenv(nats.NATS_SERVER_ENV, str(build))
+    with pytest.raises(BrokerError, match=r"SAFEHOME_NATS_SERVER='.*nats-server' is not an executable file"):
+        nats.nats_binary()
+    build.chmod(0o755)
+    assert nats.nats_binary() == str(build)
