@@ -156,12 +156,13 @@ def refused_grant(granted: object) -> bool:
 
 
 async def say_goodbye(link: Link, client: aiomqtt.Client) -> None:
+    m = link.settings().mqtt
     try:
         await client.publish(
             topic(link.gw, Channel.STATUS),
             link.status(GatewayState.OFFLINE, "shutdown"),
-            qos=link.settings().mqtt.uplink_qos,
-            retain=link.settings().mqtt.retain_status,
+            qos=m.uplink_qos,
+            retain=m.retain_status,
             timeout=2,
         )
     except aiomqtt.MqttError as exc:
@@ -191,12 +192,8 @@ async def sender(link: Link, client: aiomqtt.Client) -> None:
                 log.error("%s %s is %d bytes, above the limit: dropped", e.channel, e.id, len(e.payload))
                 link.outbox.ack([e.id])
                 continue
-            await client.publish(
-                topic(link.gw, e.channel),
-                e.payload,
-                qos=link.settings().mqtt.uplink_qos,
-                timeout=link.settings().mqtt.connect_timeout_s,
-            )
+            m = link.settings().mqtt
+            await client.publish(topic(link.gw, e.channel), e.payload, qos=m.uplink_qos, timeout=m.connect_timeout_s)
             still_running(before)
             if link.outbox.urgent:  # an alarm arrived meanwhile: re-plan now
                 link.outbox.unsend([x.id for x in batch[i + 1 :]])
@@ -219,10 +216,11 @@ async def heartbeat(link: Link, client: aiomqtt.Client) -> None:
     before = cancel_requests()
     while True:
         await asyncio.sleep(link.heartbeat_s())
+        m = link.settings().mqtt  # a reload may have replaced them meanwhile
         await client.publish(
             topic(link.gw, Channel.STATUS),
             link.status(GatewayState.ONLINE, "heartbeat"),
-            qos=link.settings().mqtt.uplink_qos,
-            retain=link.settings().mqtt.retain_status,
+            qos=m.uplink_qos,
+            retain=m.retain_status,
         )
         still_running(before)
