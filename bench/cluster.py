@@ -87,6 +87,17 @@ class LoadWatch:
         if r:
             self.resends = int(r.group(1))
 
+    def timeline(self, t0: float, step: float, until: float | None) -> str:
+        """Gateways connected every ``step`` s after ``t0`` up to ``until``: ``+5 s 8,120 · …``."""
+        end = until if until is not None else (self.lines[-1][0] if self.lines else t0)
+        marks, t = [], t0
+        while t <= end + step:
+            seen = [n for at, n in self.lines if at <= t]
+            if seen:
+                marks.append(f"+{t - t0:.0f} s {seen[-1]:,}")
+            t += step
+        return " · ".join(marks)
+
     def all_since(self, homes: int, t0: float) -> float | None:
         """When the fleet reported ``homes`` (or more) connected after a report of fewer, since
         ``t0`` (the first report after ``t0`` when no report of fewer came within 10 s)."""
@@ -132,12 +143,30 @@ def broker_rss_mb(s: System) -> float:
     return sum(procstat.rss_mb(pid) for pid in s.broker_pids)
 
 
+def stream_leaders(s: NatsBroker) -> dict[str, str]:
+    """Which node leads each MQTT stream (``$MQTT_sess`` …), as node 0 sees it ("?" when it
+    does not answer)."""
+    try:
+        jsz = s.cluster.monitor(0, "/jsz?accounts=true&streams=true")
+    except OSError:
+        return {}
+    return {
+        st["name"]: (st.get("cluster") or {}).get("leader", "?")
+        for a in jsz.get("account_details") or []
+        for st in a.get("stream_detail") or []
+    }
+
+
 def kill_broker(s: System) -> str:
     """SIGKILL the node the hub workers ack through (NATS: the first address; it stays down
-    until the measurement ends) or Mosquitto, started again at once. Says which."""
+    until the measurement ends) or Mosquitto, started again at once. Says which (on NATS, and
+    which MQTT streams it led: their groups elect a new leader, and logins wait for
+    ``$MQTT_sess``'s)."""
     if isinstance(s.broker, NatsBroker):
+        name = s.broker.cluster.nodes[0].name
+        led = sorted(k for k, v in stream_leaders(s.broker).items() if v == name)
         s.broker.cluster.kill(0)
-        return f"SIGKILL of node {s.broker.cluster.nodes[0].name} (of 3); it stays down"
+        return f"SIGKILL of node {name} (of 3); it stays down; it led {', '.join(led) or 'no MQTT stream'}"
     proc = s.broker.proc
     assert proc is not None
     proc.kill()
@@ -226,6 +255,7 @@ async def measure_backend(
                 lambda: notified() and fleet.connected == len(gws) and watch.all_since(linked, t_kill) is not None
             )
             back = watch.all_since(linked, t_kill)
+            out["timeline"] = watch.timeline(t_kill, step=5.0, until=back)
             last_hook = max((s.webhooks.first_by_kind[(gw, "panic")] for gw in raised if (gw, "panic") in s.webhooks.first_by_kind), default=t_kill)  # fmt: skip
             if done and back is not None:
                 out["recovery"] = (
@@ -247,6 +277,7 @@ ROWS = (
     ("readings", "readings stored per second, per hub worker (offered load)"),
     ("fault", "fault"),
     ("recovery", "kill → every gateway back and every alarm raised meanwhile notified"),
+    ("timeline", "load gateways connected after the kill"),
 )
 
 
