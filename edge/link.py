@@ -15,6 +15,8 @@ from __future__ import annotations
 import random
 import socket
 import ssl
+import weakref
+from typing import Any
 
 import aiomqtt
 
@@ -81,7 +83,7 @@ def make_client(
     certificate must name the address the gateway was given for it."""
     m = s.mqtt
     timeout = min(m.connect_timeout_s, ALARM_CONNECT_TIMEOUT_S) if alarm_waiting else m.connect_timeout_s
-    return aiomqtt.Client(
+    client = aiomqtt.Client(
         address.host,
         address.port,
         username=s.mqtt_username,
@@ -94,6 +96,44 @@ def make_client(
         timeout=timeout,
         tls_context=tls_context(s),
     )
+    _watch_login(client)
+    return client
+
+
+#: the attempts whose node took the connection (TCP, and TLS under TLS): see answered()
+_ANSWERED: weakref.WeakSet[aiomqtt.Client] = weakref.WeakSet()
+
+
+def answered(client: aiomqtt.Client) -> bool:
+    """Whether ``client``'s attempt reached its node: the connection (and TLS handshake) was
+    made. A failed attempt that did is a login the node failed, and the next address is tried
+    soon (protocols/failover.py, LOGIN_RETRY_S) rather than after the spread."""
+    return client in _ANSWERED
+
+
+def _watch_login(client: aiomqtt.Client) -> None:
+    """Chain two of paho's callbacks that aiomqtt sets: record that the socket opened
+    (answered), and end the attempt at once when the node closes the connection before
+    CONNACK. aiomqtt ignores a disconnect before CONNACK and waits for it until its timeout:
+    a NATS node that fails a login (its session store timed out while electing) closes the
+    connection, and the agent then sat out ``connect_timeout_s`` (10 s) before its next try."""
+    paho = client._client
+    opened, closed = paho.on_socket_open, paho.on_disconnect
+
+    def on_socket_open(c: Any, userdata: Any, sock: Any) -> None:
+        _ANSWERED.add(client)
+        if opened is not None:
+            opened(c, userdata, sock)
+
+    def on_disconnect(c: Any, userdata: Any, *args: Any) -> None:
+        if closed is not None:
+            closed(c, userdata, *args)
+        pending = client._connected
+        if not pending.done():
+            pending.set_exception(aiomqtt.MqttError("the broker closed the connection before CONNACK"))
+
+    paho.on_socket_open = on_socket_open
+    paho.on_disconnect = on_disconnect
 
 
 def dispose(client: aiomqtt.Client) -> None:
@@ -108,9 +148,9 @@ def dispose(client: aiomqtt.Client) -> None:
     "Unexpected disconnection" unretrieved: "Future exception was never retrieved" at ERROR."""
     if client._client.socket() is not None:
         client._client._sock_close()
-    gone = client._disconnected
-    if gone.done() and not gone.cancelled():
-        gone.exception()
+    for outcome in (client._disconnected, client._connected):
+        if outcome.done() and not outcome.cancelled():
+            outcome.exception()
 
 
 def set_nodelay(client: aiomqtt.Client) -> bool:

@@ -17,7 +17,7 @@ import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.errors import EdgeError
-from edge.link import alarm_reconnect_delay, dispose, make_client, rotation, set_nodelay, topic
+from edge.link import alarm_reconnect_delay, answered, dispose, make_client, rotation, set_nodelay, topic
 from edge.outbox import Outbox
 from edge.settings import EdgeSettings
 from protocols import Channel, GatewayState, gateway_subscriptions
@@ -77,10 +77,12 @@ async def run_link(link: Link) -> None:
         where = rot.where()
         before = cancel_requests()
         client = make_client(s, rot.current, will, alarm_waiting=link.outbox.alarms_pending() > 0)
+        linked = False
         try:
             async with client:
                 still_running(before)
                 rot.up()
+                linked = True
                 link.server = rot.current
                 await connected(link, client, where, before)
         except* aiomqtt.MqttError as eg:
@@ -91,7 +93,9 @@ async def run_link(link: Link) -> None:
             link.server = None
             link.up.clear()
             link.outbox.link_down()
-        delay = rot.down()
+        failed_login = not linked and answered(client)
+        delay = rot.down(answered=failed_login)
+        log.info("next attempt at %s in %.1f s%s", rot.where(), delay, " (the node failed the login)" * failed_login)
         await pause(link, delay, min(delay, alarm_reconnect_delay(rng)))
 
 

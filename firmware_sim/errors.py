@@ -41,5 +41,11 @@ class MqttError(SimError):
     """The simulator's MQTT link failed (protocol error, refused, closed)."""
 
 
+class LoginFailed(MqttError):
+    """The broker took the TCP connection but did not complete the login: it closed the
+    connection before CONNACK, refused the login in CONNACK, or did not answer in time
+    (protocols/failover.py, LOGIN_RETRY_S)."""
+
+
 class SubscriptionRefused(MqttError):
     """The broker refused a subscription (SUBACK 0x80): the session drops its link."""

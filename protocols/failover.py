@@ -36,6 +36,16 @@ NATS_FAILOVER_SPREAD_S = 10.0
 #: (uniform) instead of the spread or the wide backoff: few gateways have an alarm waiting,
 #: and the alarm matters more than the spread.
 ALARM_RECONNECT_S = (0.5, 2.0)
+#: After a node took the TCP connection but did not complete the login (closed it before
+#: CONNACK, refused it in CONNACK, or did not answer within the connect timeout), the next
+#: address of the round is tried after this many seconds (uniform), not after the spread.
+#: The node is up, and such failures need no spreading: a node fails logins one by one, as
+#: it takes them. The spread is for the moment a node dies and all its gateways leave it
+#: together. On a NATS cluster the logins that reach the survivors while they elect new
+#: stream leaders (~4-9 s after a node's death) all fail; with the spread before each next
+#: try, those gateways came back 20-25 s after the rest (docs/broker.md, "Logins after a
+#: node dies").
+LOGIN_RETRY_S = (0.5, 2.0)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -106,7 +116,8 @@ class Rotation:
     ``backoff(rounds)`` is the caller's delay after ``rounds + 1`` full rounds failed in a
     row (0 for the first): the same curve as with one address, where every failure is a
     full round. Call :meth:`up` when a connection is established (the client stays on that
-    address) and :meth:`down` when a connect failed or an established link was lost.
+    address) and :meth:`down` when a connect failed or an established link was lost
+    (``answered=True``: the node took the connection and failed the login).
     """
 
     def __init__(
@@ -141,12 +152,17 @@ class Rotation:
     def up(self) -> None:
         self.failures = 0
 
-    def down(self) -> float:
-        """Move to the next address; returns the delay (seconds) before trying it."""
+    def down(self, *, answered: bool = False) -> float:
+        """Move to the next address; returns the delay (seconds) before trying it.
+
+        ``answered``: the node took the TCP connection but did not complete the login (see
+        LOGIN_RETRY_S); otherwise it could not be reached, or an established link was lost."""
         n = len(self.order)
         self.failures += 1
         self.pos = (self.pos + 1) % n
         if self.failures % n:  # addresses left to try in this round: go on quickly
+            if answered:
+                return self.rng.uniform(*LOGIN_RETRY_S)
             return self.rng.uniform(0.0, self.spread_s)
         return self.backoff(self.failures // n - 1)
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 import protocols as p
-from firmware_sim.errors import FleetError, MqttError, SubscriptionRefused
+from firmware_sim.errors import FleetError, LoginFailed, MqttError, SubscriptionRefused
 from firmware_sim.fleet.gateway import GatewaySpec, Pending, SimGateway
 from firmware_sim.fleet.store import FleetStore
 from firmware_sim.fleet.types import (
@@ -169,7 +169,7 @@ class Fleet:
                     await self.connect(gw_id)
                 except MqttError as exc:
                     failures.append(str(exc))
-                    self._schedule_reconnect(gw_id, self.rotation(gw_id).down())
+                    self._connect_failed(gw_id, exc)
 
         await asyncio.gather(*(one(g) for g in self.gateways))
         if failures and len(failures) == len(self.gateways):
@@ -226,9 +226,16 @@ class Fleet:
         try:
             await self.connect(gw_id)
         except MqttError as exc:
-            self.stats.inc("connect_failures")
             log.info("reconnect failed: %s", exc)
-            self._schedule_reconnect(gw_id, self.rotation(gw_id).down())
+            self._connect_failed(gw_id, exc)
+
+    def _connect_failed(self, gw_id: str, exc: MqttError) -> None:
+        """Count a failed connect by its kind and schedule the next one: soon on the next
+        node after a login a node failed, else after the spread (protocols/failover.py)."""
+        failed_login = isinstance(exc, LoginFailed)
+        self.stats.inc("connect_failures")
+        self.stats.inc("login_failed" if failed_login else "unreachable")
+        self._schedule_reconnect(gw_id, self.rotation(gw_id).down(answered=failed_login))
 
     # --- downlink ------------------------------------------------------------------------
     def _on_message(self, g: SimGateway, m: Incoming) -> None:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from firmware_sim.errors import MqttError, SubscriptionRefused
+from firmware_sim.errors import LoginFailed, MqttError, SubscriptionRefused
 from firmware_sim.mqtt import packets as pk
 
 
@@ -52,18 +52,25 @@ class MqttSession(asyncio.Protocol):
         self._last_sent = 0.0
         self._closing = False
         self._failure: BaseException | None = None  #: why this side dropped the link
+        self.answered = False  #: the last connect() reached the broker (TCP connected)
 
     # --- lifecycle -----------------------------------------------------------------------
     async def connect(self, host: str, port: int, connect_timeout: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
         self._connack = loop.create_future()
         self._closing = False
+        self.answered = False
         try:
             async with asyncio.timeout(connect_timeout):
                 await loop.create_connection(lambda: self, host, port)
+                self.answered = True
                 await self._connack
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, MqttError) as exc:
             self.abort()
+            if isinstance(exc, MqttError):  # CONNACK refused, or closed before it
+                raise LoginFailed(str(exc)) from exc
+            if self.answered:
+                raise LoginFailed(f"{self.client_id}: {host}:{port} took the connection, no CONNACK: {exc!r}") from exc
             raise MqttError(f"{self.client_id}: cannot connect to {host}:{port}: {exc!r}") from exc
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -5,6 +5,7 @@ acked there. Real Mosquittos on loopback; the gpiozero mock drives the sensors."
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from edge.health import read_state
 from edge.link import rotation
 from edge.settings import load_settings
 from protocols import Channel, Event, EventKind
-from protocols.failover import Address
+from protocols.failover import LOGIN_RETRY_S, Address
 from safehome.testing.acker import HubAcker
 from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.pki import make_pki
@@ -142,3 +143,36 @@ async def test_a_cancellation_swallowed_on_the_way_still_stops_the_session() -> 
 
     with pytest.raises(asyncio.CancelledError):
         await asyncio.create_task(session())
+
+
+async def test_a_node_that_fails_the_login_is_left_at_once_for_the_next(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node that takes the connection and closes it before CONNACK (a NATS node whose
+    session store timed out) ends the attempt at once, and the next address is tried after
+    LOGIN_RETRY_S: with a 600 s connect timeout and a 60 s spread the agent gets to
+    the second node well before 60 s (it could not before: it waited out both)."""
+    caplog.set_level(logging.INFO, logger="edge.session")
+    closed: list[bytes] = []
+
+    async def fails_logins(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        closed.append(await reader.read(1))  # the CONNECT's first byte
+        writer.close()
+
+    server = await asyncio.start_server(fails_logins, "127.0.0.1", 0)
+    servers = [f"127.0.0.1:{server.sockets[0].getsockname()[1]}", f"{mosquitto.host}:{mosquitto.port}"]
+    gw = gateway_starting_at(0, servers)
+    mqtt = {**FAST, "servers": servers, "connect_timeout_s": 600, "failover_spread_s": 60}
+    try:
+        agent = make_agent(settings_for(tmp_path, mosquitto, gateway_id=gw, mqtt=mqtt), mock_factory)
+        async with running(agent, wait_link=False):
+            on_two = Address(mosquitto.host, mosquitto.port)
+            await until(lambda: agent.link.server == on_two, within=30, what="agent on the node that logs it in")
+        assert closed == [b"\x10"]  # one CONNECT reached the failing node, and it was left
+        said = [r.getMessage() for r in caplog.records]
+        assert any("closed the connection before CONNACK" in m for m in said), said
+        [retry] = [m for m in said if m.endswith("(the node failed the login)")]
+        lo, hi = LOGIN_RETRY_S
+        assert lo <= float(retry.split(" in ")[1].split(" s")[0]) <= hi, retry
+    finally:
+        server.close()

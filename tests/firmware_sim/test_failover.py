@@ -4,10 +4,14 @@ and an alarm raised meanwhile is acked there. Two real Mosquittos on loopback.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
 
+from firmware_sim.broker import free_port
+from firmware_sim.errors import LoginFailed, MqttError
+from firmware_sim.mqtt import MqttSession
 from firmware_sim.standin import StandIn
 from protocols import EventKind
 from protocols.failover import Address
@@ -119,6 +123,40 @@ async def test_an_alarm_cuts_a_gateways_long_reconnect_wait_short(mosquitto: Mos
         await until(lambda: other.id not in fleet.gateways[lost_with_alarm].pending, what="the second alarm acked")
     finally:
         acker.close()
+
+
+async def test_a_login_the_node_failed_is_retried_soon_on_the_next_node(
+    mosquitto: Mosquitto, run_fleet: RunFleet
+) -> None:
+    """As the agent does: a node that closes the connection before CONNACK fails the login
+    (LoginFailed, not "cannot connect"), and the gateway tries the next address after
+    LOGIN_RETRY_S instead of its spread (here 60 s)."""
+    closed: list[bytes] = []
+
+    async def fails_logins(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        closed.append(await reader.read(1))
+        writer.close()
+
+    server = await asyncio.start_server(fails_logins, "127.0.0.1", 0)
+    bad = Address("127.0.0.1", server.sockets[0].getsockname()[1])
+    good = Address(mosquitto.host, mosquitto.port)
+    try:
+        session = MqttSession("simlogin-x")
+        with pytest.raises(LoginFailed, match="closed before CONNACK"):
+            await session.connect(bad.host, bad.port)
+        with pytest.raises(MqttError) as unreachable:  # nothing listens there: not a login failure
+            await session.connect("127.0.0.1", free_port())
+        assert not isinstance(unreachable.value, LoginFailed)
+
+        fleet = await run_fleet(16, servers=[str(bad), str(good)], failover_spread_s=60)
+        # ~8 gateways start at the failing node: after the spread, all 8 would be back within
+        # 20 s at odds of (1/3)**8; after LOGIN_RETRY_S they all are
+        await until(lambda: fleet.connected == 16, within=20, what="every gateway on the node that logs it in")
+        assert set(fleet.server_of.values()) == {good}
+        assert fleet.stats.counts["connects"] == 16
+        assert len(closed) >= 4  # the gateways that started at the failing node (about half)
+    finally:
+        server.close()
 
 
 def test_after_a_failed_round_a_fleet_gateway_backs_off_as_the_agent_does() -> None:

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from protocols.failover import MAX_SERVERS, Address, Rotation, parse_address, parse_servers
+from protocols.failover import LOGIN_RETRY_S, MAX_SERVERS, Address, Rotation, parse_address, parse_servers
 
 
 @pytest.mark.parametrize(
@@ -93,6 +93,20 @@ def test_sticky_on_a_working_address_and_a_success_resets_the_round() -> None:
     assert r.current == on
     assert r.down() <= 2.0  # the link to it is lost: quickly to the next, no backoff
     assert r.current != on
+
+
+def test_a_login_the_node_failed_moves_on_soon_and_a_full_round_still_backs_off() -> None:
+    """A node that took the connection and failed the login is up: the next address after
+    LOGIN_RETRY_S, not after the spread (here 50 s); a whole round failed backs off as before."""
+    r = Rotation(THREE, "gw-1", lambda rounds: 100.0 + rounds, spread_s=50.0, rng=random.Random(1))
+    first = r.current
+    delays = [r.down(answered=True) for _ in range(4)]
+    lo, hi = LOGIN_RETRY_S
+    assert all(lo <= d <= hi for d in delays[:2])
+    assert delays[2] == 100.0
+    assert lo <= delays[3] <= hi
+    assert r.order[0] == first
+    assert hi < r.down() <= 50.0  # unreachable, or a link lost: the spread (seeded rng)
 
 
 def test_one_address_backs_off_at_every_failure() -> None:
