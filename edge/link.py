@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import socket
 import ssl
-import weakref
 from typing import Any
 
 import aiomqtt
@@ -100,30 +99,14 @@ def make_client(
     return client
 
 
-#: the attempts whose node took the connection (TCP, and TLS under TLS): see answered()
-_ANSWERED: weakref.WeakSet[aiomqtt.Client] = weakref.WeakSet()
-
-
-def answered(client: aiomqtt.Client) -> bool:
-    """Whether ``client``'s attempt reached its node: the connection (and TLS handshake) was
-    made. A failed attempt that did is a login the node failed, and the next address is tried
-    soon (protocols/failover.py, LOGIN_RETRY_S) rather than after the spread."""
-    return client in _ANSWERED
-
-
 def _watch_login(client: aiomqtt.Client) -> None:
-    """Chain two of paho's callbacks that aiomqtt sets: record that the socket opened
-    (answered), and end the attempt at once when the node closes the connection before
-    CONNACK. aiomqtt ignores a disconnect before CONNACK and waits for it until its timeout:
-    a NATS node that fails a login (its session store timed out while electing) closes the
-    connection, and the agent then sat out ``connect_timeout_s`` (10 s) before its next try."""
+    """End the attempt at once when the node closes the connection before CONNACK (chained
+    to aiomqtt's own paho on_disconnect). aiomqtt ignores a disconnect before CONNACK and
+    waits for the CONNACK until its timeout: a NATS node that fails a login (its session
+    store timed out while the cluster elected) closes the connection, and the agent then sat
+    out ``connect_timeout_s`` (10 s) before its next try."""
     paho = client._client
-    opened, closed = paho.on_socket_open, paho.on_disconnect
-
-    def on_socket_open(c: Any, userdata: Any, sock: Any) -> None:
-        _ANSWERED.add(client)
-        if opened is not None:
-            opened(c, userdata, sock)
+    closed = paho.on_disconnect
 
     def on_disconnect(c: Any, userdata: Any, *args: Any) -> None:
         if closed is not None:
@@ -132,7 +115,6 @@ def _watch_login(client: aiomqtt.Client) -> None:
         if not pending.done():
             pending.set_exception(aiomqtt.MqttError("the broker closed the connection before CONNACK"))
 
-    paho.on_socket_open = on_socket_open
     paho.on_disconnect = on_disconnect
 
 

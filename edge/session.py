@@ -17,7 +17,7 @@ import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.errors import EdgeError
-from edge.link import alarm_reconnect_delay, answered, dispose, make_client, rotation, set_nodelay, topic
+from edge.link import alarm_reconnect_delay, dispose, make_client, rotation, set_nodelay, topic
 from edge.outbox import Outbox
 from edge.settings import EdgeSettings
 from protocols import Channel, GatewayState, gateway_subscriptions
@@ -93,9 +93,8 @@ async def run_link(link: Link) -> None:
             link.server = None
             link.up.clear()
             link.outbox.link_down()
-        failed_login = not linked and answered(client)
-        delay = rot.down(answered=failed_login)
-        log.info("next attempt at %s in %.1f s%s", rot.where(), delay, " (the node failed the login)" * failed_login)
+        delay = rot.down(connect_failed=not linked)
+        log.info("next attempt at %s in %.1f s (%s)", rot.where(), delay, "connect failed" if not linked else "link lost")
         await pause(link, delay, min(delay, alarm_reconnect_delay(rng)))
 
 

@@ -43,8 +43,8 @@ class MqttError(SimError):
 
 class LoginFailed(MqttError):
     """The broker took the TCP connection but did not complete the login: it closed the
-    connection before CONNACK, refused the login in CONNACK, or did not answer in time
-    (protocols/failover.py, LOGIN_RETRY_S)."""
+    connection before CONNACK, refused the login in CONNACK, or did not answer in time (the
+    fleet counts these apart from unreachable nodes)."""
 
 
 class SubscriptionRefused(MqttError):

@@ -130,7 +130,9 @@ def stats_line(fleet: Fleet) -> None:
         f"{time.strftime('%H:%M:%S')} connected {fleet.connected}/{len(fleet.gateways)} "
         f"sent {sent} (resends {resent}) acked {c['acked']} pending {pending} heartbeats {c['heartbeats']} "
         f"home-told {sum(v for k, v in c.items() if k.startswith('home_told:'))} "
-        f"connects failed {c['login_failed']} logins + {c['unreachable']} unreachable",
+        f"connects failed {c['login_failed']} logins + {c['unreachable']} unreachable ("
+        + ", ".join(f"{k.partition(':')[2]} {v}" for k, v in sorted(c.items()) if k.startswith("unreachable:"))
+        + ")",
         file=sys.stderr,
         flush=True,
     )

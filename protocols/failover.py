@@ -1,10 +1,11 @@
 """Several broker addresses and failing over between them (docs/protocol.md §1.1): pure, no I/O.
 
 A client (the edge agent, a simulated gateway, a hub stand-in) knows the addresses of every
-node of a clustered broker. It stays on a node while that node works; when a connect fails
-or an established link is lost it goes to the next address at once (a small random spread,
-so that the thousands of gateways of a dead node do not all land on the next one in the
-same millisecond), and it backs off only when a whole round of addresses has failed.
+node of a clustered broker. It stays on a node while that node works. When an established
+link is lost it goes to the next address after a random spread (so that the thousands of
+gateways of a dead node do not all land on the next one in the same millisecond), when a
+connect fails to the next address within 0.5-2 s, and it backs off only when a whole round
+of addresses has failed.
 
 Each client walks the addresses in an order of its own (a permutation seeded by its id):
 a district spreads evenly over the nodes, and the gateways of a dead node spread evenly
@@ -36,16 +37,16 @@ NATS_FAILOVER_SPREAD_S = 10.0
 #: (uniform) instead of the spread or the wide backoff: few gateways have an alarm waiting,
 #: and the alarm matters more than the spread.
 ALARM_RECONNECT_S = (0.5, 2.0)
-#: After a node took the TCP connection but did not complete the login (closed it before
-#: CONNACK, refused it in CONNACK, or did not answer within the connect timeout), the next
-#: address of the round is tried after this many seconds (uniform), not after the spread.
-#: The node is up, and such failures need no spreading: a node fails logins one by one, as
-#: it takes them. The spread is for the moment a node dies and all its gateways leave it
-#: together. On a NATS cluster the logins that reach the survivors while they elect new
-#: stream leaders (~4-9 s after a node's death) all fail; with the spread before each next
-#: try, those gateways came back 20-25 s after the rest (docs/broker.md, "Logins after a
-#: node dies").
-LOGIN_RETRY_S = (0.5, 2.0)
+#: After a failed connect (nothing listens, the SYNs go unanswered, the TLS handshake or the
+#: login fails, no CONNACK in time) the next address of the round is tried after this many
+#: seconds (uniform), not after the spread. The spread is for leaving a node that worked: all
+#: its gateways lose it in the same instant. Failed connects are already spread out (each
+#: ends when its own attempt does), and waiting a spread before each made the tail: on a NATS
+#: cluster the survivors fail every login while they elect a new ``$MQTT_sess`` leader
+#: (~4-9 s after a node's death), and their login rate guard drops the SYNs above its rate so
+#: that many connects time out; with a spread before each next try the last gateways of a
+#: dead node came back 20-25 s after the rest (docs/broker.md, "Logins after a node dies").
+NEXT_TRY_S = (0.5, 2.0)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -116,8 +117,8 @@ class Rotation:
     ``backoff(rounds)`` is the caller's delay after ``rounds + 1`` full rounds failed in a
     row (0 for the first): the same curve as with one address, where every failure is a
     full round. Call :meth:`up` when a connection is established (the client stays on that
-    address) and :meth:`down` when a connect failed or an established link was lost
-    (``answered=True``: the node took the connection and failed the login).
+    address) and :meth:`down` when an established link was lost or
+    (``connect_failed=True``) a connect attempt failed.
     """
 
     def __init__(
@@ -152,17 +153,16 @@ class Rotation:
     def up(self) -> None:
         self.failures = 0
 
-    def down(self, *, answered: bool = False) -> float:
-        """Move to the next address; returns the delay (seconds) before trying it.
-
-        ``answered``: the node took the TCP connection but did not complete the login (see
-        LOGIN_RETRY_S); otherwise it could not be reached, or an established link was lost."""
+    def down(self, *, connect_failed: bool = False) -> float:
+        """Move to the next address; returns the delay (seconds) before trying it: after a
+        lost link the spread, after a failed connect NEXT_TRY_S, after a full round of
+        failures the backoff."""
         n = len(self.order)
         self.failures += 1
         self.pos = (self.pos + 1) % n
         if self.failures % n:  # addresses left to try in this round: go on quickly
-            if answered:
-                return self.rng.uniform(*LOGIN_RETRY_S)
+            if connect_failed:
+                return self.rng.uniform(*NEXT_TRY_S)
             return self.rng.uniform(0.0, self.spread_s)
         return self.backoff(self.failures // n - 1)
 

@@ -230,12 +230,14 @@ class Fleet:
             self._connect_failed(gw_id, exc)
 
     def _connect_failed(self, gw_id: str, exc: MqttError) -> None:
-        """Count a failed connect by its kind and schedule the next one: soon on the next
-        node after a login a node failed, else after the spread (protocols/failover.py)."""
+        """Count a failed connect by its kind and schedule the next try: on the next node
+        within 0.5-2 s (protocols/failover.py, NEXT_TRY_S)."""
         failed_login = isinstance(exc, LoginFailed)
         self.stats.inc("connect_failures")
         self.stats.inc("login_failed" if failed_login else "unreachable")
-        self._schedule_reconnect(gw_id, self.rotation(gw_id).down(answered=failed_login))
+        if not failed_login:  # refused (nothing listens) or timed out (SYNs unanswered)
+            self.stats.inc(f"unreachable:{type(exc.__cause__ or exc).__name__}")
+        self._schedule_reconnect(gw_id, self.rotation(gw_id).down(connect_failed=True))
 
     # --- downlink ------------------------------------------------------------------------
     def _on_message(self, g: SimGateway, m: Incoming) -> None:

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from firmware_sim.errors import LoginFailed, MqttError, SubscriptionRefused
 from firmware_sim.mqtt import packets as pk
 
+#: How long the TCP connect may take: paho's default socket timeout, which the edge agent
+#: keeps (SYNs a node's login rate guard drops are sent again after 1 and 3 s within it).
+TCP_CONNECT_TIMEOUT_S = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class Will:
@@ -55,23 +59,31 @@ class MqttSession(asyncio.Protocol):
         self.answered = False  #: the last connect() reached the broker (TCP connected)
 
     # --- lifecycle -----------------------------------------------------------------------
-    async def connect(self, host: str, port: int, connect_timeout: float = 10.0) -> None:
+    async def connect(
+        self, host: str, port: int, connect_timeout: float = 10.0, tcp_timeout: float = TCP_CONNECT_TIMEOUT_S
+    ) -> None:
+        """TCP within ``tcp_timeout``, then CONNACK within ``connect_timeout``: as the edge
+        agent (paho's socket timeout, then aiomqtt's). LoginFailed when the broker took the
+        connection but did not log us in; MqttError when it could not be reached."""
         loop = asyncio.get_running_loop()
         self._connack = loop.create_future()
         self._closing = False
         self.answered = False
         try:
-            async with asyncio.timeout(connect_timeout):
+            async with asyncio.timeout(tcp_timeout):
                 await loop.create_connection(lambda: self, host, port)
-                self.answered = True
+        except (OSError, TimeoutError) as exc:
+            self.abort()
+            raise MqttError(f"{self.client_id}: cannot connect to {host}:{port}: {exc!r}") from exc
+        self.answered = True
+        try:
+            async with asyncio.timeout(connect_timeout):
                 await self._connack
         except (OSError, TimeoutError, MqttError) as exc:
             self.abort()
             if isinstance(exc, MqttError):  # CONNACK refused, or closed before it
                 raise LoginFailed(str(exc)) from exc
-            if self.answered:
-                raise LoginFailed(f"{self.client_id}: {host}:{port} took the connection, no CONNACK: {exc!r}") from exc
-            raise MqttError(f"{self.client_id}: cannot connect to {host}:{port}: {exc!r}") from exc
+            raise LoginFailed(f"{self.client_id}: {host}:{port} took the connection, no CONNACK: {exc!r}") from exc
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)

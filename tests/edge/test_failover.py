@@ -17,7 +17,7 @@ from edge.health import read_state
 from edge.link import rotation
 from edge.settings import load_settings
 from protocols import Channel, Event, EventKind
-from protocols.failover import LOGIN_RETRY_S, Address
+from protocols.failover import NEXT_TRY_S, Address
 from safehome.testing.acker import HubAcker
 from safehome.testing.mosquitto import Mosquitto
 from safehome.testing.pki import make_pki
@@ -150,7 +150,7 @@ async def test_a_node_that_fails_the_login_is_left_at_once_for_the_next(
 ) -> None:
     """A node that takes the connection and closes it before CONNACK (a NATS node whose
     session store timed out) ends the attempt at once, and the next address is tried after
-    LOGIN_RETRY_S: with a 600 s connect timeout and a 60 s spread the agent gets to
+    NEXT_TRY_S: with a 600 s connect timeout and a 60 s spread the agent gets to
     the second node well before 60 s (it could not before: it waited out both)."""
     caplog.set_level(logging.INFO, logger="edge.session")
     closed: list[bytes] = []
@@ -171,8 +171,8 @@ async def test_a_node_that_fails_the_login_is_left_at_once_for_the_next(
         assert closed == [b"\x10"]  # one CONNECT reached the failing node, and it was left
         said = [r.getMessage() for r in caplog.records]
         assert any("closed the connection before CONNACK" in m for m in said), said
-        [retry] = [m for m in said if m.endswith("(the node failed the login)")]
-        lo, hi = LOGIN_RETRY_S
+        [retry] = [m for m in said if m.endswith("(connect failed)")]
+        lo, hi = NEXT_TRY_S
         assert lo <= float(retry.split(" in ")[1].split(" s")[0]) <= hi, retry
     finally:
         server.close()

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from protocols.failover import LOGIN_RETRY_S, MAX_SERVERS, Address, Rotation, parse_address, parse_servers
+from protocols.failover import MAX_SERVERS, NEXT_TRY_S, Address, Rotation, parse_address, parse_servers
 
 
 @pytest.mark.parametrize(
@@ -95,18 +95,19 @@ def test_sticky_on_a_working_address_and_a_success_resets_the_round() -> None:
     assert r.current != on
 
 
-def test_a_login_the_node_failed_moves_on_soon_and_a_full_round_still_backs_off() -> None:
-    """A node that took the connection and failed the login is up: the next address after
-    LOGIN_RETRY_S, not after the spread (here 50 s); a whole round failed backs off as before."""
+def test_a_failed_connect_moves_on_soon_and_a_full_round_still_backs_off() -> None:
+    """A connect that failed (of any kind) tries the next address after NEXT_TRY_S, not after
+    the spread (here 50 s), which is for leaving a node that worked; a whole round failed backs
+    off as before."""
     r = Rotation(THREE, "gw-1", lambda rounds: 100.0 + rounds, spread_s=50.0, rng=random.Random(1))
     first = r.current
-    delays = [r.down(answered=True) for _ in range(4)]
-    lo, hi = LOGIN_RETRY_S
+    delays = [r.down(connect_failed=True) for _ in range(4)]
+    lo, hi = NEXT_TRY_S
     assert all(lo <= d <= hi for d in delays[:2])
     assert delays[2] == 100.0
     assert lo <= delays[3] <= hi
     assert r.order[0] == first
-    assert hi < r.down() <= 50.0  # unreachable, or a link lost: the spread (seeded rng)
+    assert hi < r.down() <= 50.0  # an established link lost: the spread (seeded rng)
 
 
 def test_one_address_backs_off_at_every_failure() -> None:
