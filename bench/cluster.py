@@ -46,7 +46,8 @@ RESENDS = re.compile(r"\(resends (\d+)\)")
 READINGS = re.compile(r"^safehome_readings_stored_total (\S+)$", re.M)
 CONDITIONS = re.compile(r'^safehome_conditions_total\{kind="(gateway_\w+)",state="(\w+)"\} (\S+)$', re.M)
 BACKENDS = ("mosquitto", "nats")
-#: where the load fleet's stderr is kept (one file per broker, replaced by the next run)
+#: where the load fleet's stderr (one file per broker) and the hub workers' and NATS nodes'
+#: logs (a directory per broker) are kept, replaced by the next run
 LOG_DIR = Path(os.environ.get("SAFEHOME_BENCH_LOGS", "/tmp"))
 #: the longest a phase may take before the bench reports it as not reached
 WITHIN_S = 600.0
@@ -189,7 +190,7 @@ async def measure_backend(
     backend: str, homes: int, alarms: int, spacing: float, warmup: float, outage_s: float, connect_within: float
 ) -> dict[str, str]:
     out: dict[str, str] = {}
-    with system(homes + alarms, broker=backend, workers=2) as s:
+    with system(homes + alarms, broker=backend, workers=2, keep_logs=LOG_DIR / f"cluster-{backend}-logs") as s:
         specs = specs_from_registry(s.registry)
         rss0 = broker_rss_mb(s)  # the broker(s) with the hub connected, before any gateway
         t_load = time.time()

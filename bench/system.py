@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -314,9 +315,12 @@ def system(
     *,
     broker: str = "mosquitto",
     workers: int = 1,
+    keep_logs: Path | None = None,
 ) -> Iterator[System]:
     """``broker``: "mosquitto" (one process) or "nats" (a 3-node cluster; the hub on backend
-    nats). ``workers``: identical hub processes (each every lane), when not ``split_lanes``."""
+    nats). ``workers``: identical hub processes (each every lane), when not ``split_lanes``.
+    ``keep_logs``: a directory the hub workers' and NATS nodes' logs are copied to at the end
+    (the work directory is deleted)."""
     with tempfile.TemporaryDirectory(prefix="safehome-bench-") as tmp, _database(Path(tmp), postgres) as db_url:
         wd = Path(tmp)
         reg = generate(homes, seed)
@@ -336,6 +340,10 @@ def system(
                 hub.stop()
             hooks.stop()
             b.cluster.stop() if isinstance(b, NatsBroker) else b.stop()
+            if keep_logs is not None:
+                keep_logs.mkdir(parents=True, exist_ok=True)
+                for log in [*wd.glob("*.log"), *wd.glob("nats/*.log")]:
+                    shutil.copyfile(log, keep_logs / log.name)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -56,7 +56,6 @@ class MqttSession(asyncio.Protocol):
         self._last_sent = 0.0
         self._closing = False
         self._failure: BaseException | None = None  #: why this side dropped the link
-        self.answered = False  #: the last connect() reached the broker (TCP connected)
 
     # --- lifecycle -----------------------------------------------------------------------
     async def connect(
@@ -68,14 +67,12 @@ class MqttSession(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._connack = loop.create_future()
         self._closing = False
-        self.answered = False
         try:
             async with asyncio.timeout(tcp_timeout):
                 await loop.create_connection(lambda: self, host, port)
         except (OSError, TimeoutError) as exc:
             self.abort()
             raise MqttError(f"{self.client_id}: cannot connect to {host}:{port}: {exc!r}") from exc
-        self.answered = True
         try:
             async with asyncio.timeout(connect_timeout):
                 await self._connack
