@@ -106,15 +106,20 @@ def recovery(gateways: int, hours: float, split_lanes: bool, postgres: bool) -> 
 @click.option("--connect-within", type=float, default=600.0, show_default=True,
               help="Seconds to wait for every load gateway to connect; then measure with those connected.")
 @click.option("--only", type=click.Choice(["mosquitto", "nats"]), default=None,
-              help="Measure one broker only (the figures are side by side only without it).")  # fmt: skip
+              help="Measure one broker only (the figures are side by side only without it).")
+@click.option("--database", type=click.Choice(["postgres", "sqlite"]), default="postgres", show_default=True,
+              help="The two hub workers' database: PostgreSQL as a deployment of several workers has, or one "
+                   "SQLite file (whose write priorities hold only within a process).")  # fmt: skip
 def cluster(
-    homes: int, alarms: int, spacing: float, warmup: float, outage: float, connect_within: float, only: str | None
+    homes: int, alarms: int, spacing: float, warmup: float, outage: float, connect_within: float, only: str | None,
+    database: str,
 ) -> None:
     """Mosquitto vs a 3-node NATS cluster in one run: connect time, broker RSS per 10,000
     connections, alarm publish → webhook, readings/s per worker, a node's SIGKILL to recovery."""
     from bench import cluster as cl
 
-    cl.run(homes, alarms, spacing, warmup, outage, connect_within, (only,) if only else cl.BACKENDS)
+    cl.run(homes, alarms, spacing, warmup, outage, connect_within, (only,) if only else cl.BACKENDS,
+           postgres=database == "postgres")  # fmt: skip
 
 
 @bench.command(name="flood")

@@ -3,7 +3,8 @@
 For each broker the same system (bench/system.py): ``homes`` load gateways (a fleet
 process: heartbeat 30 s, telemetry 60 s), ``alarms`` measured gateways in this process,
 two identical hub workers (``safehome hub run``, every lane each: one shared subscription
-on Mosquitto, one queue group on NATS) on one SQLite database, a webhook receiver.
+on Mosquitto, one queue group on NATS) on one PostgreSQL database (`--database sqlite`: one
+SQLite file, whose write priorities hold only within a process), a webhook receiver.
 Reported per broker:
 
 - the time until every load gateway is connected (each logs in: bcrypt on NATS, cost 6);
@@ -187,10 +188,18 @@ def kill_broker(s: System) -> str:
 
 
 async def measure_backend(
-    backend: str, homes: int, alarms: int, spacing: float, warmup: float, outage_s: float, connect_within: float
+    backend: str,
+    homes: int,
+    alarms: int,
+    spacing: float,
+    warmup: float,
+    outage_s: float,
+    connect_within: float,
+    postgres: bool = True,
 ) -> dict[str, str]:
     out: dict[str, str] = {}
-    with system(homes + alarms, broker=backend, workers=2, keep_logs=LOG_DIR / f"cluster-{backend}-logs") as s:
+    logs = LOG_DIR / f"cluster-{backend}-logs"
+    with system(homes + alarms, broker=backend, workers=2, postgres=postgres, keep_logs=logs) as s:
         specs = specs_from_registry(s.registry)
         rss0 = broker_rss_mb(s)  # the broker(s) with the hub connected, before any gateway
         t_load = time.time()
@@ -300,11 +309,12 @@ async def measure(
     outage_s: float,
     connect_within: float,
     backends: tuple[str, ...] = BACKENDS,
+    postgres: bool = True,
 ) -> str:
     raise_fd_limit(40_000)
     results: dict[str, dict[str, str]] = {}
     for b in backends:
-        results[b] = await measure_backend(b, homes, alarms, spacing, warmup, outage_s, connect_within)
+        results[b] = await measure_backend(b, homes, alarms, spacing, warmup, outage_s, connect_within, postgres)
         # as soon as measured: a run stopped during the second broker keeps the first's figures
         print(f"{b}: " + "; ".join(f"{k} {v}" for k, v in results[b].items()), file=sys.stderr, flush=True)
     rows = [("load", f"{homes:,} homes: heartbeat 30 s, telemetry 60 s (fleet process); {alarms} alarm gateways")]
@@ -320,7 +330,7 @@ async def measure(
         )
         + "gateways spread over the nodes by their own address order and moving off a dead "
         "node within 10 s as NATS bundles say (protocols/failover.py), bcrypt cost 6. Two `safehome hub run` workers "
-        "(every lane each) on one SQLite database, a webhook receiver; broker, hub, fleets and "
+        "(every lane each) on one " + ("PostgreSQL" if postgres else "SQLite") + " database, a webhook receiver; broker, hub, fleets and "
         "receiver share the host's cores. Recovery target: 30 s. "
         f"Load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}."
     )
@@ -336,5 +346,6 @@ def run(
     outage_s: float = 10.0,
     connect_within: float = WITHIN_S,
     backends: tuple[str, ...] = BACKENDS,
+    postgres: bool = True,
 ) -> str:
-    return asyncio.run(measure(homes, alarms, spacing, warmup, outage_s, connect_within, backends))
+    return asyncio.run(measure(homes, alarms, spacing, warmup, outage_s, connect_within, backends, postgres))
