@@ -107,9 +107,9 @@ def recovery(gateways: int, hours: float, split_lanes: bool, postgres: bool) -> 
               help="Seconds to wait for every load gateway to connect; then measure with those connected.")
 @click.option("--only", type=click.Choice(["mosquitto", "nats"]), default=None,
               help="Measure one broker only (the figures are side by side only without it).")
-@click.option("--database", type=click.Choice(["postgres", "sqlite"]), default="postgres", show_default=True,
-              help="The two hub workers' database: PostgreSQL as a deployment of several workers has, or one "
-                   "SQLite file (whose write priorities hold only within a process).")  # fmt: skip
+@click.option("--database", type=click.Choice(["sqlite", "postgres"]), default="sqlite", show_default=True,
+              help="The two hub workers' database: one SQLite file (whose write priorities hold only within a "
+                   "process), or PostgreSQL as a deployment of several workers has.")  # fmt: skip
 def cluster(
     homes: int, alarms: int, spacing: float, warmup: float, outage: float, connect_within: float, only: str | None,
     database: str,

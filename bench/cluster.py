@@ -3,8 +3,8 @@
 For each broker the same system (bench/system.py): ``homes`` load gateways (a fleet
 process: heartbeat 30 s, telemetry 60 s), ``alarms`` measured gateways in this process,
 two identical hub workers (``safehome hub run``, every lane each: one shared subscription
-on Mosquitto, one queue group on NATS) on one PostgreSQL database (`--database sqlite`: one
-SQLite file, whose write priorities hold only within a process), a webhook receiver.
+on Mosquitto, one queue group on NATS) on one SQLite file (``--database postgres``: one
+PostgreSQL database, as a deployment of several workers has), a webhook receiver.
 Reported per broker:
 
 - the time until every load gateway is connected (each logs in: bcrypt on NATS, cost 6);
@@ -195,7 +195,7 @@ async def measure_backend(
     warmup: float,
     outage_s: float,
     connect_within: float,
-    postgres: bool = True,
+    postgres: bool = False,
 ) -> dict[str, str]:
     out: dict[str, str] = {}
     logs = LOG_DIR / f"cluster-{backend}-logs"
@@ -309,7 +309,7 @@ async def measure(
     outage_s: float,
     connect_within: float,
     backends: tuple[str, ...] = BACKENDS,
-    postgres: bool = True,
+    postgres: bool = False,
 ) -> str:
     raise_fd_limit(40_000)
     results: dict[str, dict[str, str]] = {}
@@ -346,6 +346,6 @@ def run(
     outage_s: float = 10.0,
     connect_within: float = WITHIN_S,
     backends: tuple[str, ...] = BACKENDS,
-    postgres: bool = True,
+    postgres: bool = False,
 ) -> str:
     return asyncio.run(measure(homes, alarms, spacing, warmup, outage_s, connect_within, backends, postgres))
