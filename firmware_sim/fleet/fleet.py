@@ -233,7 +233,6 @@ class Fleet:
         """Count a failed connect by its kind and schedule the next try: on the next node
         within 0.5-2 s (protocols/failover.py, NEXT_TRY_S)."""
         failed_login = isinstance(exc, LoginFailed)
-        self.stats.inc("connect_failures")
         self.stats.inc("login_failed" if failed_login else "unreachable")
         if not failed_login:  # refused (nothing listens) or timed out (SYNs unanswered)
             self.stats.inc(f"unreachable:{type(exc.__cause__ or exc).__name__}")
