@@ -30,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import httpx
 
@@ -67,12 +68,17 @@ class LoadWatch:
     resends: int = 0  #: the fleet's resends so far (messages not acked in time)
 
     def __post_init__(self) -> None:
-        threading.Thread(target=self._read, daemon=True).start()
+        # opened here, not in the reader: a log that cannot be written fails the bench at
+        # once instead of leaving the fleet's stderr undrained (the fleet then blocks on a
+        # full pipe and the bench waits for status lines that never come)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        out = self.log.open("w", encoding="utf-8")
+        threading.Thread(target=self._read, args=(out,), daemon=True).start()
 
-    def _read(self) -> None:
+    def _read(self, out: TextIO) -> None:
         assert self.proc.stderr is not None
         try:
-            with self.log.open("w", encoding="utf-8") as out:
+            with out:
                 for raw in self.proc.stderr:
                     line = raw.decode(errors="replace")
                     out.write(f"{time.time():.3f} {line}")

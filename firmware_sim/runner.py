@@ -132,7 +132,8 @@ def stats_line(fleet: Fleet) -> None:
         f"home-told {sum(v for k, v in c.items() if k.startswith('home_told:'))} "
         f"connects failed {c['login_failed']} logins + {c['unreachable']} unreachable ("
         + ", ".join(f"{k.partition(':')[2]} {v}" for k, v in sorted(c.items()) if k.startswith("unreachable:"))
-        + ")",
+        + ") away "
+        + " ".join(f"{k} {v}" for k, v in fleet.away().items()),
         file=sys.stderr,
         flush=True,
     )

@@ -467,3 +467,19 @@ class Fleet:
     @property
     def connected(self) -> int:
         return sum(1 for s in self.sessions.values() if s.connected)
+
+    def away(self, now: float | None = None) -> dict[str, int]:
+        """Where the gateways without a link are (cut on purpose ones not counted): a connect
+        in flight, or the next try due within 2 s, 2-10 s, or later (a long backoff)."""
+        now = time.monotonic() if now is None else now
+        out = {"connecting": 0, "next<=2s": 0, "next<=10s": 0, "next>10s": 0}
+        for gw_id in self.gateways:
+            if gw_id in self.sessions or gw_id in self.down:
+                continue
+            when = self._reconnect_at.get(gw_id)
+            if when is None:
+                out["connecting"] += 1
+            else:
+                wait = when - now
+                out["next<=2s" if wait <= 2 else "next<=10s" if wait <= 10 else "next>10s"] += 1
+        return out
