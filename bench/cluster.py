@@ -7,7 +7,7 @@ on Mosquitto, one queue group on NATS) on one SQLite file (``--database postgres
 PostgreSQL database, as a deployment of several workers has), a webhook receiver.
 Reported per broker:
 
-- the time until every load gateway is connected (each logs in: bcrypt on NATS, cost 6);
+- the time until every load gateway is connected (each logs in: bcrypt on NATS, cost hub.broker.nats.BCRYPT_ROUNDS);
 - broker memory (RSS, every node on NATS) per 10,000 connections: the growth from before
   the gateways connect (the hub connected) to all connected, scaled to 10,000;
 - alarm publish → webhook p50 / p99 / max (as ``bench latency`` measures it);
@@ -40,11 +40,13 @@ from bench.latency import StoredTimes, fire_alarms, latencies, load_fleet, stop_
 from bench.system import NatsBroker, System, percentile, system
 from firmware_sim.fleet import Fleet, specs_from_registry
 from firmware_sim.runner import raise_fd_limit
+from hub.broker import nats
 from hub.settings import SupervisionSettings
 from safehome.testing.nats import can_guard_logins
 
 CONNECTED = re.compile(r"connected (\d+)/(\d+)")
 RESENDS = re.compile(r"\(resends (\d+)\)")
+FAILURES = re.compile(r"connects failed (.*?\)) away")
 READINGS = re.compile(r"^safehome_readings_stored_total (\S+)$", re.M)
 CONDITIONS = re.compile(r'^safehome_conditions_total\{kind="(gateway_\w+)",state="(\w+)"\} (\S+)$', re.M)
 BACKENDS = ("mosquitto", "nats")
@@ -66,6 +68,7 @@ class LoadWatch:
     log: Path  #: every line the fleet wrote to stderr, kept for the reader of a failed run
     lines: list[tuple[float, int]] = field(default_factory=list)  #: (time.time(), connected)
     resends: int = 0  #: the fleet's resends so far (messages not acked in time)
+    failures: str = "-"  #: the fleet's failed connects so far, as its status line says them
 
     def __post_init__(self) -> None:
         # opened here, not in the reader: a log that cannot be written fails the bench at
@@ -94,6 +97,9 @@ class LoadWatch:
         r = RESENDS.search(line)
         if r:
             self.resends = int(r.group(1))
+        f = FAILURES.search(line)
+        if f:
+            self.failures = f.group(1)
 
     def timeline(self, t0: float, step: float, until: float | None) -> str:
         """Gateways connected every ``step`` s after ``t0`` up to ``until``: ``+5 s 8,120 · …``."""
@@ -163,6 +169,15 @@ def stream_leaders(s: NatsBroker) -> dict[str, str]:
         for a in jsz.get("account_details") or []
         for st in a.get("stream_detail") or []
     }
+
+
+def guard_drops(s: System) -> dict[str, int] | None:
+    """The SYNs each live NATS node's login rate guard has dropped so far (None: no guard)."""
+    if not isinstance(s.broker, NatsBroker) or not s.broker.cluster.login_guard:
+        return None
+    cluster = s.broker.cluster
+    got = {n.name: nats.guard_dropped(n) for i, n in enumerate(cluster.nodes) if cluster.procs[i] is not None}
+    return {k: v for k, v in got.items() if v is not None}
 
 
 def kill_broker(s: System) -> str:
@@ -265,6 +280,7 @@ async def measure_backend(
             # the fault
             linked = watch.lines[-1][1] if watch.lines else 0  # "every gateway back": as many as before
             t_kill = time.time()
+            dropped0 = guard_drops(s)
             out["fault"] = kill_broker(s)
             hooks0 = len(s.webhooks.received)
             raised: dict[str, tuple[float, str]] = {}
@@ -282,6 +298,12 @@ async def measure_backend(
             )
             back = watch.all_since(linked, t_kill)
             out["timeline"] = watch.timeline(t_kill, step=5.0, until=back)
+            dropped1 = guard_drops(s)
+            if dropped0 and dropped1:
+                out["guard"] = ", ".join(
+                    f"{name} {dropped1[name] - dropped0[name]:,}" for name in dropped1 if name in dropped0
+                )
+            out["connects"] = watch.failures
             last_hook = max((s.webhooks.first_by_kind[(gw, "panic")] for gw in raised if (gw, "panic") in s.webhooks.first_by_kind), default=t_kill)  # fmt: skip
             if done and back is not None:
                 out["recovery"] = (
@@ -304,6 +326,8 @@ ROWS = (
     ("fault", "fault"),
     ("recovery", "kill → every gateway back and every alarm raised meanwhile notified"),
     ("timeline", "load gateways connected after the kill"),
+    ("guard", "SYNs the survivors' login rate guards dropped from the kill until every gateway was back"),
+    ("connects", "the load fleet's failed connects by then (since its start)"),
 )
 
 
@@ -330,12 +354,13 @@ async def measure(
         "Mosquitto: one process with the rate-limit plugin. NATS: 3 nats-server nodes (the "
         "product's config: hub/broker/nats.py), "
         + (
-            "each with its login rate guard (nftables, nats_login_rate), "
+            "each with its login rate guard (nftables, nats_login_rate, burst of one second's rate), "
             if can_guard_logins()
             else "WITHOUT the login rate guard (needs root and nft), "
         )
         + "gateways spread over the nodes by their own address order and moving off a dead "
-        "node within 10 s as NATS bundles say (protocols/failover.py), bcrypt cost 6. Two `safehome hub run` workers "
+        "node within 10 s as NATS bundles say (protocols/failover.py), "
+        f"bcrypt cost {nats.BCRYPT_ROUNDS}. Two `safehome hub run` workers "
         "(every lane each) on one " + ("PostgreSQL" if postgres else "SQLite") + " database, a webhook receiver; broker, hub, fleets and "
         "receiver share the host's cores. Recovery target: 30 s. "
         f"Load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}."

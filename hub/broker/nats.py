@@ -22,6 +22,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterable
@@ -50,11 +51,12 @@ SUBJECT_PREFIX = GATEWAY_PREFIX.replace("/", ".")
 #: (nats-server docs, "MQTT: special permissions"). An MQTT client cannot subscribe to a
 #: ``$MQTT/...`` topic itself (SUBACK 0x80, checked in tests/hub/broker/test_nats_acl.py).
 MQTT_INTERNAL_SUB = "$MQTT.sub.>"
-#: bcrypt cost. Secrets are random 192-bit tokens (credentials.new_secret), not words, so the
-#: cost buys nothing against guessing and everything against a reconnect storm: every node
-#: checks the password of each gateway that fails over to it. Cost 6 ~ 3 ms a check here,
-#: cost 11 (nats-server's default) ~ 100 ms: 33,000 reconnections to one node = 100 s vs 55 min.
-BCRYPT_ROUNDS = 6
+#: bcrypt cost: 4, the least bcrypt allows. Secrets are random 192-bit tokens
+#: (credentials.new_secret), not words, so the cost buys nothing against guessing and costs
+#: everything in a reconnect storm: every node checks the password of each gateway that fails
+#: over to it. ~1 ms a check here at cost 4, ~4 ms at 6, ~100 ms at 11 (nats-server's
+#: default): after a node's death its survivors check ~200 a second (docs/broker.md).
+BCRYPT_ROUNDS = 4
 USERS_FILE = "nats-users.conf"
 PASSWD_FILE = "nats-passwd"
 ROUTE_SECRET_FILE = "nats-route.password"
@@ -152,7 +154,13 @@ def nft_table(node: NatsNode) -> str:
 def render_nftables(s: BrokerSettings, node: NatsNode) -> str:
     """nftables rules for ``node``'s machine: at most ``nats_login_rate`` new MQTT connections
     per second; the SYNs above it are dropped, not refused, so the gateway's TCP stack sends
-    them again after 1, 3, 7 s within the same connect attempt.
+    them again after 1, 3, 7 s within the same connect attempt. Its burst is one second's
+    rate: with nftables' default of 5 packets the guard also dropped SYNs that came in
+    clumps while the average was below the rate, so that in the tail of a failover (the last
+    gateways of a dead node, fewer than the guard admits) each such drop cost a gateway a
+    5 s connect timeout, and the survivors took ~140 logins/s instead of 200 (docs/broker.md,
+    "Logins after a node dies"). Its ``counter`` says how many SYNs it dropped
+    (:func:`guard_dropped`, ``nft list table inet safehome_nats_<node>``).
 
     Why: every MQTT login on nats-server 2.9 loads and stores the gateway's session through
     the replicated JetStream store, answered on the client's read loop. When a node dies its
@@ -165,19 +173,43 @@ def render_nftables(s: BrokerSettings, node: NatsNode) -> str:
         [
             "#!/usr/sbin/nft -f",
             f"# Written by `safehome broker config` for NATS node {node.name}; regenerate rather than edit.",
-            f"# At most {s.nats_login_rate} new MQTT connections per second (nats_login_rate), the rest",
-            "# dropped (the client's TCP retries them): docs/broker.md, \"Logins after a node dies\".",
+            f"# At most {s.nats_login_rate} new MQTT connections per second (nats_login_rate; a burst of as many),",
+            "# the rest dropped (the client's TCP retries them) and counted: docs/broker.md,",
+            "# \"Logins after a node dies\".",
             f"table inet {table}",
             f"delete table inet {table}",
             f"table inet {table} {{",
             "  chain input {",
             "    type filter hook input priority 0; policy accept;",
-            f"    tcp dport {node.mqtt_port} ct state new limit rate over {s.nats_login_rate}/second drop",
+            f"    tcp dport {node.mqtt_port} ct state new limit rate over {s.nats_login_rate}/second burst {s.nats_login_rate} packets counter drop",
             "  }",
             "}",
             "",
         ]
     )
+
+
+def guard_dropped(node: NatsNode) -> int | None:
+    """How many SYNs ``node``'s login rate guard has dropped since it was loaded (its rule's
+    ``counter``), read with ``nft -j`` on this machine; None where the table is not loaded or
+    ``nft`` cannot be run (not root, no nftables)."""
+    try:
+        done = subprocess.run(
+            ["nft", "-j", "list", "table", "inet", nft_table(node)], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    try:
+        items = json.loads(done.stdout).get("nftables", [])
+    except ValueError:
+        return None
+    for item in items:
+        for expr in item.get("rule", {}).get("expr", []):
+            if isinstance(expr, dict) and "counter" in expr:
+                return int(expr["counter"].get("packets", 0))
+    return None
 
 
 def pid_path(s: BrokerSettings, node: NatsNode) -> Path:

@@ -171,3 +171,28 @@ def test_after_a_failed_round_a_fleet_gateway_backs_off_as_the_agent_does() -> N
     assert delays[0] == 1.0
     for k, d in enumerate(delays):
         assert 1.0 <= d <= min(30.0, 2.0**k), (k, d)
+
+
+def test_the_status_line_says_where_the_gateways_without_a_link_are() -> None:
+    """``away``: a connect in flight (nothing scheduled), or the next try within 2 s, 10 s or
+    later; a gateway cut on purpose is not counted. The status line prints it."""
+    import io
+    import time
+    from contextlib import redirect_stderr
+
+    from firmware_sim.fleet import Fleet, FleetSettings
+    from firmware_sim.runner import stats_line
+    from tests.firmware_sim.conftest import specs
+
+    fleet = Fleet(specs(5, "simaway"), FleetSettings(host="127.0.0.1", port=1))
+    ids = list(fleet.gateways)
+    now = time.monotonic()
+    fleet._schedule_reconnect(ids[0], 1.0)
+    fleet._schedule_reconnect(ids[1], 5.0)
+    fleet._schedule_reconnect(ids[2], 50.0)
+    fleet.down.add(ids[4])
+    assert fleet.away(now) == {"connecting": 1, "next<=2s": 1, "next<=10s": 1, "next>10s": 1}
+    out = io.StringIO()
+    with redirect_stderr(out):
+        stats_line(fleet)
+    assert "away connecting 1 next<=2s 1 next<=10s 1 next>10s 1" in out.getvalue()

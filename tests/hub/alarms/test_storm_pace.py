@@ -5,7 +5,7 @@ webhook subscriptions once per transaction and never a stale list."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import event, func, select
 
@@ -112,3 +112,57 @@ def test_routing_reads_the_webhooks_once_per_transaction_and_never_a_stale_list(
             assert hook.url == "http://127.0.0.1:9/hook" and len(reads) == 2
     finally:
         event.remove(hub.engine, "before_cursor_execute", seen)
+
+
+def test_a_busy_worker_rechecks_life_safety_and_leaves_trouble_to_a_later_round(hub: Hub) -> None:
+    """While the worker's inbox is busy the periodic re-check decides the smoke alarm and
+    leaves the trouble signals (the two mains_lost events, the condition) for later."""
+    _store_signals(hub)
+    with hub.sessions() as s, s.begin():
+        store_events(s, [make_event("gw-9", kind=EventKind.SMOKE, sensor="smoke-1")], hub.clock.now())
+    svc = AlarmService(alarm_settings(), hub.sessions, "w", clock=hub.clock)
+    hub.clock.advance(31)
+    assert svc.reconciler.reconcile(min_age_s=30, life_safety_only=True) == 1
+    with hub.sessions() as s:
+        assert list(s.scalars(select(Alarm.kind))) == ["smoke"]
+    assert svc.reconciler.reconcile(min_age_s=30) == 4
+
+
+def test_the_periodic_recheck_defers_trouble_a_few_rounds_at_most_while_the_inbox_is_busy(hub: Hub) -> None:
+    """Rounds while the inbox holds signals leave trouble to later, MAX_DEFERRED_ROUNDS in a
+    row at most: then one decides everything; an empty inbox decides everything at once."""
+    import asyncio
+
+    from hub.alarms.reconciler import MAX_DEFERRED_ROUNDS
+
+    svc = AlarmService(alarm_settings(reconcile_every_s=0.01), hub.sessions, "w", clock=hub.clock)
+    rounds: list[bool] = []
+
+    def recorded(min_age_s: float = 0.0, life_safety_only: bool = False) -> int:
+        rounds.append(life_safety_only)
+        return 0
+
+    svc.reconciler.reconcile = recorded  # type: ignore[method-assign]
+    svc.reconciler.watch.refresh = lambda: None  # type: ignore[method-assign]
+
+    async def go() -> None:
+        stopping = asyncio.Event()
+        task = asyncio.create_task(svc.reconciler.run(stopping))
+        svc.sink.inbox.put_nowait((9, 0, None, "cond:x:alarm"))  # type: ignore[arg-type]
+        await until_async(lambda: len(rounds) >= 2 * (MAX_DEFERRED_ROUNDS + 1))
+        svc.sink.inbox.get_nowait()
+        seen = len(rounds)
+        await until_async(lambda: len(rounds) >= seen + 2)
+        stopping.set()
+        await task
+
+    async def until_async(cond: Callable[[], bool]) -> None:
+        deadline = asyncio.get_running_loop().time() + 30
+        while not cond():
+            assert asyncio.get_running_loop().time() < deadline, rounds
+            await asyncio.sleep(0.01)
+
+    asyncio.run(go())
+    first = rounds[: 2 * (MAX_DEFERRED_ROUNDS + 1)]
+    assert first == ([True] * MAX_DEFERRED_ROUNDS + [False]) * 2
+    assert rounds[-1] is False  # the inbox empty: everything

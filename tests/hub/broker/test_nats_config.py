@@ -199,19 +199,23 @@ def test_the_login_rate_guard_is_valid_nftables_per_node(tmp_path: Path) -> None
     nats.write_deployment(s)
     for node in s.nodes:
         text = nats.nft_path(s, node).read_text()
-        assert f"tcp dport {node.mqtt_port} ct state new limit rate over 300/second drop" in text
+        rule = f"tcp dport {node.mqtt_port} ct state new limit rate over 300/second burst 300 packets counter drop"
+        assert rule in text
         assert f"table inet {nats.nft_table(node)} {{" in text
         check = subprocess.run(["nft", "-c", "-f", str(nats.nft_path(s, node))], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
     assert nats.nft_table(s.nodes[1]) == "safehome_nats_n_2"  # a name nft takes
 
 
-def _connects(port: int, nft_file: Path | None) -> int:
-    """How many of 60 back-to-back TCP connects to ``port`` succeed within 0.5 s each, in a
-    network namespace of its own (its own loopback and nftables: the host's stay untouched)."""
+def _connects(port: int, nft_file: Path | None) -> tuple[int, int | None]:
+    """How many of 60 back-to-back TCP connects to ``port`` succeed within 0.5 s each, and
+    what the guard's counter then says (``guard_dropped``), in a network namespace of its own
+    (its own loopback and nftables: the host's stay untouched)."""
     load = f"nft -f {nft_file} && " if nft_file else ""
     probe = (
         "import socket\n"
+        "from hub.broker import nats\n"
+        "from hub.broker.config import NatsNode\n"
         f"srv = socket.socket(); srv.bind(('127.0.0.1', {port})); srv.listen(1024)\n"
         "ok = 0\n"
         "for _ in range(60):\n"
@@ -221,26 +225,31 @@ def _connects(port: int, nft_file: Path | None) -> int:
         "    except OSError:\n"
         "        pass\n"
         "    c.close()\n"
-        "print(ok)\n"
+        f"print(ok, nats.guard_dropped(NatsNode(name='n1', host='127.0.0.1', mqtt_port={port})))\n"
     )
     done = subprocess.run(
         ["unshare", "-n", "sh", "-c", f"ip link set lo up && {load}exec {sys.executable} -c \"$0\"", probe],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    return int(done.stdout.strip())
+    ok, dropped = done.stdout.split()
+    return int(ok), None if dropped == "None" else int(dropped)
 
 
 @NEEDS_NFT
 def test_the_login_rate_guard_drops_the_connections_above_its_rate(tmp_path: Path) -> None:
-    """A burst of logins above nats_login_rate: the excess SYNs are dropped (the client's TCP
-    would send them again after 1 s; the probe gives up after 0.5 s), the rest get through."""
+    """A burst of logins above nats_login_rate (and its burst of as many): the excess SYNs are
+    dropped (the client's TCP would send them again after 1 s; the probe gives up after
+    0.5 s) and counted, the rest get through."""
     node = NatsNode(name="n1", host="127.0.0.1", mqtt_port=18830)
     s = BrokerSettings(backend="nats", directory=tmp_path / "b", tls=False, nats_login_rate=10, nodes=[node])
     nats.write_deployment(s)
-    assert _connects(18830, None) == 60  # without the guard every connect gets through
-    guarded = _connects(18830, nats.nft_path(s, node))
-    assert 0 < guarded < 60
+    assert _connects(18830, None) == (60, None)  # without the guard every connect gets through
+    guarded, dropped = _connects(18830, nats.nft_path(s, node))
+    # the burst (one second's rate) gets through at once, then about the rate: not all 60
+    assert 10 <= guarded < 60
+    # every connect that failed lost at least its first SYN to the guard, and the counter says so
+    assert dropped is not None and dropped >= 60 - guarded
 
 
 def test_another_nats_server_is_taken_from_the_environment_and_checked(
