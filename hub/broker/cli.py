@@ -132,7 +132,8 @@ def _nats_run_argv(config_path: Path | None, directory: Path | None, name: str) 
 @_dir_opt
 def status_cmd(config_path: Path | None, directory: Path | None) -> None:
     """Is the broker running? backend nats: every local node's pid, health, JetStream meta
-    leader and connections (from its loopback monitoring port)."""
+    leader and connections (from its loopback monitoring port) and how many SYNs its login
+    rate guard has dropped (nftables' counter)."""
     s = _settings(config_path, directory=directory, tls=False)
     if s.backend != "nats":
         try:

@@ -363,14 +363,20 @@ class NodeStatus:
     healthy: bool | None  # None: monitoring port not readable
     meta_leader: str
     connections: int
+    guard_dropped: int | None = None  #: SYNs its login rate guard dropped (None: not loaded here)
 
     def line(self) -> str:
         if self.pid is None and self.healthy is None:
             return f"{self.name}: not running here"
         health = {True: "healthy", False: "UNHEALTHY", None: "monitoring port not answering"}[self.healthy]
+        guard = (
+            "login rate guard not loaded (or not readable: run as root)"
+            if self.guard_dropped is None
+            else f"login rate guard dropped {self.guard_dropped} SYNs"
+        )
         return (
             f"{self.name}: pid {self.pid or '?'}, {health}, JetStream meta leader "
-            f"{self.meta_leader or 'NONE'}, {self.connections} connections"
+            f"{self.meta_leader or 'NONE'}, {self.connections} connections, {guard}"
         )
 
 
@@ -395,6 +401,7 @@ def node_status(s: BrokerSettings, node: NatsNode) -> NodeStatus:
         None if health is None else health.get("status") == "ok",
         leader,
         conns if isinstance(conns, int) else 0,
+        guard_dropped(node),
     )
 
 

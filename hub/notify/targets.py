@@ -142,17 +142,17 @@ class TargetPolicy:
             return
         self.check(host, addresses)
 
-    async def pinned(self, url: str) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
-        """The check made before every delivery: ``(url to connect to, headers,
-        extensions)``, the URL's host replaced by the first address it resolves to now
-        (every one checked), with ``Host`` and the TLS server name of the original host.
-        Raises :class:`TargetRefused`, or ``OSError`` when the host does not resolve."""
+    async def pinned(self, url: str) -> tuple[list[httpx.URL], dict[str, str], dict[str, str]]:
+        """The check made before every delivery: ``(urls to connect to, headers,
+        extensions)``, one URL per address the host resolves to now, in the resolver's
+        order (every one checked), with ``Host`` and the TLS server name of the original
+        host. Raises :class:`TargetRefused`, or ``OSError`` when the host does not resolve."""
         u = httpx.URL(url)
         host, port = host_port(url)
         addresses = await asyncio.get_running_loop().run_in_executor(None, resolve, host, port)
         self.check(host, addresses)
         extensions = {"sni_hostname": host} if u.scheme == "https" else {}
-        return u.copy_with(host=str(addresses[0])), {"Host": u.netloc.decode("ascii")}, extensions
+        return [u.copy_with(host=str(a)) for a in addresses], {"Host": u.netloc.decode("ascii")}, extensions
 
 
 def host_port(url: str) -> tuple[str, int]:

@@ -5,7 +5,8 @@ the notify layer knows no alarm formats).
 
 Every delivery first resolves the URL's host and checks each address against the target
 policy (:mod:`hub.notify.targets`; default: public addresses only), then posts to the
-address it checked. A refused target is a permanent failure (dead at once)."""
+addresses it checked, in the resolver's order, going on to the next only when no connection
+could be made at one. A refused target is a permanent failure (dead at once)."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ class WebhookChannel:
         if not secret:
             raise DeliveryFailed(f"no secret configured for webhook {message.address}", retryable=False)
         try:
-            url, host, extensions = await self._targets.pinned(message.address)
+            urls, host, extensions = await self._targets.pinned(message.address)
         except TargetRefused as exc:
             if self._on_refused is not None:
                 self._on_refused(exc.rule)
@@ -84,7 +85,33 @@ class WebhookChannel:
             EVENT_HEADER: str(message.payload.get("event", "alarm")),
             **host,
         }
-        return await post(self._client, url, content=body, headers=headers, extensions=extensions, shown=message.address)
+        failed: list[str] = []
+        for i, url in enumerate(urls):
+            try:
+                return await post(
+                    self._client, url, content=body, headers=headers, extensions=extensions, shown=message.address
+                )
+            except DeliveryFailed as exc:
+                # no connection at this address (refused, unreachable, connect timeout): the
+                # receiver may answer at its next one (a dual-stack name whose IPv6 is down, a
+                # name with several servers); anything after the connect is the receiver's answer
+                if not isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout):
+                    if failed:
+                        raise DeliveryFailed(
+                            f"{exc} (at {url.host}; no connection before at {'; '.join(failed)})",
+                            retryable=exc.retryable,
+                            status_code=exc.status_code,
+                        ) from exc
+                    raise
+                failed.append(f"{url.host}: {exc.__cause__!r}")
+                if i == len(urls) - 1:
+                    if len(urls) == 1:
+                        raise
+                    raise DeliveryFailed(
+                        f"cannot post to {message.address}: no connection at any of its {len(urls)} addresses "
+                        f"({'; '.join(failed)})"
+                    ) from exc
+        raise AssertionError("unreachable: pinned() resolves to at least one address")
 
     def _body(self, message: Message, fmt: str) -> tuple[bytes, str]:
         payload = message.payload

@@ -264,3 +264,12 @@ def test_another_nats_server_is_taken_from_the_environment_and_checked(
         nats.nats_binary()
     build.chmod(0o755)
     assert nats.nats_binary() == str(build)
+
+
+def test_broker_status_says_what_the_login_guard_dropped() -> None:
+    up = nats.NodeStatus("n1", 41, True, "n2", 3333, guard_dropped=8403)
+    assert up.line() == (
+        "n1: pid 41, healthy, JetStream meta leader n2, 3333 connections, login rate guard dropped 8403 SYNs"
+    )
+    bare = nats.NodeStatus("n1", 41, True, "n2", 0)
+    assert bare.line().endswith("login rate guard not loaded (or not readable: run as root)")

@@ -148,3 +148,46 @@ async def test_an_allowed_name_is_posted_to_the_address_that_was_checked(hub: Hu
             assert req.headers["host"] == url.split("/")[2] and req.path == "/hook"
         finally:
             await svc.http.aclose()
+
+
+async def test_a_delivery_goes_on_to_the_next_address_when_one_takes_no_connection(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name with several addresses (dual stack with its IPv6 down, several servers): the
+    first refuses the connection, the next one gets the post. With every address refusing,
+    the delivery fails retryably and names each; a receiver's own answer (a 500 at the first
+    address) is not tried elsewhere."""
+    import hub.notify.targets as targets
+
+    with http_receiver() as receiver:
+        port = receiver.url.rsplit(":", 1)[1]
+        url = f"http://alarms.receiver.test:{port}/hook"
+        resolved = [ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.0.1")]
+        monkeypatch.setattr(targets, "resolve", lambda host, _port: list(resolved))
+        with hub.sessions() as s, s.begin():
+            s.add(WebhookSubscription(url=url, secret_sealed=dev_box().seal("k" * 40), region_kind="district",
+                                      region_id="pudong"))  # fmt: skip
+        svc = AlarmService(alarm_settings(retry_max_attempts=8), hub.sessions, "w")
+        try:
+            nid = add(hub, "webhook", url)
+            await _webhook_worker(svc).run_once()
+            assert row(hub, nid)[0].status == "delivered"
+            (req,) = receiver.wait_for(1)
+            assert req.headers["host"] == f"alarms.receiver.test:{port}"
+
+            resolved[:] = [ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.0.3")]
+            nid = add(hub, "webhook", url)
+            await _webhook_worker(svc).run_once()
+            n, attempts = row(hub, nid)
+            assert n.status != "delivered" and n.status != "dead"  # retried later
+            assert "127.0.0.3" in attempts[-1].detail and "127.0.0.2" in attempts[-1].detail
+
+            resolved[:] = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("127.0.0.2")]
+            receiver.script.append(500)
+            nid = add(hub, "webhook", url)
+            await _webhook_worker(svc).run_once()
+            n, attempts = row(hub, nid)
+            assert [a.status_code for a in attempts] == [500]
+            assert "127.0.0.2" not in attempts[-1].detail
+        finally:
+            await svc.http.aclose()
