@@ -273,3 +273,18 @@ def test_broker_status_says_what_the_login_guard_dropped() -> None:
     )
     bare = nats.NodeStatus("n1", 41, True, "n2", 0)
     assert bare.line().endswith("login rate guard not loaded (or not readable: run as root)")
+
+
+def test_broker_status_counts_a_node_that_serves_while_its_streams_catch_up_as_healthy() -> None:
+    behind = nats.NodeStatus("n2", 42, True, "n1", 3300, None, "JetStream consumer '$MQTT_msgs > x' is not current")
+    assert "healthy (its JetStream streams catching up: JetStream consumer" in behind.line()
+    assert "UNHEALTHY" in nats.NodeStatus("n2", 42, False, "", 0).line()
+
+
+def test_broker_status_of_a_running_node(tmp_path: Path) -> None:
+    """What `safehome broker status` reads of a real node: its pid, healthy, connections."""
+    with NatsCluster(tmp_path / "nats", size=1) as node:
+        st = nats.node_status(node.settings, node.settings.nodes[0])
+        assert st.pid is not None and st.healthy is True and st.catching_up == ""
+        assert st.connections >= 0
+        assert st.line().startswith(f"{st.name}: pid {st.pid}, healthy, JetStream meta leader ")
