@@ -110,16 +110,20 @@ def recovery(gateways: int, hours: float, split_lanes: bool, postgres: bool) -> 
 @click.option("--database", type=click.Choice(["sqlite", "postgres"]), default="sqlite", show_default=True,
               help="The two hub workers' database: one SQLite file (whose write priorities hold only within a "
                    "process), or PostgreSQL as a deployment of several workers has.")  # fmt: skip
+@click.option("--dead-machine", is_flag=True,
+              help="NATS: the killed node's MQTT port drops every packet sent to it (connects to it time out, "
+                   "as to a machine that is gone) instead of refusing connections (a process that died). "
+                   "Needs nft.")  # fmt: skip
 def cluster(
     homes: int, alarms: int, spacing: float, warmup: float, outage: float, connect_within: float, only: str | None,
-    database: str,
+    database: str, dead_machine: bool,
 ) -> None:
     """Mosquitto vs a 3-node NATS cluster in one run: connect time, broker RSS per 10,000
     connections, alarm publish → webhook, readings/s per worker, a node's SIGKILL to recovery."""
     from bench import cluster as cl
 
     cl.run(homes, alarms, spacing, warmup, outage, connect_within, (only,) if only else cl.BACKENDS,
-           postgres=database == "postgres")  # fmt: skip
+           postgres=database == "postgres", dead_machine=dead_machine)  # fmt: skip
 
 
 @bench.command(name="flood")

@@ -171,6 +171,26 @@ def stream_leaders(s: NatsBroker) -> dict[str, str]:
     }
 
 
+#: the nftables table ``--dead-machine`` adds (and removes at the end)
+BLACKHOLE_TABLE = "safehome_bench_dead_machine"
+
+
+def blackhole(port: int) -> None:
+    """Drop every packet sent to ``port`` (a SYN gets no answer, as from a machine that is
+    gone, instead of the RST of a closed port), until :func:`unblackhole`. Only what is sent
+    to it: the links of the killed node still see their close at once, where the gateways of a
+    machine that is really gone would notice only at their keep-alive (the agent's 30 s)."""
+    rules = (
+        f"table inet {BLACKHOLE_TABLE} {{\n chain input {{\n  type filter hook input priority -10; policy accept;\n"
+        f"  tcp dport {port} drop\n }}\n}}\n"
+    )
+    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True, capture_output=True, timeout=30)
+
+
+def unblackhole() -> None:
+    subprocess.run(["nft", "delete", "table", "inet", BLACKHOLE_TABLE], capture_output=True, timeout=30)
+
+
 def guard_drops(s: System) -> dict[str, int] | None:
     """The SYNs each live NATS node's login rate guard has dropped so far (None: no guard)."""
     if not isinstance(s.broker, NatsBroker) or not s.broker.cluster.login_guard:
@@ -180,7 +200,7 @@ def guard_drops(s: System) -> dict[str, int] | None:
     return {k: v for k, v in got.items() if v is not None}
 
 
-def kill_broker(s: System) -> str:
+def kill_broker(s: System, dead_machine: bool = False) -> str:
     """SIGKILL a NATS node (it stays down until the measurement ends) or Mosquitto, started
     again at once. Says which.
 
@@ -195,10 +215,18 @@ def kill_broker(s: System) -> str:
         names = [n.name for n in cluster.nodes]
         i = names.index(leaders["$MQTT_sess"]) if leaders.get("$MQTT_sess") in names else 0
         led = sorted(k for k, v in leaders.items() if v == names[i])
+        if dead_machine:  # before the kill: no RST from a closed port ever reaches a gateway
+            blackhole(cluster.nodes[i].mqtt_port)
         cluster.kill(i)
         return (
-            f"SIGKILL of node {names[i]} (of 3; the hub acks through {names[0]}); it stays down; "
-            f"it led {', '.join(led) or 'no MQTT stream'}"
+            f"SIGKILL of node {names[i]} (of 3; the hub acks through {names[0]}); it stays down"
+            + (
+                "; its MQTT port drops every packet sent to it (connects time out, as to a machine that "
+                "is gone; the links it had still saw their close)"
+                if dead_machine
+                else ""
+            )
+            + f"; it led {', '.join(led) or 'no MQTT stream'}"
         )
     proc = s.broker.proc
     assert proc is not None
@@ -217,6 +245,7 @@ async def measure_backend(
     outage_s: float,
     connect_within: float,
     postgres: bool = False,
+    dead_machine: bool = False,
 ) -> dict[str, str]:
     out: dict[str, str] = {}
     logs = LOG_DIR / f"cluster-{backend}-logs"
@@ -281,7 +310,7 @@ async def measure_backend(
             linked = watch.lines[-1][1] if watch.lines else 0  # "every gateway back": as many as before
             t_kill = time.time()
             dropped0 = guard_drops(s)
-            out["fault"] = kill_broker(s)
+            out["fault"] = kill_broker(s, dead_machine)
             hooks0 = len(s.webhooks.received)
             raised: dict[str, tuple[float, str]] = {}
             kinds = (p.EventKind.PANIC,)
@@ -314,6 +343,8 @@ async def measure_backend(
                 out["recovery"] = f"not within {WITHIN_S:.0f} s ({len(s.webhooks.received) - hooks0} webhooks)"
         finally:
             await stop_fleets(stop, runner, fleet, load)
+            if dead_machine:
+                unblackhole()
     return out
 
 
@@ -340,11 +371,14 @@ async def measure(
     connect_within: float,
     backends: tuple[str, ...] = BACKENDS,
     postgres: bool = False,
+    dead_machine: bool = False,
 ) -> str:
     raise_fd_limit(40_000)
     results: dict[str, dict[str, str]] = {}
     for b in backends:
-        results[b] = await measure_backend(b, homes, alarms, spacing, warmup, outage_s, connect_within, postgres)
+        results[b] = await measure_backend(
+            b, homes, alarms, spacing, warmup, outage_s, connect_within, postgres, dead_machine and b == "nats"
+        )
         # as soon as measured: a run stopped during the second broker keeps the first's figures
         print(f"{b}: " + "; ".join(f"{k} {v}" for k, v in results[b].items()), file=sys.stderr, flush=True)
     rows = [("load", f"{homes:,} homes: heartbeat 30 s, telemetry 60 s (fleet process); {alarms} alarm gateways")]
@@ -378,5 +412,8 @@ def run(
     connect_within: float = WITHIN_S,
     backends: tuple[str, ...] = BACKENDS,
     postgres: bool = False,
+    dead_machine: bool = False,
 ) -> str:
-    return asyncio.run(measure(homes, alarms, spacing, warmup, outage_s, connect_within, backends, postgres))
+    return asyncio.run(
+        measure(homes, alarms, spacing, warmup, outage_s, connect_within, backends, postgres, dead_machine)
+    )
