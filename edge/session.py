@@ -20,6 +20,7 @@ from edge.errors import EdgeError
 from edge.link import alarm_reconnect_delay, dispose, make_client, rotation, set_nodelay, topic
 from edge.outbox import Outbox
 from edge.settings import EdgeSettings
+from edge.store import LANE_ALARM
 from protocols import Channel, GatewayState, gateway_subscriptions
 from protocols.codec import LIMITS
 from protocols.failover import Address
@@ -44,6 +45,9 @@ class Link:
     up: asyncio.Event = field(default_factory=asyncio.Event)
     client: aiomqtt.Client | None = None  #: while linked
     server: Address | None = None  #: the broker address of the link, while linked
+    #: links hung up on because an alarm went unacked on them, since an alarm was last acked
+    #: (or none was waiting): each doubles the next link's alarm_link_timeout_s
+    alarm_hangups: int = 0
 
 
 def cancel_requests() -> int:
@@ -146,6 +150,7 @@ async def connected(link: Link, client: aiomqtt.Client, where: str, before: int 
             tg.create_task(receiver(link, client))
             tg.create_task(sender(link, client))
             tg.create_task(heartbeat(link, client))
+            tg.create_task(alarm_watch(link))
     except asyncio.CancelledError:
         await say_goodbye(link, client)
         raise
@@ -213,6 +218,53 @@ async def sender(link: Link, client: aiomqtt.Client) -> None:
                 await link.outbox.changed.wait()
         except TimeoutError:
             pass
+
+
+#: how often :func:`alarm_watch` looks at the alarms in flight
+ALARM_WATCH_TICK_S = 0.5
+#: the longest alarm_link_timeout_s grows to by doubling
+ALARM_LINK_TIMEOUT_MAX_S = 120.0
+
+
+def alarm_link_timeout(link: Link) -> float:
+    """This link's limit: ``alarm_link_timeout_s`` doubled for each hang-up since an alarm
+    was last acked, at most ALARM_LINK_TIMEOUT_MAX_S."""
+    base = link.settings().mqtt.alarm_link_timeout_s
+    return float(min(max(base, ALARM_LINK_TIMEOUT_MAX_S), base * 2.0 ** min(link.alarm_hangups, 10)))
+
+
+async def alarm_watch(link: Link) -> None:
+    """Hang up on a link that carries an alarm and brings no ack for it.
+
+    A link whose other end is gone without a FIN or an RST (the node's machine died, a NAT
+    forgot the flow, a partition) takes the keep-alive, 1.5 x ``keepalive_s`` (45 s), to be
+    noticed; meanwhile an alarm published on it goes nowhere and is resent into it. So an
+    alarm in flight on this link for ``alarm_link_timeout_s`` (15 s) without its ack ends
+    the link (an MqttError, as a lost link): the session reconnects after 0.5-2 s, to the
+    next address of a cluster, and resends it. The hub acks within ~0.1 s when it works
+    (docs/benchmarks.md); a hub too slow for that is not helped by reconnects, so each
+    hang-up doubles the next link's limit, until an alarm is acked or none is waiting."""
+    loop = asyncio.get_running_loop()
+    seen: dict[str, float] = {}  #: alarm id → when first seen in flight on this link
+    while True:
+        await asyncio.sleep(ALARM_WATCH_TICK_S)
+        now = loop.time()
+        flying = {i for i, f in link.outbox.flights.items() if f.entry.lane == LANE_ALARM}
+        if not flying and not link.outbox.alarms_pending():
+            link.alarm_hangups = 0
+        for i in [i for i in seen if i not in flying]:
+            del seen[i]
+            link.alarm_hangups = 0  # acked (or re-planned): this link carries alarms
+        for i in flying:
+            seen.setdefault(i, now)
+        limit = alarm_link_timeout(link)
+        late = sorted((t, i) for i, t in seen.items() if now - t >= limit)
+        if late:
+            link.alarm_hangups += 1
+            raise aiomqtt.MqttError(
+                f"alarm {late[0][1]} unacked for {now - late[0][0]:.1f} s on this link "
+                f"(alarm_link_timeout_s {limit:.0f} s): presumed dead, hanging up"
+            )
 
 
 async def heartbeat(link: Link, client: aiomqtt.Client) -> None:

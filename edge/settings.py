@@ -42,6 +42,17 @@ class MqttSettings(BaseModel):
     cert_file: Path | None = None
     key_file: Path | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    alarm_link_timeout_s: float = Field(
+        default=15.0,
+        ge=1,
+        le=600,
+        description=(
+            "An alarm published on a link and not acked within this is taken as a dead link: the agent "
+            "hangs up and tries the next broker address at once, instead of waiting for the keep-alive "
+            "(1.5 x keepalive_s) to find a half-open link; doubled after each such hang-up until an "
+            "alarm is acked (docs/edge.md)"
+        ),
+    )
     connect_timeout_s: float = Field(default=10.0, gt=0)
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=60.0, gt=0)

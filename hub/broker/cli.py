@@ -159,6 +159,13 @@ def gateway() -> None:
     """Create, rotate, revoke a gateway's MQTT credentials (the broker reloads, no restart)."""
 
 
+def _tell_not_reloaded(creds: Credentials) -> None:
+    """After a change on NATS: name the nodes it did not reach, on stderr (the password, on
+    stdout, stays the only thing a script reads)."""
+    if isinstance(creds, nats.NatsCredentials) and (left := creds.not_reloaded()):
+        click.echo(f"warning: {left}", err=True)
+
+
 def _credentials(config_path: Path | None, directory: Path | None) -> Credentials:
     # Credentials need the directory, pid file and broker user only: do not insist on
     # the TLS files here (`--dir` alone must do).
@@ -179,9 +186,11 @@ def _credentials(config_path: Path | None, directory: Path | None) -> Credential
 def add_cmd(config_path: Path | None, directory: Path | None, gateway_id: str) -> None:
     """Create credentials; prints the new password once (username = gateway id)."""
     try:
-        click.echo(_credentials(config_path, directory).create(gateway_id))
+        creds = _credentials(config_path, directory)
+        click.echo(creds.create(gateway_id))
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from exc
+    _tell_not_reloaded(creds)
 
 
 @gateway.command(name="rotate")
@@ -191,9 +200,11 @@ def add_cmd(config_path: Path | None, directory: Path | None, gateway_id: str) -
 def rotate_cmd(config_path: Path | None, directory: Path | None, gateway_id: str) -> None:
     """Replace the password; prints the new one. The old one stops working at once."""
     try:
-        click.echo(_credentials(config_path, directory).rotate(gateway_id))
+        creds = _credentials(config_path, directory)
+        click.echo(creds.rotate(gateway_id))
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from exc
+    _tell_not_reloaded(creds)
 
 
 @gateway.command(name="revoke")
@@ -203,10 +214,12 @@ def rotate_cmd(config_path: Path | None, directory: Path | None, gateway_id: str
 def revoke_cmd(config_path: Path | None, directory: Path | None, gateway_id: str) -> None:
     """Remove the credentials; a connected gateway is disconnected at the reload."""
     try:
-        _credentials(config_path, directory).revoke(gateway_id)
+        creds = _credentials(config_path, directory)
+        creds.revoke(gateway_id)
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"revoked {gateway_id}")
+    _tell_not_reloaded(creds)
 
 
 @gateway.command(name="list")

@@ -430,9 +430,25 @@ class NatsCredentials(Credentials):
     def __init__(self, s: BrokerSettings) -> None:
         super().__init__(NatsPasswordFile(passwd_path(s), users_path(s)), None)
         self.settings = s
+        self.reloaded: list[str] = []  #: the nodes the last change reloaded (those running here)
 
     def _reload(self) -> bool:
-        return bool(reload_nodes(self.settings))
+        self.reloaded = reload_nodes(self.settings)
+        return bool(self.reloaded)
+
+    def not_reloaded(self) -> str | None:
+        """What the operator still has to do after a change: the nodes it did not reach (on
+        other machines, or not running), with the commands; None when every node reloaded."""
+        left = [n for n in self.settings.nodes if n.name not in self.reloaded]
+        if not left:
+            return None
+        names = ", ".join(f"{n.name} ({n.host})" for n in left)
+        return (
+            f"not reloaded here: {names}. Until each has the new {users_path(self.settings)} and has "
+            "reloaded it, it accepts the old credentials. On each node's machine: copy the file to the "
+            f"same path and run `nats-server --signal reload={self.settings.run_dir}/nats-<node>.pid` "
+            "(a node that is not running reads it when it starts)."
+        )
 
 
 @dataclass(frozen=True)

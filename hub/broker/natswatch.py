@@ -134,6 +134,9 @@ class TakeoverWatch:
             imp.cid,
             imp.user,
         )
+        left = self.credentials.not_reloaded()
+        if left:  # the revocation is not in force there yet: say so as loudly
+            log.error("takeover watch: the revocation of %r is %s", imp.user, left)
 
     def run(self, interval: float = 1.0, rounds: int | None = None) -> None:
         n = 0

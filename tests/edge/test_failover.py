@@ -176,3 +176,55 @@ async def test_a_node_that_fails_the_login_is_left_at_once_for_the_next(
         assert lo <= float(retry.split(" in ")[1].split(" s")[0]) <= hi, retry
     finally:
         server.close()
+
+
+async def test_an_alarm_unacked_on_a_half_open_link_goes_through_the_next_node(
+    tmp_path: Path,
+    mosquitto_factory: Callable[..., Mosquitto],
+    mock_factory: MockFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The node's end of the link goes silent with no FIN or RST (its machine vanished, a
+    partition): the keep-alive, 600 s here, would notice after 15 min. An alarm unacked on
+    the link for alarm_link_timeout_s makes the agent hang up and deliver it through the next
+    node."""
+    from bench.faults.proxy import TcpProxy
+
+    nodes = [mosquitto_factory(), mosquitto_factory()]
+    proxy = TcpProxy(nodes[0].host, nodes[0].port).start()
+    servers = [f"127.0.0.1:{proxy.port}", f"{nodes[1].host}:{nodes[1].port}"]
+    gw = gateway_starting_at(0, servers)
+    ackers = [HubAcker(n.host, n.port) for n in nodes]
+    try:
+        mqtt = {"servers": servers, **FAST, "keepalive_s": 600, "alarm_link_timeout_s": 2}
+        s = settings_for(tmp_path, nodes[0], gateway_id=gw, mqtt=mqtt, ack_timeout_s=1)
+        agent = make_agent(s, mock_factory)
+        async with running(agent):
+            assert agent.link.server == Address("127.0.0.1", proxy.port)
+            proxy.stall()
+            mock_factory.pin(agent.sensor("smoke-1").pins["contact"]).drive_low()
+            on_two = Address(nodes[1].host, nodes[1].port)
+            await until(lambda: agent.link.server == on_two, within=30, what="the agent on node 2")
+            await ackers[1].wait_for(gw, Channel.EVENT, lambda m: m.kind is EventKind.SMOKE, within=15)
+            await until(lambda: agent.outbox.alarms_pending() == 0, within=15, what="the smoke acked via node 2")
+            # acked: the next hang-up starts from the base limit again
+            await until(lambda: agent.link.alarm_hangups == 0, what="the hang-ups forgotten once acked")
+        said = [r.getMessage() for r in caplog.records if "presumed dead" in r.getMessage()]
+        assert said and "unacked for" in said[0] and "alarm_link_timeout_s 2 s" in said[0], said
+        assert ackers[0].of(gw, Channel.EVENT) == []  # nothing got through the stalled link
+    finally:
+        for a in ackers:
+            a.close()
+        proxy.stop()
+
+
+def test_each_hang_up_for_an_unacked_alarm_doubles_the_next_links_limit(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    from edge.session import ALARM_LINK_TIMEOUT_MAX_S, Link, alarm_link_timeout
+
+    s = settings_for(tmp_path, mosquitto, mqtt={"alarm_link_timeout_s": 15})
+    link = Link("gw", lambda: s, None, None, None, None, None)  # type: ignore[arg-type]
+    limits = []
+    for n in range(6):
+        link.alarm_hangups = n
+        limits.append(alarm_link_timeout(link))
+    assert limits == [15, 30, 60, ALARM_LINK_TIMEOUT_MAX_S, ALARM_LINK_TIMEOUT_MAX_S, ALARM_LINK_TIMEOUT_MAX_S]

@@ -134,14 +134,18 @@ def test_broker_commands_on_a_nats_deployment(tmp_path: Path) -> None:
     assert "nats-n1.conf" in out.output and "new hub account password" in out.output
     added = run(broker, ["gateway", "add", "--config", str(conf), "gw-000001"])
     assert added.exit_code == 0, added.output
-    password = added.output.strip()
+    password = added.stdout.strip()  # the warning goes to stderr: n1 is not running here
+    assert "warning: not reloaded here: n1 (127.0.0.1)" in added.stderr
+    assert "it accepts the old credentials" in added.stderr and "--signal reload=" in added.stderr
     entries = nats.NatsPasswordFile(
         tmp_path / "b" / nats.PASSWD_FILE, tmp_path / "b" / nats.USERS_FILE
     ).read()
     assert nats.verify_password(password, entries["gw-000001"])
     assert '"user": "gw-000001"' in (tmp_path / "b" / nats.USERS_FILE).read_text()
     assert run(broker, ["gateway", "list", "--config", str(conf)]).output.split() == ["gw-000001", "hub"]
-    assert run(broker, ["gateway", "revoke", "--config", str(conf), "gw-000001"]).exit_code == 0
+    revoked = run(broker, ["gateway", "revoke", "--config", str(conf), "gw-000001"])
+    assert revoked.exit_code == 0 and revoked.stdout == "revoked gw-000001\n"
+    assert "not reloaded here: n1" in revoked.stderr
     assert "gw-000001" not in (tmp_path / "b" / nats.USERS_FILE).read_text()
     # a NATS directory without its settings: the nodes to reload are unknown
     bare = run(broker, ["gateway", "add", "--dir", str(tmp_path / "b"), "gw-000002"])
