@@ -23,7 +23,7 @@ from edge.settings import EdgeSettings
 from edge.store import LANE_ALARM
 from protocols import Channel, GatewayState, gateway_subscriptions
 from protocols.codec import LIMITS
-from protocols.failover import Address
+from protocols.failover import Address, alarm_link_timeout
 
 log = logging.getLogger(__name__)
 
@@ -222,15 +222,6 @@ async def sender(link: Link, client: aiomqtt.Client) -> None:
 
 #: how often :func:`alarm_watch` looks at the alarms in flight
 ALARM_WATCH_TICK_S = 0.5
-#: the longest alarm_link_timeout_s grows to by doubling
-ALARM_LINK_TIMEOUT_MAX_S = 120.0
-
-
-def alarm_link_timeout(link: Link) -> float:
-    """This link's limit: ``alarm_link_timeout_s`` doubled for each hang-up since an alarm
-    was last acked, at most ALARM_LINK_TIMEOUT_MAX_S."""
-    base = link.settings().mqtt.alarm_link_timeout_s
-    return float(min(max(base, ALARM_LINK_TIMEOUT_MAX_S), base * 2.0 ** min(link.alarm_hangups, 10)))
 
 
 async def alarm_watch(link: Link) -> None:
@@ -257,7 +248,7 @@ async def alarm_watch(link: Link) -> None:
             link.alarm_hangups = 0  # acked (or re-planned): this link carries alarms
         for i in flying:
             seen.setdefault(i, now)
-        limit = alarm_link_timeout(link)
+        limit = alarm_link_timeout(link.settings().mqtt.alarm_link_timeout_s, link.alarm_hangups)
         late = sorted((t, i) for i, t in seen.items() if now - t >= limit)
         if late:
             link.alarm_hangups += 1

@@ -18,7 +18,7 @@ from pydantic_settings import (
 )
 
 from edge.errors import ConfigError
-from protocols.failover import FAILOVER_SPREAD_S, Address, parse_servers
+from protocols.failover import ALARM_LINK_TIMEOUT_S, FAILOVER_SPREAD_S, Address, parse_servers
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Scalar = str | int | float | bool | None
@@ -43,7 +43,7 @@ class MqttSettings(BaseModel):
     key_file: Path | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     alarm_link_timeout_s: float = Field(
-        default=15.0,
+        default=ALARM_LINK_TIMEOUT_S,
         ge=1,
         le=600,
         description=(

@@ -173,6 +173,20 @@ def reconnect_delay(attempt: int, min_s: float, max_s: float, rng: random.Random
     return rng.uniform(min_s, max(min_s, ceiling))
 
 
+#: An alarm in flight on a link this long without its ack: hang up, the link is presumed
+#: half-open (docs/protocol.md §1.1). The keep-alive would take 1.5 x 30 s to notice.
+ALARM_LINK_TIMEOUT_S = 15.0
+#: ... doubled after each such hang-up until an alarm is acked, up to this
+ALARM_LINK_TIMEOUT_MAX_S = 120.0
+
+
+def alarm_link_timeout(base_s: float, hangups: int) -> float:
+    """The limit of a link after ``hangups`` hang-ups for an unacked alarm since an alarm was
+    last acked: ``base_s`` doubled per hang-up, at most ALARM_LINK_TIMEOUT_MAX_S (or
+    ``base_s`` when that is larger)."""
+    return float(min(max(base_s, ALARM_LINK_TIMEOUT_MAX_S), base_s * 2.0 ** min(hangups, 10)))
+
+
 def alarm_reconnect_delay(rng: random.Random) -> float:
     """The reconnect delay while an alarm waits: short, with a small jitter."""
     return rng.uniform(*ALARM_RECONNECT_S)

@@ -33,7 +33,7 @@ from firmware_sim.fleet.types import (
 )
 from firmware_sim.mqtt import MqttSession, Will
 from firmware_sim.mqtt.packets import Incoming
-from protocols.failover import Address, Rotation, alarm_reconnect_delay, reconnect_delay
+from protocols.failover import Address, Rotation, alarm_link_timeout, alarm_reconnect_delay, reconnect_delay
 from protocols.messages import Values
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class Fleet:
         self._n = 0
         self._stopping = False
         self._reconnect_at: dict[str, float] = {}  #: gateway -> when its one scheduled reconnect is due
+        self._alarm_sent: set[str] = set()  #: gateways with an alarm sent on their link, not acked yet
         self._with_pending: set[str] = set()  #: gateways that may have something to (re)send
         self._next_keepalive_scan = 0.0
         self.store = FleetStore(settings.state_path) if settings.state_path else None
@@ -303,6 +304,21 @@ class Fleet:
         self.stats.inc("send_failed")
         log.debug("gateway %s: cannot send (link going down): %s", gw_id, exc)
 
+    def _watch_alarm(self, g: SimGateway, now: float) -> None:
+        """Hang up on a link where an alarm waits unacked for ``alarm_link_timeout_s``, doubled
+        per hang-up (protocols/failover.py alarm_link_timeout): a half-open link, as the agent
+        judges it (docs/protocol.md §1.1)."""
+        waited = g.alarm_unacked_for(now)
+        if not waited:
+            self._alarm_sent.discard(g.id)
+            return
+        limit = alarm_link_timeout(self.settings.alarm_link_timeout_s, g.alarm_hangups)
+        s = self.sessions.get(g.id)
+        if waited >= limit and s is not None and s.connected:
+            g.alarm_hangups += 1
+            self.stats.inc("alarm_hangups")
+            s.hang_up(f"an alarm unacked for {waited:.1f} s on this link (limit {limit:.0f} s): presumed dead")
+
     def _send_due(self, g: SimGateway, now: float) -> None:
         if g.pending:
             self._with_pending.add(g.id)
@@ -312,6 +328,9 @@ class Fleet:
         for pend in g.due(now):
             if not self._publish(g.id, str(p.Topic.of(g.id, pend.channel)), pend.payload):
                 return  # the link is going down: all that is pending goes out again after the reconnect
+            if pend.alarm and not pend.link_sent:
+                pend.link_sent = now
+                self._alarm_sent.add(g.id)
             resend = pend.attempts > 1
             self.stats.inc(f"sent:{pend.channel.value}{':resend' if resend else ''}")
             self.observer.sent(g, pend, resend)
@@ -423,6 +442,8 @@ class Fleet:
                     self._send_due(g, now)
             else:
                 self._with_pending.discard(gw_id)
+        for gw_id in list(self._alarm_sent):  # few: gateways with an alarm unacked on their link
+            self._watch_alarm(self.gateways[gw_id], now)
         if now >= self._next_keepalive_scan:
             # keep-alive needs attention only every few seconds, not every tick
             self._next_keepalive_scan = now + self.settings.keepalive / 8

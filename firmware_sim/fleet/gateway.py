@@ -47,6 +47,7 @@ class Pending:
     attempts: int = 0
     sent_at: float = 0.0  #: monotonic time of the last send
     event: p.Event | None = None
+    link_sent: float = 0.0  #: monotonic time of its first send on the current link (0: not yet)
 
 
 @dataclass
@@ -64,6 +65,8 @@ class SimGateway:
     #: monotonic time before which :meth:`due` returns nothing (0: ask now). Lets the fleet
     #: skip, on each tick, the thousands of gateways that are only waiting for acks.
     wake_at: float = 0.0
+    #: links hung up on for an unacked alarm since an alarm was last acked (as the agent's)
+    alarm_hangups: int = 0
 
     @property
     def id(self) -> str:
@@ -170,7 +173,12 @@ class SimGateway:
         """After a reconnect, everything pending goes out again at once (same ids)."""
         for x in self.pending.values():
             x.next_at = 0.0
+            x.link_sent = 0.0
         self.wake_at = 0.0
+
+    def alarm_unacked_for(self, now: float) -> float:
+        """How long the oldest alarm sent on the current link has waited for its ack (0: none)."""
+        return max((now - x.link_sent for x in self.pending.values() if x.alarm and x.link_sent), default=0.0)
 
     def on_ack(self, ack: p.Ack, now: float | None = None) -> list[p.AckItem]:
         """Drop stored/rejected messages; return the items meant for the people at home.
@@ -183,6 +191,8 @@ class SimGateway:
                 done = self.pending.pop(item.id, None)
                 if done is not None:
                     self.wake_at = 0.0  # room in the window
+                    if done.alarm:
+                        self.alarm_hangups = 0
                 if done is not None and now is not None and done.attempts == 1:
                     sample = max(0.0, now - done.sent_at)
                     self.rtt_s = sample if self.rtt_s is None else 0.8 * self.rtt_s + 0.2 * sample

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import protocols as p
 from firmware_sim.fleet.gateway import GatewaySpec, Pending, SensorSpec, SimGateway
-from protocols.failover import FAILOVER_SPREAD_S, Address, parse_servers
+from protocols.failover import ALARM_LINK_TIMEOUT_S, FAILOVER_SPREAD_S, Address, parse_servers
 
 
 class FleetSettings(BaseSettings):
@@ -42,6 +42,8 @@ class FleetSettings(BaseSettings):
     resend_max_s: float = 120.0
     window: int = 16
     keepalive: int = 60
+    #: an alarm unacked on a link this long: hang up and reconnect (the agent's rule, doubling)
+    alarm_link_timeout_s: float = ALARM_LINK_TIMEOUT_S
     clean_session: bool = False
     connect_concurrency: int = 200
     reconnect_min_s: float = 1.0

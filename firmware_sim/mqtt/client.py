@@ -118,6 +118,10 @@ class MqttSession(asyncio.Protocol):
         if was and not self._closing and self.on_lost is not None:
             self.on_lost(exc or self._failure)
 
+    def hang_up(self, reason: str) -> None:
+        """Drop the connection as lost (``on_lost`` gets an MqttError saying ``reason``)."""
+        self._fail(MqttError(f"{self.client_id}: {reason}"))
+
     def _fail(self, exc: BaseException) -> None:
         self._failure = exc
         if self._connack is not None and not self._connack.done():

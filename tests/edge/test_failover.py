@@ -218,13 +218,9 @@ async def test_an_alarm_unacked_on_a_half_open_link_goes_through_the_next_node(
         proxy.stop()
 
 
-def test_each_hang_up_for_an_unacked_alarm_doubles_the_next_links_limit(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    from edge.session import ALARM_LINK_TIMEOUT_MAX_S, Link, alarm_link_timeout
+def test_each_hang_up_for_an_unacked_alarm_doubles_the_next_links_limit() -> None:
+    from protocols.failover import ALARM_LINK_TIMEOUT_MAX_S, alarm_link_timeout
 
-    s = settings_for(tmp_path, mosquitto, mqtt={"alarm_link_timeout_s": 15})
-    link = Link("gw", lambda: s, None, None, None, None, None)  # type: ignore[arg-type]
-    limits = []
-    for n in range(6):
-        link.alarm_hangups = n
-        limits.append(alarm_link_timeout(link))
+    limits = [alarm_link_timeout(15, n) for n in range(6)]
     assert limits == [15, 30, 60, ALARM_LINK_TIMEOUT_MAX_S, ALARM_LINK_TIMEOUT_MAX_S, ALARM_LINK_TIMEOUT_MAX_S]
+    assert alarm_link_timeout(300, 3) == 300  # a base above the cap is kept, not lowered

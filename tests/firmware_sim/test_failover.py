@@ -196,3 +196,34 @@ def test_the_status_line_says_where_the_gateways_without_a_link_are() -> None:
     with redirect_stderr(out):
         stats_line(fleet)
     assert "away connecting 1 next<=2s 1 next<=10s 1 next>10s 1" in out.getvalue()
+
+
+async def test_a_fleet_gateway_hangs_up_on_a_link_that_leaves_its_alarm_unacked(
+    mosquitto: Mosquitto, run_fleet: RunFleet
+) -> None:
+    """The agent's rule (docs/protocol.md §1.1): the link of a gateway goes silent with no FIN
+    or RST (a proxy that stops forwarding), the keep-alive is 600 s; an alarm unacked on it
+    for alarm_link_timeout_s makes the gateway hang up and deliver it through the next node."""
+    from bench.faults.proxy import TcpProxy
+
+    acker = HubAcker(mosquitto.host, mosquitto.port)
+    proxy = TcpProxy(mosquitto.host, mosquitto.port).start()
+    stalled = Address("127.0.0.1", proxy.port)
+    direct = Address(mosquitto.host, mosquitto.port)
+    try:
+        fleet = await run_fleet(
+            8, servers=[str(stalled), str(direct)], keepalive=600, alarm_link_timeout_s=1.0, failover_spread_s=0.2
+        )
+        await until(lambda: fleet.connected == 8, what="the fleet connected")
+        on_proxy = [gw for gw, a in fleet.server_of.items() if a == stalled]
+        assert on_proxy, "no gateway started on the proxy (each starts at a node of its own order)"
+        gw = on_proxy[0]
+        proxy.stall()
+        pend = fleet.trigger(gw, EventKind.SMOKE, sensor="smoke-1")
+        await until(lambda: pend.id not in fleet.gateways[gw].pending, within=20, what="the alarm acked")
+        assert fleet.server_of[gw] == direct
+        assert fleet.stats.counts["alarm_hangups"] >= 1
+        assert fleet.gateways[gw].alarm_hangups == 0  # acked: back to the base limit
+    finally:
+        proxy.stop()
+        acker.close()
