@@ -122,8 +122,8 @@ def cluster(
     connections, alarm publish → webhook, readings/s per worker, a node's SIGKILL to recovery."""
     from bench import cluster as cl
 
-    cl.run(homes, alarms, spacing, warmup, outage, connect_within, (only,) if only else cl.BACKENDS,
-           postgres=database == "postgres", dead_machine=dead_machine)  # fmt: skip
+    plan = cl.Plan(homes, alarms, spacing, warmup, outage, connect_within, database == "postgres", dead_machine)
+    cl.run(plan, (only,) if only else cl.BACKENDS)
 
 
 @bench.command(name="flood")

@@ -236,20 +236,26 @@ def kill_broker(s: System, dead_machine: bool = False) -> str:
     return "SIGKILL of the one Mosquitto and an immediate restart (same port, no persistence)"
 
 
-async def measure_backend(
-    backend: str,
-    homes: int,
-    alarms: int,
-    spacing: float,
-    warmup: float,
-    outage_s: float,
-    connect_within: float,
-    postgres: bool = False,
-    dead_machine: bool = False,
-) -> dict[str, str]:
+@dataclass(frozen=True)
+class Plan:
+    """What a run measures, as `safehome bench cluster`'s options say."""
+
+    homes: int
+    alarms: int = 200
+    spacing: float = 0.25  #: seconds between alarms
+    warmup: float = 20.0  #: seconds of load before measuring
+    outage_s: float = 10.0  #: seconds of alarms raised after the kill
+    connect_within: float = WITHIN_S
+    postgres: bool = False  #: the hub workers on PostgreSQL, not one SQLite file
+    dead_machine: bool = False  #: NATS: the killed node's port drops what is sent to it
+
+
+async def measure_backend(backend: str, plan: Plan) -> dict[str, str]:
+    homes, alarms, spacing, connect_within = plan.homes, plan.alarms, plan.spacing, plan.connect_within
+    dead_machine = plan.dead_machine and backend == "nats"
     out: dict[str, str] = {}
     logs = LOG_DIR / f"cluster-{backend}-logs"
-    with system(homes + alarms, broker=backend, workers=2, postgres=postgres, keep_logs=logs) as s:
+    with system(homes + alarms, broker=backend, workers=2, postgres=plan.postgres, keep_logs=logs) as s:
         specs = specs_from_registry(s.registry)
         rss0 = broker_rss_mb(s)  # the broker(s) with the hub connected, before any gateway
         t_load = time.time()
@@ -291,7 +297,7 @@ async def measure_backend(
                 f"{still - still0:,} still open "
                 f"{time.time() - t_all if t_all else 0:.0f} s after the last connect"
             )
-            await asyncio.sleep(warmup)
+            await asyncio.sleep(plan.warmup)
             gws = [g.id for g in specs[homes:]]
             r0, t0, resends0 = readings_stored(s), time.monotonic(), watch.resends
             sent = await fire_alarms(fleet, gws, spacing)
@@ -314,7 +320,7 @@ async def measure_backend(
             hooks0 = len(s.webhooks.received)
             raised: dict[str, tuple[float, str]] = {}
             kinds = (p.EventKind.PANIC,)
-            n = max(1, int(outage_s / spacing))
+            n = max(1, int(plan.outage_s / spacing))
             for gw in gws[:n]:
                 raised |= await fire_alarms(fleet, [gw], spacing, kinds)
 
@@ -362,26 +368,16 @@ ROWS = (
 )
 
 
-async def measure(
-    homes: int,
-    alarms: int,
-    spacing: float,
-    warmup: float,
-    outage_s: float,
-    connect_within: float,
-    backends: tuple[str, ...] = BACKENDS,
-    postgres: bool = False,
-    dead_machine: bool = False,
-) -> str:
+async def measure(plan: Plan, backends: tuple[str, ...] = BACKENDS) -> str:
     raise_fd_limit(40_000)
     results: dict[str, dict[str, str]] = {}
     for b in backends:
-        results[b] = await measure_backend(
-            b, homes, alarms, spacing, warmup, outage_s, connect_within, postgres, dead_machine and b == "nats"
-        )
+        results[b] = await measure_backend(b, plan)
         # as soon as measured: a run stopped during the second broker keeps the first's figures
         print(f"{b}: " + "; ".join(f"{k} {v}" for k, v in results[b].items()), file=sys.stderr, flush=True)
-    rows = [("load", f"{homes:,} homes: heartbeat 30 s, telemetry 60 s (fleet process); {alarms} alarm gateways")]
+    rows = [
+        ("load", f"{plan.homes:,} homes: heartbeat 30 s, telemetry 60 s (fleet process); {plan.alarms} alarm gateways")
+    ]
     for key, name in ROWS:
         rows += [(f"{name}, {b}", results[b].get(key, "-")) for b in backends]
     notes = (
@@ -395,25 +391,13 @@ async def measure(
         + "gateways spread over the nodes by their own address order and moving off a dead "
         "node within 10 s as NATS bundles say (protocols/failover.py), "
         f"bcrypt cost {nats.BCRYPT_ROUNDS}. Two `safehome hub run` workers "
-        "(every lane each) on one " + ("PostgreSQL" if postgres else "SQLite") + " database, a webhook receiver; broker, hub, fleets and "
+        "(every lane each) on one " + ("PostgreSQL" if plan.postgres else "SQLite") + " database, a webhook receiver; broker, hub, fleets and "
         "receiver share the host's cores. Recovery target: 30 s. "
         f"Load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}."
     )
     title = " vs ".join({"mosquitto": "Mosquitto", "nats": "NATS 3 nodes"}[b] for b in backends)
-    return report.write(f"Broker cluster: {title} at {homes:,} homes", rows, notes)
+    return report.write(f"Broker cluster: {title} at {plan.homes:,} homes", rows, notes)
 
 
-def run(
-    homes: int,
-    alarms: int = 200,
-    spacing: float = 0.25,
-    warmup: float = 20.0,
-    outage_s: float = 10.0,
-    connect_within: float = WITHIN_S,
-    backends: tuple[str, ...] = BACKENDS,
-    postgres: bool = False,
-    dead_machine: bool = False,
-) -> str:
-    return asyncio.run(
-        measure(homes, alarms, spacing, warmup, outage_s, connect_within, backends, postgres, dead_machine)
-    )
+def run(plan: Plan, backends: tuple[str, ...] = BACKENDS) -> str:
+    return asyncio.run(measure(plan, backends))

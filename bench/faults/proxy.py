@@ -43,6 +43,7 @@ class TcpProxy:
             self._server = loop.run_until_complete(asyncio.start_server(self._accept, self.host, self.port))
             ready.set()
             loop.run_forever()
+            loop.run_until_complete(self._end_pipes())
             loop.close()
 
         self._thread = threading.Thread(target=main, name=f"proxy:{self.port}", daemon=True)
@@ -60,6 +61,14 @@ class TcpProxy:
         if self._thread is not None:
             self._thread.join(10)
         self._loop = None
+
+    @staticmethod
+    async def _end_pipes() -> None:
+        """Pipes of a stalled link still wait for it to flow: end them before the loop."""
+        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in left:
+            t.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
     def cut(self) -> None:
         """Reset every connection and refuse new ones until :meth:`heal`."""

@@ -30,6 +30,11 @@ Render = Callable[[Mapping[str, Any]], tuple[bytes, str] | None]
 Directory = Callable[[str], tuple[str | None, str]]
 
 
+def _hosts(urls: list[httpx.URL], failed: list[DeliveryFailed]) -> str:
+    """``address: error`` of each address tried in vain (``failed`` in the order of ``urls``)."""
+    return "; ".join(f"{u.host}: {f.__cause__!r}" for u, f in zip(urls, failed, strict=False))
+
+
 class WebhookChannel:
     name = ChannelName.WEBHOOK
 
@@ -85,8 +90,8 @@ class WebhookChannel:
             EVENT_HEADER: str(message.payload.get("event", "alarm")),
             **host,
         }
-        failed: list[str] = []
-        for i, url in enumerate(urls):
+        failed: list[DeliveryFailed] = []
+        for url in urls:
             try:
                 return await post(
                     self._client, url, content=body, headers=headers, extensions=extensions, shown=message.address
@@ -95,23 +100,22 @@ class WebhookChannel:
                 # no connection at this address (refused, unreachable, connect timeout): the
                 # receiver may answer at its next one (a dual-stack name whose IPv6 is down, a
                 # name with several servers); anything after the connect is the receiver's answer
-                if not isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout):
-                    if failed:
-                        raise DeliveryFailed(
-                            f"{exc} (at {url.host}; no connection before at {'; '.join(failed)})",
-                            retryable=exc.retryable,
-                            status_code=exc.status_code,
-                        ) from exc
+                if isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout):
+                    failed.append(exc)
+                    continue
+                if not failed:
                     raise
-                failed.append(f"{url.host}: {exc.__cause__!r}")
-                if i == len(urls) - 1:
-                    if len(urls) == 1:
-                        raise
-                    raise DeliveryFailed(
-                        f"cannot post to {message.address}: no connection at any of its {len(urls)} addresses "
-                        f"({'; '.join(failed)})"
-                    ) from exc
-        raise AssertionError("unreachable: pinned() resolves to at least one address")
+                raise DeliveryFailed(
+                    f"{exc} (at {url.host}; no connection before at {_hosts(urls, failed)})",
+                    retryable=exc.retryable,
+                    status_code=exc.status_code,
+                ) from exc
+        if len(failed) == 1:
+            raise failed[0]
+        raise DeliveryFailed(
+            f"cannot post to {message.address}: no connection at any of its {len(urls)} addresses "
+            f"({_hosts(urls, failed)})"
+        ) from failed[-1]
 
     def _body(self, message: Message, fmt: str) -> tuple[bytes, str]:
         payload = message.payload

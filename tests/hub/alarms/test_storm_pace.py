@@ -5,10 +5,12 @@ webhook subscriptions once per transaction and never a stale list."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Sequence
 
 from sqlalchemy import event, func, select
 
+from hub.alarms.reconciler import MAX_DEFERRED_ROUNDS
 from hub.alarms.rules import Signal
 from hub.alarms.service import AlarmService
 from hub.alarms.store.models import Alarm, ProcessedSignal, WebhookSubscription
@@ -128,13 +130,9 @@ def test_a_busy_worker_rechecks_life_safety_and_leaves_trouble_to_a_later_round(
     assert svc.reconciler.reconcile(min_age_s=30) == 4
 
 
-def test_the_periodic_recheck_defers_trouble_a_few_rounds_at_most_while_the_inbox_is_busy(hub: Hub) -> None:
+async def test_the_periodic_recheck_defers_trouble_a_few_rounds_at_most_while_the_inbox_is_busy(hub: Hub) -> None:
     """Rounds while the inbox holds signals leave trouble to later, MAX_DEFERRED_ROUNDS in a
     row at most: then one decides everything; an empty inbox decides everything at once."""
-    import asyncio
-
-    from hub.alarms.reconciler import MAX_DEFERRED_ROUNDS
-
     svc = AlarmService(alarm_settings(reconcile_every_s=0.01), hub.sessions, "w", clock=hub.clock)
     rounds: list[bool] = []
 
@@ -144,25 +142,17 @@ def test_the_periodic_recheck_defers_trouble_a_few_rounds_at_most_while_the_inbo
 
     svc.reconciler.reconcile = recorded  # type: ignore[method-assign]
     svc.reconciler.watch.refresh = lambda: None  # type: ignore[method-assign]
-
-    async def go() -> None:
-        stopping = asyncio.Event()
-        task = asyncio.create_task(svc.reconciler.run(stopping))
-        svc.sink.inbox.put_nowait((9, 0, None, "cond:x:alarm"))  # type: ignore[arg-type]
-        await until_async(lambda: len(rounds) >= 2 * (MAX_DEFERRED_ROUNDS + 1))
+    stopping = asyncio.Event()
+    task = asyncio.create_task(svc.reconciler.run(stopping))
+    svc.sink.inbox.put_nowait((9, 0, None, "cond:x:alarm"))  # type: ignore[arg-type]
+    try:
+        await until(lambda: len(rounds) >= 2 * (MAX_DEFERRED_ROUNDS + 1), within=30, what="ten busy rounds")
         svc.sink.inbox.get_nowait()
         seen = len(rounds)
-        await until_async(lambda: len(rounds) >= seen + 2)
+        await until(lambda: len(rounds) >= seen + 2, within=30, what="two rounds with the inbox empty")
+    finally:
         stopping.set()
         await task
-
-    async def until_async(cond: Callable[[], bool]) -> None:
-        deadline = asyncio.get_running_loop().time() + 30
-        while not cond():
-            assert asyncio.get_running_loop().time() < deadline, rounds
-            await asyncio.sleep(0.01)
-
-    asyncio.run(go())
     first = rounds[: 2 * (MAX_DEFERRED_ROUNDS + 1)]
     assert first == ([True] * MAX_DEFERRED_ROUNDS + [False]) * 2
     assert rounds[-1] is False  # the inbox empty: everything
